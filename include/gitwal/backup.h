@@ -1,0 +1,29 @@
+/*
+ * Full backups: one repository into the store as a Git bundle, its pack
+ * index and a manifest (written last: the commit point), then recorded in
+ * the index. Safe to run while the repository is pushed to or gc'd.
+ */
+#ifndef GITWAL_BACKUP_H
+#define GITWAL_BACKUP_H
+
+#include <stdint.h>
+
+#include "gitwal/index.h"
+#include "gitwal/store.h"
+
+typedef struct gw_backup_result {
+	uint64_t lsn;
+	int64_t time_us;
+	uint64_t bundle_bytes;
+	uint64_t objects;
+	uint64_t refs;
+	uint64_t duplicates; /* object copies dropped while joining packs */
+	uint64_t loose;
+	unsigned attempts;   /* snapshots taken (more than 1 when the repository changed) */
+	double seconds;
+} gw_backup_result;
+
+/* Back up root/rel. `index` may be NULL (nothing recorded). */
+int gw_backup_full(gw_store *store, gw_index *index, const char *root, const char *rel, gw_backup_result *result);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * Where things live in a store (DESIGN.md, "Storage layout"):
+ *
+ *   repos/<encoded repository>/<LSN, 20 digits>.full.bundle    the Git bundle
+ *   repos/<encoded repository>/<LSN, 20 digits>.full.idx       its pack index
+ *   repos/<encoded repository>/<LSN, 20 digits>.full.manifest  commit point
+ *
+ * Keys sort by LSN within a repository; there is no pointer object: the
+ * latest backup is found by listing. An LSN is never reused, even by a
+ * backup that failed before its manifest: the next LSN is one more than the
+ * highest LSN of any key under the repository.
+ */
+#ifndef GITWAL_LAYOUT_H
+#define GITWAL_LAYOUT_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "gitwal/store.h"
+
+typedef enum {
+	GW_KEY_UNKNOWN = 0,
+	GW_KEY_FULL_BUNDLE,
+	GW_KEY_FULL_IDX,
+	GW_KEY_FULL_MANIFEST,
+} gw_key_kind;
+
+#define GW_LAYOUT_REPOS "repos/"
+
+/* "repos/<encoded>/" (malloc'd). */
+char *gw_layout_repo_prefix(const char *rel);
+/* The key of one part of a full backup (malloc'd). */
+char *gw_layout_full_key(const char *rel, uint64_t lsn, gw_key_kind kind);
+/*
+ * Parse a key under repos/: its repository (malloc'd), LSN and kind.
+ * GW_KEY_UNKNOWN (and 0) for keys gitwal did not write; <0 on a bad repository component.
+ */
+int gw_layout_parse_key(const char *key, char **rel, uint64_t *lsn, gw_key_kind *kind);
+/* One more than the highest LSN stored for rel (1 for a new repository). */
+int gw_layout_next_lsn(gw_store *store, const char *rel, uint64_t *lsn);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * The full-backup manifest: the commit point of a full backup. Written last;
+ * a backup whose manifest is absent does not exist. JSON (jansson), with a
+ * magic and a version; the schema is in DESIGN.md. Parsing treats the input
+ * as untrusted: every field is type-, range- and syntax-checked.
+ */
+#ifndef GITWAL_MANIFEST_H
+#define GITWAL_MANIFEST_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "gitwal/io.h"
+
+#define GW_MANIFEST_MAGIC "gitwal-full-backup"
+#define GW_MANIFEST_VERSION 1
+#define GW_MANIFEST_MAX_SIZE (256u << 20)
+
+typedef struct gw_manifest_ref {
+	char *name;
+	char oid[GW_HEX_MAX]; /* hex; empty for a dangling symref */
+	char *symbolic;       /* target for a symbolic ref, else NULL */
+} gw_manifest_ref;
+
+typedef struct gw_manifest_part {
+	char *key;
+	uint64_t size;
+	char sha256[65];
+} gw_manifest_part;
+
+typedef struct gw_manifest {
+	char *repository;
+	uint64_t lsn;
+	int64_t time_us;       /* when the snapshot was taken, microseconds since the epoch */
+	char object_format[8]; /* "sha1" */
+	gw_manifest_ref head;  /* name "HEAD"; symbolic or detached, oid empty when unborn */
+	gw_manifest_ref *refs; /* sorted by name */
+	size_t nrefs;
+	gw_manifest_part bundle;
+	uint64_t pack_offset;  /* where the pack starts inside the bundle */
+	uint64_t objects;
+	char pack_checksum[GW_HEX_MAX];
+	gw_manifest_part idx;
+	char *tool;            /* "gitwal 0.1.0" */
+} gw_manifest;
+
+/* Serialise to a malloc'd JSON text. */
+int gw_manifest_write(const gw_manifest *m, char **out, size_t *len);
+/* Parse and validate; `what` names the source in messages (a key). */
+int gw_manifest_parse(gw_manifest *m, const char *buf, size_t len, const char *what);
+void gw_manifest_dispose(gw_manifest *m);
+
+/* "2026-11-25T17:04:55.123456Z" */
+void gw_time_format(int64_t time_us, char *out, size_t n);
+int64_t gw_time_now_us(void);
+
+#endif

@@ -1,0 +1,95 @@
+/*
+ * The storage interface: one API over every backend (file://, s3://).
+ *
+ * Stores are write-once. A key, once created, is never replaced or modified:
+ * gw_store_writer_commit() fails with GW_EEXISTS when the key exists, and a
+ * writer that is freed without commit leaves nothing visible under its key.
+ * Keys are relative '/'-separated paths of [A-Za-z0-9._%+=-] components
+ * (no empty component, none starting with "."); gw_store_key_check() enforces that.
+ *
+ * Each driver fills a gw_store_driver (src/store/driver.h) and declares what
+ * it can do in a feature bitmask.
+ */
+#ifndef GITWAL_STORE_H
+#define GITWAL_STORE_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "gitwal/io.h"
+
+typedef struct gw_store gw_store;
+typedef struct gw_store_writer gw_store_writer;
+typedef struct gw_store_reader gw_store_reader;
+
+/* Features a driver may have. */
+#define GW_STORE_FEATURE_VERSIONS  (1u << 0) /* keeps versions of a key (S3 versioning) */
+#define GW_STORE_FEATURE_LOCK      (1u << 1) /* retention lock on create (S3 Object Lock) */
+#define GW_STORE_FEATURE_MODE      (1u << 2) /* has POSIX permissions (file) */
+
+#define GW_STORE_SIZE_UNKNOWN UINT64_MAX
+#define GW_STORE_TO_END UINT64_MAX
+
+typedef struct gw_store_stat {
+	uint64_t size;
+	int64_t mtime;        /* seconds since the epoch */
+	unsigned versions;    /* versions of the key (1 where the store has no versioning) */
+	int writable;         /* 1 when the object could still be modified (a write-once breach) */
+	int64_t retain_until; /* lock retention, seconds since the epoch; 0 when none */
+} gw_store_stat;
+
+typedef struct gw_store_entry {
+	const char *key;
+	uint64_t size;
+} gw_store_entry;
+
+/* Open a store named by URL: file:///abs/path or s3://bucket/prefix?... */
+int gw_store_open(gw_store **out, const char *url);
+void gw_store_free(gw_store *store);
+/* The URL with any secret removed, for messages. */
+const char *gw_store_url(const gw_store *store);
+uint32_t gw_store_features(const gw_store *store);
+
+/*
+ * Begin writing `key`. size_hint is the final size when known
+ * (GW_STORE_SIZE_UNKNOWN otherwise); drivers use it to pick a strategy.
+ */
+int gw_store_write_open(gw_store_writer **out, gw_store *store, const char *key, uint64_t size_hint);
+/* The writer as a sink, for filter chains. */
+gw_sink *gw_store_writer_sink(gw_store_writer *w);
+int gw_store_writer_write(gw_store_writer *w, const void *buf, size_t len);
+/* Make the object durable and visible under its key; GW_EEXISTS if the key is taken. */
+int gw_store_writer_commit(gw_store_writer *w);
+/* Frees the writer; aborts (leaves nothing) when it was not committed. */
+void gw_store_writer_free(gw_store_writer *w);
+
+/* Convenience: create `key` with the whole of buf. */
+int gw_store_put(gw_store *store, const char *key, const void *buf, size_t len);
+
+/* Read `length` bytes from `offset` (GW_STORE_TO_END for the rest). */
+int gw_store_read_open(gw_store_reader **out, gw_store *store, const char *key,
+		       uint64_t offset, uint64_t length);
+/* Returns bytes read (0 at the end) or a negative GW_E* code. */
+ssize_t gw_store_reader_read(gw_store_reader *r, void *buf, size_t len);
+void gw_store_reader_free(gw_store_reader *r);
+
+/* Read a whole small object (at most max_size bytes) into a malloc'd buffer. */
+int gw_store_get(gw_store *store, const char *key, size_t max_size, char **out, size_t *out_len);
+
+int gw_store_stat_key(gw_store *store, const char *key, gw_store_stat *st);
+
+/*
+ * Every key starting with prefix, in byte order. The callback returns 0 to go
+ * on, or non-zero to stop (that value is returned).
+ */
+typedef int (*gw_store_list_cb)(const gw_store_entry *entry, void *payload);
+int gw_store_list(gw_store *store, const char *prefix, gw_store_list_cb cb, void *payload);
+
+/* Remove a key. Only retention may call it. */
+int gw_store_remove(gw_store *store, const char *key);
+
+/* 0 when key is a valid store key, GW_EINVALID (with a message) otherwise. */
+int gw_store_key_check(const char *key);
+
+#endif

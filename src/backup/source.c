@@ -1,0 +1,542 @@
+/*
+ * Snapshots of live repositories.
+ *
+ * Git keeps a repository connected: any object it has comes with everything
+ * it reaches. gitwal relies on that and never walks the graph. The race to
+ * guard against is a concurrent push or gc: refs read at one moment, packs
+ * listed at another. The snapshot therefore (1) reads the refs, (2) opens
+ * every pack and lists every loose object, (3) reads the refs again. Open
+ * file descriptors keep packs readable even if gc deletes them. If the refs
+ * differ, a pack vanished between listing and opening, or a tip is not among
+ * the objects opened, the repository changed under us and the snapshot is
+ * taken again. See DESIGN.md, "Online backups".
+ */
+#include "backup/source.h"
+#include "gitwal/error.h"
+#include "gitwal/repo.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <git2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SNAPSHOT_ATTEMPTS 20
+
+static int git_fail(const char *rel, const char *what)
+{
+	const git_error *e = git_error_last();
+	return gw_error_set(GW_ERROR, "repository %s: %s: %s", rel, what, e && e->message ? e->message : "libgit2 error");
+}
+
+static char *path_join(const char *a, const char *b)
+{
+	size_t n = strlen(a) + strlen(b) + 2;
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s/%s", a, b);
+	return p;
+}
+
+static int file_nonempty(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && st.st_size > 0;
+}
+
+/* The object format from the repository's config (extensions.objectformat). */
+static int read_object_format(gw_source *src)
+{
+	char *cfg_path = path_join(src->path, "config");
+	git_config *cfg = NULL;
+	git_config_entry *entry = NULL;
+	int rc = 0;
+
+	src->hash_len = 20;
+	src->object_format = "sha1";
+	if (!cfg_path)
+		return gw_error_set(GW_ERROR, "out of memory");
+	if (access(cfg_path, F_OK) == 0) {
+		if (git_config_open_ondisk(&cfg, cfg_path) < 0) {
+			rc = git_fail(src->rel, "cannot read config");
+		} else if (git_config_get_entry(&entry, cfg, "extensions.objectformat") == 0) {
+			if (strcasecmp(entry->value, "sha1") != 0)
+				rc = gw_error_set(GW_EUNSUPPORTED,
+						  "repository %s uses object format %s; gitwal backs up sha1 "
+						  "repositories only",
+						  src->rel, entry->value);
+		}
+	}
+	git_config_entry_free(entry);
+	git_config_free(cfg);
+	free(cfg_path);
+	return rc;
+}
+
+int gw_source_open(gw_source **out, const char *root, const char *rel)
+{
+	gw_source *src;
+	char *alt;
+	struct stat st;
+	int rc;
+
+	*out = NULL;
+	if ((rc = gw_repo_path_check(rel)) < 0)
+		return rc;
+	if (stat(root, &st) < 0 || !S_ISDIR(st.st_mode))
+		return gw_error_set(GW_ENOTFOUND, "root %s does not exist or is not a directory", root);
+	if (!(src = calloc(1, sizeof(*src))))
+		return gw_error_set(GW_ERROR, "out of memory");
+	if (!(src->rel = strdup(rel)) || !(src->path = path_join(root, rel))) {
+		gw_source_free(src);
+		return gw_error_set(GW_ERROR, "out of memory");
+	}
+	if (stat(src->path, &st) < 0) {
+		rc = gw_error_set(GW_ENOTFOUND, "repository %s not found under root %s", rel, root);
+		goto fail;
+	}
+	if (!S_ISDIR(st.st_mode) || !gw_repo_is_bare(src->path)) {
+		rc = gw_error_set(GW_EINVALID, "repository %s: %s is not a bare Git repository", rel, src->path);
+		goto fail;
+	}
+	if (!(alt = path_join(src->path, "objects/info/alternates"))) {
+		rc = gw_error_set(GW_ERROR, "out of memory");
+		goto fail;
+	}
+	rc = file_nonempty(alt);
+	free(alt);
+	if (rc) {
+		rc = gw_error_set(GW_EUNSUPPORTED,
+				  "repository %s uses alternates (objects/info/alternates): its objects live in another "
+				  "repository; run 'git repack -a -d' in it to make it self-contained, or back up the "
+				  "pool repository",
+				  rel);
+		goto fail;
+	}
+	if ((rc = read_object_format(src)) < 0)
+		goto fail;
+	*out = src;
+	return 0;
+fail:
+	gw_source_free(src);
+	return rc;
+}
+
+static void refs_free(gw_ref *refs, size_t n)
+{
+	size_t i;
+	for (i = 0; i < n; i++) {
+		free(refs[i].name);
+		free(refs[i].symbolic);
+	}
+	free(refs);
+}
+
+static int ref_cmp(const void *a, const void *b)
+{
+	return strcmp(((const gw_ref *)a)->name, ((const gw_ref *)b)->name);
+}
+
+static int fill_ref(gw_ref *out, git_repository *repo, git_reference *ref)
+{
+	const git_oid *oid;
+	memset(out, 0, sizeof(*out));
+	if (!(out->name = strdup(git_reference_name(ref))))
+		return gw_error_set(GW_ERROR, "out of memory");
+	if (git_reference_type(ref) == GIT_REFERENCE_SYMBOLIC) {
+		git_reference *resolved = NULL;
+		if (!(out->symbolic = strdup(git_reference_symbolic_target(ref))))
+			return gw_error_set(GW_ERROR, "out of memory");
+		if (git_reference_resolve(&resolved, ref) < 0 || !(oid = git_reference_target(resolved))) {
+			out->dangling = 1;
+		} else {
+			memcpy(out->oid, oid->id, GIT_OID_RAWSZ);
+		}
+		git_reference_free(resolved);
+		(void)repo;
+		return 0;
+	}
+	if (!(oid = git_reference_target(ref)))
+		return gw_error_set(GW_ECORRUPT, "reference %s has no target", out->name);
+	memcpy(out->oid, oid->id, GIT_OID_RAWSZ);
+	return 0;
+}
+
+/* Read every ref and HEAD through libgit2 (packed-refs and loose refs). */
+static int read_refs(gw_source *src, gw_ref **out, size_t *count, gw_ref *head)
+{
+	git_repository *repo = NULL;
+	git_reference_iterator *it = NULL;
+	git_reference *ref = NULL;
+	gw_ref *refs = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0, grc;
+
+	*out = NULL;
+	*count = 0;
+	memset(head, 0, sizeof(*head));
+	if (git_repository_open_bare(&repo, src->path) < 0)
+		return git_fail(src->rel, "cannot open");
+	if (git_reference_iterator_new(&it, repo) < 0) {
+		rc = git_fail(src->rel, "cannot list references");
+		goto out;
+	}
+	while ((grc = git_reference_next(&ref, it)) == 0) {
+		if (n == cap) {
+			gw_ref *nr = realloc(refs, (cap = cap ? cap * 2 : 64) * sizeof(*refs));
+			if (!nr) {
+				git_reference_free(ref);
+				rc = gw_error_set(GW_ERROR, "out of memory");
+				goto out;
+			}
+			refs = nr;
+		}
+		rc = fill_ref(&refs[n++], repo, ref);
+		git_reference_free(ref);
+		if (rc < 0)
+			goto out;
+	}
+	if (grc != GIT_ITEROVER) {
+		/* A ref vanished or changed while listed: the caller retries. */
+		rc = gw_error_set(GW_ECHANGED, "repository %s: references changed while being read", src->rel);
+		goto out;
+	}
+	if (git_reference_lookup(&ref, repo, "HEAD") < 0) {
+		rc = git_fail(src->rel, "cannot read HEAD");
+		goto out;
+	}
+	rc = fill_ref(head, repo, ref);
+	git_reference_free(ref);
+	if (n)
+		qsort(refs, n, sizeof(*refs), ref_cmp);
+out:
+	git_reference_iterator_free(it);
+	git_repository_free(repo);
+	if (rc < 0) {
+		refs_free(refs, n);
+		free(head->name);
+		free(head->symbolic);
+		memset(head, 0, sizeof(*head));
+		return rc;
+	}
+	*out = refs;
+	*count = n;
+	return 0;
+}
+
+static int refs_equal(const gw_ref *a, size_t na, const gw_ref *b, size_t nb, size_t hash_len)
+{
+	size_t i;
+	if (na != nb)
+		return 0;
+	for (i = 0; i < na; i++) {
+		if (strcmp(a[i].name, b[i].name) || a[i].dangling != b[i].dangling ||
+		    memcmp(a[i].oid, b[i].oid, hash_len) || (!a[i].symbolic) != (!b[i].symbolic) ||
+		    (a[i].symbolic && strcmp(a[i].symbolic, b[i].symbolic)))
+			return 0;
+	}
+	return 1;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Packs, biggest first: the gc'd main pack wins ties over push packs. */
+static int pack_cmp(const void *a, const void *b)
+{
+	const gw_pack_source *x = a, *y = b;
+	if (x->pack_size != y->pack_size)
+		return x->pack_size > y->pack_size ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+static void packs_free(gw_pack_source *packs, size_t n)
+{
+	size_t i;
+	for (i = 0; i < n; i++) {
+		if (packs[i].pack_fd >= 0)
+			close(packs[i].pack_fd);
+		if (packs[i].idx_fd >= 0)
+			close(packs[i].idx_fd);
+		free(packs[i].name);
+	}
+	free(packs);
+}
+
+/* List pack names (without extension) that have both .pack and .idx. */
+static int list_packs(gw_source *src, char ***names, size_t *count)
+{
+	char *dir = path_join(src->path, "objects/pack");
+	char **list = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	*names = NULL;
+	*count = 0;
+	if (!dir)
+		return gw_error_set(GW_ERROR, "out of memory");
+	d = opendir(dir);
+	if (!d) {
+		int rc = errno == ENOENT ? 0 : gw_error_set_errno(GW_EIO, "repository %s: cannot list packs", src->rel);
+		free(dir);
+		return rc;
+	}
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		char idx_name[512];
+		struct stat st;
+		if (len < 10 || strncmp(de->d_name, "pack-", 5) || strcmp(de->d_name + len - 5, ".pack") || len > 400)
+			continue;
+		snprintf(idx_name, sizeof(idx_name), "%.*s.idx", (int)(len - 5), de->d_name);
+		if (fstatat(dirfd(d), idx_name, &st, 0) < 0)
+			continue; /* still being written: nothing references it yet */
+		if (n == cap) {
+			char **nl = realloc(list, (cap = cap ? cap * 2 : 16) * sizeof(char *));
+			if (!nl)
+				break;
+			list = nl;
+		}
+		list[n++] = strndup(de->d_name, len - 5);
+	}
+	closedir(d);
+	free(dir);
+	if (n)
+		qsort(list, n, sizeof(char *), name_cmp);
+	*names = list;
+	*count = n;
+	return 0;
+}
+
+static void names_free(char **names, size_t n)
+{
+	size_t i;
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+static int open_packs(gw_source *src, char **names, size_t n)
+{
+	size_t i;
+	int rc = 0;
+	src->packs = calloc(n ? n : 1, sizeof(*src->packs));
+	if (!src->packs)
+		return gw_error_set(GW_ERROR, "out of memory");
+	for (i = 0; i < n; i++) {
+		gw_pack_source *p = &src->packs[src->npacks];
+		char path[4096];
+		struct stat st;
+		p->pack_fd = p->idx_fd = -1;
+		src->npacks++;
+		if (!(p->name = strdup(names[i])))
+			return gw_error_set(GW_ERROR, "out of memory");
+		snprintf(path, sizeof(path), "%s/objects/pack/%s.idx", src->path, names[i]);
+		p->idx_fd = open(path, O_RDONLY | O_CLOEXEC);
+		snprintf(path, sizeof(path), "%s/objects/pack/%s.pack", src->path, names[i]);
+		p->pack_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (p->idx_fd < 0 || p->pack_fd < 0) {
+			if (errno == ENOENT)
+				return gw_error_set(GW_ECHANGED, "repository %s: pack %s vanished (concurrent gc)",
+						    src->rel, names[i]);
+			return gw_error_set_errno(GW_EIO, "repository %s: cannot open pack %s", src->rel, names[i]);
+		}
+		if (fstat(p->pack_fd, &st) < 0)
+			return gw_error_set_errno(GW_EIO, "repository %s: cannot stat pack %s", src->rel, names[i]);
+		p->pack_size = (uint64_t)st.st_size;
+		if ((rc = gw_idx_open(&p->idx, p->idx_fd, p->name, src->hash_len, 1)) < 0)
+			return gw_error_prefix("repository %s", src->rel);
+	}
+	if (src->npacks)
+		qsort(src->packs, src->npacks, sizeof(*src->packs), pack_cmp);
+	/* gw_idx keeps a pointer to the name: refresh it after sorting. */
+	for (i = 0; i < src->npacks; i++)
+		src->packs[i].idx.name = src->packs[i].name;
+	return 0;
+}
+
+static int is_hex(const char *s, size_t n)
+{
+	size_t i;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s[n] == '\0';
+}
+
+static int loose_cmp(const void *a, const void *b)
+{
+	return memcmp(((const gw_loose_source *)a)->oid, ((const gw_loose_source *)b)->oid, GW_HASH_MAX);
+}
+
+static int list_loose(gw_source *src)
+{
+	size_t cap = 0, hex_rest = 2 * src->hash_len - 2;
+	int fan;
+	for (fan = 0; fan < 256; fan++) {
+		char dir[4096];
+		struct dirent *de;
+		DIR *d;
+		snprintf(dir, sizeof(dir), "%s/objects/%02x", src->path, fan);
+		if (!(d = opendir(dir)))
+			continue;
+		while ((de = readdir(d))) {
+			gw_loose_source *l;
+			char hex[GW_HEX_MAX];
+			if (strlen(de->d_name) != hex_rest || !is_hex(de->d_name, hex_rest))
+				continue;
+			if (src->nloose == cap) {
+				gw_loose_source *nl = realloc(src->loose, (cap = cap ? cap * 2 : 256) * sizeof(*nl));
+				if (!nl) {
+					closedir(d);
+					return gw_error_set(GW_ERROR, "out of memory");
+				}
+				src->loose = nl;
+			}
+			l = &src->loose[src->nloose];
+			memset(l, 0, sizeof(*l));
+			snprintf(hex, sizeof(hex), "%02x%s", fan, de->d_name);
+			gw_hex_decode(l->oid, hex, src->hash_len);
+			if (!(l->path = path_join(dir, de->d_name))) {
+				closedir(d);
+				return gw_error_set(GW_ERROR, "out of memory");
+			}
+			src->nloose++;
+		}
+		closedir(d);
+	}
+	if (src->nloose)
+		qsort(src->loose, src->nloose, sizeof(*src->loose), loose_cmp);
+	return 0;
+}
+
+static int have_object(gw_source *src, const unsigned char *oid)
+{
+	size_t i, lo = 0, hi = src->nloose;
+	uint32_t pos;
+	for (i = 0; i < src->npacks; i++) {
+		int rc = gw_idx_find(&src->packs[i].idx, oid, &pos);
+		if (rc != 0)
+			return rc;
+	}
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int cmp = memcmp(src->loose[mid].oid, oid, src->hash_len);
+		if (cmp == 0)
+			return 1;
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+void gw_source_release_snapshot(gw_source *src)
+{
+	size_t i;
+	refs_free(src->refs, src->nrefs);
+	src->refs = NULL;
+	src->nrefs = 0;
+	free(src->head.name);
+	free(src->head.symbolic);
+	memset(&src->head, 0, sizeof(src->head));
+	packs_free(src->packs, src->npacks);
+	src->packs = NULL;
+	src->npacks = 0;
+	for (i = 0; i < src->nloose; i++)
+		free(src->loose[i].path);
+	free(src->loose);
+	src->loose = NULL;
+	src->nloose = 0;
+}
+
+static int snapshot_once(gw_source *src)
+{
+	gw_ref *again = NULL, head2;
+	size_t nagain = 0, i, nnames = 0, nnames2 = 0;
+	char **names = NULL, **names2 = NULL;
+	int rc;
+
+	if ((rc = read_refs(src, &src->refs, &src->nrefs, &src->head)) < 0)
+		return rc;
+	if ((rc = list_packs(src, &names, &nnames)) < 0 || (rc = open_packs(src, names, nnames)) < 0 ||
+	    (rc = list_loose(src)) < 0)
+		goto out;
+	if ((rc = list_packs(src, &names2, &nnames2)) < 0)
+		goto out;
+	for (i = 0; i < nnames2; i++) {
+		if (!bsearch(&names2[i], names, nnames, sizeof(char *), name_cmp)) {
+			rc = gw_error_set(GW_ECHANGED, "repository %s: a new pack appeared while listing objects",
+					  src->rel);
+			goto out;
+		}
+	}
+	if ((rc = read_refs(src, &again, &nagain, &head2)) < 0)
+		goto out;
+	if (!refs_equal(src->refs, src->nrefs, again, nagain, src->hash_len) ||
+	    !refs_equal(&src->head, 1, &head2, 1, src->hash_len)) {
+		rc = gw_error_set(GW_ECHANGED, "repository %s: references changed during the snapshot", src->rel);
+	}
+	refs_free(again, nagain);
+	free(head2.name);
+	free(head2.symbolic);
+	if (rc < 0)
+		goto out;
+	for (i = 0; i < src->nrefs; i++) {
+		char hex[GW_HEX_MAX];
+		if (src->refs[i].dangling)
+			continue;
+		if ((rc = have_object(src, src->refs[i].oid)) < 0)
+			goto out;
+		if (rc == 0) {
+			gw_hex_encode(hex, src->refs[i].oid, src->hash_len);
+			rc = gw_error_set(GW_ECHANGED, "repository %s: %s points to %s, which is not in the repository",
+					  src->rel, src->refs[i].name, hex);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	names_free(names, nnames);
+	names_free(names2, nnames2);
+	return rc;
+}
+
+int gw_source_snapshot(gw_source *src)
+{
+	int rc = GW_ECHANGED;
+	unsigned attempt;
+	for (attempt = 1; attempt <= SNAPSHOT_ATTEMPTS; attempt++) {
+		gw_source_release_snapshot(src);
+		src->attempts = attempt;
+		rc = snapshot_once(src);
+		if (rc != GW_ECHANGED)
+			break;
+		{
+			struct timespec ts = {0, (long)(attempt < 10 ? attempt : 10) * 5000000L};
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (rc == GW_ECHANGED)
+		gw_error_prefix("repository %s kept changing (%u attempts)", src->rel, SNAPSHOT_ATTEMPTS);
+	if (rc < 0)
+		gw_source_release_snapshot(src);
+	return rc;
+}
+
+void gw_source_free(gw_source *src)
+{
+	if (!src)
+		return;
+	gw_source_release_snapshot(src);
+	free(src->rel);
+	free(src->path);
+	free(src);
+}

@@ -1,0 +1,59 @@
+/*
+ * The gitwal command line: shared option handling (command line, then the
+ * environment, then the config file, then defaults) and the commands, one
+ * file each, dispatched from main.c.
+ */
+#ifndef GITWAL_CLI_H
+#define GITWAL_CLI_H
+
+#include <stdio.h>
+
+#include "gitwal/index.h"
+#include "gitwal/store.h"
+
+typedef struct gw_cli {
+	char *root;
+	char *store_url;
+	char *index_path;
+	int jobs;
+	char *config_path;
+	/* opened on demand */
+	gw_store *store;
+	gw_index *index;
+} gw_cli;
+
+/* Common long options every command accepts; returns 1 if handled, 0 if not, <0 on a bad value. */
+int gw_cli_common_option(gw_cli *cli, const char *name, const char *value);
+/* Fill what is still unset from the environment, the config file and defaults. */
+int gw_cli_resolve(gw_cli *cli, int need_root);
+int gw_cli_open_store(gw_cli *cli);
+int gw_cli_open_index(gw_cli *cli);
+void gw_cli_dispose(gw_cli *cli);
+
+/* Print "gitwal CMD: message" to stderr; returns the exit code for it. */
+int gw_cli_fail(const char *cmd, int code);
+int gw_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int gw_cli_parse_jobs(const char *cmd, const char *value, int *jobs);
+
+/* Run fn(i, payload) for i in [0, n) on `jobs` threads. */
+void gw_cli_parallel(size_t n, int jobs, void (*fn)(size_t i, void *payload), void *payload);
+
+int gw_cmd_backup(int argc, char **argv);
+int gw_cmd_restore(int argc, char **argv);
+int gw_cmd_info(int argc, char **argv);
+int gw_cmd_index(int argc, char **argv);
+
+#define GW_CLI_COMMON_HELP                                                                              \
+	"Common options (also from the environment or the config file):\n"                            \
+	"  --root DIR      the directory holding the bare repositories\n"                              \
+	"                  [GITWAL_ROOT, gitwal.root]\n"                                                \
+	"  --store URL     where backups go: file:///path (default: file://$STATE/store)\n"            \
+	"                  [GITWAL_STORE, gitwal.store]\n"                                              \
+	"  --index FILE    the local SQLite index, a cache of the store (default: $STATE/index.db)\n"  \
+	"                  [GITWAL_INDEX, gitwal.index]\n"                                              \
+	"  --config FILE   a git-config file with a [gitwal] section\n"                                \
+	"                  [GITWAL_CONFIG; default: $XDG_CONFIG_HOME/gitwal/config if it exists]\n"    \
+	"  $STATE is $GITWAL_STATE_DIR, else $XDG_STATE_HOME/gitwal, else ~/.local/state/gitwal.\n"   \
+	"  Precedence: command line, then environment, then config file, then defaults.\n"
+
+#endif

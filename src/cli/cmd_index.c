@@ -1,0 +1,60 @@
+/*
+ * gitwal index: maintenance of the local index, which is only a cache of
+ * the store. `index rebuild` recreates it from the store alone.
+ */
+#include "cli/cli.h"
+#include "gitwal/error.h"
+
+#include <getopt.h>
+#include <string.h>
+
+static const char *help =
+	"usage: gitwal index rebuild [--store URL] [--index FILE]\n"
+	"\n"
+	"  rebuild         forget what the index holds and rebuild it from the store\n"
+	"                  alone (listing plus manifests); use it on a new machine or\n"
+	"                  after losing the index file\n"
+	"\n" GW_CLI_COMMON_HELP;
+
+int gw_cmd_index(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"store", required_argument, 0, 's'}, {"index", required_argument, 0, 'i'},
+		{"config", required_argument, 0, 'c'}, {"root", required_argument, 0, 'r'},
+		{"help", no_argument, 0, 'h'},        {0, 0, 0, 0},
+	};
+	gw_cli cli = {0};
+	int c, rc = 0, added;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			fputs(help, stdout);
+			goto out;
+		case 's':
+		case 'i':
+		case 'c':
+		case 'r':
+			gw_cli_common_option(&cli, opts[c == 's' ? 0 : c == 'i' ? 1 : c == 'c' ? 2 : 3].name, optarg);
+			break;
+		default:
+			rc = gw_cli_usage_error("index", "unknown option or missing value: '%s'", argv[optind - 1]);
+			goto out;
+		}
+	}
+	if (optind >= argc || strcmp(argv[optind], "rebuild") != 0 || optind + 1 != argc) {
+		rc = gw_cli_usage_error("index", "expected 'gitwal index rebuild'");
+		goto out;
+	}
+	if (gw_cli_resolve(&cli, 0) < 0 || gw_cli_open_store(&cli) < 0 || gw_cli_open_index(&cli) < 0 ||
+	    gw_index_clear(cli.index) < 0 || (added = gw_index_sync(cli.index, cli.store, NULL)) < 0) {
+		rc = gw_cli_fail("index", gw_error_code());
+		goto out;
+	}
+	printf("index %s rebuilt from %s: %d full backups\n", cli.index_path, cli.store_url, added);
+out:
+	gw_cli_dispose(&cli);
+	return rc;
+}

@@ -1,0 +1,137 @@
+/*
+ * gitwal info: what the index knows (after bringing it up to date with the
+ * store): repositories, their full backups, LSNs, sizes and times.
+ */
+#include "cli/cli.h"
+#include "gitwal/error.h"
+#include "gitwal/manifest.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *help =
+	"usage: gitwal info [--json] [--repo REL] [--no-sync] [--store URL] [--index FILE]\n"
+	"\n"
+	"List repositories and their full backups: LSN, time (UTC), objects, refs and\n"
+	"sizes. The index is first brought up to date with the store (new backups\n"
+	"written by other machines appear) unless --no-sync is given.\n"
+	"\n"
+	"  --json          one JSON document: {\"store\": URL, \"repositories\": [{\"repository\":\n"
+	"                  REL, \"backups\": [{\"lsn\", \"time\", \"time_us\", \"objects\", \"refs\",\n"
+	"                  \"bundle_bytes\", \"idx_bytes\", \"manifest_key\"}]}]}\n"
+	"  --repo REL      only this repository\n"
+	"\n" GW_CLI_COMMON_HELP;
+
+typedef struct {
+	int json;
+	json_t *repos;
+	json_t *cur_repo;
+	json_t *cur_list;
+	char *cur_name;
+	size_t nrepos, nbackups;
+} info_run;
+
+static int print_one(const gw_full_record *r, void *payload)
+{
+	info_run *run = payload;
+	char when[40];
+	gw_time_format(r->time_us, when, sizeof(when));
+	if (!run->cur_name || strcmp(run->cur_name, r->repository) != 0) {
+		free(run->cur_name);
+		run->cur_name = strdup(r->repository);
+		run->nrepos++;
+		if (run->json) {
+			run->cur_list = json_array();
+			run->cur_repo = json_pack("{s:s, s:o}", "repository", r->repository, "backups", run->cur_list);
+			json_array_append_new(run->repos, run->cur_repo);
+		} else {
+			printf("%s\n", r->repository);
+		}
+	}
+	run->nbackups++;
+	if (run->json) {
+		json_array_append_new(run->cur_list,
+				      json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:s}", "lsn", (json_int_t)r->lsn, "time",
+						when, "time_us", (json_int_t)r->time_us, "objects", (json_int_t)r->objects,
+						"refs", (json_int_t)r->refs, "bundle_bytes", (json_int_t)r->bundle_size,
+						"idx_bytes", (json_int_t)r->idx_size, "manifest_key", r->manifest_key));
+	} else {
+		printf("  full lsn=%llu time=%s objects=%llu refs=%llu bytes=%llu\n", (unsigned long long)r->lsn, when,
+		       (unsigned long long)r->objects, (unsigned long long)r->refs,
+		       (unsigned long long)(r->bundle_size + r->idx_size + r->manifest_size));
+	}
+	return 0;
+}
+
+int gw_cmd_info(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"store", required_argument, 0, 's'}, {"index", required_argument, 0, 'i'},
+		{"config", required_argument, 0, 'c'}, {"root", required_argument, 0, 'r'},
+		{"json", no_argument, 0, 'J'},        {"repo", required_argument, 0, 'p'},
+		{"no-sync", no_argument, 0, 'n'},     {"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
+	};
+	gw_cli cli = {0};
+	info_run run = {0};
+	const char *repo = NULL;
+	int c, rc = 0, sync = 1;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			fputs(help, stdout);
+			goto out;
+		case 's':
+		case 'i':
+		case 'c':
+		case 'r':
+			gw_cli_common_option(&cli, opts[c == 's' ? 0 : c == 'i' ? 1 : c == 'c' ? 2 : 3].name, optarg);
+			break;
+		case 'J':
+			run.json = 1;
+			break;
+		case 'p':
+			repo = optarg;
+			break;
+		case 'n':
+			sync = 0;
+			break;
+		default:
+			rc = gw_cli_usage_error("info", "unknown option or missing value: '%s'", argv[optind - 1]);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		rc = gw_cli_usage_error("info", "unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	if (gw_cli_resolve(&cli, 0) < 0 || gw_cli_open_index(&cli) < 0 ||
+	    (sync && (gw_cli_open_store(&cli) < 0 || gw_index_sync(cli.index, cli.store, repo) < 0))) {
+		rc = gw_cli_fail("info", gw_error_code());
+		goto out;
+	}
+	run.repos = json_array();
+	if (gw_index_full_foreach(cli.index, repo, print_one, &run) < 0) {
+		rc = gw_cli_fail("info", gw_error_code());
+		goto out;
+	}
+	if (run.json) {
+		json_t *doc = json_pack("{s:s, s:s, s:O}", "store", cli.store_url, "index", cli.index_path,
+					"repositories", run.repos);
+		json_dumpf(doc, stdout, JSON_INDENT(2));
+		putchar('\n');
+		json_decref(doc);
+	} else {
+		printf("%zu repositories, %zu full backups (store %s)\n", run.nrepos, run.nbackups, cli.store_url);
+	}
+out:
+	json_decref(run.repos);
+	free(run.cur_name);
+	gw_cli_dispose(&cli);
+	return rc;
+}

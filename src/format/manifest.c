@@ -1,0 +1,308 @@
+/*
+ * Full-backup manifests: JSON through jansson, validated field by field on
+ * the way in because the store is untrusted (a repository path may not
+ * escape the target, a ref name must be a valid Git ref name, every digest
+ * must be hex of the right length).
+ */
+#include "gitwal/manifest.h"
+#include "gitwal/error.h"
+#include "gitwal/repo.h"
+#include "gitwal/store.h"
+
+#include <git2.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+int64_t gw_time_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void gw_time_format(int64_t time_us, char *out, size_t n)
+{
+	time_t secs = (time_t)(time_us / 1000000);
+	struct tm tm;
+	char base[32];
+	gmtime_r(&secs, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, n, "%s.%06lldZ", base, (long long)(time_us % 1000000));
+}
+
+static json_t *ref_json(const gw_manifest_ref *r)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "name", json_string(r->name));
+	if (r->oid[0])
+		json_object_set_new(o, "oid", json_string(r->oid));
+	if (r->symbolic)
+		json_object_set_new(o, "symbolic", json_string(r->symbolic));
+	return o;
+}
+
+static json_t *part_json(const gw_manifest_part *p)
+{
+	return json_pack("{s:s, s:I, s:s}", "key", p->key, "size", (json_int_t)p->size, "sha256", p->sha256);
+}
+
+int gw_manifest_write(const gw_manifest *m, char **out, size_t *len)
+{
+	json_t *root, *refs, *bundle;
+	char when[40];
+	size_t i;
+
+	gw_time_format(m->time_us, when, sizeof(when));
+	refs = json_array();
+	for (i = 0; i < m->nrefs; i++)
+		json_array_append_new(refs, ref_json(&m->refs[i]));
+	bundle = part_json(&m->bundle);
+	json_object_set_new(bundle, "pack_offset", json_integer((json_int_t)m->pack_offset));
+	json_object_set_new(bundle, "objects", json_integer((json_int_t)m->objects));
+	json_object_set_new(bundle, "pack_checksum", json_string(m->pack_checksum));
+	root = json_pack("{s:s, s:i, s:s, s:I, s:I, s:s, s:s, s:s, s:o, s:o, s:{s:o, s:o}}", "magic",
+			 GW_MANIFEST_MAGIC, "version", GW_MANIFEST_VERSION, "repository", m->repository, "lsn",
+			 (json_int_t)m->lsn, "time_us", (json_int_t)m->time_us, "time", when, "object_format",
+			 m->object_format, "tool", m->tool ? m->tool : "gitwal", "head", ref_json(&m->head), "refs",
+			 refs, "parts", "bundle", bundle, "idx", part_json(&m->idx));
+	if (!root)
+		return gw_error_set(GW_ERROR, "cannot build the manifest of %s", m->repository);
+	*out = json_dumps(root, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(root);
+	if (!*out)
+		return gw_error_set(GW_ERROR, "out of memory");
+	*len = strlen(*out);
+	return 0;
+}
+
+typedef struct {
+	const char *what;
+} parse_ctx;
+
+static int bad(const parse_ctx *p, const char *field, const char *why)
+{
+	return gw_error_set(GW_ECORRUPT, "manifest %s: field '%s' %s", p->what, field, why);
+}
+
+static int get_string(const parse_ctx *p, json_t *obj, const char *field, const char **out, int required)
+{
+	json_t *v = json_object_get(obj, field);
+	*out = NULL;
+	if (!v)
+		return required ? bad(p, field, "is missing") : 0;
+	if (!json_is_string(v))
+		return bad(p, field, "is not a string");
+	*out = json_string_value(v);
+	if (strlen(*out) != json_string_length(v))
+		return bad(p, field, "contains a NUL byte");
+	return 0;
+}
+
+static int get_uint(const parse_ctx *p, json_t *obj, const char *field, uint64_t *out)
+{
+	json_t *v = json_object_get(obj, field);
+	if (!v)
+		return bad(p, field, "is missing");
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return bad(p, field, "is not a non-negative integer");
+	*out = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+static int is_lower_hex(const char *s, size_t n)
+{
+	size_t i;
+	if (strlen(s) != n)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+static int valid_ref_name(const char *name)
+{
+	int valid = 0;
+	if (strcmp(name, "HEAD") == 0)
+		return 1;
+	if (strncmp(name, "refs/", 5) != 0)
+		return 0;
+	return git_reference_name_is_valid(&valid, name) == 0 && valid;
+}
+
+static int parse_ref(const parse_ctx *p, json_t *obj, gw_manifest_ref *r, int is_head)
+{
+	const char *name, *oid, *sym;
+	int rc;
+	if (!json_is_object(obj))
+		return bad(p, "refs", "holds a non-object");
+	if ((rc = get_string(p, obj, "name", &name, 1)) < 0 || (rc = get_string(p, obj, "oid", &oid, 0)) < 0 ||
+	    (rc = get_string(p, obj, "symbolic", &sym, 0)) < 0)
+		return rc;
+	if (is_head ? strcmp(name, "HEAD") != 0 : (!valid_ref_name(name) || strcmp(name, "HEAD") == 0))
+		return gw_error_set(GW_ECORRUPT, "manifest %s: invalid ref name '%s'", p->what, name);
+	if (oid && !is_lower_hex(oid, 40))
+		return gw_error_set(GW_ECORRUPT, "manifest %s: ref %s has an invalid object id", p->what, name);
+	if (sym && !valid_ref_name(sym))
+		return gw_error_set(GW_ECORRUPT, "manifest %s: ref %s has an invalid symbolic target '%s'", p->what,
+				    name, sym);
+	if (!oid && !sym && !is_head)
+		return gw_error_set(GW_ECORRUPT, "manifest %s: ref %s has neither an object id nor a target", p->what,
+				    name);
+	r->name = strdup(name);
+	snprintf(r->oid, sizeof(r->oid), "%s", oid ? oid : "");
+	r->symbolic = sym ? strdup(sym) : NULL;
+	if (!r->name || (sym && !r->symbolic))
+		return gw_error_set(GW_ERROR, "out of memory");
+	return 0;
+}
+
+static int parse_part(const parse_ctx *p, json_t *parts, const char *name, gw_manifest_part *part)
+{
+	json_t *obj = json_object_get(parts, name);
+	const char *key, *sha;
+	int rc;
+	if (!json_is_object(obj))
+		return bad(p, name, "is missing or not an object");
+	if ((rc = get_string(p, obj, "key", &key, 1)) < 0 || (rc = get_uint(p, obj, "size", &part->size)) < 0 ||
+	    (rc = get_string(p, obj, "sha256", &sha, 1)) < 0)
+		return rc;
+	if (gw_store_key_check(key) < 0)
+		return gw_error_set(GW_ECORRUPT, "manifest %s: part %s has an invalid key", p->what, name);
+	if (!is_lower_hex(sha, 64))
+		return bad(p, "sha256", "is not 64 lowercase hex digits");
+	memcpy(part->sha256, sha, 65);
+	if (!(part->key = strdup(key)))
+		return gw_error_set(GW_ERROR, "out of memory");
+	return 0;
+}
+
+int gw_manifest_parse(gw_manifest *m, const char *buf, size_t len, const char *what)
+{
+	parse_ctx p = {what};
+	json_error_t jerr;
+	json_t *root, *v, *refs, *parts, *bundle;
+	const char *s;
+	uint64_t version;
+	size_t i;
+	int rc = 0;
+
+	memset(m, 0, sizeof(*m));
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return gw_error_set(GW_ECORRUPT, "manifest %s is not valid JSON (line %d: %s)", what, jerr.line,
+				    jerr.text);
+	if (!json_is_object(root)) {
+		rc = gw_error_set(GW_ECORRUPT, "manifest %s is not a JSON object", what);
+		goto out;
+	}
+	if ((rc = get_string(&p, root, "magic", &s, 1)) < 0)
+		goto out;
+	if (strcmp(s, GW_MANIFEST_MAGIC) != 0) {
+		rc = gw_error_set(GW_ECORRUPT, "manifest %s: bad magic '%s' (expected %s)", what, s, GW_MANIFEST_MAGIC);
+		goto out;
+	}
+	if ((rc = get_uint(&p, root, "version", &version)) < 0)
+		goto out;
+	if (version != GW_MANIFEST_VERSION) {
+		rc = gw_error_set(GW_EVERSION,
+				  "manifest %s has format version %llu; this gitwal reads version %d (upgrade gitwal)",
+				  what, (unsigned long long)version, GW_MANIFEST_VERSION);
+		goto out;
+	}
+	if ((rc = get_string(&p, root, "repository", &s, 1)) < 0)
+		goto out;
+	if (gw_repo_path_check(s) < 0) {
+		rc = gw_error_set(GW_ECORRUPT, "manifest %s: unsafe repository path '%s'", what, s);
+		goto out;
+	}
+	if (!(m->repository = strdup(s))) {
+		rc = gw_error_set(GW_ERROR, "out of memory");
+		goto out;
+	}
+	if ((rc = get_uint(&p, root, "lsn", &m->lsn)) < 0 || (rc = get_uint(&p, root, "time_us", &version)) < 0)
+		goto out;
+	m->time_us = (int64_t)version;
+	if ((rc = get_string(&p, root, "object_format", &s, 1)) < 0)
+		goto out;
+	if (strcmp(s, "sha1") != 0) {
+		rc = gw_error_set(GW_EVERSION, "manifest %s: object format '%s' is not supported", what, s);
+		goto out;
+	}
+	snprintf(m->object_format, sizeof(m->object_format), "%s", s);
+	if ((rc = get_string(&p, root, "tool", &s, 0)) < 0)
+		goto out;
+	m->tool = s ? strdup(s) : NULL;
+	if ((rc = parse_ref(&p, json_object_get(root, "head"), &m->head, 1)) < 0)
+		goto out;
+	refs = json_object_get(root, "refs");
+	if (!json_is_array(refs)) {
+		rc = bad(&p, "refs", "is missing or not an array");
+		goto out;
+	}
+	m->nrefs = json_array_size(refs);
+	if (m->nrefs && !(m->refs = calloc(m->nrefs, sizeof(*m->refs)))) {
+		rc = gw_error_set(GW_ERROR, "out of memory");
+		goto out;
+	}
+	json_array_foreach(refs, i, v)
+	{
+		if ((rc = parse_ref(&p, v, &m->refs[i], 0)) < 0)
+			goto out;
+		if (i && strcmp(m->refs[i - 1].name, m->refs[i].name) >= 0) {
+			rc = gw_error_set(GW_ECORRUPT, "manifest %s: refs are not sorted or repeat at %s", what,
+					  m->refs[i].name);
+			goto out;
+		}
+	}
+	parts = json_object_get(root, "parts");
+	if (!json_is_object(parts)) {
+		rc = bad(&p, "parts", "is missing or not an object");
+		goto out;
+	}
+	if ((rc = parse_part(&p, parts, "bundle", &m->bundle)) < 0 || (rc = parse_part(&p, parts, "idx", &m->idx)) < 0)
+		goto out;
+	bundle = json_object_get(parts, "bundle");
+	if ((rc = get_uint(&p, bundle, "pack_offset", &m->pack_offset)) < 0 ||
+	    (rc = get_uint(&p, bundle, "objects", &m->objects)) < 0 ||
+	    (rc = get_string(&p, bundle, "pack_checksum", &s, 1)) < 0)
+		goto out;
+	if (!is_lower_hex(s, 40)) {
+		rc = bad(&p, "pack_checksum", "is not 40 lowercase hex digits");
+		goto out;
+	}
+	memcpy(m->pack_checksum, s, 41);
+	if (m->pack_offset >= m->bundle.size || m->bundle.size - m->pack_offset < 32) {
+		rc = bad(&p, "pack_offset", "does not fit the bundle size");
+		goto out;
+	}
+out:
+	json_decref(root);
+	if (rc < 0)
+		gw_manifest_dispose(m);
+	return rc;
+}
+
+static void ref_dispose(gw_manifest_ref *r)
+{
+	free(r->name);
+	free(r->symbolic);
+}
+
+void gw_manifest_dispose(gw_manifest *m)
+{
+	size_t i;
+	free(m->repository);
+	ref_dispose(&m->head);
+	for (i = 0; i < m->nrefs; i++)
+		ref_dispose(&m->refs[i]);
+	free(m->refs);
+	free(m->bundle.key);
+	free(m->idx.key);
+	free(m->tool);
+	memset(m, 0, sizeof(*m));
+}

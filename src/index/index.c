@@ -1,0 +1,313 @@
+/*
+ * The local SQLite index. One connection, serialised by a mutex: writes are
+ * a few rows per backup, and readers (info, restore planning) use indexed
+ * queries. WAL journal mode lets another process read while one writes.
+ */
+#include "gitwal/index.h"
+#include "gitwal/error.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define INDEX_SCHEMA_VERSION 1
+
+struct gw_index {
+	sqlite3 *db;
+	char *path;
+	pthread_mutex_t lock;
+};
+
+static const char *schema =
+	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS repos(id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE);"
+	"CREATE TABLE IF NOT EXISTS fulls("
+	"  repo_id INTEGER NOT NULL REFERENCES repos(id),"
+	"  lsn INTEGER NOT NULL,"
+	"  time_us INTEGER NOT NULL,"
+	"  manifest_key TEXT NOT NULL UNIQUE,"
+	"  manifest_size INTEGER NOT NULL,"
+	"  manifest_sha256 TEXT NOT NULL,"
+	"  bundle_size INTEGER NOT NULL,"
+	"  idx_size INTEGER NOT NULL,"
+	"  objects INTEGER NOT NULL,"
+	"  refs INTEGER NOT NULL,"
+	"  PRIMARY KEY(repo_id, lsn));"
+	"CREATE INDEX IF NOT EXISTS fulls_time ON fulls(repo_id, time_us);";
+
+static int db_fail(gw_index *ix, const char *what)
+{
+	return gw_error_set(GW_EIO, "index %s: %s: %s", ix->path, what, sqlite3_errmsg(ix->db));
+}
+
+static int exec(gw_index *ix, const char *sql)
+{
+	char *err = NULL;
+	if (sqlite3_exec(ix->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		int rc = gw_error_set(GW_EIO, "index %s: %s", ix->path, err ? err : "SQL error");
+		sqlite3_free(err);
+		return rc;
+	}
+	return 0;
+}
+
+static int check_version(gw_index *ix)
+{
+	sqlite3_stmt *st;
+	int rc = 0;
+	if (sqlite3_prepare_v2(ix->db, "SELECT value FROM meta WHERE key='schema_version'", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(ix, "cannot read the schema version");
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		int v = atoi((const char *)sqlite3_column_text(st, 0));
+		if (v != INDEX_SCHEMA_VERSION)
+			rc = gw_error_set(GW_EVERSION,
+					  "index %s has schema version %d; this gitwal uses %d (remove the file and "
+					  "run 'gitwal index rebuild')",
+					  ix->path, v, INDEX_SCHEMA_VERSION);
+	} else {
+		sqlite3_finalize(st);
+		return exec(ix, "INSERT INTO meta(key, value) VALUES('schema_version', '1')");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int gw_index_open(gw_index **out, const char *path)
+{
+	gw_index *ix = calloc(1, sizeof(*ix));
+	int rc;
+	*out = NULL;
+	if (!ix || !(ix->path = strdup(path))) {
+		free(ix);
+		return gw_error_set(GW_ERROR, "out of memory");
+	}
+	pthread_mutex_init(&ix->lock, NULL);
+	if (sqlite3_open_v2(path, &ix->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) !=
+	    SQLITE_OK) {
+		rc = gw_error_set(GW_EIO, "cannot open index %s: %s", path,
+				  ix->db ? sqlite3_errmsg(ix->db) : "out of memory");
+		gw_index_free(ix);
+		return rc;
+	}
+	sqlite3_busy_timeout(ix->db, 10000);
+	if ((rc = exec(ix, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")) < 0 ||
+	    (rc = exec(ix, schema)) < 0 || (rc = check_version(ix)) < 0) {
+		gw_index_free(ix);
+		return rc;
+	}
+	*out = ix;
+	return 0;
+}
+
+void gw_index_free(gw_index *ix)
+{
+	if (!ix)
+		return;
+	sqlite3_close(ix->db);
+	pthread_mutex_destroy(&ix->lock);
+	free(ix->path);
+	free(ix);
+}
+
+static int repo_id(gw_index *ix, const char *repo, int64_t *id)
+{
+	sqlite3_stmt *st;
+	int rc = 0;
+	if (sqlite3_prepare_v2(ix->db, "INSERT INTO repos(path) VALUES(?1) ON CONFLICT(path) DO NOTHING", -1, &st,
+			       NULL) != SQLITE_OK)
+		return db_fail(ix, "prepare");
+	sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(ix, "cannot add a repository");
+	sqlite3_finalize(st);
+	if (rc < 0)
+		return rc;
+	if (sqlite3_prepare_v2(ix->db, "SELECT id FROM repos WHERE path=?1", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(ix, "prepare");
+	sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*id = sqlite3_column_int64(st, 0);
+	else
+		rc = db_fail(ix, "cannot find a repository");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int gw_index_full_add(gw_index *ix, const gw_full_record *r)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t id = 0;
+	int rc;
+	pthread_mutex_lock(&ix->lock);
+	if ((rc = exec(ix, "BEGIN IMMEDIATE")) < 0)
+		goto out;
+	if ((rc = repo_id(ix, r->repository, &id)) < 0)
+		goto rollback;
+	if (sqlite3_prepare_v2(ix->db,
+			       "INSERT OR IGNORE INTO fulls(repo_id, lsn, time_us, manifest_key, manifest_size, "
+			       "manifest_sha256, bundle_size, idx_size, objects, refs) "
+			       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rc = db_fail(ix, "prepare");
+		goto rollback;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, (int64_t)r->lsn);
+	sqlite3_bind_int64(st, 3, r->time_us);
+	sqlite3_bind_text(st, 4, r->manifest_key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, (int64_t)r->manifest_size);
+	sqlite3_bind_text(st, 6, r->manifest_sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, (int64_t)r->bundle_size);
+	sqlite3_bind_int64(st, 8, (int64_t)r->idx_size);
+	sqlite3_bind_int64(st, 9, (int64_t)r->objects);
+	sqlite3_bind_int64(st, 10, (int64_t)r->refs);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		rc = db_fail(ix, "cannot record a full backup");
+		goto rollback;
+	}
+	sqlite3_finalize(st);
+	rc = exec(ix, "COMMIT");
+	goto out;
+rollback:
+	sqlite3_finalize(st);
+	exec(ix, "ROLLBACK");
+out:
+	pthread_mutex_unlock(&ix->lock);
+	return rc;
+}
+
+#define FULL_COLUMNS                                                                                            \
+	"SELECT r.path, f.lsn, f.time_us, f.manifest_key, f.manifest_size, f.manifest_sha256, f.bundle_size, " \
+	"f.idx_size, f.objects, f.refs FROM fulls f JOIN repos r ON r.id = f.repo_id "
+
+static int read_row(sqlite3_stmt *st, gw_full_record *r)
+{
+	const char *sha = (const char *)sqlite3_column_text(st, 5);
+	memset(r, 0, sizeof(*r));
+	r->repository = strdup((const char *)sqlite3_column_text(st, 0));
+	r->lsn = (uint64_t)sqlite3_column_int64(st, 1);
+	r->time_us = sqlite3_column_int64(st, 2);
+	r->manifest_key = strdup((const char *)sqlite3_column_text(st, 3));
+	r->manifest_size = (uint64_t)sqlite3_column_int64(st, 4);
+	snprintf(r->manifest_sha256, sizeof(r->manifest_sha256), "%s", sha ? sha : "");
+	r->bundle_size = (uint64_t)sqlite3_column_int64(st, 6);
+	r->idx_size = (uint64_t)sqlite3_column_int64(st, 7);
+	r->objects = (uint64_t)sqlite3_column_int64(st, 8);
+	r->refs = (uint64_t)sqlite3_column_int64(st, 9);
+	if (!r->repository || !r->manifest_key) {
+		gw_full_record_dispose(r);
+		return gw_error_set(GW_ERROR, "out of memory");
+	}
+	return 0;
+}
+
+int gw_index_full_find(gw_index *ix, const char *repo, uint64_t lsn, gw_full_record *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+	const char *sql = lsn ? FULL_COLUMNS "WHERE r.path=?1 AND f.lsn=?2"
+			      : FULL_COLUMNS "WHERE r.path=?1 ORDER BY f.lsn DESC LIMIT 1";
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&ix->lock);
+	if (sqlite3_prepare_v2(ix->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		rc = db_fail(ix, "prepare");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
+	if (lsn)
+		sqlite3_bind_int64(st, 2, (int64_t)lsn);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		rc = read_row(st, out);
+	else if (rc == SQLITE_DONE)
+		rc = lsn ? gw_error_set(GW_ENOTFOUND, "repository %s has no full backup at LSN %llu", repo,
+					(unsigned long long)lsn)
+			 : gw_error_set(GW_ENOTFOUND, "repository %s has no full backup", repo);
+	else
+		rc = db_fail(ix, "query");
+	sqlite3_finalize(st);
+out:
+	pthread_mutex_unlock(&ix->lock);
+	return rc;
+}
+
+int gw_index_full_foreach(gw_index *ix, const char *repo, gw_index_full_cb cb, void *payload)
+{
+	sqlite3_stmt *st;
+	int rc = 0, step;
+	const char *sql = repo ? FULL_COLUMNS "WHERE r.path=?1 ORDER BY r.path, f.lsn" : FULL_COLUMNS "ORDER BY r.path, f.lsn";
+	pthread_mutex_lock(&ix->lock);
+	if (sqlite3_prepare_v2(ix->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		rc = db_fail(ix, "prepare");
+		pthread_mutex_unlock(&ix->lock);
+		return rc;
+	}
+	if (repo)
+		sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		gw_full_record r;
+		if ((rc = read_row(st, &r)) < 0)
+			break;
+		rc = cb(&r, payload);
+		gw_full_record_dispose(&r);
+		if (rc)
+			break;
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = db_fail(ix, "query");
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&ix->lock);
+	return rc;
+}
+
+int gw_index_repos(gw_index *ix, char ***out, size_t *count)
+{
+	sqlite3_stmt *st;
+	char **list = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+	*out = NULL;
+	*count = 0;
+	pthread_mutex_lock(&ix->lock);
+	if (sqlite3_prepare_v2(ix->db, "SELECT path FROM repos WHERE id IN (SELECT repo_id FROM fulls) ORDER BY path",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rc = db_fail(ix, "prepare");
+		pthread_mutex_unlock(&ix->lock);
+		return rc;
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (n == cap) {
+			char **nl = realloc(list, (cap = cap ? cap * 2 : 32) * sizeof(char *));
+			if (!nl) {
+				rc = gw_error_set(GW_ERROR, "out of memory");
+				break;
+			}
+			list = nl;
+		}
+		list[n++] = strdup((const char *)sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&ix->lock);
+	*out = list;
+	*count = n;
+	return rc;
+}
+
+int gw_index_clear(gw_index *ix)
+{
+	int rc;
+	pthread_mutex_lock(&ix->lock);
+	rc = exec(ix, "BEGIN IMMEDIATE; DELETE FROM fulls; DELETE FROM repos; COMMIT;");
+	pthread_mutex_unlock(&ix->lock);
+	return rc;
+}
+
+void gw_full_record_dispose(gw_full_record *r)
+{
+	free(r->repository);
+	free(r->manifest_key);
+	memset(r, 0, sizeof(*r));
+}

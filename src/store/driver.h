@@ -1,0 +1,56 @@
+/*
+ * What a storage driver provides. store.c owns the public API, validates keys
+ * and dispatches here; a driver only talks to its backend. Writers and readers
+ * embed a gw_store_writer / gw_store_reader header as their first member.
+ */
+#ifndef GITWAL_STORE_DRIVER_H
+#define GITWAL_STORE_DRIVER_H
+
+#include "gitwal/store.h"
+
+typedef struct gw_store_driver gw_store_driver;
+
+struct gw_store {
+	const gw_store_driver *driver;
+	char *url;  /* redacted, for messages */
+	void *impl; /* the driver's state */
+};
+
+struct gw_store_writer {
+	gw_sink sink;
+	gw_store *store;
+	char *key;
+	int committed;
+};
+
+struct gw_store_reader {
+	gw_store *store;
+	char *key;
+};
+
+struct gw_store_driver {
+	const char *scheme; /* "file", "s3" */
+	uint32_t features;
+	/* Parse the URL (after "scheme://") and connect; set store->impl. */
+	int (*open)(gw_store *store, const char *rest);
+	void (*free)(gw_store *store);
+	int (*write_open)(gw_store_writer **out, gw_store *store, const char *key, uint64_t size_hint);
+	int (*write)(gw_store_writer *w, const void *buf, size_t len);
+	int (*commit)(gw_store_writer *w);
+	void (*writer_free)(gw_store_writer *w); /* aborts when not committed */
+	int (*read_open)(gw_store_reader **out, gw_store *store, const char *key,
+			 uint64_t offset, uint64_t length);
+	ssize_t (*read)(gw_store_reader *r, void *buf, size_t len);
+	void (*reader_free)(gw_store_reader *r);
+	int (*stat)(gw_store *store, const char *key, gw_store_stat *st);
+	int (*list)(gw_store *store, const char *prefix, gw_store_list_cb cb, void *payload);
+	int (*remove)(gw_store *store, const char *key);
+};
+
+extern const gw_store_driver gw_store_driver_file;
+
+/* Messages every driver uses, so each says the same thing the same way. */
+#define GW_STORE_MSG_EXISTS "key %s already exists in store %s (write-once: stored objects are never replaced)"
+#define GW_STORE_MSG_NOTFOUND "key %s not found in store %s"
+
+#endif

@@ -1,0 +1,520 @@
+/*
+ * The file:// storage driver: a local directory, the embedded default.
+ *
+ * Write-once on POSIX: an object is written to a hidden temporary name in its
+ * final directory, fsync'd and made read-only, then link(2)ed to its final
+ * name. link never replaces an existing name (EEXIST becomes GW_EEXISTS), so
+ * a key is never overwritten, and a crash leaves at most a hidden temporary
+ * file, never a partial object under a final name. The directory is fsync'd
+ * after the link so the name itself is durable.
+ */
+#include "store/driver.h"
+#include "gitwal/error.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FILE_WRITE_BUFFER (256 * 1024)
+
+typedef struct {
+	char *root; /* absolute, no trailing slash */
+} file_store;
+
+typedef struct {
+	gw_store_writer base;
+	int fd;
+	char *tmp_path;
+	char *final_path;
+	unsigned char *buf;
+	size_t used;
+} file_writer;
+
+typedef struct {
+	gw_store_reader base;
+	int fd;
+	uint64_t offset;
+	uint64_t remaining;
+} file_reader;
+
+static file_store *impl(gw_store *store)
+{
+	return store->impl;
+}
+
+static char *path_join(const char *root, const char *key)
+{
+	size_t n = strlen(root) + strlen(key) + 2;
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s/%s", root, key);
+	return p;
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return gw_error_set_errno(GW_EIO, "cannot open directory %s", dir);
+	if (fsync(fd) < 0) {
+		close(fd);
+		return gw_error_set_errno(GW_EIO, "cannot fsync directory %s", dir);
+	}
+	close(fd);
+	return 0;
+}
+
+/* mkdir -p that fsyncs the parent of every directory it creates. */
+static int make_dirs(char *path)
+{
+	char *slash = strrchr(path, '/');
+	struct stat st;
+	int rc = 0;
+
+	if (stat(path, &st) == 0)
+		return S_ISDIR(st.st_mode) ? 0 : gw_error_set(GW_EIO, "%s exists and is not a directory", path);
+	if (slash && slash != path) {
+		*slash = '\0';
+		rc = make_dirs(path);
+		*slash = '/';
+		if (rc < 0)
+			return rc;
+	}
+	if (mkdir(path, 0755) < 0) {
+		if (errno == EEXIST)
+			return 0;
+		return gw_error_set_errno(GW_EIO, "cannot create directory %s", path);
+	}
+	if (slash && slash != path) {
+		*slash = '\0';
+		rc = fsync_dir(path);
+		*slash = '/';
+	}
+	return rc;
+}
+
+static int file_open(gw_store *store, const char *rest)
+{
+	file_store *fs;
+	char *root;
+	size_t n;
+	int rc;
+
+	if (rest[0] != '/')
+		return gw_error_set(GW_EINVALID, "store URL file://%s: the path must be absolute (file:///path)", rest);
+	if (strchr(rest, '?'))
+		return gw_error_set(GW_EINVALID, "store URL file://%s: file stores take no parameters", rest);
+	if (!(root = strdup(rest)))
+		return gw_error_set(GW_ERROR, "out of memory");
+	n = strlen(root);
+	while (n > 1 && root[n - 1] == '/')
+		root[--n] = '\0';
+	if ((rc = make_dirs(root)) < 0) {
+		gw_error_prefix("store file://%s", root);
+		free(root);
+		return rc;
+	}
+	if (access(root, W_OK | X_OK) < 0) {
+		rc = gw_error_set_errno(GW_EIO, "store file://%s is not writable", root);
+		free(root);
+		return rc;
+	}
+	if (!(fs = calloc(1, sizeof(*fs)))) {
+		free(root);
+		return gw_error_set(GW_ERROR, "out of memory");
+	}
+	fs->root = root;
+	store->impl = fs;
+	n = strlen(root) + 8;
+	if ((store->url = malloc(n)))
+		snprintf(store->url, n, "file://%s", root);
+	return 0;
+}
+
+static void file_free(gw_store *store)
+{
+	file_store *fs = impl(store);
+	if (fs) {
+		free(fs->root);
+		free(fs);
+	}
+}
+
+static int file_write_open(gw_store_writer **out, gw_store *store, const char *key, uint64_t size_hint)
+{
+	file_writer *w;
+	char *slash, *dir;
+	static _Thread_local unsigned counter;
+	int rc;
+	size_t n;
+
+	(void)size_hint;
+	if (!(w = calloc(1, sizeof(*w))))
+		return gw_error_set(GW_ERROR, "out of memory");
+	w->fd = -1;
+	if (!(w->final_path = path_join(impl(store)->root, key)) || !(w->buf = malloc(FILE_WRITE_BUFFER)))
+		goto oom;
+	dir = strdup(w->final_path);
+	if (!dir)
+		goto oom;
+	slash = strrchr(dir, '/');
+	*slash = '\0';
+	if ((rc = make_dirs(dir)) < 0) {
+		free(dir);
+		gw_error_prefix("store %s, key %s", store->url, key);
+		goto fail;
+	}
+	n = strlen(dir) + strlen(slash + 1) + 64;
+	if (!(w->tmp_path = malloc(n))) {
+		free(dir);
+		goto oom;
+	}
+	snprintf(w->tmp_path, n, "%s/.tmp.%s.%ld.%u.%ld", dir, slash + 1, (long)getpid(), ++counter,
+		 (long)time(NULL));
+	free(dir);
+	w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (w->fd < 0) {
+		rc = gw_error_set_errno(GW_EIO, "store %s: cannot create a temporary file for key %s", store->url, key);
+		goto fail;
+	}
+	*out = &w->base;
+	return 0;
+oom:
+	rc = gw_error_set(GW_ERROR, "out of memory");
+fail:
+	free(w->final_path);
+	free(w->tmp_path);
+	free(w->buf);
+	free(w);
+	return rc;
+}
+
+static int write_all(int fd, const void *buf, size_t len, gw_store_writer *w)
+{
+	const char *p = buf;
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return gw_error_set_errno(GW_EIO, "store %s: cannot write key %s", w->store->url, w->key);
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int file_flush(file_writer *w)
+{
+	int rc = write_all(w->fd, w->buf, w->used, &w->base);
+	w->used = 0;
+	return rc;
+}
+
+static int file_write(gw_store_writer *base, const void *buf, size_t len)
+{
+	file_writer *w = (file_writer *)base;
+	int rc;
+	if (w->fd < 0)
+		return gw_error_set(GW_ERROR, "store %s: key %s: write after commit", base->store->url, base->key);
+	if (w->used + len <= FILE_WRITE_BUFFER) {
+		memcpy(w->buf + w->used, buf, len);
+		w->used += len;
+		return 0;
+	}
+	if ((rc = file_flush(w)) < 0)
+		return rc;
+	if (len >= FILE_WRITE_BUFFER / 2)
+		return write_all(w->fd, buf, len, base);
+	memcpy(w->buf, buf, len);
+	w->used = len;
+	return 0;
+}
+
+static int file_commit(gw_store_writer *base)
+{
+	file_writer *w = (file_writer *)base;
+	const char *url = base->store->url;
+	char *slash;
+	int rc;
+
+	if (w->fd < 0)
+		return gw_error_set(GW_ERROR, "store %s: key %s committed twice", url, base->key);
+	if ((rc = file_flush(w)) < 0)
+		return rc;
+	if (fsync(w->fd) < 0)
+		return gw_error_set_errno(GW_EIO, "store %s: cannot fsync key %s", url, base->key);
+	if (fchmod(w->fd, 0444) < 0)
+		return gw_error_set_errno(GW_EIO, "store %s: cannot make key %s read-only", url, base->key);
+	if (close(w->fd) < 0) {
+		w->fd = -1;
+		return gw_error_set_errno(GW_EIO, "store %s: cannot close key %s", url, base->key);
+	}
+	w->fd = -1;
+	if (link(w->tmp_path, w->final_path) < 0) {
+		if (errno == EEXIST)
+			return gw_error_set(GW_EEXISTS, GW_STORE_MSG_EXISTS, base->key, url);
+		return gw_error_set_errno(GW_EIO, "store %s: cannot link key %s", url, base->key);
+	}
+	unlink(w->tmp_path);
+	slash = strrchr(w->final_path, '/');
+	*slash = '\0';
+	rc = fsync_dir(w->final_path);
+	*slash = '/';
+	return rc;
+}
+
+static void file_writer_free(gw_store_writer *base)
+{
+	file_writer *w = (file_writer *)base;
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->tmp_path)
+		unlink(w->tmp_path);
+	free(w->tmp_path);
+	free(w->final_path);
+	free(w->buf);
+	free(base->key);
+	free(w);
+}
+
+static int file_read_open(gw_store_reader **out, gw_store *store, const char *key, uint64_t offset, uint64_t length)
+{
+	file_reader *r;
+	char *path = path_join(impl(store)->root, key);
+	struct stat st;
+	int fd;
+
+	if (!path)
+		return gw_error_set(GW_ERROR, "out of memory");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	if (fd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return gw_error_set(GW_ENOTFOUND, GW_STORE_MSG_NOTFOUND, key, store->url);
+		return gw_error_set_errno(GW_EIO, "store %s: cannot open key %s", store->url, key);
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return gw_error_set(GW_EIO, "store %s: key %s is not a regular file", store->url, key);
+	}
+	if (offset > (uint64_t)st.st_size) {
+		close(fd);
+		return gw_error_set(GW_EINVALID, "store %s: key %s: offset %llu past its end (%lld bytes)", store->url,
+				    key, (unsigned long long)offset, (long long)st.st_size);
+	}
+	if (!(r = calloc(1, sizeof(*r)))) {
+		close(fd);
+		return gw_error_set(GW_ERROR, "out of memory");
+	}
+	r->base.store = store;
+	r->base.key = strdup(key);
+	r->fd = fd;
+	r->offset = offset;
+	r->remaining = length;
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	*out = &r->base;
+	return 0;
+}
+
+static ssize_t file_read(gw_store_reader *base, void *buf, size_t len)
+{
+	file_reader *r = (file_reader *)base;
+	ssize_t n;
+	if (r->remaining < len)
+		len = (size_t)r->remaining;
+	if (len == 0)
+		return 0;
+	do
+		n = pread(r->fd, buf, len, (off_t)r->offset);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return gw_error_set_errno(GW_EIO, "store %s: cannot read key %s", base->store->url,
+					  base->key ? base->key : "?");
+	r->offset += (uint64_t)n;
+	if (r->remaining != GW_STORE_TO_END)
+		r->remaining -= (uint64_t)n;
+	return n;
+}
+
+static void file_reader_free(gw_store_reader *base)
+{
+	file_reader *r = (file_reader *)base;
+	close(r->fd);
+	free(base->key);
+	free(r);
+}
+
+static int file_stat(gw_store *store, const char *key, gw_store_stat *st)
+{
+	char *path = path_join(impl(store)->root, key);
+	struct stat sb;
+	int rc;
+	if (!path)
+		return gw_error_set(GW_ERROR, "out of memory");
+	rc = lstat(path, &sb);
+	free(path);
+	if (rc < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return gw_error_set(GW_ENOTFOUND, GW_STORE_MSG_NOTFOUND, key, store->url);
+		return gw_error_set_errno(GW_EIO, "store %s: cannot stat key %s", store->url, key);
+	}
+	if (!S_ISREG(sb.st_mode))
+		return gw_error_set(GW_ENOTFOUND, GW_STORE_MSG_NOTFOUND, key, store->url);
+	st->size = (uint64_t)sb.st_size;
+	st->mtime = sb.st_mtime;
+	st->versions = 1;
+	st->writable = (sb.st_mode & 0222) != 0;
+	st->retain_until = 0;
+	return 0;
+}
+
+/* Directory entries sorted as their keys sort: a directory name sorts as "name/". */
+typedef struct {
+	char *name;
+	int is_dir;
+	uint64_t size;
+} dir_entry;
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const dir_entry *x = a, *y = b;
+	const unsigned char *p = (const unsigned char *)x->name, *q = (const unsigned char *)y->name;
+	for (;; p++, q++) {
+		int c1 = *p ? *p : (x->is_dir ? '/' : 0);
+		int c2 = *q ? *q : (y->is_dir ? '/' : 0);
+		if (c1 != c2)
+			return c1 - c2;
+		if (!*p || !*q)
+			return (*p ? 1 : 0) - (*q ? 1 : 0);
+	}
+}
+
+static int list_dir(gw_store *store, const char *dir_key, const char *prefix, gw_store_list_cb cb, void *payload)
+{
+	char *path = dir_key[0] ? path_join(impl(store)->root, dir_key) : strdup(impl(store)->root);
+	dir_entry *entries = NULL;
+	size_t count = 0, cap = 0, i;
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	if (!path)
+		return gw_error_set(GW_ERROR, "out of memory");
+	if (!(d = opendir(path))) {
+		rc = (errno == ENOENT || errno == ENOTDIR) ? 0
+							   : gw_error_set_errno(GW_EIO, "store %s: cannot list %s",
+										store->url, dir_key);
+		free(path);
+		return rc;
+	}
+	while ((de = readdir(d))) {
+		struct stat sb;
+		if (de->d_name[0] == '.')
+			continue; /* ., .. and temporary files */
+		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode))
+			continue;
+		if (count == cap) {
+			dir_entry *ne = realloc(entries, (cap = cap ? cap * 2 : 64) * sizeof(*entries));
+			if (!ne) {
+				rc = gw_error_set(GW_ERROR, "out of memory");
+				break;
+			}
+			entries = ne;
+		}
+		entries[count].name = strdup(de->d_name);
+		entries[count].is_dir = S_ISDIR(sb.st_mode);
+		entries[count].size = (uint64_t)sb.st_size;
+		count++;
+	}
+	closedir(d);
+	free(path);
+	if (rc == 0)
+		qsort(entries, count, sizeof(*entries), entry_cmp);
+	for (i = 0; i < count && rc == 0; i++) {
+		size_t n = strlen(dir_key) + strlen(entries[i].name) + 2;
+		char *key = malloc(n);
+		size_t plen = strlen(prefix);
+		if (!key) {
+			rc = gw_error_set(GW_ERROR, "out of memory");
+			break;
+		}
+		snprintf(key, n, "%s%s%s", dir_key, dir_key[0] ? "/" : "", entries[i].name);
+		if (entries[i].is_dir) {
+			/* Descend only where keys below could match the prefix. */
+			size_t klen = strlen(key);
+			if (strncmp(key, prefix, klen < plen ? klen : plen) == 0)
+				rc = list_dir(store, key, prefix, cb, payload);
+		} else if (strncmp(key, prefix, plen) == 0) {
+			gw_store_entry e = {key, entries[i].size};
+			rc = cb(&e, payload);
+		}
+		free(key);
+	}
+	for (i = 0; i < count; i++)
+		free(entries[i].name);
+	free(entries);
+	return rc;
+}
+
+static int file_list(gw_store *store, const char *prefix, gw_store_list_cb cb, void *payload)
+{
+	/* Start at the deepest directory the prefix names. */
+	char *dir = strdup(prefix), *slash;
+	int rc;
+	if (!dir)
+		return gw_error_set(GW_ERROR, "out of memory");
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	else
+		dir[0] = '\0';
+	rc = list_dir(store, dir, prefix, cb, payload);
+	free(dir);
+	return rc;
+}
+
+static int file_remove(gw_store *store, const char *key)
+{
+	char *path = path_join(impl(store)->root, key), *slash;
+	int rc = 0;
+	if (!path)
+		return gw_error_set(GW_ERROR, "out of memory");
+	if (unlink(path) < 0) {
+		rc = errno == ENOENT ? gw_error_set(GW_ENOTFOUND, GW_STORE_MSG_NOTFOUND, key, store->url)
+				     : gw_error_set_errno(GW_EIO, "store %s: cannot remove key %s", store->url, key);
+	} else {
+		slash = strrchr(path, '/');
+		*slash = '\0';
+		rc = fsync_dir(path);
+	}
+	free(path);
+	return rc;
+}
+
+const gw_store_driver gw_store_driver_file = {
+	.scheme = "file",
+	.features = GW_STORE_FEATURE_MODE,
+	.open = file_open,
+	.free = file_free,
+	.write_open = file_write_open,
+	.write = file_write,
+	.commit = file_commit,
+	.writer_free = file_writer_free,
+	.read_open = file_read_open,
+	.read = file_read,
+	.reader_free = file_reader_free,
+	.stat = file_stat,
+	.list = file_list,
+	.remove = file_remove,
+};

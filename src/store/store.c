@@ -1,0 +1,248 @@
+/*
+ * The public storage API: URL dispatch to a driver, key validation, and the
+ * small helpers (put, get) every caller would otherwise write again.
+ */
+#include "store/driver.h"
+#include "gitwal/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const gw_store_driver *const drivers[] = {
+	&gw_store_driver_file,
+#ifdef GITWAL_HAVE_S3
+	&gw_store_driver_s3,
+#endif
+};
+
+static int key_char_ok(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '_' || c == '-' || c == '%' || c == '+' || c == '=';
+}
+
+int gw_store_key_check(const char *key)
+{
+	const char *p = key, *component = key;
+	if (!key || !*key)
+		return gw_error_set(GW_EINVALID, "empty store key");
+	if (strlen(key) > 1024)
+		return gw_error_set(GW_EINVALID, "store key too long (%zu bytes)", strlen(key));
+	for (;; p++) {
+		if (*p == '/' || *p == '\0') {
+			size_t n = (size_t)(p - component);
+			/* A leading '.' is reserved for drivers' temporary names. */
+			if (n == 0 || component[0] == '.')
+				return gw_error_set(GW_EINVALID,
+						    "invalid store key '%s': empty component or one starting with '.'", key);
+			if (*p == '\0')
+				return 0;
+			component = p + 1;
+		} else if (!key_char_ok(*p)) {
+			return gw_error_set(GW_EINVALID, "invalid store key '%s': character 0x%02x not allowed", key,
+					    (unsigned char)*p);
+		}
+	}
+}
+
+int gw_store_open(gw_store **out, const char *url)
+{
+	const char *sep;
+	gw_store *store;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	if (!url || !(sep = strstr(url, "://")))
+		return gw_error_set(GW_EINVALID, "store URL '%s' has no scheme (expected file:///path or s3://bucket/prefix)",
+				    url ? url : "");
+	for (i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++) {
+		size_t n = strlen(drivers[i]->scheme);
+		if ((size_t)(sep - url) != n || strncmp(url, drivers[i]->scheme, n) != 0)
+			continue;
+		if (!(store = calloc(1, sizeof(*store))))
+			return gw_error_set(GW_ERROR, "out of memory");
+		store->driver = drivers[i];
+		if ((rc = drivers[i]->open(store, sep + 3)) < 0) {
+			free(store->url);
+			free(store);
+			return rc;
+		}
+		if (!store->url)
+			store->url = strdup(url);
+		*out = store;
+		return 0;
+	}
+	return gw_error_set(GW_EINVALID, "store URL '%.*s://...': unknown scheme (supported: file, s3)", (int)(sep - url),
+			    url);
+}
+
+void gw_store_free(gw_store *store)
+{
+	if (!store)
+		return;
+	store->driver->free(store);
+	free(store->url);
+	free(store);
+}
+
+const char *gw_store_url(const gw_store *store)
+{
+	return store->url;
+}
+
+uint32_t gw_store_features(const gw_store *store)
+{
+	return store->driver->features;
+}
+
+static int writer_sink_write(gw_sink *sink, const void *buf, size_t len)
+{
+	gw_store_writer *w = (gw_store_writer *)sink;
+	return w->store->driver->write(w, buf, len);
+}
+
+int gw_store_write_open(gw_store_writer **out, gw_store *store, const char *key, uint64_t size_hint)
+{
+	int rc;
+	*out = NULL;
+	if ((rc = gw_store_key_check(key)) < 0)
+		return rc;
+	if ((rc = store->driver->write_open(out, store, key, size_hint)) < 0)
+		return rc;
+	(*out)->sink.write = writer_sink_write;
+	(*out)->store = store;
+	(*out)->committed = 0;
+	if (!(*out)->key && !((*out)->key = strdup(key))) {
+		store->driver->writer_free(*out);
+		*out = NULL;
+		return gw_error_set(GW_ERROR, "out of memory");
+	}
+	return 0;
+}
+
+gw_sink *gw_store_writer_sink(gw_store_writer *w)
+{
+	return &w->sink;
+}
+
+int gw_store_writer_write(gw_store_writer *w, const void *buf, size_t len)
+{
+	return len ? w->store->driver->write(w, buf, len) : 0;
+}
+
+int gw_store_writer_commit(gw_store_writer *w)
+{
+	int rc = w->store->driver->commit(w);
+	if (rc == 0)
+		w->committed = 1;
+	return rc;
+}
+
+void gw_store_writer_free(gw_store_writer *w)
+{
+	if (w)
+		w->store->driver->writer_free(w);
+}
+
+int gw_store_put(gw_store *store, const char *key, const void *buf, size_t len)
+{
+	gw_store_writer *w;
+	int rc;
+	if ((rc = gw_store_write_open(&w, store, key, len)) < 0)
+		return rc;
+	if ((rc = gw_store_writer_write(w, buf, len)) == 0)
+		rc = gw_store_writer_commit(w);
+	gw_store_writer_free(w);
+	return rc;
+}
+
+int gw_store_read_open(gw_store_reader **out, gw_store *store, const char *key, uint64_t offset, uint64_t length)
+{
+	int rc;
+	*out = NULL;
+	if ((rc = gw_store_key_check(key)) < 0)
+		return rc;
+	return store->driver->read_open(out, store, key, offset, length);
+}
+
+ssize_t gw_store_reader_read(gw_store_reader *r, void *buf, size_t len)
+{
+	return r->store->driver->read(r, buf, len);
+}
+
+void gw_store_reader_free(gw_store_reader *r)
+{
+	if (r)
+		r->store->driver->reader_free(r);
+}
+
+int gw_store_get(gw_store *store, const char *key, size_t max_size, char **out, size_t *out_len)
+{
+	gw_store_reader *r;
+	size_t cap = 4096, len = 0;
+	char *buf = NULL;
+	int rc;
+
+	*out = NULL;
+	*out_len = 0;
+	if ((rc = gw_store_read_open(&r, store, key, 0, GW_STORE_TO_END)) < 0)
+		return rc;
+	for (;;) {
+		ssize_t n;
+		if (len + 1 >= cap || !buf) {
+			char *nb;
+			if (buf)
+				cap *= 2;
+			if (!(nb = realloc(buf, cap))) {
+				rc = gw_error_set(GW_ERROR, "out of memory");
+				break;
+			}
+			buf = nb;
+		}
+		n = gw_store_reader_read(r, buf + len, cap - len - 1);
+		if (n < 0) {
+			rc = (int)n;
+			break;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > max_size) {
+			rc = gw_error_set(GW_ECORRUPT, "key %s in store %s is larger than the %zu bytes allowed", key,
+					  store->url, max_size);
+			break;
+		}
+	}
+	gw_store_reader_free(r);
+	if (rc < 0) {
+		free(buf);
+		return rc;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*out_len = len;
+	return 0;
+}
+
+int gw_store_stat_key(gw_store *store, const char *key, gw_store_stat *st)
+{
+	int rc;
+	memset(st, 0, sizeof(*st));
+	if ((rc = gw_store_key_check(key)) < 0)
+		return rc;
+	return store->driver->stat(store, key, st);
+}
+
+int gw_store_list(gw_store *store, const char *prefix, gw_store_list_cb cb, void *payload)
+{
+	return store->driver->list(store, prefix ? prefix : "", cb, payload);
+}
+
+int gw_store_remove(gw_store *store, const char *key)
+{
+	int rc;
+	if ((rc = gw_store_key_check(key)) < 0)
+		return rc;
+	return store->driver->remove(store, key);
+}
