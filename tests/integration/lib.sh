@@ -1,0 +1,64 @@
+# Shared helpers for the integration tests: sourced by every tests/integration/test_*.sh.
+# Each test runs in its own temporary directory with its own state (store and
+# index), uses the real gitwal binary ($GITWAL_BIN) and real git.
+set -euo pipefail
+
+: "${GITWAL_BIN:?GITWAL_BIN must point to the gitwal binary}"
+GITWAL_SOURCE_DIR=${GITWAL_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+SHARED_DATA=${SHARED_DATA:-$GITWAL_SOURCE_DIR/../shared/data}
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/gitwal-test.XXXXXX")
+export GITWAL_STATE_DIR=$T/state
+export GITWAL_ROOT=$T/root
+unset GITWAL_STORE GITWAL_INDEX GITWAL_CONFIG
+export XDG_CONFIG_HOME=$T/xdg
+export GIT_AUTHOR_NAME=gitwal GIT_AUTHOR_EMAIL=t@gitwal GIT_COMMITTER_NAME=gitwal GIT_COMMITTER_EMAIL=t@gitwal
+export GIT_CONFIG_NOSYSTEM=1 HOME=$T/home
+mkdir -p "$T/root" "$T/home"
+git config --global init.defaultBranch main
+git config --global protocol.file.allow always
+git config --global gc.auto 0
+trap 'rc=$?; if [ $rc -ne 0 ]; then echo "FAILED (kept $T)" >&2; else chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"; fi' EXIT
+
+gitwal() { "$GITWAL_BIN" "$@"; }
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok: $*"; }
+
+# assert_fails DESCRIPTION PATTERN CMD...: CMD must exit non-zero and print PATTERN (grep -E) on stderr.
+assert_fails() {
+  local what=$1 pattern=$2; shift 2
+  local out rc=0
+  out=$("$@" 2>&1 >/dev/null) || rc=$?
+  [ $rc -ne 0 ] || fail "$what: expected failure, got success"
+  echo "$out" | grep -Eq -- "$pattern" || fail "$what: stderr does not match '$pattern': $out"
+  pass "$what"
+}
+
+# Make a bare repository $T/root/$1 with $2 commits on main (a working clone in $T/work/$1).
+make_repo() {
+  local rel=$1 commits=${2:-3} i
+  git init -q --bare "$T/root/$rel"
+  git clone -q "$T/root/$rel" "$T/work/$rel" 2>/dev/null
+  for i in $(seq 1 "$commits"); do
+    echo "line $i $RANDOM" >> "$T/work/$rel/file.txt"
+    git -C "$T/work/$rel" add file.txt
+    git -C "$T/work/$rel" commit -qm "commit $i"
+  done
+  [ "$commits" -gt 0 ] && git -C "$T/work/$rel" push -q origin main
+  return 0
+}
+
+# The state a restore must reproduce: refs and HEAD.
+repo_state() {
+  local dir=$1
+  git -C "$dir" for-each-ref --format='%(objectname) %(refname)'
+  echo "HEAD $(git -C "$dir" symbolic-ref -q HEAD || git -C "$dir" rev-parse HEAD)"
+}
+
+# assert_same_repo SRC RESTORED: same refs and HEAD, and the restored one passes fsck.
+assert_same_repo() {
+  local src=$1 dst=$2
+  diff <(repo_state "$src") <(repo_state "$dst") >&2 || fail "refs or HEAD differ between $src and $dst"
+  git -C "$dst" fsck --full --no-progress >/dev/null 2>"$T/fsck.err" || fail "fsck failed in $dst: $(cat "$T/fsck.err")"
+}
