@@ -61,3 +61,18 @@ void gw_digest_filter_finish(gw_digest_filter *f, char *hex);
 void gw_digest_filter_dispose(gw_digest_filter *f);
 
 #endif
+
+/*
+ * A filter that hands bytes to the next sink on a worker thread, so that the
+ * stages before it (reading, Git's SHA-1) and after it (SHA-256, writing)
+ * run on two cores at once. Bytes are copied into a small ring of buffers;
+ * order is preserved. A downstream error is returned by a later write or by
+ * gw_async_sink_finish(), with the downstream message.
+ */
+typedef struct gw_async_sink gw_async_sink;
+int gw_async_sink_new(gw_async_sink **out, gw_sink *next);
+gw_sink *gw_async_sink_as_sink(gw_async_sink *a);
+/* Flush everything downstream and wait; returns the first downstream error. */
+int gw_async_sink_finish(gw_async_sink *a);
+/* Stops the worker (finishing in-flight buffers) and frees. */
+void gw_async_sink_free(gw_async_sink *a);

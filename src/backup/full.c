@@ -8,7 +8,8 @@
  * (the audit reports them). The index row comes after the manifest; a crash
  * between the two is repaired by gw_index_sync().
  *
- * Bytes flow once: pack splicer -> SHA-256 filter -> store writer.
+ * Bytes flow once: pack splicer (SHA-1) -> async hand-off to a second thread ->
+ * SHA-256 filter -> store writer.
  */
 #include "gitwal/backup.h"
 #include "gitwal/error.h"
@@ -27,12 +28,14 @@ typedef struct {
 	char *keys[3];
 	gw_store_writer *bundle_w, *idx_w;
 	gw_digest_filter bundle_f, idx_f;
+	gw_async_sink *bundle_async;
 	int filters;
 } backup_parts;
 
 static void parts_dispose(backup_parts *p)
 {
 	int i;
+	gw_async_sink_free(p->bundle_async);
 	gw_store_writer_free(p->bundle_w);
 	gw_store_writer_free(p->idx_w);
 	if (p->filters) {
@@ -161,10 +164,15 @@ static int backup_once(gw_store *store, gw_index *index, gw_source *src, gw_back
 	    (rc = gw_digest_filter_init(&p.idx_f, GW_HASH_SHA256, gw_store_writer_sink(p.idx_w))) < 0)
 		goto out;
 	p.filters = 1;
-	if ((rc = write_bundle_header(src, &p.bundle_f.sink, &header_len)) < 0)
+	/* Reading and Git's SHA-1 on this thread; SHA-256 and writing on another. */
+	if ((rc = gw_async_sink_new(&p.bundle_async, &p.bundle_f.sink)) < 0)
+		goto out;
+	if ((rc = write_bundle_header(src, gw_async_sink_as_sink(p.bundle_async), &header_len)) < 0)
 		goto out;
 	if ((rc = gw_pack_splice(src->rel, src->packs, src->npacks, src->loose, src->nloose, src->hash_len,
-				 &p.bundle_f.sink, &p.idx_f.sink, &stats)) < 0)
+				 gw_async_sink_as_sink(p.bundle_async), &p.idx_f.sink, &stats)) < 0)
+		goto out;
+	if ((rc = gw_async_sink_finish(p.bundle_async)) < 0)
 		goto out;
 	if ((rc = gw_store_writer_commit(p.bundle_w)) < 0 || (rc = gw_store_writer_commit(p.idx_w)) < 0)
 		goto out;
