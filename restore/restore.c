@@ -10,6 +10,7 @@
  */
 #include "gitwal/restore.h"
 #include "gitwal/error.h"
+#include "gitwal/fs.h"
 #include "gitwal/layout.h"
 #include "gitwal/manifest.h"
 #include "gitwal/repo.h"
@@ -41,38 +42,6 @@ int gw_remove_tree(const char *path)
 		return errno == ENOENT ? 0 : gw_error_set_errno(GW_EIO, "cannot remove %s", path);
 	if (nftw(path, unlink_cb, 32, FTW_DEPTH | FTW_PHYS) < 0)
 		return gw_error_set_errno(GW_EIO, "cannot remove %s", path);
-	return 0;
-}
-
-static int fsync_path(const char *path, int dir)
-{
-	int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-	if (fd < 0)
-		return gw_error_set_errno(GW_EIO, "cannot open %s", path);
-	if (fsync(fd) < 0) {
-		close(fd);
-		return gw_error_set_errno(GW_EIO, "cannot fsync %s", path);
-	}
-	close(fd);
-	return 0;
-}
-
-static int make_dirs(const char *path)
-{
-	char buf[4096];
-	char *p;
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return gw_error_set(GW_EINVALID, "path too long: %s", path);
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return gw_error_set_errno(GW_EIO, "cannot create directory %s", buf);
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-		return gw_error_set_errno(GW_EIO, "cannot create directory %s", buf);
 	return 0;
 }
 
@@ -206,7 +175,7 @@ static int write_refs(const char *dir, const gw_manifest *m)
 		snprintf(path, sizeof(path), "%s/%s", dir, m->refs[i].name);
 		slash = strrchr(path, '/');
 		*slash = '\0';
-		if ((rc = make_dirs(path)) < 0)
+		if ((rc = gw_fs_mkdir_p(path, 0755)) < 0)
 			return rc;
 		*slash = '/';
 		snprintf(content, sizeof(content), "ref: %s\n", m->refs[i].symbolic);
@@ -283,10 +252,10 @@ static int build_repository(gw_store *store, const gw_manifest *m, const char *d
 	{
 		char p[4096];
 		snprintf(p, sizeof(p), "%s/objects/pack", dir);
-		if ((rc = fsync_path(p, 1)) < 0)
+		if ((rc = gw_fs_fsync_dir(p)) < 0)
 			return rc;
 	}
-	return fsync_path(dir, 1);
+	return gw_fs_fsync_dir(dir);
 }
 
 static int dir_is_empty(const char *path, int *empty)
@@ -329,7 +298,7 @@ static int install(const char *tmp, const char *target, int replace, const char 
 	snprintf(parent, sizeof(parent), "%s", target);
 	if ((slash = strrchr(parent, '/')) && slash != parent)
 		*slash = '\0';
-	return fsync_path(parent, 1);
+	return gw_fs_fsync_dir(parent);
 }
 
 static int load_manifest(gw_store *store, const gw_full_record *rec, gw_manifest *m)
@@ -410,7 +379,7 @@ int gw_restore_full(gw_store *store, gw_index *index, const char *rel, const gw_
 	snprintf(parent, sizeof(parent), "%s", target);
 	slash = strrchr(parent, '/');
 	*slash = '\0';
-	if ((rc = make_dirs(parent)) < 0)
+	if ((rc = gw_fs_mkdir_p(parent, 0755)) < 0)
 		goto out;
 	snprintf(tmp, sizeof(tmp), "%s/.gitwal-restore.%s.%ld.%u", parent, slash + 1, (long)getpid(),
 		 __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));

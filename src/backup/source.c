@@ -13,6 +13,7 @@
  */
 #include "backup/source.h"
 #include "gitwal/error.h"
+#include "gitwal/fs.h"
 #include "gitwal/repo.h"
 
 #include <dirent.h>
@@ -34,15 +35,6 @@ static int git_fail(const char *rel, const char *what)
 	return gw_error_set(GW_ERROR, "repository %s: %s: %s", rel, what, e && e->message ? e->message : "libgit2 error");
 }
 
-static char *path_join(const char *a, const char *b)
-{
-	size_t n = strlen(a) + strlen(b) + 2;
-	char *p = malloc(n);
-	if (p)
-		snprintf(p, n, "%s/%s", a, b);
-	return p;
-}
-
 static int file_nonempty(const char *path)
 {
 	struct stat st;
@@ -52,7 +44,7 @@ static int file_nonempty(const char *path)
 /* The object format from the repository's config (extensions.objectformat). */
 static int read_object_format(gw_source *src)
 {
-	char *cfg_path = path_join(src->path, "config");
+	char *cfg_path = gw_fs_join(src->path, "config");
 	git_config *cfg = NULL;
 	git_config_entry *entry = NULL;
 	int rc = 0;
@@ -92,7 +84,7 @@ int gw_source_open(gw_source **out, const char *root, const char *rel)
 		return gw_error_set(GW_ENOTFOUND, "root %s does not exist or is not a directory", root);
 	if (!(src = calloc(1, sizeof(*src))))
 		return gw_error_set(GW_ERROR, "out of memory");
-	if (!(src->rel = strdup(rel)) || !(src->path = path_join(root, rel))) {
+	if (!(src->rel = strdup(rel)) || !(src->path = gw_fs_join(root, rel))) {
 		gw_source_free(src);
 		return gw_error_set(GW_ERROR, "out of memory");
 	}
@@ -104,7 +96,7 @@ int gw_source_open(gw_source **out, const char *root, const char *rel)
 		rc = gw_error_set(GW_EINVALID, "repository %s: %s is not a bare Git repository", rel, src->path);
 		goto fail;
 	}
-	if (!(alt = path_join(src->path, "objects/info/alternates"))) {
+	if (!(alt = gw_fs_join(src->path, "objects/info/alternates"))) {
 		rc = gw_error_set(GW_ERROR, "out of memory");
 		goto fail;
 	}
@@ -273,7 +265,7 @@ static void packs_free(gw_pack_source *packs, size_t n)
 /* List pack names (without extension) that have both .pack and .idx. */
 static int list_packs(gw_source *src, char ***names, size_t *count)
 {
-	char *dir = path_join(src->path, "objects/pack");
+	char *dir = gw_fs_join(src->path, "objects/pack");
 	char **list = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *de;
@@ -403,7 +395,7 @@ static int list_loose(gw_source *src)
 			memset(l, 0, sizeof(*l));
 			snprintf(hex, sizeof(hex), "%02x%s", fan, de->d_name);
 			gw_hex_decode(l->oid, hex, src->hash_len);
-			if (!(l->path = path_join(dir, de->d_name))) {
+			if (!(l->path = gw_fs_join(dir, de->d_name))) {
 				closedir(d);
 				return gw_error_set(GW_ERROR, "out of memory");
 			}

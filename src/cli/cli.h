@@ -22,8 +22,13 @@ typedef struct gw_cli {
 	gw_index *index;
 } gw_cli;
 
-/* Common long options every command accepts; returns 1 if handled, 0 if not, <0 on a bad value. */
-int gw_cli_common_option(gw_cli *cli, const char *name, const char *value);
+/* The long options every command accepts, for its getopt_long table. */
+#define GW_CLI_COMMON_LONGOPTS                                                                      \
+	{"root", required_argument, 0, 'R'}, {"store", required_argument, 0, 'S'},                 \
+	{"index", required_argument, 0, 'I'}, {"config", required_argument, 0, 'C'},               \
+	{"help", no_argument, 0, 'h'}
+/* Take a common option (its getopt code c); returns 1 if c was one, 0 if not. */
+int gw_cli_common_option(gw_cli *cli, int c, const char *value);
 /* Fill what is still unset from the environment, the config file and defaults. */
 int gw_cli_resolve(gw_cli *cli, int need_root);
 int gw_cli_open_store(gw_cli *cli);

@@ -65,10 +65,9 @@ static void backup_one(size_t i, void *payload)
 int gw_cmd_backup(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"root", required_argument, 0, 'r'},  {"store", required_argument, 0, 's'},
-		{"index", required_argument, 0, 'i'}, {"config", required_argument, 0, 'c'},
+		GW_CLI_COMMON_LONGOPTS,
 		{"jobs", required_argument, 0, 'j'},  {"all", no_argument, 0, 'a'},
-		{"help", no_argument, 0, 'h'},        {0, 0, 0, 0},
+		{0, 0, 0, 0},
 	};
 	gw_cli cli = {0};
 	backup_run run = {0};
@@ -89,13 +88,9 @@ int gw_cmd_backup(int argc, char **argv)
 			if ((rc = gw_cli_parse_jobs("backup", optarg, &jobs)) != 0)
 				goto out;
 			break;
-		case 'r':
-		case 's':
-		case 'i':
-		case 'c':
-			gw_cli_common_option(&cli, opts[c == 'r' ? 0 : c == 's' ? 1 : c == 'i' ? 2 : 3].name, optarg);
-			break;
 		default:
+			if (gw_cli_common_option(&cli, c, optarg))
+				break;
 			rc = gw_cli_usage_error("backup", "unknown option or missing value: '%s'", argv[optind - 1]);
 			goto out;
 		}

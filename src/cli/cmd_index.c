@@ -19,9 +19,8 @@ static const char *help =
 int gw_cmd_index(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"store", required_argument, 0, 's'}, {"index", required_argument, 0, 'i'},
-		{"config", required_argument, 0, 'c'}, {"root", required_argument, 0, 'r'},
-		{"help", no_argument, 0, 'h'},        {0, 0, 0, 0},
+		GW_CLI_COMMON_LONGOPTS,
+		{0, 0, 0, 0},
 	};
 	gw_cli cli = {0};
 	int c, rc = 0, added;
@@ -33,13 +32,9 @@ int gw_cmd_index(int argc, char **argv)
 		case 'h':
 			fputs(help, stdout);
 			goto out;
-		case 's':
-		case 'i':
-		case 'c':
-		case 'r':
-			gw_cli_common_option(&cli, opts[c == 's' ? 0 : c == 'i' ? 1 : c == 'c' ? 2 : 3].name, optarg);
-			break;
 		default:
+			if (gw_cli_common_option(&cli, c, optarg))
+				break;
 			rc = gw_cli_usage_error("index", "unknown option or missing value: '%s'", argv[optind - 1]);
 			goto out;
 		}

@@ -68,11 +68,9 @@ static int print_one(const gw_full_record *r, void *payload)
 int gw_cmd_info(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"store", required_argument, 0, 's'}, {"index", required_argument, 0, 'i'},
-		{"config", required_argument, 0, 'c'}, {"root", required_argument, 0, 'r'},
+		GW_CLI_COMMON_LONGOPTS,
 		{"json", no_argument, 0, 'J'},        {"repo", required_argument, 0, 'p'},
-		{"no-sync", no_argument, 0, 'n'},     {"help", no_argument, 0, 'h'},
-		{0, 0, 0, 0},
+		{"no-sync", no_argument, 0, 'n'},     {0, 0, 0, 0},
 	};
 	gw_cli cli = {0};
 	info_run run = {0};
@@ -86,12 +84,6 @@ int gw_cmd_info(int argc, char **argv)
 		case 'h':
 			fputs(help, stdout);
 			goto out;
-		case 's':
-		case 'i':
-		case 'c':
-		case 'r':
-			gw_cli_common_option(&cli, opts[c == 's' ? 0 : c == 'i' ? 1 : c == 'c' ? 2 : 3].name, optarg);
-			break;
 		case 'J':
 			run.json = 1;
 			break;
@@ -102,6 +94,8 @@ int gw_cmd_info(int argc, char **argv)
 			sync = 0;
 			break;
 		default:
+			if (gw_cli_common_option(&cli, c, optarg))
+				break;
 			rc = gw_cli_usage_error("info", "unknown option or missing value: '%s'", argv[optind - 1]);
 			goto out;
 		}

@@ -3,6 +3,7 @@
  */
 #include "cli/cli.h"
 #include "gitwal/error.h"
+#include "gitwal/fs.h"
 #include "gitwal/repo.h"
 #include "gitwal/restore.h"
 
@@ -66,24 +67,13 @@ static void restore_one(size_t i, void *payload)
 	pthread_mutex_unlock(&run->lock);
 }
 
-static char *absolute(const char *path)
-{
-	char cwd[PATH_MAX], buf[PATH_MAX * 2];
-	if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
-		return strdup(path);
-	snprintf(buf, sizeof(buf), "%s/%s", cwd, path);
-	return strdup(buf);
-}
-
 int gw_cmd_restore(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"store", required_argument, 0, 's'}, {"index", required_argument, 0, 'i'},
-		{"config", required_argument, 0, 'c'}, {"root", required_argument, 0, 'r'},
+		GW_CLI_COMMON_LONGOPTS,
 		{"to", required_argument, 0, 't'},    {"repo", required_argument, 0, 'p'},
 		{"lsn", required_argument, 0, 'l'},   {"force", no_argument, 0, 'f'},
-		{"jobs", required_argument, 0, 'j'},  {"help", no_argument, 0, 'h'},
-		{0, 0, 0, 0},
+		{"jobs", required_argument, 0, 'j'},  {0, 0, 0, 0},
 	};
 	gw_cli cli = {0};
 	restore_run run = {0};
@@ -98,15 +88,9 @@ int gw_cmd_restore(int argc, char **argv)
 		case 'h':
 			fputs(help, stdout);
 			goto out;
-		case 's':
-		case 'i':
-		case 'c':
-		case 'r':
-			gw_cli_common_option(&cli, opts[c == 's' ? 0 : c == 'i' ? 1 : c == 'c' ? 2 : 3].name, optarg);
-			break;
 		case 't':
 			free(to);
-			to = absolute(optarg);
+			to = gw_fs_absolute(optarg);
 			break;
 		case 'p':
 			if (gw_repo_path_check(optarg) < 0) {
@@ -139,6 +123,8 @@ int gw_cmd_restore(int argc, char **argv)
 				goto out;
 			break;
 		default:
+			if (gw_cli_common_option(&cli, c, optarg))
+				break;
 			rc = gw_cli_usage_error("restore", "unknown option or missing value: '%s'", argv[optind - 1]);
 			goto out;
 		}

@@ -5,6 +5,7 @@
  */
 #include "cli/cli.h"
 #include "gitwal/error.h"
+#include "gitwal/fs.h"
 
 #include <errno.h>
 #include <git2.h>
@@ -53,17 +54,20 @@ static int set_string(char **slot, const char *value)
 	return *slot ? 1 : gw_error_set(GW_ERROR, "out of memory");
 }
 
-int gw_cli_common_option(gw_cli *cli, const char *name, const char *value)
+int gw_cli_common_option(gw_cli *cli, int c, const char *value)
 {
-	if (!strcmp(name, "root"))
-		return set_string(&cli->root, value);
-	if (!strcmp(name, "store"))
-		return set_string(&cli->store_url, value);
-	if (!strcmp(name, "index"))
-		return set_string(&cli->index_path, value);
-	if (!strcmp(name, "config"))
-		return set_string(&cli->config_path, value);
-	return 0;
+	switch (c) {
+	case 'R':
+		return set_string(&cli->root, value) > 0;
+	case 'S':
+		return set_string(&cli->store_url, value) > 0;
+	case 'I':
+		return set_string(&cli->index_path, value) > 0;
+	case 'C':
+		return set_string(&cli->config_path, value) > 0;
+	default:
+		return 0;
+	}
 }
 
 static char *state_dir(void)
@@ -78,32 +82,6 @@ static char *state_dir(void)
 	}
 	home = getenv("HOME");
 	snprintf(buf, sizeof(buf), "%s/.local/state/gitwal", home && *home ? home : "/tmp");
-	return strdup(buf);
-}
-
-static int mkdir_p(const char *path)
-{
-	char buf[PATH_MAX], *p;
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-			return gw_error_set_errno(GW_EIO, "cannot create directory %s", buf);
-		*p = '/';
-	}
-	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-		return gw_error_set_errno(GW_EIO, "cannot create directory %s", buf);
-	return 0;
-}
-
-static char *make_absolute(const char *path)
-{
-	char cwd[PATH_MAX], buf[PATH_MAX * 2];
-	if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
-		return strdup(path);
-	snprintf(buf, sizeof(buf), "%s/%s", cwd, path);
 	return strdup(buf);
 }
 
@@ -179,13 +157,13 @@ int gw_cli_resolve(gw_cli *cli, int need_root)
 		if (!(state = state_dir()))
 			return gw_error_set(GW_ERROR, "out of memory");
 		if (!cli->store_url) {
-			char *abs = make_absolute(state);
+			char *abs = gw_fs_absolute(state);
 			snprintf(buf, sizeof(buf), "file://%s/store", abs);
 			free(abs);
 			set_string(&cli->store_url, buf);
 		}
 		if (!cli->index_path) {
-			if ((rc = mkdir_p(state)) < 0) {
+			if ((rc = gw_fs_mkdir_p(state, 0700)) < 0) {
 				free(state);
 				return rc;
 			}
@@ -202,7 +180,7 @@ int gw_cli_resolve(gw_cli *cli, int need_root)
 		return gw_error_set(GW_EINVALID,
 				    "no root directory: give --root DIR, set GITWAL_ROOT, or set gitwal.root in the config");
 	if (cli->root) {
-		char *abs = make_absolute(cli->root);
+		char *abs = gw_fs_absolute(cli->root);
 		size_t n;
 		free(cli->root);
 		cli->root = abs;
@@ -228,7 +206,7 @@ int gw_cli_open_index(gw_cli *cli)
 		snprintf(dir, sizeof(dir), "%s", cli->index_path);
 		if ((slash = strrchr(dir, '/')) && slash != dir) {
 			*slash = '\0';
-			if (access(dir, F_OK) < 0 && mkdir_p(dir) < 0)
+			if (access(dir, F_OK) < 0 && gw_fs_mkdir_p(dir, 0700) < 0)
 				return gw_error_code();
 		}
 	}

@@ -10,6 +10,7 @@
  */
 #include "store/driver.h"
 #include "gitwal/error.h"
+#include "gitwal/fs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -57,57 +58,6 @@ static file_store *impl(gw_store *store)
 	return store->impl;
 }
 
-static char *path_join(const char *root, const char *key)
-{
-	size_t n = strlen(root) + strlen(key) + 2;
-	char *p = malloc(n);
-	if (p)
-		snprintf(p, n, "%s/%s", root, key);
-	return p;
-}
-
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return gw_error_set_errno(GW_EIO, "cannot open directory %s", dir);
-	if (fsync(fd) < 0) {
-		close(fd);
-		return gw_error_set_errno(GW_EIO, "cannot fsync directory %s", dir);
-	}
-	close(fd);
-	return 0;
-}
-
-/* mkdir -p that fsyncs the parent of every directory it creates. */
-static int make_dirs(char *path)
-{
-	char *slash = strrchr(path, '/');
-	struct stat st;
-	int rc = 0;
-
-	if (stat(path, &st) == 0)
-		return S_ISDIR(st.st_mode) ? 0 : gw_error_set(GW_EIO, "%s exists and is not a directory", path);
-	if (slash && slash != path) {
-		*slash = '\0';
-		rc = make_dirs(path);
-		*slash = '/';
-		if (rc < 0)
-			return rc;
-	}
-	if (mkdir(path, 0755) < 0) {
-		if (errno == EEXIST)
-			return 0;
-		return gw_error_set_errno(GW_EIO, "cannot create directory %s", path);
-	}
-	if (slash && slash != path) {
-		*slash = '\0';
-		rc = fsync_dir(path);
-		*slash = '/';
-	}
-	return rc;
-}
-
 static int file_open(gw_store *store, const char *rest)
 {
 	file_store *fs;
@@ -124,7 +74,7 @@ static int file_open(gw_store *store, const char *rest)
 	n = strlen(root);
 	while (n > 1 && root[n - 1] == '/')
 		root[--n] = '\0';
-	if ((rc = make_dirs(root)) < 0) {
+	if ((rc = gw_fs_mkdir_p(root, 0755)) < 0) {
 		gw_error_prefix("store file://%s", root);
 		free(root);
 		return rc;
@@ -167,14 +117,14 @@ static int file_write_open(gw_store_writer **out, gw_store *store, const char *k
 	if (!(w = calloc(1, sizeof(*w))))
 		return gw_error_set(GW_ERROR, "out of memory");
 	w->fd = -1;
-	if (!(w->final_path = path_join(impl(store)->root, key)) || !(w->buf = malloc(FILE_WRITE_BUFFER)))
+	if (!(w->final_path = gw_fs_join(impl(store)->root, key)) || !(w->buf = malloc(FILE_WRITE_BUFFER)))
 		goto oom;
 	dir = strdup(w->final_path);
 	if (!dir)
 		goto oom;
 	slash = strrchr(dir, '/');
 	*slash = '\0';
-	if ((rc = make_dirs(dir)) < 0) {
+	if ((rc = gw_fs_mkdir_p(dir, 0755)) < 0) {
 		free(dir);
 		gw_error_prefix("store %s, key %s", store->url, key);
 		goto fail;
@@ -293,7 +243,7 @@ static int file_commit(gw_store_writer *base)
 	unlink(w->tmp_path);
 	slash = strrchr(w->final_path, '/');
 	*slash = '\0';
-	rc = fsync_dir(w->final_path);
+	rc = gw_fs_fsync_dir(w->final_path);
 	*slash = '/';
 	return rc;
 }
@@ -315,7 +265,7 @@ static void file_writer_free(gw_store_writer *base)
 static int file_read_open(gw_store_reader **out, gw_store *store, const char *key, uint64_t offset, uint64_t length)
 {
 	file_reader *r;
-	char *path = path_join(impl(store)->root, key);
+	char *path = gw_fs_join(impl(store)->root, key);
 	struct stat st;
 	int fd;
 
@@ -381,7 +331,7 @@ static void file_reader_free(gw_store_reader *base)
 
 static int file_stat(gw_store *store, const char *key, gw_store_stat *st)
 {
-	char *path = path_join(impl(store)->root, key);
+	char *path = gw_fs_join(impl(store)->root, key);
 	struct stat sb;
 	int rc;
 	if (!path)
@@ -426,7 +376,7 @@ static int entry_cmp(const void *a, const void *b)
 
 static int list_dir(gw_store *store, const char *dir_key, const char *prefix, gw_store_list_cb cb, void *payload)
 {
-	char *path = dir_key[0] ? path_join(impl(store)->root, dir_key) : strdup(impl(store)->root);
+	char *path = dir_key[0] ? gw_fs_join(impl(store)->root, dir_key) : strdup(impl(store)->root);
 	dir_entry *entries = NULL;
 	size_t count = 0, cap = 0, i;
 	struct dirent *de;
@@ -512,7 +462,7 @@ static int file_list(gw_store *store, const char *prefix, gw_store_list_cb cb, v
 
 static int file_remove(gw_store *store, const char *key)
 {
-	char *path = path_join(impl(store)->root, key), *slash;
+	char *path = gw_fs_join(impl(store)->root, key), *slash;
 	int rc = 0;
 	if (!path)
 		return gw_error_set(GW_ERROR, "out of memory");
@@ -522,7 +472,7 @@ static int file_remove(gw_store *store, const char *key)
 	} else {
 		slash = strrchr(path, '/');
 		*slash = '\0';
-		rc = fsync_dir(path);
+		rc = gw_fs_fsync_dir(path);
 	}
 	free(path);
 	return rc;

@@ -4,6 +4,7 @@
  */
 #include "gitwal/repo.h"
 #include "gitwal/error.h"
+#include "gitwal/io.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -64,17 +65,6 @@ char *gw_repo_path_encode(const char *rel)
 	return out;
 }
 
-static int unhex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 char *gw_repo_path_decode(const char *component)
 {
 	size_t n = strlen(component), i, j = 0;
@@ -85,10 +75,10 @@ char *gw_repo_path_decode(const char *component)
 	}
 	for (i = 0; i < n; i++) {
 		if (component[i] == '%') {
-			int hi = i + 2 < n + 1 ? unhex(component[i + 1]) : -1, lo = hi < 0 ? -1 : unhex(component[i + 2]);
-			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+			unsigned char byte;
+			if (i + 2 >= n || gw_hex_decode(&byte, component + i + 1, 1) < 0 || byte == 0)
 				goto bad;
-			out[j++] = (char)(hi << 4 | lo);
+			out[j++] = (char)byte;
 			i += 2;
 		} else {
 			out[j++] = component[i];
