@@ -1,0 +1,86 @@
+/*
+ * Log segments: what the archiver writes for every change to a repository
+ * (DESIGN.md, "Log segments"). A segment holds the ref updates since the
+ * previous segment, each with its time, and a Git bundle carrying the
+ * objects those updates newly need, with the previous values as
+ * prerequisites, so stock git can apply it in an emergency. A header names
+ * the repository and LSN and links to the previous record's SHA-256 (a hash
+ * chain); a trailer holds the SHA-256 of everything before it.
+ *
+ * Byte layout:
+ *   [0,6)    "GWSEG\0"
+ *   [6,8)    uint16_be version (1)
+ *   [8,12)   uint32_be flags (bit 0: header JSON is LZ4 block-compressed)
+ *   [12,16)  uint32_be H, stored header length
+ *   [16,20)  uint32_be raw header length (== H when not compressed)
+ *   [20,20+H) header (JSON, see DESIGN.md)
+ *   then B bytes: the bundle (B may be 0: no new objects and no new values)
+ *   [end-40,end-32) uint64_be B
+ *   [end-32,end)    SHA-256 of every byte before it
+ */
+#ifndef GITWAL_SEGMENT_H
+#define GITWAL_SEGMENT_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "gitwal/io.h"
+
+#define GW_SEGMENT_MAGIC "GWSEG\0"
+#define GW_SEGMENT_VERSION 1
+#define GW_SEGMENT_PREFIX_SIZE 20
+#define GW_SEGMENT_TRAILER_SIZE 40
+#define GW_SEGMENT_MAX_HEADER (64u << 20)
+
+typedef enum {
+	GW_UPDATE_REF = 1,     /* a ref set, moved or deleted */
+	GW_UPDATE_SYMREF,      /* a symbolic ref (HEAD) retargeted */
+	GW_UPDATE_CREATED,     /* the repository appeared */
+	GW_UPDATE_DELETED,     /* the repository disappeared */
+} gw_update_kind;
+
+typedef struct gw_update {
+	gw_update_kind kind;
+	int64_t time_us;
+	char *ref;                 /* REF, SYMREF */
+	char old_oid[GW_HEX_MAX];  /* REF: "" when the ref did not exist */
+	char new_oid[GW_HEX_MAX];  /* REF: "" when the ref was deleted */
+	char *old_target;          /* SYMREF */
+	char *new_target;          /* SYMREF */
+} gw_update;
+
+typedef struct gw_segment_header {
+	char *repository;
+	uint64_t lsn;
+	uint64_t base_lsn;       /* the full backup this segment builds on */
+	char prev_sha256[65];    /* SHA-256 of the record at lsn-1 (segment file or full manifest) */
+	int64_t time_first_us;
+	int64_t time_last_us;
+	gw_update *updates;
+	size_t nupdates;
+	uint64_t objects;        /* objects in the bundle's pack */
+	int gap;                 /* 1: the archiver could not observe every state before this one */
+	int64_t gap_from_us;     /* when gap: states between these times are unknown */
+	int64_t gap_to_us;
+} gw_segment_header;
+
+/* Encode prefix + header into a malloc'd buffer (the start of the segment). */
+int gw_segment_header_encode(const gw_segment_header *h, unsigned char **out, size_t *len);
+/*
+ * Parse the start of a segment. `buf` holds at least the prefix; *need gets
+ * the number of bytes the prefix and header take (call again with that many
+ * when len is smaller: returns 1 then). 0 when parsed, <0 when invalid.
+ */
+int gw_segment_header_decode(gw_segment_header *h, const unsigned char *buf, size_t len, size_t *need,
+			     const char *what);
+void gw_segment_header_dispose(gw_segment_header *h);
+/*
+ * The trailer: B, then the SHA-256 of everything before the digest. `running`
+ * has hashed every byte of the segment so far; B is added to it here.
+ */
+void gw_segment_trailer_encode(unsigned char out[GW_SEGMENT_TRAILER_SIZE], uint64_t bundle_len, gw_hash *running);
+/* Check a trailer against the SHA-256 of everything before its digest; GW_ECORRUPT naming `what`. */
+int gw_segment_trailer_check(const unsigned char trailer[GW_SEGMENT_TRAILER_SIZE], const unsigned char digest[32],
+			     uint64_t *bundle_len, const char *what);
+
+#endif

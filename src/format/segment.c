@@ -1,0 +1,357 @@
+/*
+ * Log segment encoding and decoding (layout in segment.h and DESIGN.md).
+ * The header is JSON (jansson), LZ4-compressed when that saves space: a
+ * header is mostly ref names and hex ids, which compress well, while the
+ * bundle's pack is already deflated and is stored as is. Decoding treats the
+ * bytes as untrusted: lengths are bounded, every field is checked.
+ */
+#include "gitwal/segment.h"
+#include "gitwal/error.h"
+#include "gitwal/repo.h"
+
+#include <git2.h>
+#include <jansson.h>
+#include <lz4.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COMPRESS_MIN 512 /* below this the header is stored as is */
+
+static void put_be16(unsigned char *p, uint16_t v)
+{
+	p[0] = (unsigned char)(v >> 8);
+	p[1] = (unsigned char)v;
+}
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static const char *kind_name(gw_update_kind k)
+{
+	switch (k) {
+	case GW_UPDATE_REF:
+		return "ref";
+	case GW_UPDATE_SYMREF:
+		return "symref";
+	case GW_UPDATE_CREATED:
+		return "created";
+	default:
+		return "deleted";
+	}
+}
+
+static json_t *update_json(const gw_update *u)
+{
+	json_t *o = json_pack("{s:s, s:I}", "kind", kind_name(u->kind), "time_us", (json_int_t)u->time_us);
+	if (u->kind == GW_UPDATE_REF) {
+		json_object_set_new(o, "ref", json_string(u->ref));
+		json_object_set_new(o, "old", json_string(u->old_oid));
+		json_object_set_new(o, "new", json_string(u->new_oid));
+	} else if (u->kind == GW_UPDATE_SYMREF) {
+		json_object_set_new(o, "ref", json_string(u->ref));
+		json_object_set_new(o, "old_target", json_string(u->old_target ? u->old_target : ""));
+		json_object_set_new(o, "new_target", json_string(u->new_target ? u->new_target : ""));
+	}
+	return o;
+}
+
+int gw_segment_header_encode(const gw_segment_header *h, unsigned char **out, size_t *len)
+{
+	json_t *root, *updates = json_array();
+	char *text;
+	size_t raw, i, stored;
+	unsigned char *buf;
+	uint32_t flags = 0;
+
+	for (i = 0; i < h->nupdates; i++)
+		json_array_append_new(updates, update_json(&h->updates[i]));
+	root = json_pack("{s:s, s:i, s:s, s:I, s:I, s:s, s:I, s:I, s:o, s:I}", "magic", "gitwal-segment", "version",
+			 GW_SEGMENT_VERSION, "repository", h->repository, "lsn", (json_int_t)h->lsn, "base_lsn",
+			 (json_int_t)h->base_lsn, "prev_sha256", h->prev_sha256, "time_first_us",
+			 (json_int_t)h->time_first_us, "time_last_us", (json_int_t)h->time_last_us, "updates", updates,
+			 "objects", (json_int_t)h->objects);
+	if (!root)
+		return gw_error_set(GW_ERROR, "cannot encode the segment header of %s", h->repository);
+	if (h->gap)
+		json_object_set_new(root, "gap",
+				    json_pack("{s:I, s:I}", "from_us", (json_int_t)h->gap_from_us, "to_us",
+					      (json_int_t)h->gap_to_us));
+	text = json_dumps(root, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(root);
+	if (!text)
+		return gw_error_set(GW_ERROR, "out of memory");
+	raw = strlen(text);
+	if (raw > GW_SEGMENT_MAX_HEADER) {
+		free(text);
+		return gw_error_set(GW_EINVALID, "segment header of %s is too large (%zu bytes)", h->repository, raw);
+	}
+	if (!(buf = malloc(GW_SEGMENT_PREFIX_SIZE + (size_t)LZ4_compressBound((int)raw) + raw))) {
+		free(text);
+		return gw_error_set(GW_ERROR, "out of memory");
+	}
+	stored = raw;
+	if (raw >= COMPRESS_MIN) {
+		int n = LZ4_compress_default(text, (char *)buf + GW_SEGMENT_PREFIX_SIZE, (int)raw,
+					     LZ4_compressBound((int)raw));
+		if (n > 0 && (size_t)n < raw - raw / 10) {
+			stored = (size_t)n;
+			flags |= 1;
+		}
+	}
+	if (!(flags & 1))
+		memcpy(buf + GW_SEGMENT_PREFIX_SIZE, text, raw);
+	free(text);
+	memcpy(buf, GW_SEGMENT_MAGIC, 6);
+	put_be16(buf + 6, GW_SEGMENT_VERSION);
+	put_be32(buf + 8, flags);
+	put_be32(buf + 12, (uint32_t)stored);
+	put_be32(buf + 16, (uint32_t)raw);
+	*out = buf;
+	*len = GW_SEGMENT_PREFIX_SIZE + stored;
+	return 0;
+}
+
+static int bad(const char *what, const char *field, const char *why)
+{
+	return gw_error_set(GW_ECORRUPT, "segment %s: header field '%s' %s", what, field, why);
+}
+
+static int is_oid_or_empty(const char *s)
+{
+	size_t i, n = strlen(s);
+	if (n == 0)
+		return 1;
+	if (n != 40)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+static int valid_ref(const char *name)
+{
+	int ok = 0;
+	if (!strcmp(name, "HEAD"))
+		return 1;
+	return strncmp(name, "refs/", 5) == 0 && git_reference_name_is_valid(&ok, name) == 0 && ok;
+}
+
+static const char *str_field(json_t *o, const char *name)
+{
+	json_t *v = json_object_get(o, name);
+	return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v) ? json_string_value(v)
+											    : NULL;
+}
+
+static int int_field(json_t *o, const char *name, int64_t *out)
+{
+	json_t *v = json_object_get(o, name);
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return -1;
+	*out = json_integer_value(v);
+	return 0;
+}
+
+static int parse_update(json_t *o, gw_update *u, const char *what)
+{
+	const char *kind = str_field(o, "kind");
+	if (!json_is_object(o) || !kind || int_field(o, "time_us", &u->time_us) < 0)
+		return bad(what, "updates", "holds an invalid entry");
+	if (!strcmp(kind, "ref")) {
+		const char *ref = str_field(o, "ref"), *old = str_field(o, "old"), *nw = str_field(o, "new");
+		u->kind = GW_UPDATE_REF;
+		if (!ref || !valid_ref(ref) || !strcmp(ref, "HEAD"))
+			return bad(what, "updates.ref", "is not a valid ref name");
+		if (!old || !nw || !is_oid_or_empty(old) || !is_oid_or_empty(nw) || (!*old && !*nw))
+			return bad(what, "updates.old/new", "is not an object id");
+		snprintf(u->old_oid, sizeof(u->old_oid), "%s", old);
+		snprintf(u->new_oid, sizeof(u->new_oid), "%s", nw);
+		u->ref = strdup(ref);
+	} else if (!strcmp(kind, "symref")) {
+		const char *ref = str_field(o, "ref"), *ot = str_field(o, "old_target"), *nt = str_field(o, "new_target");
+		u->kind = GW_UPDATE_SYMREF;
+		if (!ref || !valid_ref(ref) || !ot || !nt || (*ot && !valid_ref(ot)) || !*nt || !valid_ref(nt))
+			return bad(what, "updates.symref", "is not a valid symbolic ref change");
+		u->ref = strdup(ref);
+		u->old_target = strdup(ot);
+		u->new_target = strdup(nt);
+	} else if (!strcmp(kind, "created")) {
+		u->kind = GW_UPDATE_CREATED;
+	} else if (!strcmp(kind, "deleted")) {
+		u->kind = GW_UPDATE_DELETED;
+	} else {
+		return bad(what, "updates.kind", "is unknown");
+	}
+	return 0;
+}
+
+int gw_segment_header_decode(gw_segment_header *h, const unsigned char *buf, size_t len, size_t *need,
+			     const char *what)
+{
+	uint32_t flags, stored, raw;
+	char *text = NULL;
+	json_t *root = NULL, *updates, *v;
+	json_error_t jerr;
+	const char *s;
+	int64_t n;
+	size_t i;
+	int rc = 0;
+
+	memset(h, 0, sizeof(*h));
+	if (len < GW_SEGMENT_PREFIX_SIZE) {
+		*need = GW_SEGMENT_PREFIX_SIZE;
+		return 1;
+	}
+	if (memcmp(buf, GW_SEGMENT_MAGIC, 6) != 0)
+		return gw_error_set(GW_ECORRUPT, "segment %s: bad magic (not a gitwal segment)", what);
+	if (((unsigned)buf[6] << 8 | buf[7]) != GW_SEGMENT_VERSION)
+		return gw_error_set(GW_EVERSION, "segment %s has format version %u; this gitwal reads version %d", what,
+				    (unsigned)buf[6] << 8 | buf[7], GW_SEGMENT_VERSION);
+	flags = be32(buf + 8);
+	stored = be32(buf + 12);
+	raw = be32(buf + 16);
+	if (flags & ~1u)
+		return gw_error_set(GW_ECORRUPT, "segment %s: unknown flags 0x%x", what, flags);
+	if (raw > GW_SEGMENT_MAX_HEADER || stored > GW_SEGMENT_MAX_HEADER || (!(flags & 1) && stored != raw))
+		return gw_error_set(GW_ECORRUPT, "segment %s: impossible header length", what);
+	*need = GW_SEGMENT_PREFIX_SIZE + stored;
+	if (len < *need)
+		return 1;
+	if (!(text = malloc((size_t)raw + 1)))
+		return gw_error_set(GW_ERROR, "out of memory");
+	if (flags & 1) {
+		int got = LZ4_decompress_safe((const char *)buf + GW_SEGMENT_PREFIX_SIZE, text, (int)stored, (int)raw);
+		if (got != (int)raw) {
+			rc = gw_error_set(GW_ECORRUPT, "segment %s: compressed header is damaged", what);
+			goto out;
+		}
+	} else {
+		memcpy(text, buf + GW_SEGMENT_PREFIX_SIZE, raw);
+	}
+	if (!(root = json_loadb(text, raw, JSON_REJECT_DUPLICATES, &jerr)) || !json_is_object(root)) {
+		rc = gw_error_set(GW_ECORRUPT, "segment %s: header is not valid JSON (%s)", what, jerr.text);
+		goto out;
+	}
+	if (!(s = str_field(root, "magic")) || strcmp(s, "gitwal-segment")) {
+		rc = bad(what, "magic", "is wrong");
+		goto out;
+	}
+	if (int_field(root, "version", &n) < 0 || n != GW_SEGMENT_VERSION) {
+		rc = gw_error_set(GW_EVERSION, "segment %s: header version is not %d", what, GW_SEGMENT_VERSION);
+		goto out;
+	}
+	if (!(s = str_field(root, "repository")) || gw_repo_path_check(s) < 0) {
+		rc = bad(what, "repository", "is not a safe repository path");
+		goto out;
+	}
+	h->repository = strdup(s);
+	if (int_field(root, "lsn", &n) < 0 || n == 0) {
+		rc = bad(what, "lsn", "is not a positive integer");
+		goto out;
+	}
+	h->lsn = (uint64_t)n;
+	if (int_field(root, "base_lsn", &n) < 0 || (uint64_t)n >= h->lsn) {
+		rc = bad(what, "base_lsn", "is not below the LSN");
+		goto out;
+	}
+	h->base_lsn = (uint64_t)n;
+	if (!(s = str_field(root, "prev_sha256")) || strlen(s) != 64) {
+		rc = bad(what, "prev_sha256", "is not a SHA-256");
+		goto out;
+	}
+	for (i = 0; i < 64; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
+			rc = bad(what, "prev_sha256", "is not lowercase hex");
+			goto out;
+		}
+	memcpy(h->prev_sha256, s, 65);
+	if (int_field(root, "time_first_us", &h->time_first_us) < 0 ||
+	    int_field(root, "time_last_us", &h->time_last_us) < 0 || h->time_last_us < h->time_first_us) {
+		rc = bad(what, "time_first_us/time_last_us", "is not a time range");
+		goto out;
+	}
+	if (int_field(root, "objects", &n) < 0) {
+		rc = bad(what, "objects", "is not a count");
+		goto out;
+	}
+	h->objects = (uint64_t)n;
+	if ((v = json_object_get(root, "gap"))) {
+		if (!json_is_object(v) || int_field(v, "from_us", &h->gap_from_us) < 0 ||
+		    int_field(v, "to_us", &h->gap_to_us) < 0) {
+			rc = bad(what, "gap", "is not a time range");
+			goto out;
+		}
+		h->gap = 1;
+	}
+	updates = json_object_get(root, "updates");
+	if (!json_is_array(updates)) {
+		rc = bad(what, "updates", "is not an array");
+		goto out;
+	}
+	h->nupdates = json_array_size(updates);
+	if (h->nupdates && !(h->updates = calloc(h->nupdates, sizeof(*h->updates)))) {
+		rc = gw_error_set(GW_ERROR, "out of memory");
+		goto out;
+	}
+	json_array_foreach(updates, i, v)
+	{
+		if ((rc = parse_update(v, &h->updates[i], what)) < 0)
+			goto out;
+		if (h->updates[i].time_us < h->time_first_us || h->updates[i].time_us > h->time_last_us ||
+		    (i && h->updates[i].time_us < h->updates[i - 1].time_us)) {
+			rc = bad(what, "updates.time_us", "is out of order or outside the segment's time range");
+			goto out;
+		}
+	}
+out:
+	json_decref(root);
+	free(text);
+	if (rc < 0)
+		gw_segment_header_dispose(h);
+	return rc;
+}
+
+void gw_segment_header_dispose(gw_segment_header *h)
+{
+	size_t i;
+	for (i = 0; i < h->nupdates; i++) {
+		free(h->updates[i].ref);
+		free(h->updates[i].old_target);
+		free(h->updates[i].new_target);
+	}
+	free(h->updates);
+	free(h->repository);
+	memset(h, 0, sizeof(*h));
+}
+
+void gw_segment_trailer_encode(unsigned char out[GW_SEGMENT_TRAILER_SIZE], uint64_t bundle_len, gw_hash *running)
+{
+	int i;
+	for (i = 0; i < 8; i++)
+		out[i] = (unsigned char)(bundle_len >> (56 - 8 * i));
+	gw_hash_update(running, out, 8);
+	gw_hash_final(running, out + 8);
+}
+
+int gw_segment_trailer_check(const unsigned char trailer[GW_SEGMENT_TRAILER_SIZE], const unsigned char digest[32],
+			     uint64_t *bundle_len, const char *what)
+{
+	int i;
+	*bundle_len = 0;
+	for (i = 0; i < 8; i++)
+		*bundle_len = *bundle_len << 8 | trailer[i];
+	if (memcmp(trailer + 8, digest, 32) != 0)
+		return gw_error_set(GW_ECORRUPT, "segment %s is corrupt: its SHA-256 does not match its content", what);
+	return 0;
+}
