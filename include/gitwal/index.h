@@ -40,6 +40,30 @@ int gw_index_full_foreach(gw_index *index, const char *repo, gw_index_full_cb cb
 int gw_index_repos(gw_index *index, char ***out, size_t *count);
 void gw_full_record_dispose(gw_full_record *rec);
 
+typedef struct gw_segment_record {
+	char *repository;
+	uint64_t lsn;
+	uint64_t base_lsn;
+	int64_t time_first_us;
+	int64_t time_last_us;
+	char *key;
+	uint64_t size;
+	char sha256[65];      /* the segment's digest (its trailer) */
+	char prev_sha256[65]; /* the previous record's digest */
+	uint64_t objects;
+	uint64_t updates;
+	int gap;
+} gw_segment_record;
+
+int gw_index_segment_add(gw_index *index, const gw_segment_record *rec);
+/* Segments of repo with from <= lsn <= to, in LSN order. */
+typedef int (*gw_index_segment_cb)(const gw_segment_record *rec, void *payload);
+int gw_index_segment_foreach(gw_index *index, const char *repo, uint64_t from, uint64_t to,
+			     gw_index_segment_cb cb, void *payload);
+void gw_segment_record_dispose(gw_segment_record *rec);
+/* The highest LSN recorded for repo (full or segment); 0 when none. */
+int gw_index_last_lsn(gw_index *index, const char *repo, uint64_t *lsn);
+
 /*
  * Bring the index up to date with the store: every committed full backup
  * (one with its manifest) found by listing is recorded. With repo set, only

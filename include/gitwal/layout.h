@@ -4,6 +4,7 @@
  *   repos/<encoded repository>/<LSN, 20 digits>.full.bundle    the Git bundle
  *   repos/<encoded repository>/<LSN, 20 digits>.full.idx       its pack index
  *   repos/<encoded repository>/<LSN, 20 digits>.full.manifest  commit point
+ *   repos/<encoded repository>/<LSN, 20 digits>.seg            a log segment
  *
  * Keys sort by LSN within a repository; there is no pointer object: the
  * latest backup is found by listing. An LSN is never reused, even by a
@@ -23,14 +24,15 @@ typedef enum {
 	GW_KEY_FULL_BUNDLE,
 	GW_KEY_FULL_IDX,
 	GW_KEY_FULL_MANIFEST,
+	GW_KEY_SEGMENT,
 } gw_key_kind;
 
 #define GW_LAYOUT_REPOS "repos/"
 
 /* "repos/<encoded>/" (malloc'd). */
 char *gw_layout_repo_prefix(const char *rel);
-/* The key of one part of a full backup (malloc'd). */
-char *gw_layout_full_key(const char *rel, uint64_t lsn, gw_key_kind kind);
+/* The key of a full backup part or a segment (malloc'd). */
+char *gw_layout_key(const char *rel, uint64_t lsn, gw_key_kind kind);
 /*
  * Parse a key under repos/: its repository (malloc'd), LSN and kind.
  * GW_KEY_UNKNOWN (and 0) for keys gitwal did not write; <0 on a bad repository component.

@@ -83,4 +83,9 @@ void gw_segment_trailer_encode(unsigned char out[GW_SEGMENT_TRAILER_SIZE], uint6
 int gw_segment_trailer_check(const unsigned char trailer[GW_SEGMENT_TRAILER_SIZE], const unsigned char digest[32],
 			     uint64_t *bundle_len, const char *what);
 
+/* Read a stored segment's header and trailer only (ranged reads); size is the object's size. */
+typedef struct gw_store gw_store;
+int gw_segment_read_meta(gw_store *store, const char *key, uint64_t size, gw_segment_header *h,
+			 unsigned char trailer[GW_SEGMENT_TRAILER_SIZE]);
+
 #endif

@@ -153,7 +153,7 @@ static int backup_once(gw_store *store, gw_index *index, gw_source *src, gw_back
 	if ((rc = gw_layout_next_lsn(store, src->rel, &lsn)) < 0)
 		goto out;
 	for (i = 0; i < 3; i++)
-		if (!(p.keys[i] = gw_layout_full_key(src->rel, lsn, (gw_key_kind)(GW_KEY_FULL_BUNDLE + i)))) {
+		if (!(p.keys[i] = gw_layout_key(src->rel, lsn, (gw_key_kind)(GW_KEY_FULL_BUNDLE + i)))) {
 			rc = gw_error_set(GW_ERROR, "out of memory");
 			goto out;
 		}

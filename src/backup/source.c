@@ -119,7 +119,7 @@ fail:
 	return rc;
 }
 
-static void refs_free(gw_ref *refs, size_t n)
+void gw_refs_free(gw_ref *refs, size_t n)
 {
 	size_t i;
 	for (i = 0; i < n; i++) {
@@ -160,7 +160,7 @@ static int fill_ref(gw_ref *out, git_repository *repo, git_reference *ref)
 }
 
 /* Read every ref and HEAD through libgit2 (packed-refs and loose refs). */
-static int read_refs(gw_source *src, gw_ref **out, size_t *count, gw_ref *head)
+int gw_source_read_refs(const gw_source *src, gw_ref **out, size_t *count, gw_ref *head)
 {
 	git_repository *repo = NULL;
 	git_reference_iterator *it = NULL;
@@ -210,7 +210,7 @@ out:
 	git_reference_iterator_free(it);
 	git_repository_free(repo);
 	if (rc < 0) {
-		refs_free(refs, n);
+		gw_refs_free(refs, n);
 		free(head->name);
 		free(head->symbolic);
 		memset(head, 0, sizeof(*head));
@@ -430,10 +430,17 @@ static int have_object(gw_source *src, const unsigned char *oid)
 	return 0;
 }
 
+void gw_ref_dispose(gw_ref *ref)
+{
+	free(ref->name);
+	free(ref->symbolic);
+	memset(ref, 0, sizeof(*ref));
+}
+
 void gw_source_release_snapshot(gw_source *src)
 {
 	size_t i;
-	refs_free(src->refs, src->nrefs);
+	gw_refs_free(src->refs, src->nrefs);
 	src->refs = NULL;
 	src->nrefs = 0;
 	free(src->head.name);
@@ -456,7 +463,7 @@ static int snapshot_once(gw_source *src)
 	char **names = NULL, **names2 = NULL;
 	int rc;
 
-	if ((rc = read_refs(src, &src->refs, &src->nrefs, &src->head)) < 0)
+	if ((rc = gw_source_read_refs(src, &src->refs, &src->nrefs, &src->head)) < 0)
 		return rc;
 	if ((rc = list_packs(src, &names, &nnames)) < 0 || (rc = open_packs(src, names, nnames)) < 0 ||
 	    (rc = list_loose(src)) < 0)
@@ -470,13 +477,13 @@ static int snapshot_once(gw_source *src)
 			goto out;
 		}
 	}
-	if ((rc = read_refs(src, &again, &nagain, &head2)) < 0)
+	if ((rc = gw_source_read_refs(src, &again, &nagain, &head2)) < 0)
 		goto out;
 	if (!refs_equal(src->refs, src->nrefs, again, nagain, src->hash_len) ||
 	    !refs_equal(&src->head, 1, &head2, 1, src->hash_len)) {
 		rc = gw_error_set(GW_ECHANGED, "repository %s: references changed during the snapshot", src->rel);
 	}
-	refs_free(again, nagain);
+	gw_refs_free(again, nagain);
 	free(head2.name);
 	free(head2.symbolic);
 	if (rc < 0)

@@ -40,6 +40,10 @@ int gw_source_open(gw_source **out, const char *root, const char *rel);
  */
 int gw_source_snapshot(gw_source *src);
 void gw_source_release_snapshot(gw_source *src);
+/* Read every ref (sorted, HEAD excluded) and HEAD, without a snapshot of objects. */
+int gw_source_read_refs(const gw_source *src, gw_ref **refs, size_t *count, gw_ref *head);
+void gw_refs_free(gw_ref *refs, size_t count);
+void gw_ref_dispose(gw_ref *ref);
 void gw_source_free(gw_source *src);
 
 #endif

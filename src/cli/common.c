@@ -70,7 +70,7 @@ int gw_cli_common_option(gw_cli *cli, int c, const char *value)
 	}
 }
 
-static char *state_dir(void)
+char *gw_cli_state_dir(void)
 {
 	const char *s = getenv("GITWAL_STATE_DIR"), *home;
 	char buf[PATH_MAX];
@@ -154,7 +154,7 @@ int gw_cli_resolve(gw_cli *cli, int need_root)
 		return rc;
 	if (!cli->store_url || !cli->index_path) {
 		char buf[PATH_MAX + 16];
-		if (!(state = state_dir()))
+		if (!(state = gw_cli_state_dir()))
 			return gw_error_set(GW_ERROR, "out of memory");
 		if (!cli->store_url) {
 			char *abs = gw_fs_absolute(state);

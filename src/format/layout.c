@@ -19,6 +19,8 @@ static const char *kind_suffix(gw_key_kind kind)
 		return ".full.idx";
 	case GW_KEY_FULL_MANIFEST:
 		return ".full.manifest";
+	case GW_KEY_SEGMENT:
+		return ".seg";
 	default:
 		return NULL;
 	}
@@ -37,7 +39,7 @@ char *gw_layout_repo_prefix(const char *rel)
 	return out;
 }
 
-char *gw_layout_full_key(const char *rel, uint64_t lsn, gw_key_kind kind)
+char *gw_layout_key(const char *rel, uint64_t lsn, gw_key_kind kind)
 {
 	char *prefix = gw_layout_repo_prefix(rel), *out;
 	const char *suffix = kind_suffix(kind);
@@ -74,10 +76,10 @@ int gw_layout_parse_key(const char *key, char **rel, uint64_t *lsn, gw_key_kind 
 	for (i = 0; i < 20; i++)
 		if (name[i] < '0' || name[i] > '9')
 			return 0;
-	for (k = GW_KEY_FULL_BUNDLE; k <= GW_KEY_FULL_MANIFEST; k++)
+	for (k = GW_KEY_FULL_BUNDLE; k <= GW_KEY_SEGMENT; k++)
 		if (strcmp(name + 20, kind_suffix(k)) == 0)
 			break;
-	if (k > GW_KEY_FULL_MANIFEST)
+	if (k > GW_KEY_SEGMENT)
 		return 0;
 	memcpy(component, p, (size_t)(slash - p));
 	component[slash - p] = '\0';

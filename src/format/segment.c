@@ -181,7 +181,8 @@ static int parse_update(json_t *o, gw_update *u, const char *what)
 	} else if (!strcmp(kind, "symref")) {
 		const char *ref = str_field(o, "ref"), *ot = str_field(o, "old_target"), *nt = str_field(o, "new_target");
 		u->kind = GW_UPDATE_SYMREF;
-		if (!ref || !valid_ref(ref) || !ot || !nt || (*ot && !valid_ref(ot)) || !*nt || !valid_ref(nt))
+		if (!ref || !valid_ref(ref) || !ot || !nt || (*ot && !valid_ref(ot)) || (*nt && !valid_ref(nt)) ||
+		    (!*ot && !*nt))
 			return bad(what, "updates.symref", "is not a valid symbolic ref change");
 		u->ref = strdup(ref);
 		u->old_target = strdup(ot);

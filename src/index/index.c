@@ -36,7 +36,22 @@ static const char *schema =
 	"  objects INTEGER NOT NULL,"
 	"  refs INTEGER NOT NULL,"
 	"  PRIMARY KEY(repo_id, lsn));"
-	"CREATE INDEX IF NOT EXISTS fulls_time ON fulls(repo_id, time_us);";
+	"CREATE INDEX IF NOT EXISTS fulls_time ON fulls(repo_id, time_us);"
+	"CREATE TABLE IF NOT EXISTS segments("
+	"  repo_id INTEGER NOT NULL REFERENCES repos(id),"
+	"  lsn INTEGER NOT NULL,"
+	"  base_lsn INTEGER NOT NULL,"
+	"  time_first_us INTEGER NOT NULL,"
+	"  time_last_us INTEGER NOT NULL,"
+	"  key TEXT NOT NULL UNIQUE,"
+	"  size INTEGER NOT NULL,"
+	"  sha256 TEXT NOT NULL,"
+	"  prev_sha256 TEXT NOT NULL,"
+	"  objects INTEGER NOT NULL,"
+	"  updates INTEGER NOT NULL,"
+	"  gap INTEGER NOT NULL,"
+	"  PRIMARY KEY(repo_id, lsn));"
+	"CREATE INDEX IF NOT EXISTS segments_time ON segments(repo_id, time_last_us);";
 
 static int db_fail(gw_index *ix, const char *what)
 {
@@ -300,7 +315,7 @@ int gw_index_clear(gw_index *ix)
 {
 	int rc;
 	pthread_mutex_lock(&ix->lock);
-	rc = exec(ix, "BEGIN IMMEDIATE; DELETE FROM fulls; DELETE FROM repos; COMMIT;");
+	rc = exec(ix, "BEGIN IMMEDIATE; DELETE FROM segments; DELETE FROM fulls; DELETE FROM repos; COMMIT;");
 	pthread_mutex_unlock(&ix->lock);
 	return rc;
 }
@@ -310,4 +325,122 @@ void gw_full_record_dispose(gw_full_record *r)
 	free(r->repository);
 	free(r->manifest_key);
 	memset(r, 0, sizeof(*r));
+}
+
+int gw_index_segment_add(gw_index *ix, const gw_segment_record *r)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t id = 0;
+	int rc;
+	pthread_mutex_lock(&ix->lock);
+	if ((rc = exec(ix, "BEGIN IMMEDIATE")) < 0)
+		goto out;
+	if ((rc = repo_id(ix, r->repository, &id)) < 0)
+		goto rollback;
+	if (sqlite3_prepare_v2(ix->db,
+			       "INSERT OR IGNORE INTO segments(repo_id, lsn, base_lsn, time_first_us, time_last_us, key, "
+			       "size, sha256, prev_sha256, objects, updates, gap) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rc = db_fail(ix, "prepare");
+		goto rollback;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, (int64_t)r->lsn);
+	sqlite3_bind_int64(st, 3, (int64_t)r->base_lsn);
+	sqlite3_bind_int64(st, 4, r->time_first_us);
+	sqlite3_bind_int64(st, 5, r->time_last_us);
+	sqlite3_bind_text(st, 6, r->key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, (int64_t)r->size);
+	sqlite3_bind_text(st, 8, r->sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 9, r->prev_sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 10, (int64_t)r->objects);
+	sqlite3_bind_int64(st, 11, (int64_t)r->updates);
+	sqlite3_bind_int(st, 12, r->gap);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		rc = db_fail(ix, "cannot record a segment");
+		goto rollback;
+	}
+	sqlite3_finalize(st);
+	rc = exec(ix, "COMMIT");
+	goto out;
+rollback:
+	sqlite3_finalize(st);
+	exec(ix, "ROLLBACK");
+out:
+	pthread_mutex_unlock(&ix->lock);
+	return rc;
+}
+
+int gw_index_segment_foreach(gw_index *ix, const char *repo, uint64_t from, uint64_t to, gw_index_segment_cb cb,
+			     void *payload)
+{
+	sqlite3_stmt *st;
+	int rc = 0, step;
+	pthread_mutex_lock(&ix->lock);
+	if (sqlite3_prepare_v2(ix->db,
+			       "SELECT r.path, s.lsn, s.base_lsn, s.time_first_us, s.time_last_us, s.key, s.size, s.sha256, "
+			       "s.prev_sha256, s.objects, s.updates, s.gap FROM segments s JOIN repos r ON r.id = s.repo_id "
+			       "WHERE r.path = ?1 AND s.lsn BETWEEN ?2 AND ?3 ORDER BY s.lsn",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rc = db_fail(ix, "prepare");
+		pthread_mutex_unlock(&ix->lock);
+		return rc;
+	}
+	sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)from);
+	sqlite3_bind_int64(st, 3, (int64_t)(to > INT64_MAX ? INT64_MAX : to));
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		gw_segment_record r;
+		memset(&r, 0, sizeof(r));
+		r.repository = strdup((const char *)sqlite3_column_text(st, 0));
+		r.lsn = (uint64_t)sqlite3_column_int64(st, 1);
+		r.base_lsn = (uint64_t)sqlite3_column_int64(st, 2);
+		r.time_first_us = sqlite3_column_int64(st, 3);
+		r.time_last_us = sqlite3_column_int64(st, 4);
+		r.key = strdup((const char *)sqlite3_column_text(st, 5));
+		r.size = (uint64_t)sqlite3_column_int64(st, 6);
+		snprintf(r.sha256, sizeof(r.sha256), "%s", (const char *)sqlite3_column_text(st, 7));
+		snprintf(r.prev_sha256, sizeof(r.prev_sha256), "%s", (const char *)sqlite3_column_text(st, 8));
+		r.objects = (uint64_t)sqlite3_column_int64(st, 9);
+		r.updates = (uint64_t)sqlite3_column_int64(st, 10);
+		r.gap = sqlite3_column_int(st, 11);
+		rc = (!r.repository || !r.key) ? gw_error_set(GW_ERROR, "out of memory") : cb(&r, payload);
+		gw_segment_record_dispose(&r);
+		if (rc)
+			break;
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = db_fail(ix, "query");
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&ix->lock);
+	return rc;
+}
+
+void gw_segment_record_dispose(gw_segment_record *r)
+{
+	free(r->repository);
+	free(r->key);
+	memset(r, 0, sizeof(*r));
+}
+
+int gw_index_last_lsn(gw_index *ix, const char *repo, uint64_t *lsn)
+{
+	sqlite3_stmt *st;
+	int rc = 0;
+	*lsn = 0;
+	pthread_mutex_lock(&ix->lock);
+	if (sqlite3_prepare_v2(ix->db,
+			       "SELECT MAX(m) FROM (SELECT MAX(f.lsn) AS m FROM fulls f JOIN repos r ON r.id = f.repo_id "
+			       "WHERE r.path = ?1 UNION ALL SELECT MAX(s.lsn) FROM segments s JOIN repos r ON r.id = s.repo_id "
+			       "WHERE r.path = ?1)",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rc = db_fail(ix, "prepare");
+	} else {
+		sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			*lsn = (uint64_t)sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&ix->lock);
+	return rc;
 }

@@ -8,12 +8,15 @@
 #include "gitwal/error.h"
 #include "gitwal/layout.h"
 #include "gitwal/manifest.h"
+#include "gitwal/segment.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct {
 	char **keys;
+	uint64_t *sizes;
+	gw_key_kind *kinds;
 	size_t count, cap;
 } key_list;
 
@@ -23,19 +26,30 @@ static int collect_manifests(const gw_store_entry *e, void *payload)
 	char *rel = NULL;
 	uint64_t lsn;
 	gw_key_kind kind;
-	if (gw_layout_parse_key(e->key, &rel, &lsn, &kind) < 0 || kind != GW_KEY_FULL_MANIFEST) {
+	if (gw_layout_parse_key(e->key, &rel, &lsn, &kind) < 0 ||
+	    (kind != GW_KEY_FULL_MANIFEST && kind != GW_KEY_SEGMENT)) {
 		free(rel);
 		return 0;
 	}
 	free(rel);
 	if (l->count == l->cap) {
-		char **n = realloc(l->keys, (l->cap = l->cap ? l->cap * 2 : 64) * sizeof(char *));
-		if (!n)
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		char **n = realloc(l->keys, cap * sizeof(char *));
+		uint64_t *sz = n ? realloc(l->sizes, cap * sizeof(uint64_t)) : NULL;
+		gw_key_kind *k = sz ? realloc(l->kinds, cap * sizeof(gw_key_kind)) : NULL;
+		if (n)
+			l->keys = n;
+		if (sz)
+			l->sizes = sz;
+		if (!k)
 			return gw_error_set(GW_ERROR, "out of memory");
-		l->keys = n;
+		l->kinds = k;
+		l->cap = cap;
 	}
 	if (!(l->keys[l->count] = strdup(e->key)))
 		return gw_error_set(GW_ERROR, "out of memory");
+	l->sizes[l->count] = e->size;
+	l->kinds[l->count] = kind;
 	l->count++;
 	return 0;
 }
@@ -81,6 +95,118 @@ static int record_manifest(gw_index *index, gw_store *store, const char *key)
 	return rc;
 }
 
+/* Read just the header and trailer of a stored segment. */
+int gw_segment_read_meta(gw_store *store, const char *key, uint64_t size, gw_segment_header *h,
+			 unsigned char trailer[GW_SEGMENT_TRAILER_SIZE])
+{
+	unsigned char *buf = NULL;
+	size_t need = GW_SEGMENT_PREFIX_SIZE, have = 0;
+	int rc;
+	if (size < GW_SEGMENT_PREFIX_SIZE + GW_SEGMENT_TRAILER_SIZE)
+		return gw_error_set(GW_ECORRUPT, "segment %s is truncated (%llu bytes)", key, (unsigned long long)size);
+	for (;;) {
+		gw_store_reader *r;
+		unsigned char *nb;
+		if (need > size - GW_SEGMENT_TRAILER_SIZE) {
+			rc = gw_error_set(GW_ECORRUPT, "segment %s: header longer than the segment", key);
+			break;
+		}
+		if (!(nb = realloc(buf, need))) {
+			rc = gw_error_set(GW_ERROR, "out of memory");
+			break;
+		}
+		buf = nb;
+		if ((rc = gw_store_read_open(&r, store, key, have, need - have)) < 0)
+			break;
+		while (have < need) {
+			ssize_t n = gw_store_reader_read(r, buf + have, need - have);
+			if (n <= 0) {
+				rc = n < 0 ? (int)n : gw_error_set(GW_ECORRUPT, "segment %s is truncated", key);
+				break;
+			}
+			have += (size_t)n;
+		}
+		gw_store_reader_free(r);
+		if (rc < 0)
+			break;
+		if ((rc = gw_segment_header_decode(h, buf, have, &need, key)) <= 0)
+			break;
+	}
+	free(buf);
+	if (rc < 0)
+		return rc;
+	{
+		gw_store_reader *r;
+		size_t got = 0;
+		if ((rc = gw_store_read_open(&r, store, key, size - GW_SEGMENT_TRAILER_SIZE, GW_SEGMENT_TRAILER_SIZE)) < 0) {
+			gw_segment_header_dispose(h);
+			return rc;
+		}
+		while (got < GW_SEGMENT_TRAILER_SIZE) {
+			ssize_t n = gw_store_reader_read(r, trailer + got, GW_SEGMENT_TRAILER_SIZE - got);
+			if (n <= 0) {
+				rc = n < 0 ? (int)n : gw_error_set(GW_ECORRUPT, "segment %s is truncated", key);
+				break;
+			}
+			got += (size_t)n;
+		}
+		gw_store_reader_free(r);
+		if (rc < 0)
+			gw_segment_header_dispose(h);
+	}
+	return rc;
+}
+
+static int record_segment(gw_index *index, gw_store *store, const char *key, uint64_t size)
+{
+	gw_segment_header h;
+	gw_segment_record rec;
+	unsigned char trailer[GW_SEGMENT_TRAILER_SIZE];
+	char *rel = NULL;
+	uint64_t lsn;
+	gw_key_kind kind;
+	int rc;
+	if ((rc = gw_segment_read_meta(store, key, size, &h, trailer)) < 0)
+		return rc;
+	gw_layout_parse_key(key, &rel, &lsn, &kind);
+	if (!rel || strcmp(rel, h.repository) != 0 || lsn != h.lsn) {
+		rc = gw_error_set(GW_ECORRUPT, "segment %s describes %s at LSN %llu, which is not its key", key,
+				  h.repository, (unsigned long long)h.lsn);
+	} else {
+		memset(&rec, 0, sizeof(rec));
+		rec.repository = h.repository;
+		rec.lsn = h.lsn;
+		rec.base_lsn = h.base_lsn;
+		rec.time_first_us = h.time_first_us;
+		rec.time_last_us = h.time_last_us;
+		rec.key = (char *)key;
+		rec.size = size;
+		gw_hex_encode(rec.sha256, trailer + 8, 32);
+		memcpy(rec.prev_sha256, h.prev_sha256, 65);
+		rec.objects = h.objects;
+		rec.updates = h.nupdates;
+		rec.gap = h.gap;
+		rc = gw_index_segment_add(index, &rec);
+	}
+	free(rel);
+	gw_segment_header_dispose(&h);
+	return rc;
+}
+
+static int count_one(const gw_segment_record *r, void *payload)
+{
+	(void)r;
+	++*(int *)payload;
+	return 0;
+}
+
+static int segment_known(gw_index *index, const char *rel, uint64_t lsn)
+{
+	int n = 0;
+	gw_index_segment_foreach(index, rel, lsn, lsn, count_one, &n);
+	return n > 0;
+}
+
 int gw_index_sync(gw_index *index, gw_store *store, const char *repo)
 {
 	key_list l = {0};
@@ -98,7 +224,10 @@ int gw_index_sync(gw_index *index, gw_store *store, const char *repo)
 		gw_key_kind kind;
 		gw_full_record existing;
 		gw_layout_parse_key(l.keys[i], &rel, &lsn, &kind);
-		if (rel && gw_index_full_find(index, rel, lsn, &existing) == 0) {
+		if (kind == GW_KEY_SEGMENT) {
+			if (rel && !segment_known(index, rel, lsn) && (rc = record_segment(index, store, l.keys[i], l.sizes[i])) == 0)
+				added++;
+		} else if (rel && gw_index_full_find(index, rel, lsn, &existing) == 0) {
 			gw_full_record_dispose(&existing);
 		} else if ((rc = record_manifest(index, store, l.keys[i])) == 0) {
 			added++;
@@ -108,6 +237,8 @@ int gw_index_sync(gw_index *index, gw_store *store, const char *repo)
 	for (i = 0; i < l.count; i++)
 		free(l.keys[i]);
 	free(l.keys);
+	free(l.sizes);
+	free(l.kinds);
 	if (rc < 0)
 		return rc;
 	gw_error_clear();

@@ -1,0 +1,48 @@
+/*
+ * The archiver: keeps the store up to date with every bare repository under
+ * a root, as log segments (one per observed change) on top of periodic full
+ * backups. gw_archiver_sync_repo() is the unit of work: make the archive of
+ * one repository equal its current state. The service loop (inotify) and
+ * `--once` both call it.
+ */
+#ifndef GITWAL_ARCHIVE_H
+#define GITWAL_ARCHIVE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "gitwal/index.h"
+#include "gitwal/store.h"
+
+typedef struct gw_archiver gw_archiver;
+
+typedef struct gw_archiver_opts {
+	const char *root;
+	const char *state_dir;        /* local caches: archived-object sets */
+	uint64_t full_every_segments; /* full backup after this many segments (default 1000) */
+	double full_ratio;            /* ... or when segment bytes exceed this fraction of the full (0.5) */
+	int64_t full_max_age_s;       /* ... or when the full backup is older than this (86400) */
+	FILE *log;                    /* key=value event lines; NULL: none */
+} gw_archiver_opts;
+
+typedef struct gw_archiver_stats {
+	uint64_t segments, segment_bytes, fulls, errors, repositories;
+	int64_t last_segment_us;
+} gw_archiver_stats;
+
+int gw_archiver_new(gw_archiver **out, gw_store *store, gw_index *index, const gw_archiver_opts *opts);
+void gw_archiver_free(gw_archiver *a);
+
+/*
+ * Archive whatever changed in rel since its last archived state: a first
+ * full backup when it has none, a segment when refs or HEAD changed, a
+ * deletion record when the repository is gone, a new full backup when the
+ * policy says so. changed_us is when the change was first observed (for the
+ * lag), or 0.
+ */
+int gw_archiver_sync_repo(gw_archiver *a, const char *rel, int64_t changed_us);
+/* Every repository under the root, and every archived one that is gone. Returns the number that failed. */
+int gw_archiver_sync_all(gw_archiver *a);
+void gw_archiver_get_stats(gw_archiver *a, gw_archiver_stats *stats);
+
+#endif

@@ -1,0 +1,502 @@
+/*
+ * The archiver's unit of work (see archive.h): bring the archive of one
+ * repository up to its current state.
+ *
+ * Per repository it keeps, in memory, the archived state: the refs and HEAD
+ * as of the last record, the last LSN and that record's digest (the next
+ * segment links to it), the generation's full backup and its object set.
+ * The state is loaded from the index and store on first use (latest full
+ * backup, then its segments replayed), so a restart, or a crash between a
+ * segment's store write and its index row, resumes exactly: the store is the
+ * truth and the LSN of the next record comes from listing it.
+ */
+#include "gitwal/archive.h"
+#include "gitwal/backup.h"
+#include "gitwal/error.h"
+#include "gitwal/fs.h"
+#include "gitwal/layout.h"
+#include "gitwal/manifest.h"
+#include "gitwal/repo.h"
+#include "wal/segment_build.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* The size trigger waits for this much segment data: tiny repositories would churn. */
+#define FULL_MIN_SEGMENT_BYTES (16u << 20)
+
+typedef struct {
+	char *rel;
+	int loaded;
+	int exists;           /* the archive's last word: present or deleted */
+	gw_refstate refs;
+	uint64_t last_lsn;
+	char last_digest[65];
+	uint64_t base_lsn;    /* the generation's full backup; 0: none */
+	int64_t full_time_us;
+	uint64_t full_bytes;
+	uint64_t segments_since_full, bytes_since_full;
+	gw_objset *objset;
+} arepo;
+
+struct gw_archiver {
+	gw_store *store;
+	gw_index *index;
+	gw_archiver_opts opts;
+	arepo **repos; /* sorted by rel */
+	size_t nrepos, cap;
+	gw_archiver_stats stats;
+};
+
+static void log_event(gw_archiver *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void log_event(gw_archiver *a, const char *fmt, ...)
+{
+	char when[40];
+	va_list ap;
+	if (!a->opts.log)
+		return;
+	gw_time_format(gw_time_now_us(), when, sizeof(when));
+	fprintf(a->opts.log, "ts=%s ", when);
+	va_start(ap, fmt);
+	vfprintf(a->opts.log, fmt, ap);
+	va_end(ap);
+	fputc('\n', a->opts.log);
+	fflush(a->opts.log);
+}
+
+int gw_archiver_new(gw_archiver **out, gw_store *store, gw_index *index, const gw_archiver_opts *opts)
+{
+	gw_archiver *a = calloc(1, sizeof(*a));
+	if (!a)
+		return gw_error_set(GW_ERROR, "out of memory");
+	a->store = store;
+	a->index = index;
+	a->opts = *opts;
+	if (!a->opts.full_every_segments)
+		a->opts.full_every_segments = 1000;
+	if (a->opts.full_ratio <= 0)
+		a->opts.full_ratio = 0.5;
+	if (!a->opts.full_max_age_s)
+		a->opts.full_max_age_s = 86400;
+	*out = a;
+	return 0;
+}
+
+static void repo_unload(arepo *r)
+{
+	gw_refstate_dispose(&r->refs);
+	gw_objset_free(r->objset);
+	r->objset = NULL;
+	r->loaded = 0;
+}
+
+void gw_archiver_free(gw_archiver *a)
+{
+	size_t i;
+	if (!a)
+		return;
+	for (i = 0; i < a->nrepos; i++) {
+		repo_unload(a->repos[i]);
+		free(a->repos[i]->rel);
+		free(a->repos[i]);
+	}
+	free(a->repos);
+	free(a);
+}
+
+void gw_archiver_get_stats(gw_archiver *a, gw_archiver_stats *stats)
+{
+	a->stats.repositories = a->nrepos;
+	*stats = a->stats;
+}
+
+static int repo_cmp(const void *key, const void *elem)
+{
+	return strcmp((const char *)key, (*(arepo *const *)elem)->rel);
+}
+
+static arepo *repo_get(gw_archiver *a, const char *rel)
+{
+	arepo **found = a->nrepos ? bsearch(rel, a->repos, a->nrepos, sizeof(arepo *), repo_cmp) : NULL;
+	arepo *r;
+	size_t at;
+	if (found)
+		return *found;
+	if (a->nrepos == a->cap) {
+		arepo **n = realloc(a->repos, (a->cap = a->cap ? a->cap * 2 : 64) * sizeof(arepo *));
+		if (!n)
+			return NULL;
+		a->repos = n;
+	}
+	if (!(r = calloc(1, sizeof(*r))) || !(r->rel = strdup(rel))) {
+		free(r);
+		return NULL;
+	}
+	for (at = 0; at < a->nrepos && strcmp(a->repos[at]->rel, rel) < 0; at++)
+		;
+	memmove(a->repos + at + 1, a->repos + at, (a->nrepos - at) * sizeof(arepo *));
+	a->repos[at] = r;
+	a->nrepos++;
+	return r;
+}
+
+/* ---- loading the archived state ---- */
+
+static int ref_from_manifest(gw_ref *out, const gw_manifest_ref *m)
+{
+	memset(out, 0, sizeof(*out));
+	out->name = strdup(m->name);
+	out->symbolic = m->symbolic ? strdup(m->symbolic) : NULL;
+	out->dangling = !m->oid[0];
+	if (m->oid[0])
+		gw_hex_decode(out->oid, m->oid, 20);
+	return out->name ? 0 : gw_error_set(GW_ERROR, "out of memory");
+}
+
+static int load_full(gw_archiver *a, arepo *r, const gw_full_record *rec, gw_manifest *m)
+{
+	char *text = NULL;
+	size_t len, i;
+	int rc;
+	if ((rc = gw_store_get(a->store, rec->manifest_key, GW_MANIFEST_MAX_SIZE, &text, &len)) < 0)
+		return rc;
+	rc = gw_manifest_parse(m, text, len, rec->manifest_key);
+	free(text);
+	if (rc < 0)
+		return rc;
+	gw_refstate_dispose(&r->refs);
+	if (m->nrefs && !(r->refs.refs = calloc(m->nrefs, sizeof(gw_ref))))
+		return gw_error_set(GW_ERROR, "out of memory");
+	for (i = 0; i < m->nrefs; i++, r->refs.nrefs++)
+		if ((rc = ref_from_manifest(&r->refs.refs[i], &m->refs[i])) < 0)
+			return rc;
+	if ((rc = ref_from_manifest(&r->refs.head, &m->head)) < 0)
+		return rc;
+	r->base_lsn = rec->lsn;
+	r->last_lsn = rec->lsn;
+	memcpy(r->last_digest, rec->manifest_sha256, sizeof(r->last_digest));
+	r->full_time_us = rec->time_us;
+	r->full_bytes = rec->bundle_size + rec->idx_size;
+	r->segments_since_full = r->bytes_since_full = 0;
+	r->exists = 1;
+	return 0;
+}
+
+typedef struct {
+	gw_archiver *a;
+	arepo *r;
+	int broken;
+} replay_ctx;
+
+static int replay_segment(const gw_segment_record *rec, void *payload)
+{
+	replay_ctx *c = payload;
+	gw_segment_header h;
+	unsigned char trailer[GW_SEGMENT_TRAILER_SIZE];
+	size_t i;
+	int rc;
+	if (rec->lsn != c->r->last_lsn + 1 || strcmp(rec->prev_sha256, c->r->last_digest) != 0 ||
+	    rec->base_lsn != c->r->base_lsn) {
+		c->broken = 1;
+		return 1;
+	}
+	if ((rc = gw_segment_read_meta(c->a->store, rec->key, rec->size, &h, trailer)) < 0)
+		return rc;
+	for (i = 0; i < h.nupdates; i++) {
+		if (h.updates[i].kind == GW_UPDATE_DELETED)
+			c->r->exists = 0;
+		else if (h.updates[i].kind == GW_UPDATE_CREATED)
+			c->r->exists = 1;
+	}
+	rc = gw_refstate_apply(&c->r->refs, h.updates, h.nupdates);
+	gw_segment_header_dispose(&h);
+	if (rc < 0)
+		return rc;
+	c->r->last_lsn = rec->lsn;
+	memcpy(c->r->last_digest, rec->sha256, sizeof(c->r->last_digest));
+	c->r->segments_since_full++;
+	c->r->bytes_since_full += rec->size;
+	return 0;
+}
+
+static char *objset_dir(gw_archiver *a, const char *rel)
+{
+	char *enc = gw_repo_path_encode(rel), *base, *dir = NULL;
+	if (!enc)
+		return NULL;
+	if ((base = gw_fs_join(a->opts.state_dir, "archive")))
+		dir = gw_fs_join(base, enc);
+	free(base);
+	free(enc);
+	return dir;
+}
+
+/*
+ * Load the archived state of r. Returns 0 with r->base_lsn == 0 when the
+ * repository has no usable generation (no full backup, or a broken chain):
+ * the caller then takes a full backup.
+ */
+static int repo_load(gw_archiver *a, arepo *r)
+{
+	gw_full_record rec;
+	gw_manifest m;
+	replay_ctx ctx = {a, r, 0};
+	uint64_t next;
+	char *dir;
+	int rc;
+
+	repo_unload(r);
+	memset(&m, 0, sizeof(m));
+	if ((rc = gw_index_sync(a->index, a->store, r->rel)) < 0)
+		return rc;
+	if ((rc = gw_layout_next_lsn(a->store, r->rel, &next)) < 0)
+		return rc;
+	rc = gw_index_full_find(a->index, r->rel, 0, &rec);
+	if (rc == GW_ENOTFOUND) {
+		r->base_lsn = 0;
+		r->last_lsn = next - 1;
+		r->loaded = 1;
+		gw_error_clear();
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	if ((rc = load_full(a, r, &rec, &m)) == 0)
+		rc = gw_index_segment_foreach(a->index, r->rel, rec.lsn + 1, UINT64_MAX, replay_segment, &ctx);
+	if (rc == 0 && (ctx.broken || r->last_lsn != next - 1)) {
+		/* A gap or a record the index cannot explain: start a new generation. */
+		log_event(a, "event=chain_break repo=%s lsn=%llu store_lsn=%llu", r->rel, (unsigned long long)r->last_lsn,
+			  (unsigned long long)(next - 1));
+		r->base_lsn = 0;
+		r->last_lsn = next - 1;
+	}
+	if (rc == 0 && r->base_lsn) {
+		if (!(dir = objset_dir(a, r->rel)))
+			rc = gw_error_set(GW_ERROR, "out of memory");
+		else if ((rc = gw_objset_open(&r->objset, dir)) == 0 && gw_objset_base_lsn(r->objset) != r->base_lsn)
+			rc = gw_objset_reset(r->objset, a->store, m.idx.key, r->base_lsn);
+		free(dir);
+	}
+	gw_manifest_dispose(&m);
+	gw_full_record_dispose(&rec);
+	if (rc < 0)
+		return rc;
+	r->loaded = 1;
+	return 0;
+}
+
+/* ---- the work ---- */
+
+static int take_full(gw_archiver *a, arepo *r, const char *why)
+{
+	gw_backup_result res;
+	int rc = gw_backup_full(a->store, a->index, a->opts.root, r->rel, &res);
+	if (rc < 0)
+		return rc;
+	a->stats.fulls++;
+	log_event(a, "event=full repo=%s lsn=%llu bytes=%llu objects=%llu reason=%s seconds=%.3f", r->rel,
+		  (unsigned long long)res.lsn, (unsigned long long)res.bundle_bytes, (unsigned long long)res.objects,
+		  why, res.seconds);
+	return repo_load(a, r);
+}
+
+static int full_due(gw_archiver *a, arepo *r, const char **why)
+{
+	if (r->segments_since_full >= a->opts.full_every_segments)
+		*why = "segments";
+	else if ((double)r->bytes_since_full > a->opts.full_ratio * (double)r->full_bytes &&
+		 r->bytes_since_full > FULL_MIN_SEGMENT_BYTES)
+		*why = "size";
+	else if (r->segments_since_full && gw_time_now_us() - r->full_time_us > a->opts.full_max_age_s * 1000000)
+		*why = "age";
+	else
+		return 0;
+	return 1;
+}
+
+static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n, int64_t now, int64_t changed_us,
+			 const char *path)
+{
+	gw_segment_spec spec;
+	gw_segment_result res;
+	gw_segment_record rec;
+	char *key;
+	int rc;
+
+	memset(&spec, 0, sizeof(spec));
+	spec.rel = r->rel;
+	spec.path = path;
+	spec.lsn = r->last_lsn + 1;
+	spec.base_lsn = r->base_lsn;
+	spec.prev_sha256 = r->last_digest;
+	spec.updates = updates;
+	spec.nupdates = n;
+	spec.time_first_us = spec.time_last_us = now;
+	if ((rc = gw_segment_build(a->store, r->objset, &spec, &res)) < 0)
+		return rc;
+	memset(&rec, 0, sizeof(rec));
+	key = gw_layout_key(r->rel, spec.lsn, GW_KEY_SEGMENT);
+	rec.repository = r->rel;
+	rec.lsn = spec.lsn;
+	rec.base_lsn = r->base_lsn;
+	rec.time_first_us = rec.time_last_us = now;
+	rec.key = key;
+	rec.size = res.bytes;
+	memcpy(rec.sha256, res.sha256, 65);
+	memcpy(rec.prev_sha256, r->last_digest, 65);
+	rec.objects = res.objects;
+	rec.updates = n;
+	/* The store is the truth: a failure here is repaired by the next index sync. */
+	if (gw_index_segment_add(a->index, &rec) < 0)
+		log_event(a, "event=index_error repo=%s lsn=%llu error=\"%s\"", r->rel, (unsigned long long)spec.lsn,
+			  gw_error_message());
+	free(key);
+	if ((rc = gw_objset_add(r->objset, res.oids, res.objects)) < 0) {
+		gw_segment_result_dispose(&res);
+		return rc;
+	}
+	r->last_lsn = spec.lsn;
+	memcpy(r->last_digest, res.sha256, 65);
+	r->segments_since_full++;
+	r->bytes_since_full += res.bytes;
+	a->stats.segments++;
+	a->stats.segment_bytes += res.bytes;
+	a->stats.last_segment_us = gw_time_now_us();
+	log_event(a, "event=segment repo=%s lsn=%llu updates=%zu objects=%llu bytes=%llu lag_ms=%.1f", r->rel,
+		  (unsigned long long)spec.lsn, n, (unsigned long long)res.objects, (unsigned long long)res.bytes,
+		  changed_us ? (double)(gw_time_now_us() - changed_us) / 1000.0 : 0.0);
+	gw_segment_result_dispose(&res);
+	return 0;
+}
+
+static int record_deleted(gw_archiver *a, arepo *r, int64_t changed_us)
+{
+	gw_update *updates = NULL;
+	gw_refstate empty;
+	size_t n = 0;
+	int64_t now = gw_time_now_us();
+	int rc;
+	memset(&empty, 0, sizeof(empty));
+	/* Every ref goes, then the repository itself. */
+	if ((rc = gw_segment_diff(&r->refs, &empty, now, &updates, &n)) < 0)
+		return rc;
+	{
+		gw_update *nu = realloc(updates, (n + 1) * sizeof(gw_update));
+		if (!nu) {
+			gw_updates_free(updates, n);
+			return gw_error_set(GW_ERROR, "out of memory");
+		}
+		updates = nu;
+		memset(&updates[n], 0, sizeof(gw_update));
+		updates[n].kind = GW_UPDATE_DELETED;
+		updates[n].time_us = now;
+		n++;
+	}
+	rc = write_segment(a, r, updates, n, now, changed_us, NULL);
+	if (rc == 0) {
+		gw_refstate_dispose(&r->refs);
+		r->exists = 0;
+	}
+	gw_updates_free(updates, n);
+	return rc;
+}
+
+static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
+{
+	gw_source *src = NULL;
+	gw_refstate cur;
+	gw_update *updates = NULL;
+	size_t n = 0;
+	const char *why;
+	char *path;
+	int64_t now;
+	int rc, present;
+
+	if (!r->loaded && (rc = repo_load(a, r)) < 0)
+		return rc;
+	if (!(path = gw_fs_join(a->opts.root, r->rel)))
+		return GW_ERROR;
+	present = gw_repo_is_bare(path);
+	if (!present) {
+		rc = (r->base_lsn && r->exists) ? record_deleted(a, r, changed_us) : 0;
+		free(path);
+		return rc;
+	}
+	if (!r->base_lsn || !r->exists) {
+		/* First sight, a broken chain, or a repository created again: a new generation. */
+		if ((rc = take_full(a, r, r->base_lsn ? "recreated" : "initial")) < 0)
+			goto out;
+	}
+	if ((rc = gw_source_open(&src, a->opts.root, r->rel)) < 0)
+		goto out;
+	memset(&cur, 0, sizeof(cur));
+	now = gw_time_now_us();
+	if ((rc = gw_source_read_refs(src, &cur.refs, &cur.nrefs, &cur.head)) < 0)
+		goto out;
+	rc = gw_segment_diff(&r->refs, &cur, now, &updates, &n);
+	if (rc == 0 && n)
+		rc = write_segment(a, r, updates, n, now, changed_us, path);
+	if (rc == 0 && n) {
+		gw_refstate_dispose(&r->refs);
+		r->refs = cur;
+		memset(&cur, 0, sizeof(cur));
+	}
+	gw_refstate_dispose(&cur);
+	gw_updates_free(updates, n);
+	if (rc == 0 && full_due(a, r, &why))
+		rc = take_full(a, r, why);
+out:
+	gw_source_free(src);
+	free(path);
+	return rc;
+}
+
+int gw_archiver_sync_repo(gw_archiver *a, const char *rel, int64_t changed_us)
+{
+	arepo *r;
+	int rc;
+	if ((rc = gw_repo_path_check(rel)) < 0)
+		return rc;
+	if (!(r = repo_get(a, rel)))
+		return gw_error_set(GW_ERROR, "out of memory");
+	rc = sync_repo(a, r, changed_us);
+	if (rc == GW_EEXISTS || rc == GW_ECHANGED) {
+		/* Someone else wrote this LSN (or the repository moved under us): reload and retry once. */
+		repo_unload(r);
+		rc = sync_repo(a, r, changed_us);
+	}
+	if (rc < 0) {
+		a->stats.errors++;
+		if (strncmp(gw_error_message(), "repository ", 11) != 0)
+			gw_error_prefix("repository %s", rel);
+		log_event(a, "event=error repo=%s error=\"%s\"", rel, gw_error_message());
+		repo_unload(r);
+	}
+	return rc;
+}
+
+int gw_archiver_sync_all(gw_archiver *a)
+{
+	char **repos = NULL, **known = NULL;
+	size_t n = 0, nknown = 0, i;
+	int failed = 0;
+	if (gw_repo_discover(a->opts.root, &repos, &n) < 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (gw_archiver_sync_repo(a, repos[i], 0) < 0)
+			failed++;
+	/* Archived repositories that are no longer there were deleted. */
+	if (gw_index_repos(a->index, &known, &nknown) == 0)
+		for (i = 0; i < nknown; i++) {
+			char *path = gw_fs_join(a->opts.root, known[i]);
+			if (path && !gw_repo_is_bare(path) && gw_archiver_sync_repo(a, known[i], 0) < 0)
+				failed++;
+			free(path);
+		}
+	gw_repo_list_free(repos, n);
+	gw_repo_list_free(known, nknown);
+	return failed;
+}

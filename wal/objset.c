@@ -1,0 +1,242 @@
+/*
+ * The archived-object set of one repository generation (see objset.h).
+ */
+#include "wal/objset.h"
+#include "gitwal/error.h"
+#include "gitwal/fs.h"
+#include "pack/pack.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define OID 20
+
+struct gw_objset {
+	char *dir;
+	uint64_t base_lsn;
+	int idx_fd;
+	gw_idx idx;
+	int have_idx;
+	unsigned char *added; /* sorted */
+	size_t nadded, cap;
+	int added_fd;
+};
+
+static int oid_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, OID);
+}
+
+static char *path_in(const gw_objset *s, const char *name)
+{
+	return gw_fs_join(s->dir, name);
+}
+
+static int read_base_lsn(gw_objset *s, uint64_t *lsn)
+{
+	char *p = path_in(s, "base.lsn"), buf[32] = {0};
+	FILE *f = p ? fopen(p, "r") : NULL;
+	free(p);
+	*lsn = 0;
+	if (!f)
+		return 0;
+	if (fgets(buf, sizeof(buf), f))
+		*lsn = strtoull(buf, NULL, 10);
+	fclose(f);
+	return 0;
+}
+
+static int grow(gw_objset *s, size_t n)
+{
+	unsigned char *nb;
+	if (s->nadded + n <= s->cap)
+		return 0;
+	s->cap = (s->nadded + n) * 2;
+	if (!(nb = realloc(s->added, s->cap * OID)))
+		return gw_error_set(GW_ERROR, "out of memory");
+	s->added = nb;
+	return 0;
+}
+
+static int load(gw_objset *s)
+{
+	char *p = path_in(s, "base.idx");
+	struct stat st;
+	int rc = 0;
+	if (!p)
+		return GW_ERROR;
+	s->idx_fd = open(p, O_RDONLY | O_CLOEXEC);
+	free(p);
+	if (s->idx_fd < 0)
+		return gw_error_set(GW_ENOTFOUND, "archive state %s has no base index", s->dir);
+	if ((rc = gw_idx_open(&s->idx, s->idx_fd, "base.idx", OID, 0)) < 0)
+		return rc;
+	s->have_idx = 1;
+	if (!(p = path_in(s, "added.oids")))
+		return GW_ERROR;
+	s->added_fd = open(p, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	free(p);
+	if (s->added_fd < 0 || fstat(s->added_fd, &st) < 0)
+		return gw_error_set_errno(GW_EIO, "archive state %s: cannot open added.oids", s->dir);
+	if (st.st_size % OID)
+		/* A torn append: the tail of an unfinished write. Drop it. */
+		if (ftruncate(s->added_fd, st.st_size - st.st_size % OID) < 0)
+			return gw_error_set_errno(GW_EIO, "archive state %s: cannot repair added.oids", s->dir);
+	s->nadded = 0;
+	if ((rc = grow(s, (size_t)(st.st_size / OID))) < 0)
+		return rc;
+	if (st.st_size >= OID && pread(s->added_fd, s->added, (size_t)(st.st_size - st.st_size % OID), 0) !=
+					 (ssize_t)(st.st_size - st.st_size % OID))
+		return gw_error_set_errno(GW_EIO, "archive state %s: cannot read added.oids", s->dir);
+	s->nadded = (size_t)(st.st_size / OID);
+	qsort(s->added, s->nadded, OID, oid_cmp);
+	return 0;
+}
+
+static void unload(gw_objset *s)
+{
+	if (s->idx_fd >= 0)
+		close(s->idx_fd);
+	if (s->added_fd >= 0)
+		close(s->added_fd);
+	s->idx_fd = s->added_fd = -1;
+	s->have_idx = 0;
+	s->nadded = 0;
+}
+
+int gw_objset_open(gw_objset **out, const char *dir)
+{
+	gw_objset *s = calloc(1, sizeof(*s));
+	uint64_t have;
+	int rc;
+	*out = NULL;
+	if (!s || !(s->dir = strdup(dir))) {
+		free(s);
+		return gw_error_set(GW_ERROR, "out of memory");
+	}
+	s->idx_fd = s->added_fd = -1;
+	if ((rc = gw_fs_mkdir_p(dir, 0700)) < 0)
+		goto fail;
+	read_base_lsn(s, &have);
+	s->base_lsn = have;
+	if (have && load(s) < 0) {
+		unload(s);
+		s->base_lsn = 0;
+	}
+	gw_error_clear();
+	*out = s;
+	return 0;
+fail:
+	gw_objset_free(s);
+	return rc;
+}
+
+/* Download key into path, durably. */
+static int fetch(gw_store *store, const char *key, const char *path)
+{
+	gw_store_reader *r;
+	char buf[1 << 16];
+	ssize_t n;
+	int fd, rc;
+	if ((rc = gw_store_read_open(&r, store, key, 0, GW_STORE_TO_END)) < 0)
+		return rc;
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
+		gw_store_reader_free(r);
+		return gw_error_set_errno(GW_EIO, "cannot create %s", path);
+	}
+	while ((n = gw_store_reader_read(r, buf, sizeof(buf))) > 0)
+		if (write(fd, buf, (size_t)n) != n) {
+			n = gw_error_set_errno(GW_EIO, "cannot write %s", path);
+			break;
+		}
+	if (n == 0 && fsync(fd) < 0)
+		n = gw_error_set_errno(GW_EIO, "cannot fsync %s", path);
+	close(fd);
+	gw_store_reader_free(r);
+	return n < 0 ? (int)n : 0;
+}
+
+int gw_objset_reset(gw_objset *s, gw_store *store, const char *idx_key, uint64_t base_lsn)
+{
+	char *idx = path_in(s, "base.idx"), *added = path_in(s, "added.oids"), *lsn = path_in(s, "base.lsn"),
+	     *tmp = path_in(s, "base.lsn.tmp");
+	FILE *f;
+	int rc = 0;
+	if (!idx || !added || !lsn || !tmp) {
+		rc = gw_error_set(GW_ERROR, "out of memory");
+		goto out;
+	}
+	unload(s);
+	/* base.lsn last: until it names the new LSN, the state does not claim it. */
+	unlink(lsn);
+	unlink(added);
+	if ((rc = fetch(store, idx_key, idx)) < 0)
+		goto out;
+	if (!(f = fopen(tmp, "w")) || fprintf(f, "%llu\n", (unsigned long long)base_lsn) < 0 || fflush(f) ||
+	    fsync(fileno(f))) {
+		if (f)
+			fclose(f);
+		rc = gw_error_set_errno(GW_EIO, "cannot write %s", tmp);
+		goto out;
+	}
+	fclose(f);
+	if (rename(tmp, lsn) < 0) {
+		rc = gw_error_set_errno(GW_EIO, "cannot rename %s", tmp);
+		goto out;
+	}
+	s->base_lsn = base_lsn;
+	rc = load(s);
+out:
+	free(idx);
+	free(added);
+	free(lsn);
+	free(tmp);
+	return rc;
+}
+
+int gw_objset_has(gw_objset *s, const unsigned char *oid)
+{
+	uint32_t pos;
+	int rc;
+	if (s->nadded && bsearch(oid, s->added, s->nadded, OID, oid_cmp))
+		return 1;
+	if (!s->have_idx)
+		return 0;
+	rc = gw_idx_find(&s->idx, oid, &pos);
+	return rc;
+}
+
+int gw_objset_add(gw_objset *s, const unsigned char *oids, size_t n)
+{
+	int rc;
+	if (!n)
+		return 0;
+	if (write(s->added_fd, oids, n * OID) != (ssize_t)(n * OID) || fdatasync(s->added_fd) < 0)
+		return gw_error_set_errno(GW_EIO, "archive state %s: cannot append to added.oids", s->dir);
+	if ((rc = grow(s, n)) < 0)
+		return rc;
+	memcpy(s->added + s->nadded * OID, oids, n * OID);
+	s->nadded += n;
+	qsort(s->added, s->nadded, OID, oid_cmp);
+	return 0;
+}
+
+uint64_t gw_objset_base_lsn(const gw_objset *s)
+{
+	return s->base_lsn;
+}
+
+void gw_objset_free(gw_objset *s)
+{
+	if (!s)
+		return;
+	unload(s);
+	free(s->added);
+	free(s->dir);
+	free(s);
+}

@@ -1,0 +1,39 @@
+/*
+ * The set of objects already archived in a repository's current generation
+ * (its latest full backup and the segments after it), so that a segment
+ * carries only objects not stored since that full backup, and so that the
+ * walk for a change costs in proportion to the change.
+ *
+ * Kept on local disk under the archiver's state directory, per repository:
+ *   base.idx    the pack index of the full backup (sorted ids, searched in place)
+ *   added.oids  ids added by segments since, appended raw (20 bytes each),
+ *               loaded into a sorted array in memory
+ * It is a cache: when it is missing or does not match the store, the
+ * archiver starts a new generation with a full backup.
+ */
+#ifndef GITWAL_WAL_OBJSET_H
+#define GITWAL_WAL_OBJSET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gitwal/store.h"
+
+typedef struct gw_objset gw_objset;
+
+/*
+ * Open dir (created if missing). An empty or unreadable state opens as an
+ * empty set with base LSN 0: the caller compares gw_objset_base_lsn() with
+ * the generation it expects and resets when they differ.
+ */
+int gw_objset_open(gw_objset **out, const char *dir);
+/* Start a new generation: the full backup at base_lsn, whose index is `idx_key` in the store. */
+int gw_objset_reset(gw_objset *set, gw_store *store, const char *idx_key, uint64_t base_lsn);
+/* 1 if oid (20 bytes) is in the set, 0 if not, <0 on error. */
+int gw_objset_has(gw_objset *set, const unsigned char *oid);
+/* Add ids (n x 20 bytes) durably. */
+int gw_objset_add(gw_objset *set, const unsigned char *oids, size_t n);
+uint64_t gw_objset_base_lsn(const gw_objset *set);
+void gw_objset_free(gw_objset *set);
+
+#endif

@@ -1,0 +1,587 @@
+/*
+ * Building log segments (see segment_build.h and DESIGN.md, "Log segments").
+ *
+ * Objects: starting from the new value of every updated ref, walk commits
+ * (parents, tree), trees (entries) and tags (target), and stop at any object
+ * already archived in the generation (the object set): everything such an
+ * object reaches was archived with it. Commits where the walk stopped become
+ * the bundle's prerequisites. The objects found are packed by
+ * `git pack-objects`, which reuses the repository's deltas.
+ */
+#include "wal/segment_build.h"
+#include "gitwal/error.h"
+#include "gitwal/layout.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <git2.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define OID 20
+
+extern char **environ;
+
+/* ---- ref states ---- */
+
+static int ref_copy(gw_ref *dst, const gw_ref *src)
+{
+	*dst = *src;
+	dst->name = src->name ? strdup(src->name) : NULL;
+	dst->symbolic = src->symbolic ? strdup(src->symbolic) : NULL;
+	if ((src->name && !dst->name) || (src->symbolic && !dst->symbolic))
+		return gw_error_set(GW_ERROR, "out of memory");
+	return 0;
+}
+
+void gw_refstate_dispose(gw_refstate *s)
+{
+	gw_refs_free(s->refs, s->nrefs);
+	gw_ref_dispose(&s->head);
+	memset(s, 0, sizeof(*s));
+}
+
+int gw_refstate_copy(gw_refstate *dst, const gw_refstate *src)
+{
+	size_t i;
+	memset(dst, 0, sizeof(*dst));
+	if (src->nrefs && !(dst->refs = calloc(src->nrefs, sizeof(gw_ref))))
+		return gw_error_set(GW_ERROR, "out of memory");
+	for (i = 0; i < src->nrefs; i++, dst->nrefs++)
+		if (ref_copy(&dst->refs[i], &src->refs[i]) < 0)
+			return GW_ERROR;
+	return ref_copy(&dst->head, &src->head);
+}
+
+static int ref_name_cmp(const void *a, const void *b)
+{
+	return strcmp(((const gw_ref *)a)->name, ((const gw_ref *)b)->name);
+}
+
+static gw_ref *find_ref(gw_refstate *s, const char *name)
+{
+	gw_ref key;
+	key.name = (char *)name;
+	return s->nrefs ? bsearch(&key, s->refs, s->nrefs, sizeof(gw_ref), ref_name_cmp) : NULL;
+}
+
+static void set_oid_hex(gw_ref *r, const char *hex)
+{
+	memset(r->oid, 0, sizeof(r->oid));
+	r->dangling = !*hex;
+	if (*hex)
+		gw_hex_decode(r->oid, hex, OID);
+}
+
+int gw_refstate_apply(gw_refstate *s, const gw_update *updates, size_t n)
+{
+	size_t i;
+	for (i = 0; i < n; i++) {
+		const gw_update *u = &updates[i];
+		gw_ref *r;
+		if (u->kind == GW_UPDATE_DELETED) {
+			gw_refs_free(s->refs, s->nrefs);
+			s->refs = NULL;
+			s->nrefs = 0;
+			continue;
+		}
+		if (u->kind != GW_UPDATE_REF && u->kind != GW_UPDATE_SYMREF)
+			continue;
+		if (!strcmp(u->ref, "HEAD")) {
+			free(s->head.symbolic);
+			if (!s->head.name)
+				s->head.name = strdup("HEAD");
+			s->head.symbolic = u->kind == GW_UPDATE_SYMREF && *u->new_target ? strdup(u->new_target) : NULL;
+			if (u->kind == GW_UPDATE_REF)
+				set_oid_hex(&s->head, u->new_oid);
+			continue;
+		}
+		r = find_ref(s, u->ref);
+		if ((u->kind == GW_UPDATE_REF && !*u->new_oid) || (u->kind == GW_UPDATE_SYMREF && !*u->new_target)) {
+			if (r) {
+				size_t at = (size_t)(r - s->refs);
+				gw_ref_dispose(r);
+				memmove(r, r + 1, (s->nrefs - at - 1) * sizeof(gw_ref));
+				s->nrefs--;
+			}
+			continue;
+		}
+		if (!r) {
+			gw_ref *nr = realloc(s->refs, (s->nrefs + 1) * sizeof(gw_ref));
+			if (!nr)
+				return gw_error_set(GW_ERROR, "out of memory");
+			s->refs = nr;
+			r = &s->refs[s->nrefs++];
+			memset(r, 0, sizeof(*r));
+			r->name = strdup(u->ref);
+			qsort(s->refs, s->nrefs, sizeof(gw_ref), ref_name_cmp);
+			r = find_ref(s, u->ref);
+		}
+		free(r->symbolic);
+		r->symbolic = NULL;
+		if (u->kind == GW_UPDATE_SYMREF) {
+			r->symbolic = strdup(u->new_target);
+			r->dangling = 1;
+		} else {
+			set_oid_hex(r, u->new_oid);
+		}
+	}
+	return 0;
+}
+
+/* ---- diff ---- */
+
+typedef struct {
+	gw_update *items;
+	size_t n, cap;
+} update_list;
+
+static gw_update *push_update(update_list *l)
+{
+	if (l->n == l->cap) {
+		gw_update *ni = realloc(l->items, (l->cap = l->cap ? l->cap * 2 : 16) * sizeof(gw_update));
+		if (!ni)
+			return NULL;
+		l->items = ni;
+	}
+	memset(&l->items[l->n], 0, sizeof(gw_update));
+	return &l->items[l->n++];
+}
+
+static void hex_or_empty(char *out, const gw_ref *r)
+{
+	if (!r || r->dangling || r->symbolic)
+		out[0] = '\0';
+	else
+		gw_hex_encode(out, r->oid, OID);
+}
+
+/* Record how one ref (old, cur: either may be NULL) changed. */
+static int diff_one(update_list *l, const char *name, const gw_ref *old, const gw_ref *cur, int64_t t)
+{
+	const char *ot = old && old->symbolic ? old->symbolic : NULL, *nt = cur && cur->symbolic ? cur->symbolic : NULL;
+	char oh[GW_HEX_MAX], nh[GW_HEX_MAX];
+	gw_update *u;
+	if (ot || nt) {
+		if (ot && nt && !strcmp(ot, nt))
+			return 0;
+		if (!(u = push_update(l)))
+			return gw_error_set(GW_ERROR, "out of memory");
+		u->kind = GW_UPDATE_SYMREF;
+		u->time_us = t;
+		u->ref = strdup(name);
+		u->old_target = strdup(ot ? ot : "");
+		u->new_target = strdup(nt ? nt : "");
+		/* A ref that turned from direct to symbolic (or back) also loses (or gains) its value. */
+		if ((old && !ot && !old->dangling) || (cur && !nt && !cur->dangling))
+			return diff_one(l, name, ot ? NULL : old, nt ? NULL : cur, t);
+		return 0;
+	}
+	hex_or_empty(oh, old);
+	hex_or_empty(nh, cur);
+	if (!strcmp(oh, nh))
+		return 0;
+	if (!(u = push_update(l)))
+		return gw_error_set(GW_ERROR, "out of memory");
+	u->kind = GW_UPDATE_REF;
+	u->time_us = t;
+	u->ref = strdup(name);
+	memcpy(u->old_oid, oh, sizeof(oh));
+	memcpy(u->new_oid, nh, sizeof(nh));
+	return 0;
+}
+
+int gw_segment_diff(const gw_refstate *old, const gw_refstate *cur, int64_t time_us, gw_update **updates, size_t *n)
+{
+	update_list l = {0};
+	size_t i = 0, j = 0;
+	int rc = 0;
+	while (rc == 0 && (i < old->nrefs || j < cur->nrefs)) {
+		int cmp = i == old->nrefs ? 1 : j == cur->nrefs ? -1 : strcmp(old->refs[i].name, cur->refs[j].name);
+		if (cmp < 0) {
+			rc = diff_one(&l, old->refs[i].name, &old->refs[i], NULL, time_us);
+			i++;
+		} else if (cmp > 0) {
+			rc = diff_one(&l, cur->refs[j].name, NULL, &cur->refs[j], time_us);
+			j++;
+		} else {
+			rc = diff_one(&l, cur->refs[j].name, &old->refs[i], &cur->refs[j], time_us);
+			i++;
+			j++;
+		}
+	}
+	if (rc == 0 && cur->head.name) {
+		/* HEAD: its target when symbolic, its value when detached. */
+		gw_ref oh = old->head, ch = cur->head;
+		if (oh.symbolic && ch.symbolic) {
+			oh.dangling = ch.dangling = 1; /* compare targets only */
+		}
+		rc = diff_one(&l, "HEAD", old->head.name ? &oh : NULL, &ch, time_us);
+	}
+	if (rc < 0) {
+		gw_updates_free(l.items, l.n);
+		return rc;
+	}
+	*updates = l.items;
+	*n = l.n;
+	return 0;
+}
+
+void gw_updates_free(gw_update *updates, size_t n)
+{
+	size_t i;
+	for (i = 0; i < n; i++) {
+		free(updates[i].ref);
+		free(updates[i].old_target);
+		free(updates[i].new_target);
+	}
+	free(updates);
+}
+
+/* ---- the walk ---- */
+
+typedef struct {
+	unsigned char *slots; /* OID bytes; all-zero = empty */
+	size_t cap, used;
+} oid_set;
+
+static size_t slot_of(const unsigned char *oid, size_t cap)
+{
+	size_t h;
+	memcpy(&h, oid, sizeof(h));
+	return h & (cap - 1);
+}
+
+static int set_insert(oid_set *s, const unsigned char *oid)
+{
+	static const unsigned char zero[OID];
+	size_t i;
+	if ((s->used + 1) * 2 > s->cap) {
+		oid_set bigger = {calloc(s->cap ? s->cap * 2 : 1024, OID), s->cap ? s->cap * 2 : 1024, 0};
+		if (!bigger.slots)
+			return gw_error_set(GW_ERROR, "out of memory");
+		for (i = 0; i < s->cap; i++)
+			if (memcmp(s->slots + i * OID, zero, OID))
+				set_insert(&bigger, s->slots + i * OID);
+		free(s->slots);
+		*s = bigger;
+	}
+	for (i = slot_of(oid, s->cap);; i = (i + 1) & (s->cap - 1)) {
+		unsigned char *slot = s->slots + i * OID;
+		if (!memcmp(slot, oid, OID))
+			return 0;
+		if (!memcmp(slot, zero, OID)) {
+			memcpy(slot, oid, OID);
+			s->used++;
+			return 1;
+		}
+	}
+}
+
+typedef struct {
+	unsigned char *items;
+	size_t n, cap;
+} oid_list;
+
+static int list_push(oid_list *l, const unsigned char *oid)
+{
+	if (l->n == l->cap) {
+		unsigned char *ni = realloc(l->items, (l->cap = l->cap ? l->cap * 2 : 256) * OID);
+		if (!ni)
+			return gw_error_set(GW_ERROR, "out of memory");
+		l->items = ni;
+	}
+	memcpy(l->items + l->n * OID, oid, OID);
+	l->n++;
+	return 0;
+}
+
+static int git_fail(const char *rel, const char *what, const unsigned char *oid)
+{
+	const git_error *e = git_error_last();
+	char hex[GW_HEX_MAX] = "";
+	if (oid)
+		gw_hex_encode(hex, oid, OID);
+	return gw_error_set(GW_ERROR, "repository %s: %s %s: %s", rel, what, hex, e ? e->message : "libgit2 error");
+}
+
+typedef struct {
+	const char *rel;
+	git_repository *repo;
+	gw_objset *set;
+	oid_set seen;
+	oid_list stack, found, prereqs;
+} walker;
+
+static int visit(walker *w, const unsigned char *oid, int parent_of_new_commit)
+{
+	int rc = gw_objset_has(w->set, oid);
+	if (rc < 0)
+		return rc;
+	if (rc == 1) {
+		if (parent_of_new_commit && set_insert(&w->seen, oid) == 1)
+			return list_push(&w->prereqs, oid);
+		return 0;
+	}
+	if ((rc = set_insert(&w->seen, oid)) <= 0)
+		return rc;
+	return list_push(&w->stack, oid);
+}
+
+static int expand(walker *w, const unsigned char *raw)
+{
+	git_oid oid;
+	git_object *obj = NULL;
+	int rc = 0;
+	size_t i;
+	memcpy(oid.id, raw, OID);
+	if (git_object_lookup(&obj, w->repo, &oid, GIT_OBJECT_ANY) < 0)
+		return git_fail(w->rel, "cannot read object", raw);
+	switch (git_object_type(obj)) {
+	case GIT_OBJECT_COMMIT: {
+		git_commit *c = (git_commit *)obj;
+		rc = visit(w, git_commit_tree_id(c)->id, 0);
+		for (i = 0; rc == 0 && i < git_commit_parentcount(c); i++)
+			rc = visit(w, git_commit_parent_id(c, (unsigned)i)->id, 1);
+		break;
+	}
+	case GIT_OBJECT_TREE: {
+		git_tree *t = (git_tree *)obj;
+		for (i = 0; rc == 0 && i < git_tree_entrycount(t); i++) {
+			const git_tree_entry *e = git_tree_entry_byindex(t, i);
+			if (git_tree_entry_filemode(e) != GIT_FILEMODE_COMMIT) /* submodules live elsewhere */
+				rc = visit(w, git_tree_entry_id(e)->id, 0);
+		}
+		break;
+	}
+	case GIT_OBJECT_TAG:
+		rc = visit(w, git_tag_target_id((git_tag *)obj)->id, 1);
+		break;
+	default:
+		break;
+	}
+	git_object_free(obj);
+	return rc;
+}
+
+static int walk_new_objects(walker *w, const gw_segment_spec *spec)
+{
+	size_t i;
+	int rc = 0;
+	for (i = 0; i < spec->nupdates && rc == 0; i++) {
+		unsigned char oid[OID];
+		if (spec->updates[i].kind != GW_UPDATE_REF || !*spec->updates[i].new_oid)
+			continue;
+		gw_hex_decode(oid, spec->updates[i].new_oid, OID);
+		rc = visit(w, oid, 1);
+	}
+	while (rc == 0 && w->stack.n) {
+		unsigned char oid[OID];
+		memcpy(oid, w->stack.items + (--w->stack.n) * OID, OID);
+		if ((rc = list_push(&w->found, oid)) == 0)
+			rc = expand(w, oid);
+	}
+	return rc;
+}
+
+/* ---- writing ---- */
+
+static int write_empty_pack(gw_sink *out)
+{
+	unsigned char pack[12 + 20];
+	memcpy(pack, "PACK\0\0\0\2\0\0\0\0", 12);
+	gw_hash_buffer(GW_HASH_SHA1, pack, 12, pack + 12);
+	return gw_sink_write(out, pack, sizeof(pack));
+}
+
+/* Feed ids to `git pack-objects --stdout` and stream the pack to out. */
+static int run_pack_objects(const char *rel, const char *path, const oid_list *objs, gw_sink *out)
+{
+	char *argv[] = {"git", "pack-objects", "--stdout", "-q", "--delta-base-offset", NULL};
+	char gitdir[4200];
+	posix_spawn_file_actions_t fa;
+	int in[2], outp[2], devnull, status, rc = 0;
+	char **env = NULL;
+	size_t nenv = 0, i;
+	pid_t pid;
+	FILE *f;
+
+	for (nenv = 0; environ[nenv]; nenv++)
+		;
+	if (!(env = calloc(nenv + 2, sizeof(char *))))
+		return gw_error_set(GW_ERROR, "out of memory");
+	for (i = 0; i < nenv; i++)
+		env[i] = environ[i];
+	snprintf(gitdir, sizeof(gitdir), "GIT_DIR=%s", path);
+	env[nenv] = gitdir;
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(outp, O_CLOEXEC) < 0) {
+		free(env);
+		return gw_error_set_errno(GW_EIO, "repository %s: pipe", rel);
+	}
+	devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, devnull, 2);
+	rc = posix_spawnp(&pid, "git", &fa, NULL, argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	close(in[0]);
+	close(outp[1]);
+	close(devnull);
+	free(env);
+	if (rc != 0) {
+		close(in[1]);
+		close(outp[0]);
+		errno = rc;
+		return gw_error_set_errno(GW_EIO, "repository %s: cannot run git pack-objects", rel);
+	}
+	/* pack-objects reads its whole list before it writes: write, then read. */
+	f = fdopen(in[1], "w");
+	for (i = 0; f && i < objs->n; i++) {
+		char hex[GW_HEX_MAX];
+		gw_hex_encode(hex, objs->items + i * OID, OID);
+		fprintf(f, "%s\n", hex);
+	}
+	if (f)
+		fclose(f);
+	else
+		close(in[1]);
+	for (;;) {
+		unsigned char buf[1 << 16];
+		ssize_t n = read(outp[0], buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (rc == 0 && (rc = gw_sink_write(out, buf, (size_t)n)) < 0)
+			kill(pid, SIGTERM);
+	}
+	close(outp[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (rc == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
+		rc = gw_error_set(GW_ERROR, "repository %s: git pack-objects failed (status %d)", rel, status);
+	return rc;
+}
+
+static int write_bundle(const gw_segment_spec *spec, walker *w, gw_sink *out)
+{
+	char line[8192];
+	size_t i;
+	int rc, n;
+	if ((rc = gw_sink_write(out, "# v2 git bundle\n", 16)) < 0)
+		return rc;
+	for (i = 0; i < w->prereqs.n; i++) {
+		char hex[GW_HEX_MAX];
+		gw_hex_encode(hex, w->prereqs.items + i * OID, OID);
+		n = snprintf(line, sizeof(line), "-%s\n", hex);
+		if ((rc = gw_sink_write(out, line, (size_t)n)) < 0)
+			return rc;
+	}
+	for (i = 0; i < spec->nupdates; i++) {
+		const gw_update *u = &spec->updates[i];
+		if (u->kind != GW_UPDATE_REF || !*u->new_oid || !strcmp(u->ref, "HEAD"))
+			continue;
+		n = snprintf(line, sizeof(line), "%s %s\n", u->new_oid, u->ref);
+		if (n < 0 || (size_t)n >= sizeof(line))
+			return gw_error_set(GW_EINVALID, "repository %s: ref name too long", spec->rel);
+		if ((rc = gw_sink_write(out, line, (size_t)n)) < 0)
+			return rc;
+	}
+	if ((rc = gw_sink_write(out, "\n", 1)) < 0)
+		return rc;
+	return w->found.n ? run_pack_objects(spec->rel, spec->path, &w->found, out) : write_empty_pack(out);
+}
+
+static int has_new_values(const gw_segment_spec *spec)
+{
+	size_t i;
+	for (i = 0; i < spec->nupdates; i++)
+		if (spec->updates[i].kind == GW_UPDATE_REF && *spec->updates[i].new_oid)
+			return 1;
+	return 0;
+}
+
+int gw_segment_build(gw_store *store, gw_objset *set, const gw_segment_spec *spec, gw_segment_result *res)
+{
+	gw_segment_header h;
+	gw_store_writer *sw = NULL;
+	gw_digest_filter f;
+	walker w;
+	unsigned char *head = NULL, trailer[GW_SEGMENT_TRAILER_SIZE];
+	size_t head_len = 0;
+	char *key = NULL;
+	uint64_t before;
+	int rc, filter = 0;
+
+	memset(res, 0, sizeof(*res));
+	memset(&w, 0, sizeof(w));
+	memset(&h, 0, sizeof(h));
+	w.rel = spec->rel;
+	w.set = set;
+	if (has_new_values(spec)) {
+		if (git_repository_open_bare(&w.repo, spec->path) < 0) {
+			rc = git_fail(spec->rel, "cannot open", NULL);
+			goto out;
+		}
+		if ((rc = walk_new_objects(&w, spec)) < 0)
+			goto out;
+	}
+	h.repository = (char *)spec->rel;
+	h.lsn = spec->lsn;
+	h.base_lsn = spec->base_lsn;
+	snprintf(h.prev_sha256, sizeof(h.prev_sha256), "%s", spec->prev_sha256);
+	h.time_first_us = spec->time_first_us;
+	h.time_last_us = spec->time_last_us;
+	h.updates = spec->updates;
+	h.nupdates = spec->nupdates;
+	h.objects = w.found.n;
+	if ((rc = gw_segment_header_encode(&h, &head, &head_len)) < 0)
+		goto out;
+	if (!(key = gw_layout_key(spec->rel, spec->lsn, GW_KEY_SEGMENT))) {
+		rc = gw_error_set(GW_ERROR, "out of memory");
+		goto out;
+	}
+	if ((rc = gw_store_write_open(&sw, store, key, GW_STORE_SIZE_UNKNOWN)) < 0 ||
+	    (rc = gw_digest_filter_init(&f, GW_HASH_SHA256, gw_store_writer_sink(sw))) < 0)
+		goto out;
+	filter = 1;
+	if ((rc = gw_sink_write(&f.sink, head, head_len)) < 0)
+		goto out;
+	before = f.bytes;
+	if (spec->nupdates && (has_new_values(spec) || w.found.n) && (rc = write_bundle(spec, &w, &f.sink)) < 0)
+		goto out;
+	gw_segment_trailer_encode(trailer, f.bytes - before, f.hash);
+	if ((rc = gw_store_writer_write(sw, trailer, sizeof(trailer))) < 0)
+		goto out;
+	if ((rc = gw_store_writer_commit(sw)) < 0)
+		goto out;
+	gw_hex_encode(res->sha256, trailer + 8, 32);
+	res->bytes = f.bytes + GW_SEGMENT_TRAILER_SIZE;
+	res->objects = w.found.n;
+	res->oids = w.found.items;
+	w.found.items = NULL;
+out:
+	if (filter)
+		gw_digest_filter_dispose(&f);
+	gw_store_writer_free(sw);
+	free(key);
+	free(head);
+	free(w.seen.slots);
+	free(w.stack.items);
+	free(w.found.items);
+	free(w.prereqs.items);
+	git_repository_free(w.repo);
+	return rc;
+}
+
+void gw_segment_result_dispose(gw_segment_result *res)
+{
+	free(res->oids);
+	memset(res, 0, sizeof(*res));
+}

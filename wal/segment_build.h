@@ -1,0 +1,55 @@
+/*
+ * Building one log segment: the difference between the archived ref state
+ * of a repository and its current one, and the objects the new values need
+ * that are not yet archived in the generation (found by a walk that stops
+ * at archived objects, so its cost follows the change, not the repository).
+ */
+#ifndef GITWAL_WAL_SEGMENT_BUILD_H
+#define GITWAL_WAL_SEGMENT_BUILD_H
+
+#include "backup/source.h"
+#include "gitwal/segment.h"
+#include "gitwal/store.h"
+#include "wal/objset.h"
+
+/* A repository's refs and HEAD as last archived (or as read now). */
+typedef struct gw_refstate {
+	gw_ref *refs; /* sorted by name */
+	size_t nrefs;
+	gw_ref head;
+} gw_refstate;
+
+void gw_refstate_dispose(gw_refstate *s);
+int gw_refstate_copy(gw_refstate *dst, const gw_refstate *src);
+/* Apply a segment's updates to a state (replaying the log). */
+int gw_refstate_apply(gw_refstate *s, const gw_update *updates, size_t n);
+
+/* The updates that turn old into cur, all stamped time_us. *n == 0: nothing changed. */
+int gw_segment_diff(const gw_refstate *old, const gw_refstate *cur, int64_t time_us, gw_update **updates,
+		    size_t *n);
+void gw_updates_free(gw_update *updates, size_t n);
+
+typedef struct gw_segment_spec {
+	const char *rel;
+	const char *path;       /* the repository directory */
+	uint64_t lsn;
+	uint64_t base_lsn;
+	const char *prev_sha256;
+	gw_update *updates;
+	size_t nupdates;
+	int64_t time_first_us;
+	int64_t time_last_us;
+} gw_segment_spec;
+
+typedef struct gw_segment_result {
+	char sha256[65];        /* the segment's digest (its trailer) */
+	uint64_t bytes;
+	uint64_t objects;
+	unsigned char *oids;    /* ids added (objects * 20 bytes), for the object set */
+} gw_segment_result;
+
+/* Walk, pack and store the segment (create-only) at repos/<rel>/<lsn>.seg. */
+int gw_segment_build(gw_store *store, gw_objset *set, const gw_segment_spec *spec, gw_segment_result *res);
+void gw_segment_result_dispose(gw_segment_result *res);
+
+#endif
