@@ -14,6 +14,9 @@
 #include "gitwal/layout.h"
 #include "gitwal/manifest.h"
 #include "gitwal/repo.h"
+#include "gitwal/segment.h"
+#include "format/refstate.h"
+#include "pack/pack.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -148,9 +151,9 @@ out:
 	return rc;
 }
 
-static int write_refs(const char *dir, const gw_manifest *m)
+static int write_refs(const char *dir, const gw_refstate *st)
 {
-	char path[4096];
+	char path[4096], hex[GW_HEX_MAX];
 	FILE *f;
 	size_t i;
 	int rc;
@@ -159,36 +162,38 @@ static int write_refs(const char *dir, const gw_manifest *m)
 	if (!(f = fopen(path, "wx")))
 		return gw_error_set_errno(GW_EIO, "cannot create %s", path);
 	fputs("# pack-refs with: sorted \n", f);
-	for (i = 0; i < m->nrefs; i++)
-		if (!m->refs[i].symbolic)
-			fprintf(f, "%s %s\n", m->refs[i].oid, m->refs[i].name);
+	for (i = 0; i < st->nrefs; i++)
+		if (!st->refs[i].symbolic && !st->refs[i].dangling) {
+			gw_hex_encode(hex, st->refs[i].oid, 20);
+			fprintf(f, "%s %s\n", hex, st->refs[i].name);
+		}
 	if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
 		fclose(f);
 		return gw_error_set_errno(GW_EIO, "cannot write %s", path);
 	}
 	fclose(f);
 	/* Symbolic refs other than HEAD are loose files. */
-	for (i = 0; i < m->nrefs; i++) {
+	for (i = 0; i < st->nrefs; i++) {
 		char content[4200], *slash;
-		if (!m->refs[i].symbolic)
+		if (!st->refs[i].symbolic)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, m->refs[i].name);
+		snprintf(path, sizeof(path), "%s/%s", dir, st->refs[i].name);
 		slash = strrchr(path, '/');
 		*slash = '\0';
 		if ((rc = gw_fs_mkdir_p(path, 0755)) < 0)
 			return rc;
-		*slash = '/';
-		snprintf(content, sizeof(content), "ref: %s\n", m->refs[i].symbolic);
-		if ((rc = write_file(dir, m->refs[i].name, content)) < 0)
+		snprintf(content, sizeof(content), "ref: %s\n", st->refs[i].symbolic);
+		if ((rc = write_file(dir, st->refs[i].name, content)) < 0)
 			return rc;
 	}
 	{
 		char head[4200];
-		if (m->head.symbolic)
-			snprintf(head, sizeof(head), "ref: %s\n", m->head.symbolic);
-		else if (m->head.oid[0])
-			snprintf(head, sizeof(head), "%s\n", m->head.oid);
-		else
+		if (st->head.symbolic)
+			snprintf(head, sizeof(head), "ref: %s\n", st->head.symbolic);
+		else if (st->head.name && !st->head.dangling) {
+			gw_hex_encode(hex, st->head.oid, 20);
+			snprintf(head, sizeof(head), "%s\n", hex);
+		} else
 			snprintf(head, sizeof(head), "ref: refs/heads/master\n");
 		return write_file(dir, "HEAD", head);
 	}
@@ -200,7 +205,7 @@ static uint32_t be32(const unsigned char *p)
 }
 
 /* Build the whole repository in dir. */
-static int build_repository(gw_store *store, const gw_manifest *m, const char *dir)
+static int build_full_pack(gw_store *store, const gw_manifest *m, const char *dir)
 {
 	static const char *subdirs[] = {"objects", "objects/pack", "objects/info", "refs", "refs/heads", "refs/tags"};
 	unsigned char tail[40], want[20];
@@ -247,15 +252,7 @@ static int build_repository(gw_store *store, const gw_manifest *m, const char *d
 	}
 	if (rename(pack_tmp, pack_path) < 0)
 		return gw_error_set_errno(GW_EIO, "cannot rename %s", pack_tmp);
-	if ((rc = write_refs(dir, m)) < 0)
-		return rc;
-	{
-		char p[4096];
-		snprintf(p, sizeof(p), "%s/objects/pack", dir);
-		if ((rc = gw_fs_fsync_dir(p)) < 0)
-			return rc;
-	}
-	return gw_fs_fsync_dir(dir);
+	return 0;
 }
 
 static int dir_is_empty(const char *path, int *empty)
@@ -329,82 +326,564 @@ static int load_manifest(gw_store *store, const gw_full_record *rec, gw_manifest
 	return rc;
 }
 
-int gw_restore_full(gw_store *store, gw_index *index, const char *rel, const gw_restore_opts *opts,
-		    gw_restore_result *result)
-{
-	static unsigned counter;
-	struct timespec t0, t1;
-	gw_full_record rec;
-	gw_manifest m;
-	char target[4096], tmp[4200], parent[4096], *slash;
-	struct stat st;
-	int rc, replace = 0;
+/* ---- segments ---- */
 
-	memset(result, 0, sizeof(*result));
-	memset(&m, 0, sizeof(m));
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if ((rc = gw_repo_path_check(rel)) < 0)
+typedef struct {
+	int fd;
+	const char *path;
+} out_file;
+
+static int write_to(out_file *o, const unsigned char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(o->fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return gw_error_set_errno(GW_EIO, "cannot write %s", o->path);
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * Stream one segment from the store: check its SHA-256, and write the pack
+ * of its bundle and its pack index into objects/pack. Nothing is written for
+ * a segment without objects.
+ */
+static int apply_segment_objects(gw_store *store, const gw_segment_record *rec, const char *dir, unsigned n)
+{
+	gw_store_reader *r = NULL;
+	gw_hash *h = NULL;
+	unsigned char *buf = NULL, trailer[GW_SEGMENT_TRAILER_SIZE], digest[32], sum[20];
+	uint64_t pos = 0, hdr_end = 0, bundle_end, idx_end, body_end = rec->size - GW_SEGMENT_TRAILER_SIZE;
+	uint64_t blen = 0, ilen = 0;
+	char pack_path[4200], idx_path[4200], final[4200], hex[GW_HEX_MAX];
+	out_file pack = {-1, pack_path}, idx = {-1, idx_path};
+	int rc = 0, in_bundle_header = 1, newline = 0;
+	size_t got = 0;
+
+	if (rec->size < GW_SEGMENT_PREFIX_SIZE + GW_SEGMENT_TRAILER_SIZE)
+		return gw_error_set(GW_ECORRUPT, "segment %s is truncated", rec->key);
+	/* Lengths from the trailer first (a ranged read), so the body can be split while streaming. */
+	if ((rc = gw_store_read_open(&r, store, rec->key, body_end, GW_SEGMENT_TRAILER_SIZE)) < 0)
 		return rc;
-	rc = gw_index_full_find(index, rel, opts->lsn, &rec);
+	while (got < GW_SEGMENT_TRAILER_SIZE) {
+		ssize_t k = gw_store_reader_read(r, trailer + got, GW_SEGMENT_TRAILER_SIZE - got);
+		if (k <= 0) {
+			rc = k < 0 ? (int)k : gw_error_set(GW_ECORRUPT, "segment %s is truncated", rec->key);
+			break;
+		}
+		got += (size_t)k;
+	}
+	gw_store_reader_free(r);
+	r = NULL;
+	if (rc < 0)
+		return rc;
+	gw_segment_trailer_lengths(trailer, &blen, &ilen);
+	snprintf(pack_path, sizeof(pack_path), "%s/objects/pack/tmp_seg_%u.pack", dir, n);
+	snprintf(idx_path, sizeof(idx_path), "%s/objects/pack/tmp_seg_%u.idx", dir, n);
+	if (!(buf = malloc(COPY_BUFFER)) || gw_hash_new(&h, GW_HASH_SHA256) < 0) {
+		rc = gw_error_set(GW_ERROR, "out of memory");
+		goto out;
+	}
+	if ((rc = gw_store_read_open(&r, store, rec->key, 0, body_end)) < 0)
+		goto out;
+	/* The prefix tells where the bundle starts. */
+	{
+		unsigned char prefix[GW_SEGMENT_PREFIX_SIZE];
+		size_t pg = 0;
+		while (pg < sizeof(prefix)) {
+			ssize_t k = gw_store_reader_read(r, prefix + pg, sizeof(prefix) - pg);
+			if (k <= 0) {
+				rc = k < 0 ? (int)k : gw_error_set(GW_ECORRUPT, "segment %s is truncated", rec->key);
+				goto out;
+			}
+			pg += (size_t)k;
+		}
+		gw_hash_update(h, prefix, sizeof(prefix));
+		pos = sizeof(prefix);
+		hdr_end = GW_SEGMENT_PREFIX_SIZE + ((uint64_t)prefix[12] << 24 | (uint64_t)prefix[13] << 16 |
+						    (uint64_t)prefix[14] << 8 | prefix[15]);
+	}
+	bundle_end = hdr_end + blen;
+	idx_end = bundle_end + ilen;
+	if (idx_end != body_end) {
+		rc = gw_error_set(GW_ECORRUPT, "segment %s: its lengths do not add up to its size", rec->key);
+		goto out;
+	}
+	if (ilen && ((pack.fd = open(pack_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444)) < 0 ||
+		     (idx.fd = open(idx_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444)) < 0)) {
+		rc = gw_error_set_errno(GW_EIO, "cannot create %s", pack_path);
+		goto out;
+	}
+	while (pos < body_end) {
+		ssize_t k = gw_store_reader_read(r, buf, COPY_BUFFER);
+		size_t i = 0;
+		if (k <= 0) {
+			rc = k < 0 ? (int)k : gw_error_set(GW_ECORRUPT, "segment %s is truncated", rec->key);
+			goto out;
+		}
+		gw_hash_update(h, buf, (size_t)k);
+		while (i < (size_t)k && ilen) {
+			uint64_t at = pos + i;
+			if (at < hdr_end) {
+				size_t skip = (size_t)(hdr_end - at < (uint64_t)k - i ? hdr_end - at : (uint64_t)k - i);
+				i += skip;
+			} else if (at < bundle_end && in_bundle_header) {
+				/* The bundle's text header ends with an empty line. */
+				if (buf[i] == '\n' && newline)
+					in_bundle_header = 0;
+				newline = buf[i] == '\n';
+				i++;
+			} else if (at < bundle_end) {
+				size_t take = (size_t)(bundle_end - at < (uint64_t)k - i ? bundle_end - at : (uint64_t)k - i);
+				if ((rc = write_to(&pack, buf + i, take)) < 0)
+					goto out;
+				memcpy(sum, take >= 20 ? buf + i + take - 20 : sum + take, take >= 20 ? 20 : 0);
+				if (take < 20) {
+					memmove(sum, sum + take, 20 - take);
+					memcpy(sum + 20 - take, buf + i, take);
+				}
+				i += take;
+			} else {
+				size_t take = (size_t)(idx_end - at < (uint64_t)k - i ? idx_end - at : (uint64_t)k - i);
+				if ((rc = write_to(&idx, buf + i, take)) < 0)
+					goto out;
+				i += take;
+			}
+		}
+		pos += (uint64_t)k;
+	}
+	gw_hash_update(h, trailer, 16);
+	gw_hash_final(h, digest);
+	if (memcmp(digest, GW_SEGMENT_TRAILER_DIGEST(trailer), 32) != 0) {
+		rc = gw_error_set(GW_ECORRUPT, "segment %s (LSN %llu) is corrupt: its SHA-256 does not match its content",
+				  rec->key, (unsigned long long)rec->lsn);
+		goto out;
+	}
+	gw_hex_encode(hex, GW_SEGMENT_TRAILER_DIGEST(trailer), 32);
+	if (strcmp(hex, rec->sha256) != 0) {
+		rc = gw_error_set(GW_ECORRUPT, "segment %s (LSN %llu) differs from the one indexed", rec->key,
+				  (unsigned long long)rec->lsn);
+		goto out;
+	}
+	if (ilen) {
+		if (fsync(pack.fd) < 0 || fsync(idx.fd) < 0) {
+			rc = gw_error_set_errno(GW_EIO, "cannot fsync %s", pack_path);
+			goto out;
+		}
+		gw_hex_encode(hex, sum, 20);
+		snprintf(final, sizeof(final), "%s/objects/pack/pack-%s.pack", dir, hex);
+		if (rename(pack_path, final) < 0)
+			rc = gw_error_set_errno(GW_EIO, "cannot rename %s", pack_path);
+		snprintf(final, sizeof(final), "%s/objects/pack/pack-%s.idx", dir, hex);
+		if (rc == 0 && rename(idx_path, final) < 0)
+			rc = gw_error_set_errno(GW_EIO, "cannot rename %s", idx_path);
+	}
+out:
+	if (pack.fd >= 0)
+		close(pack.fd);
+	if (idx.fd >= 0)
+		close(idx.fd);
+	if (rc < 0) {
+		unlink(pack_path);
+		unlink(idx_path);
+	}
+	gw_store_reader_free(r);
+	gw_hash_free(h);
+	free(buf);
+	return rc;
+}
+
+/* ---- consolidation: one pack, not thousands ---- */
+
+typedef struct {
+	int fd;
+	const char *path;
+} file_sink;
+
+typedef struct {
+	gw_sink sink;
+	out_file f;
+} fd_sink;
+
+static int fd_sink_write(gw_sink *s, const void *buf, size_t len)
+{
+	return write_to(&((fd_sink *)s)->f, buf, len);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Join every pack in objects/pack into one with the pack splicer (objects
+ * of one generation are stored once, so nothing is recomputed), then
+ * remove the originals.
+ */
+static int consolidate_packs(const char *dir, const char *rel)
+{
+	char packdir[4200], tmp_pack[4300], tmp_idx[4300], final[4300], hex[GW_HEX_MAX];
+	char **names = NULL;
+	size_t n = 0, cap = 0, i;
+	gw_pack_source *srcs = NULL;
+	gw_splice_stats stats;
+	fd_sink ps = {{fd_sink_write}, {-1, tmp_pack}}, is = {{fd_sink_write}, {-1, tmp_idx}};
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	snprintf(packdir, sizeof(packdir), "%s/objects/pack", dir);
+	if (!(d = opendir(packdir)))
+		return gw_error_set_errno(GW_EIO, "cannot read %s", packdir);
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		if (len < 10 || strncmp(de->d_name, "pack-", 5) || strcmp(de->d_name + len - 5, ".pack"))
+			continue;
+		if (n == cap) {
+			char **nn = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(char *));
+			if (!nn)
+				break;
+			names = nn;
+		}
+		names[n++] = strndup(de->d_name, len - 5);
+	}
+	closedir(d);
+	if (n <= 1)
+		goto out;
+	qsort(names, n, sizeof(char *), name_cmp);
+	if (!(srcs = calloc(n, sizeof(*srcs)))) {
+		rc = gw_error_set(GW_ERROR, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		char path[4300];
+		struct stat st;
+		srcs[i].pack_fd = srcs[i].idx_fd = -1;
+		srcs[i].name = names[i];
+		snprintf(path, sizeof(path), "%s/%s.pack", packdir, names[i]);
+		srcs[i].pack_fd = open(path, O_RDONLY | O_CLOEXEC);
+		snprintf(path, sizeof(path), "%s/%s.idx", packdir, names[i]);
+		srcs[i].idx_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (srcs[i].pack_fd < 0 || srcs[i].idx_fd < 0 || fstat(srcs[i].pack_fd, &st) < 0) {
+			rc = gw_error_set_errno(GW_EIO, "repository %s: cannot open restored pack %s", rel, names[i]);
+			goto out;
+		}
+		srcs[i].pack_size = (uint64_t)st.st_size;
+		if ((rc = gw_idx_open(&srcs[i].idx, srcs[i].idx_fd, srcs[i].name, 20, 0)) < 0)
+			goto out;
+	}
+	snprintf(tmp_pack, sizeof(tmp_pack), "%s/tmp_joined.pack", packdir);
+	snprintf(tmp_idx, sizeof(tmp_idx), "%s/tmp_joined.idx", packdir);
+	if ((ps.f.fd = open(tmp_pack, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444)) < 0 ||
+	    (is.f.fd = open(tmp_idx, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444)) < 0) {
+		rc = gw_error_set_errno(GW_EIO, "cannot create %s", tmp_pack);
+		goto out;
+	}
+	if ((rc = gw_pack_splice(rel, srcs, n, NULL, 0, 20, &ps.sink, &is.sink, &stats)) < 0)
+		goto out;
+	if (fsync(ps.f.fd) < 0 || fsync(is.f.fd) < 0) {
+		rc = gw_error_set_errno(GW_EIO, "cannot fsync %s", tmp_pack);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		char path[4300];
+		snprintf(path, sizeof(path), "%s/%s.pack", packdir, names[i]);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/%s.idx", packdir, names[i]);
+		unlink(path);
+	}
+	gw_hex_encode(hex, stats.pack_checksum, 20);
+	snprintf(final, sizeof(final), "%s/pack-%s.pack", packdir, hex);
+	if (rename(tmp_pack, final) < 0)
+		rc = gw_error_set_errno(GW_EIO, "cannot rename %s", tmp_pack);
+	snprintf(final, sizeof(final), "%s/pack-%s.idx", packdir, hex);
+	if (rc == 0 && rename(tmp_idx, final) < 0)
+		rc = gw_error_set_errno(GW_EIO, "cannot rename %s", tmp_idx);
+out:
+	if (ps.f.fd >= 0)
+		close(ps.f.fd);
+	if (is.f.fd >= 0)
+		close(is.f.fd);
+	for (i = 0; srcs && i < n; i++) {
+		if (srcs[i].pack_fd >= 0)
+			close(srcs[i].pack_fd);
+		if (srcs[i].idx_fd >= 0)
+			close(srcs[i].idx_fd);
+	}
+	free(srcs);
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
+/* ---- planning ---- */
+
+typedef struct {
+	gw_full_record full;
+	gw_manifest m;
+	gw_segment_record *segs;
+	size_t nsegs, cap;
+	gw_refstate state;
+	int exists;
+	int64_t until_us;
+	int error;
+	gw_store *store;
+	uint64_t next_lsn; /* the LSN the next segment must have */
+	char digest[65];   /* the digest the next segment must link to */
+	uint64_t gap_lsn;  /* first LSN missing after the segments used, 0 if none */
+	int done;
+} plan;
+
+static void plan_dispose(plan *p)
+{
+	size_t i;
+	gw_full_record_dispose(&p->full);
+	gw_manifest_dispose(&p->m);
+	for (i = 0; i < p->nsegs; i++)
+		gw_segment_record_dispose(&p->segs[i]);
+	free(p->segs);
+	gw_refstate_dispose(&p->state);
+}
+
+static int plan_segment(const gw_segment_record *rec, void *payload)
+{
+	plan *p = payload;
+	gw_segment_header h;
+	unsigned char trailer[GW_SEGMENT_TRAILER_SIZE];
+	size_t i, applied = 0;
+	int rc;
+	if (p->done)
+		return 1;
+	if (rec->lsn != p->next_lsn) {
+		p->gap_lsn = p->next_lsn;
+		return 1;
+	}
+	if (rec->base_lsn != p->full.lsn || strcmp(rec->prev_sha256, p->digest) != 0) {
+		p->error = gw_error_set(GW_ECORRUPT,
+					"repository %s: segment at LSN %llu does not link to the record before it "
+					"(broken chain): states after %s cannot be restored",
+					rec->repository, (unsigned long long)rec->lsn, "that LSN");
+		return p->error;
+	}
+	if (rec->time_first_us > p->until_us) {
+		p->done = 1;
+		return 1;
+	}
+	if ((rc = gw_segment_read_meta(p->store, rec->key, rec->size, &h, trailer)) < 0) {
+		p->error = rc;
+		return rc;
+	}
+	for (i = 0; i < h.nupdates && h.updates[i].time_us <= p->until_us; i++) {
+		if (h.updates[i].kind == GW_UPDATE_DELETED)
+			p->exists = 0;
+		else if (h.updates[i].kind == GW_UPDATE_CREATED)
+			p->exists = 1;
+		applied++;
+	}
+	rc = gw_refstate_apply(&p->state, h.updates, applied);
+	gw_segment_header_dispose(&h);
+	if (rc < 0) {
+		p->error = rc;
+		return rc;
+	}
+	if (p->nsegs == p->cap) {
+		gw_segment_record *ns = realloc(p->segs, (p->cap = p->cap ? p->cap * 2 : 64) * sizeof(*ns));
+		if (!ns)
+			return p->error = gw_error_set(GW_ERROR, "out of memory");
+		p->segs = ns;
+	}
+	p->segs[p->nsegs] = *rec;
+	p->segs[p->nsegs].repository = strdup(rec->repository);
+	p->segs[p->nsegs].key = strdup(rec->key);
+	p->nsegs++;
+	p->next_lsn++;
+	memcpy(p->digest, rec->sha256, sizeof(p->digest));
+	return 0;
+}
+
+/* The newest full backup at or before until, then its segments up to until. */
+static int make_plan(gw_store *store, gw_index *index, const char *rel, int64_t until_us, plan *p)
+{
+	gw_full_record next_full;
+	char when[40];
+	int rc;
+	memset(p, 0, sizeof(*p));
+	p->store = store;
+	p->until_us = until_us;
+	rc = gw_index_full_find_before(index, rel, until_us, &p->full);
 	if (rc == GW_ENOTFOUND) {
-		/* The index is a cache: look in the store before giving up. */
-		if ((rc = gw_index_sync(index, store, rel)) < 0)
-			return rc;
-		rc = gw_index_full_find(index, rel, opts->lsn, &rec);
+		gw_full_record first;
+		if (gw_index_full_find_first(index, rel, &first) == 0) {
+			gw_time_format(first.time_us, when, sizeof(when));
+			rc = gw_error_set(GW_ENOTFOUND,
+					  "repository %s: the time asked for is before its first full backup (%s, LSN %llu): "
+					  "its state then is unknown to the archive",
+					  rel, when, (unsigned long long)first.lsn);
+			gw_full_record_dispose(&first);
+		}
+		return rc;
 	}
 	if (rc < 0)
 		return rc;
-	if ((rc = load_manifest(store, &rec, &m)) < 0)
-		goto out;
-	if (snprintf(target, sizeof(target), "%s/%s", opts->to, rel) >= (int)sizeof(target)) {
-		rc = gw_error_set(GW_EINVALID, "repository %s: target path too long", rel);
-		goto out;
+	if ((rc = load_manifest(store, &p->full, &p->m)) < 0 || (rc = gw_refstate_from_manifest(&p->state, &p->m)) < 0)
+		return rc;
+	p->exists = 1;
+	p->next_lsn = p->full.lsn + 1;
+	memcpy(p->digest, p->full.manifest_sha256, sizeof(p->digest));
+	if ((rc = gw_index_segment_foreach(index, rel, p->full.lsn + 1, UINT64_MAX, plan_segment, p)) < 0)
+		return rc;
+	if (p->error < 0)
+		return p->error;
+	if (p->gap_lsn && !p->done) {
+		/* A missing LSN is fine only when it is the next generation's full backup. */
+		if (gw_index_full_find(index, rel, p->gap_lsn, &next_full) == 0) {
+			gw_full_record_dispose(&next_full);
+		} else {
+			int64_t last = p->nsegs ? p->segs[p->nsegs - 1].time_last_us : p->full.time_us;
+			gw_time_format(last, when, sizeof(when));
+			gw_error_clear();
+			return gw_error_set(GW_ECORRUPT,
+					    "repository %s: LSN %llu is missing from the archive (a gap after %s): "
+					    "the state at the time asked for cannot be proven",
+					    rel, (unsigned long long)p->gap_lsn, when);
+		}
 	}
+	return 0;
+}
+
+/* ---- building and installing ---- */
+
+static int prepare_target(const char *rel, const gw_restore_opts *opts, char *target, size_t tsize, char *tmp,
+			  size_t tmpsize, int *replace)
+{
+	static unsigned counter;
+	char parent[4096], *slash;
+	struct stat st;
+	int rc;
+	*replace = 0;
+	if (snprintf(target, tsize, "%s/%s", opts->to, rel) >= (int)tsize)
+		return gw_error_set(GW_EINVALID, "repository %s: target path too long", rel);
 	if (lstat(target, &st) == 0) {
 		int empty;
-		if (!S_ISDIR(st.st_mode)) {
-			rc = gw_error_set(GW_EEXISTS, "repository %s: target %s exists and is not a directory", rel, target);
-			goto out;
-		}
+		if (!S_ISDIR(st.st_mode))
+			return gw_error_set(GW_EEXISTS, "repository %s: target %s exists and is not a directory", rel, target);
 		if ((rc = dir_is_empty(target, &empty)) < 0)
-			goto out;
-		if (!empty && !opts->force) {
-			rc = gw_error_set(GW_EEXISTS,
-					  "repository %s: target %s exists and is not empty (use --force to replace it)",
-					  rel, target);
-			goto out;
-		}
-		replace = !empty;
+			return rc;
+		if (!empty && !opts->force)
+			return gw_error_set(GW_EEXISTS,
+					    "repository %s: target %s exists and is not empty (use --force to replace it)",
+					    rel, target);
+		*replace = !empty;
 	}
 	snprintf(parent, sizeof(parent), "%s", target);
 	slash = strrchr(parent, '/');
 	*slash = '\0';
 	if ((rc = gw_fs_mkdir_p(parent, 0755)) < 0)
-		goto out;
-	snprintf(tmp, sizeof(tmp), "%s/.gitwal-restore.%s.%ld.%u", parent, slash + 1, (long)getpid(),
+		return rc;
+	snprintf(tmp, tmpsize, "%s/.gitwal-restore.%s.%ld.%u", parent, slash + 1, (long)getpid(),
 		 __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
-	if (mkdir(tmp, 0755) < 0) {
-		rc = gw_error_set_errno(GW_EIO, "repository %s: cannot create %s", rel, tmp);
-		goto out;
-	}
-	rc = build_repository(store, &m, tmp);
+	if (mkdir(tmp, 0755) < 0)
+		return gw_error_set_errno(GW_EIO, "repository %s: cannot create %s", rel, tmp);
+	return 0;
+}
+
+static int build_and_install(gw_store *store, const char *rel, const gw_restore_opts *opts, const plan *p)
+{
+	char target[4096], tmp[4300], packdir[4400];
+	size_t i;
+	unsigned n = 0;
+	int rc, replace;
+	if ((rc = prepare_target(rel, opts, target, sizeof(target), tmp, sizeof(tmp), &replace)) < 0)
+		return rc;
+	rc = build_full_pack(store, &p->m, tmp);
+	for (i = 0; rc == 0 && i < p->nsegs; i++)
+		if (p->segs[i].objects)
+			rc = apply_segment_objects(store, &p->segs[i], tmp, n++);
+	if (rc == 0 && n)
+		rc = consolidate_packs(tmp, rel);
 	if (rc == 0)
+		rc = write_refs(tmp, &p->state);
+	snprintf(packdir, sizeof(packdir), "%s/objects/pack", tmp);
+	if (rc == 0 && (rc = gw_fs_fsync_dir(packdir)) == 0 && (rc = gw_fs_fsync_dir(tmp)) == 0)
 		rc = install(tmp, target, replace, rel);
-	if (rc < 0) {
+	if (rc < 0)
 		gw_remove_tree(tmp);
-		goto out;
+	return rc;
+}
+
+static int find_full(gw_store *store, gw_index *index, const char *rel, uint64_t lsn, gw_full_record *rec)
+{
+	int rc = gw_index_full_find(index, rel, lsn, rec);
+	if (rc == GW_ENOTFOUND) {
+		/* The index is a cache: look in the store before giving up. */
+		if ((rc = gw_index_sync(index, store, rel)) < 0)
+			return rc;
+		rc = gw_index_full_find(index, rel, lsn, rec);
 	}
-	result->lsn = m.lsn;
-	result->time_us = m.time_us;
-	result->bytes = m.bundle.size + m.idx.size;
-	result->objects = m.objects;
-	result->refs = m.nrefs;
+	return rc;
+}
+
+static int restore_with_plan(gw_store *store, gw_index *index, const char *rel, const gw_restore_opts *opts,
+			     gw_restore_result *result)
+{
+	struct timespec t0, t1;
+	plan p;
+	int rc;
+
+	memset(result, 0, sizeof(*result));
+	memset(&p, 0, sizeof(p));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if ((rc = gw_repo_path_check(rel)) < 0)
+		return rc;
+	if (opts->until_us) {
+		gw_full_record any;
+		if ((rc = find_full(store, index, rel, 0, &any)) < 0)
+			return rc;
+		gw_full_record_dispose(&any);
+		/* Segments written since the last sync are in the store only. */
+		if ((rc = gw_index_sync(index, store, rel)) < 0 || (rc = make_plan(store, index, rel, opts->until_us, &p)) < 0)
+			goto out;
+		if (!p.exists) {
+			rc = gw_error_set(GW_ENOTFOUND, "repository %s was deleted before the time asked for", rel);
+			result->skipped = 1;
+			goto out;
+		}
+	} else {
+		/* "Latest" means the latest in the store, which may be newer than the index knows. */
+		if (!opts->lsn && (rc = gw_index_sync(index, store, rel)) < 0)
+			goto out;
+		if ((rc = find_full(store, index, rel, opts->lsn, &p.full)) < 0)
+			goto out;
+		if ((rc = load_manifest(store, &p.full, &p.m)) < 0 || (rc = gw_refstate_from_manifest(&p.state, &p.m)) < 0)
+			goto out;
+	}
+	result->lsn = p.nsegs ? p.segs[p.nsegs - 1].lsn : p.m.lsn;
+	result->time_us = p.nsegs ? p.segs[p.nsegs - 1].time_last_us : p.m.time_us;
+	result->segments = p.nsegs;
+	result->bytes = p.m.bundle.size + p.m.idx.size;
+	for (size_t i = 0; i < p.nsegs; i++)
+		result->bytes += p.segs[i].size;
+	result->objects = p.m.objects;
+	result->refs = p.state.nrefs;
+	if (opts->dry_run)
+		goto out;
+	rc = build_and_install(store, rel, opts, &p);
 out:
 	if (rc < 0 && strncmp(gw_error_message(), "repository ", 11) != 0)
 		gw_error_prefix("repository %s", rel);
-	gw_manifest_dispose(&m);
-	gw_full_record_dispose(&rec);
+	plan_dispose(&p);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	result->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	return rc;
+}
+
+int gw_restore_full(gw_store *store, gw_index *index, const char *rel, const gw_restore_opts *opts,
+		    gw_restore_result *result)
+{
+	return restore_with_plan(store, index, rel, opts, result);
 }

@@ -45,12 +45,16 @@ struct gw_archiver {
 	gw_store *store;
 	gw_index *index;
 	gw_archiver_opts opts;
+	char *scratch; /* state_dir/tmp */
 	arepo **repos; /* sorted by rel */
 	size_t nrepos, cap;
 	gw_archiver_stats stats;
 };
 
 static void log_event(gw_archiver *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Metric handles are NULL-safe; the set itself may be absent. */
+#define METRIC(a, field) ((a)->opts.metrics ? (a)->opts.metrics->field : NULL)
 
 static void log_event(gw_archiver *a, const char *fmt, ...)
 {
@@ -75,6 +79,12 @@ int gw_archiver_new(gw_archiver **out, gw_store *store, gw_index *index, const g
 	a->store = store;
 	a->index = index;
 	a->opts = *opts;
+	if (!(a->scratch = gw_fs_join(opts->state_dir, "tmp")) || gw_fs_mkdir_p(a->scratch, 0700) < 0) {
+		int rc = gw_error_code();
+		free(a->scratch);
+		free(a);
+		return rc;
+	}
 	if (!a->opts.full_every_segments)
 		a->opts.full_every_segments = 1000;
 	if (a->opts.full_ratio <= 0)
@@ -104,12 +114,14 @@ void gw_archiver_free(gw_archiver *a)
 		free(a->repos[i]);
 	}
 	free(a->repos);
+	free(a->scratch);
 	free(a);
 }
 
 void gw_archiver_get_stats(gw_archiver *a, gw_archiver_stats *stats)
 {
 	a->stats.repositories = a->nrepos;
+	gw_metrics_gauge_set(METRIC(a, repositories), (int64_t)a->nrepos);
 	*stats = a->stats;
 }
 
@@ -145,21 +157,10 @@ static arepo *repo_get(gw_archiver *a, const char *rel)
 
 /* ---- loading the archived state ---- */
 
-static int ref_from_manifest(gw_ref *out, const gw_manifest_ref *m)
-{
-	memset(out, 0, sizeof(*out));
-	out->name = strdup(m->name);
-	out->symbolic = m->symbolic ? strdup(m->symbolic) : NULL;
-	out->dangling = !m->oid[0];
-	if (m->oid[0])
-		gw_hex_decode(out->oid, m->oid, 20);
-	return out->name ? 0 : gw_error_set(GW_ERROR, "out of memory");
-}
-
 static int load_full(gw_archiver *a, arepo *r, const gw_full_record *rec, gw_manifest *m)
 {
 	char *text = NULL;
-	size_t len, i;
+	size_t len;
 	int rc;
 	if ((rc = gw_store_get(a->store, rec->manifest_key, GW_MANIFEST_MAX_SIZE, &text, &len)) < 0)
 		return rc;
@@ -168,12 +169,7 @@ static int load_full(gw_archiver *a, arepo *r, const gw_full_record *rec, gw_man
 	if (rc < 0)
 		return rc;
 	gw_refstate_dispose(&r->refs);
-	if (m->nrefs && !(r->refs.refs = calloc(m->nrefs, sizeof(gw_ref))))
-		return gw_error_set(GW_ERROR, "out of memory");
-	for (i = 0; i < m->nrefs; i++, r->refs.nrefs++)
-		if ((rc = ref_from_manifest(&r->refs.refs[i], &m->refs[i])) < 0)
-			return rc;
-	if ((rc = ref_from_manifest(&r->refs.head, &m->head)) < 0)
+	if ((rc = gw_refstate_from_manifest(&r->refs, m)) < 0)
 		return rc;
 	r->base_lsn = rec->lsn;
 	r->last_lsn = rec->lsn;
@@ -297,6 +293,7 @@ static int take_full(gw_archiver *a, arepo *r, const char *why)
 	if (rc < 0)
 		return rc;
 	a->stats.fulls++;
+	gw_metrics_counter_inc(METRIC(a, full_backups));
 	log_event(a, "event=full repo=%s lsn=%llu bytes=%llu objects=%llu reason=%s seconds=%.3f", r->rel,
 		  (unsigned long long)res.lsn, (unsigned long long)res.bundle_bytes, (unsigned long long)res.objects,
 		  why, res.seconds);
@@ -329,6 +326,7 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 	memset(&spec, 0, sizeof(spec));
 	spec.rel = r->rel;
 	spec.path = path;
+	spec.scratch_dir = a->scratch;
 	spec.lsn = r->last_lsn + 1;
 	spec.base_lsn = r->base_lsn;
 	spec.prev_sha256 = r->last_digest;
@@ -365,6 +363,11 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 	a->stats.segments++;
 	a->stats.segment_bytes += res.bytes;
 	a->stats.last_segment_us = gw_time_now_us();
+	gw_metrics_counter_inc(METRIC(a, segments_written));
+	gw_metrics_counter_add(METRIC(a, segment_bytes), res.bytes);
+	gw_metrics_gauge_set_now(METRIC(a, last_segment_timestamp));
+	if (changed_us)
+		gw_metrics_histogram_observe(METRIC(a, archive_lag), (double)(gw_time_now_us() - changed_us) / 1e6);
 	log_event(a, "event=segment repo=%s lsn=%llu updates=%zu objects=%llu bytes=%llu lag_ms=%.1f", r->rel,
 		  (unsigned long long)spec.lsn, n, (unsigned long long)res.objects, (unsigned long long)res.bytes,
 		  changed_us ? (double)(gw_time_now_us() - changed_us) / 1000.0 : 0.0);
@@ -470,6 +473,9 @@ int gw_archiver_sync_repo(gw_archiver *a, const char *rel, int64_t changed_us)
 	}
 	if (rc < 0) {
 		a->stats.errors++;
+		if (a->opts.metrics)
+			gw_metrics_counter_inc(a->opts.metrics->errors[rc == GW_EIO || rc == GW_EAUTH ? GW_METRICS_ERROR_STORE
+												      : GW_METRICS_ERROR_REPOSITORY]);
 		if (strncmp(gw_error_message(), "repository ", 11) != 0)
 			gw_error_prefix("repository %s", rel);
 		log_event(a, "event=error repo=%s error=\"%s\"", rel, gw_error_message());

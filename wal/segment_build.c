@@ -15,7 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <git2.h>
-#include <signal.h>
+#include "util/git_init.h"
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,113 +26,6 @@
 #define OID 20
 
 extern char **environ;
-
-/* ---- ref states ---- */
-
-static int ref_copy(gw_ref *dst, const gw_ref *src)
-{
-	*dst = *src;
-	dst->name = src->name ? strdup(src->name) : NULL;
-	dst->symbolic = src->symbolic ? strdup(src->symbolic) : NULL;
-	if ((src->name && !dst->name) || (src->symbolic && !dst->symbolic))
-		return gw_error_set(GW_ERROR, "out of memory");
-	return 0;
-}
-
-void gw_refstate_dispose(gw_refstate *s)
-{
-	gw_refs_free(s->refs, s->nrefs);
-	gw_ref_dispose(&s->head);
-	memset(s, 0, sizeof(*s));
-}
-
-int gw_refstate_copy(gw_refstate *dst, const gw_refstate *src)
-{
-	size_t i;
-	memset(dst, 0, sizeof(*dst));
-	if (src->nrefs && !(dst->refs = calloc(src->nrefs, sizeof(gw_ref))))
-		return gw_error_set(GW_ERROR, "out of memory");
-	for (i = 0; i < src->nrefs; i++, dst->nrefs++)
-		if (ref_copy(&dst->refs[i], &src->refs[i]) < 0)
-			return GW_ERROR;
-	return ref_copy(&dst->head, &src->head);
-}
-
-static int ref_name_cmp(const void *a, const void *b)
-{
-	return strcmp(((const gw_ref *)a)->name, ((const gw_ref *)b)->name);
-}
-
-static gw_ref *find_ref(gw_refstate *s, const char *name)
-{
-	gw_ref key;
-	key.name = (char *)name;
-	return s->nrefs ? bsearch(&key, s->refs, s->nrefs, sizeof(gw_ref), ref_name_cmp) : NULL;
-}
-
-static void set_oid_hex(gw_ref *r, const char *hex)
-{
-	memset(r->oid, 0, sizeof(r->oid));
-	r->dangling = !*hex;
-	if (*hex)
-		gw_hex_decode(r->oid, hex, OID);
-}
-
-int gw_refstate_apply(gw_refstate *s, const gw_update *updates, size_t n)
-{
-	size_t i;
-	for (i = 0; i < n; i++) {
-		const gw_update *u = &updates[i];
-		gw_ref *r;
-		if (u->kind == GW_UPDATE_DELETED) {
-			gw_refs_free(s->refs, s->nrefs);
-			s->refs = NULL;
-			s->nrefs = 0;
-			continue;
-		}
-		if (u->kind != GW_UPDATE_REF && u->kind != GW_UPDATE_SYMREF)
-			continue;
-		if (!strcmp(u->ref, "HEAD")) {
-			free(s->head.symbolic);
-			if (!s->head.name)
-				s->head.name = strdup("HEAD");
-			s->head.symbolic = u->kind == GW_UPDATE_SYMREF && *u->new_target ? strdup(u->new_target) : NULL;
-			if (u->kind == GW_UPDATE_REF)
-				set_oid_hex(&s->head, u->new_oid);
-			continue;
-		}
-		r = find_ref(s, u->ref);
-		if ((u->kind == GW_UPDATE_REF && !*u->new_oid) || (u->kind == GW_UPDATE_SYMREF && !*u->new_target)) {
-			if (r) {
-				size_t at = (size_t)(r - s->refs);
-				gw_ref_dispose(r);
-				memmove(r, r + 1, (s->nrefs - at - 1) * sizeof(gw_ref));
-				s->nrefs--;
-			}
-			continue;
-		}
-		if (!r) {
-			gw_ref *nr = realloc(s->refs, (s->nrefs + 1) * sizeof(gw_ref));
-			if (!nr)
-				return gw_error_set(GW_ERROR, "out of memory");
-			s->refs = nr;
-			r = &s->refs[s->nrefs++];
-			memset(r, 0, sizeof(*r));
-			r->name = strdup(u->ref);
-			qsort(s->refs, s->nrefs, sizeof(gw_ref), ref_name_cmp);
-			r = find_ref(s, u->ref);
-		}
-		free(r->symbolic);
-		r->symbolic = NULL;
-		if (u->kind == GW_UPDATE_SYMREF) {
-			r->symbolic = strdup(u->new_target);
-			r->dangling = 1;
-		} else {
-			set_oid_hex(r, u->new_oid);
-		}
-	}
-	return 0;
-}
 
 /* ---- diff ---- */
 
@@ -399,18 +292,24 @@ static int write_empty_pack(gw_sink *out)
 	return gw_sink_write(out, pack, sizeof(pack));
 }
 
-/* Feed ids to `git pack-objects --stdout` and stream the pack to out. */
-static int run_pack_objects(const char *rel, const char *path, const oid_list *objs, gw_sink *out)
+/*
+ * Have `git pack-objects` (which reuses the repository's deltas) write the
+ * objects as pack + index files under scratch; their paths are returned.
+ */
+static int pack_objects(const char *rel, const char *path, const oid_list *objs, const char *scratch,
+			char **pack_path, char **idx_path)
 {
-	char *argv[] = {"git", "pack-objects", "--stdout", "-q", "--delta-base-offset", NULL};
-	char gitdir[4200];
+	char base[4200], gitdir[4200], hash[128] = "";
+	char *argv[] = {"git", "pack-objects", "-q", "--delta-base-offset", base, NULL};
 	posix_spawn_file_actions_t fa;
-	int in[2], outp[2], devnull, status, rc = 0;
-	char **env = NULL;
-	size_t nenv = 0, i;
+	int in[2], outp[2], devnull, status, rc;
+	char **env;
+	size_t nenv, i, got = 0;
 	pid_t pid;
 	FILE *f;
 
+	*pack_path = *idx_path = NULL;
+	snprintf(base, sizeof(base), "%s/seg-%ld", scratch, (long)getpid());
 	for (nenv = 0; environ[nenv]; nenv++)
 		;
 	if (!(env = calloc(nenv + 2, sizeof(char *))))
@@ -440,37 +339,61 @@ static int run_pack_objects(const char *rel, const char *path, const oid_list *o
 		errno = rc;
 		return gw_error_set_errno(GW_EIO, "repository %s: cannot run git pack-objects", rel);
 	}
-	/* pack-objects reads its whole list before it writes: write, then read. */
-	f = fdopen(in[1], "w");
-	for (i = 0; f && i < objs->n; i++) {
-		char hex[GW_HEX_MAX];
-		gw_hex_encode(hex, objs->items + i * OID, OID);
-		fprintf(f, "%s\n", hex);
-	}
-	if (f)
+	/* pack-objects reads its whole list before it writes anything. */
+	if ((f = fdopen(in[1], "w"))) {
+		for (i = 0; i < objs->n; i++) {
+			char hex[GW_HEX_MAX];
+			gw_hex_encode(hex, objs->items + i * OID, OID);
+			fprintf(f, "%s\n", hex);
+		}
 		fclose(f);
-	else
+	} else {
 		close(in[1]);
+	}
 	for (;;) {
-		unsigned char buf[1 << 16];
-		ssize_t n = read(outp[0], buf, sizeof(buf));
+		ssize_t n = read(outp[0], hash + got, sizeof(hash) - 1 - got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;
-		if (rc == 0 && (rc = gw_sink_write(out, buf, (size_t)n)) < 0)
-			kill(pid, SIGTERM);
+		got += (size_t)n;
+		if (got == sizeof(hash) - 1)
+			break;
 	}
 	close(outp[0]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	if (rc == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
-		rc = gw_error_set(GW_ERROR, "repository %s: git pack-objects failed (status %d)", rel, status);
+	hash[got] = '\0';
+	if (got && hash[got - 1] == '\n')
+		hash[got - 1] = '\0';
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || strlen(hash) != 40)
+		return gw_error_set(GW_ERROR, "repository %s: git pack-objects failed (status %d)", rel, status);
+	if (asprintf(pack_path, "%s-%s.pack", base, hash) < 0 || asprintf(idx_path, "%s-%s.idx", base, hash) < 0)
+		return gw_error_set(GW_ERROR, "out of memory");
+	return 0;
+}
+
+static int stream_file(const char *path, gw_sink *out, uint64_t *len)
+{
+	unsigned char buf[1 << 16];
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+	ssize_t n;
+	*len = 0;
+	if (fd < 0)
+		return gw_error_set_errno(GW_EIO, "cannot open %s", path);
+	while ((n = read(fd, buf, sizeof(buf))) > 0 && rc == 0) {
+		rc = gw_sink_write(out, buf, (size_t)n);
+		*len += (uint64_t)n;
+	}
+	if (n < 0)
+		rc = gw_error_set_errno(GW_EIO, "cannot read %s", path);
+	close(fd);
 	return rc;
 }
 
-static int write_bundle(const gw_segment_spec *spec, walker *w, gw_sink *out)
+static int write_bundle(const gw_segment_spec *spec, walker *w, const char *pack_path, gw_sink *out)
 {
+	uint64_t ignored;
 	char line[8192];
 	size_t i;
 	int rc, n;
@@ -495,7 +418,9 @@ static int write_bundle(const gw_segment_spec *spec, walker *w, gw_sink *out)
 	}
 	if ((rc = gw_sink_write(out, "\n", 1)) < 0)
 		return rc;
-	return w->found.n ? run_pack_objects(spec->rel, spec->path, &w->found, out) : write_empty_pack(out);
+	if (!pack_path)
+		return write_empty_pack(out);
+	return stream_file(pack_path, out, &ignored);
 }
 
 static int has_new_values(const gw_segment_spec *spec)
@@ -515,8 +440,8 @@ int gw_segment_build(gw_store *store, gw_objset *set, const gw_segment_spec *spe
 	walker w;
 	unsigned char *head = NULL, trailer[GW_SEGMENT_TRAILER_SIZE];
 	size_t head_len = 0;
-	char *key = NULL;
-	uint64_t before;
+	char *key = NULL, *pack_path = NULL, *idx_path = NULL;
+	uint64_t before, bundle_len, idx_len = 0;
 	int rc, filter = 0;
 
 	memset(res, 0, sizeof(*res));
@@ -525,11 +450,15 @@ int gw_segment_build(gw_store *store, gw_objset *set, const gw_segment_spec *spe
 	w.rel = spec->rel;
 	w.set = set;
 	if (has_new_values(spec)) {
+		gw_git_init();
 		if (git_repository_open_bare(&w.repo, spec->path) < 0) {
 			rc = git_fail(spec->rel, "cannot open", NULL);
 			goto out;
 		}
 		if ((rc = walk_new_objects(&w, spec)) < 0)
+			goto out;
+		if (w.found.n &&
+		    (rc = pack_objects(spec->rel, spec->path, &w.found, spec->scratch_dir, &pack_path, &idx_path)) < 0)
 			goto out;
 	}
 	h.repository = (char *)spec->rel;
@@ -554,19 +483,28 @@ int gw_segment_build(gw_store *store, gw_objset *set, const gw_segment_spec *spe
 	if ((rc = gw_sink_write(&f.sink, head, head_len)) < 0)
 		goto out;
 	before = f.bytes;
-	if (spec->nupdates && (has_new_values(spec) || w.found.n) && (rc = write_bundle(spec, &w, &f.sink)) < 0)
+	if (has_new_values(spec) && (rc = write_bundle(spec, &w, pack_path, &f.sink)) < 0)
 		goto out;
-	gw_segment_trailer_encode(trailer, f.bytes - before, f.hash);
+	bundle_len = f.bytes - before;
+	if (idx_path && (rc = stream_file(idx_path, &f.sink, &idx_len)) < 0)
+		goto out;
+	gw_segment_trailer_encode(trailer, bundle_len, idx_len, f.hash);
 	if ((rc = gw_store_writer_write(sw, trailer, sizeof(trailer))) < 0)
 		goto out;
 	if ((rc = gw_store_writer_commit(sw)) < 0)
 		goto out;
-	gw_hex_encode(res->sha256, trailer + 8, 32);
+	gw_hex_encode(res->sha256, GW_SEGMENT_TRAILER_DIGEST(trailer), 32);
 	res->bytes = f.bytes + GW_SEGMENT_TRAILER_SIZE;
 	res->objects = w.found.n;
 	res->oids = w.found.items;
 	w.found.items = NULL;
 out:
+	if (pack_path)
+		unlink(pack_path);
+	if (idx_path)
+		unlink(idx_path);
+	free(pack_path);
+	free(idx_path);
 	if (filter)
 		gw_digest_filter_dispose(&f);
 	gw_store_writer_free(sw);

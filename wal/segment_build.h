@@ -8,21 +8,10 @@
 #define GITWAL_WAL_SEGMENT_BUILD_H
 
 #include "backup/source.h"
+#include "format/refstate.h"
 #include "gitwal/segment.h"
 #include "gitwal/store.h"
 #include "wal/objset.h"
-
-/* A repository's refs and HEAD as last archived (or as read now). */
-typedef struct gw_refstate {
-	gw_ref *refs; /* sorted by name */
-	size_t nrefs;
-	gw_ref head;
-} gw_refstate;
-
-void gw_refstate_dispose(gw_refstate *s);
-int gw_refstate_copy(gw_refstate *dst, const gw_refstate *src);
-/* Apply a segment's updates to a state (replaying the log). */
-int gw_refstate_apply(gw_refstate *s, const gw_update *updates, size_t n);
 
 /* The updates that turn old into cur, all stamped time_us. *n == 0: nothing changed. */
 int gw_segment_diff(const gw_refstate *old, const gw_refstate *cur, int64_t time_us, gw_update **updates,
@@ -32,6 +21,7 @@ void gw_updates_free(gw_update *updates, size_t n);
 typedef struct gw_segment_spec {
 	const char *rel;
 	const char *path;       /* the repository directory */
+	const char *scratch_dir; /* where pack-objects may write temporary files */
 	uint64_t lsn;
 	uint64_t base_lsn;
 	const char *prev_sha256;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "gitwal/index.h"
+#include "gitwal/metrics.h"
 #include "gitwal/store.h"
 
 typedef struct gw_archiver gw_archiver;
@@ -23,6 +24,7 @@ typedef struct gw_archiver_opts {
 	double full_ratio;            /* ... or when segment bytes exceed this fraction of the full (0.5) */
 	int64_t full_max_age_s;       /* ... or when the full backup is older than this (86400) */
 	FILE *log;                    /* key=value event lines; NULL: none */
+	gw_metrics_archiver *metrics; /* NULL: no metrics */
 } gw_archiver_opts;
 
 typedef struct gw_archiver_stats {

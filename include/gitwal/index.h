@@ -33,6 +33,9 @@ void gw_index_free(gw_index *index);
 int gw_index_full_add(gw_index *index, const gw_full_record *rec);
 /* The backup of repo at lsn, or its latest when lsn is 0; GW_ENOTFOUND when none. */
 int gw_index_full_find(gw_index *index, const char *repo, uint64_t lsn, gw_full_record *out);
+/* The newest full backup of repo taken at or before time_us; the oldest one. GW_ENOTFOUND when none. */
+int gw_index_full_find_before(gw_index *index, const char *repo, int64_t time_us, gw_full_record *out);
+int gw_index_full_find_first(gw_index *index, const char *repo, gw_full_record *out);
 typedef int (*gw_index_full_cb)(const gw_full_record *rec, void *payload);
 /* Every full backup (of repo, or of all when NULL), by repository then LSN. */
 int gw_index_full_foreach(gw_index *index, const char *repo, gw_index_full_cb cb, void *payload);

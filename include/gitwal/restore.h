@@ -16,6 +16,8 @@ typedef struct gw_restore_opts {
 	const char *to;  /* the directory under which DIR/REL is created */
 	uint64_t lsn;    /* 0: the latest full backup */
 	int force;       /* replace an existing non-empty target */
+	int64_t until_us; /* point in time (microseconds since the epoch); 0: none */
+	int dry_run;     /* plan only */
 } gw_restore_opts;
 
 typedef struct gw_restore_result {
@@ -24,9 +26,16 @@ typedef struct gw_restore_result {
 	uint64_t bytes;
 	uint64_t objects;
 	uint64_t refs;
+	uint64_t segments; /* log segments applied */
+	int skipped;       /* the repository did not exist at the time asked for */
 	double seconds;
 } gw_restore_result;
 
+/*
+ * Restore rel: with opts->until_us, as it was at that time (the newest full
+ * backup at or before it, then the segments up to it); otherwise its latest
+ * full backup, or the one at opts->lsn.
+ */
 int gw_restore_full(gw_store *store, gw_index *index, const char *rel, const gw_restore_opts *opts,
 		    gw_restore_result *result);
 

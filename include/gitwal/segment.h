@@ -15,7 +15,11 @@
  *   [16,20)  uint32_be raw header length (== H when not compressed)
  *   [20,20+H) header (JSON, see DESIGN.md)
  *   then B bytes: the bundle (B may be 0: no new objects and no new values)
- *   [end-40,end-32) uint64_be B
+ *   then I bytes: the pack index (v2) of the bundle's pack (I is 0 when the
+ *                 pack has no objects), so restore can join packs without
+ *                 re-indexing them
+ *   [end-48,end-40) uint64_be B
+ *   [end-40,end-32) uint64_be I
  *   [end-32,end)    SHA-256 of every byte before it
  */
 #ifndef GITWAL_SEGMENT_H
@@ -29,7 +33,7 @@
 #define GW_SEGMENT_MAGIC "GWSEG\0"
 #define GW_SEGMENT_VERSION 1
 #define GW_SEGMENT_PREFIX_SIZE 20
-#define GW_SEGMENT_TRAILER_SIZE 40
+#define GW_SEGMENT_TRAILER_SIZE 48
 #define GW_SEGMENT_MAX_HEADER (64u << 20)
 
 typedef enum {
@@ -75,13 +79,16 @@ int gw_segment_header_decode(gw_segment_header *h, const unsigned char *buf, siz
 			     const char *what);
 void gw_segment_header_dispose(gw_segment_header *h);
 /*
- * The trailer: B, then the SHA-256 of everything before the digest. `running`
- * has hashed every byte of the segment so far; B is added to it here.
+ * The trailer: B and I, then the SHA-256 of everything before the digest.
+ * `running` has hashed every byte of the segment so far; B and I are added here.
  */
-void gw_segment_trailer_encode(unsigned char out[GW_SEGMENT_TRAILER_SIZE], uint64_t bundle_len, gw_hash *running);
-/* Check a trailer against the SHA-256 of everything before its digest; GW_ECORRUPT naming `what`. */
-int gw_segment_trailer_check(const unsigned char trailer[GW_SEGMENT_TRAILER_SIZE], const unsigned char digest[32],
-			     uint64_t *bundle_len, const char *what);
+void gw_segment_trailer_encode(unsigned char out[GW_SEGMENT_TRAILER_SIZE], uint64_t bundle_len, uint64_t idx_len,
+			       gw_hash *running);
+/* B and I from a trailer. */
+void gw_segment_trailer_lengths(const unsigned char trailer[GW_SEGMENT_TRAILER_SIZE], uint64_t *bundle_len,
+				uint64_t *idx_len);
+/* The digest stored in a trailer. */
+#define GW_SEGMENT_TRAILER_DIGEST(t) ((t) + 16)
 
 /* Read a stored segment's header and trailer only (ranged reads); size is the object's size. */
 typedef struct gw_store gw_store;

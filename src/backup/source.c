@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <git2.h>
+#include "util/git_init.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,7 @@ int gw_source_open(gw_source **out, const char *root, const char *rel)
 	int rc;
 
 	*out = NULL;
+	gw_git_init();
 	if ((rc = gw_repo_path_check(rel)) < 0)
 		return rc;
 	if (stat(root, &st) < 0 || !S_ISDIR(st.st_mode))

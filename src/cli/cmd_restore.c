@@ -4,11 +4,13 @@
 #include "cli/cli.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
+#include "gitwal/manifest.h"
 #include "gitwal/repo.h"
 #include "gitwal/restore.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -16,12 +18,25 @@
 #include <unistd.h>
 
 static const char *help =
-	"usage: gitwal restore --to DIR [--repo REL]... [--lsn N] [--force] [--jobs N]\n"
-	"                      [--store URL] [--index FILE]\n"
+	"usage: gitwal restore --to DIR [--repo REL]... [--until TIME | --lsn N] [--force]\n"
+	"                      [--dry-run [--json]] [--jobs N] [--store URL] [--index FILE]\n"
 	"\n"
-	"Restore the latest full backup (or the one at LSN N) of each selected\n"
-	"repository into DIR/REL as a bare repository with the refs, HEAD and objects\n"
-	"it had when the backup was taken.\n"
+	"Restore each selected repository into DIR/REL as a bare repository.\n"
+	"\n"
+	"  --until TIME    point in time: each repository exactly as of the last archived\n"
+	"                  change at or before TIME (inclusive): the newest full backup\n"
+	"                  taken at or before TIME, then the log segments after it up to\n"
+	"                  TIME. TIME is RFC 3339 (2026-11-25T14:02:00Z, 2026-11-25T15:02:00+01:00,\n"
+	"                  optional fraction of a second) or @<unix seconds>.\n"
+	"                  A TIME before a repository's first full backup is an error for\n"
+	"                  that repository (its state then is unknown), never a silent\n"
+	"                  restore of the earliest state. A repository deleted at or before\n"
+	"                  TIME is skipped and listed. A missing LSN or a broken hash chain\n"
+	"                  in the range needed is an error naming the repository and LSN.\n"
+	"  (neither)       the latest full backup\n"
+	"  --lsn N         the full backup taken at LSN N (needs one --repo)\n"
+	"  --dry-run       print the plan (full backup, segments, refs, bytes) and change\n"
+	"                  nothing; --json for one JSON object per repository per line\n"
 	"\n"
 	"  --to DIR        where to create the repositories (created if missing)\n"
 	"  --repo REL      a repository to restore (repeatable); default: every\n"
@@ -43,7 +58,7 @@ typedef struct {
 	char **repos;
 	size_t count;
 	gw_restore_opts opts;
-	int failed;
+	int failed, skipped, json, explicit;
 	pthread_mutex_t lock;
 } restore_run;
 
@@ -53,14 +68,30 @@ static void restore_one(size_t i, void *payload)
 	gw_restore_result res;
 	const char *rel = run->repos[i];
 	int rc = gw_restore_full(run->cli->store, run->cli->index, rel, &run->opts, &res);
+	char when[40];
 	pthread_mutex_lock(&run->lock);
-	if (rc < 0) {
+	gw_time_format(res.time_us, when, sizeof(when));
+	if (rc < 0 && !run->explicit && (res.skipped || rc == GW_ENOTFOUND)) {
+		/* Restoring everything: a repository that did not exist then is listed, not an error. */
+		run->skipped++;
+		printf("skipped %s: %s\n", rel, gw_error_message());
+	} else if (rc < 0) {
 		run->failed++;
 		printf("failed %s: %s\n", rel, gw_error_message());
 		fprintf(stderr, "gitwal restore: %s\n", gw_error_message());
+	} else if (run->opts.dry_run && run->json) {
+		json_t *o = json_pack("{s:s, s:I, s:s, s:I, s:I, s:I}", "repository", rel, "lsn", (json_int_t)res.lsn,
+				      "time", when, "segments", (json_int_t)res.segments, "refs", (json_int_t)res.refs,
+				      "bytes", (json_int_t)res.bytes);
+		char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		if (text)
+			printf("%s\n", text);
+		free(text);
+		json_decref(o);
 	} else {
-		printf("ok %s lsn=%llu objects=%llu refs=%llu bytes=%llu seconds=%.3f\n", rel,
-		       (unsigned long long)res.lsn, (unsigned long long)res.objects, (unsigned long long)res.refs,
+		printf("%s %s lsn=%llu time=%s segments=%llu objects=%llu refs=%llu bytes=%llu seconds=%.3f\n",
+		       run->opts.dry_run ? "plan" : "ok", rel, (unsigned long long)res.lsn, when,
+		       (unsigned long long)res.segments, (unsigned long long)res.objects, (unsigned long long)res.refs,
 		       (unsigned long long)res.bytes, res.seconds);
 	}
 	fflush(stdout);
@@ -73,7 +104,9 @@ int gw_cmd_restore(int argc, char **argv)
 		GW_CLI_COMMON_LONGOPTS,
 		{"to", required_argument, 0, 't'},    {"repo", required_argument, 0, 'p'},
 		{"lsn", required_argument, 0, 'l'},   {"force", no_argument, 0, 'f'},
-		{"jobs", required_argument, 0, 'j'},  {0, 0, 0, 0},
+		{"jobs", required_argument, 0, 'j'},  {"until", required_argument, 0, 'u'},
+		{"dry-run", no_argument, 0, 'n'},     {"json", no_argument, 0, 'J'},
+		{0, 0, 0, 0},
 	};
 	gw_cli cli = {0};
 	restore_run run = {0};
@@ -83,7 +116,7 @@ int gw_cmd_restore(int argc, char **argv)
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+hj:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hj:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			fputs(help, stdout);
@@ -118,6 +151,18 @@ int gw_cmd_restore(int argc, char **argv)
 		case 'f':
 			run.opts.force = 1;
 			break;
+		case 'u':
+			if (gw_time_parse(optarg, &run.opts.until_us) < 0) {
+				rc = gw_cli_usage_error("restore", "option --until: %s", gw_error_message());
+				goto out;
+			}
+			break;
+		case 'n':
+			run.opts.dry_run = 1;
+			break;
+		case 'J':
+			run.json = 1;
+			break;
 		case 'j':
 			if ((rc = gw_cli_parse_jobs("restore", optarg, &jobs)) != 0)
 				goto out;
@@ -137,6 +182,14 @@ int gw_cmd_restore(int argc, char **argv)
 		rc = gw_cli_usage_error("restore", "--to DIR is required");
 		goto out;
 	}
+	if (run.opts.lsn && run.opts.until_us) {
+		rc = gw_cli_usage_error("restore", "give --until or --lsn, not both");
+		goto out;
+	}
+	if (run.json && !run.opts.dry_run) {
+		rc = gw_cli_usage_error("restore", "--json goes with --dry-run");
+		goto out;
+	}
 	if (run.opts.lsn && run.count != 1) {
 		rc = gw_cli_usage_error("restore", "--lsn needs exactly one --repo");
 		goto out;
@@ -147,6 +200,7 @@ int gw_cmd_restore(int argc, char **argv)
 		rc = gw_cli_fail("restore", gw_error_code());
 		goto out;
 	}
+	run.explicit = run.count > 0;
 	if (run.count == 0) {
 		/* Everything the store holds: bring the index up to date first. */
 		if (gw_index_sync(cli.index, cli.store, NULL) < 0 ||
@@ -164,7 +218,8 @@ int gw_cmd_restore(int argc, char **argv)
 	pthread_mutex_init(&run.lock, NULL);
 	gw_cli_parallel(run.count, cli.jobs, restore_one, &run);
 	pthread_mutex_destroy(&run.lock);
-	fprintf(stderr, "gitwal restore: %zu repositories, %d failed, into %s\n", run.count, run.failed, to);
+	fprintf(stderr, "gitwal restore: %zu repositories, %d failed, %d skipped, into %s\n", run.count, run.failed,
+		run.skipped, to);
 	rc = run.failed ? 1 : 0;
 out:
 	gw_repo_list_free(run.repos, run.count);

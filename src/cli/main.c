@@ -16,10 +16,13 @@ static const char *usage =
 	"write-once store, and restores them.\n"
 	"\n"
 	"Commands:\n"
+	"  archive   the always-on archiver: every change to every repository under the\n"
+	"            root becomes a write-once log segment within a fraction of a second\n"
 	"  backup    take a full backup of repositories (a Git bundle, its pack index\n"
 	"            and a manifest, written once and never modified)\n"
 	"  restore   rebuild repositories from their latest (or a chosen) full backup\n"
 	"  info      list repositories and their backups\n"
+	"  log       the archived history of a repository: full backups, ref updates\n"
 	"  index     maintain the local index (index rebuild: recreate it from the store)\n"
 	"  help      show this text, or 'gitwal help COMMAND'\n"
 	"  version   print the version\n"
@@ -75,6 +78,10 @@ dispatch:
 		rc = gw_cmd_restore(argc, argv);
 	else if (!strcmp(cmd, "info"))
 		rc = gw_cmd_info(argc, argv);
+	else if (!strcmp(cmd, "archive"))
+		rc = gw_cmd_archive(argc, argv);
+	else if (!strcmp(cmd, "log"))
+		rc = gw_cmd_log(argc, argv);
 	else if (!strcmp(cmd, "index"))
 		rc = gw_cmd_index(argc, argv);
 	else {

@@ -55,6 +55,21 @@ char *gw_layout_key(const char *rel, uint64_t lsn, gw_key_kind kind)
 	return out;
 }
 
+/* The 20 leading digits as an LSN; -1 when they exceed 64 bits. */
+static int parse_lsn(const char *digits, uint64_t *lsn)
+{
+	uint64_t v = 0;
+	int i;
+	for (i = 0; i < 20; i++) {
+		unsigned d = (unsigned)(digits[i] - '0');
+		if (d > 9 || v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*lsn = v;
+	return 0;
+}
+
 int gw_layout_parse_key(const char *key, char **rel, uint64_t *lsn, gw_key_kind *kind)
 {
 	const char *p, *slash, *name;
@@ -85,7 +100,11 @@ int gw_layout_parse_key(const char *key, char **rel, uint64_t *lsn, gw_key_kind 
 	component[slash - p] = '\0';
 	if (!(*rel = gw_repo_path_decode(component)))
 		return GW_ECORRUPT;
-	*lsn = strtoull(name, NULL, 10);
+	if (parse_lsn(name, lsn) < 0) {
+		free(*rel);
+		*rel = NULL;
+		return 0;
+	}
 	*kind = k;
 	return 0;
 }
@@ -99,11 +118,8 @@ static int track_max(const gw_store_entry *e, void *payload)
 	max_lsn *m = payload;
 	const char *name = strrchr(e->key, '/');
 	uint64_t lsn = 0;
-	size_t i;
 	name = name ? name + 1 : e->key;
-	for (i = 0; i < 20 && name[i] >= '0' && name[i] <= '9'; i++)
-		lsn = lsn * 10 + (uint64_t)(name[i] - '0');
-	if (i == 20 && lsn > m->max)
+	if (strlen(name) >= 20 && parse_lsn(name, &lsn) == 0 && lsn > m->max)
 		m->max = lsn;
 	return 0;
 }
@@ -119,6 +135,9 @@ int gw_layout_next_lsn(gw_store *store, const char *rel, uint64_t *lsn)
 	free(prefix);
 	if (rc < 0)
 		return rc;
+	if (m.max == UINT64_MAX)
+		return gw_error_set(GW_EINVALID, "repository %s: its LSNs are exhausted (a key at LSN %llu exists)", rel,
+				    (unsigned long long)m.max);
 	*lsn = m.max + 1;
 	return 0;
 }

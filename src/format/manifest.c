@@ -10,6 +10,7 @@
 #include "gitwal/store.h"
 
 #include <git2.h>
+#include "util/git_init.h"
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,88 @@ void gw_time_format(int64_t time_us, char *out, size_t n)
 	gmtime_r(&secs, &tm);
 	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(out, n, "%s.%06lldZ", base, (long long)(time_us % 1000000));
+}
+
+static int parse_fraction(const char **p, int64_t *us)
+{
+	int64_t scale = 100000;
+	*us = 0;
+	if (**p != '.')
+		return 0;
+	(*p)++;
+	if (**p < '0' || **p > '9')
+		return -1;
+	for (; **p >= '0' && **p <= '9'; (*p)++) {
+		*us += (**p - '0') * scale;
+		scale /= 10;
+	}
+	return 0;
+}
+
+static int digits(const char **p, int n, int *out)
+{
+	int i;
+	*out = 0;
+	for (i = 0; i < n; i++, (*p)++) {
+		if (**p < '0' || **p > '9')
+			return -1;
+		*out = *out * 10 + (**p - '0');
+	}
+	return 0;
+}
+
+int gw_time_parse(const char *text, int64_t *time_us)
+{
+	const char *p = text;
+	int64_t frac;
+	if (*p == '@') {
+		char *end;
+		long long secs;
+		p++;
+		if (*p < '0' || *p > '9')
+			goto bad;
+		secs = strtoll(p, &end, 10);
+		p = end;
+		if (parse_fraction(&p, &frac) < 0 || *p)
+			goto bad;
+		*time_us = (int64_t)secs * 1000000 + frac;
+		return 0;
+	} else {
+		struct tm tm;
+		int y, mo, d, h, mi, s, oh = 0, om = 0, sign = 0;
+		time_t t;
+		memset(&tm, 0, sizeof(tm));
+		if (digits(&p, 4, &y) < 0 || *p++ != '-' || digits(&p, 2, &mo) < 0 || *p++ != '-' ||
+		    digits(&p, 2, &d) < 0 || (*p != 'T' && *p != 't' && *p != ' ') || !*p++ || digits(&p, 2, &h) < 0 ||
+		    *p++ != ':' || digits(&p, 2, &mi) < 0 || *p++ != ':' || digits(&p, 2, &s) < 0 ||
+		    parse_fraction(&p, &frac) < 0)
+			goto bad;
+		if (*p == 'Z' || *p == 'z') {
+			p++;
+		} else if (*p == '+' || *p == '-') {
+			sign = *p++ == '+' ? 1 : -1;
+			if (digits(&p, 2, &oh) < 0 || *p++ != ':' || digits(&p, 2, &om) < 0 || oh > 23 || om > 59)
+				goto bad;
+		} else {
+			goto bad;
+		}
+		if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
+			goto bad;
+		tm.tm_year = y - 1900;
+		tm.tm_mon = mo - 1;
+		tm.tm_mday = d;
+		tm.tm_hour = h;
+		tm.tm_min = mi;
+		tm.tm_sec = s;
+		t = timegm(&tm);
+		*time_us = ((int64_t)t - sign * (oh * 3600 + om * 60)) * 1000000 + frac;
+		return 0;
+	}
+bad:
+	return gw_error_set(GW_EINVALID,
+			    "time '%s' is not RFC 3339 (2026-11-25T14:02:00Z, an offset such as +01:00, an optional "
+			    "fraction) nor @<unix seconds>",
+			    text);
 }
 
 static json_t *ref_json(const gw_manifest_ref *r)
@@ -127,6 +210,7 @@ static int is_lower_hex(const char *s, size_t n)
 static int valid_ref_name(const char *name)
 {
 	int valid = 0;
+	gw_git_init();
 	if (strcmp(name, "HEAD") == 0)
 		return 1;
 	if (strncmp(name, "refs/", 5) != 0)
@@ -139,7 +223,7 @@ static int parse_ref(const parse_ctx *p, json_t *obj, gw_manifest_ref *r, int is
 	const char *name, *oid, *sym;
 	int rc;
 	if (!json_is_object(obj))
-		return bad(p, "refs", "holds a non-object");
+		return is_head ? bad(p, "head", "is missing or not an object") : bad(p, "refs", "holds a non-object");
 	if ((rc = get_string(p, obj, "name", &name, 1)) < 0 || (rc = get_string(p, obj, "oid", &oid, 0)) < 0 ||
 	    (rc = get_string(p, obj, "symbolic", &sym, 0)) < 0)
 		return rc;

@@ -10,6 +10,7 @@
 #include "gitwal/repo.h"
 
 #include <git2.h>
+#include "util/git_init.h"
 #include <jansson.h>
 #include <lz4.h>
 #include <stdlib.h>
@@ -142,6 +143,7 @@ static int is_oid_or_empty(const char *s)
 static int valid_ref(const char *name)
 {
 	int ok = 0;
+	gw_git_init();
 	if (!strcmp(name, "HEAD"))
 		return 1;
 	return strncmp(name, "refs/", 5) == 0 && git_reference_name_is_valid(&ok, name) == 0 && ok;
@@ -336,23 +338,34 @@ void gw_segment_header_dispose(gw_segment_header *h)
 	memset(h, 0, sizeof(*h));
 }
 
-void gw_segment_trailer_encode(unsigned char out[GW_SEGMENT_TRAILER_SIZE], uint64_t bundle_len, gw_hash *running)
+static void put_be64(unsigned char *p, uint64_t v)
 {
 	int i;
 	for (i = 0; i < 8; i++)
-		out[i] = (unsigned char)(bundle_len >> (56 - 8 * i));
-	gw_hash_update(running, out, 8);
-	gw_hash_final(running, out + 8);
+		p[i] = (unsigned char)(v >> (56 - 8 * i));
 }
 
-int gw_segment_trailer_check(const unsigned char trailer[GW_SEGMENT_TRAILER_SIZE], const unsigned char digest[32],
-			     uint64_t *bundle_len, const char *what)
+static uint64_t be64(const unsigned char *p)
 {
+	uint64_t v = 0;
 	int i;
-	*bundle_len = 0;
 	for (i = 0; i < 8; i++)
-		*bundle_len = *bundle_len << 8 | trailer[i];
-	if (memcmp(trailer + 8, digest, 32) != 0)
-		return gw_error_set(GW_ECORRUPT, "segment %s is corrupt: its SHA-256 does not match its content", what);
-	return 0;
+		v = v << 8 | p[i];
+	return v;
+}
+
+void gw_segment_trailer_encode(unsigned char out[GW_SEGMENT_TRAILER_SIZE], uint64_t bundle_len, uint64_t idx_len,
+			       gw_hash *running)
+{
+	put_be64(out, bundle_len);
+	put_be64(out + 8, idx_len);
+	gw_hash_update(running, out, 16);
+	gw_hash_final(running, out + 16);
+}
+
+void gw_segment_trailer_lengths(const unsigned char trailer[GW_SEGMENT_TRAILER_SIZE], uint64_t *bundle_len,
+				uint64_t *idx_len)
+{
+	*bundle_len = be64(trailer);
+	*idx_len = be64(trailer + 8);
 }

@@ -219,12 +219,12 @@ static int read_row(sqlite3_stmt *st, gw_full_record *r)
 	return 0;
 }
 
-int gw_index_full_find(gw_index *ix, const char *repo, uint64_t lsn, gw_full_record *out)
+/* Run a one-row full-backup query bound to (repo, arg); GW_ENOTFOUND with `missing` when no row. */
+static int full_query(gw_index *ix, const char *sql, const char *repo, int64_t arg, int bind_arg, gw_full_record *out,
+		      const char *missing)
 {
 	sqlite3_stmt *st;
 	int rc;
-	const char *sql = lsn ? FULL_COLUMNS "WHERE r.path=?1 AND f.lsn=?2"
-			      : FULL_COLUMNS "WHERE r.path=?1 ORDER BY f.lsn DESC LIMIT 1";
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&ix->lock);
 	if (sqlite3_prepare_v2(ix->db, sql, -1, &st, NULL) != SQLITE_OK) {
@@ -232,21 +232,41 @@ int gw_index_full_find(gw_index *ix, const char *repo, uint64_t lsn, gw_full_rec
 		goto out;
 	}
 	sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
-	if (lsn)
-		sqlite3_bind_int64(st, 2, (int64_t)lsn);
+	if (bind_arg)
+		sqlite3_bind_int64(st, 2, arg);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		rc = read_row(st, out);
 	else if (rc == SQLITE_DONE)
-		rc = lsn ? gw_error_set(GW_ENOTFOUND, "repository %s has no full backup at LSN %llu", repo,
-					(unsigned long long)lsn)
-			 : gw_error_set(GW_ENOTFOUND, "repository %s has no full backup", repo);
+		rc = gw_error_set(GW_ENOTFOUND, "repository %s %s", repo, missing);
 	else
 		rc = db_fail(ix, "query");
 	sqlite3_finalize(st);
 out:
 	pthread_mutex_unlock(&ix->lock);
 	return rc;
+}
+
+int gw_index_full_find(gw_index *ix, const char *repo, uint64_t lsn, gw_full_record *out)
+{
+	char missing[64];
+	if (!lsn)
+		return full_query(ix, FULL_COLUMNS "WHERE r.path=?1 ORDER BY f.lsn DESC LIMIT 1", repo, 0, 0, out,
+				  "has no full backup");
+	snprintf(missing, sizeof(missing), "has no full backup at LSN %llu", (unsigned long long)lsn);
+	return full_query(ix, FULL_COLUMNS "WHERE r.path=?1 AND f.lsn=?2", repo, (int64_t)lsn, 1, out, missing);
+}
+
+int gw_index_full_find_before(gw_index *ix, const char *repo, int64_t time_us, gw_full_record *out)
+{
+	return full_query(ix, FULL_COLUMNS "WHERE r.path=?1 AND f.time_us<=?2 ORDER BY f.time_us DESC, f.lsn DESC LIMIT 1",
+			  repo, time_us, 1, out, "has no full backup at or before the time asked for");
+}
+
+int gw_index_full_find_first(gw_index *ix, const char *repo, gw_full_record *out)
+{
+	return full_query(ix, FULL_COLUMNS "WHERE r.path=?1 ORDER BY f.lsn LIMIT 1", repo, 0, 0, out,
+			  "has no full backup");
 }
 
 int gw_index_full_foreach(gw_index *ix, const char *repo, gw_index_full_cb cb, void *payload)

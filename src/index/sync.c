@@ -88,8 +88,9 @@ static int record_manifest(gw_index *index, gw_store *store, const char *key)
 		rec.objects = m.objects;
 		rec.refs = m.nrefs;
 		rc = gw_index_full_add(index, &rec);
-		gw_manifest_dispose(&m);
 	}
+	if (m.repository)
+		gw_manifest_dispose(&m);
 	free(rel);
 	free(text);
 	return rc;
@@ -181,7 +182,7 @@ static int record_segment(gw_index *index, gw_store *store, const char *key, uin
 		rec.time_last_us = h.time_last_us;
 		rec.key = (char *)key;
 		rec.size = size;
-		gw_hex_encode(rec.sha256, trailer + 8, 32);
+		gw_hex_encode(rec.sha256, GW_SEGMENT_TRAILER_DIGEST(trailer), 32);
 		memcpy(rec.prev_sha256, h.prev_sha256, 65);
 		rec.objects = h.objects;
 		rec.updates = h.nupdates;

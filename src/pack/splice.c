@@ -169,9 +169,11 @@ size_t gw_pack_parse_header(const unsigned char *buf, size_t len, int *type, uin
 	*type = (c >> 4) & 7;
 	*size = c & 15;
 	while (c & 0x80) {
-		if (n >= len || shift > 57)
+		if (n >= len || shift > 60)
 			return 0;
 		c = buf[n++];
+		if (shift == 60 && (c & 0x70))
+			return 0; /* more than 64 bits */
 		*size |= (uint64_t)(c & 0x7f) << shift;
 		shift += 7;
 	}
@@ -519,7 +521,8 @@ static int load_window(splice_ctx *c, pack_state *ps, uint64_t lo, uint64_t hi, 
 	}
 	gw_idx_stream_dispose(&ofs);
 	gw_idx_stream_dispose(&crc);
-	qsort(arr, n, sizeof(*arr), ofs_cmp);
+	if (n)
+		qsort(arr, n, sizeof(*arr), ofs_cmp);
 	*out = arr;
 	*count = n;
 	return 0;
@@ -621,9 +624,15 @@ static const skipped_entry *find_skipped(const pack_state *ps, uint64_t old_off)
 	return NULL;
 }
 
-static int add_breakpoint(pack_state *ps, uint64_t old_off, int64_t delta)
+static int add_breakpoint(pack_state *ps, uint64_t old_off, int64_t delta, uint64_t obj_start)
 {
-	int rc = grow((void **)&ps->bp, &ps->cap_bp, ps->nbp + 1, sizeof(*ps->bp));
+	int rc;
+	/* A run of dropped objects needs one breakpoint: nothing starts inside it. */
+	if (ps->nbp && ps->bp[ps->nbp - 1].old_off == obj_start) {
+		ps->bp[ps->nbp - 1] = (breakpoint){old_off, delta};
+		return 0;
+	}
+	rc = grow((void **)&ps->bp, &ps->cap_bp, ps->nbp + 1, sizeof(*ps->bp));
 	if (rc == 0)
 		ps->bp[ps->nbp++] = (breakpoint){old_off, delta};
 	return rc;
@@ -707,7 +716,7 @@ static int copy_object(splice_ctx *c, pack_state *ps, cursor *cur, const ofs_ent
 	c->stats->rewritten++;
 	if ((int64_t)nlen != (int64_t)(hlen + olen)) {
 		*cum += (int64_t)nlen - (int64_t)(hlen + olen);
-		if ((rc = add_breakpoint(ps, e->offset + len, *cum)) < 0)
+		if ((rc = add_breakpoint(ps, e->offset + len, *cum, UINT64_MAX)) < 0)
 			return rc;
 	}
 	return 0;
@@ -754,7 +763,7 @@ static int walk_pack(splice_ctx *c, pack_state *ps)
 				ps->sk[ps->nsk++] = (skipped_entry){arr[i].offset, arr[i].pos};
 				cursor_skip(&cur, len);
 				cum -= (int64_t)len;
-				rc = add_breakpoint(ps, end, cum);
+				rc = add_breakpoint(ps, end, cum, arr[i].offset);
 				continue;
 			}
 			rc = copy_object(c, ps, &cur, &arr[i], len, &cum);
@@ -1220,9 +1229,13 @@ int gw_pack_splice(const char *label, gw_pack_source *packs, size_t npacks, gw_l
 		goto out;
 	for (i = 0; i < npacks; i++) {
 		c.packs[i].out_start = c.out_bytes;
+		/* A pack whose every object is kept from elsewhere adds nothing: not even a read. */
+		if (!c.packs[i].kept)
+			continue;
 		if ((rc = walk_pack(&c, &c.packs[i])) < 0)
 			goto out;
-		qsort(c.packs[i].co, c.packs[i].nco, sizeof(crc_override), crc_override_cmp);
+		if (c.packs[i].nco)
+			qsort(c.packs[i].co, c.packs[i].nco, sizeof(crc_override), crc_override_cmp);
 	}
 	for (i = 0; i < nloose; i++)
 		if (!c.loose[i].skip && (rc = pack_loose(&c, &c.loose[i])) < 0)

@@ -280,7 +280,7 @@ static int file_read_open(gw_store_reader **out, gw_store *store, const char *ke
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return gw_error_set(GW_EIO, "store %s: key %s is not a regular file", store->url, key);
+		return gw_error_set(GW_ENOTFOUND, GW_STORE_MSG_NOTFOUND, key, store->url);
 	}
 	if (offset > (uint64_t)st.st_size) {
 		close(fd);
@@ -415,7 +415,7 @@ static int list_dir(gw_store *store, const char *dir_key, const char *prefix, gw
 	}
 	closedir(d);
 	free(path);
-	if (rc == 0)
+	if (rc == 0 && count)
 		qsort(entries, count, sizeof(*entries), entry_cmp);
 	for (i = 0; i < count && rc == 0; i++) {
 		size_t n = strlen(dir_key) + strlen(entries[i].name) + 2;

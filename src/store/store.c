@@ -234,9 +234,36 @@ int gw_store_stat_key(gw_store *store, const char *key, gw_store_stat *st)
 	return store->driver->stat(store, key, st);
 }
 
+/* A listing prefix: whole components must be valid key components; the last may be partial. */
+static int prefix_check(const char *prefix)
+{
+	const char *p, *comp = prefix;
+	if (strlen(prefix) > 1024)
+		return gw_error_set(GW_EINVALID, "store prefix too long");
+	for (p = prefix;; p++) {
+		if (*p == '/' || *p == '\0') {
+			size_t n = (size_t)(p - comp);
+			if ((*p == '/' && n == 0) || (n > 0 && comp[0] == '.'))
+				return gw_error_set(GW_EINVALID,
+						    "invalid store prefix '%s': empty component or one starting with '.'", prefix);
+			if (*p == '\0')
+				return 0;
+			comp = p + 1;
+		} else if (!key_char_ok(*p)) {
+			return gw_error_set(GW_EINVALID, "invalid store prefix '%s': character 0x%02x not allowed", prefix,
+					    (unsigned char)*p);
+		}
+	}
+}
+
 int gw_store_list(gw_store *store, const char *prefix, gw_store_list_cb cb, void *payload)
 {
-	return store->driver->list(store, prefix ? prefix : "", cb, payload);
+	int rc;
+	if (!prefix)
+		prefix = "";
+	if ((rc = prefix_check(prefix)) < 0)
+		return rc;
+	return store->driver->list(store, prefix, cb, payload);
 }
 
 int gw_store_remove(gw_store *store, const char *key)

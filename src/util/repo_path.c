@@ -76,7 +76,12 @@ char *gw_repo_path_decode(const char *component)
 	for (i = 0; i < n; i++) {
 		if (component[i] == '%') {
 			unsigned char byte;
-			if (i + 2 >= n || gw_hex_decode(&byte, component + i + 1, 1) < 0 || byte == 0)
+			/* Only the canonical form: uppercase hex, and only for bytes encode() escapes. */
+			if (i + 2 >= n || gw_hex_decode(&byte, component + i + 1, 1) < 0 || byte == 0 ||
+			    (component[i + 1] >= 'a' && component[i + 1] <= 'f') ||
+			    (component[i + 2] >= 'a' && component[i + 2] <= 'f') ||
+			    (byte >= 'a' && byte <= 'z') || (byte >= 'A' && byte <= 'Z') || (byte >= '0' && byte <= '9') ||
+			    byte == '_' || byte == '-' || (byte == '.' && j > 0))
 				goto bad;
 			out[j++] = (char)byte;
 			i += 2;

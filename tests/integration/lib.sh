@@ -62,3 +62,63 @@ assert_same_repo() {
   diff <(repo_state "$src") <(repo_state "$dst") >&2 || fail "refs or HEAD differ between $src and $dst"
   git -C "$dst" fsck --full --no-progress >/dev/null 2>"$T/fsck.err" || fail "fsck failed in $dst: $(cat "$T/fsck.err")"
 }
+
+# ---- helpers for the full backup/restore tests ----
+
+# The store key prefix of REL ('/' and other specials percent-encoded).
+enc_rel() { printf '%s' "$1" | sed -e 's/%/%25/g' -e 's,/,%2F,g'; }
+
+# Every file in the store (relative paths, sorted), with its SHA-256.
+store_snapshot() {
+  local s=$GITWAL_STATE_DIR/store
+  [ -d "$s" ] || return 0
+  (cd "$s" && find . -type f -print0 | sort -z | xargs -0r sha256sum)
+}
+
+# backup_ok REL...: gitwal backup must succeed; prints its stdout (the 'ok' lines).
+backup_ok() {
+  local out rc=0
+  out=$(gitwal backup "$@" 2>"$T/backup.err") || rc=$?
+  [ $rc -eq 0 ] || fail "gitwal backup $* exited $rc: $out $(cat "$T/backup.err")"
+  echo "$out"
+}
+
+# field LINE NAME: the value of NAME=value in a backup/restore line.
+field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
+
+# restore_ok DEST ARGS...: gitwal restore --to DEST ARGS must succeed.
+restore_ok() {
+  local dest=$1 out rc=0; shift
+  out=$(gitwal restore --to "$dest" "$@" 2>"$T/restore.err") || rc=$?
+  [ $rc -eq 0 ] || fail "gitwal restore --to $dest $* exited $rc: $out $(cat "$T/restore.err")"
+  echo "$out"
+}
+
+# The stored key of REL's full backup at LSN (KIND: bundle, idx or manifest).
+full_key() { printf '%s/repos/%s/%020d.full.%s' "$GITWAL_STATE_DIR/store" "$(enc_rel "$1")" "$2" "$3"; }
+
+# assert_bundle_clones REL LSN SRC: 'git clone --mirror' of the stored bundle has SRC's refs.
+assert_bundle_clones() {
+  local rel=$1 lsn=$2 src=$3 dst
+  dst=$T/bundle-clone.$RANDOM$RANDOM.git
+  git clone -q --mirror "$(full_key "$rel" "$lsn" bundle)" "$dst" 2>"$T/clone.err" ||
+    fail "git clone --mirror of the bundle of $rel@$lsn: $(cat "$T/clone.err")"
+  # A mirror clone of a bundle maps HEAD and symrefs to plain refs: compare names and objects.
+  diff <(git -C "$src" for-each-ref --format='%(objectname) %(refname)') \
+       <(git -C "$dst" for-each-ref --format='%(objectname) %(refname)') >&2 ||
+    fail "bundle clone of $rel@$lsn differs from $src"
+  git -C "$dst" fsck --full --no-progress >/dev/null 2>&1 || fail "fsck of the bundle clone of $rel@$lsn"
+  rm -rf "$dst"
+}
+
+# manifest_refs MANIFEST: "oid name" per ref plus "HEAD <symref or oid>", from the manifest JSON.
+manifest_refs() {
+  python3 - "$1" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+for r in m["refs"]:
+    print(r["oid"], r["name"])
+h = m["head"]
+print("HEAD", h.get("symbolic") or h.get("oid"))
+PY
+}

@@ -1,0 +1,273 @@
+/*
+ * gitwal archive: the always-on archiver. Watches the root with inotify and
+ * turns every change into a log segment within a fraction of a second; takes
+ * full backups by policy; reconciles periodically as a safety net. With
+ * --once: archive everything pending and exit (for cron and tests).
+ */
+#include "cli/cli.h"
+#include "gitwal/archive.h"
+#include "gitwal/error.h"
+#include "gitwal/fs.h"
+#include "gitwal/metrics.h"
+#include "gitwal/watch.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *help =
+	"usage: gitwal archive [--root DIR] [--store URL] [--index FILE] [--once]\n"
+	"                      [--debounce MS] [--reconcile SECONDS]\n"
+	"                      [--full-every SEGMENTS] [--full-ratio R] [--full-max-age SECONDS]\n"
+	"\n"
+	"Keep the store up to date with every bare repository under the root. Each\n"
+	"change (refs, packed-refs, HEAD; repositories created or deleted) becomes a\n"
+	"write-once log segment: the ref updates with their times plus the objects they\n"
+	"newly need. A repository seen for the first time gets a full backup first.\n"
+	"On start-up, changes made while the archiver was down are archived.\n"
+	"\n"
+	"  --once              archive everything pending, then exit\n"
+	"  --debounce MS       coalesce a burst of changes to one repository for this\n"
+	"                      long (default 50), but never delay more than 1 s\n"
+	"  --reconcile SECONDS full scan of every repository this often, as a safety\n"
+	"                      net behind inotify (default 300; 0 disables)\n"
+	"Full backup policy (per repository, only when it changed since its last full):\n"
+	"  --full-every N      after N segments (default 1000)\n"
+	"  --full-ratio R      when its segments add up to R times the full's size (0.5)\n"
+	"                      and to at least 16 MiB\n"
+	"  --full-max-age S    when the full is older than S seconds (default 86400)\n"
+	"\n"
+	"  --metrics-addr ADDR serve Prometheus metrics on http://ADDR/metrics, a\n"
+	"                      loopback address such as 127.0.0.1:9100 (default: off)\n"
+	"\n"
+	"Logs one key=value line per event on stderr (event=segment|full|error|...,\n"
+	"repo=, lsn=, bytes=, lag_ms=). SIGTERM or SIGINT: finish the work in hand\n"
+	"and exit 0.\n"
+	"\n" GW_CLI_COMMON_HELP;
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int parse_num(const char *opt, const char *v, double min, double max, double *out)
+{
+	char *end;
+	errno = 0;
+	*out = strtod(v, &end);
+	if (errno || *end || end == v || *out < min || *out > max)
+		return gw_cli_usage_error("archive", "option --%s: '%s' is not a number from %g to %g", opt, v, min, max);
+	return 0;
+}
+
+/* Wall-clock time of an event first seen at monotonic first_ms. */
+static int64_t event_time_us(uint64_t first_ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - (mono_ms() - (int64_t)first_ms) * 1000;
+}
+
+static void update_watch_metrics(gw_metrics_archiver *m, gw_watch *w, gw_archiver *ar)
+{
+	struct gw_watch_stats ws;
+	gw_archiver_stats as;
+	if (!m)
+		return;
+	gw_watch_stats(w, &ws);
+	gw_metrics_gauge_set(m->watches, (int64_t)ws.watches);
+	gw_archiver_get_stats(ar, &as);
+}
+
+static int run_service(gw_archiver *ar, const char *root, unsigned debounce, double reconcile_s,
+		       gw_metrics_archiver *m)
+{
+	gw_watch_options wopts = GW_WATCH_OPTIONS_INIT;
+	gw_watch *w = NULL;
+	int64_t next_reconcile;
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	wopts.debounce_ms = debounce;
+	if (wopts.max_delay_ms < debounce)
+		wopts.max_delay_ms = debounce;
+	/* Watch first, then catch up: a change during the catch-up is not missed. */
+	if (gw_watch_new(&w, root, &wopts) < 0)
+		return gw_cli_fail("archive", gw_error_code());
+	fprintf(stderr, "ts=start event=start root=%s\n", root);
+	gw_archiver_sync_all(ar);
+	update_watch_metrics(m, w, ar);
+	next_reconcile = mono_ms() + (int64_t)(reconcile_s * 1000);
+	while (!stop_requested) {
+		struct pollfd pfd = {gw_watch_fd(w), POLLIN, 0};
+		int timeout = gw_watch_next_timeout_ms(w), rc;
+		gw_watch_event ev;
+		if (reconcile_s > 0) {
+			int64_t until = next_reconcile - mono_ms();
+			if (until < 0)
+				until = 0;
+			if (timeout < 0 || until < timeout)
+				timeout = (int)until;
+		}
+		rc = poll(&pfd, 1, timeout);
+		if (rc < 0 && errno != EINTR)
+			break;
+		if (gw_watch_process(w) < 0) {
+			fprintf(stderr, "ts=now event=watch_error error=\"%s\"\n", gw_error_message());
+			if (m)
+				gw_metrics_counter_inc(m->errors[GW_METRICS_ERROR_WATCH]);
+		}
+		while (!stop_requested && gw_watch_take(w, &ev) == 1) {
+			if (ev.kind == GW_WATCH_RESCAN_ALL) {
+				fprintf(stderr, "ts=now event=rescan_all reason=inotify_overflow\n");
+				if (m)
+					gw_metrics_counter_inc(m->inotify_overflows);
+				gw_archiver_sync_all(ar);
+			} else {
+				if (ev.kind == GW_WATCH_RESCAN)
+					fprintf(stderr, "ts=now event=watch_degraded path=%s\n", ev.repo);
+				gw_archiver_sync_repo(ar, ev.repo, event_time_us(ev.first_ms));
+			}
+		}
+		update_watch_metrics(m, w, ar);
+		if (reconcile_s > 0 && mono_ms() >= next_reconcile) {
+			gw_watch_rescan(w);
+			gw_archiver_sync_all(ar);
+			next_reconcile = mono_ms() + (int64_t)(reconcile_s * 1000);
+		}
+	}
+	gw_watch_free(w);
+	fprintf(stderr, "ts=stop event=stop\n");
+	return 0;
+}
+
+int gw_cmd_archive(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		GW_CLI_COMMON_LONGOPTS,
+		{"once", no_argument, 0, 'o'},
+		{"debounce", required_argument, 0, 'd'},
+		{"reconcile", required_argument, 0, 'r'},
+		{"full-every", required_argument, 0, 'n'},
+		{"full-ratio", required_argument, 0, 'q'},
+		{"full-max-age", required_argument, 0, 'a'},
+		{"metrics-addr", required_argument, 0, 'm'},
+		{0, 0, 0, 0},
+	};
+	gw_cli cli = {0};
+	gw_archiver_opts aopts;
+	gw_archiver *ar = NULL;
+	double v, reconcile = 300, debounce = 50;
+	int c, rc = 0, once = 0;
+	char *state = NULL;
+	const char *metrics_addr = NULL;
+	gw_metrics *reg = NULL;
+	gw_metrics_server *srv = NULL;
+	gw_metrics_archiver handles;
+
+	memset(&aopts, 0, sizeof(aopts));
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			fputs(help, stdout);
+			goto out;
+		case 'o':
+			once = 1;
+			break;
+		case 'd':
+			if ((rc = parse_num("debounce", optarg, 0, 60000, &debounce)) != 0)
+				goto out;
+			break;
+		case 'r':
+			if ((rc = parse_num("reconcile", optarg, 0, 86400 * 7, &reconcile)) != 0)
+				goto out;
+			break;
+		case 'n':
+			if ((rc = parse_num("full-every", optarg, 1, 1e9, &v)) != 0)
+				goto out;
+			aopts.full_every_segments = (uint64_t)v;
+			break;
+		case 'q':
+			if ((rc = parse_num("full-ratio", optarg, 0.001, 1000, &v)) != 0)
+				goto out;
+			aopts.full_ratio = v;
+			break;
+		case 'a':
+			if ((rc = parse_num("full-max-age", optarg, 1, 1e9, &v)) != 0)
+				goto out;
+			aopts.full_max_age_s = (int64_t)v;
+			break;
+		case 'm':
+			metrics_addr = optarg;
+			break;
+		default:
+			if (gw_cli_common_option(&cli, c, optarg))
+				break;
+			rc = gw_cli_usage_error("archive", "unknown option or missing value: '%s'", argv[optind - 1]);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		rc = gw_cli_usage_error("archive", "unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	if (gw_cli_resolve(&cli, 1) < 0 || gw_cli_open_store(&cli) < 0 || gw_cli_open_index(&cli) < 0 ||
+	    !(state = gw_cli_state_dir())) {
+		rc = gw_cli_fail("archive", gw_error_code());
+		goto out;
+	}
+	aopts.root = cli.root;
+	aopts.state_dir = state;
+	aopts.log = stderr;
+	if (metrics_addr) {
+		if (gw_metrics_new(&reg) < 0 || gw_metrics_register_archiver(reg, &handles) < 0 ||
+		    gw_metrics_serve(reg, metrics_addr, &srv) < 0) {
+			rc = gw_cli_fail("archive", gw_error_code());
+			goto out;
+		}
+		aopts.metrics = &handles;
+		fprintf(stderr, "ts=start event=metrics addr=%s port=%u\n", metrics_addr,
+			(unsigned)gw_metrics_server_port(srv));
+	}
+	if (gw_archiver_new(&ar, cli.store, cli.index, &aopts) < 0) {
+		rc = gw_cli_fail("archive", gw_error_code());
+		goto out;
+	}
+	if (once) {
+		int failed = gw_archiver_sync_all(ar);
+		gw_archiver_stats st;
+		gw_archiver_get_stats(ar, &st);
+		fprintf(stderr, "gitwal archive: %llu repositories, %llu segments, %llu full backups, %d failed\n",
+			(unsigned long long)st.repositories, (unsigned long long)st.segments,
+			(unsigned long long)st.fulls, failed);
+		rc = failed ? 1 : 0;
+	} else {
+		rc = run_service(ar, cli.root, (unsigned)debounce, reconcile, aopts.metrics);
+	}
+out:
+	gw_metrics_server_stop(srv);
+	gw_archiver_free(ar);
+	gw_metrics_free(reg);
+	free(state);
+	gw_cli_dispose(&cli);
+	return rc;
+}

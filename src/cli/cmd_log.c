@@ -1,0 +1,214 @@
+/*
+ * gitwal log: the archive's history of a repository, record by record: full
+ * backups and the ref updates of every segment, with their times. For
+ * operators ("what happened to main at 14:02?") and for tests.
+ */
+#include "cli/cli.h"
+#include "gitwal/error.h"
+#include "gitwal/manifest.h"
+#include "gitwal/repo.h"
+#include "gitwal/segment.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *help =
+	"usage: gitwal log --repo REL [--json] [--store URL] [--index FILE]\n"
+	"\n"
+	"Print every record archived for a repository, in LSN order: full backups\n"
+	"(LSN, time, refs) and log segments (LSN, time, and each ref update: ref,\n"
+	"old value, new value; HEAD retargets; repository created or deleted).\n"
+	"\n"
+	"  --json          one JSON document: {\"repository\", \"records\": [{\"lsn\", \"kind\":\n"
+	"                  \"full\"|\"segment\", \"time_us\", \"time\", ...}]}; a segment record has\n"
+	"                  \"updates\": [{\"kind\", \"time_us\", \"ref\", \"old\", \"new\",\n"
+	"                  \"old_target\", \"new_target\"}]\n"
+	"\n" GW_CLI_COMMON_HELP;
+
+typedef struct {
+	gw_cli *cli;
+	int json;
+	json_t *records;
+	int rc;
+} log_run;
+
+static const char *kind_name(gw_update_kind k)
+{
+	return k == GW_UPDATE_REF ? "ref" : k == GW_UPDATE_SYMREF ? "symref" : k == GW_UPDATE_CREATED ? "created" : "deleted";
+}
+
+static int print_full(const gw_full_record *r, void *payload)
+{
+	log_run *run = payload;
+	char when[40];
+	gw_time_format(r->time_us, when, sizeof(when));
+	if (run->json)
+		json_array_append_new(run->records,
+				      json_pack("{s:I, s:s, s:I, s:s, s:I, s:I, s:s}", "lsn", (json_int_t)r->lsn, "kind",
+						"full", "time_us", (json_int_t)r->time_us, "time", when, "refs",
+						(json_int_t)r->refs, "objects", (json_int_t)r->objects, "key", r->manifest_key));
+	else
+		printf("%llu full %s refs=%llu objects=%llu\n", (unsigned long long)r->lsn, when,
+		       (unsigned long long)r->refs, (unsigned long long)r->objects);
+	return 0;
+}
+
+static int print_segment(const gw_segment_record *r, void *payload)
+{
+	log_run *run = payload;
+	gw_segment_header h;
+	unsigned char trailer[GW_SEGMENT_TRAILER_SIZE];
+	json_t *updates = NULL;
+	char when[40];
+	size_t i;
+	int rc;
+	if ((rc = gw_segment_read_meta(run->cli->store, r->key, r->size, &h, trailer)) < 0) {
+		run->rc = rc;
+		return rc;
+	}
+	gw_time_format(r->time_last_us, when, sizeof(when));
+	if (run->json)
+		updates = json_array();
+	else
+		printf("%llu segment %s objects=%llu bytes=%llu\n", (unsigned long long)r->lsn, when,
+		       (unsigned long long)r->objects, (unsigned long long)r->size);
+	for (i = 0; i < h.nupdates; i++) {
+		const gw_update *u = &h.updates[i];
+		if (run->json) {
+			json_t *o = json_pack("{s:s, s:I}", "kind", kind_name(u->kind), "time_us", (json_int_t)u->time_us);
+			if (u->ref)
+				json_object_set_new(o, "ref", json_string(u->ref));
+			if (u->kind == GW_UPDATE_REF) {
+				json_object_set_new(o, "old", json_string(u->old_oid));
+				json_object_set_new(o, "new", json_string(u->new_oid));
+			} else if (u->kind == GW_UPDATE_SYMREF) {
+				json_object_set_new(o, "old_target", json_string(u->old_target));
+				json_object_set_new(o, "new_target", json_string(u->new_target));
+			}
+			json_array_append_new(updates, o);
+		} else if (u->kind == GW_UPDATE_REF) {
+			printf("  %s %s -> %s\n", u->ref, *u->old_oid ? u->old_oid : "(none)",
+			       *u->new_oid ? u->new_oid : "(deleted)");
+		} else if (u->kind == GW_UPDATE_SYMREF) {
+			printf("  %s: ref: %s -> ref: %s\n", u->ref, *u->old_target ? u->old_target : "(none)",
+			       *u->new_target ? u->new_target : "(deleted)");
+		} else {
+			printf("  repository %s\n", kind_name(u->kind));
+		}
+	}
+	if (run->json)
+		json_array_append_new(run->records,
+				      json_pack("{s:I, s:s, s:I, s:s, s:I, s:I, s:s, s:o}", "lsn", (json_int_t)r->lsn,
+						"kind", "segment", "time_us", (json_int_t)r->time_last_us, "time", when,
+						"objects", (json_int_t)r->objects, "bytes", (json_int_t)r->size, "key",
+						r->key, "updates", updates));
+	gw_segment_header_dispose(&h);
+	return 0;
+}
+
+static int lsn_cmp(const void *a, const void *b)
+{
+	json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "lsn"));
+	json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "lsn"));
+	return x < y ? -1 : x > y;
+}
+
+int gw_cmd_log(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		GW_CLI_COMMON_LONGOPTS,
+		{"repo", required_argument, 0, 'p'},
+		{"json", no_argument, 0, 'J'},
+		{0, 0, 0, 0},
+	};
+	gw_cli cli = {0};
+	log_run run = {0};
+	const char *repo = NULL;
+	int c, rc = 0;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			fputs(help, stdout);
+			goto out;
+		case 'p':
+			repo = optarg;
+			break;
+		case 'J':
+			run.json = 1;
+			break;
+		default:
+			if (gw_cli_common_option(&cli, c, optarg))
+				break;
+			rc = gw_cli_usage_error("log", "unknown option or missing value: '%s'", argv[optind - 1]);
+			goto out;
+		}
+	}
+	if (!repo || optind < argc) {
+		rc = gw_cli_usage_error("log", "give exactly one --repo REL");
+		goto out;
+	}
+	if (gw_repo_path_check(repo) < 0) {
+		rc = gw_cli_usage_error("log", "option --repo: %s", gw_error_message());
+		goto out;
+	}
+	if (gw_cli_resolve(&cli, 0) < 0 || gw_cli_open_store(&cli) < 0 || gw_cli_open_index(&cli) < 0 ||
+	    gw_index_sync(cli.index, cli.store, repo) < 0) {
+		rc = gw_cli_fail("log", gw_error_code());
+		goto out;
+	}
+	run.cli = &cli;
+	run.records = json_array();
+	if (run.json) {
+		/* Collect both kinds, then order by LSN. */
+		json_t **items;
+		size_t i, n;
+		if (gw_index_full_foreach(cli.index, repo, print_full, &run) < 0 ||
+		    gw_index_segment_foreach(cli.index, repo, 1, UINT64_MAX, print_segment, &run) < 0) {
+			rc = gw_cli_fail("log", gw_error_code());
+			goto out;
+		}
+		n = json_array_size(run.records);
+		items = calloc(n ? n : 1, sizeof(json_t *));
+		for (i = 0; i < n; i++)
+			items[i] = json_incref(json_array_get(run.records, i));
+		qsort(items, n, sizeof(json_t *), lsn_cmp);
+		json_array_clear(run.records);
+		for (i = 0; i < n; i++)
+			json_array_append_new(run.records, items[i]);
+		free(items);
+		{
+			json_t *doc = json_pack("{s:s, s:O}", "repository", repo, "records", run.records);
+			json_dumpf(doc, stdout, JSON_INDENT(1));
+			putchar('\n');
+			json_decref(doc);
+		}
+	} else {
+		/* Interleave: fulls and segments, by LSN. */
+		uint64_t lsn;
+		if (gw_index_last_lsn(cli.index, repo, &lsn) < 0) {
+			rc = gw_cli_fail("log", gw_error_code());
+			goto out;
+		}
+		for (uint64_t l = 1; l <= lsn; l++) {
+			gw_full_record fr;
+			if (gw_index_full_find(cli.index, repo, l, &fr) == 0) {
+				print_full(&fr, &run);
+				gw_full_record_dispose(&fr);
+			} else if (gw_index_segment_foreach(cli.index, repo, l, l, print_segment, &run) < 0) {
+				rc = gw_cli_fail("log", gw_error_code());
+				goto out;
+			}
+		}
+	}
+	if (run.rc < 0)
+		rc = gw_cli_fail("log", run.rc);
+out:
+	json_decref(run.records);
+	gw_cli_dispose(&cli);
+	return rc;
+}
