@@ -2,7 +2,8 @@
 # Full backup of the libgit2 history to S3 (a local radosgw) and to a file
 # store, side by side, several rounds:
 #   scripts/bench-s3.sh [ROUNDS]     (default 3)
-# Prints a table of the median wall time and the largest peak RSS of each, the
+# Prints a table of the median wall time and the largest peak RSS of each (and
+# the time of a plain curl PUT of the same bundle: what the server allows), the
 # ratio S3/file (bar: at most 1.5) and whether the S3 peak RSS, multipart
 # buffers included, stays within 64 MiB. Starts radosgw (scripts/rgw.sh) unless
 # one already answers on 127.0.0.1:7480, and stops only the one it started.
@@ -53,9 +54,19 @@ measure() {
   cat "$work/time.txt" >> "$work/$name"
 }
 
+# The server's own limit: one curl PUT of the same bundle bytes (no gitwal at all).
+curl_put() {
+  local f
+  f=$(find "$work/file-store-1" -name '*.full.bundle' | head -1)
+  printf 'user = "%s:%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" |
+    curl -fsS -K - --aws-sigv4 "aws:amz:us-east-1:s3" -o /dev/null -w '%{time_total} 0\n' \
+      -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -T "$f" "$endpoint/$bucket/curl-$1" >> "$work/curl"
+}
+
 for i in $(seq "$rounds"); do
   measure file "file://$work/file-store-$i"
   measure s3 "s3://$bucket/round-$i?endpoint=$endpoint&region=us-east-1&path_style=true"
+  curl_put "$i"
 done
 
 python3 - "$work" "$rounds" <<'PY'
@@ -66,12 +77,14 @@ def load(name):
     return statistics.median(r[0] for r in rows), max(r[1] for r in rows) / 1024, [r[0] for r in rows]
 ft, fm, fall = load("file")
 st, sm, sall = load("s3")
+ct, _, call = load("curl")
 ratio = st / ft if ft > 0 else float("inf")
 print(f"full backup of libgit2 (76 MiB pack, 134,603 objects), median of {rounds} rounds, side by side")
 print(f"| store | time (s) | each round (s) | peak RSS (MiB) |")
 print(f"|---|---|---|---|")
 print(f"| file  | {ft:.2f} | {' '.join(f'{x:.2f}' for x in fall)} | {fm:.1f} |")
 print(f"| s3    | {st:.2f} | {' '.join(f'{x:.2f}' for x in sall)} | {sm:.1f} |")
+print(f"| curl PUT of the bundle alone (the server's limit) | {ct:.2f} | {' '.join(f'{x:.2f}' for x in call)} | - |")
 print(f"ratio s3/file: {ratio:.2f}x (bar: at most 1.5x) {'PASS' if ratio <= 1.5 else 'FAIL'}")
 print(f"s3 peak RSS: {sm:.1f} MiB (bar: at most 64 MiB) {'PASS' if sm <= 64 else 'FAIL'}")
 PY

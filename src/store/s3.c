@@ -48,6 +48,9 @@ typedef struct {
 	char (*etags)[80];
 	size_t etags_cap;
 	char lock[2][96]; /* Object Lock headers sent at creation */
+	/* MD5 of the part being filled, hashed as bytes arrive (overlapping the previous part's upload). */
+	EVP_MD_CTX *md5;
+	unsigned char sending_md5[16];
 	pthread_t thread;
 	int busy;        /* the helper thread runs */
 	int thread_rc;
@@ -275,9 +278,15 @@ static int s3_write_open(gw_store_writer **out, gw_store *store, const char *key
 		return oom();
 	w->s3 = impl(store);
 	w->size_hint = size_hint;
+	if (!(w->md5 = EVP_MD_CTX_new()) || EVP_DigestInit_ex(w->md5, EVP_md5(), NULL) != 1) {
+		EVP_MD_CTX_free(w->md5);
+		free(w);
+		return gw_error_set(GW_ERROR, "cannot initialise MD5");
+	}
 	/* A known small object gets exactly its size; anything else grows as bytes come. */
 	if (size_hint != GW_STORE_SIZE_UNKNOWN && size_hint <= PART_SIZE &&
 	    s3_buf_reserve(&w->fill, size_hint ? (size_t)size_hint : 1) < 0) {
+		EVP_MD_CTX_free(w->md5);
 		free(w);
 		return GW_ERROR;
 	}
@@ -316,6 +325,7 @@ static void *part_thread(void *arg)
 		req.body = w->sending.data;
 		req.body_len = w->sending.len;
 		req.unsigned_payload = 1;
+		req.md5 = w->sending_md5;
 		w->thread_rc = s3_request_run(w->s3, &req);
 		if (w->thread_rc == 0 && !req.etag[0])
 			w->thread_rc = gw_error_set(GW_EIO, "store %s: key %s: part %u was stored without an ETag",
@@ -347,6 +357,14 @@ static int part_wait(s3_writer *w)
 	return 0;
 }
 
+/* The MD5 of the bytes filled so far; starts the next part's. */
+static void md5_take(s3_writer *w, unsigned char *out)
+{
+	unsigned int n;
+	EVP_DigestFinal_ex(w->md5, out, &n);
+	EVP_DigestInit_ex(w->md5, EVP_md5(), NULL);
+}
+
 /* Hand the filled buffer to the helper thread; the caller fills the other one meanwhile. */
 static int part_send(s3_writer *w)
 {
@@ -368,6 +386,7 @@ static int part_send(s3_writer *w)
 		w->etags = ne;
 		w->etags_cap = cap;
 	}
+	md5_take(w, w->sending_md5);
 	tmp = w->sending;
 	w->sending = w->fill;
 	w->fill = tmp;
@@ -409,6 +428,7 @@ static int s3_write(gw_store_writer *base, const void *buf, size_t len)
 			}
 		}
 		memcpy(w->fill.data + w->fill.len, p, n);
+		EVP_DigestUpdate(w->md5, p, n);
 		w->fill.len += n;
 		p += n;
 		len -= n;
@@ -417,18 +437,15 @@ static int s3_write(gw_store_writer *base, const void *buf, size_t len)
 }
 
 /* After a retried PUT got 412, the earlier attempt may have landed: same MD5, same object. */
-static int put_landed_earlier(s3_writer *w)
+static int put_landed_earlier(s3_writer *w, const unsigned char *md5)
 {
-	unsigned char d[16];
 	char hex[40], want[44];
-	unsigned int n;
 	s3_request head;
 	int exists;
 
 	if (key_exists(w->s3, w->base.key, &exists, &head) < 0 || !exists)
 		return 0;
-	EVP_Digest(w->fill.data, w->fill.len, d, &n, EVP_md5(), NULL);
-	gw_hex_encode(hex, d, 16);
+	gw_hex_encode(hex, md5, 16);
 	snprintf(want, sizeof(want), "\"%s\"", hex);
 	return !strcmp(head.etag, want);
 }
@@ -436,6 +453,7 @@ static int put_landed_earlier(s3_writer *w)
 static int commit_put(s3_writer *w)
 {
 	s3_request req = {.method = "PUT", .key = w->base.key, .ok_status = {412}};
+	unsigned char md5[16];
 	char lock[2][96];
 	int rc;
 
@@ -447,8 +465,10 @@ static int commit_put(s3_writer *w)
 	req.body = w->fill.data ? (const void *)w->fill.data : "";
 	req.body_len = w->fill.len;
 	req.unsigned_payload = 1;
+	md5_take(w, md5);
+	req.md5 = md5;
 	rc = s3_request_run(w->s3, &req);
-	if (rc == 0 && req.status == 412 && !(req.attempts > 1 && put_landed_earlier(w)))
+	if (rc == 0 && req.status == 412 && !(req.attempts > 1 && put_landed_earlier(w, md5)))
 		rc = gw_error_set(GW_EEXISTS, GW_STORE_MSG_EXISTS, w->base.key, w->s3->url);
 	s3_request_dispose(&req);
 	return rc;
@@ -582,6 +602,7 @@ static void s3_writer_free(gw_store_writer *base)
 	}
 	if (w->upload_id && !w->done)
 		multipart_abort(w);
+	EVP_MD_CTX_free(w->md5);
 	s3_buf_dispose(&w->fill);
 	s3_buf_dispose(&w->sending);
 	free(w->upload_id);

@@ -89,6 +89,7 @@ typedef struct s3_request {
 	size_t body_len;
 	int upload;                  /* send body (PUT and POST always do) */
 	int unsigned_payload;        /* object data: sign UNSIGNED-PAYLOAD, the signed Content-MD5 guards it */
+	const unsigned char *md5;    /* the body's MD5 when the caller hashed it as the bytes came, or NULL */
 	s3_buf *response;            /* where the response body goes (NULL: a small internal buffer) */
 	int ok_status[4];            /* statuses besides 2xx the caller handles itself (e.g. 404, 412) */
 

@@ -341,6 +341,10 @@ static void body_digests(const s3_request *req, char *sha_hex, char *md5_b64)
 		gw_hash_buffer(GW_HASH_SHA256, req->body, req->body_len, d);
 		gw_hex_encode(sha_hex, d, 32);
 	}
+	if (req->md5) {
+		EVP_EncodeBlock((unsigned char *)md5_b64, req->md5, 16);
+		return;
+	}
 	EVP_Digest(req->body, req->body_len, d, &n, EVP_md5(), NULL);
 	EVP_EncodeBlock((unsigned char *)md5_b64, d, (int)n);
 }
