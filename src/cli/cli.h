@@ -57,7 +57,15 @@ char *gw_cli_state_dir(void);
 	"  --root DIR      the directory holding the bare repositories\n"                              \
 	"                  [GITWAL_ROOT, gitwal.root]\n"                                                \
 	"  --store URL     where backups go: file:///path (default: file://$STATE/store)\n"            \
-	"                  [GITWAL_STORE, gitwal.store]\n"                                              \
+	"                  or s3://BUCKET/PREFIX?PARAM=VALUE&... [GITWAL_STORE, gitwal.store]\n"        \
+	"                  S3 parameters: endpoint=URL (default $AWS_ENDPOINT_URL_S3, else\n"           \
+	"                  https://s3.REGION.amazonaws.com), region=R ($AWS_REGION, else us-east-1),\n" \
+	"                  path_style=true|false (false), lock=compliance|governance with\n"           \
+	"                  retain=Nd|Nh (Object Lock on every object; the bucket must have it),\n"     \
+	"                  ca_file=PATH (extra CAs; TLS is always verified), retries=N (5).\n"        \
+	"                  S3 credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"               \
+	"                  AWS_SESSION_TOKEN, else AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials\n" \
+	"                  (mode 0600; profile $AWS_PROFILE or default); never in the URL.\n"          \
 	"  --index FILE    the local SQLite index, a cache of the store (default: $STATE/index.db)\n"  \
 	"                  [GITWAL_INDEX, gitwal.index]\n"                                              \
 	"  --config FILE   a git-config file with a [gitwal] section\n"                                \

@@ -14,6 +14,7 @@ struct gw_store {
 	const gw_store_driver *driver;
 	char *url;  /* redacted, for messages */
 	void *impl; /* the driver's state */
+	uint32_t features; /* the driver's, which its open() may narrow or widen for this store */
 };
 
 struct gw_store_writer {
@@ -30,7 +31,7 @@ struct gw_store_reader {
 
 struct gw_store_driver {
 	const char *scheme; /* "file", "s3" */
-	uint32_t features;
+	uint32_t features; /* the default for its stores (gw_store.features) */
 	/* Parse the URL (after "scheme://") and connect; set store->impl. */
 	int (*open)(gw_store *store, const char *rest);
 	void (*free)(gw_store *store);
@@ -48,6 +49,7 @@ struct gw_store_driver {
 };
 
 extern const gw_store_driver gw_store_driver_file;
+extern const gw_store_driver gw_store_driver_s3;
 
 /* Messages every driver uses, so each says the same thing the same way. */
 #define GW_STORE_MSG_EXISTS "key %s already exists in store %s (write-once: stored objects are never replaced)"

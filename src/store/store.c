@@ -63,6 +63,7 @@ int gw_store_open(gw_store **out, const char *url)
 		if (!(store = calloc(1, sizeof(*store))))
 			return gw_error_set(GW_ERROR, "out of memory");
 		store->driver = drivers[i];
+		store->features = drivers[i]->features;
 		if ((rc = drivers[i]->open(store, sep + 3)) < 0) {
 			free(store->url);
 			free(store);
@@ -93,7 +94,7 @@ const char *gw_store_url(const gw_store *store)
 
 uint32_t gw_store_features(const gw_store *store)
 {
-	return store->driver->features;
+	return store->features;
 }
 
 static int writer_sink_write(gw_sink *sink, const void *buf, size_t len)

@@ -122,3 +122,41 @@ h = m["head"]
 print("HEAD", h.get("symbolic") or h.get("oid"))
 PY
 }
+
+# --- S3 (tests/integration/test_s3_*.sh) ---
+# s3_require: skip (exit 77) unless scripts/test.sh started radosgw and set the endpoint.
+s3_require() {
+  if [ -z "${GITWAL_TEST_S3_ENDPOINT:-}" ]; then
+    echo "skipped: GITWAL_TEST_S3_ENDPOINT is not set (scripts/test.sh starts radosgw and sets it)"
+    exit 77
+  fi
+  : "${AWS_ACCESS_KEY_ID:?}" "${AWS_SECRET_ACCESS_KEY:?}"
+}
+
+# s3_curl ARGS...: a signed request; the credentials go to curl on stdin, never on its command line.
+s3_curl() {
+  printf 'user = "%s:%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" |
+    curl -sS -K - --aws-sigv4 "aws:amz:${AWS_REGION:-us-east-1}:s3" "$@"
+}
+
+EMPTY_SHA256=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+
+# s3_bucket [lock]: create a uniquely named bucket (with Object Lock when asked); prints its name.
+s3_bucket() {
+  local name="gwi-$$-$RANDOM-$(date +%s%N | tail -c 7)" extra=()
+  [ "${1:-}" = lock ] && extra=(-H 'x-amz-bucket-object-lock-enabled: true')
+  s3_curl -f -o /dev/null -X PUT -H "x-amz-content-sha256: $EMPTY_SHA256" "${extra[@]}" \
+    "$GITWAL_TEST_S3_ENDPOINT/$name" || fail "cannot create bucket $name"
+  echo "$name"
+}
+
+# s3_url BUCKET PREFIX [PARAMS]: the store URL for the local server.
+s3_url() {
+  echo "s3://$1/$2?endpoint=$GITWAL_TEST_S3_ENDPOINT&region=us-east-1&path_style=true${3:+&$3}"
+}
+
+# s3_keys BUCKET: every object name in the bucket (up to 1,000), one a line.
+s3_keys() {
+  s3_curl -f -H "x-amz-content-sha256: $EMPTY_SHA256" "$GITWAL_TEST_S3_ENDPOINT/$1?list-type=2" |
+    python3 -c 'import sys,xml.etree.ElementTree as E; [print(k.text) for k in E.parse(sys.stdin).iter() if k.tag.endswith("}Key") or k.tag=="Key"]'
+}

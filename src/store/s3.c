@@ -1,0 +1,931 @@
+/*
+ * The s3:// storage driver: Amazon S3 and compatible servers (Ceph radosgw).
+ *
+ * Write-once on S3:
+ *  - A small object (it fits one part buffer) is one PUT with
+ *    If-None-Match: *, so a bucket without versioning refuses a second write
+ *    of a key (412 -> GW_EEXISTS). Larger or unknown-size objects stream as a
+ *    multipart upload, made visible only by CompleteMultipartUpload at commit;
+ *    a writer freed without commit aborts it, so nothing shows under the key.
+ *  - Versioned buckets (every Object Lock bucket is one) keep a second write
+ *    as a new version, and radosgw ignores If-None-Match there. So before it
+ *    makes an object visible the driver checks with HEAD that the key is free
+ *    (best effort: two writers racing on one key both pass), and stat()
+ *    counts a key's versions so an audit can see a key written twice.
+ *  - With lock=, every object is created with Object Lock retention (PUT or
+ *    CreateMultipartUpload headers), and open refuses a bucket without Object
+ *    Lock rather than store unprotected objects.
+ *
+ * Memory is bounded: a writer holds at most two part buffers, one being
+ * filled by the caller while the other uploads on a helper thread. Readers
+ * fetch the object in ranged GETs of READ_CHUNK bytes, each pinned to the
+ * ETag seen at open (If-Match), so a reader never mixes two versions.
+ */
+#include "store/s3.h"
+#include "gitwal/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#define PART_SIZE (8u * 1024 * 1024) /* S3 wants >= 5 MiB for every part but the last */
+#define PART_SIZE_GROWTH 2000        /* parts of one size before it doubles (S3 allows 10,000 parts) */
+#define MAX_PARTS 10000
+#define READ_CHUNK (4u * 1024 * 1024)
+#define LIST_PAGE_MAX (64u * 1024 * 1024)
+
+typedef struct {
+	gw_store_writer base;
+	gw_s3 *s3;
+	s3_buf fill;     /* the part the caller is filling */
+	s3_buf sending;  /* the part the helper thread uploads (its buffer is reused) */
+	uint64_t size_hint;
+	char *upload_id; /* set once the object went multipart */
+	unsigned nparts; /* parts started */
+	char (*etags)[80];
+	size_t etags_cap;
+	char lock[2][96]; /* Object Lock headers sent at creation */
+	/* MD5 of the part being filled, hashed as bytes arrive (overlapping the previous part's upload). */
+	EVP_MD_CTX *md5;
+	unsigned char sending_md5[16];
+	pthread_t thread;
+	int busy;        /* the helper thread runs */
+	int thread_rc;
+	char *thread_msg;
+	int failed;      /* a write failed: the object can never be committed */
+	int done;
+} s3_writer;
+
+typedef struct {
+	gw_store_reader base;
+	gw_s3 *s3;
+	uint64_t pos, end;
+	char etag[80];
+	s3_buf buf;
+	size_t off;
+} s3_reader;
+
+static gw_s3 *impl(gw_store *store)
+{
+	return store->impl;
+}
+
+gw_s3 *gw_s3_from_store(gw_store *store)
+{
+	return store->driver == &gw_store_driver_s3 ? store->impl : NULL;
+}
+
+static int oom(void)
+{
+	return gw_error_set(GW_ERROR, "out of memory");
+}
+
+/* The object name of a key: the store's prefix, then the key. */
+static char *object_name(gw_s3 *s3, const char *key)
+{
+	size_t n = strlen(s3->cfg.prefix) + strlen(key) + 2;
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s%s%s", s3->cfg.prefix, s3->cfg.prefix[0] ? "/" : "", key);
+	return p;
+}
+
+/* Store setup. */
+
+static void s3_destroy(gw_s3 *s3)
+{
+	if (!s3)
+		return;
+	s3_disconnect(s3);
+	s3_credentials_dispose(&s3->cred);
+	s3_config_dispose(&s3->cfg);
+	free(s3);
+}
+
+static int s3_create(gw_s3 **out, const char *rest)
+{
+	gw_s3 *s3 = calloc(1, sizeof(*s3));
+	int rc;
+	*out = NULL;
+	if (!s3)
+		return oom();
+	if ((rc = s3_config_parse(&s3->cfg, rest)) < 0) {
+		free(s3);
+		return rc;
+	}
+	if ((rc = s3_credentials_load(&s3->cred)) < 0 || (rc = s3_connect(s3)) < 0) {
+		gw_error_prefix("store s3://%s/%s", s3->cfg.bucket, s3->cfg.prefix);
+		s3_destroy(s3);
+		return rc;
+	}
+	*out = s3;
+	return 0;
+}
+
+/* GET ?versioning= and, with lock=, ?object-lock=: what this bucket can do. */
+static int probe_bucket(gw_s3 *s3)
+{
+	s3_request req = {.method = "GET", .query = "versioning="};
+	char *status = NULL;
+	int rc;
+
+	if ((rc = s3_request_run(s3, &req)) == 0 &&
+	    (rc = s3_xml_text(req.response->data, req.response->len, "Status", &status)) == 0)
+		s3->versioned = status && (!strcmp(status, "Enabled") || !strcmp(status, "Suspended"));
+	free(status);
+	status = NULL;
+	s3_request_dispose(&req);
+	if (rc < 0 || !s3->cfg.lock_mode)
+		return rc;
+
+	memset(&req, 0, sizeof(req));
+	req.method = "GET";
+	req.query = "object-lock=";
+	req.ok_status[0] = 404; /* ObjectLockConfigurationNotFoundError: no lock */
+	if ((rc = s3_request_run(s3, &req)) == 0 && req.status == 200)
+		rc = s3_xml_text(req.response->data, req.response->len, "ObjectLockEnabled", &status);
+	if (rc == 0 && (!status || strcmp(status, "Enabled")))
+		rc = gw_error_set(GW_EINVALID,
+				  "store %s: bucket %s has no Object Lock, so lock= cannot protect its objects: use a bucket created with Object Lock enabled, or drop lock=",
+				  s3->url, s3->cfg.bucket);
+	free(status);
+	s3_request_dispose(&req);
+	return rc;
+}
+
+static int s3_open(gw_store *store, const char *rest)
+{
+	gw_s3 *s3;
+	int rc;
+
+	if ((rc = s3_create(&s3, rest)) < 0)
+		return rc;
+	if (!(store->url = s3_config_url(&s3->cfg))) {
+		s3_destroy(s3);
+		return oom();
+	}
+	s3->url = store->url;
+	if ((rc = probe_bucket(s3)) < 0) {
+		s3_destroy(s3);
+		return rc;
+	}
+	store->impl = s3;
+	store->features = (s3->versioned ? GW_STORE_FEATURE_VERSIONS : 0) |
+			  (s3->cfg.lock_mode ? GW_STORE_FEATURE_LOCK : 0);
+	return 0;
+}
+
+static void s3_free(gw_store *store)
+{
+	s3_destroy(impl(store));
+}
+
+int gw_s3_bucket_create(const char *url, int kind)
+{
+	static const char versioning[] = "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+					 "<Status>Enabled</Status></VersioningConfiguration>";
+	s3_request req = {.method = "PUT"};
+	char body[256];
+	gw_s3 *s3;
+	int rc;
+
+	if (strncmp(url, "s3://", 5))
+		return gw_error_set(GW_EINVALID, "'%s' is not an s3:// URL", url);
+	if ((rc = s3_create(&s3, url + 5)) < 0)
+		return rc;
+	s3->url = url;
+	if (kind == GW_S3_BUCKET_LOCK)
+		req.headers[0] = "x-amz-bucket-object-lock-enabled: true";
+	/* Outside us-east-1, S3 wants the region in the body. */
+	if (strcmp(s3->cfg.region, "us-east-1"))
+		snprintf(body, sizeof(body),
+			 "<CreateBucketConfiguration><LocationConstraint>%s</LocationConstraint></CreateBucketConfiguration>",
+			 s3->cfg.region);
+	else
+		body[0] = '\0';
+	req.body = body;
+	req.body_len = strlen(body);
+	rc = s3_request_run(s3, &req);
+	s3_request_dispose(&req);
+	if (rc == 0 && kind == GW_S3_BUCKET_VERSIONED) {
+		memset(&req, 0, sizeof(req));
+		req.method = "PUT";
+		req.query = "versioning=";
+		req.body = versioning;
+		req.body_len = sizeof(versioning) - 1;
+		rc = s3_request_run(s3, &req);
+		s3_request_dispose(&req);
+	}
+	s3_destroy(s3);
+	return rc;
+}
+
+/* Lock headers for an object created now; `buf` holds them. */
+static void lock_headers(gw_s3 *s3, s3_request *req, size_t slot, char buf[2][96])
+{
+	char date[40];
+	if (!s3->cfg.lock_mode)
+		return;
+	s3_format_iso8601(date, sizeof(date), (int64_t)time(NULL) + s3->cfg.retain_seconds);
+	snprintf(buf[0], 96, "x-amz-object-lock-mode: %s",
+		 s3->cfg.lock_mode == S3_LOCK_COMPLIANCE ? "COMPLIANCE" : "GOVERNANCE");
+	snprintf(buf[1], 96, "x-amz-object-lock-retain-until-date: %s", date);
+	req->headers[slot] = buf[0];
+	req->headers[slot + 1] = buf[1];
+}
+
+/* HEAD: does the key exist (its latest version)? */
+static int key_exists(gw_s3 *s3, const char *key, int *exists, s3_request *out)
+{
+	s3_request req = {.method = "HEAD", .key = key, .ok_status = {404}};
+	int rc = s3_request_run(s3, &req);
+	*exists = rc == 0 && req.status != 404;
+	s3_request_dispose(&req);
+	if (out) {
+		/* Only the headers are of use after this. */
+		*out = req;
+		out->response = NULL;
+	}
+	return rc;
+}
+
+/* GW_EEXISTS when the key is taken; `always` checks even where If-None-Match would refuse. */
+static int refuse_existing(gw_s3 *s3, const char *key, int always)
+{
+	int exists, rc;
+	if (!s3->versioned && !always)
+		return 0;
+	if ((rc = key_exists(s3, key, &exists, NULL)) < 0)
+		return rc;
+	return exists ? gw_error_set(GW_EEXISTS, GW_STORE_MSG_EXISTS, key, s3->url) : 0;
+}
+
+/* Writers. */
+
+static size_t part_size_for(unsigned part_index)
+{
+	unsigned shift = part_index / PART_SIZE_GROWTH;
+	return (size_t)PART_SIZE << (shift < 4 ? shift : 4);
+}
+
+static int s3_write_open(gw_store_writer **out, gw_store *store, const char *key, uint64_t size_hint)
+{
+	s3_writer *w = calloc(1, sizeof(*w));
+	if (!w)
+		return oom();
+	w->s3 = impl(store);
+	w->size_hint = size_hint;
+	if (!(w->md5 = EVP_MD_CTX_new()) || EVP_DigestInit_ex(w->md5, EVP_md5(), NULL) != 1) {
+		EVP_MD_CTX_free(w->md5);
+		free(w);
+		return gw_error_set(GW_ERROR, "cannot initialise MD5");
+	}
+	/* A known small object gets exactly its size; anything else grows as bytes come. */
+	if (size_hint != GW_STORE_SIZE_UNKNOWN && size_hint <= PART_SIZE &&
+	    s3_buf_reserve(&w->fill, size_hint ? (size_t)size_hint : 1) < 0) {
+		EVP_MD_CTX_free(w->md5);
+		free(w);
+		return GW_ERROR;
+	}
+	*out = &w->base;
+	return 0;
+}
+
+static int multipart_start(s3_writer *w)
+{
+	s3_request req = {.method = "POST", .key = w->base.key, .query = "uploads="};
+	int rc;
+
+	lock_headers(w->s3, &req, 0, w->lock);
+	if ((rc = s3_request_run(w->s3, &req)) == 0 &&
+	    (rc = s3_xml_text(req.response->data, req.response->len, "UploadId", &w->upload_id)) == 0 &&
+	    (!w->upload_id || !*w->upload_id))
+		rc = gw_error_set(GW_EIO, "store %s: key %s: CreateMultipartUpload answered no UploadId", w->s3->url,
+				  w->base.key);
+	s3_request_dispose(&req);
+	return rc;
+}
+
+static void *part_thread(void *arg)
+{
+	s3_writer *w = arg;
+	char number[16];
+	s3_param params[2] = {{"partNumber", number}, {"uploadId", w->upload_id}};
+	s3_request req = {.method = "PUT", .key = w->base.key};
+	char *query;
+
+	snprintf(number, sizeof(number), "%u", w->nparts);
+	if (!(query = s3_query_build(params, 2))) {
+		w->thread_rc = oom();
+	} else {
+		req.query = query;
+		req.body = w->sending.data;
+		req.body_len = w->sending.len;
+		req.unsigned_payload = 1;
+		req.md5 = w->sending_md5;
+		w->thread_rc = s3_request_run(w->s3, &req);
+		if (w->thread_rc == 0 && !req.etag[0])
+			w->thread_rc = gw_error_set(GW_EIO, "store %s: key %s: part %u was stored without an ETag",
+						    w->s3->url, w->base.key, w->nparts);
+		if (w->thread_rc == 0)
+			memcpy(w->etags[w->nparts - 1], req.etag, sizeof(req.etag));
+	}
+	/* The message is this thread's: hand it to the writer's thread. */
+	if (w->thread_rc < 0)
+		w->thread_msg = strdup(gw_error_message());
+	s3_request_dispose(&req);
+	free(query);
+	return NULL;
+}
+
+static int part_wait(s3_writer *w)
+{
+	if (!w->busy)
+		return 0;
+	pthread_join(w->thread, NULL);
+	w->busy = 0;
+	if (w->thread_rc < 0) {
+		w->failed = 1;
+		gw_error_set(w->thread_rc, "%s", w->thread_msg ? w->thread_msg : "part upload failed");
+		free(w->thread_msg);
+		w->thread_msg = NULL;
+		return w->thread_rc;
+	}
+	return 0;
+}
+
+/* The MD5 of the bytes filled so far; starts the next part's. */
+static void md5_take(s3_writer *w, unsigned char *out)
+{
+	unsigned int n;
+	EVP_DigestFinal_ex(w->md5, out, &n);
+	EVP_DigestInit_ex(w->md5, EVP_md5(), NULL);
+}
+
+/* Hand the filled buffer to the helper thread; the caller fills the other one meanwhile. */
+static int part_send(s3_writer *w)
+{
+	s3_buf tmp;
+	int rc;
+
+	if ((rc = part_wait(w)) < 0)
+		return rc;
+	if (!w->upload_id && (rc = multipart_start(w)) < 0)
+		return rc;
+	if (w->nparts >= MAX_PARTS)
+		return gw_error_set(GW_EINVALID, "store %s: key %s: more than %d parts", w->s3->url, w->base.key,
+				    MAX_PARTS);
+	if (w->nparts >= w->etags_cap) {
+		size_t cap = w->etags_cap ? w->etags_cap * 2 : 16;
+		void *ne = realloc(w->etags, cap * sizeof(*w->etags));
+		if (!ne)
+			return oom();
+		w->etags = ne;
+		w->etags_cap = cap;
+	}
+	md5_take(w, w->sending_md5);
+	tmp = w->sending;
+	w->sending = w->fill;
+	w->fill = tmp;
+	w->fill.len = 0;
+	w->nparts++;
+	w->thread_rc = 0;
+	if (pthread_create(&w->thread, NULL, part_thread, w) != 0) {
+		w->nparts--;
+		return gw_error_set(GW_ERROR, "store %s: key %s: cannot start an upload thread", w->s3->url, w->base.key);
+	}
+	w->busy = 1;
+	return 0;
+}
+
+static int s3_write(gw_store_writer *base, const void *buf, size_t len)
+{
+	s3_writer *w = (s3_writer *)base;
+	const unsigned char *p = buf;
+	int rc;
+
+	if (w->done || w->failed)
+		return gw_error_set(GW_ERROR, "store %s: key %s: write after %s", w->s3->url, base->key,
+				    w->done ? "commit" : "a failure");
+	while (len) {
+		size_t part = part_size_for(w->nparts), room, n;
+		if (w->fill.len == part && (rc = part_send(w)) < 0) {
+			w->failed = 1;
+			return rc;
+		}
+		room = part - w->fill.len;
+		n = len < room ? len : room;
+		if (w->fill.len + n > w->fill.cap) {
+			size_t cap = w->fill.cap ? w->fill.cap : 64 * 1024;
+			while (cap < w->fill.len + n)
+				cap *= 2;
+			if (s3_buf_reserve(&w->fill, cap < part ? cap : part) < 0) {
+				w->failed = 1;
+				return GW_ERROR;
+			}
+		}
+		memcpy(w->fill.data + w->fill.len, p, n);
+		EVP_DigestUpdate(w->md5, p, n);
+		w->fill.len += n;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* After a retried PUT got 412, the earlier attempt may have landed: same MD5, same object. */
+static int put_landed_earlier(s3_writer *w, const unsigned char *md5)
+{
+	char hex[40], want[44];
+	s3_request head;
+	int exists;
+
+	if (key_exists(w->s3, w->base.key, &exists, &head) < 0 || !exists)
+		return 0;
+	gw_hex_encode(hex, md5, 16);
+	snprintf(want, sizeof(want), "\"%s\"", hex);
+	return !strcmp(head.etag, want);
+}
+
+static int commit_put(s3_writer *w)
+{
+	s3_request req = {.method = "PUT", .key = w->base.key, .ok_status = {412}};
+	unsigned char md5[16];
+	char lock[2][96];
+	int rc;
+
+	/* Unversioned buckets refuse through If-None-Match; versioned ones need the check. */
+	if ((rc = refuse_existing(w->s3, w->base.key, 0)) < 0)
+		return rc;
+	req.headers[0] = "If-None-Match: *";
+	lock_headers(w->s3, &req, 1, lock);
+	req.body = w->fill.data ? (const void *)w->fill.data : "";
+	req.body_len = w->fill.len;
+	req.unsigned_payload = 1;
+	md5_take(w, md5);
+	req.md5 = md5;
+	rc = s3_request_run(w->s3, &req);
+	if (rc == 0 && req.status == 412 && !(req.attempts > 1 && put_landed_earlier(w, md5)))
+		rc = gw_error_set(GW_EEXISTS, GW_STORE_MSG_EXISTS, w->base.key, w->s3->url);
+	s3_request_dispose(&req);
+	return rc;
+}
+
+/*
+ * radosgw 16 drops the lock headers of CreateMultipartUpload (AWS applies
+ * them), leaving the completed object unlocked. So check, and set the same
+ * retention on the new version when it is missing: locked moments after
+ * completion instead of never.
+ */
+static int retention_ensure(s3_writer *w, const char *version_id)
+{
+	static const char ns[] = "http://s3.amazonaws.com/doc/2006-03-01/";
+	s3_param params[2] = {{"retention", NULL}, {"versionId", version_id}};
+	s3_request req = {.method = "HEAD", .key = w->base.key};
+	char body[400], *query;
+	int rc;
+
+	if ((rc = s3_request_run(w->s3, &req)) < 0)
+		return rc;
+	s3_request_dispose(&req);
+	if (req.retain_until)
+		return 0;
+	/* The headers' values: "x-amz-object-lock-mode: MODE", "...-retain-until-date: DATE". */
+	snprintf(body, sizeof(body), "<Retention xmlns=\"%s\"><Mode>%s</Mode><RetainUntilDate>%s</RetainUntilDate></Retention>",
+		 ns, strchr(w->lock[0], ':') + 2, strchr(w->lock[1], ':') + 2);
+	if (!(query = s3_query_build(params, version_id[0] ? 2 : 1)))
+		return oom();
+	memset(&req, 0, sizeof(req));
+	req.method = "PUT";
+	req.key = w->base.key;
+	req.query = query;
+	req.body = body;
+	req.body_len = strlen(body);
+	rc = s3_request_run(w->s3, &req);
+	s3_request_dispose(&req);
+	free(query);
+	if (rc < 0)
+		gw_error_prefix("store %s: key %s was stored but its Object Lock retention could not be set", w->s3->url,
+				w->base.key);
+	return rc;
+}
+
+static int commit_multipart(s3_writer *w)
+{
+	s3_param params[1] = {{"uploadId", w->upload_id}};
+	s3_request req = {.method = "POST", .key = w->base.key};
+	s3_buf xml = {0};
+	char line[160], *query = NULL, *code = NULL;
+	unsigned i;
+	int rc;
+
+	if (w->fill.len && (rc = part_send(w)) < 0)
+		return rc;
+	if ((rc = part_wait(w)) < 0)
+		return rc;
+	/* radosgw ignores If-None-Match on completion, in any bucket: check here, as late as possible. */
+	if ((rc = refuse_existing(w->s3, w->base.key, 1)) < 0)
+		return rc;
+	rc = s3_buf_append(&xml, "<CompleteMultipartUpload>", 25);
+	for (i = 0; i < w->nparts && rc == 0; i++) {
+		int n = snprintf(line, sizeof(line), "<Part><PartNumber>%u</PartNumber><ETag>%s</ETag></Part>", i + 1,
+				 w->etags[i]);
+		rc = s3_buf_append(&xml, line, (size_t)n);
+	}
+	if (rc < 0 || s3_buf_append(&xml, "</CompleteMultipartUpload>", 26) < 0 ||
+	    !(query = s3_query_build(params, 1))) {
+		s3_buf_dispose(&xml);
+		return oom();
+	}
+	req.query = query;
+	req.body = xml.data;
+	req.body_len = xml.len;
+	rc = s3_request_run(w->s3, &req);
+	/* S3 may answer 200 and still report a failure in the body. */
+	if (rc == 0 && req.response->len &&
+	    (rc = s3_xml_text(req.response->data, req.response->len, "Code", &code)) == 0 && code)
+		rc = gw_error_set(GW_EIO, "store %s: key %s: CompleteMultipartUpload failed (%s)", w->s3->url,
+				  w->base.key, code);
+	if (rc == 0 && w->s3->cfg.lock_mode)
+		rc = retention_ensure(w, req.version_id);
+	free(code);
+	free(query);
+	s3_buf_dispose(&xml);
+	s3_request_dispose(&req);
+	return rc;
+}
+
+static int s3_commit(gw_store_writer *base)
+{
+	s3_writer *w = (s3_writer *)base;
+	int rc;
+	if (w->done)
+		return gw_error_set(GW_ERROR, "store %s: key %s committed twice", w->s3->url, base->key);
+	if (w->failed)
+		return gw_error_set(GW_ERROR, "store %s: key %s: cannot commit after a failed write", w->s3->url,
+				    base->key);
+	rc = w->upload_id ? commit_multipart(w) : commit_put(w);
+	if (rc < 0)
+		w->failed = 1;
+	else
+		w->done = 1;
+	return rc;
+}
+
+static void multipart_abort(s3_writer *w)
+{
+	s3_param params[1] = {{"uploadId", w->upload_id}};
+	s3_request req = {.method = "DELETE", .key = w->base.key, .ok_status = {404}};
+	char saved[1024], *query = s3_query_build(params, 1);
+	int code = gw_error_code();
+
+	/* The caller reports the error that led here, not the abort's. */
+	snprintf(saved, sizeof(saved), "%s", gw_error_message());
+	if (query) {
+		req.query = query;
+		s3_request_run(w->s3, &req);
+		s3_request_dispose(&req);
+		free(query);
+	}
+	gw_error_set(code, "%s", saved);
+}
+
+static void s3_writer_free(gw_store_writer *base)
+{
+	s3_writer *w = (s3_writer *)base;
+	if (w->busy) {
+		pthread_join(w->thread, NULL);
+		free(w->thread_msg);
+	}
+	if (w->upload_id && !w->done)
+		multipart_abort(w);
+	EVP_MD_CTX_free(w->md5);
+	s3_buf_dispose(&w->fill);
+	s3_buf_dispose(&w->sending);
+	free(w->upload_id);
+	free(w->etags);
+	free(base->key);
+	free(w);
+}
+
+/* Readers. */
+
+static int s3_read_open(gw_store_reader **out, gw_store *store, const char *key, uint64_t offset, uint64_t length)
+{
+	gw_s3 *s3 = impl(store);
+	s3_request head;
+	s3_reader *r;
+	int exists, rc;
+
+	if ((rc = key_exists(s3, key, &exists, &head)) < 0)
+		return rc;
+	if (!exists)
+		return gw_error_set(GW_ENOTFOUND, GW_STORE_MSG_NOTFOUND, key, s3->url);
+	if (offset > head.content_length)
+		return gw_error_set(GW_EINVALID, "store %s: key %s: offset %llu past its end (%llu bytes)", s3->url, key,
+				    (unsigned long long)offset, (unsigned long long)head.content_length);
+	if (!(r = calloc(1, sizeof(*r))) || !(r->base.key = strdup(key))) {
+		free(r);
+		return oom();
+	}
+	r->base.store = store;
+	r->s3 = s3;
+	r->pos = offset;
+	r->end = length == GW_STORE_TO_END || length > head.content_length - offset ? head.content_length
+										      : offset + length;
+	memcpy(r->etag, head.etag, sizeof(r->etag));
+	*out = &r->base;
+	return 0;
+}
+
+static int fetch_chunk(s3_reader *r)
+{
+	uint64_t want = r->end - r->pos < READ_CHUNK ? r->end - r->pos : READ_CHUNK;
+	s3_request req = {.method = "GET", .key = r->base.key};
+	char range[80], match[120];
+	int rc;
+
+	snprintf(range, sizeof(range), "Range: bytes=%llu-%llu", (unsigned long long)r->pos,
+		 (unsigned long long)(r->pos + want - 1));
+	req.headers[0] = range;
+	if (r->etag[0]) {
+		snprintf(match, sizeof(match), "If-Match: %s", r->etag);
+		req.headers[1] = match;
+	}
+	r->buf.len = 0;
+	r->buf.max = READ_CHUNK;
+	r->off = 0;
+	req.response = &r->buf;
+	req.ok_status[0] = 412;
+	rc = s3_request_run(r->s3, &req);
+	if (rc == 0 && req.status == 412)
+		rc = gw_error_set(GW_ECHANGED, "store %s: key %s changed while it was read (ETag %s)", r->s3->url,
+				  r->base.key, r->etag);
+	else if (rc == 0 && r->buf.len != want)
+		rc = gw_error_set(GW_EIO, "store %s: key %s: asked for %llu bytes at %llu, got %zu", r->s3->url,
+				  r->base.key, (unsigned long long)want, (unsigned long long)r->pos, r->buf.len);
+	if (rc < 0)
+		r->buf.len = 0;
+	s3_request_dispose(&req);
+	return rc;
+}
+
+static ssize_t s3_read(gw_store_reader *base, void *buf, size_t len)
+{
+	s3_reader *r = (s3_reader *)base;
+	size_t n;
+	int rc;
+
+	if (r->off == r->buf.len) {
+		if (r->pos == r->end)
+			return 0;
+		if ((rc = fetch_chunk(r)) < 0)
+			return rc;
+		r->pos += r->buf.len;
+	}
+	n = r->buf.len - r->off < len ? r->buf.len - r->off : len;
+	memcpy(buf, r->buf.data + r->off, n);
+	r->off += n;
+	return (ssize_t)n;
+}
+
+static void s3_reader_free(gw_store_reader *base)
+{
+	s3_reader *r = (s3_reader *)base;
+	s3_buf_dispose(&r->buf);
+	free(base->key);
+	free(r);
+}
+
+/* Versions of one key, in ListObjectVersions order (newest first). */
+typedef struct {
+	const char *object;
+	unsigned versions;
+	char **ids; /* when collecting */
+	size_t nids, cap;
+	int collect;
+	int past; /* listing went past the key: stop */
+} version_scan;
+
+static int version_cb(const char *key, const char *version_id, int delete_marker, void *payload)
+{
+	version_scan *v = payload;
+	int cmp = strcmp(key, v->object);
+	if (cmp > 0) {
+		v->past = 1;
+		return 1;
+	}
+	if (cmp < 0)
+		return 0;
+	if (!delete_marker)
+		v->versions++;
+	if (v->collect) {
+		if (v->nids == v->cap) {
+			size_t cap = v->cap ? v->cap * 2 : 8;
+			char **ni = realloc(v->ids, cap * sizeof(*ni));
+			if (!ni)
+				return oom();
+			v->ids = ni;
+			v->cap = cap;
+		}
+		if (!(v->ids[v->nids] = strdup(version_id)))
+			return oom();
+		v->nids++;
+	}
+	return 0;
+}
+
+static int scan_versions(gw_s3 *s3, const char *key, version_scan *v)
+{
+	char *key_marker = NULL, *version_marker = NULL;
+	int truncated = 1, rc = 0;
+
+	if (!(v->object = object_name(s3, key)))
+		return oom();
+	while (truncated && !v->past && rc == 0) {
+		s3_param params[4] = {{"versions", NULL}, {"prefix", v->object}};
+		size_t np = 2;
+		s3_request req = {.method = "GET", .key = NULL};
+		char *query, *nk = NULL, *nv = NULL;
+		if (key_marker) {
+			params[np++] = (s3_param){"key-marker", key_marker};
+			if (version_marker)
+				params[np++] = (s3_param){"version-id-marker", version_marker};
+		}
+		if (!(query = s3_query_build(params, np))) {
+			rc = oom();
+			break;
+		}
+		req.query = query;
+		if ((rc = s3_request_run(s3, &req)) == 0)
+			rc = s3_xml_list_versions(req.response->data, req.response->len, version_cb, v, &truncated, &nk,
+						  &nv);
+		if (rc > 0)
+			rc = 0; /* the callback stopped past the key */
+		free(key_marker);
+		free(version_marker);
+		key_marker = nk;
+		version_marker = nv;
+		free(query);
+		s3_request_dispose(&req);
+	}
+	free(key_marker);
+	free(version_marker);
+	free((char *)v->object);
+	v->object = NULL;
+	return rc;
+}
+
+static void version_scan_dispose(version_scan *v)
+{
+	size_t i;
+	for (i = 0; i < v->nids; i++)
+		free(v->ids[i]);
+	free(v->ids);
+}
+
+static int s3_stat(gw_store *store, const char *key, gw_store_stat *st)
+{
+	gw_s3 *s3 = impl(store);
+	version_scan v = {0};
+	s3_request head;
+	int exists, rc;
+
+	if ((rc = key_exists(s3, key, &exists, &head)) < 0)
+		return rc;
+	if (!exists)
+		return gw_error_set(GW_ENOTFOUND, GW_STORE_MSG_NOTFOUND, key, s3->url);
+	st->size = head.content_length;
+	st->mtime = head.last_modified;
+	st->retain_until = head.retain_until;
+	/* Without retention in force, anyone with write access could delete or replace it. */
+	st->writable = head.retain_until <= (int64_t)time(NULL);
+	st->versions = 1;
+	if (s3->versioned) {
+		if ((rc = scan_versions(s3, key, &v)) < 0)
+			return rc;
+		st->versions = v.versions ? v.versions : 1;
+	}
+	return 0;
+}
+
+/* Listing. */
+
+typedef struct {
+	gw_s3 *s3;
+	size_t strip; /* the store prefix and its '/' */
+	gw_store_list_cb cb;
+	void *payload;
+} list_state;
+
+static int list_entry(const char *object, uint64_t size, void *payload)
+{
+	list_state *l = payload;
+	const char *key = object + l->strip;
+	gw_store_entry e;
+	if (strlen(object) < l->strip)
+		return 0;
+	/* Names that are not store keys (another tool's objects) are not ours to list. */
+	if (gw_store_key_check(key) < 0) {
+		gw_error_clear();
+		return 0;
+	}
+	e.key = key;
+	e.size = size;
+	return l->cb(&e, l->payload);
+}
+
+static int s3_list(gw_store *store, const char *prefix, gw_store_list_cb cb, void *payload)
+{
+	gw_s3 *s3 = impl(store);
+	list_state l = {s3, s3->cfg.prefix[0] ? strlen(s3->cfg.prefix) + 1 : 0, cb, payload};
+	char *object_prefix = object_name(s3, prefix), *token = NULL;
+	int truncated = 1, rc = 0;
+
+	if (!object_prefix)
+		return oom();
+	while (truncated && rc == 0) {
+		s3_param params[3] = {{"list-type", "2"}, {"prefix", object_prefix}};
+		s3_request req = {.method = "GET"};
+		s3_buf page = {.max = LIST_PAGE_MAX};
+		char *query, *next = NULL;
+		if (token)
+			params[2] = (s3_param){"continuation-token", token};
+		if (!(query = s3_query_build(params, token ? 3 : 2))) {
+			rc = oom();
+			break;
+		}
+		req.query = query;
+		req.response = &page;
+		if ((rc = s3_request_run(s3, &req)) == 0)
+			rc = s3_xml_list_objects(page.data, page.len, list_entry, &l, &truncated, &next);
+		free(token);
+		token = next;
+		free(query);
+		s3_buf_dispose(&page);
+		s3_request_dispose(&req);
+	}
+	free(token);
+	free(object_prefix);
+	return rc;
+}
+
+static int s3_remove(gw_store *store, const char *key)
+{
+	gw_s3 *s3 = impl(store);
+	version_scan v = {.collect = 1};
+	size_t i;
+	int exists, rc;
+
+	if ((rc = key_exists(s3, key, &exists, NULL)) < 0)
+		return rc;
+	if (!exists)
+		return gw_error_set(GW_ENOTFOUND, GW_STORE_MSG_NOTFOUND, key, s3->url);
+	if (!s3->versioned) {
+		s3_request req = {.method = "DELETE", .key = key};
+		rc = s3_request_run(s3, &req);
+		s3_request_dispose(&req);
+		return rc;
+	}
+	/* A plain DELETE would only add a delete marker: remove every version. */
+	if ((rc = scan_versions(s3, key, &v)) < 0) {
+		version_scan_dispose(&v);
+		return rc;
+	}
+	for (i = 0; i < v.nids && rc == 0; i++) {
+		s3_param params[1] = {{"versionId", v.ids[i]}};
+		s3_request req = {.method = "DELETE", .key = key};
+		char *query = s3_query_build(params, 1);
+		if (!query) {
+			rc = oom();
+			break;
+		}
+		req.query = query;
+		if ((rc = s3_request_run(s3, &req)) == GW_EAUTH && s3->cfg.lock_mode)
+			gw_error_prefix("key %s is under Object Lock retention", key);
+		free(query);
+		s3_request_dispose(&req);
+	}
+	version_scan_dispose(&v);
+	return rc;
+}
+
+const gw_store_driver gw_store_driver_s3 = {
+	.scheme = "s3",
+	.features = 0, /* set per store at open: versioning and lock depend on the bucket and the URL */
+	.open = s3_open,
+	.free = s3_free,
+	.write_open = s3_write_open,
+	.write = s3_write,
+	.commit = s3_commit,
+	.writer_free = s3_writer_free,
+	.read_open = s3_read_open,
+	.read = s3_read,
+	.reader_free = s3_reader_free,
+	.stat = s3_stat,
+	.list = s3_list,
+	.remove = s3_remove,
+};

@@ -1,0 +1,157 @@
+/*
+ * Internals of the s3:// driver, shared by its files and by its tests:
+ *   s3_config.c  the store URL and the credentials
+ *   s3_http.c    signed requests through libcurl, retries, error messages
+ *   s3_xml.c     the XML answers, read with libxml2
+ *   s3.c         the driver itself (write-once objects, multipart, listing)
+ * Nothing here is public API: include/gitwal/store.h is.
+ */
+#ifndef GITWAL_STORE_S3_H
+#define GITWAL_STORE_S3_H
+
+#include "store/driver.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#include <curl/curl.h>
+
+#define S3_LOCK_NONE 0
+#define S3_LOCK_GOVERNANCE 1
+#define S3_LOCK_COMPLIANCE 2
+
+#define S3_DEFAULT_RETRIES 5
+#define S3_MAX_RETRIES 20
+#define S3_POOL_MAX 16
+
+typedef struct s3_config {
+	char *bucket;
+	char *prefix;   /* "" or "a/b" (no leading or trailing '/') */
+	char *endpoint; /* scheme://host[:port], no trailing '/' */
+	char *region;
+	int path_style;
+	int lock_mode;          /* S3_LOCK_* */
+	int64_t retain_seconds; /* with lock_mode */
+	char *ca_file;
+	int retries;
+} s3_config;
+
+typedef struct s3_credentials {
+	char *access_key;
+	char *secret_key;
+	char *session_token; /* NULL without one */
+	char *userpwd;       /* "KEY:SECRET" for CURLOPT_USERPWD */
+} s3_credentials;
+
+typedef struct gw_s3 {
+	s3_config cfg;
+	s3_credentials cred;
+	char *sigv4;    /* "aws:amz:REGION:s3" */
+	char *base_url; /* endpoint with the bucket: path style or virtual host */
+	const char *url; /* the store's redacted URL, for messages */
+	int versioned;   /* the bucket keeps versions (Enabled or Suspended) */
+	pthread_mutex_t pool_lock;
+	CURL *pool[S3_POOL_MAX];
+	size_t pool_len;
+} gw_s3;
+
+/* A growable byte buffer for request and response bodies. */
+typedef struct s3_buf {
+	unsigned char *data;
+	size_t len, cap;
+	size_t max; /* refuse to grow past this (0: no limit) */
+} s3_buf;
+
+int s3_buf_reserve(s3_buf *b, size_t cap);
+int s3_buf_append(s3_buf *b, const void *data, size_t len);
+void s3_buf_dispose(s3_buf *b);
+
+/* One query parameter; s3_query_build sorts them as SigV4 wants. */
+typedef struct s3_param {
+	const char *name;
+	const char *value; /* NULL means empty: "name=" */
+} s3_param;
+
+/* "a=1&b=%2F..." sorted by name, values percent-encoded; malloc'd. NULL on no memory. */
+char *s3_query_build(s3_param *params, size_t n);
+/* Append `s` percent-encoded (RFC 3986 unreserved kept; '/' kept when keep_slash). */
+int s3_uri_encode(s3_buf *out, const char *s, int keep_slash);
+
+/* One S3 request. Fill the inputs; s3_request_run fills the outputs. */
+typedef struct s3_request {
+	const char *method;          /* GET, HEAD, PUT, POST, DELETE */
+	const char *key;             /* a store key (the prefix is added), or NULL for the bucket */
+	const char *object;          /* or an absolute object name (no prefix added); NULL for the bucket */
+	const char *query;           /* canonical query (s3_query_build), or NULL */
+	const char *headers[12];     /* extra "Name: value" headers, NULL-terminated */
+	const void *body;            /* uploads: body and length (a length even when 0) */
+	size_t body_len;
+	int upload;                  /* send body (PUT and POST always do) */
+	int unsigned_payload;        /* object data: sign UNSIGNED-PAYLOAD, the signed Content-MD5 guards it */
+	const unsigned char *md5;    /* the body's MD5 when the caller hashed it as the bytes came, or NULL */
+	s3_buf *response;            /* where the response body goes (NULL: a small internal buffer) */
+	int ok_status[4];            /* statuses besides 2xx the caller handles itself (e.g. 404, 412) */
+
+	/* outputs */
+	long status;
+	unsigned attempts;
+	uint64_t content_length;
+	int64_t last_modified;
+	int64_t retain_until;
+	char etag[80];
+	char version_id[128];
+	char error_code[64]; /* the XML <Code> of an error answer */
+	s3_buf own_response;
+} s3_request;
+
+void s3_request_dispose(s3_request *req);
+
+/*
+ * Run a request with retries (exponential backoff with jitter) on connection
+ * errors, timeouts, 5xx and 429. Returns 0 when the answer is 2xx or one of
+ * ok_status, else a negative GW_E* with a message naming store and key.
+ */
+int s3_request_run(gw_s3 *s3, s3_request *req);
+
+/* Config and credentials (s3_config.c). */
+int s3_config_parse(s3_config *cfg, const char *rest);
+void s3_config_dispose(s3_config *cfg);
+/* The canonical, secret-free URL of a parsed config; malloc'd. */
+char *s3_config_url(const s3_config *cfg);
+int s3_credentials_load(s3_credentials *cred);
+void s3_credentials_dispose(s3_credentials *cred);
+
+/* Set up the connection side of gw_s3 from a parsed config; no request is made. */
+int s3_connect(gw_s3 *s3);
+void s3_disconnect(gw_s3 *s3);
+
+/* Dates: "2026-12-01T00:00:00Z" (ISO 8601, fraction allowed) and RFC 1123 ("Tue, 01 Dec 2026 ..."). */
+int64_t s3_parse_iso8601(const char *s);
+int64_t s3_parse_http_date(const char *s);
+void s3_format_iso8601(char *out, size_t size, int64_t t);
+
+/* XML answers (s3_xml.c). Each returns 0, or GW_ECORRUPT with a message when the XML is malformed. */
+/* The text of the first element named `name` anywhere in the document; *out NULL when absent. */
+int s3_xml_text(const unsigned char *xml, size_t len, const char *name, char **out);
+typedef int (*s3_xml_object_cb)(const char *key, uint64_t size, void *payload);
+/* ListObjectsV2: each <Contents>, then whether it is truncated and the next token. */
+int s3_xml_list_objects(const unsigned char *xml, size_t len, s3_xml_object_cb cb, void *payload, int *truncated,
+			char **next_token);
+typedef int (*s3_xml_version_cb)(const char *key, const char *version_id, int delete_marker, void *payload);
+/* ListObjectVersions: each <Version> and <DeleteMarker>, and the next markers when truncated. */
+int s3_xml_list_versions(const unsigned char *xml, size_t len, s3_xml_version_cb cb, void *payload, int *truncated,
+			 char **next_key, char **next_version);
+
+/*
+ * For tests and tools: create the bucket a store URL names (with Object Lock,
+ * or with versioning only), without opening the store.
+ */
+#define GW_S3_BUCKET_PLAIN 0
+#define GW_S3_BUCKET_VERSIONED 1
+#define GW_S3_BUCKET_LOCK 2
+int gw_s3_bucket_create(const char *url, int kind);
+/* The driver state of an open s3:// store, for tests that send their own requests. */
+gw_s3 *gw_s3_from_store(gw_store *store);
+
+#endif
