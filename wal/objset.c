@@ -94,7 +94,8 @@ static int load(gw_objset *s)
 					 (ssize_t)(st.st_size - st.st_size % OID))
 		return gw_error_set_errno(GW_EIO, "archive state %s: cannot read added.oids", s->dir);
 	s->nadded = (size_t)(st.st_size / OID);
-	qsort(s->added, s->nadded, OID, oid_cmp);
+	if (s->nadded)
+		qsort(s->added, s->nadded, OID, oid_cmp);
 	return 0;
 }
 

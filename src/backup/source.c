@@ -473,7 +473,7 @@ static int snapshot_once(gw_source *src)
 	if ((rc = list_packs(src, &names2, &nnames2)) < 0)
 		goto out;
 	for (i = 0; i < nnames2; i++) {
-		if (!bsearch(&names2[i], names, nnames, sizeof(char *), name_cmp)) {
+		if (!nnames || !bsearch(&names2[i], names, nnames, sizeof(char *), name_cmp)) {
 			rc = gw_error_set(GW_ECHANGED, "repository %s: a new pack appeared while listing objects",
 					  src->rel);
 			goto out;
