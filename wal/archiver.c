@@ -18,11 +18,13 @@
 #include "gitwal/manifest.h"
 #include "gitwal/repo.h"
 #include "wal/segment_build.h"
+#include "wal/spool.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 /* The size trigger waits for this much segment data: tiny repositories would churn. */
 #define FULL_MIN_SEGMENT_BYTES (16u << 20)
@@ -39,6 +41,9 @@ typedef struct {
 	uint64_t full_bytes;
 	uint64_t segments_since_full, bytes_since_full;
 	gw_objset *objset;
+	int64_t last_record_us;   /* time of the last archived record */
+	int64_t unobserved_since; /* states since then were not watched (archiver down): next segment is a gap */
+	int64_t dirty_since;      /* changed while the spool was full: archive when there is room */
 } arepo;
 
 struct gw_archiver {
@@ -46,6 +51,9 @@ struct gw_archiver {
 	gw_index *index;
 	gw_archiver_opts opts;
 	char *scratch; /* state_dir/tmp */
+	gw_spool *spool;
+	int64_t next_flush_ms;
+	int64_t flush_backoff_ms;
 	arepo **repos; /* sorted by rel */
 	size_t nrepos, cap;
 	gw_archiver_stats stats;
@@ -85,6 +93,18 @@ int gw_archiver_new(gw_archiver **out, gw_store *store, gw_index *index, const g
 		free(a);
 		return rc;
 	}
+	if (!a->opts.spool_max_bytes)
+		a->opts.spool_max_bytes = (uint64_t)1 << 30;
+	{
+		char *dir = gw_fs_join(opts->state_dir, "spool");
+		int rc = dir ? gw_spool_open(&a->spool, dir, a->opts.spool_max_bytes) : GW_ERROR;
+		free(dir);
+		if (rc < 0) {
+			free(a->scratch);
+			free(a);
+			return rc;
+		}
+	}
 	if (!a->opts.full_every_segments)
 		a->opts.full_every_segments = 1000;
 	if (a->opts.full_ratio <= 0)
@@ -115,11 +135,21 @@ void gw_archiver_free(gw_archiver *a)
 	}
 	free(a->repos);
 	free(a->scratch);
+	gw_spool_free(a->spool);
 	free(a);
+}
+
+static void update_spool_metrics(gw_archiver *a)
+{
+	a->stats.spool_segments = gw_spool_count(a->spool);
+	a->stats.spool_bytes = gw_spool_bytes(a->spool);
+	gw_metrics_gauge_set(METRIC(a, spool_segments), (int64_t)a->stats.spool_segments);
+	gw_metrics_gauge_set(METRIC(a, spool_bytes), (int64_t)a->stats.spool_bytes);
 }
 
 void gw_archiver_get_stats(gw_archiver *a, gw_archiver_stats *stats)
 {
+	update_spool_metrics(a);
 	a->stats.repositories = a->nrepos;
 	gw_metrics_gauge_set(METRIC(a, repositories), (int64_t)a->nrepos);
 	*stats = a->stats;
@@ -175,6 +205,7 @@ static int load_full(gw_archiver *a, arepo *r, const gw_full_record *rec, gw_man
 	r->last_lsn = rec->lsn;
 	memcpy(r->last_digest, rec->manifest_sha256, sizeof(r->last_digest));
 	r->full_time_us = rec->time_us;
+	r->last_record_us = rec->time_us;
 	r->full_bytes = rec->bundle_size + rec->idx_size;
 	r->segments_since_full = r->bytes_since_full = 0;
 	r->exists = 1;
@@ -184,6 +215,7 @@ static int load_full(gw_archiver *a, arepo *r, const gw_full_record *rec, gw_man
 typedef struct {
 	gw_archiver *a;
 	arepo *r;
+	gw_store *from;
 	int broken;
 } replay_ctx;
 
@@ -199,7 +231,7 @@ static int replay_segment(const gw_segment_record *rec, void *payload)
 		c->broken = 1;
 		return 1;
 	}
-	if ((rc = gw_segment_read_meta(c->a->store, rec->key, rec->size, &h, trailer)) < 0)
+	if ((rc = gw_segment_read_meta(c->from, rec->key, rec->size, &h, trailer)) < 0)
 		return rc;
 	for (i = 0; i < h.nupdates; i++) {
 		if (h.updates[i].kind == GW_UPDATE_DELETED)
@@ -212,6 +244,7 @@ static int replay_segment(const gw_segment_record *rec, void *payload)
 	if (rc < 0)
 		return rc;
 	c->r->last_lsn = rec->lsn;
+	c->r->last_record_us = rec->time_last_us;
 	memcpy(c->r->last_digest, rec->sha256, sizeof(c->r->last_digest));
 	c->r->segments_since_full++;
 	c->r->bytes_since_full += rec->size;
@@ -230,6 +263,72 @@ static char *objset_dir(gw_archiver *a, const char *rel)
 	return dir;
 }
 
+typedef struct {
+	char **keys;
+	uint64_t *sizes;
+	size_t n, cap;
+} spool_list;
+
+static int collect_spool(const gw_store_entry *e, void *payload)
+{
+	spool_list *l = payload;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		char **k = realloc(l->keys, cap * sizeof(char *));
+		uint64_t *s = k ? realloc(l->sizes, cap * sizeof(uint64_t)) : NULL;
+		if (k)
+			l->keys = k;
+		if (!s)
+			return gw_error_set(GW_ERROR, "out of memory");
+		l->sizes = s;
+		l->cap = cap;
+	}
+	l->keys[l->n] = strdup(e->key);
+	l->sizes[l->n++] = e->size;
+	return 0;
+}
+
+/* Segments still in the spool are archived too: replay them after the store's. */
+static int replay_spool(gw_archiver *a, arepo *r)
+{
+	spool_list l = {0};
+	replay_ctx ctx = {a, r, gw_spool_store(a->spool), 0};
+	char *prefix = gw_layout_repo_prefix(r->rel);
+	size_t i;
+	int rc = 0;
+	if (!prefix)
+		return GW_ERROR;
+	if (gw_spool_count(a->spool))
+		rc = gw_store_list(ctx.from, prefix, collect_spool, &l);
+	for (i = 0; rc == 0 && i < l.n && !ctx.broken; i++) {
+		gw_segment_header h;
+		gw_segment_record rec;
+		unsigned char trailer[GW_SEGMENT_TRAILER_SIZE];
+		if ((rc = gw_segment_read_meta(ctx.from, l.keys[i], l.sizes[i], &h, trailer)) < 0)
+			break;
+		memset(&rec, 0, sizeof(rec));
+		rec.lsn = h.lsn;
+		rec.base_lsn = h.base_lsn;
+		rec.time_last_us = h.time_last_us;
+		rec.key = l.keys[i];
+		rec.size = l.sizes[i];
+		gw_hex_encode(rec.sha256, GW_SEGMENT_TRAILER_DIGEST(trailer), 32);
+		memcpy(rec.prev_sha256, h.prev_sha256, 65);
+		gw_segment_header_dispose(&h);
+		rc = replay_segment(&rec, &ctx);
+		if (rc > 0)
+			rc = 0;
+	}
+	for (i = 0; i < l.n; i++)
+		free(l.keys[i]);
+	free(l.keys);
+	free(l.sizes);
+	free(prefix);
+	if (rc == 0 && ctx.broken)
+		rc = gw_error_set(GW_ECORRUPT, "repository %s: the spooled segments do not continue the archive", r->rel);
+	return rc;
+}
+
 /*
  * Load the archived state of r. Returns 0 with r->base_lsn == 0 when the
  * repository has no usable generation (no full backup, or a broken chain):
@@ -239,7 +338,7 @@ static int repo_load(gw_archiver *a, arepo *r)
 {
 	gw_full_record rec;
 	gw_manifest m;
-	replay_ctx ctx = {a, r, 0};
+	replay_ctx ctx = {a, r, a->store, 0};
 	uint64_t next;
 	char *dir;
 	int rc;
@@ -269,6 +368,8 @@ static int repo_load(gw_archiver *a, arepo *r)
 		r->base_lsn = 0;
 		r->last_lsn = next - 1;
 	}
+	if (rc == 0 && r->base_lsn)
+		rc = replay_spool(a, r);
 	if (rc == 0 && r->base_lsn) {
 		if (!(dir = objset_dir(a, r->rel)))
 			rc = gw_error_set(GW_ERROR, "out of memory");
@@ -281,6 +382,7 @@ static int repo_load(gw_archiver *a, arepo *r)
 	if (rc < 0)
 		return rc;
 	r->loaded = 1;
+	r->unobserved_since = r->base_lsn ? r->last_record_us : 0;
 	return 0;
 }
 
@@ -314,6 +416,17 @@ static int full_due(gw_archiver *a, arepo *r, const char **why)
 	return 1;
 }
 
+/* The spool is full: remember the change and archive the state when there is room (as a gap). */
+static int mark_dirty(gw_archiver *a, arepo *r, int64_t now)
+{
+	if (!r->dirty_since) {
+		r->dirty_since = r->last_record_us ? r->last_record_us : now;
+		log_event(a, "event=spool_full repo=%s spool_bytes=%llu", r->rel,
+			  (unsigned long long)gw_spool_bytes(a->spool));
+	}
+	return 0;
+}
+
 static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n, int64_t now, int64_t changed_us,
 			 const char *path)
 {
@@ -321,7 +434,7 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 	gw_segment_result res;
 	gw_segment_record rec;
 	char *key;
-	int rc;
+	int rc, spooled;
 
 	memset(&spec, 0, sizeof(spec));
 	spec.rel = r->rel;
@@ -333,8 +446,37 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 	spec.updates = updates;
 	spec.nupdates = n;
 	spec.time_first_us = spec.time_last_us = now;
-	if ((rc = gw_segment_build(a->store, r->objset, &spec, &res)) < 0)
+	{
+		int64_t since = r->dirty_since ? r->dirty_since : r->unobserved_since;
+		if (since && since < now) {
+			/* The archiver did not see every state in between: say so in the log. */
+			spec.gap = 1;
+			spec.gap_from_us = since;
+			spec.gap_to_us = now;
+		}
+	}
+	/* Segments of a repository queue behind its spooled ones: the store gets them in order. */
+	spooled = gw_spool_has_repo(a->spool, r->rel);
+	if (spooled && gw_spool_full(a->spool))
+		return mark_dirty(a, r, now);
+	rc = gw_segment_build(spooled ? gw_spool_store(a->spool) : a->store, r->objset, &spec, &res);
+	if (rc == GW_EIO && !spooled) {
+		log_event(a, "event=store_unavailable repo=%s lsn=%llu error=\"%s\"", r->rel,
+			  (unsigned long long)spec.lsn, gw_error_message());
+		gw_metrics_counter_inc(a->opts.metrics ? a->opts.metrics->errors[GW_METRICS_ERROR_STORE] : NULL);
+		if (gw_spool_full(a->spool))
+			return mark_dirty(a, r, now);
+		spooled = 1;
+		rc = gw_segment_build(gw_spool_store(a->spool), r->objset, &spec, &res);
+	}
+	if (rc < 0)
 		return rc;
+	if (spec.gap) {
+		a->stats.gaps++;
+		gw_metrics_counter_inc(METRIC(a, gaps));
+	}
+	r->dirty_since = r->unobserved_since = 0;
+	r->last_record_us = now;
 	memset(&rec, 0, sizeof(rec));
 	key = gw_layout_key(r->rel, spec.lsn, GW_KEY_SEGMENT);
 	rec.repository = r->rel;
@@ -347,8 +489,14 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 	memcpy(rec.prev_sha256, r->last_digest, 65);
 	rec.objects = res.objects;
 	rec.updates = n;
+	rec.gap = spec.gap;
+	if (spooled) {
+		gw_spool_added(a->spool, res.bytes);
+		update_spool_metrics(a);
+		a->next_flush_ms = 0;
+	}
 	/* The store is the truth: a failure here is repaired by the next index sync. */
-	if (gw_index_segment_add(a->index, &rec) < 0)
+	else if (gw_index_segment_add(a->index, &rec) < 0)
 		log_event(a, "event=index_error repo=%s lsn=%llu error=\"%s\"", r->rel, (unsigned long long)spec.lsn,
 			  gw_error_message());
 	free(key);
@@ -368,9 +516,10 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 	gw_metrics_gauge_set_now(METRIC(a, last_segment_timestamp));
 	if (changed_us)
 		gw_metrics_histogram_observe(METRIC(a, archive_lag), (double)(gw_time_now_us() - changed_us) / 1e6);
-	log_event(a, "event=segment repo=%s lsn=%llu updates=%zu objects=%llu bytes=%llu lag_ms=%.1f", r->rel,
+	log_event(a, "event=segment repo=%s lsn=%llu updates=%zu objects=%llu bytes=%llu lag_ms=%.1f%s%s", r->rel,
 		  (unsigned long long)spec.lsn, n, (unsigned long long)res.objects, (unsigned long long)res.bytes,
-		  changed_us ? (double)(gw_time_now_us() - changed_us) / 1000.0 : 0.0);
+		  changed_us ? (double)(gw_time_now_us() - changed_us) / 1000.0 : 0.0, spooled ? " spooled=1" : "",
+		  spec.gap ? " gap=1" : "");
 	gw_segment_result_dispose(&res);
 	return 0;
 }
@@ -442,6 +591,14 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 	rc = gw_segment_diff(&r->refs, &cur, now, &updates, &n);
 	if (rc == 0 && n)
 		rc = write_segment(a, r, updates, n, now, changed_us, path);
+	else if (rc == 0)
+		r->unobserved_since = 0; /* nothing changed while unobserved: no gap */
+	if (rc == 0 && r->dirty_since) {
+		/* Not written (the spool is full): keep the archived state where it is. */
+		gw_refstate_dispose(&cur);
+		gw_updates_free(updates, n);
+		goto out;
+	}
 	if (rc == 0 && n) {
 		gw_refstate_dispose(&r->refs);
 		r->refs = cur;
@@ -449,7 +606,7 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 	}
 	gw_refstate_dispose(&cur);
 	gw_updates_free(updates, n);
-	if (rc == 0 && full_due(a, r, &why))
+	if (rc == 0 && !r->dirty_since && !gw_spool_has_repo(a->spool, r->rel) && full_due(a, r, &why))
 		rc = take_full(a, r, why);
 out:
 	gw_source_free(src);
@@ -505,4 +662,39 @@ int gw_archiver_sync_all(gw_archiver *a)
 	gw_repo_list_free(repos, n);
 	gw_repo_list_free(known, nknown);
 	return failed;
+}
+
+int gw_archiver_tick(gw_archiver *a)
+{
+	struct timespec ts;
+	int64_t now_ms;
+	size_t i;
+	int pending_dirty = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (gw_spool_count(a->spool) && now_ms >= a->next_flush_ms) {
+		int n = gw_spool_flush(a->spool, a->store, a->index);
+		if (n < 0) {
+			a->flush_backoff_ms = a->flush_backoff_ms ? a->flush_backoff_ms * 2 : 1000;
+			if (a->flush_backoff_ms > 60000)
+				a->flush_backoff_ms = 60000;
+			log_event(a, "event=spool_upload_failed spool_segments=%zu retry_ms=%lld error=\"%s\"",
+				  gw_spool_count(a->spool), (long long)a->flush_backoff_ms, gw_error_message());
+		} else {
+			if (n)
+				log_event(a, "event=spool_uploaded segments=%d spool_segments=%zu", n, gw_spool_count(a->spool));
+			a->flush_backoff_ms = 0;
+		}
+		a->next_flush_ms = now_ms + (a->flush_backoff_ms ? a->flush_backoff_ms : 1000);
+		update_spool_metrics(a);
+	}
+	for (i = 0; i < a->nrepos && !gw_spool_full(a->spool); i++)
+		if (a->repos[i]->dirty_since) {
+			gw_archiver_sync_repo(a, a->repos[i]->rel, 0);
+			pending_dirty |= a->repos[i]->dirty_since != 0;
+		}
+	if (!gw_spool_count(a->spool) && !pending_dirty)
+		return -1;
+	return (int)(a->next_flush_ms > now_ms ? a->next_flush_ms - now_ms : 0) + 1;
 }

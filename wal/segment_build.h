@@ -29,6 +29,9 @@ typedef struct gw_segment_spec {
 	size_t nupdates;
 	int64_t time_first_us;
 	int64_t time_last_us;
+	int gap;                /* states between gap_from_us and gap_to_us were not observed */
+	int64_t gap_from_us;
+	int64_t gap_to_us;
 } gw_segment_spec;
 
 typedef struct gw_segment_result {

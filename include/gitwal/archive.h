@@ -25,10 +25,12 @@ typedef struct gw_archiver_opts {
 	int64_t full_max_age_s;       /* ... or when the full backup is older than this (86400) */
 	FILE *log;                    /* key=value event lines; NULL: none */
 	gw_metrics_archiver *metrics; /* NULL: no metrics */
+	uint64_t spool_max_bytes;     /* local spool bound while the store is unreachable (1 GiB) */
 } gw_archiver_opts;
 
 typedef struct gw_archiver_stats {
-	uint64_t segments, segment_bytes, fulls, errors, repositories;
+	uint64_t segments, segment_bytes, fulls, errors, repositories, gaps;
+	uint64_t spool_segments, spool_bytes;
 	int64_t last_segment_us;
 } gw_archiver_stats;
 
@@ -46,5 +48,12 @@ int gw_archiver_sync_repo(gw_archiver *a, const char *rel, int64_t changed_us);
 /* Every repository under the root, and every archived one that is gone. Returns the number that failed. */
 int gw_archiver_sync_all(gw_archiver *a);
 void gw_archiver_get_stats(gw_archiver *a, gw_archiver_stats *stats);
+/*
+ * Background duties: upload spooled segments (with backoff while the store
+ * is unreachable) and archive repositories that changed while the spool was
+ * full. Returns the milliseconds until it wants to run again (-1: nothing
+ * pending).
+ */
+int gw_archiver_tick(gw_archiver *a);
 
 #endif

@@ -41,6 +41,9 @@ static const char *help =
 	"                      and to at least 16 MiB\n"
 	"  --full-max-age S    when the full is older than S seconds (default 86400)\n"
 	"\n"
+	"  --spool-max MIB     bound of the local spool that holds segments while the\n"
+	"                      store is unreachable (default 1024); past it, changes are\n"
+	"                      archived when room returns, recorded as a gap\n"
 	"  --metrics-addr ADDR serve Prometheus metrics on http://ADDR/metrics, a\n"
 	"                      loopback address such as 127.0.0.1:9100 (default: off)\n"
 	"\n"
@@ -112,13 +115,16 @@ static int run_service(gw_archiver *ar, const char *root, unsigned debounce, dou
 	if (gw_watch_new(&w, root, &wopts) < 0)
 		return gw_cli_fail("archive", gw_error_code());
 	fprintf(stderr, "ts=start event=start root=%s\n", root);
+	gw_archiver_tick(ar); /* segments spooled before a restart go first */
 	gw_archiver_sync_all(ar);
 	update_watch_metrics(m, w, ar);
 	next_reconcile = mono_ms() + (int64_t)(reconcile_s * 1000);
 	while (!stop_requested) {
 		struct pollfd pfd = {gw_watch_fd(w), POLLIN, 0};
-		int timeout = gw_watch_next_timeout_ms(w), rc;
+		int timeout = gw_watch_next_timeout_ms(w), rc, tick = gw_archiver_tick(ar);
 		gw_watch_event ev;
+		if (tick >= 0 && (timeout < 0 || tick < timeout))
+			timeout = tick;
 		if (reconcile_s > 0) {
 			int64_t until = next_reconcile - mono_ms();
 			if (until < 0)
@@ -169,6 +175,7 @@ int gw_cmd_archive(int argc, char **argv)
 		{"full-ratio", required_argument, 0, 'q'},
 		{"full-max-age", required_argument, 0, 'a'},
 		{"metrics-addr", required_argument, 0, 'm'},
+		{"spool-max", required_argument, 0, 's'},
 		{0, 0, 0, 0},
 	};
 	gw_cli cli = {0};
@@ -219,6 +226,11 @@ int gw_cmd_archive(int argc, char **argv)
 		case 'm':
 			metrics_addr = optarg;
 			break;
+		case 's':
+			if ((rc = parse_num("spool-max", optarg, 1e-6, 1e7, &v)) != 0)
+				goto out;
+			aopts.spool_max_bytes = (uint64_t)(v * 1024 * 1024) ? (uint64_t)(v * 1024 * 1024) : 1;
+			break;
 		default:
 			if (gw_cli_common_option(&cli, c, optarg))
 				break;
@@ -253,13 +265,18 @@ int gw_cmd_archive(int argc, char **argv)
 		goto out;
 	}
 	if (once) {
-		int failed = gw_archiver_sync_all(ar);
+		int failed;
 		gw_archiver_stats st;
+		gw_archiver_tick(ar);
+		failed = gw_archiver_sync_all(ar);
+		gw_archiver_tick(ar);
 		gw_archiver_get_stats(ar, &st);
-		fprintf(stderr, "gitwal archive: %llu repositories, %llu segments, %llu full backups, %d failed\n",
+		fprintf(stderr,
+			"gitwal archive: %llu repositories, %llu segments, %llu full backups, %d failed, "
+			"%llu segments waiting in the spool\n",
 			(unsigned long long)st.repositories, (unsigned long long)st.segments,
-			(unsigned long long)st.fulls, failed);
-		rc = failed ? 1 : 0;
+			(unsigned long long)st.fulls, failed, (unsigned long long)st.spool_segments);
+		rc = failed || st.spool_segments ? 1 : 0;
 	} else {
 		rc = run_service(ar, cli.root, (unsigned)debounce, reconcile, aopts.metrics);
 	}

@@ -1,0 +1,227 @@
+/*
+ * The archiver's local spool (see spool.h).
+ */
+#include "wal/spool.h"
+#include "gitwal/error.h"
+#include "gitwal/layout.h"
+#include "gitwal/segment.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct gw_spool {
+	gw_store *store;
+	uint64_t max_bytes;
+	uint64_t bytes;
+	size_t count;
+};
+
+typedef struct {
+	char **keys;
+	uint64_t *sizes;
+	size_t n, cap;
+} entry_list;
+
+static int collect(const gw_store_entry *e, void *payload)
+{
+	entry_list *l = payload;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		char **k = realloc(l->keys, cap * sizeof(char *));
+		uint64_t *s = k ? realloc(l->sizes, cap * sizeof(uint64_t)) : NULL;
+		if (k)
+			l->keys = k;
+		if (!s)
+			return gw_error_set(GW_ERROR, "out of memory");
+		l->sizes = s;
+		l->cap = cap;
+	}
+	if (!(l->keys[l->n] = strdup(e->key)))
+		return gw_error_set(GW_ERROR, "out of memory");
+	l->sizes[l->n++] = e->size;
+	return 0;
+}
+
+static void entries_free(entry_list *l)
+{
+	size_t i;
+	for (i = 0; i < l->n; i++)
+		free(l->keys[i]);
+	free(l->keys);
+	free(l->sizes);
+	memset(l, 0, sizeof(*l));
+}
+
+static int recount(gw_spool *s)
+{
+	entry_list l = {0};
+	size_t i;
+	int rc = gw_store_list(s->store, GW_LAYOUT_REPOS, collect, &l);
+	if (rc == 0) {
+		s->bytes = 0;
+		s->count = l.n;
+		for (i = 0; i < l.n; i++)
+			s->bytes += l.sizes[i];
+	}
+	entries_free(&l);
+	return rc;
+}
+
+int gw_spool_open(gw_spool **out, const char *dir, uint64_t max_bytes)
+{
+	gw_spool *s = calloc(1, sizeof(*s));
+	char *url;
+	int rc;
+	*out = NULL;
+	if (!s || asprintf(&url, "file://%s", dir) < 0) {
+		free(s);
+		return gw_error_set(GW_ERROR, "out of memory");
+	}
+	rc = gw_store_open(&s->store, url);
+	free(url);
+	if (rc < 0 || (rc = recount(s)) < 0) {
+		gw_spool_free(s);
+		return gw_error_prefix("spool %s", dir);
+	}
+	s->max_bytes = max_bytes;
+	*out = s;
+	return 0;
+}
+
+void gw_spool_free(gw_spool *s)
+{
+	if (!s)
+		return;
+	gw_store_free(s->store);
+	free(s);
+}
+
+gw_store *gw_spool_store(gw_spool *s)
+{
+	return s->store;
+}
+
+uint64_t gw_spool_bytes(const gw_spool *s)
+{
+	return s->bytes;
+}
+
+size_t gw_spool_count(const gw_spool *s)
+{
+	return s->count;
+}
+
+int gw_spool_full(const gw_spool *s)
+{
+	return s->bytes >= s->max_bytes;
+}
+
+static int any(const gw_store_entry *e, void *payload)
+{
+	(void)e;
+	*(int *)payload = 1;
+	return 1;
+}
+
+int gw_spool_has_repo(gw_spool *s, const char *rel)
+{
+	char *prefix;
+	int found = 0;
+	if (!s->count)
+		return 0;
+	if (!(prefix = gw_layout_repo_prefix(rel)))
+		return 0;
+	gw_store_list(s->store, prefix, any, &found);
+	free(prefix);
+	return found;
+}
+
+void gw_spool_added(gw_spool *s, uint64_t bytes)
+{
+	s->bytes += bytes;
+	s->count++;
+}
+
+/* Copy one spooled segment to the store, create-only. */
+static int upload(gw_spool *s, gw_store *store, const char *key, uint64_t size)
+{
+	gw_store_reader *r = NULL;
+	gw_store_writer *w = NULL;
+	char buf[1 << 16];
+	ssize_t n;
+	int rc;
+	if ((rc = gw_store_read_open(&r, s->store, key, 0, GW_STORE_TO_END)) < 0)
+		return rc;
+	if ((rc = gw_store_write_open(&w, store, key, size)) < 0)
+		goto out;
+	while ((n = gw_store_reader_read(r, buf, sizeof(buf))) > 0)
+		if ((rc = gw_store_writer_write(w, buf, (size_t)n)) < 0)
+			goto out;
+	if (n < 0) {
+		rc = (int)n;
+		goto out;
+	}
+	rc = gw_store_writer_commit(w);
+out:
+	gw_store_writer_free(w);
+	gw_store_reader_free(r);
+	return rc;
+}
+
+static int record(gw_store *store, gw_index *index, const char *key, uint64_t size)
+{
+	gw_segment_header h;
+	gw_segment_record rec;
+	unsigned char trailer[GW_SEGMENT_TRAILER_SIZE];
+	int rc;
+	if ((rc = gw_segment_read_meta(store, key, size, &h, trailer)) < 0)
+		return rc;
+	memset(&rec, 0, sizeof(rec));
+	rec.repository = h.repository;
+	rec.lsn = h.lsn;
+	rec.base_lsn = h.base_lsn;
+	rec.time_first_us = h.time_first_us;
+	rec.time_last_us = h.time_last_us;
+	rec.key = (char *)key;
+	rec.size = size;
+	gw_hex_encode(rec.sha256, GW_SEGMENT_TRAILER_DIGEST(trailer), 32);
+	memcpy(rec.prev_sha256, h.prev_sha256, 65);
+	rec.objects = h.objects;
+	rec.updates = h.nupdates;
+	rec.gap = h.gap;
+	rc = gw_index_segment_add(index, &rec);
+	gw_segment_header_dispose(&h);
+	return rc;
+}
+
+int gw_spool_flush(gw_spool *s, gw_store *store, gw_index *index)
+{
+	entry_list l = {0};
+	size_t i;
+	int rc, done = 0;
+	if (!s->count)
+		return 0;
+	if ((rc = gw_store_list(s->store, GW_LAYOUT_REPOS, collect, &l)) < 0)
+		goto out;
+	for (i = 0; i < l.n; i++) {
+		gw_store_stat st;
+		rc = upload(s, store, l.keys[i], l.sizes[i]);
+		if (rc == GW_EEXISTS && gw_store_stat_key(store, l.keys[i], &st) == 0 && st.size == l.sizes[i])
+			rc = 0; /* uploaded before a crash, not yet removed here */
+		if (rc < 0)
+			break;
+		/* The store has it: the index row is a cache (the next sync repairs a failure here). */
+		record(s->store, index, l.keys[i], l.sizes[i]);
+		if ((rc = gw_store_remove(s->store, l.keys[i])) < 0)
+			break;
+		s->bytes -= s->bytes < l.sizes[i] ? s->bytes : l.sizes[i];
+		s->count--;
+		done++;
+	}
+out:
+	entries_free(&l);
+	if (rc < 0)
+		return rc;
+	return done;
+}
