@@ -801,10 +801,10 @@ static int build_and_install(gw_store *store, const char *rel, const gw_restore_
 	if ((rc = prepare_target(rel, opts, target, sizeof(target), tmp, sizeof(tmp), &replace)) < 0)
 		return rc;
 	rc = build_full_pack(store, &p->m, tmp);
+	/* Every segment used is verified, those without objects too: their updates count. */
 	for (i = 0; rc == 0 && i < p->nsegs; i++)
-		if (p->segs[i].objects)
-			rc = apply_segment_objects(store, &p->segs[i], tmp, n++);
-	if (rc == 0 && n)
+		rc = apply_segment_objects(store, &p->segs[i], tmp, n++);
+	if (rc == 0 && p->nsegs)
 		rc = consolidate_packs(tmp, rel);
 	if (rc == 0)
 		rc = write_refs(tmp, &p->state);

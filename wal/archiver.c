@@ -243,6 +243,17 @@ static int replay_segment(const gw_segment_record *rec, void *payload)
 	gw_segment_header_dispose(&h);
 	if (rc < 0)
 		return rc;
+	if (c->r->objset && rec->lsn > gw_objset_covered(c->r->objset)) {
+		/* The set missed this segment (a crash after it was stored): learn its objects from it. */
+		unsigned char *oids;
+		size_t n;
+		if ((rc = gw_segment_read_oids(c->from, rec->key, rec->size, &oids, &n)) < 0)
+			return rc;
+		rc = gw_objset_add(c->r->objset, oids, n, rec->lsn);
+		free(oids);
+		if (rc < 0)
+			return rc;
+	}
 	c->r->last_lsn = rec->lsn;
 	c->r->last_record_us = rec->time_last_us;
 	memcpy(c->r->last_digest, rec->sha256, sizeof(c->r->last_digest));
@@ -359,8 +370,16 @@ static int repo_load(gw_archiver *a, arepo *r)
 	}
 	if (rc < 0)
 		return rc;
-	if ((rc = load_full(a, r, &rec, &m)) == 0)
-		rc = gw_index_segment_foreach(a->index, r->rel, rec.lsn + 1, UINT64_MAX, replay_segment, &ctx);
+	if ((rc = load_full(a, r, &rec, &m)) == 0) {
+		/* The object set first: replaying the log also completes it. */
+		if (!(dir = objset_dir(a, r->rel)))
+			rc = gw_error_set(GW_ERROR, "out of memory");
+		else if ((rc = gw_objset_open(&r->objset, dir)) == 0 && gw_objset_base_lsn(r->objset) != r->base_lsn)
+			rc = gw_objset_reset(r->objset, a->store, m.idx.key, r->base_lsn);
+		free(dir);
+	}
+	if (rc == 0 && (rc = gw_index_segment_foreach(a->index, r->rel, rec.lsn + 1, UINT64_MAX, replay_segment, &ctx)) > 0)
+		rc = 0; /* the replay stopped at a break: handled below */
 	if (rc == 0 && (ctx.broken || r->last_lsn != next - 1)) {
 		/* A gap or a record the index cannot explain: start a new generation. */
 		log_event(a, "event=chain_break repo=%s lsn=%llu store_lsn=%llu", r->rel, (unsigned long long)r->last_lsn,
@@ -370,13 +389,6 @@ static int repo_load(gw_archiver *a, arepo *r)
 	}
 	if (rc == 0 && r->base_lsn)
 		rc = replay_spool(a, r);
-	if (rc == 0 && r->base_lsn) {
-		if (!(dir = objset_dir(a, r->rel)))
-			rc = gw_error_set(GW_ERROR, "out of memory");
-		else if ((rc = gw_objset_open(&r->objset, dir)) == 0 && gw_objset_base_lsn(r->objset) != r->base_lsn)
-			rc = gw_objset_reset(r->objset, a->store, m.idx.key, r->base_lsn);
-		free(dir);
-	}
 	gw_manifest_dispose(&m);
 	gw_full_record_dispose(&rec);
 	if (rc < 0)
@@ -500,7 +512,7 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 		log_event(a, "event=index_error repo=%s lsn=%llu error=\"%s\"", r->rel, (unsigned long long)spec.lsn,
 			  gw_error_message());
 	free(key);
-	if ((rc = gw_objset_add(r->objset, res.oids, res.objects)) < 0) {
+	if ((rc = gw_objset_add(r->objset, res.oids, res.objects, spec.lsn)) < 0) {
 		gw_segment_result_dispose(&res);
 		return rc;
 	}
@@ -628,6 +640,8 @@ int gw_archiver_sync_repo(gw_archiver *a, const char *rel, int64_t changed_us)
 		repo_unload(r);
 		rc = sync_repo(a, r, changed_us);
 	}
+	if (r->objset)
+		gw_objset_release(r->objset);
 	if (rc < 0) {
 		a->stats.errors++;
 		if (a->opts.metrics)
@@ -648,12 +662,12 @@ int gw_archiver_sync_all(gw_archiver *a)
 	int failed = 0;
 	if (gw_repo_discover(a->opts.root, &repos, &n) < 0)
 		return -1;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n && !(a->opts.stop && *a->opts.stop); i++)
 		if (gw_archiver_sync_repo(a, repos[i], 0) < 0)
 			failed++;
 	/* Archived repositories that are no longer there were deleted. */
 	if (gw_index_repos(a->index, &known, &nknown) == 0)
-		for (i = 0; i < nknown; i++) {
+		for (i = 0; i < nknown && !(a->opts.stop && *a->opts.stop); i++) {
 			char *path = gw_fs_join(a->opts.root, known[i]);
 			if (path && !gw_repo_is_bare(path) && gw_archiver_sync_repo(a, known[i], 0) < 0)
 				failed++;

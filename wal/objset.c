@@ -25,6 +25,7 @@ struct gw_objset {
 	unsigned char *added; /* sorted */
 	size_t nadded, cap;
 	int added_fd;
+	uint64_t covered;
 };
 
 static int oid_cmp(const void *a, const void *b)
@@ -37,9 +38,9 @@ static char *path_in(const gw_objset *s, const char *name)
 	return gw_fs_join(s->dir, name);
 }
 
-static int read_base_lsn(gw_objset *s, uint64_t *lsn)
+static int read_lsn_file(gw_objset *s, const char *name, uint64_t *lsn)
 {
-	char *p = path_in(s, "base.lsn"), buf[32] = {0};
+	char *p = path_in(s, name), buf[32] = {0};
 	FILE *f = p ? fopen(p, "r") : NULL;
 	free(p);
 	*lsn = 0;
@@ -61,6 +62,35 @@ static int grow(gw_objset *s, size_t n)
 		return gw_error_set(GW_ERROR, "out of memory");
 	s->added = nb;
 	return 0;
+}
+
+/*
+ * added.oids interleaves ids with a marker after each segment's ids: twelve
+ * 0xff bytes and the segment's LSN (uint64_be). The set covers the log up to
+ * the last marker, so a crash that loses the tail of the file (or never wrote
+ * it) leaves the set claiming no more than it holds.
+ */
+static const unsigned char marker_prefix[12] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+						 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+static void drop_markers(gw_objset *s)
+{
+	size_t i, kept = 0;
+	for (i = 0; i < s->nadded; i++) {
+		unsigned char *e = s->added + i * OID;
+		if (!memcmp(e, marker_prefix, sizeof(marker_prefix))) {
+			uint64_t lsn = 0;
+			int k;
+			for (k = 12; k < OID; k++)
+				lsn = lsn << 8 | e[k];
+			if (lsn > s->covered)
+				s->covered = lsn;
+			continue;
+		}
+		memmove(s->added + kept * OID, e, OID);
+		kept++;
+	}
+	s->nadded = kept;
 }
 
 static int load(gw_objset *s)
@@ -94,6 +124,7 @@ static int load(gw_objset *s)
 					 (ssize_t)(st.st_size - st.st_size % OID))
 		return gw_error_set_errno(GW_EIO, "archive state %s: cannot read added.oids", s->dir);
 	s->nadded = (size_t)(st.st_size / OID);
+	drop_markers(s);
 	if (s->nadded)
 		qsort(s->added, s->nadded, OID, oid_cmp);
 	return 0;
@@ -123,8 +154,9 @@ int gw_objset_open(gw_objset **out, const char *dir)
 	s->idx_fd = s->added_fd = -1;
 	if ((rc = gw_fs_mkdir_p(dir, 0700)) < 0)
 		goto fail;
-	read_base_lsn(s, &have);
+	read_lsn_file(s, "base.lsn", &have);
 	s->base_lsn = have;
+	s->covered = have;
 	if (have && load(s) < 0) {
 		unload(s);
 		s->base_lsn = 0;
@@ -191,6 +223,7 @@ int gw_objset_reset(gw_objset *s, gw_store *store, const char *idx_key, uint64_t
 		goto out;
 	}
 	s->base_lsn = base_lsn;
+	s->covered = base_lsn;
 	rc = load(s);
 out:
 	free(idx);
@@ -200,31 +233,87 @@ out:
 	return rc;
 }
 
+/* Reopen what gw_objset_release() closed. */
+static int reopen(gw_objset *s)
+{
+	char *p;
+	int rc;
+	if (s->idx_fd >= 0 || !s->base_lsn)
+		return 0;
+	if (!(p = path_in(s, "base.idx")))
+		return GW_ERROR;
+	s->idx_fd = open(p, O_RDONLY | O_CLOEXEC);
+	free(p);
+	if (s->idx_fd < 0)
+		return gw_error_set_errno(GW_EIO, "archive state %s: cannot open base.idx", s->dir);
+	if ((rc = gw_idx_open(&s->idx, s->idx_fd, "base.idx", OID, 0)) < 0)
+		return rc;
+	s->have_idx = 1;
+	if (!(p = path_in(s, "added.oids")))
+		return GW_ERROR;
+	s->added_fd = open(p, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	free(p);
+	if (s->added_fd < 0)
+		return gw_error_set_errno(GW_EIO, "archive state %s: cannot open added.oids", s->dir);
+	return 0;
+}
+
+void gw_objset_release(gw_objset *s)
+{
+	if (s->idx_fd >= 0)
+		close(s->idx_fd);
+	if (s->added_fd >= 0)
+		close(s->added_fd);
+	s->idx_fd = s->added_fd = -1;
+	s->have_idx = 0;
+}
+
 int gw_objset_has(gw_objset *s, const unsigned char *oid)
 {
 	uint32_t pos;
 	int rc;
 	if (s->nadded && bsearch(oid, s->added, s->nadded, OID, oid_cmp))
 		return 1;
+	if ((rc = reopen(s)) < 0)
+		return rc;
 	if (!s->have_idx)
 		return 0;
 	rc = gw_idx_find(&s->idx, oid, &pos);
 	return rc;
 }
 
-int gw_objset_add(gw_objset *s, const unsigned char *oids, size_t n)
+int gw_objset_add(gw_objset *s, const unsigned char *oids, size_t n, uint64_t lsn)
 {
-	int rc;
-	if (!n)
-		return 0;
-	if (write(s->added_fd, oids, n * OID) != (ssize_t)(n * OID) || fdatasync(s->added_fd) < 0)
+	unsigned char *buf;
+	size_t len = (n + 1) * OID;
+	int rc, k;
+	if ((rc = reopen(s)) < 0)
+		return rc;
+	if (!(buf = malloc(len)))
+		return gw_error_set(GW_ERROR, "out of memory");
+	memcpy(buf, oids, n * OID);
+	memcpy(buf + n * OID, marker_prefix, sizeof(marker_prefix));
+	for (k = 0; k < 8; k++)
+		buf[n * OID + 12 + k] = (unsigned char)(lsn >> (56 - 8 * k));
+	if (write(s->added_fd, buf, len) != (ssize_t)len || fdatasync(s->added_fd) < 0) {
+		free(buf);
 		return gw_error_set_errno(GW_EIO, "archive state %s: cannot append to added.oids", s->dir);
+	}
+	free(buf);
 	if ((rc = grow(s, n)) < 0)
 		return rc;
 	memcpy(s->added + s->nadded * OID, oids, n * OID);
 	s->nadded += n;
-	qsort(s->added, s->nadded, OID, oid_cmp);
+	if (s->nadded)
+		qsort(s->added, s->nadded, OID, oid_cmp);
+	if (lsn > s->covered)
+		s->covered = lsn;
 	return 0;
+}
+
+uint64_t gw_objset_covered(const gw_objset *s)
+{
+	return s->covered;
 }
 
 uint64_t gw_objset_base_lsn(const gw_objset *s)

@@ -31,9 +31,13 @@ int gw_objset_open(gw_objset **out, const char *dir);
 int gw_objset_reset(gw_objset *set, gw_store *store, const char *idx_key, uint64_t base_lsn);
 /* 1 if oid (20 bytes) is in the set, 0 if not, <0 on error. */
 int gw_objset_has(gw_objset *set, const unsigned char *oid);
-/* Add ids (n x 20 bytes) durably. */
-int gw_objset_add(gw_objset *set, const unsigned char *oids, size_t n);
+/* Add the ids (n x 20 bytes) of the segment at lsn, durably; the set then covers the log up to lsn. */
+int gw_objset_add(gw_objset *set, const unsigned char *oids, size_t n, uint64_t lsn);
+/* The LSN up to which the set holds every archived object (a crash may leave it behind the log). */
+uint64_t gw_objset_covered(const gw_objset *set);
 uint64_t gw_objset_base_lsn(const gw_objset *set);
+/* Close the files (reopened on the next use): an idle repository holds no descriptor. */
+void gw_objset_release(gw_objset *set);
 void gw_objset_free(gw_objset *set);
 
 #endif

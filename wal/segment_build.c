@@ -11,6 +11,7 @@
 #include "wal/segment_build.h"
 #include "gitwal/error.h"
 #include "gitwal/layout.h"
+#include "pack/pack.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,8 @@
 #include <unistd.h>
 
 #define OID 20
+/* Up to this many new objects, pack them in-process (whole objects); beyond, git pack-objects reuses deltas. */
+#define SMALL_PACK_OBJECTS 256
 
 extern char **environ;
 
@@ -61,8 +64,16 @@ static int diff_one(update_list *l, const char *name, const gw_ref *old, const g
 	char oh[GW_HEX_MAX], nh[GW_HEX_MAX];
 	gw_update *u;
 	if (ot || nt) {
+		int rc;
 		if (ot && nt && !strcmp(ot, nt))
 			return 0;
+		/*
+		 * A ref turning from direct to symbolic first loses its value; one
+		 * turning symbolic to direct gains it after: replayed in order, the
+		 * updates end in the new state.
+		 */
+		if (old && !ot && !old->dangling && (rc = diff_one(l, name, old, NULL, t)) < 0)
+			return rc;
 		if (!(u = push_update(l)))
 			return gw_error_set(GW_ERROR, "out of memory");
 		u->kind = GW_UPDATE_SYMREF;
@@ -70,9 +81,8 @@ static int diff_one(update_list *l, const char *name, const gw_ref *old, const g
 		u->ref = strdup(name);
 		u->old_target = strdup(ot ? ot : "");
 		u->new_target = strdup(nt ? nt : "");
-		/* A ref that turned from direct to symbolic (or back) also loses (or gains) its value. */
-		if ((old && !ot && !old->dangling) || (cur && !nt && !cur->dangling))
-			return diff_one(l, name, ot ? NULL : old, nt ? NULL : cur, t);
+		if (cur && !nt && !cur->dangling)
+			return diff_one(l, name, NULL, cur, t);
 		return 0;
 	}
 	hex_or_empty(oh, old);
@@ -457,8 +467,21 @@ int gw_segment_build(gw_store *store, gw_objset *set, const gw_segment_spec *spe
 		}
 		if ((rc = walk_new_objects(&w, spec)) < 0)
 			goto out;
-		if (w.found.n &&
-		    (rc = pack_objects(spec->rel, spec->path, &w.found, spec->scratch_dir, &pack_path, &idx_path)) < 0)
+		if (w.found.n && w.found.n <= SMALL_PACK_OBJECTS) {
+			/* A typical push: a handful of objects, packed here without starting a process. */
+			git_odb *odb = NULL;
+			char base[4200];
+			snprintf(base, sizeof(base), "%s/seg-%ld", spec->scratch_dir, (long)getpid());
+			if (git_repository_odb(&odb, w.repo) < 0) {
+				rc = git_fail(spec->rel, "cannot open the object database", NULL);
+				goto out;
+			}
+			rc = gw_pack_write_objects(odb, w.found.items, w.found.n, base, &pack_path, &idx_path);
+			git_odb_free(odb);
+			if (rc < 0)
+				goto out;
+		} else if (w.found.n &&
+			   (rc = pack_objects(spec->rel, spec->path, &w.found, spec->scratch_dir, &pack_path, &idx_path)) < 0)
 			goto out;
 	}
 	h.repository = (char *)spec->rel;

@@ -26,6 +26,7 @@ typedef struct gw_archiver_opts {
 	FILE *log;                    /* key=value event lines; NULL: none */
 	gw_metrics_archiver *metrics; /* NULL: no metrics */
 	uint64_t spool_max_bytes;     /* local spool bound while the store is unreachable (1 GiB) */
+	volatile int *stop;           /* when set and non-zero, long scans return early (SIGTERM) */
 } gw_archiver_opts;
 
 typedef struct gw_archiver_stats {

@@ -94,5 +94,7 @@ void gw_segment_trailer_lengths(const unsigned char trailer[GW_SEGMENT_TRAILER_S
 typedef struct gw_store gw_store;
 int gw_segment_read_meta(gw_store *store, const char *key, uint64_t size, gw_segment_header *h,
 			 unsigned char trailer[GW_SEGMENT_TRAILER_SIZE]);
+/* The ids of the objects a stored segment carries, from its pack index (malloc'd, n x 20 bytes). */
+int gw_segment_read_oids(gw_store *store, const char *key, uint64_t size, unsigned char **oids, size_t *n);
 
 #endif

@@ -49,6 +49,7 @@ int gw_cmd_info(int argc, char **argv);
 int gw_cmd_index(int argc, char **argv);
 int gw_cmd_archive(int argc, char **argv);
 int gw_cmd_log(int argc, char **argv);
+int gw_cmd_audit(int argc, char **argv);
 /* The state directory (malloc'd): $GITWAL_STATE_DIR, $XDG_STATE_HOME/gitwal or ~/.local/state/gitwal. */
 char *gw_cli_state_dir(void);
 

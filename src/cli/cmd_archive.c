@@ -52,7 +52,7 @@ static const char *help =
 	"and exit 0.\n"
 	"\n" GW_CLI_COMMON_HELP;
 
-static volatile sig_atomic_t stop_requested;
+static volatile int stop_requested; /* set by the signal handler; read by long scans too */
 
 static void on_signal(int sig)
 {
@@ -250,6 +250,7 @@ int gw_cmd_archive(int argc, char **argv)
 	aopts.root = cli.root;
 	aopts.state_dir = state;
 	aopts.log = stderr;
+	aopts.stop = &stop_requested;
 	if (metrics_addr) {
 		if (gw_metrics_new(&reg) < 0 || gw_metrics_register_archiver(reg, &handles) < 0 ||
 		    gw_metrics_serve(reg, metrics_addr, &srv) < 0) {

@@ -24,6 +24,7 @@ static const char *usage =
 	"  info      list repositories and their backups\n"
 	"  log       the archived history of a repository: full backups, ref updates\n"
 	"  index     maintain the local index (index rebuild: recreate it from the store)\n"
+	"  audit     prove the archive is whole and restorable (exit 1 when it is not)\n"
 	"  help      show this text, or 'gitwal help COMMAND'\n"
 	"  version   print the version\n"
 	"\n"
@@ -84,6 +85,8 @@ dispatch:
 		rc = gw_cmd_log(argc, argv);
 	else if (!strcmp(cmd, "index"))
 		rc = gw_cmd_index(argc, argv);
+	else if (!strcmp(cmd, "audit"))
+		rc = gw_cmd_audit(argc, argv);
 	else {
 		fprintf(stderr, "gitwal: '%s' is not a command (see 'gitwal --help')\n", cmd);
 		rc = 2;

@@ -173,7 +173,7 @@ static int parse_update(json_t *o, gw_update *u, const char *what)
 	if (!strcmp(kind, "ref")) {
 		const char *ref = str_field(o, "ref"), *old = str_field(o, "old"), *nw = str_field(o, "new");
 		u->kind = GW_UPDATE_REF;
-		if (!ref || !valid_ref(ref) || !strcmp(ref, "HEAD"))
+		if (!ref || !valid_ref(ref)) /* HEAD too: a detached HEAD has a value */
 			return bad(what, "updates.ref", "is not a valid ref name");
 		if (!old || !nw || !is_oid_or_empty(old) || !is_oid_or_empty(nw) || (!*old && !*nw))
 			return bad(what, "updates.old/new", "is not an object id");

@@ -117,3 +117,13 @@ size_t gw_pack_parse_header(const unsigned char *buf, size_t len, int *type, uin
 size_t gw_pack_parse_ofs(const unsigned char *buf, size_t len, uint64_t *distance);
 
 #endif
+
+/*
+ * Write the given objects (read through libgit2's object database `odb`, a
+ * git_odb *) as a pack of whole objects plus its .idx, into files
+ * <base>-<checksum>.pack/.idx; their paths are returned (malloc'd). For the
+ * few objects of a typical push this is far cheaper than starting
+ * `git pack-objects`; it computes no deltas, so callers use it for small sets.
+ */
+int gw_pack_write_objects(void *odb, const unsigned char *oids, size_t n, const char *base, char **pack_path,
+			  char **idx_path);

@@ -1,0 +1,598 @@
+/*
+ * The audit's data checks (--read-data): every byte of a full backup or of a
+ * log segment is read once, in one sequential pass per key, and checked
+ * against the SHA-256 recorded for it (the manifest's parts, the segment's
+ * trailer). On the same pass the Git structure inside is parsed: the bundle
+ * header (against the manifest's refs for a full backup), the pack header
+ * ("PACK", version 2, the object count), the pack trailer (SHA-1 over the
+ * pack) and the pack index (gw_idx_open with its own checksum verified, then
+ * its object count, pack checksum and offsets against the pack).
+ *
+ * A pack index is copied into an anonymous memory file on the way, because
+ * gw_idx_open reads through a descriptor; it is small next to its pack.
+ */
+#include "gitwal/audit.h"
+#include "gitwal/error.h"
+#include "gitwal/layout.h"
+#include "gitwal/segment.h"
+#include "pack/pack.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define READ_BUF_SIZE (4u << 20)
+#define BUNDLE_HEADER_MAX (64u << 20)
+#define SHA1_LEN 20
+
+/* Which record a problem found here is about. */
+typedef struct {
+	gw_audit_report *report;
+	const char *rel;
+	uint64_t lsn;
+	const char *key;
+} where;
+
+static uint32_t get_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* ---- a pack, fed in pieces ---- */
+
+typedef struct {
+	gw_hash *sha1;
+	unsigned char head[GW_PACK_HEADER_SIZE];
+	unsigned char tail[SHA1_LEN]; /* the last bytes seen: the trailer once the pack ends */
+	size_t tail_len;
+	uint64_t bytes;
+} pack_check;
+
+static void pack_feed(pack_check *p, const unsigned char *buf, size_t len)
+{
+	if (p->bytes < GW_PACK_HEADER_SIZE) {
+		size_t n = GW_PACK_HEADER_SIZE - (size_t)p->bytes;
+		memcpy(p->head + p->bytes, buf, n < len ? n : len);
+	}
+	p->bytes += len;
+	/* Everything but the last 20 bytes goes through SHA-1: they may be the trailer. */
+	if (len >= SHA1_LEN) {
+		gw_hash_update(p->sha1, p->tail, p->tail_len);
+		gw_hash_update(p->sha1, buf, len - SHA1_LEN);
+		memcpy(p->tail, buf + len - SHA1_LEN, SHA1_LEN);
+		p->tail_len = SHA1_LEN;
+		return;
+	}
+	if (p->tail_len + len > SHA1_LEN) {
+		size_t out = p->tail_len + len - SHA1_LEN;
+		gw_hash_update(p->sha1, p->tail, out);
+		memmove(p->tail, p->tail + out, p->tail_len - out);
+		p->tail_len -= out;
+	}
+	memcpy(p->tail + p->tail_len, buf, len);
+	p->tail_len += len;
+}
+
+/*
+ * Check what a whole pack must satisfy. expected_checksum (hex) may be NULL.
+ * Returns 1 when the pack is sound (trailer then holds its checksum), else 0.
+ */
+static int pack_finish(pack_check *p, const where *w, const char *what, uint64_t objects,
+		       const char *expected_checksum)
+{
+	unsigned char sum[SHA1_LEN];
+	char hex[2 * SHA1_LEN + 1], stored[2 * SHA1_LEN + 1];
+	int ok = 1;
+	if (p->bytes < GW_PACK_HEADER_SIZE + SHA1_LEN) {
+		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK,
+				    "%s: the pack is %llu bytes, too short for a header and a trailer", what,
+				    (unsigned long long)p->bytes);
+		return 0;
+	}
+	if (memcmp(p->head, "PACK", 4) != 0 || get_be32(p->head + 4) != 2) {
+		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK,
+				    "%s: the pack does not start with a version 2 pack header", what);
+		ok = 0;
+	} else if (get_be32(p->head + 8) != objects) {
+		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK,
+				    "%s: the pack header counts %u objects, the record says %llu", what,
+				    get_be32(p->head + 8), (unsigned long long)objects);
+		ok = 0;
+	}
+	gw_hash_final(p->sha1, sum);
+	gw_hex_encode(hex, sum, SHA1_LEN);
+	gw_hex_encode(stored, p->tail, SHA1_LEN);
+	if (memcmp(sum, p->tail, SHA1_LEN) != 0) {
+		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK,
+				    "%s: the pack's content hashes to SHA-1 %s, its trailer says %s", what, hex, stored);
+		ok = 0;
+	}
+	if (expected_checksum && strcmp(stored, expected_checksum) != 0) {
+		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK,
+				    "%s: the pack trailer is %s, the manifest's pack_checksum is %s", what, stored,
+				    expected_checksum);
+		ok = 0;
+	}
+	return ok;
+}
+
+/* ---- a bundle: header text, then a pack ---- */
+
+typedef struct {
+	char *header;
+	size_t header_len, header_cap;
+	int in_pack;
+	int too_long;
+	pack_check pack;
+} bundle_check;
+
+static int bundle_feed(bundle_check *b, const unsigned char *buf, size_t len)
+{
+	size_t i = 0;
+	while (!b->in_pack && !b->too_long && i < len) {
+		/* The header ends with an empty line: the first "\n\n". */
+		if (b->header_len == b->header_cap) {
+			size_t cap = b->header_cap ? b->header_cap * 2 : 4096;
+			char *n = realloc(b->header, cap);
+			if (!n)
+				return gw_error_set(GW_ERROR, "out of memory");
+			b->header = n;
+			b->header_cap = cap;
+		}
+		b->header[b->header_len++] = (char)buf[i++];
+		if (b->header_len >= 2 && b->header[b->header_len - 1] == '\n' && b->header[b->header_len - 2] == '\n')
+			b->in_pack = 1;
+		else if (b->header_len > BUNDLE_HEADER_MAX)
+			b->too_long = 1;
+	}
+	if (b->in_pack && i < len)
+		pack_feed(&b->pack, buf + i, len - i);
+	return 0;
+}
+
+static int is_hex40(const char *s)
+{
+	int i;
+	for (i = 0; i < 40; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* The header a full backup's bundle must have: its manifest's refs, then HEAD (DESIGN.md 4.1). */
+static char *expected_full_header(const gw_manifest *m, size_t *len)
+{
+	size_t cap = 64, i, n = 0;
+	char *out;
+	for (i = 0; i < m->nrefs; i++)
+		cap += strlen(m->refs[i].name) + 43;
+	if (!(out = malloc(cap)))
+		return NULL;
+	n += (size_t)snprintf(out + n, cap - n, "# v2 git bundle\n");
+	for (i = 0; i < m->nrefs; i++)
+		if (*m->refs[i].oid)
+			n += (size_t)snprintf(out + n, cap - n, "%s %s\n", m->refs[i].oid, m->refs[i].name);
+	if (*m->head.oid)
+		n += (size_t)snprintf(out + n, cap - n, "%s HEAD\n", m->head.oid);
+	n += (size_t)snprintf(out + n, cap - n, "\n");
+	*len = n;
+	return out;
+}
+
+/* Check a segment's bundle header: "# v2 git bundle", prerequisites, ref lines, an empty line. */
+static int segment_header_ok(const bundle_check *b)
+{
+	const char *p = b->header, *end = b->header + b->header_len - 1; /* the final empty line */
+	const char *first = "# v2 git bundle\n";
+	if (b->header_len < strlen(first) + 1 || memcmp(p, first, strlen(first)) != 0)
+		return 0;
+	p += strlen(first);
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p)), *q = p;
+		if (!nl)
+			return 0;
+		if (*q == '-') /* a prerequisite: "-<oid>[ comment]" */
+			q++;
+		if (nl - q < 40 || !is_hex40(q))
+			return 0;
+		if (*p != '-' && (nl - q < 42 || q[40] != ' ')) /* a ref: "<oid> <name>" */
+			return 0;
+		p = nl + 1;
+	}
+	return 1;
+}
+
+/* ---- a pack index, against its pack ---- */
+
+static void idx_check(int fd, const where *w, const char *what, uint64_t objects, const unsigned char *pack_trailer,
+		      uint64_t pack_size)
+{
+	gw_idx idx;
+	gw_idx_stream s;
+	const unsigned char *e;
+	unsigned char prev[SHA1_LEN];
+	uint64_t min_off = UINT64_MAX;
+	uint32_t i;
+	int err = 0;
+
+	if (gw_idx_open(&idx, fd, w->key, SHA1_LEN, 1) < 0) {
+		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK, "%s: %s", what, gw_error_message());
+		return;
+	}
+	if (idx.count != objects)
+		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK,
+				    "%s: the pack index lists %u objects, the pack holds %llu", what, idx.count,
+				    (unsigned long long)objects);
+	if (pack_trailer && memcmp(idx.pack_checksum, pack_trailer, SHA1_LEN) != 0) {
+		char a[41], b[41];
+		gw_hex_encode(a, idx.pack_checksum, SHA1_LEN);
+		gw_hex_encode(b, pack_trailer, SHA1_LEN);
+		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK,
+				    "%s: the pack index is for pack %s, the pack is %s", what, a, b);
+	}
+	/* Object ids strictly increasing: binary searches depend on it. */
+	if (gw_idx_stream_init(&s, &idx, GW_IDX_TABLE_OID, 1u << 20) < 0) {
+		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK, "%s: %s", what, gw_error_message());
+		return;
+	}
+	for (i = 0; (e = gw_idx_stream_next(&s, &err)); i++) {
+		if (i && memcmp(prev, e, SHA1_LEN) >= 0) {
+			gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK,
+					    "%s: object ids are not sorted at position %u", what, i);
+			break;
+		}
+		memcpy(prev, e, SHA1_LEN);
+	}
+	gw_idx_stream_dispose(&s);
+	if (err < 0) {
+		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK, "%s: %s", what, gw_error_message());
+		return;
+	}
+	/* Every offset inside the pack, between its header and its trailer; the first object right after the header. */
+	if (gw_idx_stream_init(&s, &idx, GW_IDX_TABLE_OFFSET, 1u << 20) < 0) {
+		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK, "%s: %s", what, gw_error_message());
+		return;
+	}
+	for (i = 0; (e = gw_idx_stream_next(&s, &err)); i++) {
+		uint64_t off;
+		if (gw_idx_decode_offset(&idx, e, &off) < 0) {
+			err = -1;
+			break;
+		}
+		if (off < GW_PACK_HEADER_SIZE || off + SHA1_LEN >= pack_size) {
+			gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK,
+					    "%s: object %u is at offset %llu, outside the pack (%llu bytes)", what, i,
+					    (unsigned long long)off, (unsigned long long)pack_size);
+			break;
+		}
+		if (off < min_off)
+			min_off = off;
+	}
+	gw_idx_stream_dispose(&s);
+	if (err < 0)
+		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK, "%s: %s", what, gw_error_message());
+	else if (idx.count && e == NULL && i == idx.count && min_off != GW_PACK_HEADER_SIZE)
+		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK,
+				    "%s: no object starts right after the pack header (the first is at %llu)", what,
+				    (unsigned long long)min_off);
+}
+
+/* An anonymous file holding a copy of an index, for gw_idx_open. */
+static int memfile_open(int *fd)
+{
+	if ((*fd = memfd_create("gitwal-audit-idx", MFD_CLOEXEC)) < 0)
+		return gw_error_set_errno(GW_EIO, "cannot create a memory file for a pack index");
+	return 0;
+}
+
+static int memfile_write(int fd, const unsigned char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return gw_error_set_errno(GW_EIO, "cannot write a pack index to a memory file");
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* ---- reading a key ---- */
+
+typedef int (*chunk_fn)(void *payload, const unsigned char *buf, size_t len);
+
+/*
+ * Read all of w->key through fn. 0 when read; 1 when the key could not be
+ * read (reported as a problem); < 0 when fn failed.
+ */
+static int read_key(gw_store *store, const where *w, unsigned char *buf, chunk_fn fn, void *payload, uint64_t *bytes)
+{
+	gw_store_reader *r;
+	int rc;
+	*bytes = 0;
+	if ((rc = gw_store_read_open(&r, store, w->key, 0, GW_STORE_TO_END)) < 0) {
+		gw_audit_report_add(w->report, w->rel, w->lsn, w->key,
+				    rc == GW_ENOTFOUND ? GW_AUDIT_MISSING : GW_AUDIT_UNREADABLE, "%s", gw_error_message());
+		return 1;
+	}
+	for (;;) {
+		ssize_t n = gw_store_reader_read(r, buf, READ_BUF_SIZE);
+		if (n < 0) {
+			gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_UNREADABLE, "%s", gw_error_message());
+			rc = 1;
+			break;
+		}
+		if (n == 0)
+			break;
+		*bytes += (uint64_t)n;
+		if ((rc = fn(payload, buf, (size_t)n)) < 0)
+			break;
+	}
+	gw_store_reader_free(r);
+	return rc;
+}
+
+/* ---- full backups ---- */
+
+typedef struct {
+	gw_hash *sha256;
+	bundle_check b;
+} full_bundle_state;
+
+static int full_bundle_chunk(void *payload, const unsigned char *buf, size_t len)
+{
+	full_bundle_state *s = payload;
+	gw_hash_update(s->sha256, buf, len);
+	return bundle_feed(&s->b, buf, len);
+}
+
+typedef struct {
+	gw_hash *sha256;
+	int fd;
+} idx_state;
+
+static int idx_chunk(void *payload, const unsigned char *buf, size_t len)
+{
+	idx_state *s = payload;
+	gw_hash_update(s->sha256, buf, len);
+	return memfile_write(s->fd, buf, len);
+}
+
+/* The size and SHA-256 of a part read whole; 1 when both match the manifest. */
+static int part_matches(gw_hash *sha256, const gw_manifest_part *part, uint64_t got, const where *w)
+{
+	unsigned char d[32];
+	char hex[65];
+	gw_hash_final(sha256, d);
+	gw_hex_encode(hex, d, 32);
+	if (got != part->size) {
+		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_SIZE,
+				    "read %llu bytes, the manifest says %llu", (unsigned long long)got,
+				    (unsigned long long)part->size);
+		return 0;
+	}
+	if (strcmp(hex, part->sha256) != 0) {
+		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_CHECKSUM,
+				    "content has SHA-256 %s, the manifest records %s", hex, part->sha256);
+		return 0;
+	}
+	return 1;
+}
+
+int gw_audit_verify_full(gw_store *store, const char *rel, const gw_manifest *m, gw_audit_report *report,
+			 uint64_t *bytes)
+{
+	full_bundle_state fb;
+	idx_state is = {NULL, -1};
+	unsigned char *buf = NULL;
+	where w = {report, rel, m->lsn, m->bundle.key};
+	uint64_t got = 0, pack_size = 0;
+	int rc, pack_ok = 0;
+
+	*bytes = 0;
+	memset(&fb, 0, sizeof(fb));
+	if (!(buf = malloc(READ_BUF_SIZE)) || gw_hash_new(&fb.sha256, GW_HASH_SHA256) < 0 ||
+	    gw_hash_new(&fb.b.pack.sha1, GW_HASH_SHA1) < 0 || gw_hash_new(&is.sha256, GW_HASH_SHA256) < 0) {
+		rc = gw_error_set(GW_ERROR, "out of memory");
+		goto out;
+	}
+	/* The bundle: SHA-256 of all of it, its header against the manifest, its pack. */
+	if ((rc = read_key(store, &w, buf, full_bundle_chunk, &fb, &got)) < 0)
+		goto out;
+	*bytes += got;
+	if (rc == 0) {
+		part_matches(fb.sha256, &m->bundle, got, &w);
+		if (!fb.b.in_pack) {
+			gw_audit_report_add(report, rel, m->lsn, w.key, GW_AUDIT_PACK,
+					    "bundle: the header does not end (no empty line%s)",
+					    fb.b.too_long ? " in its first 64 MiB" : "");
+		} else {
+			size_t elen;
+			char *expect = expected_full_header(m, &elen);
+			if (!expect) {
+				rc = gw_error_set(GW_ERROR, "out of memory");
+				goto out;
+			}
+			if (fb.b.header_len != m->pack_offset)
+				gw_audit_report_add(report, rel, m->lsn, w.key, GW_AUDIT_PACK,
+						    "bundle: the header is %zu bytes, the manifest's pack_offset is %llu",
+						    fb.b.header_len, (unsigned long long)m->pack_offset);
+			else if (elen != fb.b.header_len || memcmp(expect, fb.b.header, elen) != 0)
+				gw_audit_report_add(report, rel, m->lsn, w.key, GW_AUDIT_PACK,
+						    "bundle: the header's refs differ from the manifest's refs and HEAD");
+			free(expect);
+			pack_size = fb.b.pack.bytes;
+			pack_ok = pack_finish(&fb.b.pack, &w, "bundle", m->objects, m->pack_checksum);
+		}
+	}
+	/* The idx: SHA-256, then parsed and held against the pack. */
+	w.key = m->idx.key;
+	if ((rc = memfile_open(&is.fd)) < 0)
+		goto out;
+	if ((rc = read_key(store, &w, buf, idx_chunk, &is, &got)) < 0)
+		goto out;
+	*bytes += got;
+	if (rc == 0) {
+		part_matches(is.sha256, &m->idx, got, &w);
+		unsigned char want[SHA1_LEN];
+		/* Without a sound pack, compare with the checksum the manifest names. */
+		const unsigned char *trailer = pack_ok ? fb.b.pack.tail : NULL;
+		if (!pack_ok && gw_hex_decode(want, m->pack_checksum, SHA1_LEN) == 0)
+			trailer = want;
+		if (!pack_size)
+			pack_size = m->bundle.size > m->pack_offset ? m->bundle.size - m->pack_offset : 0;
+		idx_check(is.fd, &w, "idx", m->objects, trailer, pack_size);
+	}
+	rc = 0;
+out:
+	if (is.fd >= 0)
+		close(is.fd);
+	gw_hash_free(is.sha256);
+	gw_hash_free(fb.sha256);
+	gw_hash_free(fb.b.pack.sha1);
+	free(fb.b.header);
+	free(buf);
+	return rc;
+}
+
+/* ---- segments ---- */
+
+typedef struct {
+	gw_hash *sha256;
+	uint64_t pos, size;
+	uint64_t bundle_start, idx_start, trailer_start; /* known once the prefix is read */
+	unsigned char prefix[GW_SEGMENT_PREFIX_SIZE];
+	unsigned char trailer[GW_SEGMENT_TRAILER_SIZE];
+	uint64_t bundle_len, idx_len;
+	int layout_known;
+	bundle_check b;
+	int idx_fd;
+} segment_state;
+
+static int segment_chunk(void *payload, const unsigned char *buf, size_t len)
+{
+	segment_state *s = payload;
+	uint64_t start = s->pos, end = s->pos + len;
+	int rc;
+	/* The digest covers everything before its own 32 bytes. */
+	if (start < s->size - 32)
+		gw_hash_update(s->sha256, buf, (size_t)((end < s->size - 32 ? end : s->size - 32) - start));
+	if (start < GW_SEGMENT_PREFIX_SIZE) {
+		size_t n = (size_t)((end < GW_SEGMENT_PREFIX_SIZE ? end : GW_SEGMENT_PREFIX_SIZE) - start);
+		memcpy(s->prefix + start, buf, n);
+		if (start + n == GW_SEGMENT_PREFIX_SIZE) {
+			/* Lengths come from storage: compare without overflowing. */
+			s->bundle_start = GW_SEGMENT_PREFIX_SIZE + (uint64_t)get_be32(s->prefix + 12);
+			s->layout_known = s->bundle_start <= s->trailer_start &&
+					  s->bundle_len <= s->trailer_start - s->bundle_start &&
+					  s->idx_len == s->trailer_start - s->bundle_start - s->bundle_len;
+			s->idx_start = s->layout_known ? s->bundle_start + s->bundle_len : 0;
+		}
+	}
+	if (s->layout_known) {
+		/* The bundle's and the index's byte ranges, clipped to this chunk. */
+		uint64_t a = start > s->bundle_start ? start : s->bundle_start;
+		uint64_t z = end < s->idx_start ? end : s->idx_start;
+		if (a < z && (rc = bundle_feed(&s->b, buf + (a - start), (size_t)(z - a))) < 0)
+			return rc;
+		a = start > s->idx_start ? start : s->idx_start;
+		z = end < s->trailer_start ? end : s->trailer_start;
+		if (a < z && (rc = memfile_write(s->idx_fd, buf + (a - start), (size_t)(z - a))) < 0)
+			return rc;
+	}
+	if (end > s->trailer_start) {
+		uint64_t a = start > s->trailer_start ? start : s->trailer_start;
+		memcpy(s->trailer + (a - s->trailer_start), buf + (a - start), (size_t)(end - a));
+	}
+	s->pos = end;
+	return 0;
+}
+
+int gw_audit_verify_segment(gw_store *store, const char *rel, uint64_t lsn, const char *key, uint64_t size,
+			    gw_audit_report *report, uint64_t *bytes)
+{
+	segment_state s;
+	gw_segment_header h;
+	unsigned char *buf = NULL, meta_trailer[GW_SEGMENT_TRAILER_SIZE], d[32];
+	where w = {report, rel, lsn, key};
+	uint64_t got = 0;
+	int rc, pack_ok = 0;
+
+	*bytes = 0;
+	memset(&s, 0, sizeof(s));
+	s.idx_fd = -1;
+	/* The header and trailer first: the trailer gives the bundle's and the index's lengths. */
+	if (gw_segment_read_meta(store, key, size, &h, meta_trailer) < 0) {
+		gw_audit_report_add(report, rel, lsn, key, GW_AUDIT_CORRUPT, "%s", gw_error_message());
+		return 0;
+	}
+	s.size = size;
+	s.trailer_start = size - GW_SEGMENT_TRAILER_SIZE;
+	gw_segment_trailer_lengths(meta_trailer, &s.bundle_len, &s.idx_len);
+	if (!(buf = malloc(READ_BUF_SIZE)) || gw_hash_new(&s.sha256, GW_HASH_SHA256) < 0 ||
+	    gw_hash_new(&s.b.pack.sha1, GW_HASH_SHA1) < 0) {
+		rc = gw_error_set(GW_ERROR, "out of memory");
+		goto out;
+	}
+	if ((rc = memfile_open(&s.idx_fd)) < 0 || (rc = read_key(store, &w, buf, segment_chunk, &s, &got)) < 0)
+		goto out;
+	*bytes = got;
+	if (rc == 1) {
+		rc = 0;
+		goto out;
+	}
+	if (got != size) {
+		gw_audit_report_add(report, rel, lsn, key, GW_AUDIT_SIZE, "read %llu bytes, the listing said %llu",
+				    (unsigned long long)got, (unsigned long long)size);
+		goto out;
+	}
+	gw_hash_final(s.sha256, d);
+	if (memcmp(d, GW_SEGMENT_TRAILER_DIGEST(s.trailer), 32) != 0) {
+		char a[65], b[65];
+		gw_hex_encode(a, d, 32);
+		gw_hex_encode(b, GW_SEGMENT_TRAILER_DIGEST(s.trailer), 32);
+		gw_audit_report_add(report, rel, lsn, key, GW_AUDIT_CHECKSUM,
+				    "content has SHA-256 %s, the segment's trailer records %s", a, b);
+	}
+	if (!s.layout_known) {
+		gw_audit_report_add(report, rel, lsn, key, GW_AUDIT_CORRUPT,
+				    "header (%llu bytes), bundle (%llu) and index (%llu) do not add up to the segment's "
+				    "size (%llu)",
+				    (unsigned long long)(s.bundle_start - GW_SEGMENT_PREFIX_SIZE),
+				    (unsigned long long)s.bundle_len, (unsigned long long)s.idx_len,
+				    (unsigned long long)size);
+		goto out;
+	}
+	if (s.bundle_len) {
+		if (!s.b.in_pack)
+			gw_audit_report_add(report, rel, lsn, key, GW_AUDIT_PACK, "bundle: the header does not end");
+		else if (!segment_header_ok(&s.b))
+			gw_audit_report_add(report, rel, lsn, key, GW_AUDIT_PACK, "bundle: malformed header");
+		else
+			pack_ok = pack_finish(&s.b.pack, &w, "bundle", h.objects, NULL);
+	} else if (h.objects) {
+		gw_audit_report_add(report, rel, lsn, key, GW_AUDIT_PACK,
+				    "the header counts %llu objects but the segment has no bundle",
+				    (unsigned long long)h.objects);
+	}
+	if (s.idx_len)
+		idx_check(s.idx_fd, &w, "idx", h.objects, pack_ok ? s.b.pack.tail : NULL, s.b.pack.bytes);
+	else if (h.objects)
+		gw_audit_report_add(report, rel, lsn, key, GW_AUDIT_PACK,
+				    "the pack holds %llu objects but the segment has no pack index",
+				    (unsigned long long)h.objects);
+out:
+	gw_segment_header_dispose(&h);
+	if (s.idx_fd >= 0)
+		close(s.idx_fd);
+	gw_hash_free(s.sha256);
+	gw_hash_free(s.b.pack.sha1);
+	free(s.b.header);
+	free(buf);
+	return rc;
+}

@@ -1,0 +1,420 @@
+/*
+ * gitwal audit: prove the archive is whole and restorable (gw_audit_run),
+ * print one line per problem (or one JSON document), and keep the resume
+ * cursor of sampled or time-limited audits in $STATE/audit.state.
+ *
+ * Exit status: 0 clean, 1 problems found, 2 the audit could not run.
+ */
+#include "cli/cli.h"
+#include "gitwal/audit.h"
+#include "gitwal/error.h"
+#include "gitwal/fs.h"
+#include "gitwal/manifest.h"
+#include "gitwal/repo.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *help =
+	"usage: gitwal audit [--read-data] [--deep [--root DIR] [--scratch DIR]] [--repo REL]...\n"
+	"                    [--since TIME] [--sample PERCENT] [--max-duration SECONDS]\n"
+	"                    [--jobs N] [--json] [--store URL] [--index FILE]\n"
+	"\n"
+	"Prove that the archive is whole and restorable, from the store itself. The\n"
+	"local index is read as it is (never synced first) and compared with the store.\n"
+	"\n"
+	"Always: every stored key under repos/ is listed and matched with the index;\n"
+	"every manifest and every segment's header and trailer is read; each\n"
+	"repository's chain of records is walked (no missing LSN, every segment links\n"
+	"to the digest of the record before it and builds on the latest full backup\n"
+	"before it, times never go backwards); every full backup has all its parts\n"
+	"with the sizes its manifest records; every key is write-once (one version,\n"
+	"Object Lock retention on a locking S3 store, read-only files on a file store).\n"
+	"\n"
+	"  --read-data     also re-read every byte: SHA-256 of every part and segment,\n"
+	"                  bundle header against the manifest, pack header, object count\n"
+	"                  and SHA-1 trailer, pack index (its checksum, object count, pack\n"
+	"                  checksum and offsets)\n"
+	"  --deep          also restore each repository's latest state (latest full backup\n"
+	"                  and the segments after it) into a scratch directory and run\n"
+	"                  'git fsck --connectivity-only' on it\n"
+	"  --root DIR      with --deep, given on the command line: compare the restored\n"
+	"                  refs and HEAD with the live repositories under DIR and report\n"
+	"                  every repository whose archive lags (kind lag)\n"
+	"  --scratch DIR   where --deep restores (default: $TMPDIR or /tmp)\n"
+	"  --repo REL      only this repository (repeatable)\n"
+	"  --since TIME    only records after TIME (RFC 3339, or @UNIX-SECONDS) by the\n"
+	"                  index's times; records the index lacks are always checked\n"
+	"  --sample P      check P percent of the records (0 < P <= 100), continuing after\n"
+	"                  the record the last sampled or time-limited run stopped at\n"
+	"                  (kept in $STATE/audit.state): 100/P runs cover the archive\n"
+	"  --max-duration SECONDS\n"
+	"                  stop checking records after SECONDS; the next run continues\n"
+	"                  where this one stopped (\"stopped_early\")\n"
+	"  --jobs N        records checked at once (default: cores, at most 8)\n"
+	"  --json          one JSON document (below) instead of text\n"
+	"\n"
+	"Listing checks (unexpected keys, parts without manifest, index against store)\n"
+	"and chain checks cover every record every time; --since, --sample and\n"
+	"--max-duration limit the records read (metadata, stat, data). Records not read\n"
+	"in a run take part in chain checks with what the index says about them.\n"
+	"\n"
+	"Output: one line per problem,\n"
+	"  problem repo=REL lsn=N key=KEY kind=KIND detail=\"...\"\n"
+	"('-' for a field that does not apply), then a summary.\n"
+	"\n"
+	"JSON (--json), schema version 1, stable:\n"
+	"  {\"version\": 1, \"clean\": BOOL, \"store\": URL, \"read_data\": BOOL, \"deep\": BOOL,\n"
+	"   \"checked\": {\"repositories\", \"keys\", \"full_backups\", \"segments\",\n"
+	"               \"records_total\", \"records_checked\", \"keys_stat\", \"bytes_read\",\n"
+	"               \"restored\", \"lagging\"},          (all integers)\n"
+	"   \"problems\": [{\"repository\": REL|null, \"lsn\": N|null, \"key\": KEY|null,\n"
+	"                 \"kind\": KIND, \"detail\": TEXT}],\n"
+	"   \"stopped_early\": BOOL, \"resume_after\": KEY|null, \"seconds\": NUMBER}\n"
+	"  New fields may be added; existing ones keep their meaning.\n"
+	"\n"
+	"Problem kinds:\n"
+	"  index        the local index is missing or lists nothing (the store is\n"
+	"               audited alone)\n"
+	"  missing      the index lists the key; the store does not have it\n"
+	"  unindexed    a record in the store the index does not list\n"
+	"  unexpected   a key gitwal never writes, or an LSN used by two records\n"
+	"  no-manifest  a full backup's bundle or idx without its manifest\n"
+	"  incomplete   a manifest whose bundle or idx is absent\n"
+	"  size         a stored size differs from the manifest's or the index's\n"
+	"  corrupt      a manifest or segment header that does not parse, names\n"
+	"               another repository, LSN or part, or lengths that do not add up\n"
+	"  checksum     content differs from its SHA-256 (manifest, segment trailer,\n"
+	"               or the index's record of a manifest or trailer)\n"
+	"  pack         bundle header, pack or pack index structure is wrong\n"
+	"  gap          LSNs in neither the store nor the index\n"
+	"  link         a segment's prev_sha256 is not the previous record's digest\n"
+	"  base         a segment's base_lsn is not the latest full backup before it\n"
+	"  time         record times go backwards\n"
+	"  versions     a key was written more than once (versioned stores)\n"
+	"  retention    an object without Object Lock retention (locking stores)\n"
+	"  writable     a stored file that can be written (file stores)\n"
+	"  unreadable   a listed key could not be read\n"
+	"  restore      --deep: the latest state cannot be restored\n"
+	"  fsck         --deep: the restored state is not connected\n"
+	"  lag          --deep --root: the archive's latest state differs from the live\n"
+	"               repository (refs that differ are named)\n"
+	"\n"
+	"Exit status: 0 clean, 1 problems found, 2 the audit could not run (bad\n"
+	"options, store unreachable, index unreadable).\n"
+	"\n" GW_CLI_COMMON_HELP;
+
+#define STATE_MAGIC "gitwal-audit-state 1"
+
+static int run_failed(const char *what)
+{
+	fprintf(stderr, "gitwal audit: %s%s%s\n", what ? what : "", what ? ": " : "", gw_error_message());
+	return 2;
+}
+
+/* The cursor the last sampled or time-limited run left for this store, or NULL. */
+static char *state_read(const char *path, const char *store_url)
+{
+	char line[4200], *cursor = NULL;
+	int magic = 0, store_ok = 0;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!strcmp(line, STATE_MAGIC))
+			magic = 1;
+		else if (!strncmp(line, "store ", 6))
+			store_ok = !strcmp(line + 6, store_url);
+		else if (!strncmp(line, "resume_after ", 13) && !cursor && gw_store_key_check(line + 13) == 0)
+			cursor = strdup(line + 13);
+	}
+	fclose(f);
+	gw_error_clear();
+	if (!magic || !store_ok) {
+		free(cursor);
+		return NULL;
+	}
+	return cursor;
+}
+
+/* Replace the state file atomically: a crash leaves the old cursor or the new one. */
+static int state_write(const char *dir, const char *path, const char *store_url, const char *cursor)
+{
+	char tmp[4200];
+	FILE *f;
+	int rc;
+	if ((rc = gw_fs_mkdir_p(dir, 0700)) < 0)
+		return rc;
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	if (!(f = fopen(tmp, "w")))
+		return gw_error_set_errno(GW_EIO, "cannot write %s", tmp);
+	fprintf(f, "%s\nstore %s\n", STATE_MAGIC, store_url);
+	if (cursor)
+		fprintf(f, "resume_after %s\n", cursor);
+	if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
+		fclose(f);
+		unlink(tmp);
+		return gw_error_set_errno(GW_EIO, "cannot write %s", tmp);
+	}
+	fclose(f);
+	if (rename(tmp, path) < 0) {
+		unlink(tmp);
+		return gw_error_set_errno(GW_EIO, "cannot rename %s to %s", tmp, path);
+	}
+	return 0;
+}
+
+static void print_quoted(FILE *out, const char *s)
+{
+	putc('"', out);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(out, "\\%c", *s);
+		else if (*s == '\n')
+			fputs("\\n", out);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(out, "\\x%02x", (unsigned char)*s);
+		else
+			putc(*s, out);
+	}
+	putc('"', out);
+}
+
+static void print_text(const gw_audit_report *r, const gw_audit_opts *o, const char *url)
+{
+	const gw_audit_counts *c = &r->counts;
+	size_t i;
+	for (i = 0; i < r->nproblems; i++) {
+		const gw_audit_problem *p = &r->problems[i];
+		printf("problem repo=%s lsn=", p->repository ? p->repository : "-");
+		if (p->lsn)
+			printf("%llu", (unsigned long long)p->lsn);
+		else
+			putchar('-');
+		printf(" key=%s kind=%s detail=", p->key ? p->key : "-", gw_audit_kind_name(p->kind));
+		print_quoted(stdout, p->detail);
+		putchar('\n');
+	}
+	printf("audit of %s: %llu repositories, %llu keys, %llu full backups, %llu segments\n", url,
+	       (unsigned long long)c->repositories, (unsigned long long)c->keys, (unsigned long long)c->full_backups,
+	       (unsigned long long)c->segments);
+	printf("checked %llu of %llu records (%llu keys stat'd)", (unsigned long long)c->records_checked,
+	       (unsigned long long)c->records_total, (unsigned long long)c->keys_stat);
+	if (o->read_data)
+		printf(", %.1f MB re-read (%.0f MB/s)", (double)c->bytes_read / 1e6,
+		       r->seconds > 0 ? (double)c->bytes_read / 1e6 / r->seconds : 0.0);
+	printf(" in %.2f s\n", r->seconds);
+	if (o->deep)
+		printf("deep: %llu repositories restored and checked, %llu lagging the live root%s\n",
+		       (unsigned long long)c->restored, (unsigned long long)c->lagging,
+		       o->live_root ? "" : " (no --root given: not compared)");
+	if (r->stopped_early)
+		printf("stopped early (--max-duration %g s): the next run continues after %s\n", o->max_seconds,
+		       r->resume_after ? r->resume_after : "the start");
+	else if (o->sample_percent > 0 && c->records_checked < c->records_total)
+		printf("sample of %g%%: the next run continues after %s\n", o->sample_percent,
+		       r->resume_after ? r->resume_after : "the start");
+	if (r->nproblems)
+		printf("%zu problem%s found\n", r->nproblems, r->nproblems == 1 ? "" : "s");
+	else
+		printf("clean: no problems found\n");
+}
+
+static void print_json(const gw_audit_report *r, const gw_audit_opts *o, const char *url)
+{
+	const gw_audit_counts *c = &r->counts;
+	json_t *problems = json_array(), *doc;
+	size_t i;
+	for (i = 0; i < r->nproblems; i++) {
+		const gw_audit_problem *p = &r->problems[i];
+		json_array_append_new(problems,
+				      json_pack("{s:o, s:o, s:o, s:s, s:s}", "repository",
+						p->repository ? json_string(p->repository) : json_null(), "lsn",
+						p->lsn ? json_integer((json_int_t)p->lsn) : json_null(), "key",
+						p->key ? json_string(p->key) : json_null(), "kind",
+						gw_audit_kind_name(p->kind), "detail", p->detail));
+	}
+	doc = json_pack("{s:i, s:b, s:s, s:b, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:b, "
+			"s:o, s:f}",
+			"version", 1, "clean", r->nproblems == 0, "store", url, "read_data", o->read_data, "deep",
+			o->deep, "checked", "repositories", (json_int_t)c->repositories, "keys", (json_int_t)c->keys,
+			"full_backups", (json_int_t)c->full_backups, "segments", (json_int_t)c->segments,
+			"records_total", (json_int_t)c->records_total, "records_checked",
+			(json_int_t)c->records_checked, "keys_stat", (json_int_t)c->keys_stat, "bytes_read",
+			(json_int_t)c->bytes_read, "restored", (json_int_t)c->restored, "lagging",
+			(json_int_t)c->lagging, "problems", problems, "stopped_early", r->stopped_early,
+			"resume_after", r->resume_after ? json_string(r->resume_after) : json_null(), "seconds",
+			r->seconds);
+	json_dumpf(doc, stdout, JSON_INDENT(2));
+	putchar('\n');
+	json_decref(doc);
+}
+
+static int parse_number(const char *opt, const char *v, double min, double max, double *out)
+{
+	char *end;
+	double d;
+	errno = 0;
+	d = strtod(v, &end);
+	if (errno || end == v || *end || !isfinite(d) || d <= min || d > max)
+		return gw_cli_usage_error("audit", "option --%s: '%s' is not a number above %g and at most %g", opt, v,
+					  min, max);
+	*out = d;
+	return 0;
+}
+
+int gw_cmd_audit(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		GW_CLI_COMMON_LONGOPTS,
+		{"json", no_argument, 0, 'J'},
+		{"repo", required_argument, 0, 'p'},
+		{"read-data", no_argument, 0, 'd'},
+		{"deep", no_argument, 0, 'D'},
+		{"scratch", required_argument, 0, 'x'},
+		{"since", required_argument, 0, 's'},
+		{"sample", required_argument, 0, 'P'},
+		{"max-duration", required_argument, 0, 'M'},
+		{"jobs", required_argument, 0, 'j'},
+		{0, 0, 0, 0},
+	};
+	gw_cli cli = {0};
+	gw_audit_opts ao;
+	gw_audit_report report;
+	const char **repos = NULL;
+	char *state_dir = NULL, *state_path = NULL, *cursor = NULL, *root_arg = NULL;
+	int c, rc = 0, json = 0, have_report = 0, resumable;
+
+	memset(&ao, 0, sizeof(ao));
+	if (!(repos = calloc((size_t)argc + 1, sizeof(char *))))
+		return gw_error_set(GW_ERROR, "out of memory"), run_failed(NULL);
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			fputs(help, stdout);
+			goto out;
+		case 'J':
+			json = 1;
+			break;
+		case 'p':
+			if (gw_repo_path_check(optarg) < 0) {
+				rc = gw_cli_usage_error("audit", "option --repo: %s", gw_error_message());
+				goto out;
+			}
+			repos[ao.nrepos++] = optarg;
+			break;
+		case 'd':
+			ao.read_data = 1;
+			break;
+		case 'D':
+			ao.deep = 1;
+			break;
+		case 'x':
+			ao.scratch_dir = optarg;
+			break;
+		case 's':
+			if (gw_time_parse(optarg, &ao.since_us) < 0) {
+				rc = gw_cli_usage_error("audit", "option --since: %s", gw_error_message());
+				goto out;
+			}
+			break;
+		case 'P':
+			if ((rc = parse_number("sample", optarg, 0, 100, &ao.sample_percent)) != 0)
+				goto out;
+			break;
+		case 'M':
+			if ((rc = parse_number("max-duration", optarg, 0, 1e9, &ao.max_seconds)) != 0)
+				goto out;
+			break;
+		case 'j':
+			if ((rc = gw_cli_parse_jobs("audit", optarg, &cli.jobs)) != 0)
+				goto out;
+			break;
+		default:
+			if (gw_cli_common_option(&cli, c, optarg))
+				break;
+			rc = gw_cli_usage_error("audit", "unknown option or missing value: '%s'", argv[optind - 1]);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		rc = gw_cli_usage_error("audit", "unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	/*
+	 * Only a root named on the command line is compared with: the root from
+	 * the environment or the config is where the archiver runs, which an
+	 * audit run elsewhere may not see, and a lag is a finding, not a default.
+	 */
+	if (cli.root && !(root_arg = strdup(cli.root))) {
+		rc = (gw_error_set(GW_ERROR, "out of memory"), run_failed(NULL));
+		goto out;
+	}
+	if (root_arg && !ao.deep) {
+		rc = gw_cli_usage_error("audit", "option --root compares with the live repositories: it needs --deep");
+		goto out;
+	}
+	if (gw_cli_resolve(&cli, 0) < 0) {
+		rc = run_failed(NULL);
+		goto out;
+	}
+	if (root_arg)
+		ao.live_root = cli.root;
+	if (gw_cli_open_store(&cli) < 0) {
+		rc = run_failed(NULL);
+		goto out;
+	}
+	ao.index_path = cli.index_path;
+	if (access(cli.index_path, F_OK) < 0)
+		ao.index_state = GW_AUDIT_INDEX_ABSENT; /* not created: an audit changes nothing */
+	else if (gw_cli_open_index(&cli) < 0) {
+		rc = run_failed("the local index");
+		goto out;
+	}
+	ao.repos = repos;
+	ao.jobs = cli.jobs;
+	if (!ao.scratch_dir)
+		ao.scratch_dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	resumable = ao.sample_percent > 0 || ao.max_seconds > 0;
+	if (resumable) {
+		if (!(state_dir = gw_cli_state_dir()) || !(state_path = gw_fs_join(state_dir, "audit.state"))) {
+			rc = (gw_error_set(GW_ERROR, "out of memory"), run_failed(NULL));
+			goto out;
+		}
+		ao.resume_after = cursor = state_read(state_path, gw_store_url(cli.store));
+	}
+	if (gw_audit_report_init(&report) < 0) {
+		rc = run_failed(NULL);
+		goto out;
+	}
+	have_report = 1;
+	if (gw_audit_run(cli.store, cli.index, &ao, &report) < 0) {
+		rc = run_failed(NULL);
+		goto out;
+	}
+	if (resumable && state_write(state_dir, state_path, gw_store_url(cli.store), report.resume_after) < 0)
+		fprintf(stderr, "gitwal audit: cannot keep the resume point: %s\n", gw_error_message());
+	if (json)
+		print_json(&report, &ao, gw_store_url(cli.store));
+	else
+		print_text(&report, &ao, gw_store_url(cli.store));
+	rc = report.nproblems ? 1 : 0;
+out:
+	if (have_report)
+		gw_audit_report_dispose(&report);
+	free(repos);
+	free(state_dir);
+	free(state_path);
+	free(cursor);
+	free(root_arg);
+	gw_cli_dispose(&cli);
+	return rc;
+}
