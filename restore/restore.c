@@ -520,11 +520,13 @@ static int name_cmp(const void *a, const void *b)
 }
 
 /*
- * Join every pack in objects/pack into one with the pack splicer (objects
- * of one generation are stored once, so nothing is recomputed), then
- * remove the originals.
+ * Join the packs in objects/pack into one with the pack splicer (objects of
+ * one generation are stored once, so nothing is recomputed), then remove the
+ * originals. With `keep` set, that pack is left alone: used to join segment
+ * packs in batches (each pack holds two descriptors while it is joined)
+ * without copying the large full-backup pack every time.
  */
-static int consolidate_packs(const char *dir, const char *rel)
+static int consolidate_packs(const char *dir, const char *rel, const char *keep)
 {
 	char packdir[4200], tmp_pack[4300], tmp_idx[4300], final[4300], hex[GW_HEX_MAX];
 	char **names = NULL;
@@ -542,6 +544,8 @@ static int consolidate_packs(const char *dir, const char *rel)
 	while ((de = readdir(d))) {
 		size_t len = strlen(de->d_name);
 		if (len < 10 || strncmp(de->d_name, "pack-", 5) || strcmp(de->d_name + len - 5, ".pack"))
+			continue;
+		if (keep && !strncmp(de->d_name, keep, len - 5) && !keep[len - 5])
 			continue;
 		if (n == cap) {
 			char **nn = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(char *));
@@ -792,9 +796,12 @@ static int prepare_target(const char *rel, const gw_restore_opts *opts, char *ta
 	return 0;
 }
 
+/* Segment packs joined at a time (two descriptors each while joined). */
+#define CONSOLIDATE_BATCH 512
+
 static int build_and_install(gw_store *store, const char *rel, const gw_restore_opts *opts, const plan *p)
 {
-	char target[4096], tmp[4300], packdir[4400];
+	char target[4096], tmp[4300], packdir[4400], full_pack[64];
 	size_t i;
 	unsigned n = 0;
 	int rc, replace;
@@ -802,10 +809,14 @@ static int build_and_install(gw_store *store, const char *rel, const gw_restore_
 		return rc;
 	rc = build_full_pack(store, &p->m, tmp);
 	/* Every segment used is verified, those without objects too: their updates count. */
-	for (i = 0; rc == 0 && i < p->nsegs; i++)
-		rc = apply_segment_objects(store, &p->segs[i], tmp, n++);
-	if (rc == 0 && p->nsegs)
-		rc = consolidate_packs(tmp, rel);
+	snprintf(full_pack, sizeof(full_pack), "pack-%s", p->m.pack_checksum);
+	for (i = 0; rc == 0 && i < p->nsegs; i++) {
+		rc = apply_segment_objects(store, &p->segs[i], tmp, n);
+		if (p->segs[i].objects && ++n % CONSOLIDATE_BATCH == 0 && rc == 0)
+			rc = consolidate_packs(tmp, rel, full_pack);
+	}
+	if (rc == 0 && n)
+		rc = consolidate_packs(tmp, rel, NULL);
 	if (rc == 0)
 		rc = write_refs(tmp, &p->state);
 	snprintf(packdir, sizeof(packdir), "%s/objects/pack", tmp);
