@@ -291,7 +291,8 @@ int gw_objset_add(gw_objset *s, const unsigned char *oids, size_t n, uint64_t ls
 		return rc;
 	if (!(buf = malloc(len)))
 		return gw_error_set(GW_ERROR, "out of memory");
-	memcpy(buf, oids, n * OID);
+	if (n)
+		memcpy(buf, oids, n * OID);
 	memcpy(buf + n * OID, marker_prefix, sizeof(marker_prefix));
 	for (k = 0; k < 8; k++)
 		buf[n * OID + 12 + k] = (unsigned char)(lsn >> (56 - 8 * k));
@@ -302,7 +303,8 @@ int gw_objset_add(gw_objset *s, const unsigned char *oids, size_t n, uint64_t ls
 	free(buf);
 	if ((rc = grow(s, n)) < 0)
 		return rc;
-	memcpy(s->added + s->nadded * OID, oids, n * OID);
+	if (n)
+		memcpy(s->added + s->nadded * OID, oids, n * OID);
 	s->nadded += n;
 	if (s->nadded)
 		qsort(s->added, s->nadded, OID, oid_cmp);
