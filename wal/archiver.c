@@ -274,44 +274,20 @@ static char *objset_dir(gw_archiver *a, const char *rel)
 	return dir;
 }
 
-typedef struct {
-	char **keys;
-	uint64_t *sizes;
-	size_t n, cap;
-} spool_list;
-
-static int collect_spool(const gw_store_entry *e, void *payload)
-{
-	spool_list *l = payload;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		char **k = realloc(l->keys, cap * sizeof(char *));
-		uint64_t *s = k ? realloc(l->sizes, cap * sizeof(uint64_t)) : NULL;
-		if (k)
-			l->keys = k;
-		if (!s)
-			return gw_error_set(GW_ERROR, "out of memory");
-		l->sizes = s;
-		l->cap = cap;
-	}
-	l->keys[l->n] = strdup(e->key);
-	l->sizes[l->n++] = e->size;
-	return 0;
-}
-
 /* Segments still in the spool are archived too: replay them after the store's. */
 static int replay_spool(gw_archiver *a, arepo *r)
 {
-	spool_list l = {0};
+	gw_store_listing l;
 	replay_ctx ctx = {a, r, gw_spool_store(a->spool), 0};
 	char *prefix = gw_layout_repo_prefix(r->rel);
 	size_t i;
 	int rc = 0;
 	if (!prefix)
 		return GW_ERROR;
+	memset(&l, 0, sizeof(l));
 	if (gw_spool_count(a->spool))
-		rc = gw_store_list(ctx.from, prefix, collect_spool, &l);
-	for (i = 0; rc == 0 && i < l.n && !ctx.broken; i++) {
+		rc = gw_store_list_all(ctx.from, prefix, &l);
+	for (i = 0; rc == 0 && i < l.count && !ctx.broken; i++) {
 		gw_segment_header h;
 		gw_segment_record rec;
 		unsigned char trailer[GW_SEGMENT_TRAILER_SIZE];
@@ -330,10 +306,7 @@ static int replay_spool(gw_archiver *a, arepo *r)
 		if (rc > 0)
 			rc = 0;
 	}
-	for (i = 0; i < l.n; i++)
-		free(l.keys[i]);
-	free(l.keys);
-	free(l.sizes);
+	gw_store_listing_dispose(&l);
 	free(prefix);
 	if (rc == 0 && ctx.broken)
 		rc = gw_error_set(GW_ECORRUPT, "repository %s: the spooled segments do not continue the archive", r->rel);

@@ -17,54 +17,18 @@ struct gw_spool {
 	size_t count;
 };
 
-typedef struct {
-	char **keys;
-	uint64_t *sizes;
-	size_t n, cap;
-} entry_list;
-
-static int collect(const gw_store_entry *e, void *payload)
-{
-	entry_list *l = payload;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		char **k = realloc(l->keys, cap * sizeof(char *));
-		uint64_t *s = k ? realloc(l->sizes, cap * sizeof(uint64_t)) : NULL;
-		if (k)
-			l->keys = k;
-		if (!s)
-			return gw_error_set(GW_ERROR, "out of memory");
-		l->sizes = s;
-		l->cap = cap;
-	}
-	if (!(l->keys[l->n] = strdup(e->key)))
-		return gw_error_set(GW_ERROR, "out of memory");
-	l->sizes[l->n++] = e->size;
-	return 0;
-}
-
-static void entries_free(entry_list *l)
-{
-	size_t i;
-	for (i = 0; i < l->n; i++)
-		free(l->keys[i]);
-	free(l->keys);
-	free(l->sizes);
-	memset(l, 0, sizeof(*l));
-}
-
 static int recount(gw_spool *s)
 {
-	entry_list l = {0};
+	gw_store_listing l;
 	size_t i;
-	int rc = gw_store_list(s->store, GW_LAYOUT_REPOS, collect, &l);
+	int rc = gw_store_list_all(s->store, GW_LAYOUT_REPOS, &l);
 	if (rc == 0) {
 		s->bytes = 0;
-		s->count = l.n;
-		for (i = 0; i < l.n; i++)
+		s->count = l.count;
+		for (i = 0; i < l.count; i++)
 			s->bytes += l.sizes[i];
 	}
-	entries_free(&l);
+	gw_store_listing_dispose(&l);
 	return rc;
 }
 
@@ -169,42 +133,16 @@ out:
 	return rc;
 }
 
-static int record(gw_store *store, gw_index *index, const char *key, uint64_t size)
-{
-	gw_segment_header h;
-	gw_segment_record rec;
-	unsigned char trailer[GW_SEGMENT_TRAILER_SIZE];
-	int rc;
-	if ((rc = gw_segment_read_meta(store, key, size, &h, trailer)) < 0)
-		return rc;
-	memset(&rec, 0, sizeof(rec));
-	rec.repository = h.repository;
-	rec.lsn = h.lsn;
-	rec.base_lsn = h.base_lsn;
-	rec.time_first_us = h.time_first_us;
-	rec.time_last_us = h.time_last_us;
-	rec.key = (char *)key;
-	rec.size = size;
-	gw_hex_encode(rec.sha256, GW_SEGMENT_TRAILER_DIGEST(trailer), 32);
-	memcpy(rec.prev_sha256, h.prev_sha256, 65);
-	rec.objects = h.objects;
-	rec.updates = h.nupdates;
-	rec.gap = h.gap;
-	rc = gw_index_segment_add(index, &rec);
-	gw_segment_header_dispose(&h);
-	return rc;
-}
-
 int gw_spool_flush(gw_spool *s, gw_store *store, gw_index *index)
 {
-	entry_list l = {0};
+	gw_store_listing l;
 	size_t i;
 	int rc, done = 0;
 	if (!s->count)
 		return 0;
-	if ((rc = gw_store_list(s->store, GW_LAYOUT_REPOS, collect, &l)) < 0)
-		goto out;
-	for (i = 0; i < l.n; i++) {
+	if ((rc = gw_store_list_all(s->store, GW_LAYOUT_REPOS, &l)) < 0)
+		return rc;
+	for (i = 0; i < l.count; i++) {
 		gw_store_stat st;
 		rc = upload(s, store, l.keys[i], l.sizes[i]);
 		if (rc == GW_EEXISTS && gw_store_stat_key(store, l.keys[i], &st) == 0 && st.size == l.sizes[i])
@@ -212,15 +150,14 @@ int gw_spool_flush(gw_spool *s, gw_store *store, gw_index *index)
 		if (rc < 0)
 			break;
 		/* The store has it: the index row is a cache (the next sync repairs a failure here). */
-		record(s->store, index, l.keys[i], l.sizes[i]);
+		gw_index_record_segment(index, s->store, l.keys[i], l.sizes[i]);
 		if ((rc = gw_store_remove(s->store, l.keys[i])) < 0)
 			break;
 		s->bytes -= s->bytes < l.sizes[i] ? s->bytes : l.sizes[i];
 		s->count--;
 		done++;
 	}
-out:
-	entries_free(&l);
+	gw_store_listing_dispose(&l);
 	if (rc < 0)
 		return rc;
 	return done;

@@ -59,6 +59,8 @@ typedef struct gw_segment_record {
 } gw_segment_record;
 
 int gw_index_segment_add(gw_index *index, const gw_segment_record *rec);
+/* Record the segment stored at key (its header and trailer are read back from the store). */
+int gw_index_record_segment(gw_index *index, gw_store *store, const char *key, uint64_t size);
 /* Segments of repo with from <= lsn <= to, in LSN order. */
 typedef int (*gw_index_segment_cb)(const gw_segment_record *rec, void *payload);
 int gw_index_segment_foreach(gw_index *index, const char *repo, uint64_t from, uint64_t to,

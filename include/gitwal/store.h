@@ -86,6 +86,15 @@ int gw_store_stat_key(gw_store *store, const char *key, gw_store_stat *st);
 typedef int (*gw_store_list_cb)(const gw_store_entry *entry, void *payload);
 int gw_store_list(gw_store *store, const char *prefix, gw_store_list_cb cb, void *payload);
 
+/* Every key (and size) under prefix, collected in byte order. */
+typedef struct gw_store_listing {
+	char **keys;
+	uint64_t *sizes;
+	size_t count, cap;
+} gw_store_listing;
+int gw_store_list_all(gw_store *store, const char *prefix, gw_store_listing *out);
+void gw_store_listing_dispose(gw_store_listing *listing);
+
 /* Remove a key. Only retention may call it. */
 int gw_store_remove(gw_store *store, const char *key);
 

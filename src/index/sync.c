@@ -216,7 +216,7 @@ out:
 	return rc;
 }
 
-static int record_segment(gw_index *index, gw_store *store, const char *key, uint64_t size)
+int gw_index_record_segment(gw_index *index, gw_store *store, const char *key, uint64_t size)
 {
 	gw_segment_header h;
 	gw_segment_record rec;
@@ -284,7 +284,7 @@ int gw_index_sync(gw_index *index, gw_store *store, const char *repo)
 		gw_full_record existing;
 		gw_layout_parse_key(l.keys[i], &rel, &lsn, &kind);
 		if (kind == GW_KEY_SEGMENT) {
-			if (rel && !segment_known(index, rel, lsn) && (rc = record_segment(index, store, l.keys[i], l.sizes[i])) == 0)
+			if (rel && !segment_known(index, rel, lsn) && (rc = gw_index_record_segment(index, store, l.keys[i], l.sizes[i])) == 0)
 				added++;
 		} else if (rel && gw_index_full_find(index, rel, lsn, &existing) == 0) {
 			gw_full_record_dispose(&existing);

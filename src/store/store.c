@@ -267,6 +267,45 @@ int gw_store_list(gw_store *store, const char *prefix, gw_store_list_cb cb, void
 	return store->driver->list(store, prefix, cb, payload);
 }
 
+static int collect(const gw_store_entry *e, void *payload)
+{
+	gw_store_listing *l = payload;
+	if (l->count == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		char **k = realloc(l->keys, cap * sizeof(char *));
+		uint64_t *s = k ? realloc(l->sizes, cap * sizeof(uint64_t)) : NULL;
+		if (k)
+			l->keys = k;
+		if (!s)
+			return gw_error_set(GW_ERROR, "out of memory");
+		l->sizes = s;
+		l->cap = cap;
+	}
+	if (!(l->keys[l->count] = strdup(e->key)))
+		return gw_error_set(GW_ERROR, "out of memory");
+	l->sizes[l->count++] = e->size;
+	return 0;
+}
+
+int gw_store_list_all(gw_store *store, const char *prefix, gw_store_listing *out)
+{
+	int rc;
+	memset(out, 0, sizeof(*out));
+	if ((rc = gw_store_list(store, prefix, collect, out)) < 0)
+		gw_store_listing_dispose(out);
+	return rc;
+}
+
+void gw_store_listing_dispose(gw_store_listing *l)
+{
+	size_t i;
+	for (i = 0; i < l->count; i++)
+		free(l->keys[i]);
+	free(l->keys);
+	free(l->sizes);
+	memset(l, 0, sizeof(*l));
+}
+
 int gw_store_remove(gw_store *store, const char *key)
 {
 	int rc;
