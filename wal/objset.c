@@ -64,6 +64,37 @@ static int grow(gw_objset *s, size_t n)
 	return 0;
 }
 
+/* Open base.idx and added.oids (at load, and again after gw_objset_release()). */
+static int open_files(gw_objset *s)
+{
+	char *p;
+	int rc;
+	if (!(p = path_in(s, "base.idx")))
+		return GW_ERROR;
+	s->idx_fd = open(p, O_RDONLY | O_CLOEXEC);
+	free(p);
+	if (s->idx_fd < 0)
+		return gw_error_set(GW_ENOTFOUND, "archive state %s has no base index", s->dir);
+	if ((rc = gw_idx_open(&s->idx, s->idx_fd, "base.idx", OID, 0)) < 0)
+		return rc;
+	s->have_idx = 1;
+	if (!(p = path_in(s, "added.oids")))
+		return GW_ERROR;
+	s->added_fd = open(p, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	free(p);
+	if (s->added_fd < 0)
+		return gw_error_set_errno(GW_EIO, "archive state %s: cannot open added.oids", s->dir);
+	return 0;
+}
+
+/* Reopen what gw_objset_release() closed. */
+static int reopen(gw_objset *s)
+{
+	if (s->idx_fd >= 0 || !s->base_lsn)
+		return 0;
+	return open_files(s);
+}
+
 /*
  * added.oids interleaves ids with a marker after each segment's ids: twelve
  * 0xff bytes and the segment's LSN (uint64_be). The set covers the log up to
@@ -95,23 +126,11 @@ static void drop_markers(gw_objset *s)
 
 static int load(gw_objset *s)
 {
-	char *p = path_in(s, "base.idx");
 	struct stat st;
-	int rc = 0;
-	if (!p)
-		return GW_ERROR;
-	s->idx_fd = open(p, O_RDONLY | O_CLOEXEC);
-	free(p);
-	if (s->idx_fd < 0)
-		return gw_error_set(GW_ENOTFOUND, "archive state %s has no base index", s->dir);
-	if ((rc = gw_idx_open(&s->idx, s->idx_fd, "base.idx", OID, 0)) < 0)
+	int rc;
+	if ((rc = open_files(s)) < 0)
 		return rc;
-	s->have_idx = 1;
-	if (!(p = path_in(s, "added.oids")))
-		return GW_ERROR;
-	s->added_fd = open(p, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	free(p);
-	if (s->added_fd < 0 || fstat(s->added_fd, &st) < 0)
+	if (fstat(s->added_fd, &st) < 0)
 		return gw_error_set_errno(GW_EIO, "archive state %s: cannot open added.oids", s->dir);
 	if (st.st_size % OID)
 		/* A torn append: the tail of an unfinished write. Drop it. */
@@ -231,31 +250,6 @@ out:
 	free(lsn);
 	free(tmp);
 	return rc;
-}
-
-/* Reopen what gw_objset_release() closed. */
-static int reopen(gw_objset *s)
-{
-	char *p;
-	int rc;
-	if (s->idx_fd >= 0 || !s->base_lsn)
-		return 0;
-	if (!(p = path_in(s, "base.idx")))
-		return GW_ERROR;
-	s->idx_fd = open(p, O_RDONLY | O_CLOEXEC);
-	free(p);
-	if (s->idx_fd < 0)
-		return gw_error_set_errno(GW_EIO, "archive state %s: cannot open base.idx", s->dir);
-	if ((rc = gw_idx_open(&s->idx, s->idx_fd, "base.idx", OID, 0)) < 0)
-		return rc;
-	s->have_idx = 1;
-	if (!(p = path_in(s, "added.oids")))
-		return GW_ERROR;
-	s->added_fd = open(p, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	free(p);
-	if (s->added_fd < 0)
-		return gw_error_set_errno(GW_EIO, "archive state %s: cannot open added.oids", s->dir);
-	return 0;
 }
 
 void gw_objset_release(gw_objset *s)

@@ -39,6 +39,12 @@ void gw_cli_dispose(gw_cli *cli);
 int gw_cli_fail(const char *cmd, int code);
 int gw_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int gw_cli_parse_jobs(const char *cmd, const char *value, int *jobs);
+/*
+ * A finite number for option --opt in [min, max] (above min when
+ * min_exclusive); otherwise a usage error naming the option (returns 2).
+ */
+int gw_cli_parse_number(const char *cmd, const char *opt, const char *value, double min, double max,
+			int min_exclusive, double *out);
 
 /* Run fn(i, payload) for i in [0, n) on `jobs` threads. */
 void gw_cli_parallel(size_t n, int jobs, void (*fn)(size_t i, void *payload), void *payload);

@@ -67,16 +67,6 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int parse_num(const char *opt, const char *v, double min, double max, double *out)
-{
-	char *end;
-	errno = 0;
-	*out = strtod(v, &end);
-	if (errno || *end || end == v || *out < min || *out > max)
-		return gw_cli_usage_error("archive", "option --%s: '%s' is not a number from %g to %g", opt, v, min, max);
-	return 0;
-}
-
 /* Wall-clock time of an event first seen at monotonic first_ms. */
 static int64_t event_time_us(uint64_t first_ms)
 {
@@ -201,25 +191,25 @@ int gw_cmd_archive(int argc, char **argv)
 			once = 1;
 			break;
 		case 'd':
-			if ((rc = parse_num("debounce", optarg, 0, 60000, &debounce)) != 0)
+			if ((rc = gw_cli_parse_number("archive", "debounce", optarg, 0, 60000, 0, &debounce)) != 0)
 				goto out;
 			break;
 		case 'r':
-			if ((rc = parse_num("reconcile", optarg, 0, 86400 * 7, &reconcile)) != 0)
+			if ((rc = gw_cli_parse_number("archive", "reconcile", optarg, 0, 86400 * 7, 0, &reconcile)) != 0)
 				goto out;
 			break;
 		case 'n':
-			if ((rc = parse_num("full-every", optarg, 1, 1e9, &v)) != 0)
+			if ((rc = gw_cli_parse_number("archive", "full-every", optarg, 1, 1e9, 0, &v)) != 0)
 				goto out;
 			aopts.full_every_segments = (uint64_t)v;
 			break;
 		case 'q':
-			if ((rc = parse_num("full-ratio", optarg, 0.001, 1000, &v)) != 0)
+			if ((rc = gw_cli_parse_number("archive", "full-ratio", optarg, 0.001, 1000, 0, &v)) != 0)
 				goto out;
 			aopts.full_ratio = v;
 			break;
 		case 'a':
-			if ((rc = parse_num("full-max-age", optarg, 1, 1e9, &v)) != 0)
+			if ((rc = gw_cli_parse_number("archive", "full-max-age", optarg, 1, 1e9, 0, &v)) != 0)
 				goto out;
 			aopts.full_max_age_s = (int64_t)v;
 			break;
@@ -227,7 +217,7 @@ int gw_cmd_archive(int argc, char **argv)
 			metrics_addr = optarg;
 			break;
 		case 's':
-			if ((rc = parse_num("spool-max", optarg, 1e-6, 1e7, &v)) != 0)
+			if ((rc = gw_cli_parse_number("archive", "spool-max", optarg, 1e-6, 1e7, 0, &v)) != 0)
 				goto out;
 			aopts.spool_max_bytes = (uint64_t)(v * 1024 * 1024) ? (uint64_t)(v * 1024 * 1024) : 1;
 			break;

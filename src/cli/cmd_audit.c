@@ -256,19 +256,6 @@ static void print_json(const gw_audit_report *r, const gw_audit_opts *o, const c
 	json_decref(doc);
 }
 
-static int parse_number(const char *opt, const char *v, double min, double max, double *out)
-{
-	char *end;
-	double d;
-	errno = 0;
-	d = strtod(v, &end);
-	if (errno || end == v || *end || !isfinite(d) || d <= min || d > max)
-		return gw_cli_usage_error("audit", "option --%s: '%s' is not a number above %g and at most %g", opt, v,
-					  min, max);
-	*out = d;
-	return 0;
-}
-
 int gw_cmd_audit(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -327,11 +314,11 @@ int gw_cmd_audit(int argc, char **argv)
 			}
 			break;
 		case 'P':
-			if ((rc = parse_number("sample", optarg, 0, 100, &ao.sample_percent)) != 0)
+			if ((rc = gw_cli_parse_number("audit", "sample", optarg, 0, 100, 1, &ao.sample_percent)) != 0)
 				goto out;
 			break;
 		case 'M':
-			if ((rc = parse_number("max-duration", optarg, 0, 1e9, &ao.max_seconds)) != 0)
+			if ((rc = gw_cli_parse_number("audit", "max-duration", optarg, 0, 1e9, 1, &ao.max_seconds)) != 0)
 				goto out;
 			break;
 		case 'j':

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <git2.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -44,6 +45,22 @@ int gw_cli_parse_jobs(const char *cmd, const char *value, int *jobs)
 	if (errno || *end || end == value || v < 1 || v > 256)
 		return gw_cli_usage_error(cmd, "option --jobs: '%s' is not a number from 1 to 256", value);
 	*jobs = (int)v;
+	return 0;
+}
+
+int gw_cli_parse_number(const char *cmd, const char *opt, const char *value, double min, double max,
+			int min_exclusive, double *out)
+{
+	char *end;
+	double d;
+	errno = 0;
+	d = strtod(value, &end);
+	if (errno || end == value || *end || !isfinite(d) || d < min || (min_exclusive && d == min) || d > max)
+		return gw_cli_usage_error(cmd,
+					  min_exclusive ? "option --%s: '%s' is not a number above %g and at most %g"
+							: "option --%s: '%s' is not a number from %g to %g",
+					  opt, value, min, max);
+	*out = d;
 	return 0;
 }
 
