@@ -625,22 +625,18 @@ out:
 	return rc;
 }
 
-/* ---- planning ---- */
+/* ---- planning (from the index alone, DESIGN.md "Point-in-time restore") ---- */
 
 typedef struct {
 	gw_full_record full;
 	gw_manifest m;
-	gw_segment_record *segs;
+	gw_index_span span;
+	gw_segment_record *segs; /* filled only to build: a dry run needs none */
 	size_t nsegs, cap;
 	gw_refstate state;
 	int exists;
-	int64_t until_us;
-	int error;
-	gw_store *store;
-	uint64_t next_lsn; /* the LSN the next segment must have */
-	char digest[65];   /* the digest the next segment must link to */
-	uint64_t gap_lsn;  /* first LSN missing after the segments used, 0 if none */
-	int done;
+	gw_restore_gap *gaps;
+	size_t ngaps;
 } plan;
 
 static void plan_dispose(plan *p)
@@ -652,112 +648,176 @@ static void plan_dispose(plan *p)
 		gw_segment_record_dispose(&p->segs[i]);
 	free(p->segs);
 	gw_refstate_dispose(&p->state);
+	free(p->gaps);
 }
 
-static int plan_segment(const gw_segment_record *rec, void *payload)
+static int before_first_full(gw_index *index, const char *rel)
+{
+	gw_full_record first;
+	char when[40];
+	int rc;
+	if (gw_index_full_find_first(index, rel, &first) < 0)
+		return gw_error_code();
+	gw_time_format(first.time_us, when, sizeof(when));
+	rc = gw_error_set(GW_ENOTFOUND,
+			  "repository %s: the time asked for is before its first full backup (%s, LSN %llu): "
+			  "its state then is unknown to the archive",
+			  rel, when, (unsigned long long)first.lsn);
+	gw_full_record_dispose(&first);
+	return rc;
+}
+
+/* A span that cannot be replayed is an error naming the LSN. */
+static int check_span(const char *rel, const gw_index_span *s)
+{
+	char a[40];
+	if (s->broken_lsn && s->broken_missing) {
+		gw_time_format(s->broken_after_us, a, sizeof(a));
+		return gw_error_set(GW_ECORRUPT,
+				    "repository %s: LSN %llu is missing from the archive (a gap after %s): "
+				    "the state at the time asked for cannot be proven",
+				    rel, (unsigned long long)s->broken_lsn, s->broken_after_us ? a : "its full backup");
+	}
+	if (s->broken_lsn)
+		return gw_error_set(GW_ECORRUPT,
+				    "repository %s: segment at LSN %llu does not link to the record before it "
+				    "(broken chain): states after that LSN cannot be restored",
+				    rel, (unsigned long long)s->broken_lsn);
+	return 0;
+}
+
+static int collect_gap(uint64_t lsn, int64_t from_us, int64_t to_us, void *payload)
 {
 	plan *p = payload;
-	gw_segment_header h;
-	unsigned char trailer[GW_SEGMENT_TRAILER_SIZE];
-	size_t i, applied = 0;
-	int rc;
-	if (p->done)
-		return 1;
-	if (rec->lsn != p->next_lsn) {
-		p->gap_lsn = p->next_lsn;
-		return 1;
-	}
-	if (rec->base_lsn != p->full.lsn || strcmp(rec->prev_sha256, p->digest) != 0) {
-		p->error = gw_error_set(GW_ECORRUPT,
-					"repository %s: segment at LSN %llu does not link to the record before it "
-					"(broken chain): states after %s cannot be restored",
-					rec->repository, (unsigned long long)rec->lsn, "that LSN");
-		return p->error;
-	}
-	if (rec->time_first_us > p->until_us) {
-		p->done = 1;
-		return 1;
-	}
-	if ((rc = gw_segment_read_meta(p->store, rec->key, rec->size, &h, trailer)) < 0) {
-		p->error = rc;
-		return rc;
-	}
-	for (i = 0; i < h.nupdates && h.updates[i].time_us <= p->until_us; i++) {
-		if (h.updates[i].kind == GW_UPDATE_DELETED)
-			p->exists = 0;
-		else if (h.updates[i].kind == GW_UPDATE_CREATED)
-			p->exists = 1;
-		applied++;
-	}
-	rc = gw_refstate_apply(&p->state, h.updates, applied);
-	gw_segment_header_dispose(&h);
-	if (rc < 0) {
-		p->error = rc;
-		return rc;
-	}
-	if (p->nsegs == p->cap) {
-		gw_segment_record *ns = realloc(p->segs, (p->cap = p->cap ? p->cap * 2 : 64) * sizeof(*ns));
-		if (!ns)
-			return p->error = gw_error_set(GW_ERROR, "out of memory");
-		p->segs = ns;
-	}
-	p->segs[p->nsegs] = *rec;
-	p->segs[p->nsegs].repository = strdup(rec->repository);
-	p->segs[p->nsegs].key = strdup(rec->key);
-	p->nsegs++;
-	p->next_lsn++;
-	memcpy(p->digest, rec->sha256, sizeof(p->digest));
+	gw_restore_gap *ng = realloc(p->gaps, (p->ngaps + 1) * sizeof(*ng));
+	if (!ng)
+		return gw_error_set(GW_ERROR, "out of memory");
+	p->gaps = ng;
+	p->gaps[p->ngaps++] = (gw_restore_gap){lsn, from_us, to_us, 0};
 	return 0;
+}
+
+/* The refs at until: the full backup's, then the latest update of each name in the span. */
+static int plan_refs(gw_index *index, const char *rel, int64_t until_us, plan *p)
+{
+	gw_update *updates = NULL;
+	size_t n = 0, i;
+	int rc;
+	if ((rc = gw_index_span_updates(index, rel, &p->span, until_us, &updates, &n)) < 0)
+		return rc;
+	for (i = 0; i < n; i++)
+		if (updates[i].kind == GW_UPDATE_DELETED)
+			p->exists = 0;
+		else if (updates[i].kind == GW_UPDATE_CREATED)
+			p->exists = 1;
+	rc = gw_refstate_apply(&p->state, updates, n);
+	gw_updates_free(updates, n);
+	return rc;
 }
 
 /* The newest full backup at or before until, then its segments up to until. */
 static int make_plan(gw_store *store, gw_index *index, const char *rel, int64_t until_us, plan *p)
 {
-	gw_full_record next_full;
-	char when[40];
 	int rc;
 	memset(p, 0, sizeof(*p));
-	p->store = store;
-	p->until_us = until_us;
 	rc = gw_index_full_find_before(index, rel, until_us, &p->full);
-	if (rc == GW_ENOTFOUND) {
-		gw_full_record first;
-		if (gw_index_full_find_first(index, rel, &first) == 0) {
-			gw_time_format(first.time_us, when, sizeof(when));
-			rc = gw_error_set(GW_ENOTFOUND,
-					  "repository %s: the time asked for is before its first full backup (%s, LSN %llu): "
-					  "its state then is unknown to the archive",
-					  rel, when, (unsigned long long)first.lsn);
-			gw_full_record_dispose(&first);
-		}
-		return rc;
-	}
+	if (rc == GW_ENOTFOUND)
+		return before_first_full(index, rel);
 	if (rc < 0)
 		return rc;
 	if ((rc = load_manifest(store, &p->full, &p->m)) < 0 || (rc = gw_refstate_from_manifest(&p->state, &p->m)) < 0)
 		return rc;
 	p->exists = 1;
-	p->next_lsn = p->full.lsn + 1;
-	memcpy(p->digest, p->full.manifest_sha256, sizeof(p->digest));
-	if ((rc = gw_index_segment_foreach(index, rel, p->full.lsn + 1, UINT64_MAX, plan_segment, p)) < 0)
+	if ((rc = gw_index_span_find(index, rel, p->full.lsn, until_us, &p->span)) < 0 ||
+	    (rc = check_span(rel, &p->span)) < 0 ||
+	    (rc = gw_index_gaps_foreach(index, rel, p->full.lsn + 1, p->span.last_lsn, collect_gap, p)) < 0)
 		return rc;
-	if (p->error < 0)
-		return p->error;
-	if (p->gap_lsn && !p->done) {
-		/* A missing LSN is fine only when it is the next generation's full backup. */
-		if (gw_index_full_find(index, rel, p->gap_lsn, &next_full) == 0) {
-			gw_full_record_dispose(&next_full);
+	if (p->span.unknown_lsn) {
+		if ((rc = collect_gap(p->span.unknown_lsn, p->span.unknown_from_us, p->span.unknown_to_us, p)) < 0)
+			return rc;
+		p->gaps[p->ngaps - 1].covers_until = 1;
+	}
+	return plan_refs(index, rel, until_us, p);
+}
+
+/* The span's segment records, checked once more as they are read: contiguous, linked, of this generation. */
+static int collect_segment(const gw_segment_record *rec, void *payload)
+{
+	plan *p = payload;
+	uint64_t want = p->nsegs ? p->segs[p->nsegs - 1].lsn + 1 : p->full.lsn + 1;
+	const char *prev = p->nsegs ? p->segs[p->nsegs - 1].sha256 : p->full.manifest_sha256;
+	if (rec->lsn != want || rec->base_lsn != p->full.lsn || strcmp(rec->prev_sha256, prev) != 0)
+		return gw_error_set(GW_ECORRUPT, "repository %s: segment at LSN %llu does not link to the record before it",
+				    rec->repository, (unsigned long long)rec->lsn);
+	if (p->nsegs == p->cap) {
+		gw_segment_record *ns = realloc(p->segs, (p->cap = p->cap ? p->cap * 2 : 64) * sizeof(*ns));
+		if (!ns)
+			return gw_error_set(GW_ERROR, "out of memory");
+		p->segs = ns;
+	}
+	p->segs[p->nsegs] = *rec;
+	p->segs[p->nsegs].repository = strdup(rec->repository);
+	p->segs[p->nsegs].key = strdup(rec->key);
+	if (!p->segs[p->nsegs].repository || !p->segs[p->nsegs].key)
+		return gw_error_set(GW_ERROR, "out of memory");
+	p->nsegs++;
+	return 0;
+}
+
+static int plan_load_segments(gw_index *index, const char *rel, plan *p)
+{
+	int rc;
+	if (p->span.last_lsn == p->full.lsn)
+		return 0;
+	if ((rc = gw_index_segment_foreach(index, rel, p->full.lsn + 1, p->span.last_lsn, collect_segment, p)) < 0)
+		return rc;
+	if (p->nsegs != p->span.segments)
+		return gw_error_set(GW_ECORRUPT, "repository %s: the index lost segments of LSNs %llu to %llu while planning",
+				    rel, (unsigned long long)p->full.lsn + 1, (unsigned long long)p->span.last_lsn);
+	return 0;
+}
+
+/* The end state as the CLI prints it: HEAD first, then the refs by name. */
+static int plan_end_refs(const plan *p, gw_restore_result *res)
+{
+	const gw_refstate *st = &p->state;
+	size_t i, k = 0;
+	if (!(res->end_refs = calloc(st->nrefs + 1, sizeof(*res->end_refs))))
+		return gw_error_set(GW_ERROR, "out of memory");
+	for (i = 0; i <= st->nrefs; i++) {
+		const gw_ref *r = i == 0 ? &st->head : &st->refs[i - 1];
+		char hex[GW_HEX_MAX], *value;
+		if (!r->name)
+			continue;
+		if (r->symbolic) {
+			size_t len = strlen(r->symbolic) + 6;
+			if ((value = malloc(len)))
+				snprintf(value, len, "ref: %s", r->symbolic);
 		} else {
-			int64_t last = p->nsegs ? p->segs[p->nsegs - 1].time_last_us : p->full.time_us;
-			gw_time_format(last, when, sizeof(when));
-			gw_error_clear();
-			return gw_error_set(GW_ECORRUPT,
-					    "repository %s: LSN %llu is missing from the archive (a gap after %s): "
-					    "the state at the time asked for cannot be proven",
-					    rel, (unsigned long long)p->gap_lsn, when);
+			gw_hex_encode(hex, r->oid, 20);
+			value = strdup(hex);
 		}
+		res->end_refs[k].name = strdup(r->name);
+		res->end_refs[k].value = value;
+		res->nend_refs = ++k;
+		if (!value || !res->end_refs[k - 1].name)
+			return gw_error_set(GW_ERROR, "out of memory");
 	}
 	return 0;
+}
+
+void gw_restore_result_dispose(gw_restore_result *res)
+{
+	size_t i;
+	for (i = 0; i < res->nend_refs; i++) {
+		free(res->end_refs[i].name);
+		free(res->end_refs[i].value);
+	}
+	free(res->end_refs);
+	free(res->gaps);
+	res->end_refs = NULL;
+	res->gaps = NULL;
+	res->nend_refs = res->ngaps = 0;
 }
 
 /* ---- building and installing ---- */
@@ -852,12 +912,10 @@ static int restore_with_plan(gw_store *store, gw_index *index, const char *rel, 
 	if ((rc = gw_repo_path_check(rel)) < 0)
 		return rc;
 	if (opts->until_us) {
-		gw_full_record any;
-		if ((rc = find_full(store, index, rel, 0, &any)) < 0)
-			return rc;
-		gw_full_record_dispose(&any);
-		/* Segments written since the last sync are in the store only. */
-		if ((rc = gw_index_sync(index, store, rel)) < 0 || (rc = make_plan(store, index, rel, opts->until_us, &p)) < 0)
+		/* Segments written since the index last heard of them are in the store only. */
+		if (!opts->index_synced && (rc = gw_index_sync(index, store, rel)) < 0)
+			goto out;
+		if ((rc = make_plan(store, index, rel, opts->until_us, &p)) < 0)
 			goto out;
 		if (!p.exists) {
 			rc = gw_error_set(GW_ENOTFOUND, "repository %s was deleted before the time asked for", rel);
@@ -866,24 +924,31 @@ static int restore_with_plan(gw_store *store, gw_index *index, const char *rel, 
 		}
 	} else {
 		/* "Latest" means the latest in the store, which may be newer than the index knows. */
-		if (!opts->lsn && (rc = gw_index_sync(index, store, rel)) < 0)
+		if (!opts->lsn && !opts->index_synced && (rc = gw_index_sync(index, store, rel)) < 0)
 			goto out;
 		if ((rc = find_full(store, index, rel, opts->lsn, &p.full)) < 0)
 			goto out;
 		if ((rc = load_manifest(store, &p.full, &p.m)) < 0 || (rc = gw_refstate_from_manifest(&p.state, &p.m)) < 0)
 			goto out;
+		p.span.full_lsn = p.span.last_lsn = p.full.lsn;
 	}
-	result->lsn = p.nsegs ? p.segs[p.nsegs - 1].lsn : p.m.lsn;
-	result->time_us = p.nsegs ? p.segs[p.nsegs - 1].time_last_us : p.m.time_us;
-	result->segments = p.nsegs;
-	result->bytes = p.m.bundle.size + p.m.idx.size;
-	for (size_t i = 0; i < p.nsegs; i++)
-		result->bytes += p.segs[i].size;
+	result->full_lsn = p.m.lsn;
+	result->full_time_us = p.m.time_us;
+	result->lsn = p.span.last_lsn;
+	result->time_us = p.span.segments ? p.span.last_time_us : p.m.time_us;
+	result->segments = p.span.segments;
+	result->bytes = p.m.bundle.size + p.m.idx.size + p.span.bytes;
 	result->objects = p.m.objects;
 	result->refs = p.state.nrefs;
-	if (opts->dry_run)
+	result->gaps = p.gaps;
+	result->ngaps = p.ngaps;
+	p.gaps = NULL;
+	if (opts->dry_run) {
+		rc = plan_end_refs(&p, result);
 		goto out;
-	rc = build_and_install(store, rel, opts, &p);
+	}
+	if ((rc = plan_load_segments(index, rel, &p)) == 0)
+		rc = build_and_install(store, rel, opts, &p);
 out:
 	if (rc < 0 && strncmp(gw_error_message(), "repository ", 11) != 0)
 		gw_error_prefix("repository %s", rel);

@@ -475,13 +475,15 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 	rec.objects = res.objects;
 	rec.updates = n;
 	rec.gap = spec.gap;
+	rec.gap_from_us = spec.gap_from_us;
+	rec.gap_to_us = spec.gap_to_us;
 	if (spooled) {
 		gw_spool_added(a->spool, res.bytes);
 		update_spool_metrics(a);
 		a->next_flush_ms = 0;
 	}
 	/* The store is the truth: a failure here is repaired by the next index sync. */
-	else if (gw_index_segment_add(a->index, &rec) < 0)
+	else if (gw_index_segment_add(a->index, &rec, updates, n) < 0)
 		log_event(a, "event=index_error repo=%s lsn=%llu error=\"%s\"", r->rel, (unsigned long long)spec.lsn,
 			  gw_error_message());
 	free(key);

@@ -135,16 +135,6 @@ int gw_segment_diff(const gw_refstate *old, const gw_refstate *cur, int64_t time
 	return 0;
 }
 
-void gw_updates_free(gw_update *updates, size_t n)
-{
-	size_t i;
-	for (i = 0; i < n; i++) {
-		free(updates[i].ref);
-		free(updates[i].old_target);
-		free(updates[i].new_target);
-	}
-	free(updates);
-}
 
 /* ---- the walk ---- */
 

@@ -16,7 +16,6 @@
 /* The updates that turn old into cur, all stamped time_us. *n == 0: nothing changed. */
 int gw_segment_diff(const gw_refstate *old, const gw_refstate *cur, int64_t time_us, gw_update **updates,
 		    size_t *n);
-void gw_updates_free(gw_update *updates, size_t n);
 
 typedef struct gw_segment_spec {
 	const char *rel;

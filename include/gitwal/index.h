@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "gitwal/segment.h"
 #include "gitwal/store.h"
 
 typedef struct gw_index gw_index;
@@ -55,10 +56,13 @@ typedef struct gw_segment_record {
 	char prev_sha256[65]; /* the previous record's digest */
 	uint64_t objects;
 	uint64_t updates;
-	int gap;
+	int gap;              /* the archiver could not observe every state before this one */
+	int64_t gap_from_us;  /* when gap: states strictly between these times are unknown */
+	int64_t gap_to_us;
 } gw_segment_record;
 
-int gw_index_segment_add(gw_index *index, const gw_segment_record *rec);
+/* Record a segment and its ref updates (the header's, in order). A record already there is left alone. */
+int gw_index_segment_add(gw_index *index, const gw_segment_record *rec, const gw_update *updates, size_t nupdates);
 /* Record the segment stored at key (its header and trailer are read back from the store). */
 int gw_index_record_segment(gw_index *index, gw_store *store, const char *key, uint64_t size);
 /* Segments of repo with from <= lsn <= to, in LSN order. */
@@ -66,6 +70,8 @@ typedef int (*gw_index_segment_cb)(const gw_segment_record *rec, void *payload);
 int gw_index_segment_foreach(gw_index *index, const char *repo, uint64_t from, uint64_t to,
 			     gw_index_segment_cb cb, void *payload);
 void gw_segment_record_dispose(gw_segment_record *rec);
+/* Every LSN recorded for repo (full backups and segments), ascending (malloc'd). */
+int gw_index_lsns(gw_index *index, const char *repo, uint64_t **lsns, size_t *count);
 /* The highest LSN recorded for repo (full or segment); 0 when none. */
 int gw_index_last_lsn(gw_index *index, const char *repo, uint64_t *lsn);
 
@@ -77,5 +83,46 @@ int gw_index_last_lsn(gw_index *index, const char *repo, uint64_t *lsn);
 int gw_index_sync(gw_index *index, gw_store *store, const char *repo);
 /* Forget everything (before a full rebuild). */
 int gw_index_clear(gw_index *index);
+
+/*
+ * Many records in one transaction (index rebuild, bulk loads): every add
+ * until gw_index_batch_commit() is a savepoint of it. For one writer.
+ */
+int gw_index_batch_begin(gw_index *index);
+int gw_index_batch_commit(gw_index *index);
+
+/*
+ * Planning a point-in-time restore from the index alone (src/index/timeline.c).
+ * A span is the part of the generation of the full backup at full_lsn that a
+ * restore to until_us replays: its segments full_lsn+1 .. last_lsn.
+ */
+typedef struct gw_index_span {
+	uint64_t full_lsn;
+	uint64_t last_lsn;     /* == full_lsn when no segment is needed */
+	int64_t last_time_us;  /* the last segment's time_last_us (0 when none) */
+	uint64_t segments;
+	uint64_t bytes;        /* of those segments */
+	uint64_t broken_lsn;   /* first LSN in the span missing or not linking to the one before; 0 when whole */
+	int broken_missing;    /* broken_lsn is missing (rather than present and not linking) */
+	int64_t broken_after_us; /* the time of the last record before broken_lsn */
+	/* The segment after the span when it reports an archiver gap covering until_us (else all 0). */
+	uint64_t unknown_lsn;
+	int64_t unknown_from_us, unknown_to_us;
+} gw_index_span;
+int gw_index_span_find(gw_index *index, const char *repo, uint64_t full_lsn, int64_t until_us, gw_index_span *out);
+
+/*
+ * The ref updates that decide the state at until_us within a span, in LSN
+ * order: the latest update of each ref name (and of HEAD), the latest
+ * repository-deleted and -created events, and nothing older than the latest
+ * deletion. Applied to the full backup's refs they give the refs at until_us.
+ */
+int gw_index_span_updates(gw_index *index, const char *repo, const gw_index_span *span, int64_t until_us,
+			  gw_update **updates, size_t *n);
+
+/* Archiver gaps (outages) recorded in from..to, in LSN order. */
+typedef int (*gw_index_gap_cb)(uint64_t lsn, int64_t from_us, int64_t to_us, void *payload);
+int gw_index_gaps_foreach(gw_index *index, const char *repo, uint64_t from, uint64_t to, gw_index_gap_cb cb,
+			  void *payload);
 
 #endif

@@ -18,7 +18,27 @@ typedef struct gw_restore_opts {
 	int force;       /* replace an existing non-empty target */
 	int64_t until_us; /* point in time (microseconds since the epoch); 0: none */
 	int dry_run;     /* plan only */
+	int index_synced; /* the caller has just brought the whole index up to date with the store */
 } gw_restore_opts;
+
+/*
+ * An archiver outage (or a full spool) recorded in the log: the states
+ * strictly between from and to were not seen. Restore reports those in the
+ * replayed range, and the one right after it when the time asked for falls
+ * inside its window (covers_until): the state restored is then the last one
+ * archived before the window, and the archive cannot prove it still held.
+ */
+typedef struct gw_restore_gap {
+	uint64_t lsn; /* the segment that records it */
+	int64_t from_us, to_us;
+	int covers_until;
+} gw_restore_gap;
+
+/* A ref of the plan's end state: value is a hex object id, or "ref: TARGET" when symbolic. */
+typedef struct gw_restore_ref {
+	char *name;
+	char *value;
+} gw_restore_ref;
 
 typedef struct gw_restore_result {
 	uint64_t lsn;
@@ -27,9 +47,17 @@ typedef struct gw_restore_result {
 	uint64_t objects;
 	uint64_t refs;
 	uint64_t segments; /* log segments applied */
+	uint64_t full_lsn; /* the full backup restored (then its segments) */
+	int64_t full_time_us;
 	int skipped;       /* the repository did not exist at the time asked for */
 	double seconds;
+	gw_restore_gap *gaps; /* with until_us */
+	size_t ngaps;
+	gw_restore_ref *end_refs; /* with dry_run: the refs and HEAD the restore would write, HEAD first */
+	size_t nend_refs;
 } gw_restore_result;
+
+void gw_restore_result_dispose(gw_restore_result *result);
 
 /*
  * Restore rel: with opts->until_us, as it was at that time (the newest full

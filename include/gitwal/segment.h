@@ -68,6 +68,9 @@ typedef struct gw_segment_header {
 	int64_t gap_to_us;
 } gw_segment_header;
 
+/* Free an array of updates and what each owns. */
+void gw_updates_free(gw_update *updates, size_t n);
+
 /* Encode prefix + header into a malloc'd buffer (the start of the segment). */
 int gw_segment_header_encode(const gw_segment_header *h, unsigned char **out, size_t *len);
 /*

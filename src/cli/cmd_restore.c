@@ -33,10 +33,14 @@ static const char *help =
 	"                  restore of the earliest state. A repository deleted at or before\n"
 	"                  TIME is skipped and listed. A missing LSN or a broken hash chain\n"
 	"                  in the range needed is an error naming the repository and LSN.\n"
+	"                  Times the archiver could not observe (it was stopped, or its\n"
+	"                  spool was full) are reported with their window; a TIME inside\n"
+	"                  one gives the last state archived before it, with a note.\n"
 	"  (neither)       the latest full backup\n"
 	"  --lsn N         the full backup taken at LSN N (needs one --repo)\n"
-	"  --dry-run       print the plan (full backup, segments, refs, bytes) and change\n"
-	"                  nothing; --json for one JSON object per repository per line\n"
+	"  --dry-run       print the plan (full backup, segments, bytes to read, the refs\n"
+	"                  and HEAD at the end, gaps) from the index, and change nothing;\n"
+	"                  --json for one JSON object per repository per line\n"
 	"\n"
 	"  --to DIR        where to create the repositories (created if missing)\n"
 	"  --repo REL      a repository to restore (repeatable); default: every\n"
@@ -62,6 +66,61 @@ typedef struct {
 	pthread_mutex_t lock;
 } restore_run;
 
+static json_t *plan_json(const char *rel, const gw_restore_result *res)
+{
+	char when[40], full_when[40], from[40], to[40];
+	json_t *o, *refs = json_object(), *gaps = json_array();
+	size_t i;
+	gw_time_format(res->time_us, when, sizeof(when));
+	gw_time_format(res->full_time_us, full_when, sizeof(full_when));
+	for (i = 0; refs && i < res->nend_refs; i++)
+		json_object_set_new(refs, res->end_refs[i].name, json_string(res->end_refs[i].value));
+	for (i = 0; gaps && i < res->ngaps; i++) {
+		gw_time_format(res->gaps[i].from_us, from, sizeof(from));
+		gw_time_format(res->gaps[i].to_us, to, sizeof(to));
+		json_array_append_new(gaps, json_pack("{s:I, s:s, s:s, s:b}", "lsn", (json_int_t)res->gaps[i].lsn,
+						      "unknown_from", from, "unknown_to", to, "covers_until",
+						      res->gaps[i].covers_until));
+	}
+	o = json_pack("{s:s, s:{s:I, s:s}, s:I, s:s, s:I, s:I, s:I, s:o, s:o}", "repository", rel, "full", "lsn",
+		      (json_int_t)res->full_lsn, "time", full_when, "lsn", (json_int_t)res->lsn, "time", when, "segments",
+		      (json_int_t)res->segments, "refs_count", (json_int_t)res->refs, "bytes", (json_int_t)res->bytes,
+		      "refs", refs, "gaps", gaps);
+	return o;
+}
+
+static void print_plan(const char *rel, const gw_restore_result *res)
+{
+	char when[40], full_when[40];
+	size_t i;
+	gw_time_format(res->time_us, when, sizeof(when));
+	gw_time_format(res->full_time_us, full_when, sizeof(full_when));
+	printf("plan %s: full backup LSN %llu (%s), then %llu segments to LSN %llu (%s); %llu bytes to read\n", rel,
+	       (unsigned long long)res->full_lsn, full_when, (unsigned long long)res->segments,
+	       (unsigned long long)res->lsn, when, (unsigned long long)res->bytes);
+	for (i = 0; i < res->nend_refs; i++)
+		printf("  %s %s\n", res->end_refs[i].value, res->end_refs[i].name);
+}
+
+static void print_gaps(const char *rel, const gw_restore_result *res)
+{
+	char from[40], to[40];
+	size_t i;
+	for (i = 0; i < res->ngaps; i++) {
+		gw_time_format(res->gaps[i].from_us, from, sizeof(from));
+		gw_time_format(res->gaps[i].to_us, to, sizeof(to));
+		if (res->gaps[i].covers_until)
+			printf("note %s: the time asked for lies between %s and %s, when the archiver did not observe the "
+			       "repository (LSN %llu): restored the last state archived before it, which the archive "
+			       "cannot prove still held\n",
+			       rel, from, to, (unsigned long long)res->gaps[i].lsn);
+		else
+			printf("note %s: states between %s and %s are unknown (the archiver did not observe them; "
+			       "LSN %llu)\n",
+			       rel, from, to, (unsigned long long)res->gaps[i].lsn);
+	}
+}
+
 static void restore_one(size_t i, void *payload)
 {
 	restore_run *run = payload;
@@ -80,22 +139,24 @@ static void restore_one(size_t i, void *payload)
 		printf("failed %s: %s\n", rel, gw_error_message());
 		fprintf(stderr, "gitwal restore: %s\n", gw_error_message());
 	} else if (run->opts.dry_run && run->json) {
-		json_t *o = json_pack("{s:s, s:I, s:s, s:I, s:I, s:I}", "repository", rel, "lsn", (json_int_t)res.lsn,
-				      "time", when, "segments", (json_int_t)res.segments, "refs", (json_int_t)res.refs,
-				      "bytes", (json_int_t)res.bytes);
+		json_t *o = plan_json(rel, &res);
 		char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 		if (text)
 			printf("%s\n", text);
 		free(text);
 		json_decref(o);
+	} else if (run->opts.dry_run) {
+		print_plan(rel, &res);
+		print_gaps(rel, &res);
 	} else {
-		printf("%s %s lsn=%llu time=%s segments=%llu objects=%llu refs=%llu bytes=%llu seconds=%.3f\n",
-		       run->opts.dry_run ? "plan" : "ok", rel, (unsigned long long)res.lsn, when,
-		       (unsigned long long)res.segments, (unsigned long long)res.objects, (unsigned long long)res.refs,
-		       (unsigned long long)res.bytes, res.seconds);
+		print_gaps(rel, &res);
+		printf("ok %s lsn=%llu time=%s segments=%llu objects=%llu refs=%llu bytes=%llu seconds=%.3f\n", rel,
+		       (unsigned long long)res.lsn, when, (unsigned long long)res.segments, (unsigned long long)res.objects,
+		       (unsigned long long)res.refs, (unsigned long long)res.bytes, res.seconds);
 	}
 	fflush(stdout);
 	pthread_mutex_unlock(&run->lock);
+	gw_restore_result_dispose(&res);
 }
 
 int gw_cmd_restore(int argc, char **argv)
@@ -208,6 +269,7 @@ int gw_cmd_restore(int argc, char **argv)
 			rc = gw_cli_fail("restore", gw_error_code());
 			goto out;
 		}
+		run.opts.index_synced = 1;
 		if (run.count == 0) {
 			fprintf(stderr, "gitwal restore: the store %s holds no backups\n", gw_store_url(cli.store));
 			rc = 1;

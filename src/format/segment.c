@@ -327,13 +327,7 @@ out:
 
 void gw_segment_header_dispose(gw_segment_header *h)
 {
-	size_t i;
-	for (i = 0; i < h->nupdates; i++) {
-		free(h->updates[i].ref);
-		free(h->updates[i].old_target);
-		free(h->updates[i].new_target);
-	}
-	free(h->updates);
+	gw_updates_free(h->updates, h->nupdates);
 	free(h->repository);
 	memset(h, 0, sizeof(*h));
 }
@@ -368,4 +362,15 @@ void gw_segment_trailer_lengths(const unsigned char trailer[GW_SEGMENT_TRAILER_S
 {
 	*bundle_len = be64(trailer);
 	*idx_len = be64(trailer + 8);
+}
+
+void gw_updates_free(gw_update *updates, size_t n)
+{
+	size_t i;
+	for (i = 0; i < n; i++) {
+		free(updates[i].ref);
+		free(updates[i].old_target);
+		free(updates[i].new_target);
+	}
+	free(updates);
 }

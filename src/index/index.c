@@ -1,9 +1,13 @@
 /*
  * The local SQLite index. One connection, serialised by a mutex: writes are
- * a few rows per backup, and readers (info, restore planning) use indexed
- * queries. WAL journal mode lets another process read while one writes.
+ * a few rows per backup or segment, and readers (info, restore planning) use
+ * indexed queries. WAL journal mode lets another process read while one
+ * writes. Each segment row carries what planning needs so that planning never
+ * walks a generation row by row: whether it links to the record before it
+ * (`linked`), the bytes of its generation up to it (`cum_size`), and its ref
+ * updates (table `updates`); see DESIGN.md, "The index".
  */
-#include "gitwal/index.h"
+#include "index_internal.h"
 #include "gitwal/error.h"
 
 #include <pthread.h>
@@ -13,13 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define INDEX_SCHEMA_VERSION 1
-
-struct gw_index {
-	sqlite3 *db;
-	char *path;
-	pthread_mutex_t lock;
-};
+#define INDEX_SCHEMA_VERSION 2
 
 static const char *schema =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -43,19 +41,72 @@ static const char *schema =
 	"  base_lsn INTEGER NOT NULL,"
 	"  time_first_us INTEGER NOT NULL,"
 	"  time_last_us INTEGER NOT NULL,"
-	"  key TEXT NOT NULL UNIQUE,"
+	"  key TEXT NOT NULL,"
 	"  size INTEGER NOT NULL,"
 	"  sha256 TEXT NOT NULL,"
 	"  prev_sha256 TEXT NOT NULL,"
 	"  objects INTEGER NOT NULL,"
 	"  updates INTEGER NOT NULL,"
 	"  gap INTEGER NOT NULL,"
+	"  gap_from_us INTEGER NOT NULL,"
+	"  gap_to_us INTEGER NOT NULL,"
+	"  linked INTEGER NOT NULL,"
+	"  cum_size INTEGER NOT NULL,"
 	"  PRIMARY KEY(repo_id, lsn));"
-	"CREATE INDEX IF NOT EXISTS segments_time ON segments(repo_id, time_last_us);";
+	"CREATE INDEX IF NOT EXISTS segments_time ON segments(repo_id, time_last_us);"
+	"CREATE INDEX IF NOT EXISTS segments_generation ON segments(repo_id, base_lsn, time_first_us, lsn);"
+	"CREATE INDEX IF NOT EXISTS segments_unlinked ON segments(repo_id, lsn) WHERE linked = 0;"
+	"CREATE INDEX IF NOT EXISTS segments_gaps ON segments(repo_id, lsn) WHERE gap != 0;"
+	/* kind: gw_update_kind; ref is '' for repository created/deleted; old/new are hex ids or symref targets. */
+	"CREATE TABLE IF NOT EXISTS updates("
+	"  repo_id INTEGER NOT NULL,"
+	"  lsn INTEGER NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  time_us INTEGER NOT NULL,"
+	"  kind INTEGER NOT NULL,"
+	"  ref TEXT NOT NULL,"
+	"  old TEXT NOT NULL,"
+	"  new TEXT NOT NULL,"
+	"  PRIMARY KEY(repo_id, lsn, seq)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS updates_ref ON updates(repo_id, ref, lsn, seq);";
 
-static int db_fail(gw_index *ix, const char *what)
+/* An older index is a cache of an older layout: dropped and refilled from the store by the next sync. */
+static const char *drop_all = "DROP TABLE IF EXISTS updates; DROP TABLE IF EXISTS segments; DROP TABLE IF EXISTS fulls;"
+			      "DROP TABLE IF EXISTS repos; DELETE FROM meta;";
+
+int gw_index__fail(gw_index *ix, const char *what)
 {
 	return gw_error_set(GW_EIO, "index %s: %s: %s", ix->path, what, sqlite3_errmsg(ix->db));
+}
+
+#define db_fail gw_index__fail
+
+sqlite3_stmt *gw_index__stmt(gw_index *ix, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	size_t i;
+	for (i = 0; i < ix->ncache; i++)
+		if (ix->cache[i].sql == sql)
+			return ix->cache[i].st;
+	if (sqlite3_prepare_v3(ix->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+		return NULL;
+	if (ix->ncache == GW_INDEX_STMT_CACHE) {
+		/* Full (more distinct queries than expected): the oldest makes room. */
+		sqlite3_finalize(ix->cache[0].st);
+		memmove(ix->cache, ix->cache + 1, (GW_INDEX_STMT_CACHE - 1) * sizeof(ix->cache[0]));
+		ix->ncache--;
+	}
+	ix->cache[ix->ncache].sql = sql;
+	ix->cache[ix->ncache++].st = st;
+	return st;
+}
+
+void gw_index__done(sqlite3_stmt *st)
+{
+	if (st) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
 }
 
 static int exec(gw_index *ix, const char *sql)
@@ -69,25 +120,44 @@ static int exec(gw_index *ix, const char *sql)
 	return 0;
 }
 
-static int check_version(gw_index *ix)
+static int read_version(gw_index *ix, int *version)
 {
 	sqlite3_stmt *st;
-	int rc = 0;
-	if (sqlite3_prepare_v2(ix->db, "SELECT value FROM meta WHERE key='schema_version'", -1, &st, NULL) != SQLITE_OK)
+	*version = 0;
+	if (!(st = gw_index__stmt(ix, "SELECT value FROM meta WHERE key='schema_version'")))
 		return db_fail(ix, "cannot read the schema version");
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		int v = atoi((const char *)sqlite3_column_text(st, 0));
-		if (v != INDEX_SCHEMA_VERSION)
-			rc = gw_error_set(GW_EVERSION,
-					  "index %s has schema version %d; this gitwal uses %d (remove the file and "
-					  "run 'gitwal index rebuild')",
-					  ix->path, v, INDEX_SCHEMA_VERSION);
-	} else {
-		sqlite3_finalize(st);
-		return exec(ix, "INSERT INTO meta(key, value) VALUES('schema_version', '1')");
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*version = atoi((const char *)sqlite3_column_text(st, 0));
+	gw_index__done(st);
+	return 0;
+}
+
+/* Create the schema, or replace an older one (the index is only a cache of the store). */
+static int check_version(gw_index *ix)
+{
+	char sql[128];
+	int v, rc;
+	if ((rc = exec(ix, "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);")) < 0 ||
+	    (rc = read_version(ix, &v)) < 0)
+		return rc;
+	if (v > INDEX_SCHEMA_VERSION)
+		return gw_error_set(GW_EVERSION,
+				    "index %s has schema version %d, newer than this gitwal's %d (use a newer gitwal, or "
+				    "remove the file and run 'gitwal index rebuild')",
+				    ix->path, v, INDEX_SCHEMA_VERSION);
+	if (v == INDEX_SCHEMA_VERSION)
+		return exec(ix, schema);
+	snprintf(sql, sizeof(sql), "INSERT INTO meta(key, value) VALUES('schema_version', '%d');", INDEX_SCHEMA_VERSION);
+	if ((rc = exec(ix, "BEGIN IMMEDIATE")) < 0)
+		return rc;
+	/* Another process may have created it meanwhile. */
+	if ((rc = read_version(ix, &v)) == 0 && v == INDEX_SCHEMA_VERSION)
+		return exec(ix, "COMMIT");
+	if (rc < 0 || (rc = exec(ix, drop_all)) < 0 || (rc = exec(ix, schema)) < 0 || (rc = exec(ix, sql)) < 0) {
+		exec(ix, "ROLLBACK");
+		return rc;
 	}
-	sqlite3_finalize(st);
-	return rc;
+	return exec(ix, "COMMIT");
 }
 
 int gw_index_open(gw_index **out, const char *path)
@@ -109,7 +179,7 @@ int gw_index_open(gw_index **out, const char *path)
 	}
 	sqlite3_busy_timeout(ix->db, 10000);
 	if ((rc = exec(ix, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")) < 0 ||
-	    (rc = exec(ix, schema)) < 0 || (rc = check_version(ix)) < 0) {
+	    (rc = check_version(ix)) < 0) {
 		gw_index_free(ix);
 		return rc;
 	}
@@ -121,6 +191,8 @@ void gw_index_free(gw_index *ix)
 {
 	if (!ix)
 		return;
+	while (ix->ncache)
+		sqlite3_finalize(ix->cache[--ix->ncache].st);
 	sqlite3_close(ix->db);
 	pthread_mutex_destroy(&ix->lock);
 	free(ix->path);
@@ -130,25 +202,202 @@ void gw_index_free(gw_index *ix)
 static int repo_id(gw_index *ix, const char *repo, int64_t *id)
 {
 	sqlite3_stmt *st;
-	int rc = 0;
-	if (sqlite3_prepare_v2(ix->db, "INSERT INTO repos(path) VALUES(?1) ON CONFLICT(path) DO NOTHING", -1, &st,
-			       NULL) != SQLITE_OK)
-		return db_fail(ix, "prepare");
-	sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = db_fail(ix, "cannot add a repository");
-	sqlite3_finalize(st);
-	if (rc < 0)
+	int rc = gw_index__repo_find(ix, repo, id);
+	if (rc != GW_ENOTFOUND)
 		return rc;
-	if (sqlite3_prepare_v2(ix->db, "SELECT id FROM repos WHERE path=?1", -1, &st, NULL) != SQLITE_OK)
+	if (!(st = gw_index__stmt(ix, "INSERT INTO repos(path) VALUES(?1)")))
 		return db_fail(ix, "prepare");
 	sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*id = sqlite3_column_int64(st, 0);
-	else
-		rc = db_fail(ix, "cannot find a repository");
-	sqlite3_finalize(st);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(ix, "cannot add a repository");
+	gw_index__done(st);
+	if (rc == 0)
+		*id = sqlite3_last_insert_rowid(ix->db);
 	return rc;
+}
+
+int gw_index__repo_find(gw_index *ix, const char *repo, int64_t *id)
+{
+	sqlite3_stmt *st;
+	int rc;
+	if (!(st = gw_index__stmt(ix, "SELECT id FROM repos WHERE path=?1")))
+		return db_fail(ix, "prepare");
+	sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(st, 0);
+	rc = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? GW_ENOTFOUND : db_fail(ix, "query");
+	gw_index__done(st);
+	return rc;
+}
+
+/*
+ * One record is one transaction, or one savepoint inside a batch. The lock
+ * is held from write_begin to write_end.
+ */
+static int step_cached(gw_index *ix, const char *sql)
+{
+	sqlite3_stmt *st = gw_index__stmt(ix, sql);
+	int rc;
+	if (!st)
+		return db_fail(ix, sql);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(ix, sql);
+	gw_index__done(st);
+	return rc;
+}
+
+static int write_begin(gw_index *ix)
+{
+	int rc;
+	pthread_mutex_lock(&ix->lock);
+	if ((rc = step_cached(ix, ix->batch ? "SAVEPOINT record" : "BEGIN IMMEDIATE")) < 0)
+		pthread_mutex_unlock(&ix->lock);
+	return rc;
+}
+
+static int write_end(gw_index *ix, int rc)
+{
+	if (rc < 0 && ix->batch) {
+		step_cached(ix, "ROLLBACK TO record");
+		step_cached(ix, "RELEASE record");
+	} else if (rc < 0) {
+		step_cached(ix, "ROLLBACK");
+	} else {
+		rc = step_cached(ix, ix->batch ? "RELEASE record" : "COMMIT");
+		if (rc < 0 && !ix->batch)
+			step_cached(ix, "ROLLBACK");
+	}
+	pthread_mutex_unlock(&ix->lock);
+	return rc;
+}
+
+int gw_index_batch_begin(gw_index *ix)
+{
+	int rc;
+	pthread_mutex_lock(&ix->lock);
+	if (ix->batch)
+		rc = gw_error_set(GW_EINVALID, "index %s: a batch is already open", ix->path);
+	else if ((rc = exec(ix, "BEGIN IMMEDIATE")) == 0)
+		ix->batch = 1;
+	pthread_mutex_unlock(&ix->lock);
+	return rc;
+}
+
+int gw_index_batch_commit(gw_index *ix)
+{
+	int rc = 0;
+	pthread_mutex_lock(&ix->lock);
+	if (ix->batch) {
+		ix->batch = 0;
+		if ((rc = exec(ix, "COMMIT")) < 0)
+			exec(ix, "ROLLBACK");
+	}
+	pthread_mutex_unlock(&ix->lock);
+	return rc;
+}
+
+/* ---- the chain: each segment row knows whether it links to the record before it ---- */
+
+typedef struct {
+	int found, is_full;
+	char digest[65];
+	uint64_t base_lsn; /* the generation it belongs to */
+	int64_t cum_size;
+} prev_record;
+
+static int text_query(gw_index *ix, const char *sql, int64_t id, int64_t lsn, sqlite3_stmt **st)
+{
+	if (!(*st = gw_index__stmt(ix, sql)))
+		return db_fail(ix, "prepare");
+	sqlite3_bind_int64(*st, 1, id);
+	sqlite3_bind_int64(*st, 2, lsn);
+	return 0;
+}
+
+/* The record (segment or full backup) at lsn. */
+static int record_at(gw_index *ix, int64_t id, int64_t lsn, prev_record *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+	memset(out, 0, sizeof(*out));
+	if ((rc = text_query(ix, "SELECT sha256, base_lsn, cum_size FROM segments WHERE repo_id=?1 AND lsn=?2", id, lsn,
+			     &st)) < 0)
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		out->found = 1;
+		snprintf(out->digest, sizeof(out->digest), "%s", (const char *)sqlite3_column_text(st, 0));
+		out->base_lsn = (uint64_t)sqlite3_column_int64(st, 1);
+		out->cum_size = sqlite3_column_int64(st, 2);
+	}
+	gw_index__done(st);
+	if (out->found)
+		return 0;
+	if ((rc = text_query(ix, "SELECT manifest_sha256 FROM fulls WHERE repo_id=?1 AND lsn=?2", id, lsn, &st)) < 0)
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		out->found = out->is_full = 1;
+		snprintf(out->digest, sizeof(out->digest), "%s", (const char *)sqlite3_column_text(st, 0));
+		out->base_lsn = (uint64_t)lsn;
+	}
+	gw_index__done(st);
+	return 0;
+}
+
+/*
+ * Recompute `linked` and `cum_size` of the segment at lsn from the record
+ * before it, then of the ones after it while they change: records usually
+ * arrive in LSN order, so this touches one row.
+ */
+/* Whether the segment at lsn (its prev_sha256, generation and size) links to the record before it. */
+static int link_to_previous(gw_index *ix, int64_t id, int64_t lsn, const char *prev_sha, int64_t base, int64_t size,
+			    int *linked, int64_t *cum)
+{
+	prev_record prev;
+	int rc;
+	if ((rc = record_at(ix, id, lsn - 1, &prev)) < 0)
+		return rc;
+	*linked = prev.found && !strcmp(prev.digest, prev_sha) && (int64_t)prev.base_lsn == base;
+	*cum = (*linked && !prev.is_full ? prev.cum_size : 0) + size;
+	return 0;
+}
+
+static int relink_from(gw_index *ix, int64_t id, int64_t lsn)
+{
+	for (;; lsn++) {
+		sqlite3_stmt *st;
+		int rc, linked, changed, now_linked;
+		int64_t size, cum, base, now_cum;
+		char prev_sha[65];
+		if ((rc = text_query(ix, "SELECT prev_sha256, base_lsn, size, linked, cum_size FROM segments "
+					 "WHERE repo_id=?1 AND lsn=?2",
+				     id, lsn, &st)) < 0)
+			return rc;
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			gw_index__done(st);
+			return 0;
+		}
+		snprintf(prev_sha, sizeof(prev_sha), "%s", (const char *)sqlite3_column_text(st, 0));
+		base = sqlite3_column_int64(st, 1);
+		size = sqlite3_column_int64(st, 2);
+		linked = sqlite3_column_int(st, 3);
+		cum = sqlite3_column_int64(st, 4);
+		gw_index__done(st);
+		if ((rc = link_to_previous(ix, id, lsn, prev_sha, base, size, &now_linked, &now_cum)) < 0)
+			return rc;
+		{
+			changed = now_linked != linked || now_cum != cum;
+			if (!changed)
+				return 0;
+			if ((rc = text_query(ix, "UPDATE segments SET linked=?3, cum_size=?4 WHERE repo_id=?1 AND lsn=?2", id,
+					     lsn, &st)) < 0)
+				return rc;
+			sqlite3_bind_int(st, 3, now_linked);
+			sqlite3_bind_int64(st, 4, now_cum);
+			rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(ix, "cannot link a segment");
+			gw_index__done(st);
+			if (rc < 0)
+				return rc;
+		}
+	}
 }
 
 int gw_index_full_add(gw_index *ix, const gw_full_record *r)
@@ -156,19 +405,14 @@ int gw_index_full_add(gw_index *ix, const gw_full_record *r)
 	sqlite3_stmt *st = NULL;
 	int64_t id = 0;
 	int rc;
-	pthread_mutex_lock(&ix->lock);
-	if ((rc = exec(ix, "BEGIN IMMEDIATE")) < 0)
-		goto out;
+	if ((rc = write_begin(ix)) < 0)
+		return rc;
 	if ((rc = repo_id(ix, r->repository, &id)) < 0)
-		goto rollback;
-	if (sqlite3_prepare_v2(ix->db,
-			       "INSERT OR IGNORE INTO fulls(repo_id, lsn, time_us, manifest_key, manifest_size, "
-			       "manifest_sha256, bundle_size, idx_size, objects, refs) "
-			       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
-			       -1, &st, NULL) != SQLITE_OK) {
-		rc = db_fail(ix, "prepare");
-		goto rollback;
-	}
+		return write_end(ix, rc);
+	if (!(st = gw_index__stmt(ix, "INSERT OR IGNORE INTO fulls(repo_id, lsn, time_us, manifest_key, manifest_size, "
+				      "manifest_sha256, bundle_size, idx_size, objects, refs) "
+				      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)")))
+		return write_end(ix, db_fail(ix, "prepare"));
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, (int64_t)r->lsn);
 	sqlite3_bind_int64(st, 3, r->time_us);
@@ -179,19 +423,13 @@ int gw_index_full_add(gw_index *ix, const gw_full_record *r)
 	sqlite3_bind_int64(st, 8, (int64_t)r->idx_size);
 	sqlite3_bind_int64(st, 9, (int64_t)r->objects);
 	sqlite3_bind_int64(st, 10, (int64_t)r->refs);
-	if (sqlite3_step(st) != SQLITE_DONE) {
+	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_fail(ix, "cannot record a full backup");
-		goto rollback;
-	}
-	sqlite3_finalize(st);
-	rc = exec(ix, "COMMIT");
-	goto out;
-rollback:
-	sqlite3_finalize(st);
-	exec(ix, "ROLLBACK");
-out:
-	pthread_mutex_unlock(&ix->lock);
-	return rc;
+	gw_index__done(st);
+	/* The first segment of its generation may have been recorded first (index sync order). */
+	if (rc == 0)
+		rc = relink_from(ix, id, (int64_t)r->lsn + 1);
+	return write_end(ix, rc);
 }
 
 #define FULL_COLUMNS                                                                                            \
@@ -227,7 +465,7 @@ static int full_query(gw_index *ix, const char *sql, const char *repo, int64_t a
 	int rc;
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&ix->lock);
-	if (sqlite3_prepare_v2(ix->db, sql, -1, &st, NULL) != SQLITE_OK) {
+	if (!(st = gw_index__stmt(ix, sql))) {
 		rc = db_fail(ix, "prepare");
 		goto out;
 	}
@@ -241,7 +479,7 @@ static int full_query(gw_index *ix, const char *sql, const char *repo, int64_t a
 		rc = gw_error_set(GW_ENOTFOUND, "repository %s %s", repo, missing);
 	else
 		rc = db_fail(ix, "query");
-	sqlite3_finalize(st);
+	gw_index__done(st);
 out:
 	pthread_mutex_unlock(&ix->lock);
 	return rc;
@@ -275,7 +513,7 @@ int gw_index_full_foreach(gw_index *ix, const char *repo, gw_index_full_cb cb, v
 	int rc = 0, step;
 	const char *sql = repo ? FULL_COLUMNS "WHERE r.path=?1 ORDER BY r.path, f.lsn" : FULL_COLUMNS "ORDER BY r.path, f.lsn";
 	pthread_mutex_lock(&ix->lock);
-	if (sqlite3_prepare_v2(ix->db, sql, -1, &st, NULL) != SQLITE_OK) {
+	if (!(st = gw_index__stmt(ix, sql))) {
 		rc = db_fail(ix, "prepare");
 		pthread_mutex_unlock(&ix->lock);
 		return rc;
@@ -293,7 +531,7 @@ int gw_index_full_foreach(gw_index *ix, const char *repo, gw_index_full_cb cb, v
 	}
 	if (rc == 0 && step != SQLITE_DONE)
 		rc = db_fail(ix, "query");
-	sqlite3_finalize(st);
+	gw_index__done(st);
 	pthread_mutex_unlock(&ix->lock);
 	return rc;
 }
@@ -307,8 +545,7 @@ int gw_index_repos(gw_index *ix, char ***out, size_t *count)
 	*out = NULL;
 	*count = 0;
 	pthread_mutex_lock(&ix->lock);
-	if (sqlite3_prepare_v2(ix->db, "SELECT path FROM repos WHERE id IN (SELECT repo_id FROM fulls) ORDER BY path",
-			       -1, &st, NULL) != SQLITE_OK) {
+	if (!(st = gw_index__stmt(ix, "SELECT path FROM repos WHERE id IN (SELECT repo_id FROM fulls) ORDER BY path"))) {
 		rc = db_fail(ix, "prepare");
 		pthread_mutex_unlock(&ix->lock);
 		return rc;
@@ -324,7 +561,7 @@ int gw_index_repos(gw_index *ix, char ***out, size_t *count)
 		}
 		list[n++] = strdup((const char *)sqlite3_column_text(st, 0));
 	}
-	sqlite3_finalize(st);
+	gw_index__done(st);
 	pthread_mutex_unlock(&ix->lock);
 	*out = list;
 	*count = n;
@@ -335,7 +572,7 @@ int gw_index_clear(gw_index *ix)
 {
 	int rc;
 	pthread_mutex_lock(&ix->lock);
-	rc = exec(ix, "BEGIN IMMEDIATE; DELETE FROM segments; DELETE FROM fulls; DELETE FROM repos; COMMIT;");
+	rc = exec(ix, "BEGIN IMMEDIATE; DELETE FROM updates; DELETE FROM segments; DELETE FROM fulls; DELETE FROM repos; COMMIT;");
 	pthread_mutex_unlock(&ix->lock);
 	return rc;
 }
@@ -347,23 +584,54 @@ void gw_full_record_dispose(gw_full_record *r)
 	memset(r, 0, sizeof(*r));
 }
 
-int gw_index_segment_add(gw_index *ix, const gw_segment_record *r)
+static int add_update(gw_index *ix, sqlite3_stmt *st, int64_t id, uint64_t lsn, size_t seq, const gw_update *u)
+{
+	const char *ref = u->kind == GW_UPDATE_REF || u->kind == GW_UPDATE_SYMREF ? u->ref : "";
+	const char *old = u->kind == GW_UPDATE_REF ? u->old_oid : u->kind == GW_UPDATE_SYMREF ? u->old_target : "";
+	const char *new = u->kind == GW_UPDATE_REF ? u->new_oid : u->kind == GW_UPDATE_SYMREF ? u->new_target : "";
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, (int64_t)lsn);
+	sqlite3_bind_int64(st, 3, (int64_t)seq);
+	sqlite3_bind_int64(st, 4, u->time_us);
+	sqlite3_bind_int(st, 5, (int)u->kind);
+	sqlite3_bind_text(st, 6, ref ? ref : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, old ? old : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, new ? new : "", -1, SQLITE_STATIC);
+	return sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(ix, "cannot record a ref update");
+}
+
+static int add_updates(gw_index *ix, int64_t id, uint64_t lsn, const gw_update *updates, size_t n)
+{
+	sqlite3_stmt *st;
+	size_t i;
+	int rc = 0;
+	if (!n)
+		return 0;
+	if (!(st = gw_index__stmt(ix, "INSERT OR IGNORE INTO updates(repo_id, lsn, seq, time_us, kind, ref, old, new) "
+			       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)")))
+		return db_fail(ix, "prepare");
+	for (i = 0; i < n && rc == 0; i++)
+		rc = add_update(ix, st, id, lsn, i, &updates[i]);
+	gw_index__done(st);
+	return rc;
+}
+
+int gw_index_segment_add(gw_index *ix, const gw_segment_record *r, const gw_update *updates, size_t nupdates)
 {
 	sqlite3_stmt *st = NULL;
-	int64_t id = 0;
-	int rc;
-	pthread_mutex_lock(&ix->lock);
-	if ((rc = exec(ix, "BEGIN IMMEDIATE")) < 0)
-		goto out;
-	if ((rc = repo_id(ix, r->repository, &id)) < 0)
-		goto rollback;
-	if (sqlite3_prepare_v2(ix->db,
-			       "INSERT OR IGNORE INTO segments(repo_id, lsn, base_lsn, time_first_us, time_last_us, key, "
-			       "size, sha256, prev_sha256, objects, updates, gap) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
-			       -1, &st, NULL) != SQLITE_OK) {
-		rc = db_fail(ix, "prepare");
-		goto rollback;
-	}
+	int64_t id = 0, cum = 0;
+	int rc, linked = 0;
+	if ((rc = write_begin(ix)) < 0)
+		return rc;
+	if ((rc = repo_id(ix, r->repository, &id)) < 0 ||
+	    (rc = link_to_previous(ix, id, (int64_t)r->lsn, r->prev_sha256, (int64_t)r->base_lsn, (int64_t)r->size,
+				   &linked, &cum)) < 0)
+		return write_end(ix, rc);
+	if (!(st = gw_index__stmt(ix, "INSERT OR IGNORE INTO segments(repo_id, lsn, base_lsn, time_first_us, time_last_us, key, "
+			       "size, sha256, prev_sha256, objects, updates, gap, gap_from_us, gap_to_us, linked, cum_size) "
+			       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)")))
+		return write_end(ix, db_fail(ix, "prepare"));
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, (int64_t)r->lsn);
 	sqlite3_bind_int64(st, 3, (int64_t)r->base_lsn);
@@ -376,19 +644,17 @@ int gw_index_segment_add(gw_index *ix, const gw_segment_record *r)
 	sqlite3_bind_int64(st, 10, (int64_t)r->objects);
 	sqlite3_bind_int64(st, 11, (int64_t)r->updates);
 	sqlite3_bind_int(st, 12, r->gap);
-	if (sqlite3_step(st) != SQLITE_DONE) {
+	sqlite3_bind_int64(st, 13, r->gap ? r->gap_from_us : 0);
+	sqlite3_bind_int64(st, 14, r->gap ? r->gap_to_us : 0);
+	sqlite3_bind_int(st, 15, linked);
+	sqlite3_bind_int64(st, 16, cum);
+	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_fail(ix, "cannot record a segment");
-		goto rollback;
-	}
-	sqlite3_finalize(st);
-	rc = exec(ix, "COMMIT");
-	goto out;
-rollback:
-	sqlite3_finalize(st);
-	exec(ix, "ROLLBACK");
-out:
-	pthread_mutex_unlock(&ix->lock);
-	return rc;
+	gw_index__done(st);
+	/* A record already there (INSERT OR IGNORE) keeps its updates: they are ignored the same way. */
+	if (rc == 0 && sqlite3_changes(ix->db) == 1 && (rc = add_updates(ix, id, r->lsn, updates, nupdates)) == 0)
+		rc = relink_from(ix, id, (int64_t)r->lsn + 1);
+	return write_end(ix, rc);
 }
 
 int gw_index_segment_foreach(gw_index *ix, const char *repo, uint64_t from, uint64_t to, gw_index_segment_cb cb,
@@ -397,11 +663,10 @@ int gw_index_segment_foreach(gw_index *ix, const char *repo, uint64_t from, uint
 	sqlite3_stmt *st;
 	int rc = 0, step;
 	pthread_mutex_lock(&ix->lock);
-	if (sqlite3_prepare_v2(ix->db,
-			       "SELECT r.path, s.lsn, s.base_lsn, s.time_first_us, s.time_last_us, s.key, s.size, s.sha256, "
-			       "s.prev_sha256, s.objects, s.updates, s.gap FROM segments s JOIN repos r ON r.id = s.repo_id "
-			       "WHERE r.path = ?1 AND s.lsn BETWEEN ?2 AND ?3 ORDER BY s.lsn",
-			       -1, &st, NULL) != SQLITE_OK) {
+	if (!(st = gw_index__stmt(ix, "SELECT r.path, s.lsn, s.base_lsn, s.time_first_us, s.time_last_us, s.key, s.size, s.sha256, "
+			       "s.prev_sha256, s.objects, s.updates, s.gap, s.gap_from_us, s.gap_to_us FROM segments s "
+			       "JOIN repos r ON r.id = s.repo_id "
+			       "WHERE r.path = ?1 AND s.lsn BETWEEN ?2 AND ?3 ORDER BY s.lsn"))) {
 		rc = db_fail(ix, "prepare");
 		pthread_mutex_unlock(&ix->lock);
 		return rc;
@@ -424,6 +689,8 @@ int gw_index_segment_foreach(gw_index *ix, const char *repo, uint64_t from, uint
 		r.objects = (uint64_t)sqlite3_column_int64(st, 9);
 		r.updates = (uint64_t)sqlite3_column_int64(st, 10);
 		r.gap = sqlite3_column_int(st, 11);
+		r.gap_from_us = sqlite3_column_int64(st, 12);
+		r.gap_to_us = sqlite3_column_int64(st, 13);
 		rc = (!r.repository || !r.key) ? gw_error_set(GW_ERROR, "out of memory") : cb(&r, payload);
 		gw_segment_record_dispose(&r);
 		if (rc)
@@ -431,7 +698,7 @@ int gw_index_segment_foreach(gw_index *ix, const char *repo, uint64_t from, uint
 	}
 	if (rc == 0 && step != SQLITE_DONE)
 		rc = db_fail(ix, "query");
-	sqlite3_finalize(st);
+	gw_index__done(st);
 	pthread_mutex_unlock(&ix->lock);
 	return rc;
 }
@@ -443,23 +710,61 @@ void gw_segment_record_dispose(gw_segment_record *r)
 	memset(r, 0, sizeof(*r));
 }
 
+int gw_index_lsns(gw_index *ix, const char *repo, uint64_t **out, size_t *count)
+{
+	sqlite3_stmt *st;
+	uint64_t *lsns = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0, step;
+	*out = NULL;
+	*count = 0;
+	pthread_mutex_lock(&ix->lock);
+	if (!(st = gw_index__stmt(ix, "SELECT f.lsn FROM fulls f JOIN repos r ON r.id = f.repo_id WHERE r.path = ?1 UNION ALL "
+			       "SELECT s.lsn FROM segments s JOIN repos r ON r.id = s.repo_id WHERE r.path = ?1 ORDER BY 1"))) {
+		rc = db_fail(ix, "prepare");
+		pthread_mutex_unlock(&ix->lock);
+		return rc;
+	}
+	sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			uint64_t *nl = realloc(lsns, (cap = cap ? cap * 2 : 256) * sizeof(*nl));
+			if (!nl) {
+				rc = gw_error_set(GW_ERROR, "out of memory");
+				break;
+			}
+			lsns = nl;
+		}
+		lsns[n++] = (uint64_t)sqlite3_column_int64(st, 0);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = db_fail(ix, "query");
+	gw_index__done(st);
+	pthread_mutex_unlock(&ix->lock);
+	if (rc < 0) {
+		free(lsns);
+		return rc;
+	}
+	*out = lsns;
+	*count = n;
+	return 0;
+}
+
 int gw_index_last_lsn(gw_index *ix, const char *repo, uint64_t *lsn)
 {
 	sqlite3_stmt *st;
 	int rc = 0;
 	*lsn = 0;
 	pthread_mutex_lock(&ix->lock);
-	if (sqlite3_prepare_v2(ix->db,
-			       "SELECT MAX(m) FROM (SELECT MAX(f.lsn) AS m FROM fulls f JOIN repos r ON r.id = f.repo_id "
+	if (!(st = gw_index__stmt(ix, "SELECT MAX(m) FROM (SELECT MAX(f.lsn) AS m FROM fulls f JOIN repos r ON r.id = f.repo_id "
 			       "WHERE r.path = ?1 UNION ALL SELECT MAX(s.lsn) FROM segments s JOIN repos r ON r.id = s.repo_id "
-			       "WHERE r.path = ?1)",
-			       -1, &st, NULL) != SQLITE_OK) {
+			       "WHERE r.path = ?1)"))) {
 		rc = db_fail(ix, "prepare");
 	} else {
 		sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) == SQLITE_ROW)
 			*lsn = (uint64_t)sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
+		gw_index__done(st);
 	}
 	pthread_mutex_unlock(&ix->lock);
 	return rc;

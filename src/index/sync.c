@@ -245,30 +245,49 @@ int gw_index_record_segment(gw_index *index, gw_store *store, const char *key, u
 		rec.objects = h.objects;
 		rec.updates = h.nupdates;
 		rec.gap = h.gap;
-		rc = gw_index_segment_add(index, &rec);
+		rec.gap_from_us = h.gap_from_us;
+		rec.gap_to_us = h.gap_to_us;
+		rc = gw_index_segment_add(index, &rec, h.updates, h.nupdates);
 	}
 	free(rel);
 	gw_segment_header_dispose(&h);
 	return rc;
 }
 
-static int count_one(const gw_segment_record *r, void *payload)
+/* The LSNs the index holds for one repository at a time: one query per repository, not one per key. */
+typedef struct {
+	char *rel;
+	uint64_t *lsns;
+	size_t n;
+} known_lsns;
+
+static int u64_cmp(const void *a, const void *b)
 {
-	(void)r;
-	++*(int *)payload;
-	return 0;
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
 }
 
-static int segment_known(gw_index *index, const char *rel, uint64_t lsn)
+static int lsn_known(gw_index *index, known_lsns *k, const char *rel, uint64_t lsn, int *known)
 {
-	int n = 0;
-	gw_index_segment_foreach(index, rel, lsn, lsn, count_one, &n);
-	return n > 0;
+	int rc;
+	*known = 0;
+	if (!k->rel || strcmp(k->rel, rel) != 0) {
+		free(k->rel);
+		free(k->lsns);
+		memset(k, 0, sizeof(*k));
+		if ((rc = gw_index_lsns(index, rel, &k->lsns, &k->n)) < 0)
+			return rc;
+		if (!(k->rel = strdup(rel)))
+			return gw_error_set(GW_ERROR, "out of memory");
+	}
+	*known = k->n && bsearch(&lsn, k->lsns, k->n, sizeof(*k->lsns), u64_cmp) != NULL;
+	return 0;
 }
 
 int gw_index_sync(gw_index *index, gw_store *store, const char *repo)
 {
 	key_list l = {0};
+	known_lsns k = {0};
 	char *prefix = repo ? gw_layout_repo_prefix(repo) : strdup(GW_LAYOUT_REPOS);
 	size_t i;
 	int rc, added = 0;
@@ -281,18 +300,21 @@ int gw_index_sync(gw_index *index, gw_store *store, const char *repo)
 		char *rel = NULL;
 		uint64_t lsn;
 		gw_key_kind kind;
-		gw_full_record existing;
+		int known = 0;
 		gw_layout_parse_key(l.keys[i], &rel, &lsn, &kind);
-		if (kind == GW_KEY_SEGMENT) {
-			if (rel && !segment_known(index, rel, lsn) && (rc = gw_index_record_segment(index, store, l.keys[i], l.sizes[i])) == 0)
-				added++;
-		} else if (rel && gw_index_full_find(index, rel, lsn, &existing) == 0) {
-			gw_full_record_dispose(&existing);
-		} else if ((rc = record_manifest(index, store, l.keys[i])) == 0) {
-			added++;
+		if (rel && (rc = lsn_known(index, &k, rel, lsn, &known)) < 0) {
+			free(rel);
+			break;
+		}
+		if (!known) {
+			rc = kind == GW_KEY_SEGMENT ? gw_index_record_segment(index, store, l.keys[i], l.sizes[i])
+						    : record_manifest(index, store, l.keys[i]);
+			added += rc == 0;
 		}
 		free(rel);
 	}
+	free(k.rel);
+	free(k.lsns);
 	for (i = 0; i < l.count; i++)
 		free(l.keys[i]);
 	free(l.keys);

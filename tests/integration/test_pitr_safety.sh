@@ -42,18 +42,31 @@ pass "restores before any damage"
 
 # ---- --dry-run: the plan, nothing made ----
 out=$(gitwal restore --to "$T/dry" --repo a.git --until "${TS[4]}" --dry-run 2>"$T/dry.err") || fail "dry-run: $(cat "$T/dry.err")"
-[[ $out =~ ^plan\ a\.git\ lsn=4\ time=[^\ ]+\ segments=3\  ]] || fail "dry-run output: $out"
-[ "$(grep -c . <<<"$out")" -eq 1 ] || fail "dry-run printed more than one plan line: $out"
+[[ $out =~ ^plan\ a\.git:\ full\ backup\ LSN\ 1\ \([^\)]+\),\ then\ 3\ segments\ to\ LSN\ 4\ \([^\)]+\)\;\ [1-9][0-9]*\ bytes\ to\ read ]] ||
+  fail "dry-run output: $out"
+[ "$(grep -c '^plan ' <<<"$out")" -eq 1 ] || fail "dry-run printed more than one plan line: $out"
+# The refs at the end, from the index alone: exactly the truth at that time.
+plan_refs=$(sed -n 's/^  //p' <<<"$out" | awk '$1 == "ref:" && $3 == "HEAD" { print "HEAD " $2; next } { print }' | sort)
+diff <(sort <<<"${STATE[4]}") <(echo "$plan_refs") >&2 || fail "dry-run refs differ from the truth at step 4"
 [ ! -e "$T/dry" ] || fail "--dry-run created $T/dry"
 out=$(gitwal restore --to "$T/dry" --until "${TS[5]}" --dry-run --json 2>"$T/dry.err") || fail "dry-run --json: $(cat "$T/dry.err")"
-python3 - "$out" <<'PY' || fail "dry-run --json output: $out"
+python3 - "$out" "${STATE[5]}" <<'PY' || fail "dry-run --json output: $out"
 import json, sys
 lines = sys.argv[1].strip().split("\n")
 assert len(lines) == 1, lines
 o = json.loads(lines[0])
-assert set(o) == {"repository", "lsn", "time", "segments", "refs", "bytes"}, o
-assert o["repository"] == "a.git" and o["lsn"] == 5 and o["segments"] == 4 and o["refs"] == 2, o
+assert set(o) == {"repository", "full", "lsn", "time", "segments", "refs_count", "refs", "bytes", "gaps"}, o
+assert o["repository"] == "a.git" and o["lsn"] == 5 and o["segments"] == 4 and o["refs_count"] == 2, o
+assert o["full"]["lsn"] == 1 and o["full"]["time"].endswith("Z"), o
 assert o["bytes"] > 0 and o["time"].endswith("Z"), o
+truth = {}
+for line in sys.argv[2].split("\n"):
+    a, b = line.split(" ", 1)
+    if a == "HEAD":
+        truth["HEAD"] = "ref: " + b if b.startswith("refs/") else b
+    else:
+        truth[b] = a
+assert o["refs"] == truth, (o["refs"], truth)
 PY
 [ ! -e "$T/dry" ] || fail "--dry-run --json created $T/dry"
 pass "--dry-run and --dry-run --json print the plan and create nothing"
