@@ -470,10 +470,7 @@ static int apply_segment_objects(gw_store *store, const gw_segment_record *rec, 
 		goto out;
 	}
 	if (ilen) {
-		if (fsync(pack.fd) < 0 || fsync(idx.fd) < 0) {
-			rc = gw_error_set_errno(GW_EIO, "cannot fsync %s", pack_path);
-			goto out;
-		}
+		/* No fsync: these packs are joined (and the result fsync'd) before anything becomes visible. */
 		gw_hex_encode(hex, sum, 20);
 		snprintf(final, sizeof(final), "%s/objects/pack/pack-%s.pack", dir, hex);
 		if (rename(pack_path, final) < 0)

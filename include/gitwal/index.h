@@ -70,8 +70,8 @@ typedef int (*gw_index_segment_cb)(const gw_segment_record *rec, void *payload);
 int gw_index_segment_foreach(gw_index *index, const char *repo, uint64_t from, uint64_t to,
 			     gw_index_segment_cb cb, void *payload);
 void gw_segment_record_dispose(gw_segment_record *rec);
-/* Every LSN recorded for repo (full backups and segments), ascending (malloc'd). */
-int gw_index_lsns(gw_index *index, const char *repo, uint64_t **lsns, size_t *count);
+/* Whether repo has a record (full backup or segment) at lsn: one indexed lookup. */
+int gw_index_lsn_known(gw_index *index, const char *repo, uint64_t lsn, int *known);
 /* The highest LSN recorded for repo (full or segment); 0 when none. */
 int gw_index_last_lsn(gw_index *index, const char *repo, uint64_t *lsn);
 

@@ -710,44 +710,27 @@ void gw_segment_record_dispose(gw_segment_record *r)
 	memset(r, 0, sizeof(*r));
 }
 
-int gw_index_lsns(gw_index *ix, const char *repo, uint64_t **out, size_t *count)
+int gw_index_lsn_known(gw_index *ix, const char *repo, uint64_t lsn, int *known)
 {
 	sqlite3_stmt *st;
-	uint64_t *lsns = NULL;
-	size_t n = 0, cap = 0;
 	int rc = 0, step;
-	*out = NULL;
-	*count = 0;
+	*known = 0;
 	pthread_mutex_lock(&ix->lock);
-	if (!(st = gw_index__stmt(ix, "SELECT f.lsn FROM fulls f JOIN repos r ON r.id = f.repo_id WHERE r.path = ?1 UNION ALL "
-			       "SELECT s.lsn FROM segments s JOIN repos r ON r.id = s.repo_id WHERE r.path = ?1 ORDER BY 1"))) {
+	if (!(st = gw_index__stmt(ix, "SELECT 1 FROM repos r WHERE r.path = ?1 AND (EXISTS (SELECT 1 FROM segments s "
+				      "WHERE s.repo_id = r.id AND s.lsn = ?2) OR EXISTS (SELECT 1 FROM fulls f WHERE "
+				      "f.repo_id = r.id AND f.lsn = ?2))"))) {
 		rc = db_fail(ix, "prepare");
-		pthread_mutex_unlock(&ix->lock);
-		return rc;
+	} else {
+		sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (int64_t)lsn);
+		step = sqlite3_step(st);
+		*known = step == SQLITE_ROW;
+		if (step != SQLITE_ROW && step != SQLITE_DONE)
+			rc = db_fail(ix, "query");
+		gw_index__done(st);
 	}
-	sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == cap) {
-			uint64_t *nl = realloc(lsns, (cap = cap ? cap * 2 : 256) * sizeof(*nl));
-			if (!nl) {
-				rc = gw_error_set(GW_ERROR, "out of memory");
-				break;
-			}
-			lsns = nl;
-		}
-		lsns[n++] = (uint64_t)sqlite3_column_int64(st, 0);
-	}
-	if (rc == 0 && step != SQLITE_DONE)
-		rc = db_fail(ix, "query");
-	gw_index__done(st);
 	pthread_mutex_unlock(&ix->lock);
-	if (rc < 0) {
-		free(lsns);
-		return rc;
-	}
-	*out = lsns;
-	*count = n;
-	return 0;
+	return rc;
 }
 
 int gw_index_last_lsn(gw_index *ix, const char *repo, uint64_t *lsn)

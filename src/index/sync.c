@@ -254,40 +254,9 @@ int gw_index_record_segment(gw_index *index, gw_store *store, const char *key, u
 	return rc;
 }
 
-/* The LSNs the index holds for one repository at a time: one query per repository, not one per key. */
-typedef struct {
-	char *rel;
-	uint64_t *lsns;
-	size_t n;
-} known_lsns;
-
-static int u64_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static int lsn_known(gw_index *index, known_lsns *k, const char *rel, uint64_t lsn, int *known)
-{
-	int rc;
-	*known = 0;
-	if (!k->rel || strcmp(k->rel, rel) != 0) {
-		free(k->rel);
-		free(k->lsns);
-		memset(k, 0, sizeof(*k));
-		if ((rc = gw_index_lsns(index, rel, &k->lsns, &k->n)) < 0)
-			return rc;
-		if (!(k->rel = strdup(rel)))
-			return gw_error_set(GW_ERROR, "out of memory");
-	}
-	*known = k->n && bsearch(&lsn, k->lsns, k->n, sizeof(*k->lsns), u64_cmp) != NULL;
-	return 0;
-}
-
 int gw_index_sync(gw_index *index, gw_store *store, const char *repo)
 {
 	key_list l = {0};
-	known_lsns k = {0};
 	char *prefix = repo ? gw_layout_repo_prefix(repo) : strdup(GW_LAYOUT_REPOS);
 	size_t i;
 	int rc, added = 0;
@@ -302,7 +271,7 @@ int gw_index_sync(gw_index *index, gw_store *store, const char *repo)
 		gw_key_kind kind;
 		int known = 0;
 		gw_layout_parse_key(l.keys[i], &rel, &lsn, &kind);
-		if (rel && (rc = lsn_known(index, &k, rel, lsn, &known)) < 0) {
+		if (rel && (rc = gw_index_lsn_known(index, rel, lsn, &known)) < 0) {
 			free(rel);
 			break;
 		}
@@ -313,8 +282,7 @@ int gw_index_sync(gw_index *index, gw_store *store, const char *repo)
 		}
 		free(rel);
 	}
-	free(k.rel);
-	free(k.lsns);
+
 	for (i = 0; i < l.count; i++)
 		free(l.keys[i]);
 	free(l.keys);

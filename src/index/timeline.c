@@ -180,7 +180,8 @@ static int list_push_row(update_list *l, sqlite3_stmt *st)
 	return 0;
 }
 
-#define UPDATE_COLUMNS "SELECT lsn, seq, kind, time_us, ref, new FROM updates "
+/* By name, then newest first: the planner would otherwise walk the LSN range backwards. */
+#define UPDATE_COLUMNS "SELECT lsn, seq, kind, time_us, ref, new FROM updates INDEXED BY updates_ref "
 
 /* The latest update of `ref` in the span at or before until, after position `after`. */
 static int latest_of(gw_index *ix, sqlite3_stmt *st, int64_t id, const char *ref, const gw_index_span *s,
