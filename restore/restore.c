@@ -910,9 +910,16 @@ static int restore_with_plan(gw_store *store, gw_index *index, const char *rel, 
 		return rc;
 	if (opts->until_us) {
 		/* Segments written since the index last heard of them are in the store only. */
-		if (!opts->index_synced && (rc = gw_index_sync(index, store, rel)) < 0)
+		if (!opts->index_synced && (rc = gw_index_sync_newer(index, store, rel)) < 0)
 			goto out;
-		if ((rc = make_plan(store, index, rel, opts->until_us, &p)) < 0)
+		rc = make_plan(store, index, rel, opts->until_us, &p);
+		if (rc == GW_ECORRUPT && !opts->index_synced) {
+			/* A hole may be one the index missed (it only looked past its last LSN): look at everything once. */
+			plan_dispose(&p);
+			if ((rc = gw_index_sync(index, store, rel)) >= 0)
+				rc = make_plan(store, index, rel, opts->until_us, &p);
+		}
+		if (rc < 0)
 			goto out;
 		if (!p.exists) {
 			rc = gw_error_set(GW_ENOTFOUND, "repository %s was deleted before the time asked for", rel);
@@ -921,7 +928,7 @@ static int restore_with_plan(gw_store *store, gw_index *index, const char *rel, 
 		}
 	} else {
 		/* "Latest" means the latest in the store, which may be newer than the index knows. */
-		if (!opts->lsn && !opts->index_synced && (rc = gw_index_sync(index, store, rel)) < 0)
+		if (!opts->lsn && !opts->index_synced && (rc = gw_index_sync_newer(index, store, rel)) < 0)
 			goto out;
 		if ((rc = find_full(store, index, rel, opts->lsn, &p.full)) < 0)
 			goto out;

@@ -81,6 +81,12 @@ int gw_index_last_lsn(gw_index *index, const char *repo, uint64_t *lsn);
  * that repository's keys are listed. Returns the number of records added.
  */
 int gw_index_sync(gw_index *index, gw_store *store, const char *repo);
+/*
+ * Only what repo gained after the last LSN the index holds for it (one
+ * listing from there: S3 start-after). Holes below it are left to
+ * gw_index_sync().
+ */
+int gw_index_sync_newer(gw_index *index, gw_store *store, const char *repo);
 /* Forget everything (before a full rebuild). */
 int gw_index_clear(gw_index *index);
 

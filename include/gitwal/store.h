@@ -85,6 +85,9 @@ int gw_store_stat_key(gw_store *store, const char *key, gw_store_stat *st);
  */
 typedef int (*gw_store_list_cb)(const gw_store_entry *entry, void *payload);
 int gw_store_list(gw_store *store, const char *prefix, gw_store_list_cb cb, void *payload);
+/* The same, only keys greater than start_after (S3: start-after, so the listing costs what it returns). */
+int gw_store_list_after(gw_store *store, const char *prefix, const char *start_after, gw_store_list_cb cb,
+			void *payload);
 
 /* Every key (and size) under prefix, collected in byte order. */
 typedef struct gw_store_listing {

@@ -10,6 +10,7 @@
 #include "gitwal/manifest.h"
 #include "gitwal/segment.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -254,7 +255,7 @@ int gw_index_record_segment(gw_index *index, gw_store *store, const char *key, u
 	return rc;
 }
 
-int gw_index_sync(gw_index *index, gw_store *store, const char *repo)
+static int sync_listing(gw_index *index, gw_store *store, const char *repo, const char *start_after)
 {
 	key_list l = {0};
 	char *prefix = repo ? gw_layout_repo_prefix(repo) : strdup(GW_LAYOUT_REPOS);
@@ -263,7 +264,7 @@ int gw_index_sync(gw_index *index, gw_store *store, const char *repo)
 
 	if (!prefix)
 		return gw_error_set(GW_ERROR, "out of memory");
-	rc = gw_store_list(store, prefix, collect_manifests, &l);
+	rc = gw_store_list_after(store, prefix, start_after, collect_manifests, &l);
 	free(prefix);
 	for (i = 0; i < l.count && rc >= 0; i++) {
 		char *rel = NULL;
@@ -292,4 +293,32 @@ int gw_index_sync(gw_index *index, gw_store *store, const char *repo)
 		return rc;
 	gw_error_clear();
 	return added;
+}
+
+int gw_index_sync(gw_index *index, gw_store *store, const char *repo)
+{
+	return sync_listing(index, store, repo, NULL);
+}
+
+int gw_index_sync_newer(gw_index *index, gw_store *store, const char *repo)
+{
+	char *prefix, *after;
+	uint64_t last;
+	int rc;
+	if ((rc = gw_index_last_lsn(index, repo, &last)) < 0)
+		return rc;
+	if (!last)
+		return sync_listing(index, store, repo, NULL);
+	if (!(prefix = gw_layout_repo_prefix(repo)))
+		return gw_error_set(GW_ERROR, "out of memory");
+	/* After every key of the last LSN: "<20 digits>." sorts before "<20 digits>~", and the next LSN after both. */
+	if (!(after = malloc(strlen(prefix) + 22))) {
+		free(prefix);
+		return gw_error_set(GW_ERROR, "out of memory");
+	}
+	sprintf(after, "%s%020llu~", prefix, (unsigned long long)last);
+	free(prefix);
+	rc = sync_listing(index, store, repo, after);
+	free(after);
+	return rc;
 }

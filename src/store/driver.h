@@ -44,7 +44,8 @@ struct gw_store_driver {
 	ssize_t (*read)(gw_store_reader *r, void *buf, size_t len);
 	void (*reader_free)(gw_store_reader *r);
 	int (*stat)(gw_store *store, const char *key, gw_store_stat *st);
-	int (*list)(gw_store *store, const char *prefix, gw_store_list_cb cb, void *payload);
+	/* Keys starting with prefix and, when start_after is set, greater than it, in byte order. */
+	int (*list)(gw_store *store, const char *prefix, const char *start_after, gw_store_list_cb cb, void *payload);
 	int (*remove)(gw_store *store, const char *key);
 };
 

@@ -374,7 +374,19 @@ static int entry_cmp(const void *a, const void *b)
 	}
 }
 
-static int list_dir(gw_store *store, const char *dir_key, const char *prefix, gw_store_list_cb cb, void *payload)
+/* Every key below directory key dir sorts before after ("dir/" is less than after's start). */
+static int dir_before(const char *dir, const char *after)
+{
+	size_t n = strlen(dir);
+	int c;
+	if (!after)
+		return 0;
+	c = strncmp(dir, after, n);
+	return c < 0 || (c == 0 && after[n] > '/');
+}
+
+static int list_dir(gw_store *store, const char *dir_key, const char *prefix, const char *after, gw_store_list_cb cb,
+		    void *payload)
 {
 	char *path = dir_key[0] ? gw_fs_join(impl(store)->root, dir_key) : strdup(impl(store)->root);
 	dir_entry *entries = NULL;
@@ -429,9 +441,9 @@ static int list_dir(gw_store *store, const char *dir_key, const char *prefix, gw
 		if (entries[i].is_dir) {
 			/* Descend only where keys below could match the prefix. */
 			size_t klen = strlen(key);
-			if (strncmp(key, prefix, klen < plen ? klen : plen) == 0)
-				rc = list_dir(store, key, prefix, cb, payload);
-		} else if (strncmp(key, prefix, plen) == 0) {
+			if (strncmp(key, prefix, klen < plen ? klen : plen) == 0 && !dir_before(key, after))
+				rc = list_dir(store, key, prefix, after, cb, payload);
+		} else if (strncmp(key, prefix, plen) == 0 && (!after || strcmp(key, after) > 0)) {
 			gw_store_entry e = {key, entries[i].size};
 			rc = cb(&e, payload);
 		}
@@ -443,7 +455,7 @@ static int list_dir(gw_store *store, const char *dir_key, const char *prefix, gw
 	return rc;
 }
 
-static int file_list(gw_store *store, const char *prefix, gw_store_list_cb cb, void *payload)
+static int file_list(gw_store *store, const char *prefix, const char *after, gw_store_list_cb cb, void *payload)
 {
 	/* Start at the deepest directory the prefix names. */
 	char *dir = strdup(prefix), *slash;
@@ -455,7 +467,7 @@ static int file_list(gw_store *store, const char *prefix, gw_store_list_cb cb, v
 		*slash = '\0';
 	else
 		dir[0] = '\0';
-	rc = list_dir(store, dir, prefix, cb, payload);
+	rc = list_dir(store, dir, prefix, after, cb, payload);
 	free(dir);
 	return rc;
 }

@@ -838,23 +838,29 @@ static int list_entry(const char *object, uint64_t size, void *payload)
 	return l->cb(&e, l->payload);
 }
 
-static int s3_list(gw_store *store, const char *prefix, gw_store_list_cb cb, void *payload)
+static int s3_list(gw_store *store, const char *prefix, const char *after, gw_store_list_cb cb, void *payload)
 {
 	gw_s3 *s3 = impl(store);
 	list_state l = {s3, s3->cfg.prefix[0] ? strlen(s3->cfg.prefix) + 1 : 0, cb, payload};
-	char *object_prefix = object_name(s3, prefix), *token = NULL;
+	char *object_prefix = object_name(s3, prefix), *object_after = after ? object_name(s3, after) : NULL,
+	     *token = NULL;
 	int truncated = 1, rc = 0;
 
-	if (!object_prefix)
+	if (!object_prefix || (after && !object_after)) {
+		free(object_prefix);
 		return oom();
+	}
 	while (truncated && rc == 0) {
-		s3_param params[3] = {{"list-type", "2"}, {"prefix", object_prefix}};
+		s3_param params[4] = {{"list-type", "2"}, {"prefix", object_prefix}};
 		s3_request req = {.method = "GET"};
 		s3_buf page = {.max = LIST_PAGE_MAX};
 		char *query, *next = NULL;
+		size_t np = 2;
 		if (token)
-			params[2] = (s3_param){"continuation-token", token};
-		if (!(query = s3_query_build(params, token ? 3 : 2))) {
+			params[np++] = (s3_param){"continuation-token", token};
+		else if (object_after)
+			params[np++] = (s3_param){"start-after", object_after};
+		if (!(query = s3_query_build(params, np))) {
 			rc = oom();
 			break;
 		}
@@ -870,6 +876,7 @@ static int s3_list(gw_store *store, const char *prefix, gw_store_list_cb cb, voi
 	}
 	free(token);
 	free(object_prefix);
+	free(object_after);
 	return rc;
 }
 

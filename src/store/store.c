@@ -257,14 +257,20 @@ static int prefix_check(const char *prefix)
 	}
 }
 
-int gw_store_list(gw_store *store, const char *prefix, gw_store_list_cb cb, void *payload)
+int gw_store_list_after(gw_store *store, const char *prefix, const char *start_after, gw_store_list_cb cb,
+			void *payload)
 {
 	int rc;
 	if (!prefix)
 		prefix = "";
 	if ((rc = prefix_check(prefix)) < 0)
 		return rc;
-	return store->driver->list(store, prefix, cb, payload);
+	return store->driver->list(store, prefix, start_after && *start_after ? start_after : NULL, cb, payload);
+}
+
+int gw_store_list(gw_store *store, const char *prefix, gw_store_list_cb cb, void *payload)
+{
+	return gw_store_list_after(store, prefix, NULL, cb, payload);
 }
 
 static int collect(const gw_store_entry *e, void *payload)

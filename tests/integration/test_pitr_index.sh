@@ -69,6 +69,26 @@ gitwal index rebuild >/dev/null 2>"$T/rebuild.err" || fail "gitwal index rebuild
 check "after index rebuild"
 diff "$T/plan.ref" "$T/after index rebuild.plan" >&2 || fail "the plan differs after index rebuild"
 
+# An index that missed a segment below its last LSN (a crash between the store and the index):
+# restore --repo looks only past the last indexed LSN first, finds the hole in its plan, then
+# lists the repository in full and restores the same state.
+python3 - "$GITWAL_STATE_DIR/index.db" <<'PY' || fail "could not remove a segment row from the index"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+(rid,) = db.execute("SELECT id FROM repos WHERE path='a.git'").fetchone()
+(lsn,) = db.execute("SELECT min(lsn) FROM segments WHERE repo_id=?", (rid,)).fetchone()
+assert lsn is not None and db.execute("SELECT count(*) FROM segments WHERE repo_id=? AND lsn>?", (rid, lsn)).fetchone()[0] > 0
+db.execute("DELETE FROM segments WHERE repo_id=? AND lsn=?", (rid, lsn))
+db.execute("DELETE FROM updates WHERE repo_id=? AND lsn=?", (rid, lsn))
+# As the index records it when LSN lsn never arrived: the next segment does not link.
+db.execute("UPDATE segments SET linked=0 WHERE repo_id=? AND lsn=?", (rid, lsn + 1))
+db.commit()
+PY
+for k in 6 5 4 3; do [ "${TRUTH["$k a.git"]}" != ABSENT ] && break; done
+restore_ok "$T/hole" --repo a.git --until "${TS[$k]}" >/dev/null
+[ "$(repo_state "$T/hole/a.git")" = "${TRUTH["$k a.git"]}" ] || fail "restore after the index lost a segment differs from the truth"
+pass "an index missing a segment below its last LSN is repaired from the store by restore"
+
 # A fresh machine: an empty state directory and only the store (a copy of it, to be sure).
 cp -a "$GITWAL_STATE_DIR/store" "$T/store-copy"
 export GITWAL_STATE_DIR=$T/fresh-state

@@ -495,6 +495,32 @@ static void test_list_order_and_prefixes(void **state)
 		}
 		listing_free(&l);
 	}
+	/* Starting after a key: every (prefix, start) pair against the sorted truth. */
+	{
+		static const char *starts[] = {"a/b", "a/b~", "a/bb/", "a/c", "a/c/e", "a/c/e/f", "a", "m/n/o",
+					       "m/n/o2/p", "z", "0", "x/", "x/1", "m/n/", "a/bz", "~"};
+		size_t s;
+		for (k = 0; k < sizeof(prefixes) / sizeof(prefixes[0]); k++)
+			for (s = 0; s < sizeof(starts) / sizeof(starts[0]); s++) {
+				const char *p = prefixes[k], *after = starts[s];
+				assert_int_equal(gw_store_list_after(f->store, p, after, collect, &l), 0);
+				for (i = 0, j = 0; i < nkeys; i++) {
+					if (strncmp(sorted[i], p, strlen(p)) != 0 || strcmp(sorted[i], after) <= 0)
+						continue;
+					if (j >= l.n || strcmp(l.keys[j], sorted[i]) != 0) {
+						print_error("prefix '%s' after '%s': entry %zu is '%s', expected '%s'\n", p,
+							    after, j, j < l.n ? l.keys[j] : "(end)", sorted[i]);
+						fail();
+					}
+					j++;
+				}
+				if (j != l.n) {
+					print_error("prefix '%s' after '%s': %zu extra entries\n", p, after, l.n - j);
+					fail();
+				}
+				listing_free(&l);
+			}
+	}
 	/* NULL prefix lists everything; sizes are reported. */
 	assert_int_equal(gw_store_list(f->store, NULL, collect, &l), 0);
 	assert_int_equal(l.n, nkeys);

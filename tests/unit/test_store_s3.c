@@ -273,6 +273,15 @@ static void test_list_pagination(void **state)
 	assert_int_equal(l.n, N + 1);
 	assert_string_equal(l.keys[N], "manz");
 	listing_free(&l);
+	/* Starting after a key (S3 start-after), across pages: only what follows it. */
+	assert_int_equal(gw_store_list_after(store, "many/", "many/k00010", collect, &l), 0);
+	assert_int_equal(l.n, N - 11);
+	assert_string_equal(l.keys[0], "many/k00011");
+	listing_free(&l);
+	assert_int_equal(gw_store_list_after(store, "", "many/~", collect, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.keys[0], "manz");
+	listing_free(&l);
 	assert_int_equal(gw_store_list(store, "many/", stop_at_5, &seen), 42);
 	assert_int_equal(seen, 5);
 	gw_store_free(store);
