@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define INDEX_SCHEMA_VERSION 2
+#define INDEX_SCHEMA_VERSION 3
 
 static const char *schema =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -68,10 +68,22 @@ static const char *schema =
 	"  old TEXT NOT NULL,"
 	"  new TEXT NOT NULL,"
 	"  PRIMARY KEY(repo_id, lsn, seq)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS updates_ref ON updates(repo_id, ref, lsn, seq);";
+	"CREATE INDEX IF NOT EXISTS updates_ref ON updates(repo_id, ref, lsn, seq);"
+	/* The latest update of each ref (event 0) and each repository event (event = kind) per generation. */
+	"CREATE TABLE IF NOT EXISTS latest("
+	"  repo_id INTEGER NOT NULL,"
+	"  base_lsn INTEGER NOT NULL,"
+	"  ref TEXT NOT NULL,"
+	"  event INTEGER NOT NULL,"
+	"  lsn INTEGER NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  time_us INTEGER NOT NULL,"
+	"  kind INTEGER NOT NULL,"
+	"  new TEXT NOT NULL,"
+	"  PRIMARY KEY(repo_id, base_lsn, ref, event)) WITHOUT ROWID;";
 
 /* An older index is a cache of an older layout: dropped and refilled from the store by the next sync. */
-static const char *drop_all = "DROP TABLE IF EXISTS updates; DROP TABLE IF EXISTS segments; DROP TABLE IF EXISTS fulls;"
+static const char *drop_all = "DROP TABLE IF EXISTS latest; DROP TABLE IF EXISTS updates; DROP TABLE IF EXISTS segments; DROP TABLE IF EXISTS fulls;"
 			      "DROP TABLE IF EXISTS repos; DELETE FROM meta;";
 
 int gw_index__fail(gw_index *ix, const char *what)
@@ -178,7 +190,9 @@ int gw_index_open(gw_index **out, const char *path)
 		return rc;
 	}
 	sqlite3_busy_timeout(ix->db, 10000);
-	if ((rc = exec(ix, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")) < 0 ||
+	/* Planning touches the same upper B-tree pages for every repository: keep them (32 MiB). */
+	if ((rc = exec(ix, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
+			   "")) < 0 ||
 	    (rc = check_version(ix)) < 0) {
 		gw_index_free(ix);
 		return rc;
@@ -572,7 +586,7 @@ int gw_index_clear(gw_index *ix)
 {
 	int rc;
 	pthread_mutex_lock(&ix->lock);
-	rc = exec(ix, "BEGIN IMMEDIATE; DELETE FROM updates; DELETE FROM segments; DELETE FROM fulls; DELETE FROM repos; COMMIT;");
+	rc = exec(ix, "BEGIN IMMEDIATE; DELETE FROM latest; DELETE FROM updates; DELETE FROM segments; DELETE FROM fulls; DELETE FROM repos; COMMIT;");
 	pthread_mutex_unlock(&ix->lock);
 	return rc;
 }
@@ -584,36 +598,58 @@ void gw_full_record_dispose(gw_full_record *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static int add_update(gw_index *ix, sqlite3_stmt *st, int64_t id, uint64_t lsn, size_t seq, const gw_update *u)
+static int add_update(gw_index *ix, sqlite3_stmt *st, sqlite3_stmt *latest, int64_t id, uint64_t base_lsn,
+		      uint64_t lsn, size_t seq, const gw_update *u)
 {
-	const char *ref = u->kind == GW_UPDATE_REF || u->kind == GW_UPDATE_SYMREF ? u->ref : "";
+	int is_ref = u->kind == GW_UPDATE_REF || u->kind == GW_UPDATE_SYMREF;
+	const char *ref = is_ref && u->ref ? u->ref : "";
 	const char *old = u->kind == GW_UPDATE_REF ? u->old_oid : u->kind == GW_UPDATE_SYMREF ? u->old_target : "";
 	const char *new = u->kind == GW_UPDATE_REF ? u->new_oid : u->kind == GW_UPDATE_SYMREF ? u->new_target : "";
+	int rc;
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, (int64_t)lsn);
 	sqlite3_bind_int64(st, 3, (int64_t)seq);
 	sqlite3_bind_int64(st, 4, u->time_us);
 	sqlite3_bind_int(st, 5, (int)u->kind);
-	sqlite3_bind_text(st, 6, ref ? ref : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, ref, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, old ? old : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 8, new ? new : "", -1, SQLITE_STATIC);
-	return sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(ix, "cannot record a ref update");
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return db_fail(ix, "cannot record a ref update");
+	sqlite3_reset(latest);
+	sqlite3_bind_int64(latest, 1, id);
+	sqlite3_bind_int64(latest, 2, (int64_t)base_lsn);
+	sqlite3_bind_text(latest, 3, ref, -1, SQLITE_STATIC);
+	sqlite3_bind_int(latest, 4, is_ref ? 0 : (int)u->kind);
+	sqlite3_bind_int64(latest, 5, (int64_t)lsn);
+	sqlite3_bind_int64(latest, 6, (int64_t)seq);
+	sqlite3_bind_int64(latest, 7, u->time_us);
+	sqlite3_bind_int(latest, 8, (int)u->kind);
+	sqlite3_bind_text(latest, 9, new ? new : "", -1, SQLITE_STATIC);
+	rc = sqlite3_step(latest) == SQLITE_DONE ? 0 : db_fail(ix, "cannot record a ref update");
+	return rc;
 }
 
-static int add_updates(gw_index *ix, int64_t id, uint64_t lsn, const gw_update *updates, size_t n)
+static int add_updates(gw_index *ix, int64_t id, uint64_t base_lsn, uint64_t lsn, const gw_update *updates, size_t n)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st, *latest;
 	size_t i;
 	int rc = 0;
 	if (!n)
 		return 0;
 	if (!(st = gw_index__stmt(ix, "INSERT OR IGNORE INTO updates(repo_id, lsn, seq, time_us, kind, ref, old, new) "
-			       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)")))
+				      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)")) ||
+	    !(latest = gw_index__stmt(ix, "INSERT INTO latest(repo_id, base_lsn, ref, event, lsn, seq, time_us, kind, new) "
+					  "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) ON CONFLICT(repo_id, base_lsn, ref, event) "
+					  "DO UPDATE SET lsn=excluded.lsn, seq=excluded.seq, time_us=excluded.time_us, "
+					  "kind=excluded.kind, new=excluded.new WHERE excluded.lsn > latest.lsn OR "
+					  "(excluded.lsn = latest.lsn AND excluded.seq > latest.seq)")))
 		return db_fail(ix, "prepare");
 	for (i = 0; i < n && rc == 0; i++)
-		rc = add_update(ix, st, id, lsn, i, &updates[i]);
+		rc = add_update(ix, st, latest, id, base_lsn, lsn, i, &updates[i]);
 	gw_index__done(st);
+	gw_index__done(latest);
 	return rc;
 }
 
@@ -652,7 +688,7 @@ int gw_index_segment_add(gw_index *ix, const gw_segment_record *r, const gw_upda
 		rc = db_fail(ix, "cannot record a segment");
 	gw_index__done(st);
 	/* A record already there (INSERT OR IGNORE) keeps its updates: they are ignored the same way. */
-	if (rc == 0 && sqlite3_changes(ix->db) == 1 && (rc = add_updates(ix, id, r->lsn, updates, nupdates)) == 0)
+	if (rc == 0 && sqlite3_changes(ix->db) == 1 && (rc = add_updates(ix, id, r->base_lsn, r->lsn, updates, nupdates)) == 0)
 		rc = relink_from(ix, id, (int64_t)r->lsn + 1);
 	return write_end(ix, rc);
 }

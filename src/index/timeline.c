@@ -8,7 +8,9 @@
  * restore can plan thousands of repositories. That is why segment rows carry
  * `linked` and `cum_size` (kept by index.c as rows arrive) and why the
  * updates table has an index by ref name: the refs at a time are the full
- * backup's refs with, for each name, only its latest update applied.
+ * backup's refs with, for each name, only its latest update applied. The
+ * `latest` table keeps each name's latest update per generation, so a
+ * restore to a time after a name's last change needs no lookup for it.
  */
 #include "index_internal.h"
 #include "gitwal/error.h"
@@ -253,11 +255,10 @@ static int list_finish(update_list *l, gw_update **out, size_t *n)
 int gw_index_span_updates(gw_index *ix, const char *repo, const gw_index_span *s, int64_t until_us,
 			  gw_update **out, size_t *n)
 {
-	sqlite3_stmt *next = NULL, *latest = NULL;
+	sqlite3_stmt *names = NULL, *latest = NULL;
 	update_list l = {0};
-	char *name = NULL;
 	int64_t id;
-	int rc;
+	int rc, step;
 	*out = NULL;
 	*n = 0;
 	if (s->last_lsn == s->full_lsn)
@@ -265,36 +266,36 @@ int gw_index_span_updates(gw_index *ix, const char *repo, const gw_index_span *s
 	pthread_mutex_lock(&ix->lock);
 	if ((rc = gw_index__repo_find(ix, repo, &id)) == GW_ENOTFOUND)
 		rc = gw_error_set(GW_ENOTFOUND, "repository %s is not in the index", repo);
-	/* Each distinct name by a skip over the (repo, ref) index: one lookup per name, not per update. */
+	/*
+	 * Each name's latest update in the whole generation: when it lies in the
+	 * span it is the answer; otherwise (it came after until) the name's
+	 * latest update in the span is one lookup through updates_ref.
+	 */
 	if (rc == 0)
-		rc = prepare(ix, "SELECT ref FROM updates WHERE repo_id=?1 AND ref>?2 ORDER BY ref LIMIT 1", &next);
+		rc = prepare(ix,
+			     "SELECT lsn, seq, kind, time_us, ref, new, event FROM latest WHERE repo_id=?1 AND base_lsn=?2 "
+			     "ORDER BY ref, event",
+			     &names);
 	if (rc == 0)
 		rc = prepare(ix,
 			     UPDATE_COLUMNS "WHERE repo_id=?1 AND ref=?2 AND lsn>?3 AND lsn<=?4 AND time_us<=?5 AND "
 					    "(?6=0 OR kind=?6) ORDER BY lsn DESC, seq DESC LIMIT 1",
 			     &latest);
-	/* Repository events have the name '': the latest deletion and the latest creation. */
-	if (rc == 0 && (rc = latest_of(ix, latest, id, "", s, until_us, GW_UPDATE_DELETED, &l)) >= 0)
-		rc = latest_of(ix, latest, id, "", s, until_us, GW_UPDATE_CREATED, &l);
-	if (rc >= 0 && !(name = strdup("")))
-		rc = gw_error_set(GW_ERROR, "out of memory");
-	while (rc >= 0) {
-		sqlite3_reset(next);
-		sqlite3_bind_int64(next, 1, id);
-		sqlite3_bind_text(next, 2, name, -1, SQLITE_TRANSIENT);
-		if ((rc = sqlite3_step(next)) != SQLITE_ROW) {
-			rc = rc == SQLITE_DONE ? 0 : gw_index__fail(ix, "query");
-			break;
-		}
-		free(name);
-		if (!(name = strdup((const char *)sqlite3_column_text(next, 0)))) {
-			rc = gw_error_set(GW_ERROR, "out of memory");
-			break;
-		}
-		rc = latest_of(ix, latest, id, name, s, until_us, 0, &l);
+	if (rc == 0) {
+		sqlite3_bind_int64(names, 1, id);
+		sqlite3_bind_int64(names, 2, (int64_t)s->full_lsn);
 	}
-	free(name);
-	gw_index__done(next);
+	while (rc >= 0 && (step = sqlite3_step(names)) == SQLITE_ROW) {
+		int64_t lsn = sqlite3_column_int64(names, 0), time_us = sqlite3_column_int64(names, 3);
+		if (lsn <= (int64_t)s->last_lsn && time_us <= until_us)
+			rc = list_push_row(&l, names);
+		else
+			rc = latest_of(ix, latest, id, (const char *)sqlite3_column_text(names, 4), s, until_us,
+				       sqlite3_column_int(names, 6), &l);
+	}
+	if (rc >= 0 && names && step != SQLITE_DONE)
+		rc = gw_index__fail(ix, "query");
+	gw_index__done(names);
 	gw_index__done(latest);
 	pthread_mutex_unlock(&ix->lock);
 	if (rc < 0) {

@@ -337,6 +337,38 @@ static void test_span_updates_deletion_voids_older(void **state)
 	gw_updates_free(got, n);
 }
 
+static void test_span_updates_inside_last_segment(void **state)
+{
+	fixture *f = *state;
+	gw_index_span s;
+	gw_update *got;
+	size_t n;
+	gw_update u[3] = {ref_update(2, "refs/heads/main", "1111111111111111111111111111111111111111"),
+			  ref_update(2, "refs/heads/main", "2222222222222222222222222222222222222222"),
+			  ref_update(2, "refs/heads/late", "3333333333333333333333333333333333333333")};
+	u[1].time_us += 500;
+	u[2].time_us += 600;
+	add_full(f->ix, "a.git", 1);
+	add_seg(f->ix, "a.git", 2, 1, u, 3);
+	/* Only the updates of the last segment at or before until count. */
+	span(f->ix, "a.git", 1, AT(2) + 100, &s);
+	assert_int_equal(s.last_lsn, 2);
+	assert_int_equal(gw_index_span_updates(f->ix, "a.git", &s, AT(2) + 100, &got, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(value_of(got, n, "refs/heads/main"), "1111111111111111111111111111111111111111");
+	gw_updates_free(got, n);
+	span(f->ix, "a.git", 1, AT(2) + 550, &s);
+	assert_int_equal(gw_index_span_updates(f->ix, "a.git", &s, AT(2) + 550, &got, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(value_of(got, n, "refs/heads/main"), "2222222222222222222222222222222222222222");
+	gw_updates_free(got, n);
+	span(f->ix, "a.git", 1, AT(3), &s);
+	assert_int_equal(gw_index_span_updates(f->ix, "a.git", &s, AT(3), &got, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(value_of(got, n, "refs/heads/late"), "3333333333333333333333333333333333333333");
+	gw_updates_free(got, n);
+}
+
 static void test_batch(void **state)
 {
 	fixture *f = *state;
@@ -368,6 +400,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gaps_foreach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_span_updates_latest_per_ref, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_span_updates_deletion_voids_older, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_span_updates_inside_last_segment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
