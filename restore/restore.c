@@ -496,21 +496,6 @@ out:
 
 /* ---- consolidation: one pack, not thousands ---- */
 
-typedef struct {
-	int fd;
-	const char *path;
-} file_sink;
-
-typedef struct {
-	gw_sink sink;
-	out_file f;
-} fd_sink;
-
-static int fd_sink_write(gw_sink *s, const void *buf, size_t len)
-{
-	return write_to(&((fd_sink *)s)->f, buf, len);
-}
-
 static int name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -530,7 +515,8 @@ static int consolidate_packs(const char *dir, const char *rel, const char *keep)
 	size_t n = 0, cap = 0, i;
 	gw_pack_source *srcs = NULL;
 	gw_splice_stats stats;
-	fd_sink ps = {{fd_sink_write}, {-1, tmp_pack}}, is = {{fd_sink_write}, {-1, tmp_idx}};
+	gw_fd_sink ps = {0}, is = {0};
+	int pfd = -1, ifd = -1;
 	struct dirent *de;
 	DIR *d;
 	int rc = 0;
@@ -579,14 +565,17 @@ static int consolidate_packs(const char *dir, const char *rel, const char *keep)
 	}
 	snprintf(tmp_pack, sizeof(tmp_pack), "%s/tmp_joined.pack", packdir);
 	snprintf(tmp_idx, sizeof(tmp_idx), "%s/tmp_joined.idx", packdir);
-	if ((ps.f.fd = open(tmp_pack, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444)) < 0 ||
-	    (is.f.fd = open(tmp_idx, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444)) < 0) {
+	if ((pfd = open(tmp_pack, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444)) < 0 ||
+	    (ifd = open(tmp_idx, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444)) < 0) {
 		rc = gw_error_set_errno(GW_EIO, "cannot create %s", tmp_pack);
 		goto out;
 	}
-	if ((rc = gw_pack_splice(rel, srcs, n, NULL, 0, 20, &ps.sink, &is.sink, &stats)) < 0)
+	if ((rc = gw_fd_sink_init(&ps, pfd, tmp_pack)) < 0 || (rc = gw_fd_sink_init(&is, ifd, tmp_idx)) < 0)
 		goto out;
-	if (fsync(ps.f.fd) < 0 || fsync(is.f.fd) < 0) {
+	if ((rc = gw_pack_splice(rel, srcs, n, NULL, 0, 20, &ps.sink, &is.sink, &stats)) < 0 ||
+	    (rc = gw_fd_sink_flush(&ps)) < 0 || (rc = gw_fd_sink_flush(&is)) < 0)
+		goto out;
+	if (fsync(pfd) < 0 || fsync(ifd) < 0) {
 		rc = gw_error_set_errno(GW_EIO, "cannot fsync %s", tmp_pack);
 		goto out;
 	}
@@ -605,10 +594,12 @@ static int consolidate_packs(const char *dir, const char *rel, const char *keep)
 	if (rc == 0 && rename(tmp_idx, final) < 0)
 		rc = gw_error_set_errno(GW_EIO, "cannot rename %s", tmp_idx);
 out:
-	if (ps.f.fd >= 0)
-		close(ps.f.fd);
-	if (is.f.fd >= 0)
-		close(is.f.fd);
+	if (pfd >= 0)
+		close(pfd);
+	if (ifd >= 0)
+		close(ifd);
+	gw_fd_sink_dispose(&ps);
+	gw_fd_sink_dispose(&is);
 	for (i = 0; srcs && i < n; i++) {
 		if (srcs[i].pack_fd >= 0)
 			close(srcs[i].pack_fd);
@@ -856,23 +847,101 @@ static int prepare_target(const char *rel, const gw_restore_opts *opts, char *ta
 /* Segment packs joined at a time (two descriptors each while joined). */
 #define CONSOLIDATE_BATCH 512
 
+/* Segments up to this size are read whole and their packs appended to one; larger ones are streamed. */
+#define SEGMENT_IN_MEMORY (8u << 20)
+
+/* A small segment read whole: its SHA-256 checked, then its pack and index appended to the joined pack. */
+static int append_segment(gw_store *store, const gw_segment_record *rec, gw_pack_appender *app)
+{
+	unsigned char digest[32];
+	const unsigned char *d, *bundle;
+	char *data = NULL, hex[65];
+	size_t len, h, i;
+	uint64_t blen, ilen;
+	int rc;
+	if ((rc = gw_store_get(store, rec->key, SEGMENT_IN_MEMORY, &data, &len)) < 0)
+		return rc;
+	d = (const unsigned char *)data;
+	if (len != rec->size || len < GW_SEGMENT_PREFIX_SIZE + GW_SEGMENT_TRAILER_SIZE ||
+	    memcmp(d, GW_SEGMENT_MAGIC, 6) != 0) {
+		rc = gw_error_set(GW_ECORRUPT, "segment %s (LSN %llu) is truncated or not a segment", rec->key,
+				  (unsigned long long)rec->lsn);
+		goto out;
+	}
+	gw_hash_buffer(GW_HASH_SHA256, d, len - 32, digest);
+	gw_hex_encode(hex, digest, 32);
+	if (memcmp(digest, GW_SEGMENT_TRAILER_DIGEST(d + len - GW_SEGMENT_TRAILER_SIZE), 32) != 0) {
+		rc = gw_error_set(GW_ECORRUPT, "segment %s (LSN %llu) is corrupt: its SHA-256 does not match its content",
+				  rec->key, (unsigned long long)rec->lsn);
+		goto out;
+	}
+	if (strcmp(hex, rec->sha256) != 0) {
+		rc = gw_error_set(GW_ECORRUPT, "segment %s (LSN %llu) differs from the one indexed", rec->key,
+				  (unsigned long long)rec->lsn);
+		goto out;
+	}
+	h = be32(d + 12);
+	gw_segment_trailer_lengths(d + len - GW_SEGMENT_TRAILER_SIZE, &blen, &ilen);
+	if (h > len || blen > len || ilen > len ||
+	    GW_SEGMENT_PREFIX_SIZE + h + blen + ilen + GW_SEGMENT_TRAILER_SIZE != len) {
+		rc = gw_error_set(GW_ECORRUPT, "segment %s: its lengths do not add up to its size", rec->key);
+		goto out;
+	}
+	if (!ilen)
+		goto out; /* no objects */
+	/* The bundle's text header ends with an empty line; its pack follows. */
+	bundle = d + GW_SEGMENT_PREFIX_SIZE + h;
+	for (i = 1; i < blen && !(bundle[i] == '\n' && bundle[i - 1] == '\n'); i++)
+		;
+	if (i >= blen) {
+		rc = gw_error_set(GW_ECORRUPT, "segment %s: its bundle has no pack", rec->key);
+		goto out;
+	}
+	rc = gw_pack_appender_add(app, bundle + i + 1, blen - i - 1, bundle + blen, ilen, rec->key);
+out:
+	free(data);
+	return rc;
+}
+
 static int build_and_install(gw_store *store, const char *rel, const gw_restore_opts *opts, const plan *p)
 {
-	char target[4096], tmp[4300], packdir[4400], full_pack[64];
+	char target[4096], tmp[4300], packdir[4400], base[4500], full_pack[64], *pack_path = NULL, *idx_path = NULL;
+	gw_pack_appender *app = NULL;
+	uint64_t small_objects = 0;
 	size_t i;
 	unsigned n = 0;
 	int rc, replace;
 	if ((rc = prepare_target(rel, opts, target, sizeof(target), tmp, sizeof(tmp), &replace)) < 0)
 		return rc;
 	rc = build_full_pack(store, &p->m, tmp);
-	/* Every segment used is verified, those without objects too: their updates count. */
 	snprintf(full_pack, sizeof(full_pack), "pack-%s", p->m.pack_checksum);
+	snprintf(base, sizeof(base), "%s/objects/pack/pack", tmp);
+	for (i = 0; i < p->nsegs; i++)
+		if (p->segs[i].size <= SEGMENT_IN_MEMORY)
+			small_objects += p->segs[i].objects;
+	if (rc == 0 && small_objects)
+		rc = gw_pack_appender_open(&app, base, small_objects);
+	/*
+	 * Every segment used is verified, those without objects too: their
+	 * updates count. Small ones (nearly all) go into one pack as they are
+	 * read; large ones are streamed into packs of their own, joined in
+	 * batches.
+	 */
 	for (i = 0; rc == 0 && i < p->nsegs; i++) {
+		if (p->segs[i].size <= SEGMENT_IN_MEMORY) {
+			rc = append_segment(store, &p->segs[i], app);
+			continue;
+		}
 		rc = apply_segment_objects(store, &p->segs[i], tmp, n);
 		if (p->segs[i].objects && ++n % CONSOLIDATE_BATCH == 0 && rc == 0)
 			rc = consolidate_packs(tmp, rel, full_pack);
 	}
-	if (rc == 0 && n)
+	if (rc == 0 && app)
+		rc = gw_pack_appender_finish(app, &pack_path, &idx_path);
+	gw_pack_appender_free(app);
+	free(pack_path);
+	free(idx_path);
+	if (rc == 0 && (n || small_objects))
 		rc = consolidate_packs(tmp, rel, NULL);
 	if (rc == 0)
 		rc = write_refs(tmp, &p->state);

@@ -22,6 +22,23 @@ static inline int gw_sink_write(gw_sink *sink, const void *buf, size_t len)
 	return len ? sink->write(sink, buf, len) : 0;
 }
 
+/*
+ * A sink into a file descriptor through a buffer: one write(2) per 256 KiB
+ * instead of one per call (pack writers emit many small pieces). Call
+ * gw_fd_sink_flush() before fsync or close; the descriptor stays the caller's.
+ */
+typedef struct gw_fd_sink {
+	gw_sink sink;
+	int fd;
+	const char *path; /* for messages */
+	unsigned char *buf;
+	size_t used;
+} gw_fd_sink;
+
+int gw_fd_sink_init(gw_fd_sink *s, int fd, const char *path);
+int gw_fd_sink_flush(gw_fd_sink *s);
+void gw_fd_sink_dispose(gw_fd_sink *s);
+
 /* Hash algorithms gitwal uses: SHA-256 for its own checksums, and Git's. */
 typedef enum { GW_HASH_SHA1 = 1, GW_HASH_SHA256 = 2 } gw_hash_kind;
 

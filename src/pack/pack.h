@@ -127,3 +127,22 @@ size_t gw_pack_parse_ofs(const unsigned char *buf, size_t len, uint64_t *distanc
  */
 int gw_pack_write_objects(void *odb, const unsigned char *oids, size_t n, const char *base, char **pack_path,
 			  char **idx_path);
+
+/*
+ * Joining many small self-contained packs (the log segments of one
+ * generation) into one: each pack's object data is appended verbatim (an
+ * OFS_DELTA's distance stays within its own pack, so it stays right) and its
+ * index entries are moved by the offset it landed at. The object count is
+ * given up front because the pack's SHA-1 covers the header: each appended
+ * pack must bring its share, and the total must match at the end. Entries
+ * are kept in memory (28 bytes per object) to write the .idx v2 at the end.
+ */
+typedef struct gw_pack_appender gw_pack_appender;
+int gw_pack_appender_open(gw_pack_appender **out, const char *base, uint64_t objects);
+/* Append a pack (header, objects, trailer) and its .idx v2, both whole in memory; `what` names it in errors. */
+int gw_pack_appender_add(gw_pack_appender *a, const unsigned char *pack, size_t pack_len, const unsigned char *idx,
+			 size_t idx_len, const char *what);
+/* Write the trailer and the .idx into <base>-<checksum>.pack/.idx (paths malloc'd). */
+int gw_pack_appender_finish(gw_pack_appender *a, char **pack_path, char **idx_path);
+/* Removes the temporary files unless finished. */
+void gw_pack_appender_free(gw_pack_appender *a);
