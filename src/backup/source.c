@@ -112,7 +112,7 @@ int gw_source_open(gw_source **out, const char *root, const char *rel)
 				  rel);
 		goto fail;
 	}
-	if ((rc = read_object_format(src)) < 0)
+	if ((rc = read_object_format(src)) < 0 || (rc = gw_refs_reader_new(&src->reader, src->path, rel)) < 0)
 		goto fail;
 	*out = src;
 	return 0;
@@ -121,106 +121,20 @@ fail:
 	return rc;
 }
 
-void gw_refs_free(gw_ref *refs, size_t n)
-{
-	size_t i;
-	for (i = 0; i < n; i++) {
-		free(refs[i].name);
-		free(refs[i].symbolic);
-	}
-	free(refs);
-}
-
-static int ref_cmp(const void *a, const void *b)
-{
-	return strcmp(((const gw_ref *)a)->name, ((const gw_ref *)b)->name);
-}
-
-static int fill_ref(gw_ref *out, git_repository *repo, git_reference *ref)
-{
-	const git_oid *oid;
-	memset(out, 0, sizeof(*out));
-	if (!(out->name = strdup(git_reference_name(ref))))
-		return gw_error_set(GW_ERROR, "out of memory");
-	if (git_reference_type(ref) == GIT_REFERENCE_SYMBOLIC) {
-		git_reference *resolved = NULL;
-		if (!(out->symbolic = strdup(git_reference_symbolic_target(ref))))
-			return gw_error_set(GW_ERROR, "out of memory");
-		if (git_reference_resolve(&resolved, ref) < 0 || !(oid = git_reference_target(resolved))) {
-			out->dangling = 1;
-		} else {
-			memcpy(out->oid, oid->id, GIT_OID_RAWSZ);
-		}
-		git_reference_free(resolved);
-		(void)repo;
-		return 0;
-	}
-	if (!(oid = git_reference_target(ref)))
-		return gw_error_set(GW_ECORRUPT, "reference %s has no target", out->name);
-	memcpy(out->oid, oid->id, GIT_OID_RAWSZ);
-	return 0;
-}
-
-/* Read every ref and HEAD through libgit2 (packed-refs and loose refs). */
+/* Every ref and HEAD (see refs_read.c), as arrays owning their strings. */
 int gw_source_read_refs(const gw_source *src, gw_ref **out, size_t *count, gw_ref *head)
 {
-	git_repository *repo = NULL;
-	git_reference_iterator *it = NULL;
-	git_reference *ref = NULL;
-	gw_ref *refs = NULL;
-	size_t n = 0, cap = 0;
-	int rc = 0, grc;
+	gw_refs_view v;
+	int rc;
 
 	*out = NULL;
 	*count = 0;
 	memset(head, 0, sizeof(*head));
-	if (git_repository_open_bare(&repo, src->path) < 0)
-		return git_fail(src->rel, "cannot open");
-	if (git_reference_iterator_new(&it, repo) < 0) {
-		rc = git_fail(src->rel, "cannot list references");
-		goto out;
-	}
-	while ((grc = git_reference_next(&ref, it)) == 0) {
-		if (n == cap) {
-			gw_ref *nr = realloc(refs, (cap = cap ? cap * 2 : 64) * sizeof(*refs));
-			if (!nr) {
-				git_reference_free(ref);
-				rc = gw_error_set(GW_ERROR, "out of memory");
-				goto out;
-			}
-			refs = nr;
-		}
-		rc = fill_ref(&refs[n++], repo, ref);
-		git_reference_free(ref);
-		if (rc < 0)
-			goto out;
-	}
-	if (grc != GIT_ITEROVER) {
-		/* A ref vanished or changed while listed: the caller retries. */
-		rc = gw_error_set(GW_ECHANGED, "repository %s: references changed while being read", src->rel);
-		goto out;
-	}
-	if (git_reference_lookup(&ref, repo, "HEAD") < 0) {
-		rc = git_fail(src->rel, "cannot read HEAD");
-		goto out;
-	}
-	rc = fill_ref(head, repo, ref);
-	git_reference_free(ref);
-	if (n)
-		qsort(refs, n, sizeof(*refs), ref_cmp);
-out:
-	git_reference_iterator_free(it);
-	git_repository_free(repo);
-	if (rc < 0) {
-		gw_refs_free(refs, n);
-		free(head->name);
-		free(head->symbolic);
-		memset(head, 0, sizeof(*head));
+	if ((rc = gw_refs_read(src->reader, &v)) < 0)
 		return rc;
-	}
-	*out = refs;
-	*count = n;
-	return 0;
+	rc = gw_refs_view_copy(&v, out, count, head);
+	gw_refs_view_dispose(&v);
+	return rc;
 }
 
 static int refs_equal(const gw_ref *a, size_t na, const gw_ref *b, size_t nb, size_t hash_len)
@@ -432,22 +346,13 @@ static int have_object(gw_source *src, const unsigned char *oid)
 	return 0;
 }
 
-void gw_ref_dispose(gw_ref *ref)
-{
-	free(ref->name);
-	free(ref->symbolic);
-	memset(ref, 0, sizeof(*ref));
-}
-
 void gw_source_release_snapshot(gw_source *src)
 {
 	size_t i;
 	gw_refs_free(src->refs, src->nrefs);
 	src->refs = NULL;
 	src->nrefs = 0;
-	free(src->head.name);
-	free(src->head.symbolic);
-	memset(&src->head, 0, sizeof(src->head));
+	gw_ref_dispose(&src->head);
 	packs_free(src->packs, src->npacks);
 	src->packs = NULL;
 	src->npacks = 0;
@@ -486,8 +391,7 @@ static int snapshot_once(gw_source *src)
 		rc = gw_error_set(GW_ECHANGED, "repository %s: references changed during the snapshot", src->rel);
 	}
 	gw_refs_free(again, nagain);
-	free(head2.name);
-	free(head2.symbolic);
+	gw_ref_dispose(&head2);
 	if (rc < 0)
 		goto out;
 	for (i = 0; i < src->nrefs; i++) {
@@ -537,6 +441,7 @@ void gw_source_free(gw_source *src)
 	if (!src)
 		return;
 	gw_source_release_snapshot(src);
+	gw_refs_reader_free(src->reader);
 	free(src->rel);
 	free(src->path);
 	free(src);

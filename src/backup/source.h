@@ -6,20 +6,15 @@
 #ifndef GITWAL_SOURCE_H
 #define GITWAL_SOURCE_H
 
+#include "backup/refs_read.h"
 #include "pack/pack.h"
-
-typedef struct gw_ref {
-	char *name;
-	unsigned char oid[GW_HASH_MAX]; /* resolved value (for a symref, its target's) */
-	char *symbolic;                 /* target name when symbolic, else NULL */
-	int dangling;                   /* a symref whose target does not exist */
-} gw_ref;
 
 typedef struct gw_source {
 	char *rel;
 	char *path;
 	size_t hash_len;
 	const char *object_format;
+	gw_refs_reader *reader; /* its refs (packed-refs parsed once while unchanged) */
 	/* the snapshot */
 	gw_ref *refs; /* sorted by name, HEAD excluded */
 	size_t nrefs;
@@ -40,10 +35,8 @@ int gw_source_open(gw_source **out, const char *root, const char *rel);
  */
 int gw_source_snapshot(gw_source *src);
 void gw_source_release_snapshot(gw_source *src);
-/* Read every ref (sorted, HEAD excluded) and HEAD, without a snapshot of objects. */
+/* Read every ref (sorted, HEAD excluded) and HEAD, without a snapshot of objects (see refs_read.h). */
 int gw_source_read_refs(const gw_source *src, gw_ref **refs, size_t *count, gw_ref *head);
-void gw_refs_free(gw_ref *refs, size_t count);
-void gw_ref_dispose(gw_ref *ref);
 void gw_source_free(gw_source *src);
 
 #endif
