@@ -34,6 +34,9 @@ typedef struct {
 	int loaded;
 	int exists;           /* the archive's last word: present or deleted */
 	gw_refstate refs;
+	gw_refs_reader *reader; /* its refs, packed-refs parsed only when it changed */
+	gw_refs_view seen;      /* the refs as last read, while `refs` equals them */
+	int seen_valid;
 	uint64_t last_lsn;
 	char last_digest[65];
 	uint64_t base_lsn;    /* the generation's full backup; 0: none */
@@ -115,8 +118,16 @@ int gw_archiver_new(gw_archiver **out, gw_store *store, gw_index *index, const g
 	return 0;
 }
 
+/* The archived state no longer equals the refs as last read. */
+static void forget_seen(arepo *r)
+{
+	gw_refs_view_dispose(&r->seen);
+	r->seen_valid = 0;
+}
+
 static void repo_unload(arepo *r)
 {
+	forget_seen(r);
 	gw_refstate_dispose(&r->refs);
 	gw_objset_free(r->objset);
 	r->objset = NULL;
@@ -130,6 +141,7 @@ void gw_archiver_free(gw_archiver *a)
 		return;
 	for (i = 0; i < a->nrepos; i++) {
 		repo_unload(a->repos[i]);
+		gw_refs_reader_free(a->repos[i]->reader);
 		free(a->repos[i]->rel);
 		free(a->repos[i]);
 	}
@@ -514,13 +526,11 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 static int record_deleted(gw_archiver *a, arepo *r, int64_t changed_us)
 {
 	gw_update *updates = NULL;
-	gw_refstate empty;
 	size_t n = 0;
 	int64_t now = gw_time_now_us();
 	int rc;
-	memset(&empty, 0, sizeof(empty));
 	/* Every ref goes, then the repository itself. */
-	if ((rc = gw_segment_diff(&r->refs, &empty, now, &updates, &n)) < 0)
+	if ((rc = gw_segment_diff(&r->refs, NULL, NULL, now, &updates, &n)) < 0)
 		return rc;
 	{
 		gw_update *nu = realloc(updates, (n + 1) * sizeof(gw_update));
@@ -536,6 +546,7 @@ static int record_deleted(gw_archiver *a, arepo *r, int64_t changed_us)
 	}
 	rc = write_segment(a, r, updates, n, now, changed_us, NULL);
 	if (rc == 0) {
+		forget_seen(r);
 		gw_refstate_dispose(&r->refs);
 		r->exists = 0;
 	}
@@ -546,7 +557,7 @@ static int record_deleted(gw_archiver *a, arepo *r, int64_t changed_us)
 static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 {
 	gw_source *src = NULL;
-	gw_refstate cur;
+	gw_refs_view cur;
 	gw_update *updates = NULL;
 	size_t n = 0;
 	const char *why;
@@ -569,29 +580,29 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 		if ((rc = take_full(a, r, r->base_lsn ? "recreated" : "initial")) < 0)
 			goto out;
 	}
+	/* Opened for its checks (a bare repository, no alternates, sha1); the refs come from our reader. */
 	if ((rc = gw_source_open(&src, a->opts.root, r->rel)) < 0)
 		goto out;
-	memset(&cur, 0, sizeof(cur));
-	now = gw_time_now_us();
-	if ((rc = gw_source_read_refs(src, &cur.refs, &cur.nrefs, &cur.head)) < 0)
+	if (!r->reader && (rc = gw_refs_reader_new(&r->reader, src->path, r->rel)) < 0)
 		goto out;
-	rc = gw_segment_diff(&r->refs, &cur, now, &updates, &n);
+	now = gw_time_now_us();
+	if ((rc = gw_refs_read(r->reader, &cur)) < 0)
+		goto out;
+	rc = gw_segment_diff(&r->refs, r->seen_valid ? &r->seen : NULL, &cur, now, &updates, &n);
 	if (rc == 0 && n)
 		rc = write_segment(a, r, updates, n, now, changed_us, path);
 	else if (rc == 0)
 		r->unobserved_since = 0; /* nothing changed while unobserved: no gap */
-	if (rc == 0 && r->dirty_since) {
-		/* Not written (the spool is full): keep the archived state where it is. */
-		gw_refstate_dispose(&cur);
-		gw_updates_free(updates, n);
-		goto out;
+	/* Unless it was not written (the spool is full), the archived state moves forward to cur. */
+	if (rc == 0 && n && !r->dirty_since)
+		rc = gw_refstate_apply(&r->refs, updates, n);
+	if (rc == 0 && !r->dirty_since) {
+		forget_seen(r);
+		r->seen = cur;
+		r->seen_valid = 1;
+	} else {
+		gw_refs_view_dispose(&cur);
 	}
-	if (rc == 0 && n) {
-		gw_refstate_dispose(&r->refs);
-		r->refs = cur;
-		memset(&cur, 0, sizeof(cur));
-	}
-	gw_refstate_dispose(&cur);
 	gw_updates_free(updates, n);
 	if (rc == 0 && !r->dirty_since && !gw_spool_has_repo(a->spool, r->rel) && full_due(a, r, &why))
 		rc = take_full(a, r, why);

@@ -49,6 +49,7 @@ static gw_update *push_update(update_list *l)
 	return &l->items[l->n++];
 }
 
+/* A ref's value as a segment records it: 40 hex digits, or "" when it has none. */
 static void hex_or_empty(char *out, const gw_ref *r)
 {
 	if (!r || r->dangling || r->symbolic)
@@ -57,11 +58,17 @@ static void hex_or_empty(char *out, const gw_ref *r)
 		gw_hex_encode(out, r->oid, OID);
 }
 
+/* Whether two direct refs (either may be NULL: absent) have the same value. */
+static int same_value(const gw_ref *a, const gw_ref *b)
+{
+	int has_a = a && !a->dangling, has_b = b && !b->dangling;
+	return has_a == has_b && (!has_a || memcmp(a->oid, b->oid, OID) == 0);
+}
+
 /* Record how one ref (old, cur: either may be NULL) changed. */
 static int diff_one(update_list *l, const char *name, const gw_ref *old, const gw_ref *cur, int64_t t)
 {
 	const char *ot = old && old->symbolic ? old->symbolic : NULL, *nt = cur && cur->symbolic ? cur->symbolic : NULL;
-	char oh[GW_HEX_MAX], nh[GW_HEX_MAX];
 	gw_update *u;
 	if (ot || nt) {
 		int rc;
@@ -81,44 +88,80 @@ static int diff_one(update_list *l, const char *name, const gw_ref *old, const g
 		u->ref = strdup(name);
 		u->old_target = strdup(ot ? ot : "");
 		u->new_target = strdup(nt ? nt : "");
+		if (!u->ref || !u->old_target || !u->new_target)
+			return gw_error_set(GW_ERROR, "out of memory");
 		if (cur && !nt && !cur->dangling)
 			return diff_one(l, name, NULL, cur, t);
 		return 0;
 	}
-	hex_or_empty(oh, old);
-	hex_or_empty(nh, cur);
-	if (!strcmp(oh, nh))
+	if (same_value(old, cur))
 		return 0;
 	if (!(u = push_update(l)))
 		return gw_error_set(GW_ERROR, "out of memory");
 	u->kind = GW_UPDATE_REF;
 	u->time_us = t;
-	u->ref = strdup(name);
-	memcpy(u->old_oid, oh, sizeof(oh));
-	memcpy(u->new_oid, nh, sizeof(nh));
+	if (!(u->ref = strdup(name)))
+		return gw_error_set(GW_ERROR, "out of memory");
+	hex_or_empty(u->old_oid, old);
+	hex_or_empty(u->new_oid, cur);
 	return 0;
 }
 
-int gw_segment_diff(const gw_refstate *old, const gw_refstate *cur, int64_t time_us, gw_update **updates, size_t *n)
+/* Every ref of old and cur, in one merge pass. */
+static int diff_all(update_list *l, const gw_refstate *old, const gw_refs_view *cur, int64_t t)
 {
-	update_list l = {0};
+	gw_refs_pos pos = {0, 0};
+	gw_ref c;
+	size_t i = 0;
+	int have = cur && gw_refs_view_next(cur, &pos, &c), rc = 0;
+	while (rc == 0 && (i < old->nrefs || have)) {
+		int cmp = i == old->nrefs ? 1 : !have ? -1 : strcmp(old->refs[i].name, c.name);
+		if (cmp < 0) {
+			rc = diff_one(l, old->refs[i].name, &old->refs[i], NULL, t);
+			i++;
+			continue;
+		}
+		rc = diff_one(l, c.name, cmp == 0 ? &old->refs[i] : NULL, &c, t);
+		if (cmp == 0)
+			i++;
+		have = gw_refs_view_next(cur, &pos, &c);
+	}
+	return rc;
+}
+
+/*
+ * Only the refs loose in seen or cur: the others are in packed-refs, the same
+ * for both. Their names, both lists sorted, are merged so the updates come in
+ * name order, as from diff_all.
+ */
+static int diff_loose(update_list *l, const gw_refstate *old, const gw_refs_view *seen, const gw_refs_view *cur,
+		      int64_t t)
+{
 	size_t i = 0, j = 0;
 	int rc = 0;
-	while (rc == 0 && (i < old->nrefs || j < cur->nrefs)) {
-		int cmp = i == old->nrefs ? 1 : j == cur->nrefs ? -1 : strcmp(old->refs[i].name, cur->refs[j].name);
-		if (cmp < 0) {
-			rc = diff_one(&l, old->refs[i].name, &old->refs[i], NULL, time_us);
-			i++;
-		} else if (cmp > 0) {
-			rc = diff_one(&l, cur->refs[j].name, NULL, &cur->refs[j], time_us);
-			j++;
-		} else {
-			rc = diff_one(&l, cur->refs[j].name, &old->refs[i], &cur->refs[j], time_us);
-			i++;
-			j++;
-		}
+	while (rc == 0 && (i < seen->nloose || j < cur->nloose)) {
+		int cmp = i == seen->nloose ? 1 : j == cur->nloose ? -1 : strcmp(seen->loose[i].name, cur->loose[j].name);
+		const char *name = cmp < 0 ? seen->loose[i].name : cur->loose[j].name;
+		gw_ref c;
+		rc = diff_one(l, name, gw_refstate_find(old, name), gw_refs_view_find(cur, name, &c) ? &c : NULL, t);
+		i += cmp <= 0;
+		j += cmp >= 0;
 	}
-	if (rc == 0 && cur->head.name) {
+	return rc;
+}
+
+int gw_segment_diff(const gw_refstate *old, const gw_refs_view *seen, const gw_refs_view *cur, int64_t time_us,
+		    gw_update **updates, size_t *n)
+{
+	update_list l = {0};
+	int rc;
+	*updates = NULL;
+	*n = 0;
+	if (seen && cur && seen->packed == cur->packed)
+		rc = diff_loose(&l, old, seen, cur, time_us);
+	else
+		rc = diff_all(&l, old, cur, time_us);
+	if (rc == 0 && cur) {
 		/* HEAD: its target when symbolic, its value when detached. */
 		gw_ref oh = old->head, ch = cur->head;
 		if (oh.symbolic && ch.symbolic) {

@@ -13,9 +13,16 @@
 #include "gitwal/store.h"
 #include "wal/objset.h"
 
-/* The updates that turn old into cur, all stamped time_us. *n == 0: nothing changed. */
-int gw_segment_diff(const gw_refstate *old, const gw_refstate *cur, int64_t time_us, gw_update **updates,
-		    size_t *n);
+/*
+ * The updates that turn old into cur, all stamped time_us, in name order
+ * (HEAD last); *n == 0: nothing changed. cur NULL: every ref is gone (HEAD
+ * is left out). seen, if not NULL, is a view old is known to equal (it was
+ * read before and nothing else changed old since): when cur has the same
+ * packed-refs, only refs loose in either can differ, and only those are
+ * compared, so the cost follows the loose refs, not the repository.
+ */
+int gw_segment_diff(const gw_refstate *old, const gw_refs_view *seen, const gw_refs_view *cur, int64_t time_us,
+		    gw_update **updates, size_t *n);
 
 typedef struct gw_segment_spec {
 	const char *rel;

@@ -39,16 +39,50 @@ int gw_refstate_copy(gw_refstate *dst, const gw_refstate *src)
 	return ref_copy(&dst->head, &src->head);
 }
 
-static int ref_name_cmp(const void *a, const void *b)
+/* The index of name in s, or where it would go: *found tells which. */
+static size_t ref_position(const gw_refstate *s, const char *name, int *found)
 {
-	return strcmp(((const gw_ref *)a)->name, ((const gw_ref *)b)->name);
+	size_t lo = 0, hi = s->nrefs;
+	*found = 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int cmp = strcmp(s->refs[mid].name, name);
+		if (cmp == 0) {
+			*found = 1;
+			return mid;
+		}
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
-static gw_ref *find_ref(gw_refstate *s, const char *name)
+const gw_ref *gw_refstate_find(const gw_refstate *s, const char *name)
 {
-	gw_ref key;
-	key.name = (char *)name;
-	return s->nrefs ? bsearch(&key, s->refs, s->nrefs, sizeof(gw_ref), ref_name_cmp) : NULL;
+	int found;
+	size_t at = ref_position(s, name, &found);
+	return found ? &s->refs[at] : NULL;
+}
+
+/* Insert an empty ref called name in its place (the array stays sorted). */
+static gw_ref *insert_ref(gw_refstate *s, size_t at, const char *name)
+{
+	gw_ref *nr = realloc(s->refs, (s->nrefs + 1) * sizeof(gw_ref));
+	char *copy = strdup(name);
+	if (nr)
+		s->refs = nr;
+	if (!nr || !copy) {
+		free(copy);
+		gw_error_set(GW_ERROR, "out of memory");
+		return NULL;
+	}
+	memmove(&s->refs[at + 1], &s->refs[at], (s->nrefs - at) * sizeof(gw_ref));
+	s->nrefs++;
+	memset(&s->refs[at], 0, sizeof(gw_ref));
+	s->refs[at].name = copy;
+	return &s->refs[at];
 }
 
 static void set_oid_hex(gw_ref *r, const char *hex)
@@ -65,6 +99,8 @@ int gw_refstate_apply(gw_refstate *s, const gw_update *updates, size_t n)
 	for (i = 0; i < n; i++) {
 		const gw_update *u = &updates[i];
 		gw_ref *r;
+		size_t at;
+		int found;
 		if (u->kind == GW_UPDATE_DELETED) {
 			gw_refs_free(s->refs, s->nrefs);
 			s->refs = NULL;
@@ -75,38 +111,31 @@ int gw_refstate_apply(gw_refstate *s, const gw_update *updates, size_t n)
 			continue;
 		if (!strcmp(u->ref, "HEAD")) {
 			free(s->head.symbolic);
-			if (!s->head.name)
-				s->head.name = strdup("HEAD");
-			s->head.symbolic = u->kind == GW_UPDATE_SYMREF && *u->new_target ? strdup(u->new_target) : NULL;
+			s->head.symbolic = NULL;
+			if (!s->head.name && !(s->head.name = strdup("HEAD")))
+				return gw_error_set(GW_ERROR, "out of memory");
+			if (u->kind == GW_UPDATE_SYMREF && *u->new_target && !(s->head.symbolic = strdup(u->new_target)))
+				return gw_error_set(GW_ERROR, "out of memory");
 			if (u->kind == GW_UPDATE_REF)
 				set_oid_hex(&s->head, u->new_oid);
 			continue;
 		}
-		r = find_ref(s, u->ref);
+		at = ref_position(s, u->ref, &found);
 		if ((u->kind == GW_UPDATE_REF && !*u->new_oid) || (u->kind == GW_UPDATE_SYMREF && !*u->new_target)) {
-			if (r) {
-				size_t at = (size_t)(r - s->refs);
-				gw_ref_dispose(r);
-				memmove(r, r + 1, (s->nrefs - at - 1) * sizeof(gw_ref));
+			if (found) {
+				gw_ref_dispose(&s->refs[at]);
+				memmove(&s->refs[at], &s->refs[at + 1], (s->nrefs - at - 1) * sizeof(gw_ref));
 				s->nrefs--;
 			}
 			continue;
 		}
-		if (!r) {
-			gw_ref *nr = realloc(s->refs, (s->nrefs + 1) * sizeof(gw_ref));
-			if (!nr)
-				return gw_error_set(GW_ERROR, "out of memory");
-			s->refs = nr;
-			r = &s->refs[s->nrefs++];
-			memset(r, 0, sizeof(*r));
-			r->name = strdup(u->ref);
-			qsort(s->refs, s->nrefs, sizeof(gw_ref), ref_name_cmp);
-			r = find_ref(s, u->ref);
-		}
+		if (!(r = found ? &s->refs[at] : insert_ref(s, at, u->ref)))
+			return GW_ERROR;
 		free(r->symbolic);
 		r->symbolic = NULL;
 		if (u->kind == GW_UPDATE_SYMREF) {
-			r->symbolic = strdup(u->new_target);
+			if (!(r->symbolic = strdup(u->new_target)))
+				return gw_error_set(GW_ERROR, "out of memory");
 			r->dangling = 1;
 		} else {
 			set_oid_hex(r, u->new_oid);

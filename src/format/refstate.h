@@ -21,7 +21,9 @@ void gw_refstate_dispose(gw_refstate *s);
 int gw_refstate_copy(gw_refstate *dst, const gw_refstate *src);
 /* The refs and HEAD recorded in a full backup's manifest. */
 int gw_refstate_from_manifest(gw_refstate *s, const gw_manifest *m);
-/* Apply a segment's updates in order (replaying the log). */
+/* The ref called name (HEAD excluded), or NULL. */
+const gw_ref *gw_refstate_find(const gw_refstate *s, const char *name);
+/* Apply a segment's updates in order (replaying the log); each costs a search and a move of the array. */
 int gw_refstate_apply(gw_refstate *s, const gw_update *updates, size_t n);
 
 #endif

@@ -1,0 +1,193 @@
+/*
+ * Unit tests for wal/segment_build.c: the diff between the archived ref
+ * state and the refs just read. Over random states (packed refs, loose refs
+ * over them, symbolic and dangling refs, HEAD either way): comparing only the
+ * loose refs (same packed-refs as the state last read) gives exactly the
+ * updates of the full comparison, and replaying the updates on the old
+ * state (gw_refstate_apply) gives a state with nothing left to update.
+ */
+#include "testutil.h"
+
+#include "format/refstate.h"
+#include "wal/segment_build.h"
+
+#define NNAMES 40
+
+static char names[NNAMES][32];
+static const char *targets[] = {"refs/heads/r03", "refs/heads/r17", "refs/heads/r39", "refs/heads/nowhere",
+				"refs/tags/elsewhere"};
+
+static void make_names(void)
+{
+	int i;
+	for (i = 0; i < NNAMES; i++)
+		snprintf(names[i], sizeof(names[i]), "refs/heads/r%02d", i);
+}
+
+static void random_oid(unsigned char *oid, uint64_t *seed)
+{
+	memset(oid, 0, GW_HASH_MAX);
+	memset(oid, 0x10 + (int)(tu_rand(seed) % 4), 20); /* few values: many refs keep theirs */
+}
+
+static gw_packed_refs *random_packed(uint64_t *seed)
+{
+	char text[NNAMES * 64], *at = text;
+	gw_packed_refs *p;
+	int i;
+	for (i = 0; i < NNAMES; i++) {
+		unsigned char oid[GW_HASH_MAX];
+		if (tu_rand(seed) % 3 == 0)
+			continue;
+		random_oid(oid, seed);
+		gw_hex_encode(at, oid, 20);
+		at += 40;
+		at += sprintf(at, " %s\n", names[i]);
+	}
+	assert_int_equal(gw_packed_refs_parse(&p, text, (size_t)(at - text), "test"), 0);
+	return p;
+}
+
+static void random_ref(gw_ref *r, const char *name, uint64_t *seed)
+{
+	memset(r, 0, sizeof(*r));
+	r->name = (char *)name;
+	random_oid(r->oid, seed);
+	if (tu_rand(seed) % 4 == 0) {
+		r->symbolic = (char *)targets[tu_rand(seed) % 5];
+		r->dangling = (int)(tu_rand(seed) % 2); /* its value must not matter */
+	}
+}
+
+/* A view: packed (one more holder) with random loose refs over it and a random HEAD. */
+static void random_view(gw_refs_view *v, gw_packed_refs *packed, uint64_t *seed)
+{
+	int i;
+	memset(v, 0, sizeof(*v));
+	v->packed = packed;
+	if (packed)
+		packed->holders++;
+	v->loose = calloc(NNAMES, sizeof(gw_ref));
+	assert_non_null(v->loose);
+	for (i = 0; i < NNAMES; i++)
+		if (tu_rand(seed) % 5 == 0)
+			random_ref(&v->loose[v->nloose++], names[i], seed);
+	random_ref(&v->head, "HEAD", seed);
+	if (tu_rand(seed) % 2)
+		v->head.symbolic = (char *)targets[tu_rand(seed) % 5];
+}
+
+static void state_of(gw_refstate *s, const gw_refs_view *v)
+{
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(gw_refs_view_copy(v, &s->refs, &s->nrefs, &s->head), 0);
+}
+
+static int str_eq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static void assert_updates_equal(const gw_update *a, size_t na, const gw_update *b, size_t nb)
+{
+	size_t i;
+	assert_int_equal(na, nb);
+	for (i = 0; i < na; i++) {
+		if (a[i].kind != b[i].kind || !str_eq(a[i].ref, b[i].ref) || strcmp(a[i].old_oid, b[i].old_oid) ||
+		    strcmp(a[i].new_oid, b[i].new_oid) || !str_eq(a[i].old_target, b[i].old_target) ||
+		    !str_eq(a[i].new_target, b[i].new_target) || a[i].time_us != b[i].time_us) {
+			print_error("update %zu differs: %s vs %s\n", i, a[i].ref, b[i].ref);
+			fail();
+		}
+	}
+}
+
+/* old after its updates: nothing left to update against cur. */
+static void assert_applied(gw_refstate *old, const gw_update *u, size_t n, const gw_refs_view *cur)
+{
+	gw_update *rest;
+	size_t nrest;
+	assert_int_equal(gw_refstate_apply(old, u, n), 0);
+	assert_int_equal(gw_segment_diff(old, NULL, cur, 7, &rest, &nrest), 0);
+	if (nrest)
+		print_error("after apply, %s still differs\n", rest[0].ref);
+	assert_int_equal(nrest, 0);
+	gw_updates_free(rest, nrest);
+}
+
+static void test_diff_loose_equals_full(void **state)
+{
+	uint64_t seed = 0x5e65ULL;
+	int round;
+	(void)state;
+	make_names();
+	for (round = 0; round < 2000; round++) {
+		gw_packed_refs *packed = random_packed(&seed);
+		gw_refs_view seen, cur;
+		gw_refstate old;
+		gw_update *full, *loose;
+		size_t nfull, nloose;
+		int step;
+		random_view(&seen, packed, &seed);
+		state_of(&old, &seen);
+		/* A few reads in a row over the same packed-refs, the state following each. */
+		for (step = 0; step < 4; step++) {
+			random_view(&cur, packed, &seed);
+			assert_int_equal(gw_segment_diff(&old, NULL, &cur, 42, &full, &nfull), 0);
+			assert_int_equal(gw_segment_diff(&old, &seen, &cur, 42, &loose, &nloose), 0);
+			assert_updates_equal(full, nfull, loose, nloose);
+			assert_applied(&old, full, nfull, &cur);
+			gw_updates_free(full, nfull);
+			gw_updates_free(loose, nloose);
+			gw_refs_view_dispose(&seen);
+			seen = cur;
+		}
+		/* packed-refs changed: the state last read says nothing any more. */
+		gw_packed_refs_release(packed);
+		packed = random_packed(&seed);
+		random_view(&cur, packed, &seed);
+		assert_int_equal(gw_segment_diff(&old, &seen, &cur, 42, &full, &nfull), 0);
+		assert_applied(&old, full, nfull, &cur);
+		gw_updates_free(full, nfull);
+		gw_refs_view_dispose(&seen);
+		gw_refs_view_dispose(&cur);
+		gw_packed_refs_release(packed);
+		gw_refstate_dispose(&old);
+	}
+}
+
+static void test_diff_everything_deleted(void **state)
+{
+	uint64_t seed = 99;
+	gw_packed_refs *packed;
+	gw_refs_view v;
+	gw_refstate old;
+	gw_update *u;
+	size_t n, i;
+	(void)state;
+	make_names();
+	packed = random_packed(&seed);
+	random_view(&v, packed, &seed);
+	state_of(&old, &v);
+	assert_int_equal(gw_segment_diff(&old, &v, NULL, 5, &u, &n), 0);
+	assert_int_equal(n, old.nrefs);
+	for (i = 0; i < n; i++) {
+		assert_string_not_equal(u[i].ref, "HEAD");
+		assert_true(u[i].kind == GW_UPDATE_SYMREF ? !*u[i].new_target : !*u[i].new_oid);
+	}
+	assert_int_equal(gw_refstate_apply(&old, u, n), 0);
+	assert_int_equal(old.nrefs, 0);
+	gw_updates_free(u, n);
+	gw_refs_view_dispose(&v);
+	gw_packed_refs_release(packed);
+	gw_refstate_dispose(&old);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_diff_loose_equals_full),
+		cmocka_unit_test(test_diff_everything_deleted),
+	};
+	return tu_run_tests(tests);
+}
