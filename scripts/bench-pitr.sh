@@ -30,9 +30,9 @@
 #      generation as A with NSEG_B (20) real archived updates; timed
 #      `gitwal restore --until @LAST` against `git clone --mirror BUNDLE`.
 #      Skipped (with a note) when the bundle is absent.
-#   Bar C of the issue (planning 1,000 repositories x 10,000 segments in under
-#   1 s) is not measured here yet: it waits for the index schema that keeps ref
-#   updates in SQLite.
+#   C. Planning PLAN_REPOS (1,000) repositories with PLAN_SEGS (10,000)
+#      segments each in under 1 s: `restore --until T --dry-run --json` of
+#      every repository (see barC below for how the data is made).
 # Correctness, outside the timing, after every restore: refs (all of them)
 # and HEAD equal W's (main at c_0 for the full alone, at c_NSEG otherwise),
 # git fsck --connectivity-only passes, and objects/pack holds at most
@@ -49,7 +49,10 @@
 #   GITWAL_BIN  the gitwal binary (default build/release/gitwal, built with
 #               scripts/build.sh release if missing); copied before use
 #   BENCH_DIR   cache and scratch (default /tmp/gitwal-bench-pitr)
-#   BARS        which bars, default "A B"
+#   BARS        which bars, default "A B C"
+#   PLAN_REPOS PLAN_SEGS  bar C (1000, 10000)
+#   GITWAL_BENCH_INDEX    bar C's index loader (default: tests/gitwal-bench-index
+#               beside GITWAL_BIN's build)
 #   RUNS        timed runs per command (default 3)
 #   NSEG        bar A: segments after the full (default 10000)
 #   NSEG_B      bar B: segments after the full (default 20)
@@ -68,7 +71,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 BENCH_DIR=${BENCH_DIR:-/tmp/gitwal-bench-pitr}
-BARS=${BARS:-"A B"}
+BARS=${BARS:-"A B C"}
+PLAN_REPOS=${PLAN_REPOS:-1000}
+PLAN_SEGS=${PLAN_SEGS:-10000}
 RUNS=${RUNS:-3}
 NSEG=${NSEG:-10000}
 NSEG_B=${NSEG_B:-20}
@@ -90,7 +95,7 @@ die() {
 note() { echo "== $(date +%T) $*" >&2; }
 
 [[ -x $TIME ]] || die "$TIME is missing (apt-get install time)"
-for v in RUNS NSEG NSEG_B SEG_TIMEOUT PACKS_MAX; do
+for v in RUNS NSEG NSEG_B SEG_TIMEOUT PACKS_MAX PLAN_REPOS PLAN_SEGS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive number"
 done
 [[ $DEBOUNCE =~ ^[0-9]+$ ]] || die "DEBOUNCE must be a number of milliseconds"
@@ -437,8 +442,63 @@ barA() {
   fi
 }
 
-# bar C of the issue (planning 1,000 repositories x 10,000 segments < 1 s) goes
-# here once the index keeps ref updates in SQLite; it is not measured yet.
+# ---------------------------------------------------------------- bar C
+# The store holds a real full backup of every repository (`gitwal backup
+# --all` of PLAN_REPOS small repositories); the PLAN_SEGS segments of each are
+# loaded into the index by tests/bench/gen_index.c through the library's own
+# gw_index_segment_add (chained to the manifest, each moving main, every
+# 100th adding a tag), since 10 million segment files do not fit a benchmark
+# machine. Planning reads only the index and each full backup's manifest, so
+# this is what it costs: `restore --until T --dry-run --json` of every
+# repository, T after the last segment, so every plan spans all segments.
+barC() {
+  local d=$BENCH_DIR/plan-${PLAN_REPOS}x${PLAN_SEGS} gen=${GITWAL_BENCH_INDEX:-$(dirname "$GITWAL_BIN")/tests/gitwal-bench-index}
+  local i t0 until secs n
+  [[ -x $gen ]] || die "bar C needs $gen (built by scripts/build.sh release; or set GITWAL_BENCH_INDEX)"
+  if [[ ! -f $d/done ]]; then
+    note "bar C: generating $PLAN_REPOS repositories x $PLAN_SEGS segments in $d (once; about 15 minutes)"
+    t0=$(now)
+    rm -rf "$d"
+    mkdir -p "$d/root"
+    git init -q --bare "$d/seed.git"
+    git clone -q "$d/seed.git" "$d/w" 2>/dev/null
+    (cd "$d/w" && echo a >f && git add f && git -c user.name=b -c user.email=b@example.com commit -qm init &&
+      git push -q origin HEAD:main)
+    git -C "$d/seed.git" symbolic-ref HEAD refs/heads/main
+    for ((i = 1; i <= PLAN_REPOS; i++)); do
+      mkdir -p "$d/root/g$((i % 10))"
+      cp -r "$d/seed.git" "$d/root/g$((i % 10))/r$i.git"
+    done
+    "$GW" backup --all --root "$d/root" --store "file://$d/store" --index "$d/index.db" >"$d/backup.log" 2>&1 ||
+      die "bar C: gitwal backup failed: $(tail -n 3 "$d/backup.log")"
+    "$gen" "$d/index.db" "$PLAN_SEGS" || die "bar C: loading the index failed"
+    touch "$d/done"
+    setups+=("C: $PLAN_REPOS repositories x $PLAN_SEGS segments|$(elapsed "$t0")")
+  fi
+  until="@$(($(date +%s) + 1))"
+  note "bar C: restore --dry-run --json of $PLAN_REPOS repositories at $until; load $(loadavg)"
+  # Correctness, untimed: every plan spans the whole generation and ends with the right refs.
+  "$GW" restore --to "$run/c" --until "$until" --dry-run --json --store "file://$d/store" --index "$d/index.db" \
+    >"$run/c.plans" 2>"$run/c.err" || die "bar C: restore --dry-run failed: $(tail -n 3 "$run/c.err")"
+  n=$(python3 - "$PLAN_SEGS" "$run/c.plans" <<'PY'
+import json, sys
+segs, n = int(sys.argv[1]), 0
+for line in open(sys.argv[2]):
+    o = json.loads(line)
+    tags = [r for r in o["refs"] if r.startswith("refs/tags/")]
+    ok = (o["segments"] == segs and o["lsn"] == o["full"]["lsn"] + segs and "refs/heads/main" in o["refs"]
+          and o["refs"]["HEAD"] == "ref: refs/heads/main" and len(tags) == segs // 100 and not o["gaps"])
+    n += ok
+print(n)
+PY
+  ) || n=0
+  [[ $n == "$PLAN_REPOS" ]] || bad "C: $n of $PLAN_REPOS plans span $PLAN_SEGS segments with the right refs"
+  measure c_plan "$run/c" check_none \
+    "$GW" restore --to "$run/c" --until "$until" --dry-run --json --store "file://$d/store" --index "$d/index.db"
+  secs=$(median "$run/t.c_plan")
+  rows+=("C|plan $PLAN_REPOS repos x $PLAN_SEGS segments (--dry-run, all)|$secs|-|-|<= 1.0s|$(verdict le "$secs" 1.0)|$(max_rss_mib "$run/t.c_plan")|-")
+  details+=("C: runs (s): [$(runs_of "$run/t.c_plan")]; index $(du -m "$d/index.db" | cut -f1) MiB ($d)")
+}
 
 # ---------------------------------------------------------------- bar B
 check_b_pitr() { check_restored "$1/$rel" "$W" "$cN" "B: restore --until after $NSEG_B segments"; }
@@ -469,7 +529,8 @@ for b in $BARS; do
   case $b in
   A) barA ;;
   B) barB ;;
-  *) die "unknown bar $b (A, B)" ;;
+  C) barC ;;
+  *) die "unknown bar $b (A, B, C)" ;;
   esac
 done
 

@@ -1052,6 +1052,109 @@ static void test_splice_corrupt_pack(void **state)
 	free(b);
 }
 
+
+/* ---- the appender: self-contained packs joined verbatim ---- */
+
+typedef struct {
+	unsigned char *pack, *idx;
+	size_t pack_len, idx_len, objects;
+} mem_pack;
+
+static void mem_pack_load(mem_pack *m, const char *pack_path)
+{
+	char idx_path[512];
+	snprintf(idx_path, sizeof(idx_path), "%.*s.idx", (int)(strlen(pack_path) - 5), pack_path);
+	m->pack = tu_read_file(pack_path, &m->pack_len);
+	m->idx = tu_read_file(idx_path, &m->idx_len);
+	assert_non_null(m->pack);
+	assert_non_null(m->idx);
+	m->objects = (size_t)m->pack[8] << 24 | (size_t)m->pack[9] << 16 | (size_t)m->pack[10] << 8 | m->pack[11];
+}
+
+static void mem_pack_free(mem_pack *m)
+{
+	free(m->pack);
+	free(m->idx);
+}
+
+static void test_appender_joins_packs(void **state)
+{
+	char dir[256], base[300], *packs[3], *pack_path = NULL, *idx_path = NULL;
+	mem_pack m[3];
+	gw_pack_appender *a;
+	size_t i, total = 0;
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/appender", tmp);
+	/* Disjoint ranges of history, with deltas (OFS_DELTA) inside each pack. */
+	packs[0] = make_pack(dir, "p0", "HEAD~15", "--delta-base-offset");
+	packs[1] = make_pack(dir, "p1", "HEAD~8 ^HEAD~15", "--delta-base-offset");
+	packs[2] = make_pack(dir, "p2", "HEAD ^HEAD~8", "--delta-base-offset");
+	for (i = 0; i < 3; i++) {
+		mem_pack_load(&m[i], packs[i]);
+		total += m[i].objects;
+	}
+	snprintf(base, sizeof(base), "%s/joined", dir);
+	assert_int_equal(gw_pack_appender_open(&a, base, total), 0);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(gw_pack_appender_add(a, m[i].pack, m[i].pack_len, m[i].idx, m[i].idx_len, packs[i]), 0);
+	assert_int_equal(gw_pack_appender_finish(a, &pack_path, &idx_path), 0);
+	gw_pack_appender_free(a);
+	/* git checks the trailer, the index and every object (deltas resolved). */
+	assert_int_equal(tu_sh("git verify-pack '%s' >/dev/null", idx_path), 0);
+	assert_int_equal(tu_sh("test \"$(git show-index < '%s' | wc -l)\" -eq %zu", idx_path, total), 0);
+	free(pack_path);
+	free(idx_path);
+	for (i = 0; i < 3; i++) {
+		mem_pack_free(&m[i]);
+		free(packs[i]);
+	}
+}
+
+static void test_appender_rejects_bad_input(void **state)
+{
+	char dir[256], base[300], *pack, *pack_path = NULL, *idx_path = NULL;
+	mem_pack m;
+	gw_pack_appender *a;
+	unsigned char *bad;
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/appender-bad", tmp);
+	pack = make_pack(dir, "p", "HEAD~3", "--delta-base-offset");
+	mem_pack_load(&m, pack);
+	snprintf(base, sizeof(base), "%s/joined", dir);
+
+	/* More objects than declared. */
+	assert_int_equal(gw_pack_appender_open(&a, base, m.objects - 1), 0);
+	tu_assert_err(gw_pack_appender_add(a, m.pack, m.pack_len, m.idx, m.idx_len, "seg-1"), GW_ECORRUPT, "seg-1");
+	gw_pack_appender_free(a);
+	/* Fewer than declared: found at the end, nothing left behind. */
+	assert_int_equal(gw_pack_appender_open(&a, base, m.objects + 1), 0);
+	assert_int_equal(gw_pack_appender_add(a, m.pack, m.pack_len, m.idx, m.idx_len, "seg-2"), 0);
+	tu_assert_err(gw_pack_appender_finish(a, &pack_path, &idx_path), GW_ECORRUPT, "objects recorded");
+	gw_pack_appender_free(a);
+	/* The same objects twice: one generation stores each once. */
+	assert_int_equal(gw_pack_appender_open(&a, base, 2 * m.objects), 0);
+	assert_int_equal(gw_pack_appender_add(a, m.pack, m.pack_len, m.idx, m.idx_len, "seg-3"), 0);
+	assert_int_equal(gw_pack_appender_add(a, m.pack, m.pack_len, m.idx, m.idx_len, "seg-3"), 0);
+	tu_assert_err(gw_pack_appender_finish(a, &pack_path, &idx_path), GW_ECORRUPT, "twice");
+	gw_pack_appender_free(a);
+	/* Not a pack; an index of another size; an offset outside the pack. */
+	assert_int_equal(gw_pack_appender_open(&a, base, m.objects), 0);
+	bad = malloc(m.pack_len > m.idx_len ? m.pack_len : m.idx_len);
+	memcpy(bad, m.pack, m.pack_len);
+	bad[0] = 'X';
+	tu_assert_err(gw_pack_appender_add(a, bad, m.pack_len, m.idx, m.idx_len, "seg-4"), GW_ECORRUPT, "seg-4");
+	tu_assert_err(gw_pack_appender_add(a, m.pack, m.pack_len, m.idx, m.idx_len / 2, "seg-5"), GW_ECORRUPT, "seg-5");
+	memcpy(bad, m.idx, m.idx_len);
+	/* The first 32-bit offset: past the fanout, the names and the CRCs. */
+	memset(bad + 8 + 1024 + m.objects * 24, 0x7f, 4);
+	tu_assert_err(gw_pack_appender_add(a, m.pack, m.pack_len, bad, m.idx_len, "seg-6"), GW_ECORRUPT, "outside");
+	free(bad);
+	gw_pack_appender_free(a);
+	assert_int_equal(tu_sh("! ls '%s'/joined* 2>/dev/null | grep -q .", dir), 0);
+	mem_pack_free(&m);
+	free(pack);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1068,6 +1171,8 @@ int main(void)
 		cmocka_unit_test(test_splice_loose_and_pack),
 		cmocka_unit_test(test_splice_bad_loose),
 		cmocka_unit_test(test_splice_corrupt_pack),
+		cmocka_unit_test(test_appender_joins_packs),
+		cmocka_unit_test(test_appender_rejects_bad_input),
 	};
 	if (getenv("TU_FILTER"))
 		cmocka_set_test_filter(getenv("TU_FILTER"));
