@@ -101,7 +101,8 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.1f", b-a}'; }
 le() { awk -v a="$1" -v b="$2" 'BEGIN {exit !(a <= b)}'; }
 lt() { awk -v a="$1" -v b="$2" 'BEGIN {exit !(a < b)}'; }
-verdict() { if "$@"; then echo PASS; else failed=1; echo FAIL; fi; }
+# verdict TEST...: PASS or FAIL (it runs inside $(...): the exit status is worked out from the rows)
+verdict() { if "$@"; then echo PASS; else echo FAIL; fi; }
 # cpu PID: "self children" in clock ticks (utime+stime, cutime+cstime)
 cpu() { awk '{print $14+$15, $16+$17}' "/proc/$1/stat"; }
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
@@ -404,6 +405,7 @@ printf '%s\n' "-------------------------------------- | ------------------------
 for r in "${rows[@]}"; do
   IFS='|' read -r c1 c2 c3 c4 <<<"$r"
   printf '%-38s | %-58s | %-10s | %s\n' "$c1" "$c2" "$c3" "$c4"
+  [[ $c4 == PASS ]] || failed=1
 done
 if ((${#setups[@]})); then
   echo
