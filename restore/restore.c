@@ -1020,8 +1020,11 @@ static int restore_with_plan(gw_store *store, gw_index *index, const char *rel, 
 		rc = plan_end_refs(&p, result);
 		goto out;
 	}
-	if ((rc = plan_load_segments(index, rel, &p)) == 0)
+	if ((rc = plan_load_segments(index, rel, &p)) == 0) {
+		for (size_t i = 0; i < p.nsegs; i++)
+			result->objects += p.segs[i].objects;
 		rc = build_and_install(store, rel, opts, &p);
+	}
 out:
 	if (rc < 0 && strncmp(gw_error_message(), "repository ", 11) != 0)
 		gw_error_prefix("repository %s", rel);
