@@ -57,7 +57,6 @@ typedef struct gw_restore_result {
 	size_t nend_refs;
 } gw_restore_result;
 
-void gw_restore_result_dispose(gw_restore_result *result);
 
 /*
  * Restore rel: with opts->until_us, as it was at that time (the newest full
@@ -66,6 +65,8 @@ void gw_restore_result_dispose(gw_restore_result *result);
  */
 int gw_restore_full(gw_store *store, gw_index *index, const char *rel, const gw_restore_opts *opts,
 		    gw_restore_result *result);
+/* Free what a result holds (gaps, end refs); call it after every gw_restore_full(). */
+void gw_restore_result_dispose(gw_restore_result *result);
 
 /* rm -rf, used for temporary directories. */
 int gw_remove_tree(const char *path);

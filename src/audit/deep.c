@@ -165,6 +165,7 @@ int gw_audit_deep_repo(gw_store *store, const char *rel, const gw_audit_opts *op
 	ro.to = to;
 	ro.until_us = gw_time_now_us();
 	if (gw_restore_full(store, scratch_index, rel, &ro, &res) < 0) {
+		gw_restore_result_dispose(&res);
 		if (res.skipped) {
 			/* Deleted, as the archive says: it lags only if the repository is back. */
 			if (opts->live_root && live_exists(opts->live_root, rel)) {
@@ -206,6 +207,7 @@ int gw_audit_deep_repo(gw_store *store, const char *rel, const gw_audit_opts *op
 		}
 	}
 out:
+	gw_restore_result_dispose(&res);
 	gw_remove_tree(path);
 	return rc;
 }
