@@ -405,7 +405,7 @@ printf '%s\n' "-------------------------------------- | ------------------------
 for r in "${rows[@]}"; do
   IFS='|' read -r c1 c2 c3 c4 <<<"$r"
   printf '%-38s | %-58s | %-10s | %s\n' "$c1" "$c2" "$c3" "$c4"
-  [[ $c4 == PASS ]] || failed=1
+  if [[ $c4 == FAIL ]]; then failed=1; fi
 done
 if ((${#setups[@]})); then
   echo
