@@ -347,6 +347,21 @@ static int write_to(out_file *o, const unsigned char *p, size_t n)
 	return 0;
 }
 
+/* The SHA-256 computed over a segment against its trailer's, and the trailer's against the index's. */
+static int check_segment_digest(const gw_segment_record *rec, const unsigned char digest[32],
+				const unsigned char trailer[GW_SEGMENT_TRAILER_SIZE])
+{
+	char hex[65];
+	if (memcmp(digest, GW_SEGMENT_TRAILER_DIGEST(trailer), 32) != 0)
+		return gw_error_set(GW_ECORRUPT, "segment %s (LSN %llu) is corrupt: its SHA-256 does not match its content",
+				    rec->key, (unsigned long long)rec->lsn);
+	gw_hex_encode(hex, digest, 32);
+	if (strcmp(hex, rec->sha256) != 0)
+		return gw_error_set(GW_ECORRUPT, "segment %s (LSN %llu) differs from the one indexed", rec->key,
+				    (unsigned long long)rec->lsn);
+	return 0;
+}
+
 /*
  * Stream one segment from the store: check its SHA-256, and write the pack
  * of its bundle and its pack index into objects/pack. Nothing is written for
@@ -404,8 +419,7 @@ static int apply_segment_objects(gw_store *store, const gw_segment_record *rec, 
 		}
 		gw_hash_update(h, prefix, sizeof(prefix));
 		pos = sizeof(prefix);
-		hdr_end = GW_SEGMENT_PREFIX_SIZE + ((uint64_t)prefix[12] << 24 | (uint64_t)prefix[13] << 16 |
-						    (uint64_t)prefix[14] << 8 | prefix[15]);
+		hdr_end = GW_SEGMENT_PREFIX_SIZE + (uint64_t)gw_segment_prefix_header_length(prefix);
 	}
 	bundle_end = hdr_end + blen;
 	idx_end = bundle_end + ilen;
@@ -458,17 +472,8 @@ static int apply_segment_objects(gw_store *store, const gw_segment_record *rec, 
 	}
 	gw_hash_update(h, trailer, 16);
 	gw_hash_final(h, digest);
-	if (memcmp(digest, GW_SEGMENT_TRAILER_DIGEST(trailer), 32) != 0) {
-		rc = gw_error_set(GW_ECORRUPT, "segment %s (LSN %llu) is corrupt: its SHA-256 does not match its content",
-				  rec->key, (unsigned long long)rec->lsn);
+	if ((rc = check_segment_digest(rec, digest, trailer)) < 0)
 		goto out;
-	}
-	gw_hex_encode(hex, GW_SEGMENT_TRAILER_DIGEST(trailer), 32);
-	if (strcmp(hex, rec->sha256) != 0) {
-		rc = gw_error_set(GW_ECORRUPT, "segment %s (LSN %llu) differs from the one indexed", rec->key,
-				  (unsigned long long)rec->lsn);
-		goto out;
-	}
 	if (ilen) {
 		/* No fsync: these packs are joined (and the result fsync'd) before anything becomes visible. */
 		gw_hex_encode(hex, sum, 20);
@@ -855,7 +860,7 @@ static int append_segment(gw_store *store, const gw_segment_record *rec, gw_pack
 {
 	unsigned char digest[32];
 	const unsigned char *d, *bundle;
-	char *data = NULL, hex[65];
+	char *data = NULL;
 	size_t len, h, i;
 	uint64_t blen, ilen;
 	int rc;
@@ -869,18 +874,9 @@ static int append_segment(gw_store *store, const gw_segment_record *rec, gw_pack
 		goto out;
 	}
 	gw_hash_buffer(GW_HASH_SHA256, d, len - 32, digest);
-	gw_hex_encode(hex, digest, 32);
-	if (memcmp(digest, GW_SEGMENT_TRAILER_DIGEST(d + len - GW_SEGMENT_TRAILER_SIZE), 32) != 0) {
-		rc = gw_error_set(GW_ECORRUPT, "segment %s (LSN %llu) is corrupt: its SHA-256 does not match its content",
-				  rec->key, (unsigned long long)rec->lsn);
+	if ((rc = check_segment_digest(rec, digest, d + len - GW_SEGMENT_TRAILER_SIZE)) < 0)
 		goto out;
-	}
-	if (strcmp(hex, rec->sha256) != 0) {
-		rc = gw_error_set(GW_ECORRUPT, "segment %s (LSN %llu) differs from the one indexed", rec->key,
-				  (unsigned long long)rec->lsn);
-		goto out;
-	}
-	h = be32(d + 12);
+	h = gw_segment_prefix_header_length(d);
 	gw_segment_trailer_lengths(d + len - GW_SEGMENT_TRAILER_SIZE, &blen, &ilen);
 	if (h > len || blen > len || ilen > len ||
 	    GW_SEGMENT_PREFIX_SIZE + h + blen + ilen + GW_SEGMENT_TRAILER_SIZE != len) {

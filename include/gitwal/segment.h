@@ -87,6 +87,8 @@ void gw_segment_header_dispose(gw_segment_header *h);
  */
 void gw_segment_trailer_encode(unsigned char out[GW_SEGMENT_TRAILER_SIZE], uint64_t bundle_len, uint64_t idx_len,
 			       gw_hash *running);
+/* H, the stored header's length, from a segment's prefix (untrusted: callers bound it). */
+uint32_t gw_segment_prefix_header_length(const unsigned char prefix[GW_SEGMENT_PREFIX_SIZE]);
 /* B and I from a trailer. */
 void gw_segment_trailer_lengths(const unsigned char trailer[GW_SEGMENT_TRAILER_SIZE], uint64_t *bundle_len,
 				uint64_t *idx_len);

@@ -487,7 +487,7 @@ static int segment_chunk(void *payload, const unsigned char *buf, size_t len)
 		memcpy(s->prefix + start, buf, n);
 		if (start + n == GW_SEGMENT_PREFIX_SIZE) {
 			/* Lengths come from storage: compare without overflowing. */
-			s->bundle_start = GW_SEGMENT_PREFIX_SIZE + (uint64_t)get_be32(s->prefix + 12);
+			s->bundle_start = GW_SEGMENT_PREFIX_SIZE + (uint64_t)gw_segment_prefix_header_length(s->prefix);
 			s->layout_known = s->bundle_start <= s->trailer_start &&
 					  s->bundle_len <= s->trailer_start - s->bundle_start &&
 					  s->idx_len == s->trailer_start - s->bundle_start - s->bundle_len;

@@ -374,3 +374,8 @@ void gw_updates_free(gw_update *updates, size_t n)
 	}
 	free(updates);
 }
+
+uint32_t gw_segment_prefix_header_length(const unsigned char prefix[GW_SEGMENT_PREFIX_SIZE])
+{
+	return be32(prefix + 12);
+}

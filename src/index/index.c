@@ -318,7 +318,8 @@ typedef struct {
 	int64_t cum_size;
 } prev_record;
 
-static int text_query(gw_index *ix, const char *sql, int64_t id, int64_t lsn, sqlite3_stmt **st)
+/* A cached statement with ?1 = repository id and ?2 = LSN bound. */
+static int repo_lsn_query(gw_index *ix, const char *sql, int64_t id, int64_t lsn, sqlite3_stmt **st)
 {
 	if (!(*st = gw_index__stmt(ix, sql)))
 		return db_fail(ix, "prepare");
@@ -333,7 +334,7 @@ static int record_at(gw_index *ix, int64_t id, int64_t lsn, prev_record *out)
 	sqlite3_stmt *st;
 	int rc;
 	memset(out, 0, sizeof(*out));
-	if ((rc = text_query(ix, "SELECT sha256, base_lsn, cum_size FROM segments WHERE repo_id=?1 AND lsn=?2", id, lsn,
+	if ((rc = repo_lsn_query(ix, "SELECT sha256, base_lsn, cum_size FROM segments WHERE repo_id=?1 AND lsn=?2", id, lsn,
 			     &st)) < 0)
 		return rc;
 	if (sqlite3_step(st) == SQLITE_ROW) {
@@ -345,7 +346,7 @@ static int record_at(gw_index *ix, int64_t id, int64_t lsn, prev_record *out)
 	gw_index__done(st);
 	if (out->found)
 		return 0;
-	if ((rc = text_query(ix, "SELECT manifest_sha256 FROM fulls WHERE repo_id=?1 AND lsn=?2", id, lsn, &st)) < 0)
+	if ((rc = repo_lsn_query(ix, "SELECT manifest_sha256 FROM fulls WHERE repo_id=?1 AND lsn=?2", id, lsn, &st)) < 0)
 		return rc;
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		out->found = out->is_full = 1;
@@ -381,7 +382,7 @@ static int relink_from(gw_index *ix, int64_t id, int64_t lsn)
 		int rc, linked, changed, now_linked;
 		int64_t size, cum, base, now_cum;
 		char prev_sha[65];
-		if ((rc = text_query(ix, "SELECT prev_sha256, base_lsn, size, linked, cum_size FROM segments "
+		if ((rc = repo_lsn_query(ix, "SELECT prev_sha256, base_lsn, size, linked, cum_size FROM segments "
 					 "WHERE repo_id=?1 AND lsn=?2",
 				     id, lsn, &st)) < 0)
 			return rc;
@@ -401,7 +402,7 @@ static int relink_from(gw_index *ix, int64_t id, int64_t lsn)
 			changed = now_linked != linked || now_cum != cum;
 			if (!changed)
 				return 0;
-			if ((rc = text_query(ix, "UPDATE segments SET linked=?3, cum_size=?4 WHERE repo_id=?1 AND lsn=?2", id,
+			if ((rc = repo_lsn_query(ix, "UPDATE segments SET linked=?3, cum_size=?4 WHERE repo_id=?1 AND lsn=?2", id,
 					     lsn, &st)) < 0)
 				return rc;
 			sqlite3_bind_int(st, 3, now_linked);

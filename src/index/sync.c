@@ -190,7 +190,7 @@ int gw_segment_read_oids(gw_store *store, const char *key, uint64_t size, unsign
 	if ((rc = read_range(store, key, 0, sizeof(prefix), prefix)) < 0 ||
 	    (rc = read_range(store, key, size - sizeof(trailer), sizeof(trailer), trailer)) < 0)
 		return rc;
-	h = (uint64_t)prefix[12] << 24 | (uint64_t)prefix[13] << 16 | (uint64_t)prefix[14] << 8 | prefix[15];
+	h = gw_segment_prefix_header_length(prefix);
 	gw_segment_trailer_lengths(trailer, &b, &i);
 	if (!i)
 		return 0;
