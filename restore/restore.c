@@ -22,6 +22,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,8 +66,11 @@ static int write_file(const char *dir, const char *name, const char *content)
 	return 0;
 }
 
-/* Copy key[from, end) into path, hashing key[0, end) with SHA-256; check size and digest. */
-static int fetch_part(gw_store *store, const gw_manifest_part *part, uint64_t from, const char *path,
+/*
+ * Stream key[from, end) into out, hashing key[0, end) with SHA-256; check size
+ * and digest; keep the last tail_len bytes for the caller's trailer checks.
+ */
+static int fetch_part(gw_store *store, const gw_manifest_part *part, uint64_t from, gw_sink *out,
 		      unsigned char *tail, size_t tail_len)
 {
 	gw_store_reader *r = NULL;
@@ -73,7 +78,7 @@ static int fetch_part(gw_store *store, const gw_manifest_part *part, uint64_t fr
 	unsigned char *buf = NULL;
 	char hex[GW_HEX_MAX];
 	uint64_t pos = 0;
-	int fd = -1, rc;
+	int rc;
 
 	if ((rc = gw_digest_filter_init(&digest, GW_HASH_SHA256, NULL)) < 0)
 		return rc;
@@ -83,10 +88,6 @@ static int fetch_part(gw_store *store, const gw_manifest_part *part, uint64_t fr
 	}
 	if ((rc = gw_store_read_open(&r, store, part->key, 0, GW_STORE_TO_END)) < 0)
 		goto out;
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444)) < 0) {
-		rc = gw_error_set_errno(GW_EIO, "cannot create %s", path);
-		goto out;
-	}
 	for (;;) {
 		ssize_t n = gw_store_reader_read(r, buf, COPY_BUFFER);
 		uint64_t skip;
@@ -103,23 +104,9 @@ static int fetch_part(gw_store *store, const gw_manifest_part *part, uint64_t fr
 		}
 		gw_sink_write(&digest.sink, buf, (size_t)n);
 		skip = pos >= from ? 0 : (from - pos < (uint64_t)n ? from - pos : (uint64_t)n);
-		if ((uint64_t)n > skip) {
-			const unsigned char *p = buf + skip;
-			size_t left = (size_t)((uint64_t)n - skip);
-			while (left) {
-				ssize_t w = write(fd, p, left);
-				if (w < 0 && errno == EINTR)
-					continue;
-				if (w < 0) {
-					rc = gw_error_set_errno(GW_EIO, "cannot write %s", path);
-					goto out;
-				}
-				p += w;
-				left -= (size_t)w;
-			}
-		}
+		if ((uint64_t)n > skip && (rc = gw_sink_write(out, buf + skip, (size_t)((uint64_t)n - skip))) < 0)
+			goto out;
 		pos += (uint64_t)n;
-		/* Keep the last tail_len bytes for the caller's trailer checks. */
 		if (tail_len) {
 			if ((size_t)n >= tail_len) {
 				memcpy(tail, buf + n - tail_len, tail_len);
@@ -135,19 +122,29 @@ static int fetch_part(gw_store *store, const gw_manifest_part *part, uint64_t fr
 		goto out;
 	}
 	gw_digest_filter_finish(&digest, hex);
-	if (strcmp(hex, part->sha256) != 0) {
+	if (strcmp(hex, part->sha256) != 0)
 		rc = gw_error_set(GW_ECORRUPT, "key %s is corrupt: its SHA-256 is %s, its manifest says %s", part->key,
 				  hex, part->sha256);
-		goto out;
-	}
-	if (fsync(fd) < 0)
-		rc = gw_error_set_errno(GW_EIO, "cannot fsync %s", path);
 out:
-	if (fd >= 0)
-		close(fd);
 	gw_store_reader_free(r);
 	gw_digest_filter_dispose(&digest);
 	free(buf);
+	return rc;
+}
+
+/* fetch_part into a new file, made durable. */
+static int fetch_part_to_file(gw_store *store, const gw_manifest_part *part, uint64_t from, const char *path,
+			      unsigned char *tail, size_t tail_len)
+{
+	gw_fd_sink out;
+	int fd, rc;
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444)) < 0)
+		return gw_error_set_errno(GW_EIO, "cannot create %s", path);
+	if ((rc = gw_fd_sink_init(&out, fd, path)) == 0 && (rc = fetch_part(store, part, from, &out.sink, tail, tail_len)) == 0 &&
+	    (rc = gw_fd_sink_flush(&out)) == 0 && fsync(fd) < 0)
+		rc = gw_error_set_errno(GW_EIO, "cannot fsync %s", path);
+	gw_fd_sink_dispose(&out);
+	close(fd);
 	return rc;
 }
 
@@ -204,15 +201,12 @@ static uint32_t be32(const unsigned char *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* Build the whole repository in dir. */
-static int build_full_pack(gw_store *store, const gw_manifest *m, const char *dir)
+/* An empty bare repository in dir, for the objects and refs to come. */
+static int make_skeleton(const char *dir)
 {
 	static const char *subdirs[] = {"objects", "objects/pack", "objects/info", "refs", "refs/heads", "refs/tags"};
-	unsigned char tail[40], want[20];
-	char pack_tmp[4096], pack_path[4096], idx_path[4096], hex[GW_HEX_MAX];
 	size_t i;
 	int rc;
-
 	for (i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
 		char p[4096];
 		snprintf(p, sizeof(p), "%s/%s", dir, subdirs[i]);
@@ -222,34 +216,56 @@ static int build_full_pack(gw_store *store, const gw_manifest *m, const char *di
 	if ((rc = write_file(dir, "config",
 			     "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n")) < 0)
 		return rc;
-	if ((rc = write_file(dir, "description", "Restored by gitwal\n")) < 0)
-		return rc;
+	return write_file(dir, "description", "Restored by gitwal\n");
+}
+
+/* The full backup's pack index into path: it must be for the manifest's pack and hold its objects. */
+static int fetch_full_index(gw_store *store, const gw_manifest *m, const char *path)
+{
+	unsigned char tail[40], want[20], b[4];
+	ssize_t n;
+	int fd, rc;
 	gw_hex_decode(want, m->pack_checksum, 20);
-	snprintf(pack_tmp, sizeof(pack_tmp), "%s/objects/pack/tmp_pack_gitwal", dir);
-	snprintf(pack_path, sizeof(pack_path), "%s/objects/pack/pack-%s.pack", dir, m->pack_checksum);
-	snprintf(idx_path, sizeof(idx_path), "%s/objects/pack/pack-%s.idx", dir, m->pack_checksum);
-	if ((rc = fetch_part(store, &m->bundle, m->pack_offset, pack_tmp, tail, 20)) < 0)
-		return rc;
-	if (memcmp(tail, want, 20) != 0) {
-		gw_hex_encode(hex, tail, 20);
-		return gw_error_set(GW_ECORRUPT, "key %s: pack checksum %s differs from the manifest's %s", m->bundle.key,
-				    hex, m->pack_checksum);
-	}
-	if ((rc = fetch_part(store, &m->idx, 0, idx_path, tail, 40)) < 0)
+	if ((rc = fetch_part_to_file(store, &m->idx, 0, path, tail, 40)) < 0)
 		return rc;
 	if (memcmp(tail, want, 20) != 0)
 		return gw_error_set(GW_ECORRUPT, "key %s: the index is for another pack", m->idx.key);
-	{
-		/* The object count in the index's fanout must match the manifest. */
-		unsigned char b[4];
-		int fd = open(idx_path, O_RDONLY | O_CLOEXEC);
-		ssize_t n = fd < 0 ? -1 : pread(fd, b, 4, 8 + 255 * 4);
-		if (fd >= 0)
-			close(fd);
-		if (n != 4 || be32(b) != m->objects)
-			return gw_error_set(GW_ECORRUPT, "key %s: the index does not hold the %llu objects of the manifest",
-					    m->idx.key, (unsigned long long)m->objects);
-	}
+	/* The object count in the index's fanout must match the manifest. */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	n = fd < 0 ? -1 : pread(fd, b, 4, 8 + 255 * 4);
+	if (fd >= 0)
+		close(fd);
+	if (n != 4 || be32(b) != m->objects)
+		return gw_error_set(GW_ECORRUPT, "key %s: the index does not hold the %llu objects of the manifest",
+				    m->idx.key, (unsigned long long)m->objects);
+	return 0;
+}
+
+static int check_pack_trailer(const gw_manifest *m, const unsigned char *trailer)
+{
+	unsigned char want[20];
+	char hex[GW_HEX_MAX];
+	gw_hex_decode(want, m->pack_checksum, 20);
+	if (memcmp(trailer, want, 20) == 0)
+		return 0;
+	gw_hex_encode(hex, trailer, 20);
+	return gw_error_set(GW_ECORRUPT, "key %s: pack checksum %s differs from the manifest's %s", m->bundle.key, hex,
+			    m->pack_checksum);
+}
+
+/* The full backup's pack and index, as they are, into objects/pack (the restore of a full backup alone). */
+static int fetch_full_pack(gw_store *store, const gw_manifest *m, const char *dir, char *name, size_t name_size)
+{
+	unsigned char tail[20];
+	char pack_tmp[4096], pack_path[4096], idx_path[4096];
+	int rc;
+	snprintf(pack_tmp, sizeof(pack_tmp), "%s/objects/pack/tmp_pack_gitwal", dir);
+	snprintf(pack_path, sizeof(pack_path), "%s/objects/pack/pack-%s.pack", dir, m->pack_checksum);
+	snprintf(idx_path, sizeof(idx_path), "%s/objects/pack/pack-%s.idx", dir, m->pack_checksum);
+	snprintf(name, name_size, "pack-%s", m->pack_checksum);
+	if ((rc = fetch_part_to_file(store, &m->bundle, m->pack_offset, pack_tmp, tail, 20)) < 0 ||
+	    (rc = check_pack_trailer(m, tail)) < 0 || (rc = fetch_full_index(store, m, idx_path)) < 0)
+		return rc;
 	if (rename(pack_tmp, pack_path) < 0)
 		return gw_error_set_errno(GW_EIO, "cannot rename %s", pack_tmp);
 	return 0;
@@ -885,6 +901,11 @@ static int append_segment(gw_store *store, const gw_segment_record *rec, gw_pack
 	}
 	if (!ilen)
 		goto out; /* no objects */
+	if (!app) {
+		rc = gw_error_set(GW_ECORRUPT, "segment %s (LSN %llu) holds objects its record does not count", rec->key,
+				  (unsigned long long)rec->lsn);
+		goto out;
+	}
 	/* The bundle's text header ends with an empty line; its pack follows. */
 	bundle = d + GW_SEGMENT_PREFIX_SIZE + h;
 	for (i = 1; i < blen && !(bundle[i] == '\n' && bundle[i - 1] == '\n'); i++)
@@ -899,45 +920,175 @@ out:
 	return rc;
 }
 
+/*
+ * The small segments, verified and appended in LSN order: on a thread of
+ * their own while the full backup's pack streams in (or inline, app NULL,
+ * when they hold no objects). The first failure stops both sides; its
+ * message is carried back to the calling thread (errors are per thread).
+ */
+typedef struct {
+	gw_store *store;
+	const plan *p;
+	gw_pack_appender *app;
+	atomic_int failed;
+	int rc, code;
+	char message[1024];
+} segment_feed;
+
+static void *feed_segments(void *arg)
+{
+	segment_feed *f = arg;
+	size_t i;
+	for (i = 0; i < f->p->nsegs && !atomic_load(&f->failed); i++) {
+		if (f->p->segs[i].size > SEGMENT_IN_MEMORY)
+			continue;
+		if ((f->rc = append_segment(f->store, &f->p->segs[i], f->app)) < 0) {
+			f->code = gw_error_code();
+			snprintf(f->message, sizeof(f->message), "%s", gw_error_message());
+			atomic_store(&f->failed, 1);
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Splits a pack as it streams by: its 12-byte header kept for checks, its
+ * object data passed on, its trailer dropped (fetch_part keeps the tail).
+ */
+typedef struct {
+	gw_sink sink;
+	gw_sink *next;
+	uint64_t pos, body_end;
+	unsigned char header[12];
+	atomic_int *stop;
+} pack_body_filter;
+
+static int pack_body_write(gw_sink *sink, const void *buf, size_t len)
+{
+	pack_body_filter *f = (pack_body_filter *)sink;
+	const unsigned char *p = buf;
+	int rc = 0;
+	if (atomic_load(f->stop))
+		return gw_error_set(GW_ERROR, "stopped: a segment failed");
+	for (; len && f->pos < 12; len--)
+		f->header[f->pos++] = *p++;
+	if (len && f->pos < f->body_end) {
+		size_t k = f->body_end - f->pos < len ? (size_t)(f->body_end - f->pos) : len;
+		rc = gw_sink_write(f->next, p, k);
+		f->pos += k;
+		len -= k;
+	}
+	f->pos += len;
+	return rc;
+}
+
+static int check_pack_header(const gw_manifest *m, const unsigned char *h)
+{
+	if (memcmp(h, "PACK\0\0\0\2", 8) != 0 || be32(h + 8) != m->objects)
+		return gw_error_set(GW_ECORRUPT, "key %s: its pack header does not announce the %llu objects of the manifest",
+				    m->bundle.key, (unsigned long long)m->objects);
+	return 0;
+}
+
+/*
+ * One pack of the full backup and the small segments: the full pack streams
+ * into the front of the joined pack (its offsets unchanged, its index merged
+ * at the end) while a second thread appends the segments behind it.
+ */
+static int build_joined_pack(gw_store *store, const plan *p, const char *dir, uint64_t segment_objects, char *name,
+			     size_t name_size)
+{
+	const gw_manifest *m = &p->m;
+	char idx_path[4300], base[4300], *pack_path = NULL, *idx_out = NULL;
+	unsigned char tail[20];
+	pack_body_filter body = {{pack_body_write}, NULL, 0, 0, {0}, NULL};
+	segment_feed feed = {store, p, NULL, 0, 0, 0, {0}};
+	gw_pack_base first;
+	gw_idx idx;
+	pthread_t thread;
+	int fd = -1, rc, threaded = 0;
+
+	snprintf(idx_path, sizeof(idx_path), "%s/objects/pack/tmp_full.idx", dir);
+	snprintf(base, sizeof(base), "%s/objects/pack/pack", dir);
+	if (m->bundle.size < m->pack_offset + 32)
+		return gw_error_set(GW_ECORRUPT, "key %s is too short for its pack", m->bundle.key);
+	if ((rc = fetch_full_index(store, m, idx_path)) < 0)
+		goto out;
+	if ((fd = open(idx_path, O_RDONLY | O_CLOEXEC)) < 0) {
+		rc = gw_error_set_errno(GW_EIO, "cannot open %s", idx_path);
+		goto out;
+	}
+	if ((rc = gw_idx_open(&idx, fd, m->idx.key, 20, 0)) < 0)
+		goto out;
+	first.idx = &idx;
+	first.body_len = m->bundle.size - m->pack_offset - 32;
+	if ((rc = gw_pack_appender_open(&feed.app, base, m->objects + segment_objects, &first)) < 0)
+		goto out;
+	threaded = pthread_create(&thread, NULL, feed_segments, &feed) == 0;
+	if (!threaded)
+		feed_segments(&feed);
+	body.next = gw_pack_appender_base_sink(feed.app);
+	body.body_end = m->bundle.size - m->pack_offset - 20;
+	body.stop = &feed.failed;
+	rc = fetch_part(store, &m->bundle, m->pack_offset, &body.sink, tail, 20);
+	if (rc < 0)
+		atomic_store(&feed.failed, 1);
+	if (threaded)
+		pthread_join(thread, NULL);
+	if (feed.rc < 0) {
+		rc = gw_error_set(feed.code, "%s", feed.message);
+		goto out;
+	}
+	if (rc < 0 || (rc = check_pack_header(m, body.header)) < 0 || (rc = check_pack_trailer(m, tail)) < 0 ||
+	    (rc = gw_pack_appender_finish(feed.app, &pack_path, &idx_out)) < 0)
+		goto out;
+	{
+		const char *file = strrchr(pack_path, '/') + 1; /* <base>-<checksum>.pack */
+		snprintf(name, name_size, "%.*s", (int)(strlen(file) - 5), file);
+	}
+out:
+	gw_pack_appender_free(feed.app);
+	if (fd >= 0)
+		close(fd);
+	unlink(idx_path);
+	free(pack_path);
+	free(idx_out);
+	return rc;
+}
+
 static int build_and_install(gw_store *store, const char *rel, const gw_restore_opts *opts, const plan *p)
 {
-	char target[4096], tmp[4300], packdir[4400], base[4500], full_pack[64], *pack_path = NULL, *idx_path = NULL;
-	gw_pack_appender *app = NULL;
+	char target[4096], tmp[4300], packdir[4400], main_pack[64];
+	segment_feed feed = {store, p, NULL, 0, 0, 0, {0}};
 	uint64_t small_objects = 0;
 	size_t i;
 	unsigned n = 0;
 	int rc, replace;
 	if ((rc = prepare_target(rel, opts, target, sizeof(target), tmp, sizeof(tmp), &replace)) < 0)
 		return rc;
-	rc = build_full_pack(store, &p->m, tmp);
-	snprintf(full_pack, sizeof(full_pack), "pack-%s", p->m.pack_checksum);
-	snprintf(base, sizeof(base), "%s/objects/pack/pack", tmp);
 	for (i = 0; i < p->nsegs; i++)
 		if (p->segs[i].size <= SEGMENT_IN_MEMORY)
 			small_objects += p->segs[i].objects;
-	if (rc == 0 && small_objects)
-		rc = gw_pack_appender_open(&app, base, small_objects);
 	/*
 	 * Every segment used is verified, those without objects too: their
-	 * updates count. Small ones (nearly all) go into one pack as they are
-	 * read; large ones are streamed into packs of their own, joined in
-	 * batches.
+	 * updates count. Small ones (nearly all) go into one pack with the full
+	 * backup's; large ones are streamed into packs of their own, joined in
+	 * batches and at the end.
 	 */
+	if ((rc = make_skeleton(tmp)) == 0 && small_objects) {
+		rc = build_joined_pack(store, p, tmp, small_objects, main_pack, sizeof(main_pack));
+	} else if (rc == 0 && (rc = fetch_full_pack(store, &p->m, tmp, main_pack, sizeof(main_pack))) == 0) {
+		feed_segments(&feed);
+		rc = feed.rc < 0 ? gw_error_set(feed.code, "%s", feed.message) : 0;
+	}
 	for (i = 0; rc == 0 && i < p->nsegs; i++) {
-		if (p->segs[i].size <= SEGMENT_IN_MEMORY) {
-			rc = append_segment(store, &p->segs[i], app);
+		if (p->segs[i].size <= SEGMENT_IN_MEMORY)
 			continue;
-		}
 		rc = apply_segment_objects(store, &p->segs[i], tmp, n);
 		if (p->segs[i].objects && ++n % CONSOLIDATE_BATCH == 0 && rc == 0)
-			rc = consolidate_packs(tmp, rel, full_pack);
+			rc = consolidate_packs(tmp, rel, main_pack);
 	}
-	if (rc == 0 && app)
-		rc = gw_pack_appender_finish(app, &pack_path, &idx_path);
-	gw_pack_appender_free(app);
-	free(pack_path);
-	free(idx_path);
-	if (rc == 0 && (n || small_objects))
+	if (rc == 0 && n)
 		rc = consolidate_packs(tmp, rel, NULL);
 	if (rc == 0)
 		rc = write_refs(tmp, &p->state);

@@ -116,7 +116,6 @@ size_t gw_pack_encode_ofs(unsigned char *out, uint64_t distance);
 size_t gw_pack_parse_header(const unsigned char *buf, size_t len, int *type, uint64_t *size);
 size_t gw_pack_parse_ofs(const unsigned char *buf, size_t len, uint64_t *distance);
 
-#endif
 
 /*
  * Write the given objects (read through libgit2's object database `odb`, a
@@ -135,10 +134,25 @@ int gw_pack_write_objects(void *odb, const unsigned char *oids, size_t n, const 
  * index entries are moved by the offset it landed at. The object count is
  * given up front because the pack's SHA-1 covers the header: each appended
  * pack must bring its share, and the total must match at the end. Entries
- * are kept in memory (28 bytes per object) to write the .idx v2 at the end.
+ * are kept in memory (32 bytes per object) to write the .idx v2 at the end.
+ *
+ * The joined pack may start with a base pack (a full backup's), whose
+ * object data is streamed through gw_pack_appender_base_sink() -- from
+ * another thread than the one adding packs, if the caller likes: the two
+ * parts are written through their own descriptors at offsets known from the
+ * start. The base's objects keep their offsets (both packs begin with the
+ * same 12-byte header), so its entries are merged from its .idx when the
+ * index is written, never held in memory.
  */
 typedef struct gw_pack_appender gw_pack_appender;
-int gw_pack_appender_open(gw_pack_appender **out, const char *base, uint64_t objects);
+typedef struct gw_pack_base {
+	const gw_idx *idx; /* the base pack's index, open until gw_pack_appender_finish() */
+	uint64_t body_len; /* its object data: the pack less its 12-byte header and its trailer */
+} gw_pack_base;
+/* `objects` counts every object of the joined pack, the base's included; first may be NULL. */
+int gw_pack_appender_open(gw_pack_appender **out, const char *base, uint64_t objects, const gw_pack_base *first);
+/* Where the base's object data goes: exactly body_len bytes, in order. */
+gw_sink *gw_pack_appender_base_sink(gw_pack_appender *a);
 /* Append a pack (header, objects, trailer) and its .idx v2, both whole in memory; `what` names it in errors. */
 int gw_pack_appender_add(gw_pack_appender *a, const unsigned char *pack, size_t pack_len, const unsigned char *idx,
 			 size_t idx_len, const char *what);
@@ -146,3 +160,5 @@ int gw_pack_appender_add(gw_pack_appender *a, const unsigned char *pack, size_t 
 int gw_pack_appender_finish(gw_pack_appender *a, char **pack_path, char **idx_path);
 /* Removes the temporary files unless finished. */
 void gw_pack_appender_free(gw_pack_appender *a);
+
+#endif

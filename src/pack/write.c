@@ -139,41 +139,154 @@ out:
 	return rc;
 }
 
-static int write_idx(out_file *f, entry *es, size_t n, const unsigned char *pack_sum)
+/*
+ * The entries of an index being written: `es` (sorted), merged with a base
+ * pack's .idx (sorted, read as three streams, never whole) when there is one.
+ * The OID pass records which side each position came from, so the CRC and
+ * offset passes follow the same order without comparing again.
+ */
+typedef struct {
+	const entry *es;
+	size_t n, i;
+	const gw_idx *base;
+	uint64_t base_end; /* base offsets lie in [12, base_end) */
+	gw_idx_stream s;
+	gw_idx_table table;
+	unsigned char held[OID];
+	const unsigned char *cur; /* the base's next entry, NULL when done */
+	unsigned char *from_base; /* bitmap over the merged order */
+	const char *what;
+} idx_merge;
+
+static int merge_start(idx_merge *m, gw_idx_table table)
 {
-	unsigned char b[8], sum[OID];
+	int rc, err = 0;
+	m->table = table;
+	m->i = 0;
+	m->cur = NULL;
+	if (!m->base)
+		return 0;
+	gw_idx_stream_dispose(&m->s);
+	if ((rc = gw_idx_stream_init(&m->s, m->base, table, 1u << 16)) < 0)
+		return rc;
+	m->cur = gw_idx_stream_next(&m->s, &err);
+	return err;
+}
+
+/* The entry at merged position pos: *e (one of es) or *b (the base's, valid until the next call). */
+static int merge_next(idx_merge *m, uint64_t pos, const entry **e, const unsigned char **b)
+{
+	int err = 0, from_base = 0;
+	*e = NULL;
+	*b = NULL;
+	if (m->base && m->table == GW_IDX_TABLE_OID) {
+		from_base = m->cur && (m->i == m->n || memcmp(m->cur, m->es[m->i].oid, OID) < 0);
+		if (from_base)
+			m->from_base[pos / 8] |= (unsigned char)(1u << (pos % 8));
+	} else if (m->base) {
+		from_base = (m->from_base[pos / 8] >> (pos % 8)) & 1;
+	}
+	if (!from_base) {
+		if (m->i >= m->n)
+			return gw_error_set(GW_ECORRUPT, "%s: its index ended early", m->what);
+		*e = &m->es[m->i++];
+		return 0;
+	}
+	if (!m->cur)
+		return gw_error_set(GW_ECORRUPT, "%s: its index ended early", m->base->name);
+	memcpy(m->held, m->cur, m->s.entry_size); /* the stream may refill its buffer */
+	*b = m->held;
+	m->cur = gw_idx_stream_next(&m->s, &err);
+	return err;
+}
+
+static int write_idx(out_file *f, const entry *es, size_t n, const gw_idx *base, uint64_t base_end,
+		     const unsigned char *pack_sum, const char *what)
+{
+	idx_merge m = {.es = es, .n = n, .base = base, .base_end = base_end, .what = what};
+	unsigned char b[8], sum[OID], prev[OID];
 	uint32_t fan[256] = {0}, acc = 0;
-	uint64_t *large = NULL;
-	size_t i, nlarge = 0;
+	uint64_t *large = NULL, total = n + (base ? base->count : 0), pos, nlarge = 0, cap = 0;
+	const unsigned char *be;
+	const entry *e;
+	char hex[GW_HEX_MAX];
+	size_t i;
 	int rc;
+	if (total > UINT32_MAX)
+		return gw_error_set(GW_ERROR, "%s: too many objects for one pack", what);
 	for (i = 0; i < n; i++)
 		fan[es[i].oid[0]]++;
+	for (i = 0; base && i < 256; i++)
+		fan[i] += base->fanout[i] - (i ? base->fanout[i - 1] : 0);
+	if (base && !(m.from_base = calloc(total / 8 + 1, 1)))
+		return gw_error_set(GW_ERROR, "out of memory");
 	if ((rc = put(f, GW_IDX_V2_MAGIC, 4, NULL)) < 0)
-		return rc;
+		goto out;
 	put_be32(b, 2);
 	if ((rc = put(f, b, 4, NULL)) < 0)
-		return rc;
-	for (i = 0; i < 256; i++) {
+		goto out;
+	for (i = 0; i < 256 && rc == 0; i++) {
 		acc += fan[i];
 		put_be32(b, acc);
-		if ((rc = put(f, b, 4, NULL)) < 0)
-			return rc;
+		rc = put(f, b, 4, NULL);
 	}
-	for (i = 0; i < n; i++)
-		if ((rc = put(f, es[i].oid, OID, NULL)) < 0)
-			return rc;
-	for (i = 0; i < n; i++) {
-		put_be32(b, es[i].crc);
-		if ((rc = put(f, b, 4, NULL)) < 0)
-			return rc;
+	/* Names, strictly increasing: equal neighbours are one object stored twice. */
+	if (rc == 0)
+		rc = merge_start(&m, GW_IDX_TABLE_OID);
+	for (pos = 0; pos < total && rc == 0; pos++) {
+		const unsigned char *oid;
+		if ((rc = merge_next(&m, pos, &e, &be)) < 0)
+			break;
+		oid = e ? e->oid : be;
+		if (pos && memcmp(prev, oid, OID) >= 0) {
+			gw_hex_encode(hex, oid, OID);
+			rc = gw_error_set(GW_ECORRUPT, memcmp(prev, oid, OID) ? "%s: its index is not sorted at object %s"
+									  : "%s: object %s is stored twice in one generation",
+					  what, hex);
+			break;
+		}
+		memcpy(prev, oid, OID);
+		rc = put(f, oid, OID, NULL);
 	}
-	if (!(large = calloc(n ? n : 1, sizeof(uint64_t))))
-		return gw_error_set(GW_ERROR, "out of memory");
-	for (i = 0; i < n && rc == 0; i++) {
-		if (es[i].offset < 0x80000000u) {
-			put_be32(b, (uint32_t)es[i].offset);
+	if (rc == 0)
+		rc = merge_start(&m, GW_IDX_TABLE_CRC);
+	for (pos = 0; pos < total && rc == 0; pos++) {
+		if ((rc = merge_next(&m, pos, &e, &be)) < 0)
+			break;
+		if (e)
+			put_be32(b, e->crc);
+		else
+			memcpy(b, be, 4);
+		rc = put(f, b, 4, NULL);
+	}
+	if (rc == 0)
+		rc = merge_start(&m, GW_IDX_TABLE_OFFSET);
+	for (pos = 0; pos < total && rc == 0; pos++) {
+		uint64_t off;
+		if ((rc = merge_next(&m, pos, &e, &be)) < 0)
+			break;
+		if (e) {
+			off = e->offset;
 		} else {
-			large[nlarge] = es[i].offset;
+			if ((rc = gw_idx_decode_offset(base, be, &off)) < 0)
+				break;
+			if (off < 12 || off >= base_end) {
+				rc = gw_error_set(GW_ECORRUPT, "%s: an object offset lies outside its pack", base->name);
+				break;
+			}
+		}
+		if (off < 0x80000000u) {
+			put_be32(b, (uint32_t)off);
+		} else {
+			if (nlarge == cap) {
+				uint64_t *nl = realloc(large, (cap = cap ? cap * 2 : 64) * sizeof(uint64_t));
+				if (!nl) {
+					rc = gw_error_set(GW_ERROR, "out of memory");
+					break;
+				}
+				large = nl;
+			}
+			large[nlarge] = off;
 			put_be32(b, 0x80000000u | (uint32_t)nlarge++);
 		}
 		rc = put(f, b, 4, NULL);
@@ -183,7 +296,6 @@ static int write_idx(out_file *f, entry *es, size_t n, const unsigned char *pack
 		put_be32(b + 4, (uint32_t)large[i]);
 		rc = put(f, b, 8, NULL);
 	}
-	free(large);
 	if (rc == 0)
 		rc = put(f, pack_sum, OID, NULL);
 	if (rc == 0) {
@@ -191,6 +303,11 @@ static int write_idx(out_file *f, entry *es, size_t n, const unsigned char *pack
 		f->hash = NULL;
 		rc = put(f, sum, OID, NULL);
 	}
+out:
+	if (base)
+		gw_idx_stream_dispose(&m.s);
+	free(m.from_base);
+	free(large);
 	return rc;
 }
 
@@ -230,7 +347,7 @@ int gw_pack_write_objects(void *odb, const unsigned char *oids, size_t n, const 
 		goto out;
 	if (n)
 		qsort(es, n, sizeof(entry), entry_cmp);
-	if ((rc = write_idx(&xf, es, n, sum)) < 0 || (rc = gw_fd_sink_flush(&pf.out)) < 0 ||
+	if ((rc = write_idx(&xf, es, n, NULL, 0, sum, base)) < 0 || (rc = gw_fd_sink_flush(&pf.out)) < 0 ||
 	    (rc = gw_fd_sink_flush(&xf.out)) < 0)
 		goto out;
 	gw_hex_encode(hex, sum, OID);
@@ -258,12 +375,23 @@ out:
 
 /* ---- joining self-contained packs ---- */
 
+typedef struct {
+	gw_sink sink;
+	gw_pack_appender *a;
+} base_writer;
+
 struct gw_pack_appender {
-	out_file pf;
-	gw_hash *hash;
+	out_file pf;   /* the appended packs' part */
+	gw_hash *hash; /* the joined pack's SHA-1, in file order */
 	char tmp_pack[4200], base[4096];
 	entry *es;
-	uint64_t declared, n;
+	uint64_t declared, n; /* objects of the appended packs */
+	/* The base pack's part: written through base_sink, from another thread if need be. */
+	base_writer base_sink;
+	const gw_idx *base_idx;
+	uint64_t base_len, base_written;
+	int base_fd;
+	gw_fd_sink base_out;
 	int finished;
 };
 
@@ -272,34 +400,76 @@ static uint32_t be32_at(const unsigned char *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-int gw_pack_appender_open(gw_pack_appender **out, const char *base, uint64_t objects)
+static int base_sink_write(gw_sink *sink, const void *buf, size_t len)
 {
-	gw_pack_appender *a = calloc(1, sizeof(*a));
+	gw_pack_appender *a = ((base_writer *)sink)->a;
+	if (len > a->base_len - a->base_written)
+		return gw_error_set(GW_ECORRUPT, "%s: the base pack is longer than announced (%llu bytes)",
+				    a->base_idx->name, (unsigned long long)a->base_len);
+	gw_hash_update(a->hash, buf, len);
+	a->base_written += len;
+	return gw_sink_write(&a->base_out.sink, buf, len);
+}
+
+/* Place a second descriptor at the base's part (the first byte after the header), which the base sink fills. */
+static int base_open(gw_pack_appender *a, const gw_pack_base *first)
+{
+	if (first->idx->hash_len != OID)
+		return gw_error_set(GW_EUNSUPPORTED, "%s: not a SHA-1 pack index", first->idx->name);
+	a->base_idx = first->idx;
+	a->base_len = first->body_len;
+	a->base_sink.sink.write = base_sink_write;
+	a->base_sink.a = a;
+	if ((a->base_fd = open(a->tmp_pack, O_WRONLY | O_CLOEXEC)) < 0 || lseek(a->base_fd, 12, SEEK_SET) < 0)
+		return gw_error_set_errno(GW_EIO, "cannot open %s", a->tmp_pack);
+	if (lseek(a->pf.fd, (off_t)(12 + a->base_len), SEEK_SET) < 0)
+		return gw_error_set_errno(GW_EIO, "cannot seek in %s", a->tmp_pack);
+	a->pf.bytes = 12 + a->base_len;
+	return gw_fd_sink_init(&a->base_out, a->base_fd, a->tmp_pack);
+}
+
+int gw_pack_appender_open(gw_pack_appender **out, const char *base, uint64_t objects, const gw_pack_base *first)
+{
+	gw_pack_appender *a;
+	uint64_t appended = objects - (first ? first->idx->count : 0);
 	unsigned char hdr[12];
 	int rc;
 	*out = NULL;
-	if (!a || objects > UINT32_MAX || !(a->es = calloc(objects ? objects : 1, sizeof(entry))) ||
+	if (first && first->idx->count > objects)
+		return gw_error_set(GW_ECORRUPT, "%s: holds more objects than recorded", first->idx->name);
+	if (!(a = calloc(1, sizeof(*a))) || objects > UINT32_MAX || !(a->es = calloc(appended ? appended : 1, sizeof(entry))) ||
 	    gw_hash_new(&a->hash, GW_HASH_SHA1) < 0) {
 		if (a)
 			free(a->es);
 		free(a);
 		return gw_error_set(GW_ERROR, objects > UINT32_MAX ? "too many objects for one pack" : "out of memory");
 	}
-	a->declared = objects;
+	a->base_fd = -1;
+	a->declared = appended;
 	snprintf(a->base, sizeof(a->base), "%s", base);
 	snprintf(a->tmp_pack, sizeof(a->tmp_pack), "%s.tmp.pack", base);
-	if ((rc = out_open(&a->pf, a->tmp_pack, a->hash)) < 0) {
-		gw_pack_appender_free(a);
-		return rc;
-	}
+	if ((rc = out_open(&a->pf, a->tmp_pack, a->hash)) < 0)
+		goto fail;
 	memcpy(hdr, "PACK\0\0\0\2", 8);
 	put_be32(hdr + 8, (uint32_t)objects);
-	if ((rc = put(&a->pf, hdr, sizeof(hdr), NULL)) < 0) {
-		gw_pack_appender_free(a);
-		return rc;
+	if ((rc = put(&a->pf, hdr, sizeof(hdr), NULL)) < 0 || (rc = gw_fd_sink_flush(&a->pf.out)) < 0)
+		goto fail;
+	if (first) {
+		/* The appended part is hashed at the end, after the base's part (SHA-1 runs in file order). */
+		a->pf.hash = NULL;
+		if ((rc = base_open(a, first)) < 0)
+			goto fail;
 	}
 	*out = a;
 	return 0;
+fail:
+	gw_pack_appender_free(a);
+	return rc;
+}
+
+gw_sink *gw_pack_appender_base_sink(gw_pack_appender *a)
+{
+	return &a->base_sink.sink;
 }
 
 int gw_pack_appender_add(gw_pack_appender *a, const unsigned char *pack, size_t pack_len, const unsigned char *idx,
@@ -340,33 +510,63 @@ int gw_pack_appender_add(gw_pack_appender *a, const unsigned char *pack, size_t 
 	return put(&a->pf, pack + 12, pack_len - 32, NULL);
 }
 
+/* With a base, the appended part was written unhashed: hash it now, read back (it is in the page cache). */
+static int hash_appended_part(gw_pack_appender *a)
+{
+	unsigned char *buf;
+	uint64_t off = 12 + a->base_len;
+	int fd, rc = 0;
+	if (!a->base_idx)
+		return 0;
+	if ((fd = open(a->tmp_pack, O_RDONLY | O_CLOEXEC)) < 0)
+		return gw_error_set_errno(GW_EIO, "cannot open %s", a->tmp_pack);
+	if (!(buf = malloc(1u << 20))) {
+		close(fd);
+		return gw_error_set(GW_ERROR, "out of memory");
+	}
+	while (off < a->pf.bytes && rc == 0) {
+		size_t want = a->pf.bytes - off < (1u << 20) ? (size_t)(a->pf.bytes - off) : (1u << 20);
+		ssize_t got = pread(fd, buf, want, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			rc = gw_error_set_errno(GW_EIO, "cannot read back %s", a->tmp_pack);
+		else
+			gw_hash_update(a->hash, buf, (size_t)got), off += (uint64_t)got;
+	}
+	free(buf);
+	close(fd);
+	return rc;
+}
+
 int gw_pack_appender_finish(gw_pack_appender *a, char **pack_path, char **idx_path)
 {
 	char tmp_idx[4200], hex[GW_HEX_MAX];
 	unsigned char sum[OID];
 	out_file xf = {.fd = -1};
 	gw_hash *xh = NULL;
-	uint64_t i;
 	int rc = 0;
 	*pack_path = *idx_path = NULL;
 	if (a->n != a->declared)
 		return gw_error_set(GW_ECORRUPT, "pack %s: %llu objects recorded, %llu found", a->base,
 				    (unsigned long long)a->declared, (unsigned long long)a->n);
+	if (a->base_idx && a->base_written != a->base_len)
+		return gw_error_set(GW_ECORRUPT, "%s: %llu bytes of its pack announced, %llu written", a->base_idx->name,
+				    (unsigned long long)a->base_len, (unsigned long long)a->base_written);
+	if ((rc = gw_fd_sink_flush(&a->pf.out)) < 0 || (a->base_idx && (rc = gw_fd_sink_flush(&a->base_out)) < 0) ||
+	    (rc = hash_appended_part(a)) < 0)
+		return rc;
 	gw_hash_final(a->hash, sum);
 	a->pf.hash = NULL;
 	if ((rc = put(&a->pf, sum, OID, NULL)) < 0 || (rc = out_flush_sync(&a->pf)) < 0)
 		return rc;
 	if (a->n)
 		qsort(a->es, a->n, sizeof(entry), entry_cmp);
-	for (i = 1; i < a->n; i++)
-		if (!memcmp(a->es[i - 1].oid, a->es[i].oid, OID)) {
-			gw_hex_encode(hex, a->es[i].oid, OID);
-			return gw_error_set(GW_ECORRUPT, "pack %s: object %s is stored twice in one generation", a->base, hex);
-		}
 	snprintf(tmp_idx, sizeof(tmp_idx), "%s.tmp.idx", a->base);
 	if (gw_hash_new(&xh, GW_HASH_SHA1) < 0)
 		return gw_error_set(GW_ERROR, "out of memory");
-	if ((rc = out_open(&xf, tmp_idx, xh)) == 0 && (rc = write_idx(&xf, a->es, a->n, sum)) == 0)
+	if ((rc = out_open(&xf, tmp_idx, xh)) == 0 &&
+	    (rc = write_idx(&xf, a->es, a->n, a->base_idx, 12 + a->base_len, sum, a->base)) == 0)
 		rc = out_flush_sync(&xf);
 	gw_hex_encode(hex, sum, OID);
 	if (rc == 0 && (asprintf(pack_path, "%s-%s.pack", a->base, hex) < 0 ||
@@ -392,6 +592,9 @@ void gw_pack_appender_free(gw_pack_appender *a)
 	if (!a)
 		return;
 	out_close(&a->pf);
+	if (a->base_fd >= 0)
+		close(a->base_fd);
+	gw_fd_sink_dispose(&a->base_out);
 	if (!a->finished)
 		unlink(a->tmp_pack);
 	gw_hash_free(a->hash);

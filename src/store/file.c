@@ -295,8 +295,10 @@ static int file_read_open(gw_store_reader **out, gw_store *store, const char *ke
 	r->base.key = strdup(key);
 	r->fd = fd;
 	r->offset = offset;
-	r->remaining = length;
-	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	/* A key never changes once written: reading stops at its size, without a read(2) to find the end. */
+	r->remaining = (uint64_t)st.st_size - offset < length ? (uint64_t)st.st_size - offset : length;
+	if (st.st_size > (1 << 20))
+		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	*out = &r->base;
 	return 0;
 }
@@ -316,8 +318,7 @@ static ssize_t file_read(gw_store_reader *base, void *buf, size_t len)
 		return gw_error_set_errno(GW_EIO, "store %s: cannot read key %s", base->store->url,
 					  base->key ? base->key : "?");
 	r->offset += (uint64_t)n;
-	if (r->remaining != GW_STORE_TO_END)
-		r->remaining -= (uint64_t)n;
+	r->remaining -= (uint64_t)n;
 	return n;
 }
 
@@ -385,6 +386,15 @@ static int dir_before(const char *dir, const char *after)
 	return c < 0 || (c == 0 && after[n] > '/');
 }
 
+/* Whether the file dir_key/name is a key the listing returns (decided by name alone). */
+static int file_wanted(const char *dir_key, const char *name, const char *prefix, const char *after)
+{
+	char key[8192];
+	if ((size_t)snprintf(key, sizeof(key), "%s%s%s", dir_key, dir_key[0] ? "/" : "", name) >= sizeof(key))
+		return 1; /* let the full check below decide */
+	return strncmp(key, prefix, strlen(prefix)) == 0 && (!after || strcmp(key, after) > 0);
+}
+
 static int list_dir(gw_store *store, const char *dir_key, const char *prefix, const char *after, gw_store_list_cb cb,
 		    void *payload)
 {
@@ -408,6 +418,8 @@ static int list_dir(gw_store *store, const char *dir_key, const char *prefix, co
 		struct stat sb;
 		if (de->d_name[0] == '.')
 			continue; /* ., .. and temporary files */
+		if (de->d_type == DT_REG && !file_wanted(dir_key, de->d_name, prefix, after))
+			continue; /* a listing past `after` costs what it returns, not a stat per older key */
 		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode))

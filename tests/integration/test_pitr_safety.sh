@@ -115,6 +115,19 @@ pitr_flip "$f" $((size - 200))   # undo
 restore_at 4 "$T/fixed4"
 pass "a damaged segment is named, leaves nothing, and earlier times still restore"
 
+# ---- a damaged full backup under segments (its pack streams in beside them) ----
+full=$GITWAL_STATE_DIR/store/repos/a.git/$(printf '%020d' 1).full
+for part in bundle idx; do
+  size=$(stat -c %s "$full.$part")
+  pitr_flip "$full.$part" $((size / 2))
+  assert_fails "restore after a damaged full backup $part" "full\.$part.*(SHA-256|corrupt)|(SHA-256|corrupt).*full\.$part" \
+    gitwal restore --to "$T/badfull-$part" --repo a.git --until "${TS[6]}"
+  nothing_made "$T/badfull-$part"
+  pitr_flip "$full.$part" $((size / 2))   # undo
+done
+restore_at 6 "$T/fullfixed"
+pass "a damaged full backup is named (key), leaves nothing, and restores once mended"
+
 # ---- a segment missing in the middle of the chain ----
 mv "$(seg 3)" "$T/seg3.aside"
 # With the index still listing it: the restore must fail naming it.

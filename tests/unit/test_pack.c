@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <zlib.h>
 
@@ -1094,7 +1095,7 @@ static void test_appender_joins_packs(void **state)
 		total += m[i].objects;
 	}
 	snprintf(base, sizeof(base), "%s/joined", dir);
-	assert_int_equal(gw_pack_appender_open(&a, base, total), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, total, NULL), 0);
 	for (i = 0; i < 3; i++)
 		assert_int_equal(gw_pack_appender_add(a, m[i].pack, m[i].pack_len, m[i].idx, m[i].idx_len, packs[i]), 0);
 	assert_int_equal(gw_pack_appender_finish(a, &pack_path, &idx_path), 0);
@@ -1123,22 +1124,22 @@ static void test_appender_rejects_bad_input(void **state)
 	snprintf(base, sizeof(base), "%s/joined", dir);
 
 	/* More objects than declared. */
-	assert_int_equal(gw_pack_appender_open(&a, base, m.objects - 1), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, m.objects - 1, NULL), 0);
 	tu_assert_err(gw_pack_appender_add(a, m.pack, m.pack_len, m.idx, m.idx_len, "seg-1"), GW_ECORRUPT, "seg-1");
 	gw_pack_appender_free(a);
 	/* Fewer than declared: found at the end, nothing left behind. */
-	assert_int_equal(gw_pack_appender_open(&a, base, m.objects + 1), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, m.objects + 1, NULL), 0);
 	assert_int_equal(gw_pack_appender_add(a, m.pack, m.pack_len, m.idx, m.idx_len, "seg-2"), 0);
 	tu_assert_err(gw_pack_appender_finish(a, &pack_path, &idx_path), GW_ECORRUPT, "objects recorded");
 	gw_pack_appender_free(a);
 	/* The same objects twice: one generation stores each once. */
-	assert_int_equal(gw_pack_appender_open(&a, base, 2 * m.objects), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, 2 * m.objects, NULL), 0);
 	assert_int_equal(gw_pack_appender_add(a, m.pack, m.pack_len, m.idx, m.idx_len, "seg-3"), 0);
 	assert_int_equal(gw_pack_appender_add(a, m.pack, m.pack_len, m.idx, m.idx_len, "seg-3"), 0);
 	tu_assert_err(gw_pack_appender_finish(a, &pack_path, &idx_path), GW_ECORRUPT, "twice");
 	gw_pack_appender_free(a);
 	/* Not a pack; an index of another size; an offset outside the pack. */
-	assert_int_equal(gw_pack_appender_open(&a, base, m.objects), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, m.objects, NULL), 0);
 	bad = malloc(m.pack_len > m.idx_len ? m.pack_len : m.idx_len);
 	memcpy(bad, m.pack, m.pack_len);
 	bad[0] = 'X';
@@ -1153,6 +1154,146 @@ static void test_appender_rejects_bad_input(void **state)
 	assert_int_equal(tu_sh("! ls '%s'/joined* 2>/dev/null | grep -q .", dir), 0);
 	mem_pack_free(&m);
 	free(pack);
+}
+
+/* ---- the appender with a base pack (a full backup's) streamed in beside the appended ones ---- */
+
+typedef struct {
+	gw_sink *sink;
+	const unsigned char *body;
+	size_t len, chunk;
+	int rc;
+} base_feed;
+
+/* The base's object data, in small pieces, from another thread (as restore does). */
+static void *feed_base(void *arg)
+{
+	base_feed *f = arg;
+	size_t off;
+	for (off = 0; off < f->len && f->rc == 0; off += f->chunk)
+		f->rc = gw_sink_write(f->sink, f->body + off, f->len - off < f->chunk ? f->len - off : f->chunk);
+	return NULL;
+}
+
+static int open_base(const char *pack_path, gw_idx *idx)
+{
+	char idx_path[512];
+	int fd;
+	snprintf(idx_path, sizeof(idx_path), "%.*s.idx", (int)(strlen(pack_path) - 5), pack_path);
+	fd = open(idx_path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(gw_idx_open(idx, fd, "base.idx", 20, 1), 0);
+	return fd;
+}
+
+static void test_appender_with_base(void **state)
+{
+	char dir[256], base[300], *packs[3], *pack_path = NULL, *idx_path = NULL;
+	mem_pack m[3];
+	gw_pack_appender *a;
+	gw_pack_base first;
+	gw_idx idx;
+	pthread_t t;
+	base_feed f;
+	size_t i, total = 0;
+	int fd;
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/appender-base", tmp);
+	packs[0] = make_pack(dir, "full", "HEAD~12", "--delta-base-offset");
+	packs[1] = make_pack(dir, "s1", "HEAD~5 ^HEAD~12", "--delta-base-offset");
+	packs[2] = make_pack(dir, "s2", "HEAD ^HEAD~5", "--delta-base-offset");
+	for (i = 0; i < 3; i++) {
+		mem_pack_load(&m[i], packs[i]);
+		total += m[i].objects;
+	}
+	fd = open_base(packs[0], &idx);
+	first.idx = &idx;
+	first.body_len = m[0].pack_len - 32;
+	snprintf(base, sizeof(base), "%s/joined", dir);
+	assert_int_equal(gw_pack_appender_open(&a, base, total, &first), 0);
+	f = (base_feed){gw_pack_appender_base_sink(a), m[0].pack + 12, m[0].pack_len - 32, 777, 0};
+	assert_int_equal(pthread_create(&t, NULL, feed_base, &f), 0);
+	for (i = 1; i < 3; i++)
+		assert_int_equal(gw_pack_appender_add(a, m[i].pack, m[i].pack_len, m[i].idx, m[i].idx_len, packs[i]), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(f.rc, 0);
+	assert_int_equal(gw_pack_appender_finish(a, &pack_path, &idx_path), 0);
+	gw_pack_appender_free(a);
+	close(fd);
+	/* git checks the trailer, the merged index and every object; the base's objects kept their offsets. */
+	assert_int_equal(tu_sh("git verify-pack '%s' >/dev/null", idx_path), 0);
+	assert_int_equal(tu_sh("test \"$(git show-index < '%s' | wc -l)\" -eq %zu", idx_path, total), 0);
+	assert_int_equal(tu_sh("git show-index < '%.*s.idx' | cut -d' ' -f1,2 | sort > '%s/want' && "
+			       "git show-index < '%s' | cut -d' ' -f1,2 | sort > '%s/got' && comm -23 '%s/want' '%s/got' | "
+			       "(! grep -q .)",
+			       (int)(strlen(packs[0]) - 5), packs[0], dir, idx_path, dir, dir, dir),
+			 0);
+	free(pack_path);
+	free(idx_path);
+	for (i = 0; i < 3; i++) {
+		mem_pack_free(&m[i]);
+		free(packs[i]);
+	}
+}
+
+static void test_appender_base_rejects_bad_input(void **state)
+{
+	char dir[256], base[300], *full, *seg, *pack_path = NULL, *idx_path = NULL;
+	mem_pack m, s;
+	gw_pack_appender *a;
+	gw_pack_base first;
+	gw_idx idx, damaged;
+	unsigned char *bad;
+	int fd, bfd;
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/appender-base-bad", tmp);
+	full = make_pack(dir, "full", "HEAD~6", "--delta-base-offset");
+	seg = make_pack(dir, "s", "HEAD ^HEAD~6", "--delta-base-offset");
+	mem_pack_load(&m, full);
+	mem_pack_load(&s, seg);
+	fd = open_base(full, &idx);
+	first.idx = &idx;
+	first.body_len = m.pack_len - 32;
+	snprintf(base, sizeof(base), "%s/joined", dir);
+
+	/* More objects in the base than the whole pack is to hold. */
+	tu_assert_err(gw_pack_appender_open(&a, base, m.objects - 1, &first), GW_ECORRUPT, "more objects");
+	/* The base's data one byte short: found at the end. */
+	assert_int_equal(gw_pack_appender_open(&a, base, m.objects, &first), 0);
+	assert_int_equal(gw_sink_write(gw_pack_appender_base_sink(a), m.pack + 12, first.body_len - 1), 0);
+	tu_assert_err(gw_pack_appender_finish(a, &pack_path, &idx_path), GW_ECORRUPT, "announced");
+	gw_pack_appender_free(a);
+	/* One byte too many: refused as it comes. */
+	assert_int_equal(gw_pack_appender_open(&a, base, m.objects, &first), 0);
+	assert_int_equal(gw_sink_write(gw_pack_appender_base_sink(a), m.pack + 12, first.body_len), 0);
+	tu_assert_err(gw_sink_write(gw_pack_appender_base_sink(a), m.pack, 1), GW_ECORRUPT, "longer");
+	gw_pack_appender_free(a);
+	/* An appended pack holding objects of the base: one generation stores each once. */
+	assert_int_equal(gw_pack_appender_open(&a, base, 2 * m.objects, &first), 0);
+	assert_int_equal(gw_sink_write(gw_pack_appender_base_sink(a), m.pack + 12, first.body_len), 0);
+	assert_int_equal(gw_pack_appender_add(a, m.pack, m.pack_len, m.idx, m.idx_len, "seg-dup"), 0);
+	tu_assert_err(gw_pack_appender_finish(a, &pack_path, &idx_path), GW_ECORRUPT, "twice");
+	gw_pack_appender_free(a);
+	/* A base index whose first offset lies past the base's data. */
+	bad = malloc(m.idx_len);
+	memcpy(bad, m.idx, m.idx_len);
+	memset(bad + 8 + 1024 + m.objects * 24, 0x7f, 4);
+	bfd = write_tmp("damaged-base.idx", bad, m.idx_len);
+	assert_int_equal(gw_idx_open(&damaged, bfd, "damaged.idx", 20, 0), 0);
+	first.idx = &damaged;
+	assert_int_equal(gw_pack_appender_open(&a, base, m.objects + s.objects, &first), 0);
+	assert_int_equal(gw_sink_write(gw_pack_appender_base_sink(a), m.pack + 12, first.body_len), 0);
+	assert_int_equal(gw_pack_appender_add(a, s.pack, s.pack_len, s.idx, s.idx_len, "seg"), 0);
+	tu_assert_err(gw_pack_appender_finish(a, &pack_path, &idx_path), GW_ECORRUPT, "outside");
+	gw_pack_appender_free(a);
+	close(bfd);
+	free(bad);
+	close(fd);
+	assert_int_equal(tu_sh("! ls '%s'/joined* 2>/dev/null | grep -q .", dir), 0);
+	mem_pack_free(&m);
+	mem_pack_free(&s);
+	free(full);
+	free(seg);
 }
 
 int main(void)
@@ -1173,6 +1314,8 @@ int main(void)
 		cmocka_unit_test(test_splice_corrupt_pack),
 		cmocka_unit_test(test_appender_joins_packs),
 		cmocka_unit_test(test_appender_rejects_bad_input),
+		cmocka_unit_test(test_appender_with_base),
+		cmocka_unit_test(test_appender_base_rejects_bad_input),
 	};
 	if (getenv("TU_FILTER"))
 		cmocka_set_test_filter(getenv("TU_FILTER"));
