@@ -33,6 +33,13 @@
 
 #define COPY_BUFFER (1u << 20)
 
+/* What building needs of a segment: the index's record, compacted (a plan may hold a great many). */
+typedef struct {
+	uint64_t lsn, size, objects;
+	char *key;
+	unsigned char sha256[32];
+} plan_segment;
+
 static int unlink_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
 	(void)sb;
@@ -132,16 +139,16 @@ out:
 	return rc;
 }
 
-/* fetch_part into a new file, made durable. */
+/* fetch_part into a new file, made durable unless it is a scratch file that is never installed. */
 static int fetch_part_to_file(gw_store *store, const gw_manifest_part *part, uint64_t from, const char *path,
-			      unsigned char *tail, size_t tail_len)
+			      unsigned char *tail, size_t tail_len, int durable)
 {
 	gw_fd_sink out;
 	int fd, rc;
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444)) < 0)
 		return gw_error_set_errno(GW_EIO, "cannot create %s", path);
 	if ((rc = gw_fd_sink_init(&out, fd, path)) == 0 && (rc = fetch_part(store, part, from, &out.sink, tail, tail_len)) == 0 &&
-	    (rc = gw_fd_sink_flush(&out)) == 0 && fsync(fd) < 0)
+	    (rc = gw_fd_sink_flush(&out)) == 0 && durable && fsync(fd) < 0)
 		rc = gw_error_set_errno(GW_EIO, "cannot fsync %s", path);
 	gw_fd_sink_dispose(&out);
 	close(fd);
@@ -220,13 +227,13 @@ static int make_skeleton(const char *dir)
 }
 
 /* The full backup's pack index into path: it must be for the manifest's pack and hold its objects. */
-static int fetch_full_index(gw_store *store, const gw_manifest *m, const char *path)
+static int fetch_full_index(gw_store *store, const gw_manifest *m, const char *path, int durable)
 {
 	unsigned char tail[40], want[20], b[4];
 	ssize_t n;
 	int fd, rc;
 	gw_hex_decode(want, m->pack_checksum, 20);
-	if ((rc = fetch_part_to_file(store, &m->idx, 0, path, tail, 40)) < 0)
+	if ((rc = fetch_part_to_file(store, &m->idx, 0, path, tail, 40, durable)) < 0)
 		return rc;
 	if (memcmp(tail, want, 20) != 0)
 		return gw_error_set(GW_ECORRUPT, "key %s: the index is for another pack", m->idx.key);
@@ -263,8 +270,8 @@ static int fetch_full_pack(gw_store *store, const gw_manifest *m, const char *di
 	snprintf(pack_path, sizeof(pack_path), "%s/objects/pack/pack-%s.pack", dir, m->pack_checksum);
 	snprintf(idx_path, sizeof(idx_path), "%s/objects/pack/pack-%s.idx", dir, m->pack_checksum);
 	snprintf(name, name_size, "pack-%s", m->pack_checksum);
-	if ((rc = fetch_part_to_file(store, &m->bundle, m->pack_offset, pack_tmp, tail, 20)) < 0 ||
-	    (rc = check_pack_trailer(m, tail)) < 0 || (rc = fetch_full_index(store, m, idx_path)) < 0)
+	if ((rc = fetch_part_to_file(store, &m->bundle, m->pack_offset, pack_tmp, tail, 20, 1)) < 0 ||
+	    (rc = check_pack_trailer(m, tail)) < 0 || (rc = fetch_full_index(store, m, idx_path, 1)) < 0)
 		return rc;
 	if (rename(pack_tmp, pack_path) < 0)
 		return gw_error_set_errno(GW_EIO, "cannot rename %s", pack_tmp);
@@ -364,15 +371,13 @@ static int write_to(out_file *o, const unsigned char *p, size_t n)
 }
 
 /* The SHA-256 computed over a segment against its trailer's, and the trailer's against the index's. */
-static int check_segment_digest(const gw_segment_record *rec, const unsigned char digest[32],
+static int check_segment_digest(const plan_segment *rec, const unsigned char digest[32],
 				const unsigned char trailer[GW_SEGMENT_TRAILER_SIZE])
 {
-	char hex[65];
 	if (memcmp(digest, GW_SEGMENT_TRAILER_DIGEST(trailer), 32) != 0)
 		return gw_error_set(GW_ECORRUPT, "segment %s (LSN %llu) is corrupt: its SHA-256 does not match its content",
 				    rec->key, (unsigned long long)rec->lsn);
-	gw_hex_encode(hex, digest, 32);
-	if (strcmp(hex, rec->sha256) != 0)
+	if (memcmp(digest, rec->sha256, 32) != 0)
 		return gw_error_set(GW_ECORRUPT, "segment %s (LSN %llu) differs from the one indexed", rec->key,
 				    (unsigned long long)rec->lsn);
 	return 0;
@@ -383,7 +388,7 @@ static int check_segment_digest(const gw_segment_record *rec, const unsigned cha
  * of its bundle and its pack index into objects/pack. Nothing is written for
  * a segment without objects.
  */
-static int apply_segment_objects(gw_store *store, const gw_segment_record *rec, const char *dir, unsigned n)
+static int apply_segment_objects(gw_store *store, const plan_segment *rec, const char *dir, unsigned n)
 {
 	gw_store_reader *r = NULL;
 	gw_hash *h = NULL;
@@ -640,8 +645,9 @@ typedef struct {
 	gw_full_record full;
 	gw_manifest m;
 	gw_index_span span;
-	gw_segment_record *segs; /* filled only to build: a dry run needs none */
+	plan_segment *segs; /* filled only to build: a dry run needs none */
 	size_t nsegs, cap;
+	unsigned char last_sha256[32]; /* of the last record loaded: the next must link to it */
 	gw_refstate state;
 	int exists;
 	gw_restore_gap *gaps;
@@ -654,7 +660,7 @@ static void plan_dispose(plan *p)
 	gw_full_record_dispose(&p->full);
 	gw_manifest_dispose(&p->m);
 	for (i = 0; i < p->nsegs; i++)
-		gw_segment_record_dispose(&p->segs[i]);
+		free(p->segs[i].key);
 	free(p->segs);
 	gw_refstate_dispose(&p->state);
 	free(p->gaps);
@@ -753,31 +759,37 @@ static int make_plan(gw_store *store, gw_index *index, const char *rel, int64_t 
 static int collect_segment(const gw_segment_record *rec, void *payload)
 {
 	plan *p = payload;
-	uint64_t want = p->nsegs ? p->segs[p->nsegs - 1].lsn + 1 : p->full.lsn + 1;
-	const char *prev = p->nsegs ? p->segs[p->nsegs - 1].sha256 : p->full.manifest_sha256;
-	if (rec->lsn != want || rec->base_lsn != p->full.lsn || strcmp(rec->prev_sha256, prev) != 0)
+	plan_segment *seg = &p->segs[p->nsegs];
+	unsigned char prev[32];
+	uint64_t want = p->full.lsn + 1 + p->nsegs;
+	if (p->nsegs == p->cap)
+		return gw_error_set(GW_ECORRUPT, "repository %s: the index gained segments while planning", rec->repository);
+	if (rec->lsn != want || rec->base_lsn != p->full.lsn || gw_hex_decode(prev, rec->prev_sha256, 32) < 0 ||
+	    memcmp(prev, p->last_sha256, 32) != 0 || gw_hex_decode(seg->sha256, rec->sha256, 32) < 0)
 		return gw_error_set(GW_ECORRUPT, "repository %s: segment at LSN %llu does not link to the record before it",
 				    rec->repository, (unsigned long long)rec->lsn);
-	if (p->nsegs == p->cap) {
-		gw_segment_record *ns = realloc(p->segs, (p->cap = p->cap ? p->cap * 2 : 64) * sizeof(*ns));
-		if (!ns)
-			return gw_error_set(GW_ERROR, "out of memory");
-		p->segs = ns;
-	}
-	p->segs[p->nsegs] = *rec;
-	p->segs[p->nsegs].repository = strdup(rec->repository);
-	p->segs[p->nsegs].key = strdup(rec->key);
-	if (!p->segs[p->nsegs].repository || !p->segs[p->nsegs].key)
+	seg->lsn = rec->lsn;
+	seg->size = rec->size;
+	seg->objects = rec->objects;
+	if (!(seg->key = strdup(rec->key)))
 		return gw_error_set(GW_ERROR, "out of memory");
+	memcpy(p->last_sha256, seg->sha256, 32);
 	p->nsegs++;
 	return 0;
 }
 
+/* The span's segment records, checked once more for contiguity and links (from the manifest's digest on). */
 static int plan_load_segments(gw_index *index, const char *rel, plan *p)
 {
 	int rc;
 	if (p->span.last_lsn == p->full.lsn)
 		return 0;
+	if (gw_hex_decode(p->last_sha256, p->full.manifest_sha256, 32) < 0)
+		return gw_error_set(GW_ECORRUPT, "repository %s: the full backup at LSN %llu has no valid digest in the index",
+				    rel, (unsigned long long)p->full.lsn);
+	if (!(p->segs = calloc(p->span.segments ? p->span.segments : 1, sizeof(*p->segs))))
+		return gw_error_set(GW_ERROR, "out of memory");
+	p->cap = p->span.segments;
 	if ((rc = gw_index_segment_foreach(index, rel, p->full.lsn + 1, p->span.last_lsn, collect_segment, p)) < 0)
 		return rc;
 	if (p->nsegs != p->span.segments)
@@ -872,7 +884,7 @@ static int prepare_target(const char *rel, const gw_restore_opts *opts, char *ta
 #define SEGMENT_IN_MEMORY (8u << 20)
 
 /* A small segment read whole: its SHA-256 checked, then its pack and index appended to the joined pack. */
-static int append_segment(gw_store *store, const gw_segment_record *rec, gw_pack_appender *app)
+static int append_segment(gw_store *store, const plan_segment *rec, gw_pack_appender *app)
 {
 	unsigned char digest[32];
 	const unsigned char *d, *bundle;
@@ -1012,7 +1024,7 @@ static int build_joined_pack(gw_store *store, const plan *p, const char *dir, ui
 	snprintf(base, sizeof(base), "%s/objects/pack/pack", dir);
 	if (m->bundle.size < m->pack_offset + 32)
 		return gw_error_set(GW_ECORRUPT, "key %s is too short for its pack", m->bundle.key);
-	if ((rc = fetch_full_index(store, m, idx_path)) < 0)
+	if ((rc = fetch_full_index(store, m, idx_path, 0)) < 0) /* read to merge, never installed */
 		goto out;
 	if ((fd = open(idx_path, O_RDONLY | O_CLOEXEC)) < 0) {
 		rc = gw_error_set_errno(GW_EIO, "cannot open %s", idx_path);
