@@ -2,7 +2,9 @@
 # creation and deletion, HEAD moves and detaching, gc, pack-refs, a repository deleted and
 # created again) driven while the archiver service runs, each step given time to be archived.
 # Replaying the archive (full backups and segments, in LSN order) must pass through every
-# recorded state of every repository, in order, and end at the live state.
+# recorded state of every repository, in order, and end at the live state; and
+# 'restore --until' at the time after each step (every repository at once) must give exactly
+# the state each repository had then (absent while it was deleted).
 source "$(dirname "$0")/lib.sh"
 
 L=$T/ar.log
@@ -49,6 +51,8 @@ STEPS=(
   "op_gc r3.git" "op_push grp/r2.git feature" "op_tag r1.git light HEAD~1" "op_push r1.git main"
 )
 for rel in $REPOS; do mkdir -p "$T/hist/$rel"; live_state "$T/root/$rel" > "$T/hist/$rel/000.state"; done
+declare -a TS_US   # step -> a time after its archive settled, before the next step
+TS_US[0]=$(pitr_now_us)
 k=0
 for s in "${STEPS[@]}"; do
   k=$((k + 1))
@@ -68,6 +72,7 @@ for s in "${STEPS[@]}"; do
       [ "$(count_log "$L" "event=(segment|full) repo=$rel ")" -eq $((n + 1)) ] || fail "step $k ($s): more than one record: $(tail -3 "$L")"
     fi
   fi
+  TS_US[$k]=$(pitr_now_us)
 done
 grep -E 'event=(error|chain_break)' "$L" && fail "errors logged (above)"
 pass "$k steps archived while the service ran"
@@ -92,3 +97,20 @@ print("%s: %d recorded states found in %d replayed records" % (rel, len(rec), le
 PY
 done
 pass "replaying the archive passes through every recorded state, in order, and ends at the live state"
+
+# Point-in-time restore of everything at the time after each step: the state each repository
+# had then (its latest recorded state at or before the step), absent while it was deleted.
+state_at() { ls "$T/hist/$1/"*.state | sort | awk -v k="$2" -F/ '{n = $NF; sub(/\.state$/, "", n); if (n + 0 <= k) f = $0} END {print f}'; }
+for ((i = 0; i <= k; i++)); do
+  d=$T/pitr/$i
+  restore_ok "$d" --until "@$((TS_US[i] / 1000000)).$(printf %06d $((TS_US[i] % 1000000)))" >/dev/null
+  for rel in $REPOS; do
+    diff "$(state_at "$rel" "$i")" <(live_state "$d/$rel") >&2 || fail "restore --until after step $i: $rel differs from the truth"
+    if [ -d "$d/$rel" ] && ((i % 10 == 0 || i == k)); then
+      git -C "$d/$rel" fsck --full --no-progress >/dev/null 2>&1 || fail "restore --until after step $i: $rel fails fsck"
+      assert_single_pack "$d/$rel"
+    fi
+  done
+  rm -rf "$d"
+done
+pass "restore --until after each of the $k steps gives every repository's state at that time"
