@@ -41,7 +41,7 @@
 #include "backup/refs_read.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
-#include "util/git_init.h"
+#include "format/refname.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -85,19 +85,6 @@ void gw_refs_free(gw_ref *refs, size_t n)
 		free(refs[i].symbolic);
 	}
 	free(refs);
-}
-
-/* Valid for Git, one-level names (HEAD, FETCH_HEAD) included: what libgit2 would look up. */
-static int name_valid_for_git(const char *name)
-{
-	int valid = 0;
-	gw_git_init();
-	return git_reference_name_is_valid(&valid, name) == 0 && valid;
-}
-
-int gw_ref_name_valid(const char *name)
-{
-	return strncmp(name, "refs/", 5) == 0 && name_valid_for_git(name);
 }
 
 /* A name for a message: at most 200 bytes, control characters as '?'. */
@@ -752,7 +739,7 @@ static int lookup(gw_refs_reader *rd, const gw_refs_view *v, const char *name, g
 	int rc;
 	if (strncmp(name, "refs/", 5) == 0)
 		return gw_refs_view_find(v, name, out);
-	if (!name_valid_for_git(name) || !(path = gw_fs_join(rd->path, name)))
+	if (!gw_ref_target_valid(name) || !(path = gw_fs_join(rd->path, name)))
 		return 0;
 	rc = read_ref_file(AT_FDCWD, path, buf, &len);
 	free(path);
@@ -772,7 +759,7 @@ static void resolve(gw_refs_reader *rd, const gw_refs_view *v, gw_ref *r, char *
 	r->dangling = 1;
 	memset(r->oid, 0, sizeof(r->oid));
 	/* libgit2 normalises the first target (an invalid one resolves to nothing), not the later ones. */
-	if (strlen(r->symbolic) > LOOSE_MAX || !name_valid_for_git(r->symbolic))
+	if (strlen(r->symbolic) > LOOSE_MAX || !gw_ref_target_valid(r->symbolic))
 		return;
 	strcpy(name, r->symbolic);
 	for (i = 0; i < SYMREF_LOOKUPS; i++) {

@@ -28,8 +28,7 @@ typedef struct gw_ref {
 void gw_refs_free(gw_ref *refs, size_t count);
 void gw_ref_dispose(gw_ref *ref);
 
-/* A name gitwal archives as a ref: "refs/..." and valid for Git. */
-int gw_ref_name_valid(const char *name);
+#include "format/refname.h" /* gw_ref_name_valid */
 
 /* ---- packed-refs ---- */
 

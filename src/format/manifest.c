@@ -9,8 +9,7 @@
 #include "gitwal/repo.h"
 #include "gitwal/store.h"
 
-#include <git2.h>
-#include "util/git_init.h"
+#include "format/refname.h"
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,17 +206,6 @@ static int is_lower_hex(const char *s, size_t n)
 	return 1;
 }
 
-static int valid_ref_name(const char *name)
-{
-	int valid = 0;
-	gw_git_init();
-	if (strcmp(name, "HEAD") == 0)
-		return 1;
-	if (strncmp(name, "refs/", 5) != 0)
-		return 0;
-	return git_reference_name_is_valid(&valid, name) == 0 && valid;
-}
-
 static int parse_ref(const parse_ctx *p, json_t *obj, gw_manifest_ref *r, int is_head)
 {
 	const char *name, *oid, *sym;
@@ -227,11 +215,11 @@ static int parse_ref(const parse_ctx *p, json_t *obj, gw_manifest_ref *r, int is
 	if ((rc = get_string(p, obj, "name", &name, 1)) < 0 || (rc = get_string(p, obj, "oid", &oid, 0)) < 0 ||
 	    (rc = get_string(p, obj, "symbolic", &sym, 0)) < 0)
 		return rc;
-	if (is_head ? strcmp(name, "HEAD") != 0 : (!valid_ref_name(name) || strcmp(name, "HEAD") == 0))
+	if (is_head ? strcmp(name, "HEAD") != 0 : !gw_ref_name_valid(name))
 		return gw_error_set(GW_ECORRUPT, "manifest %s: invalid ref name '%s'", p->what, name);
 	if (oid && !is_lower_hex(oid, 40))
 		return gw_error_set(GW_ECORRUPT, "manifest %s: ref %s has an invalid object id", p->what, name);
-	if (sym && !valid_ref_name(sym))
+	if (sym && !gw_ref_target_valid(sym))
 		return gw_error_set(GW_ECORRUPT, "manifest %s: ref %s has an invalid symbolic target '%s'", p->what,
 				    name, sym);
 	if (!oid && !sym && !is_head)

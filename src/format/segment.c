@@ -9,8 +9,7 @@
 #include "gitwal/error.h"
 #include "gitwal/repo.h"
 
-#include <git2.h>
-#include "util/git_init.h"
+#include "format/refname.h"
 #include <jansson.h>
 #include <lz4.h>
 #include <stdlib.h>
@@ -140,13 +139,10 @@ static int is_oid_or_empty(const char *s)
 	return 1;
 }
 
+/* An update's ref: HEAD (a detached HEAD has a value) or a ref gitwal restores. */
 static int valid_ref(const char *name)
 {
-	int ok = 0;
-	gw_git_init();
-	if (!strcmp(name, "HEAD"))
-		return 1;
-	return strncmp(name, "refs/", 5) == 0 && git_reference_name_is_valid(&ok, name) == 0 && ok;
+	return !strcmp(name, "HEAD") || gw_ref_name_valid(name);
 }
 
 static const char *str_field(json_t *o, const char *name)
@@ -183,7 +179,7 @@ static int parse_update(json_t *o, gw_update *u, const char *what)
 	} else if (!strcmp(kind, "symref")) {
 		const char *ref = str_field(o, "ref"), *ot = str_field(o, "old_target"), *nt = str_field(o, "new_target");
 		u->kind = GW_UPDATE_SYMREF;
-		if (!ref || !valid_ref(ref) || !ot || !nt || (*ot && !valid_ref(ot)) || (*nt && !valid_ref(nt)) ||
+		if (!ref || !valid_ref(ref) || !ot || !nt || (*ot && !gw_ref_target_valid(ot)) || (*nt && !gw_ref_target_valid(nt)) ||
 		    (!*ot && !*nt))
 			return bad(what, "updates.symref", "is not a valid symbolic ref change");
 		u->ref = strdup(ref);

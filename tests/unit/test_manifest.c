@@ -333,6 +333,22 @@ static void test_reject_refs(void **state)
 	set_field("refs[2]", "symbolic", json_string("nope"), GW_ECORRUPT, "invalid symbolic target 'nope'");
 	set_field("refs[2]", "symbolic", json_string("refs/heads/a..b"), GW_ECORRUPT, "'refs/heads/a..b'");
 	set_field("refs[2]", "symbolic", json_integer(0), GW_ECORRUPT, "'symbolic'");
+	/* A target outside refs/ that Git allows (one-level, upper case) is content, not a path: accepted. */
+	{
+		static const char *targets[] = {"ORIG_HEAD", "FETCH_HEAD", "MY_HEAD"};
+		for (i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+			json_t *root = valid_json();
+			char *text;
+			gw_manifest m;
+			json_object_set_new(obj_at(root, "refs[2]"), "symbolic", json_string(targets[i]));
+			text = json_dumps(root, JSON_COMPACT);
+			assert_int_equal(gw_manifest_parse(&m, text, strlen(text), "test"), 0);
+			assert_string_equal(m.refs[2].symbolic, targets[i]);
+			gw_manifest_dispose(&m);
+			free(text);
+			json_decref(root);
+		}
+	}
 	set_field("", "refs", NULL, GW_ECORRUPT, "'refs'");
 	set_field("", "refs", json_object(), GW_ECORRUPT, "'refs'");
 	set_field("", "refs", json_string("x"), GW_ECORRUPT, "'refs'");
