@@ -1136,7 +1136,7 @@ static int restore_with_plan(gw_store *store, gw_index *index, const char *rel, 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((rc = gw_repo_path_check(rel)) < 0)
 		return rc;
-	if (opts->until_us) {
+	if (opts->until_set) {
 		/* Segments written since the index last heard of them are in the store only. */
 		if (!opts->index_synced && (rc = gw_index_sync_newer(index, store, rel)) < 0)
 			goto out;
@@ -1150,7 +1150,11 @@ static int restore_with_plan(gw_store *store, gw_index *index, const char *rel, 
 		if (rc < 0)
 			goto out;
 		if (!p.exists) {
-			rc = gw_error_set(GW_ENOTFOUND, "repository %s was deleted before the time asked for", rel);
+			rc = gw_error_set(GW_ENOTFOUND,
+					  opts->until_us == INT64_MAX
+						  ? "repository %s was deleted (its last record): --until a time before its deletion restores it"
+						  : "repository %s was deleted before the time asked for",
+					  rel);
 			result->skipped = 1;
 			goto out;
 		}

@@ -14,9 +14,10 @@
 
 typedef struct gw_restore_opts {
 	const char *to;  /* the directory under which DIR/REL is created */
-	uint64_t lsn;    /* 0: the latest full backup */
+	uint64_t lsn;    /* without until_set: the full backup at this LSN; 0: the latest */
 	int force;       /* replace an existing non-empty target */
-	int64_t until_us; /* point in time (microseconds since the epoch); 0: none */
+	int until_set;   /* restore the state at until_us (any time, the epoch and earlier included) */
+	int64_t until_us; /* point in time (microseconds since the epoch); INT64_MAX: the newest archived state */
 	int dry_run;     /* plan only */
 	int index_synced; /* the caller has just brought the whole index up to date with the store */
 } gw_restore_opts;
@@ -59,9 +60,9 @@ typedef struct gw_restore_result {
 
 
 /*
- * Restore rel: with opts->until_us, as it was at that time (the newest full
- * backup at or before it, then the segments up to it); otherwise its latest
- * full backup, or the one at opts->lsn.
+ * Restore rel: with opts->until_set, as it was at opts->until_us (the newest
+ * full backup at or before it, then the segments up to it); otherwise its
+ * latest full backup alone, or the one at opts->lsn.
  */
 int gw_restore_full(gw_store *store, gw_index *index, const char *rel, const gw_restore_opts *opts,
 		    gw_restore_result *result);

@@ -163,6 +163,7 @@ int gw_audit_deep_repo(gw_store *store, const char *rel, const gw_audit_opts *op
 	snprintf(path, sizeof(path), "%s/%s", to, rel);
 	snprintf(errfile, sizeof(errfile), "%s/fsck.err", scratch);
 	ro.to = to;
+	ro.until_set = 1;
 	ro.until_us = gw_time_now_us();
 	if (gw_restore_full(store, scratch_index, rel, &ro, &res) < 0) {
 		gw_restore_result_dispose(&res);

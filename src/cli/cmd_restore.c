@@ -36,8 +36,11 @@ static const char *help =
 	"                  Times the archiver could not observe (it was stopped, or its\n"
 	"                  spool was full) are reported with their window; a TIME inside\n"
 	"                  one gives the last state archived before it, with a note.\n"
-	"  (neither)       the latest full backup\n"
-	"  --lsn N         the full backup taken at LSN N (needs one --repo)\n"
+	"  (neither)       the newest state archived: the latest full backup and every\n"
+	"                  segment after it (as --until with a time after the last\n"
+	"                  change); a repository whose last record is its deletion is\n"
+	"                  skipped and listed\n"
+	"  --lsn N         the full backup taken at LSN N alone (needs one --repo)\n"
 	"  --dry-run       print the plan (full backup, segments, bytes to read, the refs\n"
 	"                  and HEAD at the end, gaps) from the index, and change nothing;\n"
 	"                  --json for one JSON object per repository per line\n"
@@ -45,7 +48,6 @@ static const char *help =
 	"  --to DIR        where to create the repositories (created if missing)\n"
 	"  --repo REL      a repository to restore (repeatable); default: every\n"
 	"                  repository that has a backup in the store\n"
-	"  --lsn N         restore the full backup taken at LSN N (needs one --repo)\n"
 	"  --force         replace a target that exists and is not empty\n"
 	"  --jobs N        repositories restored at once (default: cores, at most 8)\n"
 	"\n"
@@ -213,6 +215,7 @@ int gw_cmd_restore(int argc, char **argv)
 			run.opts.force = 1;
 			break;
 		case 'u':
+			run.opts.until_set = 1;
 			if (gw_time_parse(optarg, &run.opts.until_us) < 0) {
 				rc = gw_cli_usage_error("restore", "option --until: %s", gw_error_message());
 				goto out;
@@ -243,9 +246,14 @@ int gw_cmd_restore(int argc, char **argv)
 		rc = gw_cli_usage_error("restore", "--to DIR is required");
 		goto out;
 	}
-	if (run.opts.lsn && run.opts.until_us) {
+	if (run.opts.lsn && run.opts.until_set) {
 		rc = gw_cli_usage_error("restore", "give --until or --lsn, not both");
 		goto out;
+	}
+	if (!run.opts.lsn && !run.opts.until_set) {
+		/* Neither: the newest state archived, as a database tool replays its log to the end. */
+		run.opts.until_set = 1;
+		run.opts.until_us = INT64_MAX;
 	}
 	if (run.json && !run.opts.dry_run) {
 		rc = gw_cli_usage_error("restore", "--json goes with --dry-run");

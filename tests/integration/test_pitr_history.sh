@@ -229,6 +229,11 @@ pass "$restores point-in-time restores match the truth (at, just before and betw
 assert_fails "restore --repo a.git --until before its first full backup" "before its first full backup" \
   gitwal restore --to "$T/early" --repo a.git --until "$(pitr_at $((first - 1)))"
 [ ! -e "$T/early/a.git" ] || fail "a restore before the first full backup created a.git"
+# The epoch and earlier are times like any other (not "no time given", which means the newest state).
+for t in @0 1970-01-01T00:00:00Z 1969-12-31T23:59:59Z; do
+  assert_fails "restore --until $t" "before its first full backup" gitwal restore --to "$T/epoch" --repo a.git --until "$t"
+  [ ! -e "$T/epoch/a.git" ] || fail "restore --until $t created a.git"
+done
 
 # c.git between its deletion (step 7) and its second life: deleted, an error when asked for by name.
 del=""
@@ -245,3 +250,12 @@ for rel in "${REPOS[@]}"; do
   assert_single_pack "$T/now/$rel"
 done
 pass "restore at now equals the live repositories"
+
+# No --until and no --lsn: the newest state archived (the latest full backup and every segment
+# after it), the same as at now: never the latest full backup alone.
+restore_ok "$T/default" >/dev/null
+for rel in "${REPOS[@]}"; do
+  assert_same_repo "$T/root/$rel" "$T/default/$rel"
+  assert_single_pack "$T/default/$rel"
+done
+pass "restore without --until gives the newest state archived"
