@@ -17,6 +17,7 @@
 #include "gitwal/segment.h"
 #include "format/refstate.h"
 #include "pack/pack.h"
+#include "util/bytes.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -203,11 +204,6 @@ static int write_refs(const char *dir, const gw_refstate *st)
 	}
 }
 
-static uint32_t be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* An empty bare repository in dir, for the objects and refs to come. */
 static int make_skeleton(const char *dir)
 {
@@ -242,7 +238,7 @@ static int fetch_full_index(gw_store *store, const gw_manifest *m, const char *p
 	n = fd < 0 ? -1 : pread(fd, b, 4, 8 + 255 * 4);
 	if (fd >= 0)
 		close(fd);
-	if (n != 4 || be32(b) != m->objects)
+	if (n != 4 || gw_get_be32(b) != m->objects)
 		return gw_error_set(GW_ECORRUPT, "key %s: the index does not hold the %llu objects of the manifest",
 				    m->idx.key, (unsigned long long)m->objects);
 	return 0;
@@ -996,7 +992,7 @@ static int pack_body_write(gw_sink *sink, const void *buf, size_t len)
 
 static int check_pack_header(const gw_manifest *m, const unsigned char *h)
 {
-	if (memcmp(h, "PACK\0\0\0\2", 8) != 0 || be32(h + 8) != m->objects)
+	if (memcmp(h, "PACK\0\0\0\2", 8) != 0 || gw_get_be32(h + 8) != m->objects)
 		return gw_error_set(GW_ECORRUPT, "key %s: its pack header does not announce the %llu objects of the manifest",
 				    m->bundle.key, (unsigned long long)m->objects);
 	return 0;

@@ -16,6 +16,7 @@
 #include "gitwal/layout.h"
 #include "gitwal/segment.h"
 #include "pack/pack.h"
+#include "util/bytes.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -35,11 +36,6 @@ typedef struct {
 	uint64_t lsn;
 	const char *key;
 } where;
-
-static uint32_t get_be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 /* ---- a pack, fed in pieces ---- */
 
@@ -92,14 +88,14 @@ static int pack_finish(pack_check *p, const where *w, const char *what, uint64_t
 				    (unsigned long long)p->bytes);
 		return 0;
 	}
-	if (memcmp(p->head, "PACK", 4) != 0 || get_be32(p->head + 4) != 2) {
+	if (memcmp(p->head, "PACK", 4) != 0 || gw_get_be32(p->head + 4) != 2) {
 		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK,
 				    "%s: the pack does not start with a version 2 pack header", what);
 		ok = 0;
-	} else if (get_be32(p->head + 8) != objects) {
+	} else if (gw_get_be32(p->head + 8) != objects) {
 		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK,
 				    "%s: the pack header counts %u objects, the record says %llu", what,
-				    get_be32(p->head + 8), (unsigned long long)objects);
+				    gw_get_be32(p->head + 8), (unsigned long long)objects);
 		ok = 0;
 	}
 	gw_hash_final(p->sha1, sum);

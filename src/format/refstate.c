@@ -9,34 +9,11 @@
 
 #define OID 20
 
-
-static int ref_copy(gw_ref *dst, const gw_ref *src)
-{
-	*dst = *src;
-	dst->name = src->name ? strdup(src->name) : NULL;
-	dst->symbolic = src->symbolic ? strdup(src->symbolic) : NULL;
-	if ((src->name && !dst->name) || (src->symbolic && !dst->symbolic))
-		return gw_error_set(GW_ERROR, "out of memory");
-	return 0;
-}
-
 void gw_refstate_dispose(gw_refstate *s)
 {
 	gw_refs_free(s->refs, s->nrefs);
 	gw_ref_dispose(&s->head);
 	memset(s, 0, sizeof(*s));
-}
-
-int gw_refstate_copy(gw_refstate *dst, const gw_refstate *src)
-{
-	size_t i;
-	memset(dst, 0, sizeof(*dst));
-	if (src->nrefs && !(dst->refs = calloc(src->nrefs, sizeof(gw_ref))))
-		return gw_error_set(GW_ERROR, "out of memory");
-	for (i = 0; i < src->nrefs; i++, dst->nrefs++)
-		if (ref_copy(&dst->refs[i], &src->refs[i]) < 0)
-			return GW_ERROR;
-	return ref_copy(&dst->head, &src->head);
 }
 
 /* The index of name in s, or where it would go: *found tells which. */

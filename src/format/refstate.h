@@ -18,7 +18,6 @@ typedef struct gw_refstate {
 } gw_refstate;
 
 void gw_refstate_dispose(gw_refstate *s);
-int gw_refstate_copy(gw_refstate *dst, const gw_refstate *src);
 /* The refs and HEAD recorded in a full backup's manifest. */
 int gw_refstate_from_manifest(gw_refstate *s, const gw_manifest *m);
 /* The ref called name (HEAD excluded), or NULL. */

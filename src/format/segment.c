@@ -10,6 +10,7 @@
 #include "gitwal/repo.h"
 
 #include "format/refname.h"
+#include "util/bytes.h"
 #include <jansson.h>
 #include <lz4.h>
 #include <stdlib.h>
@@ -21,19 +22,6 @@ static void put_be16(unsigned char *p, uint16_t v)
 {
 	p[0] = (unsigned char)(v >> 8);
 	p[1] = (unsigned char)v;
-}
-
-static void put_be32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
-
-static uint32_t be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 static const char *kind_name(gw_update_kind k)
@@ -113,9 +101,9 @@ int gw_segment_header_encode(const gw_segment_header *h, unsigned char **out, si
 	free(text);
 	memcpy(buf, GW_SEGMENT_MAGIC, 6);
 	put_be16(buf + 6, GW_SEGMENT_VERSION);
-	put_be32(buf + 8, flags);
-	put_be32(buf + 12, (uint32_t)stored);
-	put_be32(buf + 16, (uint32_t)raw);
+	gw_put_be32(buf + 8, flags);
+	gw_put_be32(buf + 12, (uint32_t)stored);
+	gw_put_be32(buf + 16, (uint32_t)raw);
 	*out = buf;
 	*len = GW_SEGMENT_PREFIX_SIZE + stored;
 	return 0;
@@ -217,9 +205,9 @@ int gw_segment_header_decode(gw_segment_header *h, const unsigned char *buf, siz
 	if (((unsigned)buf[6] << 8 | buf[7]) != GW_SEGMENT_VERSION)
 		return gw_error_set(GW_EVERSION, "segment %s has format version %u; this gitwal reads version %d", what,
 				    (unsigned)buf[6] << 8 | buf[7], GW_SEGMENT_VERSION);
-	flags = be32(buf + 8);
-	stored = be32(buf + 12);
-	raw = be32(buf + 16);
+	flags = gw_get_be32(buf + 8);
+	stored = gw_get_be32(buf + 12);
+	raw = gw_get_be32(buf + 16);
 	if (flags & ~1u)
 		return gw_error_set(GW_ECORRUPT, "segment %s: unknown flags 0x%x", what, flags);
 	if (raw > GW_SEGMENT_MAX_HEADER || stored > GW_SEGMENT_MAX_HEADER || (!(flags & 1) && stored != raw))
@@ -328,27 +316,11 @@ void gw_segment_header_dispose(gw_segment_header *h)
 	memset(h, 0, sizeof(*h));
 }
 
-static void put_be64(unsigned char *p, uint64_t v)
-{
-	int i;
-	for (i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (56 - 8 * i));
-}
-
-static uint64_t be64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	int i;
-	for (i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 void gw_segment_trailer_encode(unsigned char out[GW_SEGMENT_TRAILER_SIZE], uint64_t bundle_len, uint64_t idx_len,
 			       gw_hash *running)
 {
-	put_be64(out, bundle_len);
-	put_be64(out + 8, idx_len);
+	gw_put_be64(out, bundle_len);
+	gw_put_be64(out + 8, idx_len);
 	gw_hash_update(running, out, 16);
 	gw_hash_final(running, out + 16);
 }
@@ -356,8 +328,8 @@ void gw_segment_trailer_encode(unsigned char out[GW_SEGMENT_TRAILER_SIZE], uint6
 void gw_segment_trailer_lengths(const unsigned char trailer[GW_SEGMENT_TRAILER_SIZE], uint64_t *bundle_len,
 				uint64_t *idx_len)
 {
-	*bundle_len = be64(trailer);
-	*idx_len = be64(trailer + 8);
+	*bundle_len = gw_get_be64(trailer);
+	*idx_len = gw_get_be64(trailer + 8);
 }
 
 void gw_updates_free(gw_update *updates, size_t n)
@@ -373,5 +345,5 @@ void gw_updates_free(gw_update *updates, size_t n)
 
 uint32_t gw_segment_prefix_header_length(const unsigned char prefix[GW_SEGMENT_PREFIX_SIZE])
 {
-	return be32(prefix + 12);
+	return gw_get_be32(prefix + 12);
 }

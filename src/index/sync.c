@@ -9,6 +9,7 @@
 #include "gitwal/layout.h"
 #include "gitwal/manifest.h"
 #include "gitwal/segment.h"
+#include "util/bytes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,8 +201,7 @@ int gw_segment_read_oids(gw_store *store, const char *key, uint64_t size, unsign
 		return gw_error_set(GW_ERROR, "out of memory");
 	if ((rc = read_range(store, key, GW_SEGMENT_PREFIX_SIZE + h + b, i, idx)) < 0)
 		goto out;
-	count = (uint64_t)idx[8 + 255 * 4] << 24 | (uint64_t)idx[8 + 255 * 4 + 1] << 16 |
-		(uint64_t)idx[8 + 255 * 4 + 2] << 8 | idx[8 + 255 * 4 + 3];
+	count = gw_get_be32(idx + 8 + 255 * 4);
 	if (memcmp(idx, "\377tOc", 4) != 0 || 8 + 1024 + count * 28 + 40 > i) {
 		rc = gw_error_set(GW_ECORRUPT, "segment %s: its pack index is damaged", key);
 		goto out;

@@ -10,17 +10,13 @@
  */
 #include "pack/pack.h"
 #include "gitwal/error.h"
+#include "util/bytes.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static uint32_t be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 static int pread_full(int fd, void *buf, size_t len, uint64_t off, const char *name)
 {
@@ -87,11 +83,11 @@ int gw_idx_open(gw_idx *idx, int fd, const char *name, size_t hash_len, int veri
 		return rc;
 	if (memcmp(head, GW_IDX_V2_MAGIC, 4) != 0)
 		return gw_error_set(GW_ECORRUPT, "%s: not a version 2 pack index (bad magic)", name);
-	if (be32(head + 4) != 2)
+	if (gw_get_be32(head + 4) != 2)
 		return gw_error_set(GW_EVERSION, "%s: pack index version %u is not supported (only 2)", name,
-				    be32(head + 4));
+				    gw_get_be32(head + 4));
 	for (i = 0; i < 256; i++) {
-		idx->fanout[i] = be32(head + 8 + 4 * i);
+		idx->fanout[i] = gw_get_be32(head + 8 + 4 * i);
 		if (i && idx->fanout[i] < idx->fanout[i - 1])
 			return gw_error_set(GW_ECORRUPT, "%s: fanout table is not monotonic at entry %d", name, i);
 	}
@@ -131,13 +127,13 @@ int gw_idx_crc_at(const gw_idx *idx, uint32_t pos, uint32_t *crc)
 		return gw_error_set(GW_ECORRUPT, "%s: object position %u out of range", idx->name, pos);
 	if ((rc = pread_full(idx->fd, b, 4, idx->crc_off + (uint64_t)pos * 4, idx->name)) < 0)
 		return rc;
-	*crc = be32(b);
+	*crc = gw_get_be32(b);
 	return 0;
 }
 
 int gw_idx_decode_offset(const gw_idx *idx, const unsigned char *entry, uint64_t *offset)
 {
-	uint32_t v = be32(entry);
+	uint32_t v = gw_get_be32(entry);
 	unsigned char b[8];
 	int rc;
 	if (!(v & 0x80000000u)) {
@@ -149,7 +145,7 @@ int gw_idx_decode_offset(const gw_idx *idx, const unsigned char *entry, uint64_t
 		return gw_error_set(GW_ECORRUPT, "%s: large offset %u out of range", idx->name, v);
 	if ((rc = pread_full(idx->fd, b, 8, idx->large_off + (uint64_t)v * 8, idx->name)) < 0)
 		return rc;
-	*offset = (uint64_t)be32(b) << 32 | be32(b + 4);
+	*offset = (uint64_t)gw_get_be32(b) << 32 | gw_get_be32(b + 4);
 	return 0;
 }
 

@@ -29,6 +29,7 @@
  */
 #include "pack/pack.h"
 #include "gitwal/error.h"
+#include "util/bytes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -120,14 +121,6 @@ static int bit_get(const uint64_t *bits, uint32_t i)
 static void bit_set(uint64_t *bits, uint32_t i)
 {
 	bits[i >> 6] |= (uint64_t)1 << (i & 63);
-}
-
-static void put_be32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
 }
 
 /* ---- entry headers ---- */
@@ -516,7 +509,7 @@ static int load_window(splice_ctx *c, pack_state *ps, uint64_t lo, uint64_t hi, 
 			goto fail;
 		arr[n].offset = off;
 		arr[n].pos = pos;
-		arr[n].crc = (uint32_t)ce[0] << 24 | (uint32_t)ce[1] << 16 | (uint32_t)ce[2] << 8 | ce[3];
+		arr[n].crc = gw_get_be32(ce);
 		n++;
 	}
 	gw_idx_stream_dispose(&ofs);
@@ -1014,9 +1007,8 @@ static int write_idx_pass(splice_ctx *c, idx_writer *w, int table, uint64_t **la
 				if (e->src == c->npacks)
 					crc = c->loose[e->pos].crc;
 				else if (!lookup_crc(&c->packs[e->src], e->pos, &crc))
-					crc = (uint32_t)e->cur_aux[0] << 24 | (uint32_t)e->cur_aux[1] << 16 |
-					      (uint32_t)e->cur_aux[2] << 8 | e->cur_aux[3];
-				put_be32(b, crc);
+					crc = gw_get_be32(e->cur_aux);
+				gw_put_be32(b, crc);
 				rc = iw_put(w, b, 4);
 			} else {
 				uint64_t off;
@@ -1028,12 +1020,12 @@ static int write_idx_pass(splice_ctx *c, idx_writer *w, int table, uint64_t **la
 					off = new_offset(&c->packs[e->src], off);
 				}
 				if (off < 0x80000000u) {
-					put_be32(b, (uint32_t)off);
+					gw_put_be32(b, (uint32_t)off);
 				} else {
 					if ((rc = grow((void **)large, caplarge, *nlarge + 1, sizeof(**large))) < 0)
 						break;
 					(*large)[*nlarge] = off;
-					put_be32(b, 0x80000000u | (uint32_t)(*nlarge)++);
+					gw_put_be32(b, 0x80000000u | (uint32_t)(*nlarge)++);
 				}
 				rc = iw_put(w, b, 4);
 			}
@@ -1064,12 +1056,12 @@ static int write_idx(splice_ctx *c, gw_sink *sink)
 		goto out;
 	if ((rc = iw_put(w, GW_IDX_V2_MAGIC, 4)) < 0)
 		goto out;
-	put_be32(b, 2);
+	gw_put_be32(b, 2);
 	if ((rc = iw_put(w, b, 4)) < 0)
 		goto out;
 	for (i = 0; i < 256; i++) {
 		acc += c->fanout[i];
-		put_be32(b, acc);
+		gw_put_be32(b, acc);
 		if ((rc = iw_put(w, b, 4)) < 0)
 			goto out;
 	}
@@ -1077,8 +1069,8 @@ static int write_idx(splice_ctx *c, gw_sink *sink)
 		if ((rc = write_idx_pass(c, w, table, &large, &nlarge, &caplarge)) < 0)
 			goto out;
 	for (i = 0; i < nlarge; i++) {
-		put_be32(b, (uint32_t)(large[i] >> 32));
-		put_be32(b + 4, (uint32_t)large[i]);
+		gw_put_be32(b, (uint32_t)(large[i] >> 32));
+		gw_put_be32(b + 4, (uint32_t)large[i]);
 		if ((rc = iw_put(w, b, 8)) < 0)
 			goto out;
 	}
@@ -1158,8 +1150,8 @@ static int read_pack_header(splice_ctx *c, gw_pack_source *p)
 	if (p->pack_size < GW_PACK_HEADER_SIZE + c->hash_len ||
 	    pread(p->pack_fd, h, sizeof(h), 0) != (ssize_t)sizeof(h))
 		return gw_error_set(GW_ECORRUPT, "repository %s: %s is too short to be a pack", c->label, p->name);
-	version = (uint32_t)h[4] << 24 | (uint32_t)h[5] << 16 | (uint32_t)h[6] << 8 | h[7];
-	count = (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | (uint32_t)h[10] << 8 | h[11];
+	version = gw_get_be32(h + 4);
+	count = gw_get_be32(h + 8);
 	if (memcmp(h, "PACK", 4) != 0 || (version != 2 && version != 3))
 		return gw_error_set(GW_ECORRUPT, "repository %s: %s is not a version 2 pack", c->label, p->name);
 	if (count != p->idx.count)
@@ -1211,7 +1203,7 @@ int gw_pack_splice(const char *label, gw_pack_source *packs, size_t npacks, gw_l
 
 	if (npacks == 1 && nloose == 0) {
 		memcpy(header, "PACK\0\0\0\2", 8);
-		put_be32(header + 8, packs[0].idx.count);
+		gw_put_be32(header + 8, packs[0].idx.count);
 		if ((rc = out_write(&c, header, sizeof(header))) == 0)
 			rc = copy_single_pack(&c, idx_out);
 		goto out;
@@ -1224,7 +1216,7 @@ int gw_pack_splice(const char *label, gw_pack_source *packs, size_t npacks, gw_l
 		goto out;
 	}
 	memcpy(header, "PACK\0\0\0\2", 8);
-	put_be32(header + 8, (uint32_t)c.total);
+	gw_put_be32(header + 8, (uint32_t)c.total);
 	if ((rc = out_write(&c, header, sizeof(header))) < 0)
 		goto out;
 	for (i = 0; i < npacks; i++) {

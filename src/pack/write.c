@@ -6,6 +6,7 @@
  */
 #include "pack/pack.h"
 #include "gitwal/error.h"
+#include "util/bytes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -67,14 +68,6 @@ static void out_close(out_file *f)
 		close(f->fd);
 	f->fd = -1;
 	gw_fd_sink_dispose(&f->out);
-}
-
-static void put_be32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
 }
 
 static int entry_cmp(const void *a, const void *b)
@@ -222,12 +215,12 @@ static int write_idx(out_file *f, const entry *es, size_t n, const gw_idx *base,
 		return gw_error_set(GW_ERROR, "out of memory");
 	if ((rc = put(f, GW_IDX_V2_MAGIC, 4, NULL)) < 0)
 		goto out;
-	put_be32(b, 2);
+	gw_put_be32(b, 2);
 	if ((rc = put(f, b, 4, NULL)) < 0)
 		goto out;
 	for (i = 0; i < 256 && rc == 0; i++) {
 		acc += fan[i];
-		put_be32(b, acc);
+		gw_put_be32(b, acc);
 		rc = put(f, b, 4, NULL);
 	}
 	/* Names, strictly increasing: equal neighbours are one object stored twice. */
@@ -254,7 +247,7 @@ static int write_idx(out_file *f, const entry *es, size_t n, const gw_idx *base,
 		if ((rc = merge_next(&m, pos, &e, &be)) < 0)
 			break;
 		if (e)
-			put_be32(b, e->crc);
+			gw_put_be32(b, e->crc);
 		else
 			memcpy(b, be, 4);
 		rc = put(f, b, 4, NULL);
@@ -276,7 +269,7 @@ static int write_idx(out_file *f, const entry *es, size_t n, const gw_idx *base,
 			}
 		}
 		if (off < 0x80000000u) {
-			put_be32(b, (uint32_t)off);
+			gw_put_be32(b, (uint32_t)off);
 		} else {
 			if (nlarge == cap) {
 				uint64_t *nl = realloc(large, (cap = cap ? cap * 2 : 64) * sizeof(uint64_t));
@@ -287,13 +280,13 @@ static int write_idx(out_file *f, const entry *es, size_t n, const gw_idx *base,
 				large = nl;
 			}
 			large[nlarge] = off;
-			put_be32(b, 0x80000000u | (uint32_t)nlarge++);
+			gw_put_be32(b, 0x80000000u | (uint32_t)nlarge++);
 		}
 		rc = put(f, b, 4, NULL);
 	}
 	for (i = 0; i < nlarge && rc == 0; i++) {
-		put_be32(b, (uint32_t)(large[i] >> 32));
-		put_be32(b + 4, (uint32_t)large[i]);
+		gw_put_be32(b, (uint32_t)(large[i] >> 32));
+		gw_put_be32(b + 4, (uint32_t)large[i]);
 		rc = put(f, b, 8, NULL);
 	}
 	if (rc == 0)
@@ -332,7 +325,7 @@ int gw_pack_write_objects(void *odb, const unsigned char *oids, size_t n, const 
 	if ((rc = out_open(&pf, tmp_pack, ph)) < 0 || (rc = out_open(&xf, tmp_idx, xh)) < 0)
 		goto out;
 	memcpy(hdr, "PACK\0\0\0\2", 8);
-	put_be32(hdr + 8, (uint32_t)n);
+	gw_put_be32(hdr + 8, (uint32_t)n);
 	if ((rc = put(&pf, hdr, sizeof(hdr), NULL)) < 0)
 		goto out;
 	for (i = 0; i < n && rc == 0; i++) {
@@ -395,11 +388,6 @@ struct gw_pack_appender {
 	int finished;
 };
 
-static uint32_t be32_at(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 static int base_sink_write(gw_sink *sink, const void *buf, size_t len)
 {
 	gw_pack_appender *a = ((base_writer *)sink)->a;
@@ -451,7 +439,7 @@ int gw_pack_appender_open(gw_pack_appender **out, const char *base, uint64_t obj
 	if ((rc = out_open(&a->pf, a->tmp_pack, a->hash)) < 0)
 		goto fail;
 	memcpy(hdr, "PACK\0\0\0\2", 8);
-	put_be32(hdr + 8, (uint32_t)objects);
+	gw_put_be32(hdr + 8, (uint32_t)objects);
 	if ((rc = put(&a->pf, hdr, sizeof(hdr), NULL)) < 0 || (rc = gw_fd_sink_flush(&a->pf.out)) < 0)
 		goto fail;
 	if (first) {
@@ -479,9 +467,9 @@ int gw_pack_appender_add(gw_pack_appender *a, const unsigned char *pack, size_t 
 	const unsigned char *oids, *crcs, *offs, *large;
 	if (pack_len < 32 || memcmp(pack, "PACK\0\0\0\2", 8) != 0)
 		return gw_error_set(GW_ECORRUPT, "%s: not a version 2 pack", what);
-	n = be32_at(pack + 8);
+	n = gw_get_be32(pack + 8);
 	if (idx_len < 8 + 1024 + 40 || memcmp(idx, GW_IDX_V2_MAGIC "\0\0\0\2", 8) != 0 ||
-	    be32_at(idx + 8 + 255 * 4) != n || (idx_len - 8 - 1024 - 40) / 28 < n)
+	    gw_get_be32(idx + 8 + 255 * 4) != n || (idx_len - 8 - 1024 - 40) / 28 < n)
 		return gw_error_set(GW_ECORRUPT, "%s: its pack index does not describe its %llu objects", what,
 				    (unsigned long long)n);
 	if (n > a->declared - a->n)
@@ -493,17 +481,17 @@ int gw_pack_appender_add(gw_pack_appender *a, const unsigned char *pack, size_t 
 	nlarge = (idx_len - 40 - (uint64_t)(large - idx)) / 8;
 	for (i = 0; i < n; i++) {
 		entry *e = &a->es[a->n + i];
-		uint64_t off = be32_at(offs + i * 4);
+		uint64_t off = gw_get_be32(offs + i * 4);
 		if (off & 0x80000000u) {
 			uint64_t k = off & 0x7fffffffu;
 			if (k >= nlarge)
 				return gw_error_set(GW_ECORRUPT, "%s: its pack index is damaged", what);
-			off = (uint64_t)be32_at(large + k * 8) << 32 | be32_at(large + k * 8 + 4);
+			off = (uint64_t)gw_get_be32(large + k * 8) << 32 | gw_get_be32(large + k * 8 + 4);
 		}
 		if (off < 12 || off >= pack_len - 20)
 			return gw_error_set(GW_ECORRUPT, "%s: an object offset lies outside its pack", what);
 		memcpy(e->oid, oids + i * 20, OID);
-		e->crc = be32_at(crcs + i * 4);
+		e->crc = gw_get_be32(crcs + i * 4);
 		e->offset = off + shift;
 	}
 	a->n += n;
