@@ -394,24 +394,11 @@ static int apply_segment_objects(gw_store *store, const plan_segment *rec, const
 	char pack_path[4200], idx_path[4200], final[4200], hex[GW_HEX_MAX];
 	out_file pack = {-1, pack_path}, idx = {-1, idx_path};
 	int rc = 0, in_bundle_header = 1, newline = 0;
-	size_t got = 0;
 
 	if (rec->size < GW_SEGMENT_PREFIX_SIZE + GW_SEGMENT_TRAILER_SIZE)
 		return gw_error_set(GW_ECORRUPT, "segment %s is truncated", rec->key);
 	/* Lengths from the trailer first (a ranged read), so the body can be split while streaming. */
-	if ((rc = gw_store_read_open(&r, store, rec->key, body_end, GW_SEGMENT_TRAILER_SIZE)) < 0)
-		return rc;
-	while (got < GW_SEGMENT_TRAILER_SIZE) {
-		ssize_t k = gw_store_reader_read(r, trailer + got, GW_SEGMENT_TRAILER_SIZE - got);
-		if (k <= 0) {
-			rc = k < 0 ? (int)k : gw_error_set(GW_ECORRUPT, "segment %s is truncated", rec->key);
-			break;
-		}
-		got += (size_t)k;
-	}
-	gw_store_reader_free(r);
-	r = NULL;
-	if (rc < 0)
+	if ((rc = gw_store_read_range(store, rec->key, body_end, GW_SEGMENT_TRAILER_SIZE, trailer)) < 0)
 		return rc;
 	gw_segment_trailer_lengths(trailer, &blen, &ilen);
 	snprintf(pack_path, sizeof(pack_path), "%s/objects/pack/tmp_seg_%u.pack", dir, n);

@@ -74,6 +74,9 @@ int gw_store_read_open(gw_store_reader **out, gw_store *store, const char *key,
 ssize_t gw_store_reader_read(gw_store_reader *r, void *buf, size_t len);
 void gw_store_reader_free(gw_store_reader *r);
 
+/* Read exactly len bytes of key from offset into buf: fewer is GW_ECORRUPT ("key ... is truncated"). */
+int gw_store_read_range(gw_store *store, const char *key, uint64_t offset, size_t len, void *buf);
+
 /* Read a whole small object (at most max_size bytes) into a malloc'd buffer. */
 int gw_store_get(gw_store *store, const char *key, size_t max_size, char **out, size_t *out_len);
 

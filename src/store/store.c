@@ -178,6 +178,27 @@ void gw_store_reader_free(gw_store_reader *r)
 		r->store->driver->reader_free(r);
 }
 
+int gw_store_read_range(gw_store *store, const char *key, uint64_t offset, size_t len, void *buf)
+{
+	gw_store_reader *r;
+	size_t got = 0;
+	int rc;
+	if ((rc = gw_store_read_open(&r, store, key, offset, len)) < 0)
+		return rc;
+	while (got < len) {
+		ssize_t n = gw_store_reader_read(r, (unsigned char *)buf + got, len - got);
+		if (n <= 0) {
+			rc = n < 0 ? (int)n
+				   : gw_error_set(GW_ECORRUPT, "key %s in store %s is truncated: %zu of the %zu bytes at %llu",
+						  key, store->url, got, len, (unsigned long long)offset);
+			break;
+		}
+		got += (size_t)n;
+	}
+	gw_store_reader_free(r);
+	return rc;
+}
+
 int gw_store_get(gw_store *store, const char *key, size_t max_size, char **out, size_t *out_len)
 {
 	gw_store_reader *r;

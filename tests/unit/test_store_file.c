@@ -448,6 +448,16 @@ static void test_ranged_reads(void **state)
 	tu_assert_err(gw_store_read_open(&r, f->store, "nope", 0, 1), GW_ENOTFOUND, "nope");
 	tu_assert_err(gw_store_read_open(&r, f->store, "range/below", 0, 1), GW_ENOTFOUND, "range/below");
 	tu_assert_err(gw_store_read_open(&r, f->store, "../range", 0, 1), GW_EINVALID, "../range");
+
+	/* gw_store_read_range: exactly the bytes asked for, or an error naming the key. */
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(gw_store_read_range(f->store, "range", 10, 6, buf), 0);
+	assert_memory_equal(buf, "abcdef", 6);
+	assert_int_equal(gw_store_read_range(f->store, "range", 0, 36, buf), 0);
+	assert_memory_equal(buf, text, 36);
+	tu_assert_err(gw_store_read_range(f->store, "range", 30, 10, buf), GW_ECORRUPT, "range");
+	tu_assert_msg_has("truncated: 6 of the 10 bytes at 30");
+	tu_assert_err(gw_store_read_range(f->store, "nope", 0, 1, buf), GW_ENOTFOUND, "nope");
 }
 
 static void test_list_order_and_prefixes(void **state)
