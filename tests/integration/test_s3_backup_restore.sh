@@ -17,7 +17,9 @@ store=$(s3_url "$bucket" backups)
 run gitwal backup --store "$store" grp/a.git grp/b.git > "$T/out.txt"
 grep -q '^ok grp/a.git lsn=1 ' "$T/out.txt" || fail "backup a: $(cat "$T/out.txt")"
 grep -q '^ok grp/b.git lsn=1 ' "$T/out.txt" || fail "backup b: $(cat "$T/out.txt")"
-s3_keys "$bucket" | grep -q '^backups/repos/.*\.full\.manifest$' || fail "no manifest under the prefix: $(s3_keys "$bucket")"
+# (the listing is taken whole first: grep -q closing the pipe early would fail it under pipefail)
+keys=$(s3_keys "$bucket")
+grep -q '^backups/repos/.*\.full\.manifest$' <<<"$keys" || fail "no manifest under the prefix: $keys"
 pass "backup to S3"
 
 # A fresh state directory: the restore finds everything from the store alone.
@@ -50,7 +52,8 @@ for i in 0 1 2 3; do
   [ $rc -eq 0 ] && ! grep -q 'event=error' "$T/parch.log" || fail "archive --once to S3 (step $i): $(cat "$T/parch.log")"
   PSTATE[$i]=$(repo_state "$T/root/grp/a.git"); PTS[$i]=$(pitr_rfc "$(pitr_now_us)")
 done
-s3_keys "$bucket" | grep -q '^pitr/repos/.*\.seg$' || fail "no segment in the bucket: $(s3_keys "$bucket")"
+keys=$(s3_keys "$bucket")
+grep -q '^pitr/repos/.*\.seg$' <<<"$keys" || fail "no segment in the bucket: $keys"
 for i in 0 1 2 3; do
   GITWAL_STATE_DIR=$T/pstate-r$i run gitwal restore --store "$pstore" --to "$T/pitr$i" --repo grp/a.git \
     --until "${PTS[$i]}" >/dev/null
