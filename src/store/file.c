@@ -138,6 +138,16 @@ static int file_write_open(gw_store_writer **out, gw_store *store, const char *k
 		 (long)time(NULL));
 	free(dir);
 	w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (w->fd < 0 && errno == ENOENT) {
+		/* Its directory was just removed by an aborted writer (see file_writer_free): make it again. */
+		char *d = strdup(w->tmp_path);
+		if (d) {
+			*strrchr(d, '/') = '\0';
+			if (gw_fs_mkdir_p(d, 0755) == 0)
+				w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+			free(d);
+		}
+	}
 	if (w->fd < 0) {
 		rc = gw_error_set_errno(GW_EIO, "store %s: cannot create a temporary file for key %s", store->url, key);
 		goto fail;
@@ -253,8 +263,13 @@ static void file_writer_free(gw_store_writer *base)
 	file_writer *w = (file_writer *)base;
 	if (w->fd >= 0)
 		close(w->fd);
-	if (w->tmp_path)
-		unlink(w->tmp_path);
+	if (w->tmp_path && unlink(w->tmp_path) == 0) {
+		/* Aborted: a directory made for this key alone goes too (rmdir leaves one that holds anything). */
+		char *slash = strrchr(w->tmp_path, '/');
+		*slash = '\0';
+		rmdir(w->tmp_path);
+		*slash = '/';
+	}
 	free(w->tmp_path);
 	free(w->final_path);
 	free(w->buf);

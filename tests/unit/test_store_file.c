@@ -351,8 +351,15 @@ static void test_abort_leaves_nothing(void **state)
 	assert_int_equal(l.n, 0);
 	tu_assert_err(gw_store_stat_key(f->store, "pending/obj", &st), GW_ENOTFOUND, "pending/obj");
 	gw_store_writer_free(w);
-	/* After: nothing at all, hidden or not. */
+	/* After: nothing at all, hidden or not, not even the directory made for the key. */
 	assert_int_equal(count_files(f->root, 0), 0);
+	{
+		char dir[600];
+		struct stat sb;
+		snprintf(dir, sizeof(dir), "%s/pending", f->root);
+		assert_int_equal(stat(dir, &sb), -1);
+		assert_int_equal(errno, ENOENT);
+	}
 	assert_int_equal(gw_store_list(f->store, "", collect, &l), 0);
 	assert_int_equal(l.n, 0);
 	tu_assert_err(gw_store_stat_key(f->store, "pending/obj", &st), GW_ENOTFOUND, "pending/obj");
@@ -362,8 +369,11 @@ static void test_abort_leaves_nothing(void **state)
 	gw_store_writer_free(w);
 	gw_store_writer_free(NULL);
 	assert_int_equal(count_files(f->root, 0), 0);
-	/* The key is still free to create. */
+	/* The key is still free to create; an abort beside it leaves its directory alone. */
 	put_str(f->store, "pending/obj", "done");
+	assert_get(f->store, "pending/obj", "done");
+	assert_int_equal(gw_store_write_open(&w, f->store, "pending/three", 0), 0);
+	gw_store_writer_free(w);
 	assert_get(f->store, "pending/obj", "done");
 	listing_free(&l);
 }
