@@ -1133,11 +1133,10 @@ static int restore_with_plan(gw_store *store, gw_index *index, const char *rel, 
 		if (rc < 0)
 			goto out;
 		if (!p.exists) {
-			rc = gw_error_set(GW_ENOTFOUND,
+			rc = gw_error_set(GW_ENOTFOUND, "repository %s was deleted %s", rel,
 					  opts->until_us == INT64_MAX
-						  ? "repository %s was deleted (its last record): --until a time before its deletion restores it"
-						  : "repository %s was deleted before the time asked for",
-					  rel);
+						  ? "(its last record): --until a time before its deletion restores it"
+						  : "before the time asked for");
 			result->skipped = 1;
 			goto out;
 		}

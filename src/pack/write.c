@@ -142,7 +142,6 @@ typedef struct {
 	const entry *es;
 	size_t n, i;
 	const gw_idx *base;
-	uint64_t base_end; /* base offsets lie in [12, base_end) */
 	gw_idx_stream s;
 	gw_idx_table table;
 	unsigned char held[OID];
@@ -196,7 +195,7 @@ static int merge_next(idx_merge *m, uint64_t pos, const entry **e, const unsigne
 static int write_idx(out_file *f, const entry *es, size_t n, const gw_idx *base, uint64_t base_end,
 		     const unsigned char *pack_sum, const char *what)
 {
-	idx_merge m = {.es = es, .n = n, .base = base, .base_end = base_end, .what = what};
+	idx_merge m = {.es = es, .n = n, .base = base, .what = what};
 	unsigned char b[8], sum[OID], prev[OID];
 	uint32_t fan[256] = {0}, acc = 0;
 	uint64_t *large = NULL, total = n + (base ? base->count : 0), pos, nlarge = 0, cap = 0;
@@ -517,10 +516,12 @@ static int hash_appended_part(gw_pack_appender *a)
 		ssize_t got = pread(fd, buf, want, (off_t)off);
 		if (got < 0 && errno == EINTR)
 			continue;
-		if (got <= 0)
+		if (got <= 0) {
 			rc = gw_error_set_errno(GW_EIO, "cannot read back %s", a->tmp_pack);
-		else
-			gw_hash_update(a->hash, buf, (size_t)got), off += (uint64_t)got;
+		} else {
+			gw_hash_update(a->hash, buf, (size_t)got);
+			off += (uint64_t)got;
+		}
 	}
 	free(buf);
 	close(fd);

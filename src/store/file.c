@@ -136,18 +136,11 @@ static int file_write_open(gw_store_writer **out, gw_store *store, const char *k
 	}
 	snprintf(w->tmp_path, n, "%s/.tmp.%s.%ld.%u.%ld", dir, slash + 1, (long)getpid(), ++counter,
 		 (long)time(NULL));
-	free(dir);
 	w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (w->fd < 0 && errno == ENOENT) {
-		/* Its directory was just removed by an aborted writer (see file_writer_free): make it again. */
-		char *d = strdup(w->tmp_path);
-		if (d) {
-			*strrchr(d, '/') = '\0';
-			if (gw_fs_mkdir_p(d, 0755) == 0)
-				w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-			free(d);
-		}
-	}
+	/* Its directory may just have been removed by an aborted writer (see file_writer_free): make it again. */
+	if (w->fd < 0 && errno == ENOENT && gw_fs_mkdir_p(dir, 0755) == 0)
+		w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	free(dir);
 	if (w->fd < 0) {
 		rc = gw_error_set_errno(GW_EIO, "store %s: cannot create a temporary file for key %s", store->url, key);
 		goto fail;
@@ -401,13 +394,19 @@ static int dir_before(const char *dir, const char *after)
 	return c < 0 || (c == 0 && after[n] > '/');
 }
 
-/* Whether the file dir_key/name is a key the listing returns (decided by name alone). */
+/* Whether the listing returns the file key (by its name alone). */
+static int key_wanted(const char *key, const char *prefix, const char *after)
+{
+	return strncmp(key, prefix, strlen(prefix)) == 0 && (!after || strcmp(key, after) > 0);
+}
+
+/* key_wanted for the file name in directory key dir_key, before it is stat'd. */
 static int file_wanted(const char *dir_key, const char *name, const char *prefix, const char *after)
 {
 	char key[8192];
 	if ((size_t)snprintf(key, sizeof(key), "%s%s%s", dir_key, dir_key[0] ? "/" : "", name) >= sizeof(key))
-		return 1; /* let the full check below decide */
-	return strncmp(key, prefix, strlen(prefix)) == 0 && (!after || strcmp(key, after) > 0);
+		return 1; /* let the check after the stat decide */
+	return key_wanted(key, prefix, after);
 }
 
 static int list_dir(gw_store *store, const char *dir_key, const char *prefix, const char *after, gw_store_list_cb cb,
@@ -470,7 +469,7 @@ static int list_dir(gw_store *store, const char *dir_key, const char *prefix, co
 			size_t klen = strlen(key);
 			if (strncmp(key, prefix, klen < plen ? klen : plen) == 0 && !dir_before(key, after))
 				rc = list_dir(store, key, prefix, after, cb, payload);
-		} else if (strncmp(key, prefix, plen) == 0 && (!after || strcmp(key, after) > 0)) {
+		} else if (key_wanted(key, prefix, after)) {
 			gw_store_entry e = {key, entries[i].size};
 			rc = cb(&e, payload);
 		}

@@ -1078,37 +1078,59 @@ static void mem_pack_free(mem_pack *m)
 	free(m->idx);
 }
 
-static void test_appender_joins_packs(void **state)
+/* Three disjoint ranges of history (HEAD~a, HEAD~b..HEAD~a, HEAD..HEAD~b) with deltas inside each pack, loaded. */
+static size_t make_disjoint_packs(const char *dir, const char *const names[3], int a, int b, char *packs[3],
+				  mem_pack m[3])
 {
-	char dir[256], base[300], *packs[3], *pack_path = NULL, *idx_path = NULL;
-	mem_pack m[3];
-	gw_pack_appender *a;
+	char revs[3][64];
 	size_t i, total = 0;
-	(void)state;
-	snprintf(dir, sizeof(dir), "%s/appender", tmp);
-	/* Disjoint ranges of history, with deltas (OFS_DELTA) inside each pack. */
-	packs[0] = make_pack(dir, "p0", "HEAD~15", "--delta-base-offset");
-	packs[1] = make_pack(dir, "p1", "HEAD~8 ^HEAD~15", "--delta-base-offset");
-	packs[2] = make_pack(dir, "p2", "HEAD ^HEAD~8", "--delta-base-offset");
+	snprintf(revs[0], sizeof(revs[0]), "HEAD~%d", a);
+	snprintf(revs[1], sizeof(revs[1]), "HEAD~%d ^HEAD~%d", b, a);
+	snprintf(revs[2], sizeof(revs[2]), "HEAD ^HEAD~%d", b);
 	for (i = 0; i < 3; i++) {
+		packs[i] = make_pack(dir, names[i], revs[i], "--delta-base-offset");
 		mem_pack_load(&m[i], packs[i]);
 		total += m[i].objects;
 	}
+	return total;
+}
+
+static void disjoint_packs_free(char *packs[3], mem_pack m[3])
+{
+	size_t i;
+	for (i = 0; i < 3; i++) {
+		mem_pack_free(&m[i]);
+		free(packs[i]);
+	}
+}
+
+/* git checks the joined pack's trailer, its index and every object (deltas resolved); it holds them all. */
+static void assert_joined(const char *idx_path, size_t total)
+{
+	assert_int_equal(tu_sh("git verify-pack '%s' >/dev/null", idx_path), 0);
+	assert_int_equal(tu_sh("test \"$(git show-index < '%s' | wc -l)\" -eq %zu", idx_path, total), 0);
+}
+
+static void test_appender_joins_packs(void **state)
+{
+	static const char *const names[3] = {"p0", "p1", "p2"};
+	char dir[256], base[300], *packs[3], *pack_path = NULL, *idx_path = NULL;
+	mem_pack m[3];
+	gw_pack_appender *a;
+	size_t i, total;
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/appender", tmp);
+	total = make_disjoint_packs(dir, names, 15, 8, packs, m);
 	snprintf(base, sizeof(base), "%s/joined", dir);
 	assert_int_equal(gw_pack_appender_open(&a, base, total, NULL), 0);
 	for (i = 0; i < 3; i++)
 		assert_int_equal(gw_pack_appender_add(a, m[i].pack, m[i].pack_len, m[i].idx, m[i].idx_len, packs[i]), 0);
 	assert_int_equal(gw_pack_appender_finish(a, &pack_path, &idx_path), 0);
 	gw_pack_appender_free(a);
-	/* git checks the trailer, the index and every object (deltas resolved). */
-	assert_int_equal(tu_sh("git verify-pack '%s' >/dev/null", idx_path), 0);
-	assert_int_equal(tu_sh("test \"$(git show-index < '%s' | wc -l)\" -eq %zu", idx_path, total), 0);
+	assert_joined(idx_path, total);
 	free(pack_path);
 	free(idx_path);
-	for (i = 0; i < 3; i++) {
-		mem_pack_free(&m[i]);
-		free(packs[i]);
-	}
+	disjoint_packs_free(packs, m);
 }
 
 static void test_appender_rejects_bad_input(void **state)
@@ -1195,17 +1217,12 @@ static void test_appender_with_base(void **state)
 	gw_idx idx;
 	pthread_t t;
 	base_feed f;
-	size_t i, total = 0;
+	static const char *const names[3] = {"full", "s1", "s2"};
+	size_t i, total;
 	int fd;
 	(void)state;
 	snprintf(dir, sizeof(dir), "%s/appender-base", tmp);
-	packs[0] = make_pack(dir, "full", "HEAD~12", "--delta-base-offset");
-	packs[1] = make_pack(dir, "s1", "HEAD~5 ^HEAD~12", "--delta-base-offset");
-	packs[2] = make_pack(dir, "s2", "HEAD ^HEAD~5", "--delta-base-offset");
-	for (i = 0; i < 3; i++) {
-		mem_pack_load(&m[i], packs[i]);
-		total += m[i].objects;
-	}
+	total = make_disjoint_packs(dir, names, 12, 5, packs, m);
 	fd = open_base(packs[0], &idx);
 	first.idx = &idx;
 	first.body_len = m[0].pack_len - 32;
@@ -1220,9 +1237,8 @@ static void test_appender_with_base(void **state)
 	assert_int_equal(gw_pack_appender_finish(a, &pack_path, &idx_path), 0);
 	gw_pack_appender_free(a);
 	close(fd);
-	/* git checks the trailer, the merged index and every object; the base's objects kept their offsets. */
-	assert_int_equal(tu_sh("git verify-pack '%s' >/dev/null", idx_path), 0);
-	assert_int_equal(tu_sh("test \"$(git show-index < '%s' | wc -l)\" -eq %zu", idx_path, total), 0);
+	/* The merged index is right, and the base's objects kept their offsets. */
+	assert_joined(idx_path, total);
 	assert_int_equal(tu_sh("git show-index < '%.*s.idx' | cut -d' ' -f1,2 | sort > '%s/want' && "
 			       "git show-index < '%s' | cut -d' ' -f1,2 | sort > '%s/got' && comm -23 '%s/want' '%s/got' | "
 			       "(! grep -q .)",
@@ -1230,10 +1246,7 @@ static void test_appender_with_base(void **state)
 			 0);
 	free(pack_path);
 	free(idx_path);
-	for (i = 0; i < 3; i++) {
-		mem_pack_free(&m[i]);
-		free(packs[i]);
-	}
+	disjoint_packs_free(packs, m);
 }
 
 static void test_appender_base_rejects_bad_input(void **state)
