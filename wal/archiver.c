@@ -17,6 +17,7 @@
 #include "gitwal/layout.h"
 #include "gitwal/manifest.h"
 #include "gitwal/repo.h"
+#include "gitwal/segment.h"
 #include "wal/segment_build.h"
 #include "wal/spool.h"
 
@@ -47,6 +48,8 @@ typedef struct {
 	int64_t last_record_us;   /* time of the last archived record */
 	int64_t unobserved_since; /* states since then were not watched (archiver down): next segment is a gap */
 	int64_t dirty_since;      /* changed while the spool was full: archive when there is room */
+	int resync;               /* its spooled segments were set aside: archive it again from the store */
+	int foreign;              /* another archiver writes it: this one stopped (DESIGN.md 3) */
 } arepo;
 
 struct gw_archiver {
@@ -413,6 +416,48 @@ static int full_due(gw_archiver *a, arepo *r, const char **why)
 	return 1;
 }
 
+/*
+ * The LSN this archiver meant to write holds another record. A full
+ * backup's record (a `gitwal backup` beside the service): GW_EEXISTS, and
+ * the caller re-reads the repository from the store and goes on after it. A
+ * change segment: another archiver writes this repository; two writers
+ * would interleave their records, so this one stops writing it, says so
+ * once, and leaves the judgement to the operator and `gitwal audit`.
+ */
+static int lsn_taken(gw_archiver *a, arepo *r, uint64_t lsn)
+{
+	gw_segment_header h;
+	unsigned char trailer[GW_SEGMENT_TRAILER_SIZE];
+	gw_store_stat st;
+	char *key = gw_layout_key(r->rel, lsn, GW_KEY_SEGMENT);
+	int rc, full = 0;
+	if (!key)
+		return gw_error_set(GW_ERROR, "out of memory");
+	if ((rc = gw_store_stat_key(a->store, key, &st)) == 0 &&
+	    (rc = gw_segment_read_meta(a->store, key, st.size, &h, trailer)) == 0) {
+		full = h.full_backup;
+		gw_segment_header_dispose(&h);
+	}
+	if (rc < 0) {
+		gw_error_prefix("repository %s: LSN %llu is taken, and its record cannot be read", r->rel,
+				(unsigned long long)lsn);
+	} else if (full) {
+		rc = gw_error_set(GW_EEXISTS, "repository %s: a full backup took LSN %llu", r->rel, (unsigned long long)lsn);
+	} else {
+		r->foreign = 1;
+		a->stats.errors++;
+		gw_metrics_counter_inc(a->opts.metrics ? a->opts.metrics->errors[GW_METRICS_ERROR_CONFLICT] : NULL);
+		log_event(a, "event=writer_conflict repo=%s lsn=%llu key=%s action=stopped", r->rel,
+			  (unsigned long long)lsn, key);
+		rc = gw_error_set(GW_EEXISTS,
+				  "repository %s: another writer archives it (LSN %llu holds its segment %s); this archiver "
+				  "stopped writing it: run 'gitwal audit' and keep one archiver per repository",
+				  r->rel, (unsigned long long)lsn, key);
+	}
+	free(key);
+	return rc;
+}
+
 /* The spool is full: remember the change and archive the state when there is room (as a gap). */
 static int mark_dirty(gw_archiver *a, arepo *r, int64_t now)
 {
@@ -466,6 +511,8 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 		spooled = 1;
 		rc = gw_segment_build(gw_spool_store(a->spool), r->objset, &spec, &res);
 	}
+	if (rc == GW_EEXISTS && !spooled)
+		return lsn_taken(a, r, spec.lsn);
 	if (rc < 0)
 		return rc;
 	if (spec.gap) {
@@ -616,21 +663,26 @@ int gw_archiver_sync_repo(gw_archiver *a, const char *rel, int64_t changed_us)
 {
 	arepo *r;
 	int rc;
+	unsigned tries = 0;
 	if ((rc = gw_repo_path_check(rel)) < 0)
 		return rc;
 	if (!(r = repo_get(a, rel)))
 		return gw_error_set(GW_ERROR, "out of memory");
+	if (r->foreign)
+		return 0; /* said when it was found; audit tells the rest */
 	rc = sync_repo(a, r, changed_us);
-	if (rc == GW_EEXISTS || rc == GW_ECHANGED) {
-		/* Someone else wrote this LSN (or the repository moved under us): reload and retry once. */
+	while ((rc == GW_EEXISTS || rc == GW_ECHANGED) && !r->foreign && ++tries < 4) {
+		/* A full backup took the LSN (or the repository moved under us): reload and go on after it. */
 		repo_unload(r);
 		rc = sync_repo(a, r, changed_us);
 	}
+	if (rc == 0)
+		r->resync = 0;
 	if (r->objset)
 		gw_objset_release(r->objset);
 	if (rc < 0) {
 		a->stats.errors++;
-		if (a->opts.metrics)
+		if (a->opts.metrics && !r->foreign)
 			gw_metrics_counter_inc(a->opts.metrics->errors[rc == GW_EIO || rc == GW_EAUTH ? GW_METRICS_ERROR_STORE
 												      : GW_METRICS_ERROR_REPOSITORY]);
 		if (strncmp(gw_error_message(), "repository ", 11) != 0)
@@ -664,6 +716,25 @@ int gw_archiver_sync_all(gw_archiver *a)
 	return failed;
 }
 
+/*
+ * Another writer took the LSN of a spooled segment while the store was out
+ * of reach: the spool set the repository's segments aside. Its archived
+ * state is the store's again; the states only the set-aside segments held
+ * are unknown to the archive (the next segment records the gap).
+ */
+static void spool_conflict(const char *rel, uint64_t lsn, void *payload)
+{
+	gw_archiver *a = payload;
+	arepo *r = repo_get(a, rel);
+	if (!r)
+		return;
+	log_event(a, "event=spool_conflict repo=%s lsn=%llu action=set_aside", rel, (unsigned long long)lsn);
+	repo_unload(r);
+	lsn_taken(a, r, lsn);
+	r->resync = !r->foreign;
+	gw_error_clear();
+}
+
 int gw_archiver_tick(gw_archiver *a)
 {
 	struct timespec ts;
@@ -674,7 +745,7 @@ int gw_archiver_tick(gw_archiver *a)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	if (gw_spool_count(a->spool) && now_ms >= a->next_flush_ms) {
-		int n = gw_spool_flush(a->spool, a->store, a->index);
+		int n = gw_spool_flush(a->spool, a->store, a->index, spool_conflict, a);
 		if (n < 0) {
 			a->flush_backoff_ms = a->flush_backoff_ms ? a->flush_backoff_ms * 2 : 1000;
 			if (a->flush_backoff_ms > 60000)
@@ -690,9 +761,9 @@ int gw_archiver_tick(gw_archiver *a)
 		update_spool_metrics(a);
 	}
 	for (i = 0; i < a->nrepos && !gw_spool_full(a->spool); i++)
-		if (a->repos[i]->dirty_since) {
+		if ((a->repos[i]->dirty_since || a->repos[i]->resync) && !a->repos[i]->foreign) {
 			gw_archiver_sync_repo(a, a->repos[i]->rel, 0);
-			pending_dirty |= a->repos[i]->dirty_since != 0;
+			pending_dirty |= a->repos[i]->dirty_since != 0 || a->repos[i]->resync;
 		}
 	if (!gw_spool_count(a->spool) && !pending_dirty)
 		return -1;

@@ -28,7 +28,21 @@ int gw_spool_full(const gw_spool *spool);
 int gw_spool_has_repo(gw_spool *spool, const char *rel);
 /* Count a segment just written into the spool. */
 void gw_spool_added(gw_spool *spool, uint64_t bytes);
-/* Upload everything, oldest first. Returns the number uploaded, or <0 at the first failure (the rest stays). */
-int gw_spool_flush(gw_spool *spool, gw_store *store, gw_index *index);
+/*
+ * A spooled segment's LSN holds a different record in the store (another
+ * writer took it while this one could not reach the store). The spool has
+ * already set that repository's segments aside (never deleted: under
+ * spool-conflicts/ beside the spool, for an operator); the callback tells
+ * the archiver, which re-reads the repository from the store.
+ */
+typedef void (*gw_spool_conflict_fn)(const char *rel, uint64_t lsn, void *payload);
+/*
+ * Upload everything, oldest first. Returns the number uploaded, or <0 at the
+ * first failure (the rest stays). A conflict is not a failure: the
+ * repository's segments are set aside, on_conflict is called, and the other
+ * repositories' segments go on.
+ */
+int gw_spool_flush(gw_spool *spool, gw_store *store, gw_index *index, gw_spool_conflict_fn on_conflict,
+		   void *payload);
 
 #endif

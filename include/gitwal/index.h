@@ -63,7 +63,11 @@ typedef struct gw_segment_record {
 
 /* Record a segment and its ref updates (the header's, in order). A record already there is left alone. */
 int gw_index_segment_add(gw_index *index, const gw_segment_record *rec, const gw_update *updates, size_t nupdates);
-/* Record the segment stored at key (its header and trailer are read back from the store). */
+/*
+ * Record the segment stored at key (its header and trailer are read back from
+ * the store). 1, recording nothing, when the key holds a full backup's claim
+ * on its LSN rather than a change (its manifest is what the index records).
+ */
 int gw_index_record_segment(gw_index *index, gw_store *store, const char *key, uint64_t size);
 /* Segments of repo with from <= lsn <= to, in LSN order. */
 typedef int (*gw_index_segment_cb)(const gw_segment_record *rec, void *payload);

@@ -60,6 +60,8 @@ int gw_hash_buffer(gw_hash_kind kind, const void *buf, size_t len, unsigned char
 void gw_hex_encode(char *out, const unsigned char *raw, size_t len);
 /* Decodes exactly 2*len lowercase or uppercase hex digits; -1 on bad input. */
 int gw_hex_decode(unsigned char *out, const char *hex, size_t len);
+/* 1 when s[0..n) are all lowercase hex digits (as gitwal writes ids and digests). */
+int gw_hex_is_lower(const char *s, size_t n);
 
 /*
  * A filter that hashes and counts what passes through it. `next` may be NULL

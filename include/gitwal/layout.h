@@ -4,12 +4,14 @@
  *   repos/<encoded repository>/<LSN, 20 digits>.full.bundle    the Git bundle
  *   repos/<encoded repository>/<LSN, 20 digits>.full.idx       its pack index
  *   repos/<encoded repository>/<LSN, 20 digits>.full.manifest  commit point
- *   repos/<encoded repository>/<LSN, 20 digits>.seg            a log segment
+ *   repos/<encoded repository>/<LSN, 20 digits>.seg            the LSN's claim: a log
+ *                                                              segment, or a full backup's record
  *
  * Keys sort by LSN within a repository; there is no pointer object: the
- * latest backup is found by listing. An LSN is never reused, even by a
- * backup that failed before its manifest: the next LSN is one more than the
- * highest LSN of any key under the repository.
+ * latest backup is found by listing. Every record claims its LSN by creating
+ * `<LSN>.seg` (create-only), so one LSN holds one record. An LSN is never
+ * reused, even by a backup that failed before its manifest: the next LSN is
+ * one more than the highest LSN of any key under the repository.
  */
 #ifndef GITWAL_LAYOUT_H
 #define GITWAL_LAYOUT_H

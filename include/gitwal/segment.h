@@ -56,8 +56,14 @@ typedef struct gw_update {
 typedef struct gw_segment_header {
 	char *repository;
 	uint64_t lsn;
+	/*
+	 * 1: not a change but a full backup's log record, its claim on the LSN
+	 * (DESIGN.md 3): written before the full backup's parts; base_lsn == lsn,
+	 * prev_sha256 "", no updates, no bundle, no index.
+	 */
+	int full_backup;
 	uint64_t base_lsn;       /* the full backup this segment builds on */
-	char prev_sha256[65];    /* SHA-256 of the record at lsn-1 (segment file or full manifest) */
+	char prev_sha256[65];    /* SHA-256 of the record at lsn-1 (segment file or full manifest); "" for a full backup's record */
 	int64_t time_first_us;
 	int64_t time_last_us;
 	gw_update *updates;
@@ -95,8 +101,14 @@ void gw_segment_trailer_lengths(const unsigned char trailer[GW_SEGMENT_TRAILER_S
 /* The digest stored in a trailer. */
 #define GW_SEGMENT_TRAILER_DIGEST(t) ((t) + 16)
 
-/* Read a stored segment's header and trailer only (ranged reads); size is the object's size. */
+/*
+ * Claim `lsn` of rel for a full backup: write its log record (full_backup = 1)
+ * at the LSN's one key, create-only. GW_EEXISTS when another record holds it.
+ */
 typedef struct gw_store gw_store;
+int gw_segment_claim_full(gw_store *store, const char *rel, uint64_t lsn, int64_t time_us);
+
+/* Read a stored segment's header and trailer only (ranged reads); size is the object's size. */
 int gw_segment_read_meta(gw_store *store, const char *key, uint64_t size, gw_segment_header *h,
 			 unsigned char trailer[GW_SEGMENT_TRAILER_SIZE]);
 /* The ids of the objects a stored segment carries, from its pack index (malloc'd, n x 20 bytes). */

@@ -48,6 +48,7 @@ typedef struct record {
 	gw_full_record *ifull;          /* the index's row, if any */
 	gw_segment_record *iseg;
 	rec_kind kind;
+	int unindexed; /* a segment key the index does not list: reported once its header says what it is */
 	int eligible; /* in this run's scope (--since) */
 	int checked;  /* read from the store by this run */
 	/* What the chain check uses: from the store when checked, else from the index. */
@@ -422,11 +423,9 @@ static int listing_checks(audit *a, int index_usable)
 			int has_full = rec->parts[GW_KEY_FULL_MANIFEST].present || rec->ifull;
 			int has_seg = rec->parts[GW_KEY_SEGMENT].present || rec->iseg;
 			rec->kind = has_full ? REC_FULL : has_seg ? REC_SEGMENT : REC_NONE;
-			if (has_full && has_seg)
-				gw_audit_report_add(rp, rel, rec->lsn, rec->parts[GW_KEY_SEGMENT].present
-									? rec->parts[GW_KEY_SEGMENT].key
-									: rec->iseg->key,
-						    GW_AUDIT_UNEXPECTED,
+			/* A full backup's claim on its LSN is the segment key beside it (check_claim); the index never lists one. */
+			if (has_full && rec->iseg)
+				gw_audit_report_add(rp, rel, rec->lsn, rec->iseg->key, GW_AUDIT_UNEXPECTED,
 						    "LSN %llu holds both a full backup and a segment: an LSN was used twice",
 						    (unsigned long long)rec->lsn);
 			if (rec->kind == REC_FULL) {
@@ -475,9 +474,7 @@ static int listing_checks(audit *a, int index_usable)
 					gw_audit_report_add(rp, rel, rec->lsn, rec->iseg->key, GW_AUDIT_MISSING,
 							    "the index lists this segment; it is not in the store");
 				} else if (!rec->iseg && index_usable) {
-					gw_audit_report_add(rp, rel, rec->lsn, p->key, GW_AUDIT_UNINDEXED,
-							    "a segment the index does not list (written by another index's "
-							    "host, or the index lost it: 'gitwal index rebuild' relists it)");
+					rec->unindexed = 1; /* a segment, or an uncommitted full backup's claim */
 				} else if (rec->iseg && p->size != rec->iseg->size) {
 					gw_audit_report_add(rp, rel, rec->lsn, p->key, GW_AUDIT_SIZE,
 							    "stored segment is %llu bytes, the index records %llu",
@@ -519,6 +516,40 @@ static void stat_key(audit *a, const char *rel, uint64_t lsn, const char *key)
 	if (st.writable)
 		gw_audit_report_add(a->report, rel, lsn, key, GW_AUDIT_WRITABLE,
 				    "the stored file is writable (mode allows writing): it is no longer write-once");
+}
+
+static void report_unindexed(audit *a, record *rec, const char *key)
+{
+	gw_audit_report_add(a->report, rec->repo->rel, rec->lsn, key, GW_AUDIT_UNINDEXED,
+			    "a segment the index does not list (written by another index's host, or the index lost "
+			    "it: 'gitwal index rebuild' relists it)");
+	rec->unindexed = 0;
+}
+
+/*
+ * The segment key beside a full backup must be that full backup's claim on
+ * the LSN (DESIGN.md 3); anything else means two writers used the LSN.
+ */
+static void check_claim(audit *a, record *rec)
+{
+	part *p = &rec->parts[GW_KEY_SEGMENT];
+	gw_segment_header h;
+	unsigned char trailer[GW_SEGMENT_TRAILER_SIZE];
+	int claim;
+	if (!p->present)
+		return;
+	if (gw_segment_read_meta(a->store, p->key, p->size, &h, trailer) < 0) {
+		gw_audit_report_add(a->report, rec->repo->rel, rec->lsn, p->key,
+				    gw_error_code() == GW_EIO ? GW_AUDIT_UNREADABLE : GW_AUDIT_CORRUPT, "%s",
+				    gw_error_message());
+		return;
+	}
+	claim = h.full_backup && h.lsn == rec->lsn && !strcmp(h.repository, rec->repo->rel);
+	gw_segment_header_dispose(&h);
+	if (!claim)
+		gw_audit_report_add(a->report, rec->repo->rel, rec->lsn, p->key, GW_AUDIT_UNEXPECTED,
+				    "LSN %llu holds both a full backup and a segment: an LSN was used twice",
+				    (unsigned long long)rec->lsn);
 }
 
 static void check_full(audit *a, record *rec, uint64_t *bytes)
@@ -610,6 +641,19 @@ static void check_segment(audit *a, record *rec, uint64_t *bytes)
 					    "%s", gw_error_message());
 		return;
 	}
+	if (h.full_backup) {
+		/* A full backup claimed the LSN and never wrote its manifest: not a record of the chain. */
+		gw_audit_report_add(a->report, rel, rec->lsn, p->key, GW_AUDIT_NO_MANIFEST,
+				    "a full backup claimed LSN %llu and never committed its manifest (it failed or was "
+				    "interrupted): not a backup",
+				    (unsigned long long)rec->lsn);
+		rec->kind = REC_NONE;
+		rec->unindexed = 0;
+		gw_segment_header_dispose(&h);
+		return;
+	}
+	if (rec->unindexed)
+		report_unindexed(a, rec, p->key);
 	gw_hex_encode(rec->digest, GW_SEGMENT_TRAILER_DIGEST(trailer), 32);
 	rec->digest_from_store = 1;
 	rec->have_meta = 1;
@@ -643,9 +687,10 @@ static void check_record(audit *a, record *rec)
 	for (k = GW_KEY_FULL_BUNDLE; k <= GW_KEY_SEGMENT; k++)
 		if (rec->parts[k].present)
 			stat_key(a, rec->repo->rel, rec->lsn, rec->parts[k].key);
-	if (rec->kind == REC_FULL && rec->parts[GW_KEY_FULL_MANIFEST].present)
+	if (rec->kind == REC_FULL && rec->parts[GW_KEY_FULL_MANIFEST].present) {
+		check_claim(a, rec);
 		check_full(a, rec, &bytes);
-	else if (rec->kind == REC_SEGMENT && rec->parts[GW_KEY_SEGMENT].present)
+	} else if (rec->kind == REC_SEGMENT && rec->parts[GW_KEY_SEGMENT].present)
 		check_segment(a, rec, &bytes);
 	rec->checked = 1;
 	__atomic_add_fetch(&a->report->counts.bytes_read, bytes, __ATOMIC_RELAXED);
@@ -780,6 +825,8 @@ static void check_chain(audit *a, repo *rp)
 		const char *key = record_key(rec);
 		uint64_t expect = before ? before->lsn + 1 : 1;
 		meta_from_index(rec);
+		if (rec->unindexed) /* not read by this run (sampled out): what the listing alone shows */
+			report_unindexed(a, rec, key);
 		/* LSNs are allocated one after the other and never skipped: a hole is a lost record. */
 		if (rec->lsn != expect && rec->eligible && (before || rec->kind != REC_FULL)) {
 			if (expect + 1 == rec->lsn)

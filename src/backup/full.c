@@ -1,8 +1,18 @@
 /*
  * One full backup of one repository.
  *
- * Order of writes, each create-only: the bundle, then the pack index
- * sidecar, then the manifest. The manifest is the commit point: it carries
+ * The bundle and the pack index sidecar are streamed to writers that are
+ * not yet committed; then the LSN is claimed with the full backup's log
+ * record at the LSN's one key (DESIGN.md 3), create-only, so a second
+ * writer of any kind fails there; then the bundle and the index are
+ * committed, then the manifest. A repository found damaged while streaming,
+ * or an LSN lost to another writer, leaves nothing in the store (the lost
+ * race starts again at the next LSN). After the claim, the refs are read
+ * once more: equal to the snapshot's, the backup is the repository's state
+ * at that moment, later than every record at a lower LSN; changed, it is
+ * taken again under the same claim.
+ *
+ * The manifest is the commit point: it carries
  * the size and SHA-256 of the other parts, so a reader that finds it finds
  * complete parts, and a crash before it leaves only parts no reader uses
  * (the audit reports them). The index row comes after the manifest; a crash
@@ -15,6 +25,7 @@
 #include "gitwal/error.h"
 #include "gitwal/layout.h"
 #include "gitwal/manifest.h"
+#include "gitwal/segment.h"
 #include "backup/source.h"
 
 #include <stdio.h>
@@ -23,6 +34,8 @@
 #include <time.h>
 
 #define BACKUP_ATTEMPTS 5
+/* Other writers taking the LSN this many times in a row is not a race but a storm. */
+#define CLAIM_ATTEMPTS 16
 
 typedef struct {
 	char *keys[3];
@@ -136,21 +149,26 @@ static int write_manifest(gw_store *store, gw_source *src, backup_parts *p, uint
 	return rc;
 }
 
-static int backup_once(gw_store *store, gw_index *index, gw_source *src, gw_backup_result *res)
+/*
+ * One attempt. *claimed is the LSN this backup holds (0: none yet); *lost
+ * is set when another writer took the LSN first (GW_ECHANGED: try again).
+ */
+static int backup_once(gw_store *store, gw_index *index, gw_source *src, uint64_t *claimed, int *lost,
+		       gw_backup_result *res)
 {
 	backup_parts p;
 	gw_splice_stats stats;
 	gw_full_record rec;
-	uint64_t lsn, header_len = 0;
+	uint64_t lsn = *claimed, header_len = 0;
 	int64_t time_us;
 	int rc, i;
 
 	memset(&p, 0, sizeof(p));
 	memset(&rec, 0, sizeof(rec));
-	time_us = gw_time_now_us();
+	*lost = 0;
 	if ((rc = gw_source_snapshot(src)) < 0)
 		return rc;
-	if ((rc = gw_layout_next_lsn(store, src->rel, &lsn)) < 0)
+	if (!lsn && (rc = gw_layout_next_lsn(store, src->rel, &lsn)) < 0)
 		goto out;
 	for (i = 0; i < 3; i++)
 		if (!(p.keys[i] = gw_layout_key(src->rel, lsn, (gw_key_kind)(GW_KEY_FULL_BUNDLE + i)))) {
@@ -174,6 +192,20 @@ static int backup_once(gw_store *store, gw_index *index, gw_source *src, gw_back
 		goto out;
 	if ((rc = gw_async_sink_finish(p.bundle_async)) < 0)
 		goto out;
+	if (!*claimed) {
+		rc = gw_segment_claim_full(store, src->rel, lsn, gw_time_now_us());
+		if (rc == GW_EEXISTS) {
+			*lost = 1;
+			rc = gw_error_set(GW_ECHANGED, "repository %s: another writer took LSN %llu", src->rel,
+					  (unsigned long long)lsn);
+		}
+		if (rc < 0)
+			goto out;
+		*claimed = lsn;
+	}
+	if ((rc = gw_source_refs_unchanged(src)) < 0)
+		goto out;
+	time_us = gw_time_now_us();
 	if ((rc = gw_store_writer_commit(p.bundle_w)) < 0 || (rc = gw_store_writer_commit(p.idx_w)) < 0)
 		goto out;
 	if ((rc = write_manifest(store, src, &p, lsn, time_us, header_len, &stats, &rec)) < 0)
@@ -204,18 +236,20 @@ int gw_backup_full(gw_store *store, gw_index *index, const char *root, const cha
 {
 	struct timespec t0, t1;
 	gw_source *src = NULL;
-	unsigned attempts = 0;
-	int rc;
+	unsigned attempts = 0, lost_claims = 0;
+	uint64_t claimed = 0;
+	int rc, lost;
 
 	memset(result, 0, sizeof(*result));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((rc = gw_source_open(&src, root, rel)) < 0)
 		return rc;
-	/* A loose object pruned mid-copy means a gc ran: snapshot again. */
+	/* A loose object pruned mid-copy means a gc ran, refs moved past the claim, or the LSN was taken: again. */
 	do {
-		rc = backup_once(store, index, src, result);
+		rc = backup_once(store, index, src, &claimed, &lost, result);
 		attempts += src->attempts;
-	} while (rc == GW_ECHANGED && ++result->attempts < BACKUP_ATTEMPTS);
+		lost_claims += (unsigned)lost;
+	} while (rc == GW_ECHANGED && (lost ? lost_claims < CLAIM_ATTEMPTS : ++result->attempts < BACKUP_ATTEMPTS));
 	result->attempts = attempts;
 	gw_source_free(src);
 	clock_gettime(CLOCK_MONOTONIC, &t1);

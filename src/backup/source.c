@@ -363,10 +363,24 @@ void gw_source_release_snapshot(gw_source *src)
 	src->nloose = 0;
 }
 
-static int snapshot_once(gw_source *src)
+int gw_source_refs_unchanged(gw_source *src)
 {
 	gw_ref *again = NULL, head2;
-	size_t nagain = 0, i, nnames = 0, nnames2 = 0;
+	size_t nagain = 0;
+	int rc;
+	if ((rc = gw_source_read_refs(src, &again, &nagain, &head2)) < 0)
+		return rc;
+	if (!refs_equal(src->refs, src->nrefs, again, nagain, src->hash_len) ||
+	    !refs_equal(&src->head, 1, &head2, 1, src->hash_len))
+		rc = gw_error_set(GW_ECHANGED, "repository %s: references changed during the snapshot", src->rel);
+	gw_refs_free(again, nagain);
+	gw_ref_dispose(&head2);
+	return rc;
+}
+
+static int snapshot_once(gw_source *src)
+{
+	size_t i, nnames = 0, nnames2 = 0;
 	char **names = NULL, **names2 = NULL;
 	int rc;
 
@@ -384,15 +398,7 @@ static int snapshot_once(gw_source *src)
 			goto out;
 		}
 	}
-	if ((rc = gw_source_read_refs(src, &again, &nagain, &head2)) < 0)
-		goto out;
-	if (!refs_equal(src->refs, src->nrefs, again, nagain, src->hash_len) ||
-	    !refs_equal(&src->head, 1, &head2, 1, src->hash_len)) {
-		rc = gw_error_set(GW_ECHANGED, "repository %s: references changed during the snapshot", src->rel);
-	}
-	gw_refs_free(again, nagain);
-	gw_ref_dispose(&head2);
-	if (rc < 0)
+	if ((rc = gw_source_refs_unchanged(src)) < 0)
 		goto out;
 	for (i = 0; i < src->nrefs; i++) {
 		char hex[GW_HEX_MAX];

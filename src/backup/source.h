@@ -35,6 +35,8 @@ int gw_source_open(gw_source **out, const char *root, const char *rel);
  */
 int gw_source_snapshot(gw_source *src);
 void gw_source_release_snapshot(gw_source *src);
+/* 0 when the refs and HEAD still equal the snapshot's; GW_ECHANGED when they moved. */
+int gw_source_refs_unchanged(gw_source *src);
 /* Read every ref (sorted, HEAD excluded) and HEAD, without a snapshot of objects (see refs_read.h). */
 int gw_source_read_refs(const gw_source *src, gw_ref **refs, size_t *count, gw_ref *head);
 void gw_source_free(gw_source *src);

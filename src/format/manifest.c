@@ -165,6 +165,12 @@ typedef struct {
 	const char *what;
 } parse_ctx;
 
+/* Exactly n lowercase hex digits. */
+static int is_lower_hex(const char *s, size_t n)
+{
+	return strlen(s) == n && gw_hex_is_lower(s, n);
+}
+
 static int bad(const parse_ctx *p, const char *field, const char *why)
 {
 	return gw_error_set(GW_ECORRUPT, "manifest %s: field '%s' %s", p->what, field, why);
@@ -195,16 +201,6 @@ static int get_uint(const parse_ctx *p, json_t *obj, const char *field, uint64_t
 	return 0;
 }
 
-static int is_lower_hex(const char *s, size_t n)
-{
-	size_t i;
-	if (strlen(s) != n)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
 
 static int parse_ref(const parse_ctx *p, json_t *obj, gw_manifest_ref *r, int is_head)
 {

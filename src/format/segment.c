@@ -70,6 +70,8 @@ int gw_segment_header_encode(const gw_segment_header *h, unsigned char **out, si
 			 "objects", (json_int_t)h->objects);
 	if (!root)
 		return gw_error_set(GW_ERROR, "cannot encode the segment header of %s", h->repository);
+	if (h->full_backup)
+		json_object_set_new(root, "full_backup", json_true());
 	if (h->gap)
 		json_object_set_new(root, "gap",
 				    json_pack("{s:I, s:I}", "from_us", (json_int_t)h->gap_from_us, "to_us",
@@ -116,15 +118,8 @@ static int bad(const char *what, const char *field, const char *why)
 
 static int is_oid_or_empty(const char *s)
 {
-	size_t i, n = strlen(s);
-	if (n == 0)
-		return 1;
-	if (n != 40)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
+	size_t n = strlen(s);
+	return n == 0 || (n == 40 && gw_hex_is_lower(s, n));
 }
 
 /* An update's ref: HEAD (a detached HEAD has a value) or a ref gitwal restores. */
@@ -248,20 +243,27 @@ int gw_segment_header_decode(gw_segment_header *h, const unsigned char *buf, siz
 		goto out;
 	}
 	h->lsn = (uint64_t)n;
-	if (int_field(root, "base_lsn", &n) < 0 || (uint64_t)n >= h->lsn) {
-		rc = bad(what, "base_lsn", "is not below the LSN");
+	if ((v = json_object_get(root, "full_backup"))) {
+		if (!json_is_true(v)) {
+			rc = bad(what, "full_backup", "is not true");
+			goto out;
+		}
+		h->full_backup = 1;
+	}
+	/* A full backup's record starts its own generation and links to nothing. */
+	if (int_field(root, "base_lsn", &n) < 0 || (h->full_backup ? (uint64_t)n != h->lsn : (uint64_t)n >= h->lsn)) {
+		rc = bad(what, "base_lsn", h->full_backup ? "is not the LSN of the full backup" : "is not below the LSN");
 		goto out;
 	}
 	h->base_lsn = (uint64_t)n;
-	if (!(s = str_field(root, "prev_sha256")) || strlen(s) != 64) {
-		rc = bad(what, "prev_sha256", "is not a SHA-256");
+	if (!(s = str_field(root, "prev_sha256")) || strlen(s) != (h->full_backup ? 0 : 64)) {
+		rc = bad(what, "prev_sha256", h->full_backup ? "is not empty" : "is not a SHA-256");
 		goto out;
 	}
-	for (i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
-			rc = bad(what, "prev_sha256", "is not lowercase hex");
-			goto out;
-		}
+	if (!gw_hex_is_lower(s, strlen(s))) {
+		rc = bad(what, "prev_sha256", "is not lowercase hex");
+		goto out;
+	}
 	memcpy(h->prev_sha256, s, 65);
 	if (int_field(root, "time_first_us", &h->time_first_us) < 0 ||
 	    int_field(root, "time_last_us", &h->time_last_us) < 0 || h->time_last_us < h->time_first_us) {

@@ -1,11 +1,13 @@
 /*
- * Reading a stored log segment's metadata without its body: the prefix and
- * header from the front, the trailer from the end, the object ids from its
- * pack index (ranged reads, so a segment of any size costs a few small
- * reads). Used by index sync, the archiver's object set and the audit.
+ * Stored log segments in the store: reading a segment's metadata without
+ * its body (the prefix and header from the front, the trailer from the end,
+ * the object ids from its pack index: ranged reads, so a segment of any size
+ * costs a few small reads), used by index sync, the archiver's object set
+ * and the audit; and writing a full backup's log record, its claim on an LSN.
  */
 #include "gitwal/segment.h"
 #include "gitwal/error.h"
+#include "gitwal/layout.h"
 #include "gitwal/store.h"
 #include "util/bytes.h"
 
@@ -81,5 +83,38 @@ int gw_segment_read_oids(gw_store *store, const char *key, uint64_t size, unsign
 	*n = (size_t)count;
 out:
 	free(idx);
+	return rc;
+}
+
+int gw_segment_claim_full(gw_store *store, const char *rel, uint64_t lsn, int64_t time_us)
+{
+	gw_segment_header h;
+	unsigned char *buf = NULL, trailer[GW_SEGMENT_TRAILER_SIZE], *rec;
+	size_t len;
+	gw_hash *hash;
+	char *key = NULL;
+	int rc;
+
+	memset(&h, 0, sizeof(h));
+	h.repository = (char *)rel;
+	h.lsn = h.base_lsn = lsn;
+	h.full_backup = 1;
+	h.time_first_us = h.time_last_us = time_us;
+	if ((rc = gw_segment_header_encode(&h, &buf, &len)) < 0)
+		return rc;
+	if ((rec = realloc(buf, len + sizeof(trailer))))
+		buf = rec;
+	if (!rec || !(key = gw_layout_key(rel, lsn, GW_KEY_SEGMENT)) || gw_hash_new(&hash, GW_HASH_SHA256) < 0) {
+		free(key);
+		free(buf);
+		return gw_error_set(GW_ERROR, "out of memory");
+	}
+	gw_hash_update(hash, buf, len);
+	gw_segment_trailer_encode(trailer, 0, 0, hash);
+	gw_hash_free(hash);
+	memcpy(buf + len, trailer, sizeof(trailer));
+	rc = gw_store_put(store, key, buf, len + sizeof(trailer));
+	free(key);
+	free(buf);
 	return rc;
 }

@@ -109,7 +109,10 @@ int gw_index_record_segment(gw_index *index, gw_store *store, const char *key, u
 	if ((rc = gw_segment_read_meta(store, key, size, &h, trailer)) < 0)
 		return rc;
 	gw_layout_parse_key(key, &rel, &lsn, &kind);
-	if (!rel || strcmp(rel, h.repository) != 0 || lsn != h.lsn) {
+	if (h.full_backup && rel && strcmp(rel, h.repository) == 0 && lsn == h.lsn) {
+		/* A full backup's claim: its manifest, once written, is what the index records. */
+		rc = 1;
+	} else if (!rel || strcmp(rel, h.repository) != 0 || lsn != h.lsn) {
 		rc = gw_error_set(GW_ECORRUPT, "segment %s describes %s at LSN %llu, which is not its key", key,
 				  h.repository, (unsigned long long)h.lsn);
 	} else {
@@ -160,6 +163,8 @@ static int sync_listing(gw_index *index, gw_store *store, const char *repo, cons
 			rc = kind == GW_KEY_SEGMENT ? gw_index_record_segment(index, store, l.keys[i], l.sizes[i])
 						    : record_manifest(index, store, l.keys[i]);
 			added += rc == 0;
+			if (rc > 0)
+				rc = 0;
 		}
 		free(rel);
 	}

@@ -106,6 +106,15 @@ int gw_hex_decode(unsigned char *out, const char *hex, size_t len)
 	return 0;
 }
 
+int gw_hex_is_lower(const char *s, size_t n)
+{
+	size_t i;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
 static int digest_write(gw_sink *sink, const void *buf, size_t len)
 {
 	gw_digest_filter *f = (gw_digest_filter *)sink;

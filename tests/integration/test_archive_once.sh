@@ -18,7 +18,7 @@ arch_once > "$T/run1.log"
 [ "$(count_log "$T/run1.log" 'event=full .*lsn=1 .*reason=initial')" -eq 3 ] || fail "3 full backups expected: $(cat "$T/run1.log")"
 [ "$(count_log "$T/run1.log" 'event=segment')" -eq 0 ] || fail "no segment expected on first sight: $(cat "$T/run1.log")"
 for rel in a.git grp/b.git c.git; do
-  [ "$(arch_keys "$rel" | tr '\n' ' ')" = "00000000000000000001.full.bundle 00000000000000000001.full.idx 00000000000000000001.full.manifest " ] ||
+  [ "$(arch_keys "$rel" | tr '\n' ' ')" = "00000000000000000001.full.bundle 00000000000000000001.full.idx 00000000000000000001.full.manifest 00000000000000000001.seg " ] ||
     fail "keys of $rel after the first run: $(arch_keys "$rel")"
 done
 pass "first run: one full backup (LSN 1) per repository"
@@ -53,7 +53,8 @@ arch_once > "$T/run3.log"
 grep -Eq 'event=full' "$T/run3.log" && fail "no full backup expected: $(cat "$T/run3.log")"
 for rel in a.git grp/b.git c.git; do
   [ "$(count_log "$T/run3.log" "event=segment repo=$rel lsn=2 ")" -eq 1 ] || fail "$rel: no segment at LSN 2: $(cat "$T/run3.log")"
-  [ "$(arch_keys "$rel" | grep -c '\.seg$')" -eq 1 ] && arch_keys "$rel" | grep -qx 00000000000000000002.seg ||
+  # LSN 1's .seg is the full backup's claim on it; LSN 2's is the change.
+  [ "$(arch_keys "$rel" | grep -c '\.seg$')" -eq 2 ] && arch_keys "$rel" | grep -qx 00000000000000000002.seg ||
     fail "$rel: keys $(arch_keys "$rel")"
 done
 assert_updates a.git 2 "$T/a.before" "$T/a.after"

@@ -76,7 +76,8 @@ for k in keys:
 n = max(lsns)
 if sorted(lsns) != list(range(1, n + 1)):
     sys.exit("LSNs not contiguous: %s" % sorted(lsns))
-if sorted(lsns[1]) != ["full.bundle", "full.idx", "full.manifest"]:
+# The full backup's claim on LSN 1 is its .seg key (DESIGN.md 3).
+if sorted(lsns[1]) != ["full.bundle", "full.idx", "full.manifest", "seg"]:
     sys.exit("LSN 1: %s" % lsns[1])
 for l in range(2, n + 1):
     if lsns[l] != ["seg"]:

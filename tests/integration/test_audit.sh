@@ -216,8 +216,10 @@ done
 python3 - "$STORE" "${cursors[@]}" <<'PY' || fail "--sample 50 cursors ${cursors[*]}"
 import os, sys
 store, got = sys.argv[1], sys.argv[2:]
+# One record per LSN, named by its manifest (a full backup's claim is the .seg beside it), else its segment.
 keys = sorted(os.path.relpath(os.path.join(d, f), store) for d, _, fs in os.walk(store + "/repos")
-              for f in fs if f.endswith((".full.manifest", ".seg")))
+              for f in fs if f.endswith(".full.manifest")
+              or (f.endswith(".seg") and f[:-4] + ".full.manifest" not in fs))
 n = len(keys); q = (n + 1) // 2
 want = [keys[(q * run - 1) % n] for run in (1, 2, 3)]
 assert got == want, (got, want)

@@ -150,7 +150,7 @@ GITWAL_STORE="file://$T/envstore" GITWAL_INDEX="$T/env.db" gitwal backup --confi
   fail "env backup: $(cat "$T/e")"
 has_backup "$T/envstore" c.git || fail "env: GITWAL_STORE does not win over gitwal.store"
 [ -s "$T/env.db" ] || fail "env: GITWAL_INDEX does not win over gitwal.index"
-[ "$(ls "$T/cfgstore/repos/c.git" | wc -l)" = 3 ] || fail "env: the config's store was written"
+[ "$(ls "$T/cfgstore/repos/c.git" | wc -l)" = 4 ] || fail "env: the config's store was written"
 gitwal restore --store "file://$T/envstore" --index "$T/env.db" --to "$T/envout" --repo c.git >/dev/null 2>&1 || fail "env restore"
 git -C "$T/envout/c.git" rev-parse -q --verify refs/heads/only-in-root >/dev/null ||
   fail "env: GITWAL_ROOT does not win over gitwal.root"
@@ -162,7 +162,7 @@ GITWAL_STORE="file://$T/envstore" GITWAL_INDEX="$T/env.db" \
   >/dev/null 2>"$T/e" || fail "cli backup: $(cat "$T/e")"
 has_backup "$T/clistore" c.git || fail "cli: --store does not win"
 [ -s "$T/cli.db" ] || fail "cli: --index does not win"
-[ "$(ls "$T/envstore/repos/c.git" | wc -l)" = 3 ] || fail "cli: the environment's store was written"
+[ "$(ls "$T/envstore/repos/c.git" | wc -l)" = 4 ] || fail "cli: the environment's store was written"
 GITWAL_STORE="file://$T/envstore" gitwal restore --store "file://$T/clistore" --index "$T/cli2.db" --to "$T/cliout" --repo c.git \
   >/dev/null 2>&1 || fail "cli restore"
 git -C "$T/cliout/c.git" rev-parse -q --verify refs/heads/only-in-root2 >/dev/null || fail "cli: --root does not win"
