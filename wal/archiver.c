@@ -328,6 +328,26 @@ static int replay_spool(gw_archiver *a, arepo *r)
 	return rc;
 }
 
+/* The archived refs' values are closed (a snapshot holds the closure of its refs; a segment, of its new values). */
+static int mark_tips_closed(arepo *r)
+{
+	unsigned char *oids;
+	size_t i, n = 0;
+	int rc;
+	if (!r->objset)
+		return 0;
+	if (!(oids = malloc((r->refs.nrefs + 1) * 20)))
+		return gw_error_set(GW_ERROR, "out of memory");
+	for (i = 0; i < r->refs.nrefs; i++)
+		if (!r->refs.refs[i].dangling)
+			memcpy(oids + 20 * n++, r->refs.refs[i].oid, 20);
+	if (r->refs.head.name && !r->refs.head.dangling)
+		memcpy(oids + 20 * n++, r->refs.head.oid, 20);
+	rc = gw_objset_mark_closed(r->objset, oids, n);
+	free(oids);
+	return rc;
+}
+
 /*
  * Load the archived state of r. Returns 0 with r->base_lsn == 0 when the
  * repository has no usable generation (no full backup, or a broken chain):
@@ -377,6 +397,8 @@ static int repo_load(gw_archiver *a, arepo *r)
 	}
 	if (rc == 0 && r->base_lsn)
 		rc = replay_spool(a, r);
+	if (rc == 0 && r->base_lsn)
+		rc = mark_tips_closed(r);
 	gw_manifest_dispose(&m);
 	gw_full_record_dispose(&rec);
 	if (rc < 0)
@@ -546,7 +568,8 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 		log_event(a, "event=index_error repo=%s lsn=%llu error=\"%s\"", r->rel, (unsigned long long)spec.lsn,
 			  gw_error_message());
 	free(key);
-	if ((rc = gw_objset_add(r->objset, res.oids, res.objects, spec.lsn)) < 0) {
+	if ((rc = gw_objset_add(r->objset, res.oids, res.objects, spec.lsn)) < 0 ||
+	    (rc = gw_objset_mark_closed(r->objset, res.proven, res.nproven)) < 0) {
 		gw_segment_result_dispose(&res);
 		return rc;
 	}
@@ -672,8 +695,14 @@ int gw_archiver_sync_repo(gw_archiver *a, const char *rel, int64_t changed_us)
 		return 0; /* said when it was found; audit tells the rest */
 	rc = sync_repo(a, r, changed_us);
 	while ((rc == GW_EEXISTS || rc == GW_ECHANGED) && !r->foreign && ++tries < 4) {
-		/* A full backup took the LSN (or the repository moved under us): reload and go on after it. */
-		repo_unload(r);
+		/*
+		 * A full backup took the LSN (or the repository moved under us):
+		 * reload and go on after it. Watched all along: no state went
+		 * unobserved, so the next segment is no gap.
+		 */
+		if ((rc = repo_load(a, r)) < 0)
+			break;
+		r->unobserved_since = 0;
 		rc = sync_repo(a, r, changed_us);
 	}
 	if (rc == 0)

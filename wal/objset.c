@@ -26,6 +26,8 @@ struct gw_objset {
 	size_t nadded, cap;
 	int added_fd;
 	uint64_t covered;
+	unsigned char *closed; /* sorted: full backup objects proven closed (in memory only) */
+	size_t nclosed, closed_cap;
 };
 
 static int oid_cmp(const void *a, const void *b)
@@ -243,6 +245,7 @@ int gw_objset_reset(gw_objset *s, gw_store *store, const char *idx_key, uint64_t
 	}
 	s->base_lsn = base_lsn;
 	s->covered = base_lsn;
+	s->nclosed = 0; /* another full backup: nothing of it is proven yet */
 	rc = load(s);
 out:
 	free(idx);
@@ -270,10 +273,46 @@ int gw_objset_has(gw_objset *s, const unsigned char *oid)
 		return 1;
 	if ((rc = reopen(s)) < 0)
 		return rc;
-	if (!s->have_idx)
+	if (!s->have_idx || (rc = gw_idx_find(&s->idx, oid, &pos)) <= 0)
+		return rc;
+	return s->nclosed && bsearch(oid, s->closed, s->nclosed, OID, oid_cmp) ? 1 : 2;
+}
+
+int gw_objset_mark_closed(gw_objset *s, const unsigned char *oids, size_t n)
+{
+	if (!n)
 		return 0;
-	rc = gw_idx_find(&s->idx, oid, &pos);
-	return rc;
+	if (s->nclosed + n > s->closed_cap) {
+		size_t cap = (s->nclosed + n) * 2;
+		unsigned char *nc = realloc(s->closed, cap * OID);
+		if (!nc)
+			return gw_error_set(GW_ERROR, "out of memory");
+		s->closed = nc;
+		s->closed_cap = cap;
+	}
+	/* Sort the new ids at the end, then merge from the back: a few marks cost no sort of them all. */
+	{
+		unsigned char *add = s->closed + s->nclosed * OID;
+		size_t i = s->nclosed, j = n, k = s->nclosed + n;
+		memcpy(add, oids, n * OID);
+		qsort(add, n, OID, oid_cmp);
+		if (s->nclosed && memcmp(s->closed + (s->nclosed - 1) * OID, add, OID) > 0) {
+			unsigned char *tmp = malloc(n * OID);
+			if (!tmp)
+				return gw_error_set(GW_ERROR, "out of memory");
+			memcpy(tmp, add, n * OID);
+			while (j > 0) {
+				if (i > 0 && memcmp(s->closed + (i - 1) * OID, tmp + (j - 1) * OID, OID) > 0) {
+					memcpy(s->closed + (--k) * OID, s->closed + (--i) * OID, OID);
+				} else {
+					memcpy(s->closed + (--k) * OID, tmp + (--j) * OID, OID);
+				}
+			}
+			free(tmp);
+		}
+	}
+	s->nclosed += n;
+	return 0;
 }
 
 int gw_objset_add(gw_objset *s, const unsigned char *oids, size_t n, uint64_t lsn)
@@ -323,6 +362,7 @@ void gw_objset_free(gw_objset *s)
 		return;
 	unload(s);
 	free(s->added);
+	free(s->closed);
 	free(s->dir);
 	free(s);
 }

@@ -29,8 +29,21 @@ typedef struct gw_objset gw_objset;
 int gw_objset_open(gw_objset **out, const char *dir);
 /* Start a new generation: the full backup at base_lsn, whose index is `idx_key` in the store. */
 int gw_objset_reset(gw_objset *set, gw_store *store, const char *idx_key, uint64_t base_lsn);
-/* 1 if oid (20 bytes) is in the set, 0 if not, <0 on error. */
+/*
+ * Whether oid (20 bytes) is archived: 0 no; 1 yes, with everything it
+ * reaches (added by a segment, whose walk archived its closure, or marked
+ * closed); 2 yes, by the full backup only. A full backup holds the closure
+ * of its refs, but its snapshot may also hold objects of a write in flight
+ * (loose objects of a push not yet complete): for those, the closure is not
+ * proven. <0 on error.
+ */
 int gw_objset_has(gw_objset *set, const unsigned char *oid);
+/*
+ * Mark ids (n x 20 bytes) of the full backup as closed: everything they reach
+ * is archived (the archived refs' values; objects a walk verified). Kept in
+ * memory for the set's life: after a restart, closure is proven again.
+ */
+int gw_objset_mark_closed(gw_objset *set, const unsigned char *oids, size_t n);
 /* Add the ids (n x 20 bytes) of the segment at lsn, durably; the set then covers the log up to lsn. */
 int gw_objset_add(gw_objset *set, const unsigned char *oids, size_t n, uint64_t lsn);
 /* The LSN up to which the set holds every archived object (a crash may leave it behind the log). */

@@ -3,10 +3,21 @@
  *
  * Objects: starting from the new value of every updated ref, walk commits
  * (parents, tree), trees (entries) and tags (target), and stop at any object
- * already archived in the generation (the object set): everything such an
- * object reaches was archived with it. Commits where the walk stopped become
- * the bundle's prerequisites. The objects found are packed by
- * `git pack-objects`, which reuses the repository's deltas.
+ * already archived in the generation (the object set) whose closure is
+ * archived: everything such an object reaches was archived with it. Commits
+ * where the walk stopped become the bundle's prerequisites. The objects
+ * found are packed by `git pack-objects`, which reuses the repository's
+ * deltas.
+ *
+ * One exception to stopping: a full backup's snapshot holds every object
+ * present when it listed them, which can include some loose objects of a
+ * push still being written (its refs not yet updated: git writes objects
+ * first), without the rest. Such an object is archived but its closure is
+ * not. Packs appear whole (the .idx last), and the archived refs' values are
+ * closed (the object set marks them), so only a loose object of the full
+ * backup not known closed is in doubt: the walk goes through it (without
+ * storing it again) and stores whatever it reaches that is missing. Each is
+ * proven once per generation (gw_objset_mark_closed).
  */
 #include "wal/segment_build.h"
 #include "gitwal/error.h"
@@ -21,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -248,11 +260,24 @@ static int git_fail(const char *rel, const char *what, const unsigned char *oid)
 
 typedef struct {
 	const char *rel;
+	const char *path;
 	git_repository *repo;
 	gw_objset *set;
 	oid_set seen;
 	oid_list stack, found, prereqs;
+	oid_list verify; /* archived by the full backup, closure in doubt: walked, not stored */
+	oid_list proven; /* archived by the full backup, closed once this segment is stored */
 } walker;
+
+/* A loose object in the repository (a packed one came in a whole pack). */
+static int is_loose(const walker *w, const unsigned char *oid)
+{
+	char hex[GW_HEX_MAX], path[4200];
+	struct stat st;
+	gw_hex_encode(hex, oid, OID);
+	snprintf(path, sizeof(path), "%s/objects/%.2s/%s", w->path, hex, hex + 2);
+	return stat(path, &st) == 0;
+}
 
 static int visit(walker *w, const unsigned char *oid, int parent_of_new_commit)
 {
@@ -264,18 +289,39 @@ static int visit(walker *w, const unsigned char *oid, int parent_of_new_commit)
 			return list_push(&w->prereqs, oid);
 		return 0;
 	}
+	if (rc == 2) {
+		if ((rc = set_insert(&w->seen, oid)) <= 0)
+			return rc;
+		if ((rc = list_push(&w->proven, oid)) < 0 || (parent_of_new_commit && (rc = list_push(&w->prereqs, oid)) < 0))
+			return rc;
+		return is_loose(w, oid) ? list_push(&w->verify, oid) : 0;
+	}
 	if ((rc = set_insert(&w->seen, oid)) <= 0)
 		return rc;
 	return list_push(&w->stack, oid);
 }
 
-static int expand(walker *w, const unsigned char *raw)
+static int expand(walker *w, const unsigned char *raw, int archived)
 {
 	git_oid oid;
 	git_object *obj = NULL;
 	int rc = 0;
 	size_t i;
 	memcpy(oid.id, raw, OID);
+	if (archived) {
+		/* Only what it reaches matters: a blob reaches nothing (and is not inflated to learn it). */
+		git_odb *odb;
+		size_t size;
+		git_object_t type;
+		if (git_repository_odb(&odb, w->repo) < 0)
+			return git_fail(w->rel, "cannot open the object database", NULL);
+		rc = git_odb_read_header(&size, &type, odb, &oid);
+		git_odb_free(odb);
+		if (rc < 0)
+			return git_fail(w->rel, "cannot read object", raw);
+		if (type == GIT_OBJECT_BLOB)
+			return 0;
+	}
 	if (git_object_lookup(&obj, w->repo, &oid, GIT_OBJECT_ANY) < 0)
 		return git_fail(w->rel, "cannot read object", raw);
 	switch (git_object_type(obj)) {
@@ -316,11 +362,16 @@ static int walk_new_objects(walker *w, const gw_segment_spec *spec)
 		gw_hex_decode(oid, spec->updates[i].new_oid, OID);
 		rc = visit(w, oid, 1);
 	}
-	while (rc == 0 && w->stack.n) {
+	while (rc == 0 && (w->stack.n || w->verify.n)) {
 		unsigned char oid[OID];
-		memcpy(oid, w->stack.items + (--w->stack.n) * OID, OID);
-		if ((rc = list_push(&w->found, oid)) == 0)
-			rc = expand(w, oid);
+		if (w->stack.n) {
+			memcpy(oid, w->stack.items + (--w->stack.n) * OID, OID);
+			if ((rc = list_push(&w->found, oid)) == 0)
+				rc = expand(w, oid, 0);
+		} else {
+			memcpy(oid, w->verify.items + (--w->verify.n) * OID, OID);
+			rc = expand(w, oid, 1);
+		}
 	}
 	return rc;
 }
@@ -491,6 +542,7 @@ int gw_segment_build(gw_store *store, gw_objset *set, const gw_segment_spec *spe
 	memset(&w, 0, sizeof(w));
 	memset(&h, 0, sizeof(h));
 	w.rel = spec->rel;
+	w.path = spec->path;
 	w.set = set;
 	if (has_new_values(spec)) {
 		gw_git_init();
@@ -557,6 +609,9 @@ int gw_segment_build(gw_store *store, gw_objset *set, const gw_segment_spec *spe
 	res->objects = w.found.n;
 	res->oids = w.found.items;
 	w.found.items = NULL;
+	res->proven = w.proven.items;
+	res->nproven = w.proven.n;
+	w.proven.items = NULL;
 out:
 	if (pack_path)
 		unlink(pack_path);
@@ -573,6 +628,8 @@ out:
 	free(w.stack.items);
 	free(w.found.items);
 	free(w.prereqs.items);
+	free(w.verify.items);
+	free(w.proven.items);
 	git_repository_free(w.repo);
 	return rc;
 }
@@ -580,5 +637,6 @@ out:
 void gw_segment_result_dispose(gw_segment_result *res)
 {
 	free(res->oids);
+	free(res->proven);
 	memset(res, 0, sizeof(*res));
 }

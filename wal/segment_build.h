@@ -45,6 +45,8 @@ typedef struct gw_segment_result {
 	uint64_t bytes;
 	uint64_t objects;
 	unsigned char *oids;    /* ids added (objects * 20 bytes), for the object set */
+	unsigned char *proven;  /* objects of the full backup whose closure is archived once this segment is */
+	size_t nproven;
 } gw_segment_result;
 
 /* Walk, pack and store the segment (create-only) at repos/<rel>/<lsn>.seg. */

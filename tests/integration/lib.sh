@@ -479,14 +479,15 @@ wait_log() {
 # count_log LOG PATTERN: number of lines of LOG matching PATTERN (grep -E).
 count_log() { grep -Ec -- "$2" "$1" || true; }
 
-# An archiver left running by a failed test is killed on exit (then the usual cleanup runs).
+# An archiver left running by a failed test is killed on exit (then the usual cleanup runs):
+# AR_PID, and AR_PIDS for a test that runs several.
 _gw_orig_exit_trap=$(trap -p EXIT)
 _gw_trap_cmd() { eval "set -- ${_gw_orig_exit_trap#trap -- }"; printf '%s' "${1:-}"; }
 _gw_orig_exit_cmd=$(_gw_trap_cmd)
 _gw_arch_exit() {
   local rc=$?
   set +e
-  [ -n "${AR_PID:-}" ] && { kill -KILL "$AR_PID" 2>/dev/null; wait "$AR_PID" 2>/dev/null; }
+  for p in ${AR_PID:-} ${AR_PIDS:-}; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   (exit $rc)
   eval "$_gw_orig_exit_cmd"
 }

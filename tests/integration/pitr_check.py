@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""A point-in-time checker for the integration tests: drives random pushes
+into the repositories under a root while some writers archive them (the
+service, a `gitwal backup` loop, ...), records the live state of every
+repository at a moment after the archive caught up with each push, then
+checks that `gitwal restore --until` that moment gives exactly that state
+(refs, HEAD, connectivity) for a random sample of moments.
+
+  pitr_check.py drive ROOT WORKDIR STEPS SECONDS OUT.json
+      STEPS random operations (or until SECONDS have passed), each followed
+      by a wait for the archive to reach the live state; OUT.json gets the
+      checkpoints.
+  pitr_check.py verify OUT.json SCRATCH COUNT SEED
+      COUNT restores at randomly chosen checkpoints (with replacement when
+      there are fewer), each compared with the recorded state.
+
+gitwal is $GITWAL_BIN; the store, index and root come from the environment
+(GITWAL_STORE, GITWAL_STATE_DIR, GITWAL_ROOT), as for the writers.
+Waits are for observable conditions, with generous timeouts: no fixed sleep.
+"""
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+
+GITWAL = os.environ["GITWAL_BIN"]
+CATCH_UP_SECONDS = 60
+
+
+def git(*args, cwd=None, check=True):
+    p = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    if check and p.returncode != 0:
+        sys.exit("git %s: exit %d: %s" % (" ".join(args), p.returncode, p.stderr.strip()))
+    return p.stdout
+
+
+def live_state(path):
+    """refs and HEAD of a bare repository, as the dry-run prints them."""
+    refs = {}
+    for line in git("-C", path, "for-each-ref", "--format=%(objectname) %(refname)").splitlines():
+        oid, name = line.split(" ", 1)
+        refs[name] = oid
+    head = subprocess.run(["git", "-C", path, "symbolic-ref", "-q", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0:
+        refs["HEAD"] = "ref: " + head.stdout.strip()
+    else:
+        refs["HEAD"] = git("-C", path, "rev-parse", "HEAD").strip()
+    return refs
+
+
+def archived_state():
+    """The archive's newest state of every repository, from `restore --dry-run --json` (None: not yet)."""
+    p = subprocess.run([GITWAL, "restore", "--dry-run", "--json", "--to", "/nonexistent-gitwal-dry-run"],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        return None
+    out = {}
+    for line in p.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            d = json.loads(line)
+            if "refs" in d:
+                out[d["repository"]] = d["refs"]
+    return out
+
+
+class Driver:
+    def __init__(self, root, work, rng):
+        self.root, self.work, self.rng = root, work, rng
+        self.repos = sorted(os.path.relpath(os.path.join(d, n), root) for d, dirs, _ in os.walk(root)
+                            for n in dirs if n.endswith(".git"))
+        self.n = 0
+        self.run = "%x" % (time.time_ns() % (1 << 32))  # names unique across drives of one root
+
+    def clone(self, rel):
+        w = os.path.join(self.work, rel)
+        if not os.path.isdir(w):
+            git("clone", "-q", os.path.join(self.root, rel), w)
+        git("-C", w, "fetch", "-q", "--prune", "origin", "+refs/heads/*:refs/remotes/origin/*")
+        return w
+
+    def commit(self, w, base):
+        self.n += 1
+        git("-C", w, "checkout", "-q", "-B", "work", base)
+        with open(os.path.join(w, "f%d.txt" % (self.n % 7)), "a") as f:
+            f.write("change %d %d\n" % (self.n, self.rng.randrange(1 << 30)))
+        git("-C", w, "add", "-A")
+        git("-C", w, "commit", "-qm", "change %d" % self.n)
+
+    def branches(self, rel):
+        return sorted(l.split()[1][len("refs/heads/"):] for l in
+                      git("-C", os.path.join(self.root, rel), "for-each-ref", "--format=%(objectname) %(refname)",
+                          "refs/heads").splitlines())
+
+    def step(self):
+        rel = self.rng.choice(self.repos)
+        w = self.clone(rel)
+        branches = self.branches(rel)
+        op = self.rng.choice(["push", "push", "push", "branch", "force", "delete", "tag", "atag"])
+        if not branches:
+            op = "push"
+        b = self.rng.choice(branches) if branches else "main"
+        if op == "push":
+            self.commit(w, "origin/" + b if b in branches else "HEAD")
+            git("-C", w, "push", "-q", "origin", "work:refs/heads/" + b)
+        elif op == "branch":
+            git("-C", w, "push", "-q", "origin", "origin/%s:refs/heads/topic-%s-%d" % (b, self.run, self.n))
+            self.n += 1
+        elif op == "force":
+            # A rewind: the branch loses its last commit and gets another.
+            parent = git("-C", w, "rev-parse", "-q", "--verify", "origin/%s~1" % b, check=False).strip()
+            self.commit(w, parent or "origin/" + b)
+            git("-C", w, "push", "-q", "-f", "origin", "work:refs/heads/" + b)
+        elif op == "delete" and len(branches) > 1:
+            victim = self.rng.choice([x for x in branches if x != "main"] or branches[1:])
+            git("-C", w, "push", "-q", "origin", ":refs/heads/" + victim)
+        elif op in ("tag", "atag"):
+            name = "t%s-%d" % (self.run, self.n)
+            self.n += 1
+            if op == "atag":
+                git("-C", w, "tag", "-a", "-m", name, name, "origin/" + b)
+            else:
+                git("-C", w, "tag", name, "origin/" + b)
+            git("-C", w, "push", "-q", "origin", "refs/tags/" + name)
+        return "%s %s %s" % (op, rel, b)
+
+    def states(self):
+        return {rel: live_state(os.path.join(self.root, rel)) for rel in self.repos}
+
+
+def wait_caught_up(live):
+    deadline = time.monotonic() + CATCH_UP_SECONDS
+    delay = 0.02
+    while True:
+        got = archived_state()
+        if got is not None and all(got.get(rel) == refs for rel, refs in live.items()):
+            return
+        if time.monotonic() > deadline:
+            diff = {rel: (refs, (got or {}).get(rel)) for rel, refs in live.items() if (got or {}).get(rel) != refs}
+            sys.exit("the archive did not reach the live state within %d s: %s" % (CATCH_UP_SECONDS, diff))
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
+def drive(root, work, steps, seconds, out):
+    rng = random.Random(int(os.environ.get("PITR_SEED", "1")))
+    d = Driver(root, work, rng)
+    checkpoints = []
+    t_end = time.monotonic() + seconds
+    live = d.states()
+    wait_caught_up(live)
+    checkpoints.append({"time_us": time.time_ns() // 1000, "what": "start", "states": live})
+    for k in range(steps):
+        if time.monotonic() > t_end:
+            break
+        what = d.step()
+        live = d.states()
+        wait_caught_up(live)
+        # A moment after the archive holds this state and before the next change.
+        checkpoints.append({"time_us": time.time_ns() // 1000, "what": what, "states": live})
+    with open(out, "w") as f:
+        json.dump(checkpoints, f)
+    print("%d steps driven" % (len(checkpoints) - 1))
+
+
+def restored_state(path):
+    s = live_state(path)
+    subprocess.run(["git", "-C", path, "fsck", "--connectivity-only", "--no-progress"], check=True,
+                   capture_output=True)
+    return s
+
+
+def verify(out, scratch, count, seed):
+    checkpoints = json.load(open(out))
+    rng = random.Random(seed)
+    for i in range(count):
+        cp = rng.choice(checkpoints)
+        us = cp["time_us"]
+        target = os.path.join(scratch, "r%d" % i)
+        until = "@%d.%06d" % (us // 1000000, us % 1000000)
+        p = subprocess.run([GITWAL, "restore", "--until", until, "--to", target], capture_output=True, text=True)
+        if p.returncode != 0:
+            sys.exit("restore --until %s (after '%s') exited %d: %s" % (until, cp["what"], p.returncode, p.stderr))
+        for rel, want in cp["states"].items():
+            try:
+                got = restored_state(os.path.join(target, rel))
+            except subprocess.CalledProcessError as e:
+                sys.exit("restore --until %s: %s is not connected: %s" % (until, rel, e.stderr))
+            if got != want:
+                sys.exit("restore --until %s (after '%s'): %s differs:\n  want %s\n  got  %s" %
+                         (until, cp["what"], rel, want, got))
+        shutil.rmtree(target, ignore_errors=True)
+    print("%d point-in-time restores exact (%d checkpoints)" % (count, len(checkpoints)))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "drive":
+        drive(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]), sys.argv[6])
+    elif sys.argv[1] == "verify":
+        verify(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+    else:
+        sys.exit("usage: pitr_check.py drive|verify ...")
