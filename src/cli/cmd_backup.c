@@ -30,7 +30,10 @@ static const char *help =
 	"\n"
 	"Prints one line per repository: 'ok REL lsn=N ...' or 'failed REL: reason'.\n"
 	"Exit status 1 if any repository failed (the others are still backed up).\n"
-	"Repositories using alternates, and sha256 repositories, are refused.\n"
+	"Refused (failed, with the reason), as no faithful copy of them can be made:\n"
+	"repositories using alternates, shallow clones, partial clones, sha256 or\n"
+	"reftable repositories, and any Git extension (extensions.*) gitwal does not\n"
+	"understand.\n"
 	"\n" GW_CLI_COMMON_HELP;
 
 typedef struct {
