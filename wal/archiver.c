@@ -618,7 +618,7 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 		return rc;
 	if (!(path = gw_fs_join(a->opts.root, r->rel)))
 		return GW_ERROR;
-	present = gw_repo_is_bare(path);
+	present = gw_repo_present(a->opts.root, r->rel); /* not through a symlink: that is another name */
 	if (!present) {
 		rc = (r->base_lsn && r->exists) ? record_deleted(a, r, changed_us) : 0;
 		free(path);
@@ -689,10 +689,8 @@ static void refuse(gw_archiver *a, arepo *r)
 static int still_refused(gw_archiver *a, arepo *r)
 {
 	gw_source *src = NULL;
-	char *path = gw_fs_join(a->opts.root, r->rel);
-	int rc = path && gw_repo_is_bare(path) ? gw_source_open(&src, a->opts.root, r->rel) : 0;
+	int rc = gw_repo_present(a->opts.root, r->rel) ? gw_source_open(&src, a->opts.root, r->rel) : 0;
 	gw_source_free(src);
-	free(path);
 	if (rc == GW_EUNSUPPORTED && !strcmp(gw_error_message(), r->refused))
 		return rc;
 	if (rc == 0) {
@@ -754,12 +752,9 @@ int gw_archiver_sync_all(gw_archiver *a)
 			failed++;
 	/* Archived repositories that are no longer there were deleted. */
 	if (gw_index_repos(a->index, &known, &nknown) == 0)
-		for (i = 0; i < nknown && !(a->opts.stop && *a->opts.stop); i++) {
-			char *path = gw_fs_join(a->opts.root, known[i]);
-			if (path && !gw_repo_is_bare(path) && gw_archiver_sync_repo(a, known[i], 0) < 0)
+		for (i = 0; i < nknown && !(a->opts.stop && *a->opts.stop); i++)
+			if (!gw_repo_present(a->opts.root, known[i]) && gw_archiver_sync_repo(a, known[i], 0) < 0)
 				failed++;
-			free(path);
-		}
 	gw_repo_list_free(repos, n);
 	gw_repo_list_free(known, nknown);
 	return failed;

@@ -237,6 +237,9 @@ int gw_source_open(gw_source **out, const char *root, const char *rel)
 		rc = gw_error_set(GW_ENOTFOUND, "repository %s not found under root %s", rel, root);
 		goto fail;
 	}
+	/* One name per repository: not one reached through a symlink (DESIGN.md 10.4). */
+	if ((rc = gw_repo_path_real(root, rel)) < 0)
+		goto fail;
 	if (!S_ISDIR(st.st_mode) || !gw_repo_is_bare(src->path)) {
 		rc = gw_error_set(GW_EINVALID, "repository %s: %s is not a bare Git repository", rel, src->path);
 		goto fail;
