@@ -50,6 +50,7 @@ typedef struct {
 	int64_t dirty_since;      /* changed while the spool was full: archive when there is room */
 	int resync;               /* its spooled segments were set aside: archive it again from the store */
 	int foreign;              /* another archiver writes it: this one stopped (DESIGN.md 3) */
+	char *refused;            /* why gitwal does not archive it (shallow, reftable...), as last logged */
 } arepo;
 
 struct gw_archiver {
@@ -145,6 +146,7 @@ void gw_archiver_free(gw_archiver *a)
 	for (i = 0; i < a->nrepos; i++) {
 		repo_unload(a->repos[i]);
 		gw_refs_reader_free(a->repos[i]->reader);
+		free(a->repos[i]->refused);
 		free(a->repos[i]->rel);
 		free(a->repos[i]);
 	}
@@ -639,7 +641,7 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 		return rc;
 	if (!(path = gw_fs_join(a->opts.root, r->rel)))
 		return GW_ERROR;
-	present = gw_repo_is_bare(path);
+	present = gw_repo_present(a->opts.root, r->rel); /* not through a symlink: that is another name */
 	if (!present) {
 		rc = (r->base_lsn && r->exists) ? record_deleted(a, r, changed_us) : 0;
 		free(path);
@@ -682,6 +684,46 @@ out:
 	return rc;
 }
 
+/*
+ * The repository is one gitwal refuses (GW_EUNSUPPORTED: a shallow or
+ * partial clone, reftable, an unknown extension). Said once per reason: it
+ * stays refused, and quiet, until it changes.
+ */
+static void refuse(gw_archiver *a, arepo *r)
+{
+	char *why;
+	if (r->refused && !strcmp(r->refused, gw_error_message()))
+		return;
+	if ((why = strdup(gw_error_message()))) {
+		free(r->refused);
+		r->refused = why;
+	}
+	a->stats.errors++;
+	gw_metrics_counter_inc(a->opts.metrics ? a->opts.metrics->errors[GW_METRICS_ERROR_UNSUPPORTED] : NULL);
+	log_event(a, "event=refused repo=%s reason=\"%s\"", r->rel, gw_error_message());
+}
+
+/*
+ * A refused repository is looked at again with the checks alone (no store
+ * request, no full backup attempt): GW_EUNSUPPORTED while it is refused for
+ * the same reason, 0 when it is worth a full sync again (it was fixed, went
+ * away, or is refused for another reason, which the sync then reports).
+ */
+static int still_refused(gw_archiver *a, arepo *r)
+{
+	gw_source *src = NULL;
+	int rc = gw_repo_present(a->opts.root, r->rel) ? gw_source_open(&src, a->opts.root, r->rel) : 0;
+	gw_source_free(src);
+	if (rc == GW_EUNSUPPORTED && !strcmp(gw_error_message(), r->refused))
+		return rc;
+	if (rc == 0) {
+		free(r->refused);
+		r->refused = NULL;
+	}
+	gw_error_clear();
+	return 0;
+}
+
 int gw_archiver_sync_repo(gw_archiver *a, const char *rel, int64_t changed_us)
 {
 	arepo *r;
@@ -693,6 +735,8 @@ int gw_archiver_sync_repo(gw_archiver *a, const char *rel, int64_t changed_us)
 		return gw_error_set(GW_ERROR, "out of memory");
 	if (r->foreign)
 		return 0; /* said when it was found; audit tells the rest */
+	if (r->refused && (rc = still_refused(a, r)) < 0)
+		return rc; /* said when it was refused */
 	rc = sync_repo(a, r, changed_us);
 	while ((rc == GW_EEXISTS || rc == GW_ECHANGED) && !r->foreign && ++tries < 4) {
 		/*
@@ -709,7 +753,10 @@ int gw_archiver_sync_repo(gw_archiver *a, const char *rel, int64_t changed_us)
 		r->resync = 0;
 	if (r->objset)
 		gw_objset_release(r->objset);
-	if (rc < 0) {
+	if (rc == GW_EUNSUPPORTED) {
+		refuse(a, r);
+		repo_unload(r);
+	} else if (rc < 0) {
 		a->stats.errors++;
 		if (a->opts.metrics && !r->foreign)
 			gw_metrics_counter_inc(a->opts.metrics->errors[rc == GW_EIO || rc == GW_EAUTH ? GW_METRICS_ERROR_STORE
@@ -734,12 +781,9 @@ int gw_archiver_sync_all(gw_archiver *a)
 			failed++;
 	/* Archived repositories that are no longer there were deleted. */
 	if (gw_index_repos(a->index, &known, &nknown) == 0)
-		for (i = 0; i < nknown && !(a->opts.stop && *a->opts.stop); i++) {
-			char *path = gw_fs_join(a->opts.root, known[i]);
-			if (path && !gw_repo_is_bare(path) && gw_archiver_sync_repo(a, known[i], 0) < 0)
+		for (i = 0; i < nknown && !(a->opts.stop && *a->opts.stop); i++)
+			if (!gw_repo_present(a->opts.root, known[i]) && gw_archiver_sync_repo(a, known[i], 0) < 0)
 				failed++;
-			free(path);
-		}
 	gw_repo_list_free(repos, n);
 	gw_repo_list_free(known, nknown);
 	return failed;

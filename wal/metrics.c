@@ -804,7 +804,8 @@ int gw_metrics_render(gw_metrics *reg, char **out, size_t *len)
 
 /* ----------------------------------------------------- the archiver's set */
 
-static const char *const error_kind_names[GW_METRICS_ERROR_KINDS] = { "store", "repository", "watch", "conflict" };
+static const char *const error_kind_names[GW_METRICS_ERROR_KINDS] = { "store", "repository", "watch", "conflict",
+								       "unsupported" };
 
 const char *gw_metrics_error_kind_name(gw_metrics_error_kind kind)
 {
@@ -832,7 +833,9 @@ int gw_metrics_register_archiver(gw_metrics *reg, gw_metrics_archiver *h)
 			     reg, GW_METRIC_ERRORS,
 			     "Errors by kind: store (writing to the store), repository (reading a repository), "
 			     "watch (watching repositories for changes), conflict (another writer archives the "
-			     "same repository: this archiver stopped writing it).",
+			     "same repository: this archiver stopped writing it), unsupported (a repository gitwal "
+			     "refuses to archive: shallow, partial clone, reftable, unknown extension; once per "
+			     "repository and reason).",
 			     &l, 1, &h->errors[k])) < 0)
 			goto fail;
 	}

@@ -158,6 +158,7 @@ typedef enum {
 	GW_METRICS_ERROR_REPOSITORY = 1, /* kind="repository" */
 	GW_METRICS_ERROR_WATCH = 2,      /* kind="watch" */
 	GW_METRICS_ERROR_CONFLICT = 3,   /* kind="conflict": another writer took an LSN this archiver needed */
+	GW_METRICS_ERROR_UNSUPPORTED = 4, /* kind="unsupported": a repository gitwal refuses (shallow, reftable...) */
 	GW_METRICS_ERROR_KINDS
 } gw_metrics_error_kind;
 

@@ -25,8 +25,19 @@ char *gw_repo_path_decode(const char *component);
 int gw_repo_is_bare(const char *path);
 
 /*
+ * 0 when no component of rel under root is a symlink: rel is the one name
+ * gitwal gives that directory (discovery does not follow symlinks).
+ * GW_EINVALID naming the symlink (and the real path, when it stays inside
+ * the root), GW_ENOTFOUND when a component is missing.
+ */
+int gw_repo_path_real(const char *root, const char *rel);
+/* Is rel a bare repository under root, reached without a symlink (as discovery finds it)? */
+int gw_repo_present(const char *root, const char *rel);
+
+/*
  * Every bare repository below root (not descending into repositories, nor into
- * directories whose names start with '.'), as sorted relative paths.
+ * directories whose names start with '.', nor following symlinks), as sorted
+ * relative paths.
  */
 int gw_repo_discover(const char *root, char ***out, size_t *count);
 void gw_repo_list_free(char **list, size_t count);

@@ -676,17 +676,26 @@ static int walk_entry(walk *w, int dirfd, const char *entry, unsigned char type,
 		const char *target;
 		size_t n;
 		int rc;
-		if (!gw_ref_name_valid(w->name))
+		const char *why;
+		if ((why = gw_ref_invalid(w->name, NULL)))
 			return gw_error_set(GW_ECORRUPT,
-					    "repository %s: %s is not a valid ref name (a file under refs/ that git "
-					    "ignores: remove or rename it)",
-					    w->rd->rel, printable(w->name, shown, sizeof(shown)));
+					    "repository %s: %s %s (a file under refs/ that git ignores: remove or "
+					    "rename it)",
+					    w->rd->rel, printable(w->name, shown, sizeof(shown)), why);
 		if ((rc = read_ref_file(dirfd, entry, w->buf, &n)) < 0)
 			return gw_error_set_errno(GW_EIO, "repository %s: cannot read %s", w->rd->rel,
 						  printable(w->name, shown, sizeof(shown)));
 		/* Gone since the listing (deleted or packed: packed-refs is read after), or not a ref. */
 		if (rc == 1 || parse_loose(w->buf, n, oid, &target) < 0)
 			return 0;
+		/* What the manifest and segment parsers would refuse is refused here (refname.h). */
+		if (target && (why = gw_ref_invalid(w->name, target))) {
+			char shown_target[256];
+			return gw_error_set(GW_ECORRUPT,
+					    "repository %s: symbolic ref %s %s ('%s'; git ignores it: fix or remove it)",
+					    w->rd->rel, printable(w->name, shown, sizeof(shown)), why,
+					    printable(target, shown_target, sizeof(shown_target)));
+		}
 		return add_loose(w, oid, target);
 	}
 	return 0; /* sockets, FIFOs...: git ignores them too */
@@ -780,7 +789,7 @@ static void resolve(gw_refs_reader *rd, const gw_refs_view *v, gw_ref *r, char *
 static int read_head(walk *w)
 {
 	gw_ref *h = &w->v->head;
-	const char *target;
+	const char *target, *why;
 	size_t len;
 	int rc = read_ref_file(AT_FDCWD, w->name, w->buf, &len);
 	if (rc < 0)
@@ -790,6 +799,12 @@ static int read_head(walk *w)
 	if (parse_loose(w->buf, len, h->oid, &target) < 0)
 		return gw_error_set(GW_ERROR, "repository %s: cannot read HEAD: it is neither an object id nor \"ref: <name>\"",
 				    w->rd->rel);
+	/* What the manifest and segment parsers would refuse is refused here (refname.h). */
+	if (target && (why = gw_ref_invalid("HEAD", target))) {
+		char shown[256];
+		return gw_error_set(GW_ECORRUPT, "repository %s: HEAD %s ('%s')", w->rd->rel, why,
+				    printable(target, shown, sizeof(shown)));
+	}
 	if (!(h->name = arena_dup(&w->v->arena, "HEAD")) || (target && !(h->symbolic = arena_dup(&w->v->arena, target))))
 		return gw_error_set(GW_ERROR, "out of memory");
 	return 0;

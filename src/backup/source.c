@@ -42,39 +42,182 @@ static int file_nonempty(const char *path)
 	return stat(path, &st) == 0 && st.st_size > 0;
 }
 
-/* The object format from the repository's config (extensions.objectformat). */
-static int read_object_format(gw_source *src)
+/*
+ * What a repository's config may say for gitwal to archive it faithfully.
+ * Git records in extensions.* whatever changes where or how it stores refs
+ * and objects; gitwal reads the files ref format (refs/ and packed-refs) and
+ * sha1 objects, all local. An extension it does not know could move either
+ * out of its sight (reftable did: 0 refs and an unreadable HEAD), so only
+ * the ones below pass; everything else is refused rather than archived wrong.
+ */
+static int extension_ok(const char *name, const char *value)
+{
+	if (!strcmp(name, "extensions.objectformat"))
+		return !strcasecmp(value, "sha1");
+	if (!strcmp(name, "extensions.refstorage"))
+		return !strcasecmp(value, "files");
+	/* Per-worktree config (a bare repository has none to read); "do not delete objects" (gitwal never does). */
+	return !strcmp(name, "extensions.worktreeconfig") || !strcmp(name, "extensions.preciousobjects") ||
+	       !strcmp(name, "extensions.noop");
+}
+
+static int refuse_extension(const gw_source *src, const char *name, const char *value)
+{
+	if (!strcmp(name, "extensions.objectformat"))
+		return gw_error_set(GW_EUNSUPPORTED,
+				    "repository %s uses object format %s; gitwal backs up sha1 repositories only",
+				    src->rel, value);
+	if (!strcmp(name, "extensions.refstorage") && !strcasecmp(value, "reftable"))
+		return gw_error_set(GW_EUNSUPPORTED,
+				    "repository %s keeps its refs in reftable (extensions.refstorage=reftable); gitwal "
+				    "reads the files format only (refs/ and packed-refs): convert it with 'git refs "
+				    "migrate --ref-format=files'",
+				    src->rel);
+	if (!strcmp(name, "extensions.partialclone"))
+		return gw_error_set(GW_EUNSUPPORTED,
+				    "repository %s is a partial clone (extensions.partialclone=%s): objects it refers "
+				    "to live only on that promisor remote, so no copy of it passes git fsck; back up "
+				    "the repository it was cloned from",
+				    src->rel, value);
+	return gw_error_set(GW_EUNSUPPORTED,
+			    "repository %s sets %s=%s, a Git extension gitwal does not understand (it may keep refs or "
+			    "objects where gitwal does not look): refused rather than archived wrong",
+			    src->rel, name, value);
+}
+
+static int refuse_promisor(const gw_source *src, const char *what)
+{
+	return gw_error_set(GW_EUNSUPPORTED,
+			    "repository %s is a partial clone (%s): objects it refers to live only on its promisor "
+			    "remote, so no copy of it passes git fsck; back up the repository it was cloned from",
+			    src->rel, what);
+}
+
+/* The repository's config: its format version and extensions, and promisor remotes. */
+static int check_config(gw_source *src)
 {
 	char *cfg_path = gw_fs_join(src->path, "config");
 	git_config *cfg = NULL;
-	git_config_entry *entry = NULL;
-	int rc = 0;
+	git_config_iterator *it = NULL;
+	git_config_entry *entry;
+	int32_t version = 0;
+	int rc = 0, err;
 
-	src->hash_len = 20;
-	src->object_format = "sha1";
 	if (!cfg_path)
 		return gw_error_set(GW_ERROR, "out of memory");
-	if (access(cfg_path, F_OK) == 0) {
-		if (git_config_open_ondisk(&cfg, cfg_path) < 0) {
-			rc = git_fail(src->rel, "cannot read config");
-		} else if (git_config_get_entry(&entry, cfg, "extensions.objectformat") == 0) {
-			if (strcasecmp(entry->value, "sha1") != 0)
-				rc = gw_error_set(GW_EUNSUPPORTED,
-						  "repository %s uses object format %s; gitwal backs up sha1 "
-						  "repositories only",
-						  src->rel, entry->value);
+	if (access(cfg_path, F_OK) != 0)
+		goto out; /* git needs none either: version 0, no extensions */
+	if (git_config_open_ondisk(&cfg, cfg_path) < 0) {
+		rc = git_fail(src->rel, "cannot read config");
+		goto out;
+	}
+	if (git_config_get_int32(&version, cfg, "core.repositoryformatversion") == 0 && (version < 0 || version > 1)) {
+		rc = gw_error_set(GW_EUNSUPPORTED,
+				  "repository %s has core.repositoryformatversion=%d; gitwal (as git) knows 0 and 1 "
+				  "only",
+				  src->rel, (int)version);
+		goto out;
+	}
+	/*
+	 * Every extension counts, whatever the version (git reads some of them in
+	 * version 0 too). One pass over every entry, matched by hand: libgit2's
+	 * glob iterator leaks its regex match data.
+	 */
+	if (git_config_iterator_new(&it, cfg) < 0) {
+		rc = git_fail(src->rel, "cannot read config");
+		goto out;
+	}
+	while ((err = git_config_next(&entry, it)) == 0) {
+		const char *name = entry->name, *value = entry->value ? entry->value : "";
+		size_t len = strlen(name);
+		if (!strncmp(name, "extensions.", 11) && !extension_ok(name, value)) {
+			rc = refuse_extension(src, name, value);
+			goto out;
+		}
+		if (!strncmp(name, "remote.", 7) && len > 16 && !strcmp(name + len - 9, ".promisor")) {
+			int on = 0;
+			/* A key without a value is true. */
+			if (git_config_parse_bool(&on, entry->value ? entry->value : "true") == 0 && on) {
+				char what[300];
+				snprintf(what, sizeof(what), "%.250s=true", name);
+				rc = refuse_promisor(src, what);
+				goto out;
+			}
 		}
 	}
-	git_config_entry_free(entry);
+	if (err != GIT_ITEROVER)
+		rc = git_fail(src->rel, "cannot read config");
+out:
+	git_config_iterator_free(it);
 	git_config_free(cfg);
 	free(cfg_path);
 	return rc;
 }
 
+/* A ".promisor" pack: objects fetched from a promisor remote, which may leave others out. */
+static int check_promisor_packs(gw_source *src)
+{
+	char *dir = gw_fs_join(src->path, "objects/pack");
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+	if (!dir)
+		return gw_error_set(GW_ERROR, "out of memory");
+	if ((d = opendir(dir))) {
+		while (rc == 0 && (de = readdir(d))) {
+			size_t len = strlen(de->d_name);
+			if (len > 9 && !strcmp(de->d_name + len - 9, ".promisor")) {
+				char what[300];
+				snprintf(what, sizeof(what), "objects/pack/%.250s", de->d_name);
+				rc = refuse_promisor(src, what);
+			}
+		}
+		closedir(d);
+	}
+	free(dir);
+	return rc;
+}
+
+/*
+ * Can gitwal archive this repository faithfully, so that a restore passes
+ * git fsck? Not when its objects are elsewhere (alternates), missing on
+ * purpose (shallow and partial clones), in a format gitwal does not write,
+ * or its refs are where gitwal does not read them. GW_EUNSUPPORTED with a
+ * one-line reason naming the repository.
+ */
+static int check_supported(gw_source *src)
+{
+	char *path;
+	int rc;
+
+	if (!(path = gw_fs_join(src->path, "objects/info/alternates")))
+		return gw_error_set(GW_ERROR, "out of memory");
+	rc = file_nonempty(path);
+	free(path);
+	if (rc)
+		return gw_error_set(GW_EUNSUPPORTED,
+				    "repository %s uses alternates (objects/info/alternates): its objects live in "
+				    "another repository; run 'git repack -a -d' in it to make it self-contained, or "
+				    "back up the pool repository",
+				    src->rel);
+	if (!(path = gw_fs_join(src->path, "shallow")))
+		return gw_error_set(GW_ERROR, "out of memory");
+	rc = file_nonempty(path);
+	free(path);
+	if (rc)
+		return gw_error_set(GW_EUNSUPPORTED,
+				    "repository %s is a shallow clone (it has a 'shallow' file): the history before "
+				    "the commits listed there is not in it, so no copy of it passes git fsck; fetch "
+				    "the rest ('git fetch --unshallow') or back up the repository it was cloned from",
+				    src->rel);
+	if ((rc = check_config(src)) < 0)
+		return rc;
+	return check_promisor_packs(src);
+}
+
 int gw_source_open(gw_source **out, const char *root, const char *rel)
 {
 	gw_source *src;
-	char *alt;
 	struct stat st;
 	int rc;
 
@@ -94,25 +237,16 @@ int gw_source_open(gw_source **out, const char *root, const char *rel)
 		rc = gw_error_set(GW_ENOTFOUND, "repository %s not found under root %s", rel, root);
 		goto fail;
 	}
+	/* One name per repository: not one reached through a symlink (DESIGN.md 10.4). */
+	if ((rc = gw_repo_path_real(root, rel)) < 0)
+		goto fail;
 	if (!S_ISDIR(st.st_mode) || !gw_repo_is_bare(src->path)) {
 		rc = gw_error_set(GW_EINVALID, "repository %s: %s is not a bare Git repository", rel, src->path);
 		goto fail;
 	}
-	if (!(alt = gw_fs_join(src->path, "objects/info/alternates"))) {
-		rc = gw_error_set(GW_ERROR, "out of memory");
-		goto fail;
-	}
-	rc = file_nonempty(alt);
-	free(alt);
-	if (rc) {
-		rc = gw_error_set(GW_EUNSUPPORTED,
-				  "repository %s uses alternates (objects/info/alternates): its objects live in another "
-				  "repository; run 'git repack -a -d' in it to make it self-contained, or back up the "
-				  "pool repository",
-				  rel);
-		goto fail;
-	}
-	if ((rc = read_object_format(src)) < 0 || (rc = gw_refs_reader_new(&src->reader, src->path, rel)) < 0)
+	src->hash_len = 20;
+	src->object_format = "sha1";
+	if ((rc = check_supported(src)) < 0 || (rc = gw_refs_reader_new(&src->reader, src->path, rel)) < 0)
 		goto fail;
 	*out = src;
 	return 0;

@@ -49,7 +49,9 @@ static const char *help =
 	"\n"
 	"Logs one key=value line per event on stderr (event=segment|full|error|...,\n"
 	"repo=, lsn=, bytes=, lag_ms=). SIGTERM or SIGINT: finish the work in hand\n"
-	"and exit 0.\n"
+	"and exit 0. Repositories 'gitwal backup' refuses (shallow or partial clones,\n"
+	"reftable, unknown extensions...) are logged once (event=refused reason=...)\n"
+	"and skipped until they change.\n"
 	"\n" GW_CLI_COMMON_HELP;
 
 static volatile int stop_requested; /* set by the signal handler; read by long scans too */

@@ -24,13 +24,17 @@ static const char *help =
 	"\n"
 	"  REL...          repositories by their path relative to the root (group/x.git)\n"
 	"  --all           every bare repository under the root (directories whose names\n"
-	"                  start with '.' are skipped)\n"
+	"                  start with '.' are skipped; symlinks are not followed, so\n"
+	"                  each repository is backed up once, under its real path)\n"
 	"  --jobs N        repositories backed up at once (default: cores, at most 8)\n"
 	"                  [gitwal.jobs]\n"
 	"\n"
 	"Prints one line per repository: 'ok REL lsn=N ...' or 'failed REL: reason'.\n"
 	"Exit status 1 if any repository failed (the others are still backed up).\n"
-	"Repositories using alternates, and sha256 repositories, are refused.\n"
+	"Refused (failed, with the reason), as no faithful copy of them can be made:\n"
+	"repositories using alternates, shallow clones, partial clones, sha256 or\n"
+	"reftable repositories, and any Git extension (extensions.*) gitwal does not\n"
+	"understand.\n"
 	"\n" GW_CLI_COMMON_HELP;
 
 typedef struct {

@@ -204,20 +204,21 @@ static int get_uint(const parse_ctx *p, json_t *obj, const char *field, uint64_t
 
 static int parse_ref(const parse_ctx *p, json_t *obj, gw_manifest_ref *r, int is_head)
 {
-	const char *name, *oid, *sym;
+	const char *name, *oid, *sym, *why;
 	int rc;
 	if (!json_is_object(obj))
 		return is_head ? bad(p, "head", "is missing or not an object") : bad(p, "refs", "holds a non-object");
 	if ((rc = get_string(p, obj, "name", &name, 1)) < 0 || (rc = get_string(p, obj, "oid", &oid, 0)) < 0 ||
 	    (rc = get_string(p, obj, "symbolic", &sym, 0)) < 0)
 		return rc;
-	if (is_head ? strcmp(name, "HEAD") != 0 : !gw_ref_name_valid(name))
+	/* The rule the writer applied (refname.h): "head" is HEAD, and no entry of "refs" is. */
+	if (is_head != !strcmp(name, "HEAD") || gw_ref_invalid(name, NULL))
 		return gw_error_set(GW_ECORRUPT, "manifest %s: invalid ref name '%s'", p->what, name);
 	if (oid && !is_lower_hex(oid, 40))
 		return gw_error_set(GW_ECORRUPT, "manifest %s: ref %s has an invalid object id", p->what, name);
-	if (sym && !gw_ref_target_valid(sym))
-		return gw_error_set(GW_ECORRUPT, "manifest %s: ref %s has an invalid symbolic target '%s'", p->what,
-				    name, sym);
+	if (sym && (why = gw_ref_invalid(name, sym)))
+		return gw_error_set(GW_ECORRUPT, "manifest %s: ref %s has an invalid symbolic target '%s' (it %s)",
+				    p->what, name, sym, why);
 	if (!oid && !sym && !is_head)
 		return gw_error_set(GW_ECORRUPT, "manifest %s: ref %s has neither an object id nor a target", p->what,
 				    name);

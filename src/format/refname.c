@@ -19,3 +19,16 @@ int gw_ref_name_valid(const char *name)
 {
 	return strncmp(name, "refs/", 5) == 0 && gw_ref_target_valid(name);
 }
+
+const char *gw_ref_invalid(const char *name, const char *target)
+{
+	int head = !strcmp(name, "HEAD");
+	if (!head && !gw_ref_name_valid(name))
+		return "is not a valid ref name";
+	if (!target)
+		return NULL;
+	/* Git takes a directory for a repository only if its HEAD is "ref: refs/..." or an object id. */
+	if (head)
+		return gw_ref_name_valid(target) ? NULL : "does not point at a valid ref name under refs/";
+	return gw_ref_target_valid(target) ? NULL : "does not point at a valid ref name";
+}

@@ -14,4 +14,17 @@ int gw_ref_name_valid(const char *name);
 /* A name a symbolic ref may point at: valid for Git, one-level names included. */
 int gw_ref_target_valid(const char *name);
 
+/*
+ * The one rule for a ref gitwal records, applied both where refs are read
+ * from a repository (refs_read.c, for full backups and segments alike) and
+ * where they are read back from storage (the manifest and segment parsers),
+ * so that whatever is written can be read: name is "HEAD" or a
+ * gw_ref_name_valid name; target, a symbolic ref's (NULL: none), is a
+ * gw_ref_target_valid name, and for HEAD one under "refs/" (Git does not take
+ * a directory whose HEAD points elsewhere for a repository). NULL when the
+ * ref passes, else what is wrong with it, as a phrase to follow its name in
+ * the caller's message ("is not a valid ref name").
+ */
+const char *gw_ref_invalid(const char *name, const char *target);
+
 #endif

@@ -122,12 +122,6 @@ static int is_oid_or_empty(const char *s)
 	return n == 0 || (n == 40 && gw_hex_is_lower(s, n));
 }
 
-/* An update's ref: HEAD (a detached HEAD has a value) or a ref gitwal restores. */
-static int valid_ref(const char *name)
-{
-	return !strcmp(name, "HEAD") || gw_ref_name_valid(name);
-}
-
 static const char *str_field(json_t *o, const char *name)
 {
 	json_t *v = json_object_get(o, name);
@@ -152,7 +146,7 @@ static int parse_update(json_t *o, gw_update *u, const char *what)
 	if (!strcmp(kind, "ref")) {
 		const char *ref = str_field(o, "ref"), *old = str_field(o, "old"), *nw = str_field(o, "new");
 		u->kind = GW_UPDATE_REF;
-		if (!ref || !valid_ref(ref)) /* HEAD too: a detached HEAD has a value */
+		if (!ref || gw_ref_invalid(ref, NULL)) /* HEAD too: a detached HEAD has a value */
 			return bad(what, "updates.ref", "is not a valid ref name");
 		if (!old || !nw || !is_oid_or_empty(old) || !is_oid_or_empty(nw) || (!*old && !*nw))
 			return bad(what, "updates.old/new", "is not an object id");
@@ -162,7 +156,8 @@ static int parse_update(json_t *o, gw_update *u, const char *what)
 	} else if (!strcmp(kind, "symref")) {
 		const char *ref = str_field(o, "ref"), *ot = str_field(o, "old_target"), *nt = str_field(o, "new_target");
 		u->kind = GW_UPDATE_SYMREF;
-		if (!ref || !valid_ref(ref) || !ot || !nt || (*ot && !gw_ref_target_valid(ot)) || (*nt && !gw_ref_target_valid(nt)) ||
+		/* The rule the writer applied (refname.h), to both targets. */
+		if (!ref || !ot || !nt || gw_ref_invalid(ref, *ot ? ot : NULL) || gw_ref_invalid(ref, *nt ? nt : NULL) ||
 		    (!*ot && !*nt))
 			return bad(what, "updates.symref", "is not a valid symbolic ref change");
 		u->ref = strdup(ref);

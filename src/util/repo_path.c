@@ -1,6 +1,13 @@
 /*
  * Repository paths: validation, encoding into store keys, and discovery of
  * the bare repositories under a root.
+ *
+ * Discovery never follows a symlink (DESIGN.md 10.4): a symlink to the root
+ * or above it inside the root would make the walk loop (two of them: 2^32
+ * paths to depth 32), and one to a repository or a directory of them would
+ * archive the same repositories again under other names. A repository has
+ * one name, its path without symlinks, and the archiver, `backup --all` and
+ * the inotify watcher all see the same tree.
  */
 #include "gitwal/repo.h"
 #include "gitwal/error.h"
@@ -8,6 +15,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,7 +161,10 @@ static int discover(const char *root, const char *rel, str_list *out, int depth)
 		struct stat st;
 		if (de->d_name[0] == '.')
 			continue;
-		if (fstatat(dirfd(d), de->d_name, &st, 0) < 0 || !S_ISDIR(st.st_mode))
+		/* Symlinks are not followed: see the top of the file. */
+		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
 			continue;
 		if (snprintf(child, sizeof(child), "%s%s%s", rel, rel[0] ? "/" : "", de->d_name) >= (int)sizeof(child))
 			continue;
@@ -160,6 +172,60 @@ static int discover(const char *root, const char *rel, str_list *out, int depth)
 	}
 	closedir(d);
 	return rc;
+}
+
+int gw_repo_path_real(const char *root, const char *rel)
+{
+	char path[REPO_PATH_MAX + 64];
+	size_t rl = strlen(root), i;
+	struct stat st;
+	int rc;
+	if ((rc = gw_repo_path_check(rel)) < 0)
+		return rc;
+	if (snprintf(path, sizeof(path), "%s/%s", root, rel) >= (int)sizeof(path))
+		return gw_error_set(GW_EINVALID, "repository path '%s' is too long", rel);
+	/* Each component below the root, shortest first: path[0, i) is root/<components>. */
+	for (i = rl + 1;; i++) {
+		char c = path[i];
+		if (c != '/' && c != '\0')
+			continue;
+		path[i] = '\0';
+		if (lstat(path, &st) < 0) {
+			path[i] = c;
+			return gw_error_set_errno(GW_ENOTFOUND, "repository %s not found under root %s", rel, root);
+		}
+		if (S_ISLNK(st.st_mode)) {
+			char real[PATH_MAX], real_root[PATH_MAX];
+			const char *via = path + rl + 1;
+			size_t n;
+			path[i] = c;
+			if (realpath(path, real) && realpath(root, real_root) && (n = strlen(real_root)) &&
+			    !strncmp(real, real_root, n) && real[n] == '/')
+				return gw_error_set(GW_EINVALID,
+						    "repository %s is reached through a symlink (%.*s): gitwal "
+						    "archives a repository once, under its real path: name it %s",
+						    rel, (int)(i - rl - 1), via, real + n + 1);
+			return gw_error_set(GW_EINVALID,
+					    "repository %s is reached through a symlink (%.*s) that does not lead to a "
+					    "repository inside the root: gitwal does not follow symlinks (archive the "
+					    "tree it leads to as a root of its own)",
+					    rel, (int)(i - rl - 1), via);
+		}
+		if (c == '\0')
+			return 0;
+		path[i] = c;
+	}
+}
+
+int gw_repo_present(const char *root, const char *rel)
+{
+	char path[REPO_PATH_MAX + 64];
+	int present;
+	if (snprintf(path, sizeof(path), "%s/%s", root, rel) >= (int)sizeof(path))
+		return 0;
+	present = gw_repo_is_bare(path) && gw_repo_path_real(root, rel) == 0;
+	gw_error_clear();
+	return present;
 }
 
 static int str_cmp(const void *a, const void *b)

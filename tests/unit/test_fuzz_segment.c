@@ -22,7 +22,8 @@ static void encode_sample(unsigned char **out, size_t *len, int gap)
 	u[0].time_us = 1000;
 	u[1] = (gw_update){GW_UPDATE_REF, 1001, "refs/heads/main", "", A, NULL, NULL};
 	u[2] = (gw_update){GW_UPDATE_REF, 1002, "refs/heads/main", A, B, NULL, NULL};
-	u[3] = (gw_update){GW_UPDATE_SYMREF, 1003, "HEAD", "", "", "refs/heads/main", "ORIG_HEAD"};
+	/* A symbolic ref may point outside refs/ (not HEAD: git refuses that, and so does refname.h). */
+	u[3] = (gw_update){GW_UPDATE_SYMREF, 1003, "refs/sym/orig", "", "", "refs/heads/main", "ORIG_HEAD"};
 	u[4] = (gw_update){GW_UPDATE_REF, 1004, "refs/tags/v1", B, "", NULL, NULL};
 	h.repository = "grp/a.git";
 	h.lsn = 7;

@@ -360,6 +360,11 @@ static void test_reject_refs(void **state)
 	/* HEAD itself. */
 	set_field("head", "name", json_string("refs/heads/main"), GW_ECORRUPT, "invalid ref name 'refs/heads/main'");
 	set_field("head", "symbolic", json_string("main"), GW_ECORRUPT, "invalid symbolic target 'main'");
+	/* HEAD points under refs/ (refname.h: what the refs reader refuses to write): a reftable HEAD, ORIG_HEAD. */
+	set_field("head", "symbolic", json_string("refs/heads/.invalid"), GW_ECORRUPT,
+		  "HEAD has an invalid symbolic target 'refs/heads/.invalid' (it does not point at a valid ref name under "
+		  "refs/)");
+	set_field("head", "symbolic", json_string("ORIG_HEAD"), GW_ECORRUPT, "invalid symbolic target 'ORIG_HEAD'");
 }
 
 /* A missing or non-object "head" must be reported as the head field, not as 'refs'. */

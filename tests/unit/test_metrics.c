@@ -348,7 +348,8 @@ static void test_archiver_set(void **state)
 	assert_non_null(strstr(text, "\ngitwal_errors_total{kind=\"store\"} 0\n"
 				     "gitwal_errors_total{kind=\"repository\"} 0\n"
 				     "gitwal_errors_total{kind=\"watch\"} 1\n"
-				     "gitwal_errors_total{kind=\"conflict\"} 0\n"));
+				     "gitwal_errors_total{kind=\"conflict\"} 0\n"
+				     "gitwal_errors_total{kind=\"unsupported\"} 0\n"));
 	assert_non_null(strstr(text, "# TYPE gitwal_archive_lag_seconds histogram\n"));
 	assert_non_null(strstr(text, "\ngitwal_archive_lag_seconds_bucket{le=\"0.025\"} 1\n"));
 	assert_non_null(strstr(text, "\ngitwal_archive_lag_seconds_count 1\n"));

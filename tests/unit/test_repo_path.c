@@ -280,6 +280,67 @@ static void test_discover(void **state)
 	tu_rmrf(home);
 }
 
+/*
+ * Symlinks are not followed: two to the root inside it (a walk that followed
+ * them would list 2^32 paths), one to a repository, one to a directory of
+ * repositories inside the root, one out of it, one dangling. Each repository
+ * is listed once, under its path without symlinks.
+ */
+static void test_discover_symlinks(void **state)
+{
+	char root[128], home[128], out[256];
+	char **list;
+	size_t n, i;
+	static const char *want[] = {"a.git", "group/b.git"};
+	(void)state;
+	tu_mkdtemp(home, sizeof(home));
+	tu_git_env(home);
+	tu_mkdtemp(root, sizeof(root));
+	assert_int_equal(tu_sh("cd %s && git init -q --bare a.git && git init -q --bare group/b.git && "
+			       "ln -s %s loop1 && ln -s .. group/loop2 && ln -s a.git alias.git && ln -s group grp && "
+			       "git init -q --bare %s/outside.git && ln -s %s/outside.git out.git && "
+			       "ln -s nowhere dangling && ln -s loop1 chain",
+			       root, root, home, home),
+			 0);
+	assert_int_equal(gw_repo_discover(root, &list, &n), 0);
+	for (i = 0; i < n; i++)
+		fprintf(stderr, "  discovered %s\n", list[i]);
+	assert_int_equal(n, sizeof(want) / sizeof(want[0]));
+	for (i = 0; i < n; i++)
+		assert_string_equal(list[i], want[i]);
+	gw_repo_list_free(list, n);
+
+	/* Named: the real path is the name; through a symlink it is refused, saying which name to use. */
+	assert_int_equal(gw_repo_path_real(root, "a.git"), 0);
+	assert_int_equal(gw_repo_path_real(root, "group/b.git"), 0);
+	tu_assert_err(gw_repo_path_real(root, "alias.git"), GW_EINVALID,
+		      "repository alias.git is reached through a symlink (alias.git): gitwal archives a repository "
+		      "once, under its real path: name it a.git");
+	tu_assert_err(gw_repo_path_real(root, "loop1/group/loop2/a.git"), GW_EINVALID,
+		      "symlink (loop1): gitwal archives a repository once, under its real path: name it a.git");
+	tu_assert_err(gw_repo_path_real(root, "group/loop2/group/b.git"), GW_EINVALID,
+		      "symlink (group/loop2): gitwal archives a repository once, under its real path: name it "
+		      "group/b.git");
+	tu_assert_err(gw_repo_path_real(root, "grp/b.git"), GW_EINVALID, "name it group/b.git");
+	tu_assert_err(gw_repo_path_real(root, "out.git"), GW_EINVALID,
+		      "symlink (out.git) that does not lead to a repository inside the root");
+	tu_assert_err(gw_repo_path_real(root, "dangling"), GW_EINVALID, "symlink (dangling) that does not lead");
+	tu_assert_err(gw_repo_path_real(root, "missing.git"), GW_ENOTFOUND, "repository missing.git not found under");
+	tu_assert_err(gw_repo_path_real(root, "../a.git"), GW_EINVALID, "'..'");
+	/* Present: a bare repository under its real path only. */
+	assert_true(gw_repo_present(root, "a.git"));
+	assert_true(gw_repo_present(root, "group/b.git"));
+	assert_false(gw_repo_present(root, "alias.git"));
+	assert_false(gw_repo_present(root, "loop1/a.git"));
+	assert_false(gw_repo_present(root, "out.git"));
+	assert_false(gw_repo_present(root, "group"));
+	assert_false(gw_repo_present(root, "missing.git"));
+	snprintf(out, sizeof(out), "%s/alias.git", root);
+	assert_true(gw_repo_is_bare(out)); /* the layout is there: only the name is refused */
+	tu_rmrf(root);
+	tu_rmrf(home);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -290,6 +351,7 @@ int main(void)
 		cmocka_unit_test(test_decode_rejects_malformed),
 		cmocka_unit_test(test_decode_rejects_non_canonical),
 		cmocka_unit_test(test_discover),
+		cmocka_unit_test(test_discover_symlinks),
 	};
 	return tu_run_tests(tests);
 }

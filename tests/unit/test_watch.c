@@ -289,7 +289,7 @@ static void test_initial_scan(void **state)
 	assert_int_equal(tu_sh("mkdir -p '%s/empty' && ln -s '%s/a.git' '%s/link.git'", f->root, f->root, f->root),
 			 0);
 	start(f, 0, 0);
-	/* Symlinks are not followed (gw_repo_discover follows them): link.git is not watched. */
+	/* Symlinks are not followed (nor by gw_repo_discover): link.git is not watched. */
 	{
 		char **l;
 		size_t n;
@@ -300,6 +300,7 @@ static void test_initial_scan(void **state)
 		assert_string_equal(l[2], "g/h/c.git");
 		gw_repo_list_free(l, n);
 	}
+	expect_repos_match_discover(f);
 	st = stats(f);
 	/* root, g, g/h, empty; each repository: itself, refs, refs/heads, refs/tags */
 	assert_int_equal(st.watches, 4 + 3 * 4);
@@ -528,6 +529,44 @@ static void test_created(void **state)
 	assert_int_equal(tu_sh("git -C '%s/moved/x/y.git' update-ref refs/heads/main %s", f->root, sha), 0);
 	pump_default(f);
 	expect_only(f, 1, GW_WATCH_CHANGED, "moved/x/y.git");
+}
+
+/*
+ * Symlinks to the root inside the root (two: a walk that followed them would
+ * never end), to a repository and to a directory of repositories: not
+ * followed, at start-up, when created later, or by a rescan. Each repository
+ * is watched once, under its real path, as gw_repo_discover lists it.
+ */
+static void test_symlinks(void **state)
+{
+	fixture *f = *state;
+	struct gw_watch_stats st;
+	char *sha;
+	git_init(f, "a.git");
+	git_init(f, "g/b.git");
+	assert_int_equal(tu_sh("cd '%s' && ln -s '%s' loop1 && ln -s .. g/loop2 && ln -s a.git alias.git", f->root,
+			       f->root),
+			 0);
+	start(f, 0, 0);
+	expect_repos_match_discover(f);
+	st = stats(f);
+	assert_int_equal(st.repos, 2);
+	assert_int_equal(st.watches, 2 + 2 * 4); /* root, g; each repository: itself, refs, heads, tags */
+	/* More symlinks while watching: no event, no watch. */
+	assert_int_equal(tu_sh("cd '%s' && ln -s . loop3 && ln -s g grp && ln -s g/b.git g/alias2.git", f->root), 0);
+	pump_default(f);
+	expect_none(f);
+	assert_int_equal(stats(f).watches, st.watches);
+	assert_int_equal(gw_watch_rescan(f->w), 0);
+	pump_default(f);
+	expect_none(f);
+	assert_int_equal(stats(f).watches, st.watches);
+	expect_repos_match_discover(f);
+	/* A change is reported once, under the real path. */
+	sha = commit_in(f, "a.git");
+	assert_int_equal(tu_sh("git -C '%s/a.git' update-ref refs/heads/main %s", f->root, sha), 0);
+	pump_default(f);
+	expect_only(f, 1, GW_WATCH_CHANGED, "a.git");
 }
 
 /* A directory holding a repository becomes one itself: the inner one is no longer discovered. */
@@ -837,6 +876,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_push, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_created, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dir_becomes_repo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlinks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deleted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_moved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recreate_cycles, setup, teardown),
