@@ -633,6 +633,7 @@ typedef struct {
 	unsigned char last_sha256[32]; /* of the last record loaded: the next must link to it */
 	gw_refstate state;
 	int exists;
+	int not_archived; /* until is before the first full backup, and nothing of the repository is older */
 	gw_restore_gap *gaps;
 	size_t ngaps;
 } plan;
@@ -649,20 +650,94 @@ static void plan_dispose(plan *p)
 	free(p->gaps);
 }
 
-static int before_first_full(gw_index *index, const char *rel)
+static int first_key(const gw_store_entry *e, void *payload)
 {
+	char **out = payload;
+	return (*out = strdup(e->key)) ? 1 : gw_error_set(GW_ERROR, "out of memory");
+}
+
+/*
+ * The time asked for is before rel's first full backup. The archive proves
+ * the repository did not exist then only when nothing of it is stored below
+ * that backup's LSN (keys sort by LSN: the first key listed says): *proven is
+ * set and the error explains. Otherwise records of it were lost, and the
+ * error names the oldest key left.
+ */
+static int before_first_full(gw_store *store, gw_index *index, const char *rel, const gw_sync_report *report,
+			     int *proven)
+{
+	const gw_sync_problem *bad = gw_sync_report_find(report, rel, 0);
 	gw_full_record first;
-	char when[40];
+	char when[40], *prefix, *oldest = NULL, *key_rel = NULL;
+	uint64_t lsn = 0;
+	gw_key_kind kind;
 	int rc;
-	if (gw_index_full_find_first(index, rel, &first) < 0)
-		return gw_error_code();
+	*proven = 0;
+	if ((rc = gw_index_full_find_first(index, rel, &first)) == GW_ENOTFOUND && bad)
+		return gw_error_set(bad->code, "repository %s has no full backup that can be read: key %s: %s", rel, bad->key,
+				    bad->reason);
+	if (rc == GW_ENOTFOUND)
+		return gw_error_set(GW_ENOTFOUND, "repository %s has no full backup in the store %s (no manifest)", rel,
+				    gw_store_url(store));
+	if (rc < 0)
+		return rc;
+	if (!(prefix = gw_layout_repo_prefix(rel))) {
+		gw_full_record_dispose(&first);
+		return gw_error_set(GW_ERROR, "out of memory");
+	}
+	rc = gw_store_list(store, prefix, first_key, &oldest);
+	free(prefix);
+	if (rc >= 0 && oldest)
+		gw_layout_parse_key(oldest, &key_rel, &lsn, &kind);
 	gw_time_format(first.time_us, when, sizeof(when));
-	rc = gw_error_set(GW_ENOTFOUND,
-			  "repository %s: the time asked for is before its first full backup (%s, LSN %llu): "
-			  "its state then is unknown to the archive",
-			  rel, when, (unsigned long long)first.lsn);
+	if (rc < 0) {
+		/* the listing's error stands */
+	} else if (!oldest || lsn >= first.lsn) {
+		*proven = 1;
+		rc = gw_error_set(GW_ENOTFOUND,
+				  "repository %s: the time asked for is before its first full backup (%s, LSN %llu): "
+				  "it was not archived then",
+				  rel, when, (unsigned long long)first.lsn);
+	} else {
+		rc = gw_error_set(GW_ECORRUPT,
+				  "repository %s: the time asked for is before its first full backup (%s, LSN %llu), "
+				  "and the store holds an older key of it (%s) with no full backup: its state then "
+				  "cannot be proven",
+				  rel, when, (unsigned long long)first.lsn, oldest);
+	}
+	free(key_rel);
+	free(oldest);
 	gw_full_record_dispose(&first);
 	return rc;
+}
+
+/*
+ * What lies above the span must not be owed to until: a damaged key the
+ * sync could not record there, a missing LSN right after it (its time is
+ * unknown), or a segment at or before until that belongs to a full backup
+ * the archive lacks (its manifest lost). Each is an error naming it.
+ */
+static int check_above_span(const char *rel, const gw_index_span *s, int64_t until_us, const gw_sync_report *report)
+{
+	const gw_sync_problem *bad = gw_sync_report_find(report, rel, s->full_lsn);
+	if (bad && bad->lsn <= s->last_lsn + 1)
+		return gw_error_set(GW_ECORRUPT,
+				    "repository %s: the record at LSN %llu (key %s) cannot be read (%s): the state at the "
+				    "time asked for cannot be proven",
+				    rel, (unsigned long long)bad->lsn, bad->key, bad->reason);
+	if (!s->next_lsn)
+		return 0;
+	if (s->next_lsn > s->last_lsn + 1)
+		return gw_error_set(GW_ECORRUPT,
+				    "repository %s: LSN %llu is missing from the archive (LSN %llu after it is there): the "
+				    "state at the time asked for cannot be proven",
+				    rel, (unsigned long long)s->last_lsn + 1, (unsigned long long)s->next_lsn);
+	if (!s->next_full && s->next_time_us <= until_us)
+		return gw_error_set(GW_ECORRUPT,
+				    "repository %s: the segment at LSN %llu is of the full backup at LSN %llu, which the "
+				    "archive lacks (no manifest): the state at the time asked for cannot be proven",
+				    rel, (unsigned long long)s->next_lsn, (unsigned long long)s->next_base_lsn);
+	return 0;
 }
 
 /* A span that cannot be replayed is an error naming the LSN. */
@@ -714,20 +789,21 @@ static int plan_refs(gw_index *index, const char *rel, int64_t until_us, plan *p
 }
 
 /* The newest full backup at or before until, then its segments up to until. */
-static int make_plan(gw_store *store, gw_index *index, const char *rel, int64_t until_us, plan *p)
+static int make_plan(gw_store *store, gw_index *index, const char *rel, int64_t until_us,
+		     const gw_sync_report *report, plan *p)
 {
 	int rc;
 	memset(p, 0, sizeof(*p));
 	rc = gw_index_full_find_before(index, rel, until_us, &p->full);
 	if (rc == GW_ENOTFOUND)
-		return before_first_full(index, rel);
+		return before_first_full(store, index, rel, report, &p->not_archived);
 	if (rc < 0)
 		return rc;
 	if ((rc = load_manifest(store, &p->full, &p->m)) < 0 || (rc = gw_refstate_from_manifest(&p->state, &p->m)) < 0)
 		return rc;
 	p->exists = 1;
 	if ((rc = gw_index_span_find(index, rel, p->full.lsn, until_us, &p->span)) < 0 ||
-	    (rc = check_span(rel, &p->span)) < 0 ||
+	    (rc = check_above_span(rel, &p->span, until_us, report)) < 0 || (rc = check_span(rel, &p->span)) < 0 ||
 	    (rc = gw_index_gaps_foreach(index, rel, p->full.lsn + 1, p->span.last_lsn, collect_gap, p)) < 0)
 		return rc;
 	if (p->span.unknown_lsn) {
@@ -1095,12 +1171,13 @@ static int build_and_install(gw_store *store, const char *rel, const gw_restore_
 	return rc;
 }
 
-static int find_full(gw_store *store, gw_index *index, const char *rel, uint64_t lsn, gw_full_record *rec)
+static int find_full(gw_store *store, gw_index *index, const char *rel, uint64_t lsn, gw_sync_report *report,
+		     gw_full_record *rec)
 {
 	int rc = gw_index_full_find(index, rel, lsn, rec);
 	if (rc == GW_ENOTFOUND) {
 		/* The index is a cache: look in the store before giving up. */
-		if ((rc = gw_index_sync(index, store, rel)) < 0)
+		if ((rc = gw_index_sync_report(index, store, rel, 0, report)) < 0)
 			return rc;
 		rc = gw_index_full_find(index, rel, lsn, rec);
 	}
@@ -1121,15 +1198,16 @@ static int restore_with_plan(gw_store *store, gw_index *index, const char *rel, 
 		return rc;
 	if (opts->until_set) {
 		/* Segments written since the index last heard of them are in the store only. */
-		if (!opts->index_synced && (rc = gw_index_sync_newer(index, store, rel)) < 0)
+		if (!opts->index_synced && (rc = gw_index_sync_report(index, store, rel, 1, opts->report)) < 0)
 			goto out;
-		rc = make_plan(store, index, rel, opts->until_us, &p);
+		rc = make_plan(store, index, rel, opts->until_us, opts->report, &p);
 		if (rc == GW_ECORRUPT && !opts->index_synced) {
 			/* A hole may be one the index missed (it only looked past its last LSN): look at everything once. */
 			plan_dispose(&p);
-			if ((rc = gw_index_sync(index, store, rel)) >= 0)
-				rc = make_plan(store, index, rel, opts->until_us, &p);
+			if ((rc = gw_index_sync_report(index, store, rel, 0, opts->report)) >= 0)
+				rc = make_plan(store, index, rel, opts->until_us, opts->report, &p);
 		}
+		result->skipped = p.not_archived;
 		if (rc < 0)
 			goto out;
 		if (!p.exists) {
@@ -1142,9 +1220,9 @@ static int restore_with_plan(gw_store *store, gw_index *index, const char *rel, 
 		}
 	} else {
 		/* "Latest" means the latest in the store, which may be newer than the index knows. */
-		if (!opts->lsn && !opts->index_synced && (rc = gw_index_sync_newer(index, store, rel)) < 0)
+		if (!opts->lsn && !opts->index_synced && (rc = gw_index_sync_report(index, store, rel, 1, opts->report)) < 0)
 			goto out;
-		if ((rc = find_full(store, index, rel, opts->lsn, &p.full)) < 0)
+		if ((rc = find_full(store, index, rel, opts->lsn, opts->index_synced ? NULL : opts->report, &p.full)) < 0)
 			goto out;
 		if ((rc = load_manifest(store, &p.full, &p.m)) < 0 || (rc = gw_refstate_from_manifest(&p.state, &p.m)) < 0)
 			goto out;

@@ -91,6 +91,38 @@ int gw_index_sync(gw_index *index, gw_store *store, const char *repo);
  * gw_index_sync().
  */
 int gw_index_sync_newer(gw_index *index, gw_store *store, const char *repo);
+
+/* A key a sync could not record: unreadable, damaged, or not what its name says. */
+typedef struct gw_sync_problem {
+	char *repository; /* from the key's name */
+	uint64_t lsn;
+	char *key;
+	char *reason;     /* the error, one line */
+	int code;         /* its GW_E* code */
+} gw_sync_problem;
+
+typedef struct gw_sync_report {
+	char **repos;     /* every repository a listed key names (a manifest, bundle, idx or segment), in key order */
+	size_t nrepos;
+	gw_sync_problem *problems; /* in key order */
+	size_t nproblems;
+	size_t fulls, segments; /* records added */
+} gw_sync_report;
+
+/*
+ * gw_index_sync (newer = 0) or gw_index_sync_newer (newer = 1) that goes on
+ * past a key it cannot record: with report set, such a key becomes one of
+ * its problems (a later sync into the same report adds each key once), and
+ * every repository named by a listed key is noted. Only a failure of the
+ * listing or of the index itself is returned. The report is zeroed by the
+ * caller and freed with gw_sync_report_dispose().
+ */
+int gw_index_sync_report(gw_index *index, gw_store *store, const char *repo, int newer, gw_sync_report *report);
+/* repo's problem with the lowest LSN above after_lsn, or NULL. */
+const gw_sync_problem *gw_sync_report_find(const gw_sync_report *report, const char *repo, uint64_t after_lsn);
+int gw_sync_report_has_repo(const gw_sync_report *report, const char *repo);
+void gw_sync_report_dispose(gw_sync_report *report);
+
 /* Forget everything (before a full rebuild). */
 int gw_index_clear(gw_index *index);
 
@@ -118,6 +150,11 @@ typedef struct gw_index_span {
 	/* The segment after the span when it reports an archiver gap covering until_us (else all 0). */
 	uint64_t unknown_lsn;
 	int64_t unknown_from_us, unknown_to_us;
+	/* The lowest record above the span, of any generation (next_lsn 0 when none). */
+	uint64_t next_lsn;
+	int next_full;          /* it is a full backup (else a segment) */
+	uint64_t next_base_lsn; /* a segment's generation */
+	int64_t next_time_us;   /* a full backup's time, a segment's time_first_us */
 } gw_index_span;
 int gw_index_span_find(gw_index *index, const char *repo, uint64_t full_lsn, int64_t until_us, gw_index_span *out);
 

@@ -20,6 +20,15 @@ typedef struct gw_restore_opts {
 	int64_t until_us; /* point in time (microseconds since the epoch); INT64_MAX: the newest archived state */
 	int dry_run;     /* plan only */
 	int index_synced; /* the caller has just brought the whole index up to date with the store */
+	/*
+	 * Damaged keys (gw_index_sync_report), or NULL. With index_synced, what
+	 * the caller's sync found (only read: it may be shared between threads);
+	 * otherwise restore's own syncs go on past a damaged key and add it here
+	 * (NULL: they stop at it). A damaged key the state asked for may depend
+	 * on (above the full backup, up to the record after the span) fails the
+	 * repository, naming it; one after that does not.
+	 */
+	gw_sync_report *report;
 } gw_restore_opts;
 
 /*
@@ -50,7 +59,7 @@ typedef struct gw_restore_result {
 	uint64_t segments; /* log segments applied */
 	uint64_t full_lsn; /* the full backup restored (then its segments) */
 	int64_t full_time_us;
-	int skipped;       /* the repository did not exist at the time asked for */
+	int skipped;       /* the archive proves the repository did not exist at the time asked for */
 	double seconds;
 	gw_restore_gap *gaps; /* with until_us */
 	size_t ngaps;

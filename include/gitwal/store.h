@@ -77,7 +77,8 @@ void gw_store_reader_free(gw_store_reader *r);
 /* Read exactly len bytes of key from offset into buf: fewer is GW_ECORRUPT ("key ... is truncated"). */
 int gw_store_read_range(gw_store *store, const char *key, uint64_t offset, size_t len, void *buf);
 
-/* Read a whole small object (at most max_size bytes) into a malloc'd buffer. */
+/* Read a whole small object (at most max_size bytes) into a malloc'd buffer; a larger one is refused from
+ * its size, before any of it is read (GW_ECORRUPT). */
 int gw_store_get(gw_store *store, const char *key, size_t max_size, char **out, size_t *out_len);
 
 int gw_store_stat_key(gw_store *store, const char *key, gw_store_stat *st);

@@ -37,6 +37,17 @@ void gw_cli_dispose(gw_cli *cli);
 
 /* Print "gitwal CMD: message" to stderr; returns the exit code for it. */
 int gw_cli_fail(const char *cmd, int code);
+/*
+ * The damaged keys a sync found (of repo, or all when NULL), one line each on
+ * stderr (repository, key, reason), except those a message already printed
+ * (except_in) names; returns how many there are, printed or not.
+ */
+size_t gw_cli_report_problems(const char *cmd, const gw_sync_report *report, const char *repo, const char *except_in);
+/*
+ * 0 when the archive knows repo (a key of it was listed, or the index has a
+ * record of it); otherwise 1, with a one-line error naming it.
+ */
+int gw_cli_repo_known(const char *cmd, gw_cli *cli, const gw_sync_report *report, const char *repo);
 int gw_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int gw_cli_parse_jobs(const char *cmd, const char *value, int *jobs);
 /*

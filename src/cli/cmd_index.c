@@ -13,7 +13,9 @@ static const char *help =
 	"\n"
 	"  rebuild         forget what the index holds and rebuild it from the store\n"
 	"                  alone (listing plus manifests); use it on a new machine or\n"
-	"                  after losing the index file\n"
+	"                  after losing the index file. A key that cannot be read or\n"
+	"                  is damaged is reported (repository, key, reason) and left\n"
+	"                  out, everything else is indexed, and the exit status is 1\n"
 	"\n" GW_CLI_COMMON_HELP;
 
 int gw_cmd_index(int argc, char **argv)
@@ -23,7 +25,8 @@ int gw_cmd_index(int argc, char **argv)
 		{0, 0, 0, 0},
 	};
 	gw_cli cli = {0};
-	int c, rc = 0, added;
+	gw_sync_report report = {0};
+	int c, rc = 0;
 
 	opterr = 0;
 	optind = 1;
@@ -44,12 +47,18 @@ int gw_cmd_index(int argc, char **argv)
 		goto out;
 	}
 	if (gw_cli_resolve(&cli, 0) < 0 || gw_cli_open_store(&cli) < 0 || gw_cli_open_index(&cli) < 0 ||
-	    gw_index_clear(cli.index) < 0 || (added = gw_index_sync(cli.index, cli.store, NULL)) < 0) {
+	    gw_index_clear(cli.index) < 0 || gw_index_sync_report(cli.index, cli.store, NULL, 0, &report) < 0) {
 		rc = gw_cli_fail("index", gw_error_code());
 		goto out;
 	}
-	printf("index %s rebuilt from %s: %d full backups\n", cli.index_path, cli.store_url, added);
+	printf("index %s rebuilt from %s: %zu full backups, %zu segments, %zu repositories\n", cli.index_path,
+	       cli.store_url, report.fulls, report.segments, report.nrepos);
+	if (gw_cli_report_problems("index", &report, NULL, NULL)) {
+		fprintf(stderr, "gitwal index: %zu damaged keys left out of the index\n", report.nproblems);
+		rc = 1;
+	}
 out:
+	gw_sync_report_dispose(&report);
 	gw_cli_dispose(&cli);
 	return rc;
 }

@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "gitwal/error.h"
 #include "gitwal/manifest.h"
+#include "gitwal/repo.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -17,11 +18,16 @@ static const char *help =
 	"List repositories and their full backups: LSN, time (UTC), objects, refs and\n"
 	"sizes. The index is first brought up to date with the store (new backups\n"
 	"written by other machines appear) unless --no-sync is given.\n"
+	"A key that cannot be read or is damaged, and a repository whose keys hold no\n"
+	"full backup (its manifest is missing), are reported on stderr, one line each\n"
+	"(repository, key, reason), after everything else is listed; the exit status\n"
+	"is then 1, as it is for a --repo the archive does not know.\n"
 	"\n"
 	"  --json          one JSON document: {\"store\": URL, \"repositories\": [{\"repository\":\n"
 	"                  REL, \"backups\": [{\"lsn\", \"time\", \"time_us\", \"objects\", \"refs\",\n"
 	"                  \"bundle_bytes\", \"idx_bytes\", \"manifest_key\"}]}]}\n"
 	"  --repo REL      only this repository\n"
+	"  --no-sync       list what the index holds, without reading the store\n"
 	"\n" GW_CLI_COMMON_HELP;
 
 typedef struct {
@@ -74,7 +80,9 @@ int gw_cmd_info(int argc, char **argv)
 	};
 	gw_cli cli = {0};
 	info_run run = {0};
+	gw_sync_report report = {0};
 	const char *repo = NULL;
+	size_t i, bad = 0;
 	int c, rc = 0, sync = 1;
 
 	opterr = 0;
@@ -104,11 +112,17 @@ int gw_cmd_info(int argc, char **argv)
 		rc = gw_cli_usage_error("info", "unexpected argument '%s'", argv[optind]);
 		goto out;
 	}
+	if (repo && gw_repo_path_check(repo) < 0) {
+		rc = gw_cli_usage_error("info", "option --repo: %s", gw_error_message());
+		goto out;
+	}
 	if (gw_cli_resolve(&cli, 0) < 0 || gw_cli_open_index(&cli) < 0 ||
-	    (sync && (gw_cli_open_store(&cli) < 0 || gw_index_sync(cli.index, cli.store, repo) < 0))) {
+	    (sync && (gw_cli_open_store(&cli) < 0 || gw_index_sync_report(cli.index, cli.store, repo, 0, &report) < 0))) {
 		rc = gw_cli_fail("info", gw_error_code());
 		goto out;
 	}
+	if (repo && (rc = gw_cli_repo_known("info", &cli, &report, repo)) != 0)
+		goto out;
 	run.repos = json_array();
 	if (gw_index_full_foreach(cli.index, repo, print_one, &run) < 0) {
 		rc = gw_cli_fail("info", gw_error_code());
@@ -123,7 +137,28 @@ int gw_cmd_info(int argc, char **argv)
 	} else {
 		printf("%zu repositories, %zu full backups (store %s)\n", run.nrepos, run.nbackups, cli.store_url);
 	}
+	/* Listed last, so that one damaged repository never hides the others. */
+	bad = gw_cli_report_problems("info", &report, NULL, NULL);
+	for (i = 0; i < report.nrepos; i++) {
+		gw_full_record first;
+		int found;
+		if (gw_sync_report_find(&report, report.repos[i], 0))
+			continue; /* its damaged keys were just named */
+		if ((found = gw_index_full_find_first(cli.index, report.repos[i], &first)) == 0) {
+			gw_full_record_dispose(&first);
+		} else if (found == GW_ENOTFOUND) {
+			fprintf(stderr, "gitwal info: damaged %s: the store holds keys of it but no full backup (no manifest)\n",
+				report.repos[i]);
+			bad++;
+		} else {
+			rc = gw_cli_fail("info", gw_error_code());
+			goto out;
+		}
+	}
+	if (bad)
+		rc = 1;
 out:
+	gw_sync_report_dispose(&report);
 	json_decref(run.repos);
 	free(run.cur_name);
 	gw_cli_dispose(&cli);

@@ -20,6 +20,9 @@ static const char *help =
 	"Print every record archived for a repository, in LSN order: full backups\n"
 	"(LSN, time, refs) and log segments (LSN, time, and each ref update: ref,\n"
 	"old value, new value; HEAD retargets; repository created or deleted).\n"
+	"A record that cannot be read back is named on stderr (repository, key,\n"
+	"reason) and the rest is printed; the exit status is then 1, as it is for a\n"
+	"repository the archive does not know.\n"
 	"\n"
 	"  --json          one JSON document: {\"repository\", \"records\": [{\"lsn\", \"kind\":\n"
 	"                  \"full\"|\"segment\", \"time_us\", \"time\", ...}]}; a segment record has\n"
@@ -31,7 +34,7 @@ typedef struct {
 	gw_cli *cli;
 	int json;
 	json_t *records;
-	int rc;
+	size_t damaged; /* records that could not be read back: each named on stderr */
 } log_run;
 
 static const char *kind_name(gw_update_kind k)
@@ -65,8 +68,10 @@ static int print_segment(const gw_segment_record *r, void *payload)
 	size_t i;
 	int rc;
 	if ((rc = gw_segment_read_meta(run->cli->store, r->key, r->size, &h, trailer)) < 0) {
-		run->rc = rc;
-		return rc;
+		/* One damaged record is named; the rest of the history is still printed. */
+		fprintf(stderr, "gitwal log: damaged %s: key %s: %s\n", r->repository, r->key, gw_error_message());
+		run->damaged++;
+		return 0;
 	}
 	gw_time_format(r->time_last_us, when, sizeof(when));
 	if (run->json)
@@ -125,6 +130,7 @@ int gw_cmd_log(int argc, char **argv)
 	};
 	gw_cli cli = {0};
 	log_run run = {0};
+	gw_sync_report report = {0};
 	const char *repo = NULL;
 	int c, rc = 0;
 
@@ -157,10 +163,12 @@ int gw_cmd_log(int argc, char **argv)
 		goto out;
 	}
 	if (gw_cli_resolve(&cli, 0) < 0 || gw_cli_open_store(&cli) < 0 || gw_cli_open_index(&cli) < 0 ||
-	    gw_index_sync(cli.index, cli.store, repo) < 0) {
+	    gw_index_sync_report(cli.index, cli.store, repo, 0, &report) < 0) {
 		rc = gw_cli_fail("log", gw_error_code());
 		goto out;
 	}
+	if ((rc = gw_cli_repo_known("log", &cli, &report, repo)) != 0)
+		goto out;
 	run.cli = &cli;
 	run.records = json_array();
 	if (run.json) {
@@ -205,9 +213,11 @@ int gw_cmd_log(int argc, char **argv)
 			}
 		}
 	}
-	if (run.rc < 0)
-		rc = gw_cli_fail("log", run.rc);
+	/* Keys the sync could not record are not in the history above: name them. */
+	if (gw_cli_report_problems("log", &report, NULL, NULL) + run.damaged)
+		rc = 1;
 out:
+	gw_sync_report_dispose(&report);
 	json_decref(run.records);
 	gw_cli_dispose(&cli);
 	return rc;

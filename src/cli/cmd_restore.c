@@ -40,14 +40,17 @@ static const char *help =
 	"                  segment after it (as --until with a time after the last\n"
 	"                  change); a repository whose last record is its deletion is\n"
 	"                  skipped and listed\n"
+	"                  Only what the archive proves absent at the time (deleted\n"
+	"                  then, or no key of it stored before then) is skipped; any\n"
+	"                  missing or damaged data fails the repository, named.\n"
 	"  --lsn N         the full backup taken at LSN N alone (needs one --repo)\n"
 	"  --dry-run       print the plan (full backup, segments, bytes to read, the refs\n"
 	"                  and HEAD at the end, gaps) from the index, and change nothing;\n"
 	"                  --json for one JSON object per repository per line\n"
 	"\n"
 	"  --to DIR        where to create the repositories (created if missing)\n"
-	"  --repo REL      a repository to restore (repeatable); default: every\n"
-	"                  repository that has a backup in the store\n"
+	"  --repo REL      a repository to restore (repeatable; named twice, restored\n"
+	"                  once); default: every repository the store holds a key of\n"
 	"  --force         replace a target that exists and is not empty\n"
 	"  --jobs N        repositories restored at once (default: cores, at most 8)\n"
 	"\n"
@@ -56,7 +59,12 @@ static const char *help =
 	"and renamed into place, so a failed restore leaves nothing half-made. A target\n"
 	"that exists and is not empty is never touched without --force.\n"
 	"The index is a cache: repositories it does not know are looked up in the\n"
-	"store, so restore works on a fresh machine given only --store.\n"
+	"store, so restore works on a fresh machine given only --store. A stored key\n"
+	"that cannot be read or is damaged is named on stderr in one line (repository,\n"
+	"key, reason); it fails its repository only if the state asked for may depend\n"
+	"on it, and never stops the others.\n"
+	"Exit status: 0 when every repository was restored (or skipped), 1 when one\n"
+	"failed or a damaged key was found, 2 for a usage error.\n"
 	"\n" GW_CLI_COMMON_HELP;
 
 typedef struct {
@@ -64,7 +72,9 @@ typedef struct {
 	char **repos;
 	size_t count;
 	gw_restore_opts opts;
+	gw_sync_report report; /* restoring everything: what the sync of the whole store found damaged */
 	int failed, skipped, json, explicit;
+	size_t damaged;
 	pthread_mutex_t lock;
 } restore_run;
 
@@ -127,13 +137,23 @@ static void restore_one(size_t i, void *payload)
 {
 	restore_run *run = payload;
 	gw_restore_result res;
+	gw_restore_opts opts = run->opts;
+	gw_sync_report mine = {0};
 	const char *rel = run->repos[i];
-	int rc = gw_restore_full(run->cli->store, run->cli->index, rel, &run->opts, &res);
 	char when[40];
+	int rc;
+	if (run->explicit)
+		opts.report = &mine; /* restore's sync goes on past damaged keys: they fail it only where needed */
+	rc = gw_restore_full(run->cli->store, run->cli->index, rel, &opts, &res);
 	pthread_mutex_lock(&run->lock);
+	/* Its damaged keys, one line each, unless the failure below names them already. */
+	run->damaged += gw_cli_report_problems("restore", opts.report, rel, rc < 0 ? gw_error_message() : NULL);
 	gw_time_format(res.time_us, when, sizeof(when));
-	if (rc < 0 && !run->explicit && (res.skipped || rc == GW_ENOTFOUND)) {
-		/* Restoring everything: a repository that did not exist then is listed, not an error. */
+	if (rc < 0 && res.skipped && !run->explicit) {
+		/*
+		 * Restoring everything, what the archive proves absent then is listed;
+		 * any other failure is one, and so is a repository named with --repo.
+		 */
 		run->skipped++;
 		printf("skipped %s: %s\n", rel, gw_error_message());
 	} else if (rc < 0) {
@@ -159,6 +179,46 @@ static void restore_one(size_t i, void *payload)
 	fflush(stdout);
 	pthread_mutex_unlock(&run->lock);
 	gw_restore_result_dispose(&res);
+	gw_sync_report_dispose(&mine);
+}
+
+/* Add rel to the list; with unique, unless it is there (a repository named twice is restored once). */
+static int add_repo(restore_run *run, size_t *cap, const char *rel, int unique)
+{
+	size_t i;
+	for (i = 0; unique && i < run->count; i++)
+		if (strcmp(run->repos[i], rel) == 0)
+			return 0;
+	if (run->count == *cap) {
+		char **n = realloc(run->repos, (*cap = *cap ? *cap * 2 : 8) * sizeof(char *));
+		if (!n)
+			return gw_error_set(GW_ERROR, "out of memory");
+		run->repos = n;
+	}
+	if (!(run->repos[run->count] = strdup(rel)))
+		return gw_error_set(GW_ERROR, "out of memory");
+	run->count++;
+	return 0;
+}
+
+static int rel_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sort the list and drop repeated names (the index's and the listing's, merged). */
+static void sort_unique(restore_run *run)
+{
+	size_t i, k = 0;
+	if (run->count)
+		qsort(run->repos, run->count, sizeof(char *), rel_cmp);
+	for (i = 0; i < run->count; i++) {
+		if (k && strcmp(run->repos[k - 1], run->repos[i]) == 0)
+			free(run->repos[i]);
+		else
+			run->repos[k++] = run->repos[i];
+	}
+	run->count = k;
 }
 
 int gw_cmd_restore(int argc, char **argv)
@@ -185,6 +245,10 @@ int gw_cmd_restore(int argc, char **argv)
 			fputs(help, stdout);
 			goto out;
 		case 't':
+			if (!*optarg) {
+				rc = gw_cli_usage_error("restore", "option --to: the directory is empty");
+				goto out;
+			}
 			free(to);
 			to = gw_fs_absolute(optarg);
 			break;
@@ -193,13 +257,10 @@ int gw_cmd_restore(int argc, char **argv)
 				rc = gw_cli_usage_error("restore", "option --repo: %s", gw_error_message());
 				goto out;
 			}
-			if (run.count == cap) {
-				char **n = realloc(run.repos, (cap = cap ? cap * 2 : 8) * sizeof(char *));
-				if (!n)
-					goto out;
-				run.repos = n;
+			if (add_repo(&run, &cap, optarg, 1) < 0) {
+				rc = gw_cli_fail("restore", gw_error_code());
+				goto out;
 			}
-			run.repos[run.count++] = strdup(optarg);
 			break;
 		case 'l': {
 			char *end;
@@ -271,13 +332,30 @@ int gw_cmd_restore(int argc, char **argv)
 	}
 	run.explicit = run.count > 0;
 	if (run.count == 0) {
-		/* Everything the store holds: bring the index up to date first. */
-		if (gw_index_sync(cli.index, cli.store, NULL) < 0 ||
-		    gw_index_repos(cli.index, &run.repos, &run.count) < 0) {
+		/*
+		 * Everything the store holds: bring the index up to date first, going
+		 * on past damaged keys. Every repository a key names is restored (or
+		 * fails, named), whether or not a full backup of it was recorded.
+		 */
+		char **indexed = NULL;
+		size_t nindexed = 0, i;
+		if (gw_index_sync_report(cli.index, cli.store, NULL, 0, &run.report) < 0 ||
+		    gw_index_repos(cli.index, &indexed, &nindexed) < 0) {
 			rc = gw_cli_fail("restore", gw_error_code());
 			goto out;
 		}
+		for (i = 0; i < nindexed && rc == 0; i++)
+			rc = add_repo(&run, &cap, indexed[i], 0);
+		for (i = 0; i < run.report.nrepos && rc == 0; i++)
+			rc = add_repo(&run, &cap, run.report.repos[i], 0);
+		gw_repo_list_free(indexed, nindexed);
+		if (rc < 0) {
+			rc = gw_cli_fail("restore", gw_error_code());
+			goto out;
+		}
+		sort_unique(&run);
 		run.opts.index_synced = 1;
+		run.opts.report = &run.report;
 		if (run.count == 0) {
 			fprintf(stderr, "gitwal restore: the store %s holds no backups\n", gw_store_url(cli.store));
 			rc = 1;
@@ -288,10 +366,11 @@ int gw_cmd_restore(int argc, char **argv)
 	pthread_mutex_init(&run.lock, NULL);
 	gw_cli_parallel(run.count, cli.jobs, restore_one, &run);
 	pthread_mutex_destroy(&run.lock);
-	fprintf(stderr, "gitwal restore: %zu repositories, %d failed, %d skipped, into %s\n", run.count, run.failed,
-		run.skipped, to);
-	rc = run.failed ? 1 : 0;
+	fprintf(stderr, "gitwal restore: %zu repositories, %d failed, %d skipped, %zu damaged keys, into %s\n", run.count,
+		run.failed, run.skipped, run.damaged, to);
+	rc = run.failed || run.damaged ? 1 : 0;
 out:
+	gw_sync_report_dispose(&run.report);
 	gw_repo_list_free(run.repos, run.count);
 	free(to);
 	gw_cli_dispose(&cli);

@@ -25,6 +25,34 @@ int gw_cli_fail(const char *cmd, int code)
 	return 1;
 }
 
+size_t gw_cli_report_problems(const char *cmd, const gw_sync_report *report, const char *repo, const char *except_in)
+{
+	size_t i, n = 0;
+	for (i = 0; report && i < report->nproblems; i++) {
+		const gw_sync_problem *p = &report->problems[i];
+		if (repo && strcmp(p->repository, repo) != 0)
+			continue;
+		n++;
+		if (!except_in || !strstr(except_in, p->key))
+			fprintf(stderr, "gitwal %s: damaged %s: key %s: %s\n", cmd, p->repository, p->key, p->reason);
+	}
+	return n;
+}
+
+int gw_cli_repo_known(const char *cmd, gw_cli *cli, const gw_sync_report *report, const char *repo)
+{
+	uint64_t last = 0;
+	if (gw_sync_report_has_repo(report, repo))
+		return 0;
+	if (gw_index_last_lsn(cli->index, repo, &last) < 0)
+		return gw_cli_fail(cmd, gw_error_code());
+	if (last)
+		return 0;
+	fprintf(stderr, "gitwal %s: repository %s is not in the archive: the store %s holds no key of it\n", cmd, repo,
+		cli->store ? gw_store_url(cli->store) : cli->store_url);
+	return 1;
+}
+
 int gw_cli_usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;

@@ -1,8 +1,16 @@
 /*
  * Rebuilding the index from the store alone: list repos/, and for every full
  * backup whose manifest exists (the commit point), read and check the
- * manifest and record it. Parts without a manifest are not backups and are
- * left out; the audit reports them.
+ * manifest and record it, and every segment's header and trailer. Parts
+ * without a manifest are not backups and are left out; the audit reports
+ * them.
+ *
+ * A key that cannot be recorded (unreadable, damaged, or not what its name
+ * says) either stops the sync (gw_index_sync: the archiver, which must not
+ * go on past a hole) or becomes a problem in a report while the sync goes on
+ * (gw_index_sync_report: restore, info, log and index rebuild, where one
+ * damaged repository must not hide the others). Failures of the listing or
+ * of the index itself always stop it.
  */
 #include "gitwal/index.h"
 #include "gitwal/error.h"
@@ -19,7 +27,28 @@ typedef struct {
 	uint64_t *sizes;
 	gw_key_kind *kinds;
 	size_t count, cap;
+	gw_sync_report *report; /* when set: every repository a key names */
 } key_list;
+
+static int strdup_into(char **out, const char *s)
+{
+	return (*out = strdup(s)) ? 0 : gw_error_set(GW_ERROR, "out of memory");
+}
+
+/* Keys come in byte order, so one repository's keys are together: a name is new when it is not the last one. */
+static int report_repo(gw_sync_report *r, const char *rel)
+{
+	char **n;
+	if (r->nrepos && strcmp(r->repos[r->nrepos - 1], rel) == 0)
+		return 0;
+	if (!(n = realloc(r->repos, (r->nrepos + 1) * sizeof(char *))))
+		return gw_error_set(GW_ERROR, "out of memory");
+	r->repos = n;
+	if (strdup_into(&r->repos[r->nrepos], rel) < 0)
+		return GW_ERROR;
+	r->nrepos++;
+	return 0;
+}
 
 static int collect_manifests(const gw_store_entry *e, void *payload)
 {
@@ -27,12 +56,14 @@ static int collect_manifests(const gw_store_entry *e, void *payload)
 	char *rel = NULL;
 	uint64_t lsn;
 	gw_key_kind kind;
-	if (gw_layout_parse_key(e->key, &rel, &lsn, &kind) < 0 ||
-	    (kind != GW_KEY_FULL_MANIFEST && kind != GW_KEY_SEGMENT)) {
+	int rc = gw_layout_parse_key(e->key, &rel, &lsn, &kind);
+	if (rc >= 0 && rel && kind != GW_KEY_UNKNOWN && l->report && report_repo(l->report, rel) < 0) {
 		free(rel);
-		return 0;
+		return GW_ERROR;
 	}
 	free(rel);
+	if (rc < 0 || (kind != GW_KEY_FULL_MANIFEST && kind != GW_KEY_SEGMENT))
+		return 0;
 	if (l->count == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64;
 		char **n = realloc(l->keys, cap * sizeof(char *));
@@ -55,7 +86,8 @@ static int collect_manifests(const gw_store_entry *e, void *payload)
 	return 0;
 }
 
-static int record_manifest(gw_index *index, gw_store *store, const char *key)
+/* Record the manifest at key; *stored is set when a failure comes from the store's data, not the index. */
+static int record_manifest(gw_index *index, gw_store *store, const char *key, int *stored)
 {
 	gw_full_record rec;
 	gw_manifest m;
@@ -66,6 +98,8 @@ static int record_manifest(gw_index *index, gw_store *store, const char *key)
 	gw_key_kind kind;
 	int rc;
 
+	*stored = 1;
+	memset(&m, 0, sizeof(m));
 	if ((rc = gw_store_get(store, key, GW_MANIFEST_MAX_SIZE, &text, &len)) < 0)
 		return rc;
 	rc = gw_manifest_parse(&m, text, len, key);
@@ -88,6 +122,7 @@ static int record_manifest(gw_index *index, gw_store *store, const char *key)
 		rec.idx_size = m.idx.size;
 		rec.objects = m.objects;
 		rec.refs = m.nrefs;
+		*stored = 0;
 		rc = gw_index_full_add(index, &rec);
 	}
 	if (m.repository)
@@ -97,7 +132,7 @@ static int record_manifest(gw_index *index, gw_store *store, const char *key)
 	return rc;
 }
 
-int gw_index_record_segment(gw_index *index, gw_store *store, const char *key, uint64_t size)
+static int record_segment(gw_index *index, gw_store *store, const char *key, uint64_t size, int *stored)
 {
 	gw_segment_header h;
 	gw_segment_record rec;
@@ -106,6 +141,7 @@ int gw_index_record_segment(gw_index *index, gw_store *store, const char *key, u
 	uint64_t lsn;
 	gw_key_kind kind;
 	int rc;
+	*stored = 1;
 	if ((rc = gw_segment_read_meta(store, key, size, &h, trailer)) < 0)
 		return rc;
 	gw_layout_parse_key(key, &rel, &lsn, &kind);
@@ -131,6 +167,7 @@ int gw_index_record_segment(gw_index *index, gw_store *store, const char *key, u
 		rec.gap = h.gap;
 		rec.gap_from_us = h.gap_from_us;
 		rec.gap_to_us = h.gap_to_us;
+		*stored = 0;
 		rc = gw_index_segment_add(index, &rec, h.updates, h.nupdates);
 	}
 	free(rel);
@@ -138,7 +175,50 @@ int gw_index_record_segment(gw_index *index, gw_store *store, const char *key, u
 	return rc;
 }
 
-static int sync_listing(gw_index *index, gw_store *store, const char *repo, const char *start_after)
+int gw_index_record_segment(gw_index *index, gw_store *store, const char *key, uint64_t size)
+{
+	int stored;
+	return record_segment(index, store, key, size, &stored);
+}
+
+static int report_problem(gw_sync_report *r, const char *rel, uint64_t lsn, const char *key, int code)
+{
+	gw_sync_problem *n, *p;
+	size_t i;
+	for (i = 0; i < r->nproblems; i++)
+		if (strcmp(r->problems[i].key, key) == 0)
+			return 0; /* seen by an earlier sync into the same report */
+	if (!(n = realloc(r->problems, (r->nproblems + 1) * sizeof(*n))))
+		return gw_error_set(GW_ERROR, "out of memory");
+	r->problems = n;
+	p = &n[r->nproblems];
+	memset(p, 0, sizeof(*p));
+	p->lsn = lsn;
+	p->code = code;
+	if (strdup_into(&p->repository, rel) < 0 || strdup_into(&p->key, key) < 0 ||
+	    strdup_into(&p->reason, gw_error_message()) < 0) {
+		free(p->repository);
+		free(p->key);
+		return GW_ERROR;
+	}
+	r->nproblems++;
+	return 0;
+}
+
+/* Whether the manifest of rel at lsn was listed: it sorts right before that LSN's .seg among the keys kept. */
+static int manifest_before(const key_list *l, size_t i, const char *rel, uint64_t lsn)
+{
+	char *prev_rel = NULL;
+	uint64_t prev_lsn;
+	gw_key_kind kind;
+	int found = i > 0 && gw_layout_parse_key(l->keys[i - 1], &prev_rel, &prev_lsn, &kind) >= 0 && prev_rel &&
+		    kind == GW_KEY_FULL_MANIFEST && prev_lsn == lsn && strcmp(prev_rel, rel) == 0;
+	free(prev_rel);
+	return found;
+}
+
+static int sync_listing(gw_index *index, gw_store *store, const char *repo, const char *start_after,
+			gw_sync_report *report)
 {
 	key_list l = {0};
 	char *prefix = repo ? gw_layout_repo_prefix(repo) : strdup(GW_LAYOUT_REPOS);
@@ -147,24 +227,38 @@ static int sync_listing(gw_index *index, gw_store *store, const char *repo, cons
 
 	if (!prefix)
 		return gw_error_set(GW_ERROR, "out of memory");
+	l.report = report;
 	rc = gw_store_list_after(store, prefix, start_after, collect_manifests, &l);
 	free(prefix);
 	for (i = 0; i < l.count && rc >= 0; i++) {
 		char *rel = NULL;
 		uint64_t lsn;
 		gw_key_kind kind;
-		int known = 0;
+		int known = 0, stored = 0;
 		gw_layout_parse_key(l.keys[i], &rel, &lsn, &kind);
 		if (rel && (rc = gw_index_lsn_known(index, rel, lsn, &known)) < 0) {
 			free(rel);
 			break;
 		}
 		if (!known) {
-			rc = kind == GW_KEY_SEGMENT ? gw_index_record_segment(index, store, l.keys[i], l.sizes[i])
-						    : record_manifest(index, store, l.keys[i]);
+			rc = kind == GW_KEY_SEGMENT ? record_segment(index, store, l.keys[i], l.sizes[i], &stored)
+						    : record_manifest(index, store, l.keys[i], &stored);
 			added += rc == 0;
+			if (rc == 0 && report)
+				(*(kind == GW_KEY_SEGMENT ? &report->segments : &report->fulls))++;
+			if (rc > 0 && report && !manifest_before(&l, i, rel, lsn)) {
+				/* A claim whose manifest is not there: what the archive holds at this LSN is unknown. */
+				rc = gw_error_set(GW_ECORRUPT,
+						  "LSN %llu holds a full backup's claim but no manifest (the backup failed or is "
+						  "still being written, or its manifest was lost)",
+						  (unsigned long long)lsn);
+				stored = 1;
+			}
 			if (rc > 0)
 				rc = 0;
+			/* A damaged key is this repository's problem, not the others': note it and go on. */
+			if (rc < 0 && stored && report && rel)
+				rc = report_problem(report, rel, lsn, l.keys[i], rc);
 		}
 		free(rel);
 	}
@@ -180,30 +274,77 @@ static int sync_listing(gw_index *index, gw_store *store, const char *repo, cons
 	return added;
 }
 
+/* The listing start-after for what repo gained past the last LSN the index holds (NULL: list it all). */
+static int newer_start(gw_index *index, const char *repo, char **after)
+{
+	char *prefix;
+	uint64_t last;
+	int rc;
+	*after = NULL;
+	if ((rc = gw_index_last_lsn(index, repo, &last)) < 0 || !last)
+		return rc;
+	if (!(prefix = gw_layout_repo_prefix(repo)))
+		return gw_error_set(GW_ERROR, "out of memory");
+	/* After every key of the last LSN: "<20 digits>." sorts before "<20 digits>~", and the next LSN after both. */
+	if ((*after = malloc(strlen(prefix) + 22)))
+		sprintf(*after, "%s%020llu~", prefix, (unsigned long long)last);
+	free(prefix);
+	return *after ? 0 : gw_error_set(GW_ERROR, "out of memory");
+}
+
 int gw_index_sync(gw_index *index, gw_store *store, const char *repo)
 {
-	return sync_listing(index, store, repo, NULL);
+	return sync_listing(index, store, repo, NULL, NULL);
 }
 
 int gw_index_sync_newer(gw_index *index, gw_store *store, const char *repo)
 {
-	char *prefix, *after;
-	uint64_t last;
+	return gw_index_sync_report(index, store, repo, 1, NULL);
+}
+
+int gw_index_sync_report(gw_index *index, gw_store *store, const char *repo, int newer, gw_sync_report *report)
+{
+	char *after = NULL;
 	int rc;
-	if ((rc = gw_index_last_lsn(index, repo, &last)) < 0)
+	if (newer && (rc = newer_start(index, repo, &after)) < 0)
 		return rc;
-	if (!last)
-		return sync_listing(index, store, repo, NULL);
-	if (!(prefix = gw_layout_repo_prefix(repo)))
-		return gw_error_set(GW_ERROR, "out of memory");
-	/* After every key of the last LSN: "<20 digits>." sorts before "<20 digits>~", and the next LSN after both. */
-	if (!(after = malloc(strlen(prefix) + 22))) {
-		free(prefix);
-		return gw_error_set(GW_ERROR, "out of memory");
-	}
-	sprintf(after, "%s%020llu~", prefix, (unsigned long long)last);
-	free(prefix);
-	rc = sync_listing(index, store, repo, after);
+	rc = sync_listing(index, store, repo, after, report);
 	free(after);
 	return rc;
+}
+
+const gw_sync_problem *gw_sync_report_find(const gw_sync_report *report, const char *repo, uint64_t after_lsn)
+{
+	const gw_sync_problem *best = NULL;
+	size_t i;
+	for (i = 0; report && i < report->nproblems; i++) {
+		const gw_sync_problem *p = &report->problems[i];
+		if (strcmp(p->repository, repo) == 0 && p->lsn > after_lsn && (!best || p->lsn < best->lsn))
+			best = p;
+	}
+	return best;
+}
+
+int gw_sync_report_has_repo(const gw_sync_report *report, const char *repo)
+{
+	size_t i;
+	for (i = 0; report && i < report->nrepos; i++)
+		if (strcmp(report->repos[i], repo) == 0)
+			return 1;
+	return 0;
+}
+
+void gw_sync_report_dispose(gw_sync_report *report)
+{
+	size_t i;
+	for (i = 0; i < report->nrepos; i++)
+		free(report->repos[i]);
+	free(report->repos);
+	for (i = 0; i < report->nproblems; i++) {
+		free(report->problems[i].repository);
+		free(report->problems[i].key);
+		free(report->problems[i].reason);
+	}
+	free(report->problems);
+	memset(report, 0, sizeof(*report));
 }

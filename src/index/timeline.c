@@ -116,6 +116,34 @@ static int find_unknown(gw_index *ix, int64_t id, gw_index_span *s, int64_t unti
 	return rc;
 }
 
+/* The lowest record above the span, whatever its generation: restore checks that nothing there was owed to until. */
+static int find_next(gw_index *ix, int64_t id, gw_index_span *s)
+{
+	static const char *const sql[2] = {
+		"SELECT lsn, base_lsn, time_first_us FROM segments WHERE repo_id=?1 AND lsn>?2 ORDER BY lsn LIMIT 1",
+		"SELECT lsn, lsn, time_us FROM fulls WHERE repo_id=?1 AND lsn>?2 ORDER BY lsn LIMIT 1",
+	};
+	sqlite3_stmt *st;
+	int i, rc = 0;
+	for (i = 0; i < 2 && rc == 0; i++) {
+		uint64_t lsn;
+		if ((rc = prepare(ix, sql[i], &st)) < 0)
+			return rc;
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, (int64_t)s->last_lsn);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW && (lsn = (uint64_t)sqlite3_column_int64(st, 0)) && (!s->next_lsn || lsn < s->next_lsn)) {
+			s->next_lsn = lsn;
+			s->next_full = i == 1;
+			s->next_base_lsn = (uint64_t)sqlite3_column_int64(st, 1);
+			s->next_time_us = sqlite3_column_int64(st, 2);
+		}
+		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : gw_index__fail(ix, "query");
+		gw_index__done(st);
+	}
+	return rc;
+}
+
 int gw_index_span_find(gw_index *ix, const char *repo, uint64_t full_lsn, int64_t until_us, gw_index_span *out)
 {
 	int64_t id;
@@ -126,8 +154,9 @@ int gw_index_span_find(gw_index *ix, const char *repo, uint64_t full_lsn, int64_
 	rc = gw_index__repo_find(ix, repo, &id);
 	if (rc == GW_ENOTFOUND)
 		rc = gw_error_set(GW_ENOTFOUND, "repository %s is not in the index", repo);
-	if (rc == 0 && (rc = find_last(ix, id, out, until_us)) == 0 && (rc = find_break(ix, id, out)) == 0)
-		rc = find_unknown(ix, id, out, until_us);
+	if (rc == 0 && (rc = find_last(ix, id, out, until_us)) == 0 && (rc = find_break(ix, id, out)) == 0 &&
+	    (rc = find_unknown(ix, id, out, until_us)) == 0)
+		rc = find_next(ix, id, out);
 	pthread_mutex_unlock(&ix->lock);
 	return rc;
 }

@@ -27,6 +27,7 @@ struct gw_store_writer {
 struct gw_store_reader {
 	gw_store *store;
 	char *key;
+	uint64_t size; /* the whole object's size, known at open (so a reader can refuse one too large unread) */
 };
 
 struct gw_store_driver {

@@ -301,6 +301,7 @@ static int file_read_open(gw_store_reader **out, gw_store *store, const char *ke
 	}
 	r->base.store = store;
 	r->base.key = strdup(key);
+	r->base.size = (uint64_t)st.st_size;
 	r->fd = fd;
 	r->offset = offset;
 	/* A key never changes once written: reading stops at its size, without a read(2) to find the end. */

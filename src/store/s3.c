@@ -632,6 +632,7 @@ static int s3_read_open(gw_store_reader **out, gw_store *store, const char *key,
 		return oom();
 	}
 	r->base.store = store;
+	r->base.size = head.content_length;
 	r->s3 = s3;
 	r->pos = offset;
 	r->end = length == GW_STORE_TO_END || length > head.content_length - offset ? head.content_length

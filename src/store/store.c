@@ -210,6 +210,13 @@ int gw_store_get(gw_store *store, const char *key, size_t max_size, char **out, 
 	*out_len = 0;
 	if ((rc = gw_store_read_open(&r, store, key, 0, GW_STORE_TO_END)) < 0)
 		return rc;
+	/* Refused from its size before a byte is read: an oversized key never reaches memory. */
+	if (r->size > max_size) {
+		rc = gw_error_set(GW_ECORRUPT, "key %s in store %s has %llu bytes, more than the %zu allowed", key,
+				  store->url, (unsigned long long)r->size, max_size);
+		gw_store_reader_free(r);
+		return rc;
+	}
 	for (;;) {
 		ssize_t n;
 		if (len + 1 >= cap || !buf) {

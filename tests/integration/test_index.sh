@@ -69,18 +69,18 @@ pass "LSNs continue after losing the index"
 
 # --- index rebuild ---------------------------------------------------------------------------
 out=$(gitwal index rebuild 2>&1) || fail "index rebuild: $out"
-grep -Eq ': 5 full backups$' <<<"$out" || fail "index rebuild: expected 5 full backups: $out"
+grep -Eq ': 5 full backups, 0 segments, ' <<<"$out" || fail "index rebuild: expected 5 full backups: $out"
 out=$(gitwal index rebuild 2>&1) || fail "index rebuild (again): $out"
-grep -Eq ': 5 full backups$' <<<"$out" || fail "index rebuild twice: $out"
+grep -Eq ': 5 full backups, 0 segments, ' <<<"$out" || fail "index rebuild twice: $out"
 rm -f "$GITWAL_STATE_DIR/index.db"
 out=$(gitwal index rebuild 2>&1) || fail "index rebuild without an index: $out"
-grep -Eq ': 5 full backups$' <<<"$out" || fail "index rebuild without an index: $out"
+grep -Eq ': 5 full backups, 0 segments, ' <<<"$out" || fail "index rebuild without an index: $out"
 [ "$(backups_of "$(info_json)" a.git | cut -d' ' -f1 | tr '\n' ' ')" = "1 2 3 " ] || fail "info after rebuild"
 # Rebuild forgets what the store no longer holds (here: a backup removed by hand).
 chmod -R u+w "$GITWAL_STATE_DIR/store"
 rm -f "$GITWAL_STATE_DIR/store/repos/empty.git/"*
 out=$(gitwal index rebuild 2>&1) || fail "index rebuild: $out"
-grep -Eq ': 4 full backups$' <<<"$out" || fail "index rebuild after removing a backup: $out"
+grep -Eq ': 4 full backups, 0 segments, 2 repositories$' <<<"$out" || fail "index rebuild after removing a backup: $out"
 info_json | grep -q '"empty.git"' && fail "info still lists the removed backup after index rebuild"
 # An index that is not a database: a clear error, and rebuild-by-deletion works.
 echo "not a database" > "$GITWAL_STATE_DIR/index.db"

@@ -415,6 +415,72 @@ static void test_sync_rejects_mismatched_manifest(void **state)
 	gw_store_free(s);
 }
 
+/* gw_index_sync_report goes on past damaged keys, names each once, and lists every repository a key names. */
+static void test_sync_report(void **state)
+{
+	fixture *f = *state;
+	char url[300], *k, *bad_manifest, *bad_segment;
+	gw_store *s;
+	gw_sync_report rep;
+	const gw_sync_problem *p;
+	snprintf(url, sizeof(url), "file://%s/store5", f->dir);
+	assert_int_equal(gw_store_open(&s, url), 0);
+	free(put_manifest(s, "a.git", 1, "a.git", 1, NULL));
+	free(put_manifest(s, "a.git", 2, "a.git", 2, NULL));
+	bad_segment = gw_layout_key("a.git", 3, GW_KEY_SEGMENT);
+	assert_int_equal(gw_store_put(s, bad_segment, "garbage!", 8), 0);
+	bad_manifest = gw_layout_key("g/b.git", 1, GW_KEY_FULL_MANIFEST);
+	assert_int_equal(gw_store_put(s, bad_manifest, "{garbage", 8), 0);
+	/* Known only from a bundle: still a repository of the archive. */
+	k = gw_layout_key("c.git", 1, GW_KEY_FULL_BUNDLE);
+	assert_int_equal(gw_store_put(s, k, "partial", 7), 0);
+	free(k);
+
+	/* The strict sync stops at the first damaged key. */
+	tu_assert_err(gw_index_sync(f->ix, s, NULL), GW_ECORRUPT, bad_segment);
+
+	assert_int_equal(gw_index_clear(f->ix), 0);
+	memset(&rep, 0, sizeof(rep));
+	assert_int_equal(gw_index_sync_report(f->ix, s, NULL, 0, &rep), 2);
+	assert_int_equal(rep.fulls, 2);
+	assert_int_equal(rep.segments, 0);
+	assert_int_equal(rep.nrepos, 3);
+	assert_string_equal(rep.repos[0], "a.git");
+	assert_string_equal(rep.repos[1], "c.git");
+	assert_string_equal(rep.repos[2], "g/b.git");
+	assert_int_equal(rep.nproblems, 2);
+	assert_string_equal(rep.problems[0].repository, "a.git");
+	assert_string_equal(rep.problems[0].key, bad_segment);
+	assert_int_equal(rep.problems[0].lsn, 3);
+	assert_int_equal(rep.problems[0].code, GW_ECORRUPT);
+	assert_non_null(strstr(rep.problems[0].reason, bad_segment));
+	assert_string_equal(rep.problems[1].repository, "g/b.git");
+	assert_string_equal(rep.problems[1].key, bad_manifest);
+	assert_non_null(strstr(rep.problems[1].reason, "JSON"));
+	assert_true(gw_sync_report_has_repo(&rep, "c.git"));
+	assert_false(gw_sync_report_has_repo(&rep, "x.git"));
+	assert_non_null(p = gw_sync_report_find(&rep, "a.git", 0));
+	assert_int_equal(p->lsn, 3);
+	assert_null(gw_sync_report_find(&rep, "a.git", 3));
+	assert_null(gw_sync_report_find(&rep, "c.git", 0));
+	/* Every healthy record is in the index. */
+	{
+		uint64_t last;
+		assert_int_equal(gw_index_last_lsn(f->ix, "a.git", &last), 0);
+		assert_int_equal(last, 2);
+	}
+	/* Syncing again into the same report names each key once. */
+	assert_int_equal(gw_index_sync_report(f->ix, s, "a.git", 1, &rep), 0);
+	assert_int_equal(gw_index_sync_report(f->ix, s, NULL, 0, &rep), 0);
+	assert_int_equal(rep.nproblems, 2);
+	gw_sync_report_dispose(&rep);
+	/* Without a report, the newer-only sync is strict, as gw_index_sync_newer. */
+	tu_assert_err(gw_index_sync_report(f->ix, s, "a.git", 1, NULL), GW_ECORRUPT, bad_segment);
+	free(bad_segment);
+	free(bad_manifest);
+	gw_store_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -424,6 +490,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_foreach_repos_clear, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_rejects_mismatched_manifest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_report, setup, teardown),
 	};
 	return tu_run_tests(tests);
 }

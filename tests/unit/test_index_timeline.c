@@ -183,6 +183,40 @@ static void test_span_broken_link(void **state)
 	tu_assert_msg_has("nope.git");
 }
 
+/* The lowest record above the span, of any generation: what restore checks is not owed to the time asked for. */
+static void test_span_next(void **state)
+{
+	gw_index *ix = ((fixture *)*state)->ix;
+	gw_index_span s;
+	add_full(ix, "a.git", 1);
+	add_seg(ix, "a.git", 2, 1, NULL, 0);
+	add_seg(ix, "a.git", 3, 1, NULL, 0);
+	/* LSN 4 (a full backup's) is lost; its segments 5 and 6 remain. */
+	add_seg(ix, "a.git", 5, 4, NULL, 0);
+	add_seg(ix, "a.git", 6, 4, NULL, 0);
+	add_full(ix, "a.git", 7);
+
+	span(ix, "a.git", 1, AT(2), &s); /* LSN 3 of the same generation is next */
+	assert_int_equal(s.last_lsn, 2);
+	assert_int_equal(s.next_lsn, 3);
+	assert_false(s.next_full);
+	assert_int_equal(s.next_base_lsn, 1);
+	assert_int_equal(s.next_time_us, AT(3));
+	span(ix, "a.git", 1, INT64_MAX, &s); /* a hole after the span, then a segment of another generation */
+	assert_int_equal(s.last_lsn, 3);
+	assert_int_equal(s.next_lsn, 5);
+	assert_int_equal(s.next_base_lsn, 4);
+	span(ix, "a.git", 7, INT64_MAX, &s); /* nothing above */
+	assert_int_equal(s.next_lsn, 0);
+	/* A full backup is next. */
+	add_full(ix, "b.git", 1);
+	add_full(ix, "b.git", 2);
+	span(ix, "b.git", 1, AT(1), &s);
+	assert_int_equal(s.next_lsn, 2);
+	assert_true(s.next_full);
+	assert_int_equal(s.next_time_us, AT(2));
+}
+
 static int check_window(const gw_segment_record *r, void *payload)
 {
 	(void)payload;
@@ -396,6 +430,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_span_whole_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_span_out_of_order_and_generations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_span_broken_link, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_span_next, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gaps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gaps_foreach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_span_updates_latest_per_ref, setup, teardown),

@@ -4,6 +4,8 @@
 #include "gitwal/store.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 typedef struct {
@@ -221,6 +223,19 @@ static void test_put_get_roundtrip(void **state)
 	assert_int_equal(len, 0);
 	tu_assert_err(gw_store_get(f->store, "missing", 10, &buf, &len), GW_ENOTFOUND, "missing");
 	assert_null(buf);
+
+	/* A key larger than max_size is refused from its size, unread: a sparse terabyte costs nothing. */
+	{
+		char path[300];
+		int fd;
+		snprintf(path, sizeof(path), "%s/huge", f->root);
+		assert_true((fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0444)) >= 0);
+		assert_int_equal(ftruncate(fd, (off_t)1 << 40), 0);
+		close(fd);
+		tu_assert_err(gw_store_get(f->store, "huge", 1 << 20, &buf, &len), GW_ECORRUPT, "huge");
+		tu_assert_msg_has("1099511627776 bytes");
+		assert_null(buf);
+	}
 }
 
 static void check_streamed(gw_store *s, const char *key, const unsigned char *data, size_t total)
