@@ -46,6 +46,8 @@ struct gw_store_driver {
 	int (*stat)(gw_store *store, const char *key, gw_store_stat *st);
 	/* Keys starting with prefix and, when start_after is set, greater than it, in byte order. */
 	int (*list)(gw_store *store, const char *prefix, const char *start_after, gw_store_list_cb cb, void *payload);
+	/* What is under prefix besides keys (gw_store_strays). */
+	int (*strays)(gw_store *store, const char *prefix, gw_store_stray_cb cb, void *payload);
 	int (*remove)(gw_store *store, const char *key);
 };
 

@@ -333,6 +333,16 @@ void gw_store_listing_dispose(gw_store_listing *l)
 	memset(l, 0, sizeof(*l));
 }
 
+int gw_store_strays(gw_store *store, const char *prefix, gw_store_stray_cb cb, void *payload)
+{
+	int rc;
+	if (!prefix)
+		prefix = "";
+	if ((rc = prefix_check(prefix)) < 0)
+		return rc;
+	return store->driver->strays ? store->driver->strays(store, prefix, cb, payload) : 0;
+}
+
 int gw_store_remove(gw_store *store, const char *key)
 {
 	int rc;
