@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,10 +38,7 @@
 
 typedef struct {
 	char *root; /* absolute, no trailing slash */
-	/* Directories this process cleared of dead writers' temporary files (sorted), under lock. */
-	pthread_mutex_t lock;
-	char **cleared;
-	size_t ncleared, cap;
+	gw_owner_cleared cleared; /* directories this store object cleared of dead writers' files */
 } file_store;
 
 typedef struct {
@@ -99,7 +95,7 @@ static int file_open(gw_store *store, const char *rest)
 		return gw_error_set(GW_ERROR, "out of memory");
 	}
 	fs->root = root;
-	pthread_mutex_init(&fs->lock, NULL);
+	pthread_mutex_init(&fs->cleared.lock, NULL);
 	store->impl = fs;
 	n = strlen(root) + 8;
 	if ((store->url = malloc(n)))
@@ -110,12 +106,9 @@ static int file_open(gw_store *store, const char *rest)
 static void file_free(gw_store *store)
 {
 	file_store *fs = impl(store);
-	size_t i;
 	if (fs) {
-		for (i = 0; i < fs->ncleared; i++)
-			free(fs->cleared[i]);
-		free(fs->cleared);
-		pthread_mutex_destroy(&fs->lock);
+		gw_owner_cleared_dispose(&fs->cleared);
+		pthread_mutex_destroy(&fs->cleared.lock);
 		free(fs->root);
 		free(fs);
 	}
@@ -237,57 +230,6 @@ static int file_write(gw_store_writer *base, const void *buf, size_t len)
 	return 0;
 }
 
-/* Remove the temporary files of dead writers in dir (util/owner.h). Best effort: what stays is the next writer's. */
-static void clear_dead(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		gw_owner_verdict v;
-		struct stat sb;
-		if (strncmp(de->d_name, TMP_LEAD, strlen(TMP_LEAD)) != 0 ||
-		    fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode))
-			continue;
-		if (gw_owner_judge(de->d_name, TMP_LEAD, sb.st_mtime, &v) == 0 && v.removable)
-			unlinkat(dirfd(d), de->d_name, 0);
-	}
-	closedir(d);
-}
-
-/* The first commit of this process in dir clears it: one readdir per directory, not per write. */
-static void clear_dead_once(file_store *fs, const char *dir)
-{
-	size_t lo = 0, hi, mid;
-	char *copy = NULL;
-	int c = 1;
-	pthread_mutex_lock(&fs->lock);
-	for (hi = fs->ncleared; lo < hi && c;) {
-		mid = (lo + hi) / 2;
-		if ((c = strcmp(fs->cleared[mid], dir)) < 0)
-			lo = mid + 1;
-		else if (c > 0)
-			hi = mid;
-	}
-	if (c && fs->ncleared == fs->cap) {
-		size_t cap = fs->cap ? fs->cap * 2 : 64;
-		char **n = realloc(fs->cleared, cap * sizeof(*n));
-		if (n) {
-			fs->cleared = n;
-			fs->cap = cap;
-		}
-	}
-	if (c && fs->ncleared < fs->cap && (copy = strdup(dir))) {
-		memmove(fs->cleared + lo + 1, fs->cleared + lo, (fs->ncleared - lo) * sizeof(*fs->cleared));
-		fs->cleared[lo] = copy;
-		fs->ncleared++;
-	}
-	pthread_mutex_unlock(&fs->lock);
-	if (copy)
-		clear_dead(dir);
-}
-
 static int file_commit(gw_store_writer *base)
 {
 	file_writer *w = (file_writer *)base;
@@ -317,7 +259,7 @@ static int file_commit(gw_store_writer *base)
 	slash = strrchr(w->final_path, '/');
 	*slash = '\0';
 	if ((rc = gw_fs_fsync_dir(w->final_path)) == 0)
-		clear_dead_once(impl(base->store), w->final_path);
+		gw_owner_clear_dead_once(&impl(base->store)->cleared, w->final_path, TMP_LEAD, NULL);
 	*slash = '/';
 	return rc;
 }

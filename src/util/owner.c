@@ -5,12 +5,15 @@
 #include "util/owner.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -154,4 +157,72 @@ int gw_owner_judge(const char *name, const char *lead, int64_t mtime, gw_owner_v
 	out->removable = out->state == GW_OWNER_DEAD ||
 			 (out->state == GW_OWNER_UNKNOWN && (int64_t)time(NULL) - mtime >= GW_OWNER_STALE_SECONDS);
 	return 0;
+}
+
+int gw_owner_clear_dead(const char *dir, const char *lead, int (*remove_tree)(const char *path))
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int removed = 0;
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		gw_owner_verdict v;
+		struct stat sb;
+		char *path;
+		if (strncmp(de->d_name, lead, strlen(lead)) != 0 ||
+		    fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !(S_ISREG(sb.st_mode) || (S_ISDIR(sb.st_mode) && remove_tree)) ||
+		    gw_owner_judge(de->d_name, lead, sb.st_mtime, &v) < 0 || !v.removable)
+			continue;
+		if (S_ISREG(sb.st_mode)) {
+			removed += unlinkat(dirfd(d), de->d_name, 0) == 0;
+		} else if (asprintf(&path, "%s/%s", dir, de->d_name) >= 0) {
+			removed += remove_tree(path) == 0;
+			free(path);
+		}
+	}
+	closedir(d);
+	return removed;
+}
+
+void gw_owner_cleared_dispose(gw_owner_cleared *c)
+{
+	size_t i;
+	for (i = 0; i < c->n; i++)
+		free(c->dirs[i]);
+	free(c->dirs);
+	c->dirs = NULL;
+	c->n = c->cap = 0;
+}
+
+int gw_owner_clear_dead_once(gw_owner_cleared *c, const char *dir, const char *lead,
+			     int (*remove_tree)(const char *path))
+{
+	size_t lo = 0, hi, mid;
+	char *copy = NULL;
+	int cmp = 1;
+	pthread_mutex_lock(&c->lock);
+	for (hi = c->n; lo < hi && cmp;) {
+		mid = (lo + hi) / 2;
+		if ((cmp = strcmp(c->dirs[mid], dir)) < 0)
+			lo = mid + 1;
+		else if (cmp > 0)
+			hi = mid;
+	}
+	if (cmp && c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		char **n = realloc(c->dirs, cap * sizeof(*n));
+		if (n) {
+			c->dirs = n;
+			c->cap = cap;
+		}
+	}
+	if (cmp && c->n < c->cap && (copy = strdup(dir))) {
+		memmove(c->dirs + lo + 1, c->dirs + lo, (c->n - lo) * sizeof(*c->dirs));
+		c->dirs[lo] = copy;
+		c->n++;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return copy ? gw_owner_clear_dead(dir, lead, remove_tree) : 0;
 }

@@ -23,6 +23,7 @@
 #ifndef GITWAL_OWNER_H
 #define GITWAL_OWNER_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 /* Leftovers whose owner cannot be checked are dead after this long without a write. */
@@ -51,5 +52,25 @@ typedef struct gw_owner_verdict {
  * tag is UNKNOWN. Returns 0, or -1 when name does not start with lead.
  */
 int gw_owner_judge(const char *name, const char *lead, int64_t mtime, gw_owner_verdict *out);
+
+/*
+ * Remove the entries of dir whose names start with lead and whose owner is
+ * dead (gw_owner_judge: removable): regular files with unlink, directories
+ * with remove_tree (NULL: directories are left alone). Best effort: what
+ * cannot be removed stays for the next run. Returns how many were removed.
+ */
+int gw_owner_clear_dead(const char *dir, const char *lead, int (*remove_tree)(const char *path));
+
+/* The directories a process already cleared, so that it lists each one once (thread-safe). */
+typedef struct gw_owner_cleared {
+	pthread_mutex_t lock;
+	char **dirs; /* sorted */
+	size_t n, cap;
+} gw_owner_cleared;
+#define GW_OWNER_CLEARED_INIT {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0}
+void gw_owner_cleared_dispose(gw_owner_cleared *c);
+/* gw_owner_clear_dead, the first time this set sees dir; 0 afterwards. */
+int gw_owner_clear_dead_once(gw_owner_cleared *c, const char *dir, const char *lead,
+			     int (*remove_tree)(const char *path));
 
 #endif

@@ -110,3 +110,50 @@ done
 [ "$(grep -c '^problem' "$T/audit.out")" -eq 3 ] || fail "expected 3 problems: $(cat "$T/audit.out")"
 rm -r "$S" "$DIR/$(printf '%020d' 98).seg" "$DIR/$(printf '%020d' 99).seg"
 pass "a FIFO, a symlink and a directory where a key could be: one not-a-file problem each"
+
+# Restores killed mid-write leave their scratch directories beside the target; the next restore
+# there removes them (and not a live restore's, stopped with SIGSTOP).
+scratch_count() { find "$T/r2" -maxdepth 1 -name '.gitwal-restore.*' 2>/dev/null | wc -l; }
+# start_restore: a restore of big.git into $T/r2 in the background, once its scratch pack holds data ($BG).
+start_restore() {
+  local before i
+  before=$(find "$T/r2" -path '*/.gitwal-restore.*/objects/pack/*' -size +0 2>/dev/null | sort)
+  "$GITWAL_BIN" restore --force --repo big.git --to "$T/r2" >/dev/null 2>&1 &
+  BG=$!
+  for i in $(seq 2000); do
+    [ "$(find "$T/r2" -path '*/.gitwal-restore.*/objects/pack/*' -size +0 2>/dev/null | sort)" != "$before" ] && return 0
+    kill -0 $BG 2>/dev/null || break
+    sleep 0.005
+  done
+  return 1
+}
+# Each killed restore leaves its scratch directory; the next one removes it before it starts its own.
+killed=0 prev=
+for attempt in $(seq 10); do
+  start_restore || { wait $BG || true; continue; }
+  kill -KILL $BG
+  rc=0; wait $BG || rc=$?
+  [ $rc -eq 137 ] || continue
+  killed=$((killed + 1))
+  [ "$(scratch_count)" -eq 1 ] || fail "after $killed killed restores: $(ls -a "$T/r2")"
+  cur=$(find "$T/r2" -maxdepth 1 -name '.gitwal-restore.*')
+  [ "$cur" != "$prev" ] || fail "the killed restore's scratch directory is the previous one"
+  prev=$cur
+  [ $killed -ge 2 ] && break
+done
+[ $killed -ge 2 ] || fail "could not kill a restore mid-write (killed $killed)"
+pass "$killed restores killed mid-write: each left its scratch directory, the next removed it"
+
+start_restore || fail "no scratch pack from the restore to stop"
+kill -STOP $BG
+live=$(find "$T/r2" -maxdepth 1 -name ".gitwal-restore.*.$BG.*")
+[ -n "$live" ] || fail "the stopped restore's scratch directory does not name its pid $BG: $(ls -a "$T/r2")"
+restore_ok "$T/r2" --force --repo big.git >/dev/null
+[ -d "$live" ] || fail "the live restore's scratch directory was removed"
+[ "$(scratch_count)" -eq 1 ] && [ ! -d "$prev" ] || fail "dead restores' scratch directories remain: $(ls -a "$T/r2")"
+# Continued, it finds the target made meanwhile (it was absent when it started): it fails, and cleans up.
+kill -CONT $BG
+wait $BG || true
+[ "$(scratch_count)" -eq 0 ] || fail "scratch directories remain: $(ls -a "$T/r2")"
+assert_same_repo "$T/root/big.git" "$T/r2/big.git"
+pass "the next restore removed the dead restores' scratch directories, not the live one's"
