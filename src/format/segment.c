@@ -264,7 +264,7 @@ int gw_segment_header_decode(gw_segment_header *h, const unsigned char *buf, siz
 		rc = bad(what, "prev_sha256", "is not lowercase hex");
 		goto out;
 	}
-	memcpy(h->prev_sha256, s, 65);
+	memcpy(h->prev_sha256, s, strlen(s) + 1); /* "" in a full backup's record */
 	if (int_field(root, "time_first_us", &h->time_first_us) < 0 ||
 	    int_field(root, "time_last_us", &h->time_last_us) < 0 || h->time_last_us < h->time_first_us) {
 		rc = bad(what, "time_first_us/time_last_us", "is not a time range");
