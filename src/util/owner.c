@@ -196,16 +196,15 @@ void gw_owner_cleared_dispose(gw_owner_cleared *c)
 	c->n = c->cap = 0;
 }
 
-int gw_owner_clear_dead_once(gw_owner_cleared *c, const char *dir, const char *lead,
-			     int (*remove_tree)(const char *path))
+int gw_owner_cleared_add(gw_owner_cleared *c, const char *s)
 {
 	size_t lo = 0, hi, mid;
-	char *copy = NULL;
-	int cmp = 1;
+	int cmp = 1, rc = 0;
+	char *copy;
 	pthread_mutex_lock(&c->lock);
 	for (hi = c->n; lo < hi && cmp;) {
 		mid = (lo + hi) / 2;
-		if ((cmp = strcmp(c->dirs[mid], dir)) < 0)
+		if ((cmp = strcmp(c->dirs[mid], s)) < 0)
 			lo = mid + 1;
 		else if (cmp > 0)
 			hi = mid;
@@ -218,11 +217,20 @@ int gw_owner_clear_dead_once(gw_owner_cleared *c, const char *dir, const char *l
 			c->cap = cap;
 		}
 	}
-	if (cmp && c->n < c->cap && (copy = strdup(dir))) {
+	if (cmp && (c->n == c->cap || !(copy = strdup(s)))) {
+		rc = -1;
+	} else if (cmp) {
 		memmove(c->dirs + lo + 1, c->dirs + lo, (c->n - lo) * sizeof(*c->dirs));
 		c->dirs[lo] = copy;
 		c->n++;
+		rc = 1;
 	}
 	pthread_mutex_unlock(&c->lock);
-	return copy ? gw_owner_clear_dead(dir, lead, remove_tree) : 0;
+	return rc;
+}
+
+int gw_owner_clear_dead_once(gw_owner_cleared *c, const char *dir, const char *lead,
+			     int (*remove_tree)(const char *path))
+{
+	return gw_owner_cleared_add(c, dir) == 1 ? gw_owner_clear_dead(dir, lead, remove_tree) : 0;
 }

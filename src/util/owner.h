@@ -69,6 +69,8 @@ typedef struct gw_owner_cleared {
 } gw_owner_cleared;
 #define GW_OWNER_CLEARED_INIT {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0}
 void gw_owner_cleared_dispose(gw_owner_cleared *c);
+/* Add s to the set: 1 when it was not there, 0 when it was, <0 without memory. */
+int gw_owner_cleared_add(gw_owner_cleared *c, const char *s);
 /* gw_owner_clear_dead, the first time this set sees dir; 0 afterwards. */
 int gw_owner_clear_dead_once(gw_owner_cleared *c, const char *dir, const char *lead,
 			     int (*remove_tree)(const char *path));
