@@ -46,6 +46,15 @@ typedef struct gw_store_entry {
 
 /* Open a store named by URL: file:///abs/path or s3://bucket/prefix?... */
 int gw_store_open(gw_store **out, const char *url);
+/*
+ * Flags for gw_store_open_flags. DEFER_CHECKS: when the store cannot be
+ * reached now (GW_EIO), checks that need it (S3: the bucket's versioning and
+ * Object Lock) are made before the first write instead, and the open
+ * succeeds; for a service that spools while the store is away. One-shot
+ * commands open without it and fail at once.
+ */
+#define GW_STORE_OPEN_DEFER_CHECKS (1u << 0)
+int gw_store_open_flags(gw_store **out, const char *url, unsigned flags);
 void gw_store_free(gw_store *store);
 /* The URL with any secret removed, for messages. */
 const char *gw_store_url(const gw_store *store);

@@ -15,6 +15,7 @@ struct gw_store {
 	char *url;  /* redacted, for messages */
 	void *impl; /* the driver's state */
 	uint32_t features; /* the driver's, which its open() may narrow or widen for this store */
+	unsigned open_flags; /* GW_STORE_OPEN_*, for the driver's open() */
 };
 
 struct gw_store_writer {

@@ -105,6 +105,7 @@ static void s3_destroy(gw_s3 *s3)
 		free(s3->uploads[i]);
 	free(s3->uploads);
 	pthread_mutex_destroy(&s3->uploads_lock);
+	pthread_mutex_destroy(&s3->probe_lock);
 	gw_owner_cleared_dispose(&s3->cleared);
 	pthread_mutex_destroy(&s3->cleared.lock);
 	s3_credentials_dispose(&s3->cred);
@@ -120,9 +121,11 @@ static int s3_create(gw_s3 **out, const char *rest)
 	if (!s3)
 		return oom();
 	pthread_mutex_init(&s3->uploads_lock, NULL);
+	pthread_mutex_init(&s3->probe_lock, NULL);
 	pthread_mutex_init(&s3->cleared.lock, NULL);
 	if ((rc = s3_config_parse(&s3->cfg, rest)) < 0) {
 		pthread_mutex_destroy(&s3->uploads_lock);
+		pthread_mutex_destroy(&s3->probe_lock);
 		pthread_mutex_destroy(&s3->cleared.lock);
 		free(s3);
 		return rc;
@@ -167,6 +170,33 @@ static int probe_bucket(gw_s3 *s3)
 	return rc;
 }
 
+static void set_features(gw_store *store, gw_s3 *s3)
+{
+	store->features = (s3->versioned ? GW_STORE_FEATURE_VERSIONS : 0) |
+			  (s3->cfg.lock_mode ? GW_STORE_FEATURE_LOCK : 0);
+}
+
+/*
+ * The probe deferred at open (the store was unreachable), made before
+ * anything that depends on it: writes (a versioned bucket needs the
+ * existence check, lock= an Object Lock bucket) and stat. Until it succeeds,
+ * those fail as the probe does (GW_EIO while the store is away).
+ */
+static int ensure_probed(gw_store *store)
+{
+	gw_s3 *s3 = store->impl;
+	int rc = 0;
+	if (__atomic_load_n(&s3->probed, __ATOMIC_ACQUIRE))
+		return 0;
+	pthread_mutex_lock(&s3->probe_lock);
+	if (!s3->probed && (rc = probe_bucket(s3)) == 0) {
+		set_features(store, s3);
+		__atomic_store_n(&s3->probed, 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&s3->probe_lock);
+	return rc;
+}
+
 static int s3_open(gw_store *store, const char *rest)
 {
 	gw_s3 *s3;
@@ -179,13 +209,14 @@ static int s3_open(gw_store *store, const char *rest)
 		return oom();
 	}
 	s3->url = store->url;
-	if ((rc = probe_bucket(s3)) < 0) {
+	if ((rc = probe_bucket(s3)) < 0 && !(rc == GW_EIO && (store->open_flags & GW_STORE_OPEN_DEFER_CHECKS))) {
 		s3_destroy(s3);
 		return rc;
 	}
+	s3->probed = rc == 0;
+	gw_error_clear();
 	store->impl = s3;
-	store->features = (s3->versioned ? GW_STORE_FEATURE_VERSIONS : 0) |
-			  (s3->cfg.lock_mode ? GW_STORE_FEATURE_LOCK : 0);
+	set_features(store, s3);
 	return 0;
 }
 
@@ -350,6 +381,8 @@ static int multipart_start(s3_writer *w)
 	s3_request req = {.method = "POST", .key = w->base.key, .query = "uploads="};
 	int rc;
 
+	if ((rc = ensure_probed(w->base.store)) < 0)
+		return rc;
 	lock_headers(w->s3, &req, 0, w->lock);
 	if ((rc = s3_request_run(w->s3, &req)) == 0 &&
 	    (rc = s3_xml_text(req.response->data, req.response->len, "UploadId", &w->upload_id)) == 0 &&
@@ -720,6 +753,8 @@ static int s3_commit(gw_store_writer *base)
 	if (w->failed)
 		return gw_error_set(GW_ERROR, "store %s: key %s: cannot commit after a failed write", w->s3->url,
 				    base->key);
+	if ((rc = ensure_probed(base->store)) < 0)
+		return rc; /* not failed: the store may come back */
 	rc = w->upload_id ? commit_multipart(w) : commit_put(w);
 	if (rc < 0)
 		w->failed = 1;
@@ -951,7 +986,7 @@ static int s3_stat(gw_store *store, const char *key, gw_store_stat *st)
 	s3_request head;
 	int exists, rc;
 
-	if ((rc = key_exists(s3, key, &exists, &head)) < 0)
+	if ((rc = ensure_probed(store)) < 0 || (rc = key_exists(s3, key, &exists, &head)) < 0)
 		return rc;
 	if (!exists)
 		return gw_error_set(GW_ENOTFOUND, GW_STORE_MSG_NOTFOUND, key, s3->url);
@@ -1121,7 +1156,7 @@ static int s3_remove(gw_store *store, const char *key)
 	size_t i;
 	int exists, rc;
 
-	if ((rc = key_exists(s3, key, &exists, NULL)) < 0)
+	if ((rc = ensure_probed(store)) < 0 || (rc = key_exists(s3, key, &exists, NULL)) < 0)
 		return rc;
 	if (!exists)
 		return gw_error_set(GW_ENOTFOUND, GW_STORE_MSG_NOTFOUND, key, s3->url);

@@ -54,6 +54,8 @@ typedef struct gw_s3 {
 	char *base_url; /* endpoint with the bucket: path style or virtual host */
 	const char *url; /* the store's redacted URL, for messages */
 	int versioned;   /* the bucket keeps versions (Enabled or Suspended) */
+	int probed;      /* versioned (and Object Lock) are known; else probe before writing (under probe_lock) */
+	pthread_mutex_t probe_lock;
 	pthread_mutex_t pool_lock;
 	CURL *pool[S3_POOL_MAX];
 	size_t pool_len;
