@@ -18,11 +18,13 @@
 #include "format/refstate.h"
 #include "pack/pack.h"
 #include "util/bytes.h"
+#include "util/owner.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -902,6 +904,10 @@ void gw_restore_result_dispose(gw_restore_result *res)
 
 /* ---- building and installing ---- */
 
+/* A restore builds in PARENT/<lead><name>.<owner>.<n> (util/owner.h), so a later one can tell a dead restore's. */
+#define SCRATCH_LEAD ".gitwal-restore."
+static gw_owner_cleared scratch_cleared = GW_OWNER_CLEARED_INIT;
+
 static int prepare_target(const char *rel, const gw_restore_opts *opts, char *target, size_t tsize, char *tmp,
 			  size_t tmpsize, int *replace)
 {
@@ -929,7 +935,10 @@ static int prepare_target(const char *rel, const gw_restore_opts *opts, char *ta
 	*slash = '\0';
 	if ((rc = gw_fs_mkdir_p(parent, 0755)) < 0)
 		return rc;
-	snprintf(tmp, tmpsize, "%s/.gitwal-restore.%s.%ld.%u", parent, slash + 1, (long)getpid(),
+	/* Scratch directories of restores that died here (kill -9, a crash) go first (DESIGN.md 6). */
+	gw_owner_clear_dead_once(&scratch_cleared, parent, SCRATCH_LEAD, gw_remove_tree);
+	snprintf(tmp, tmpsize, "%s/" SCRATCH_LEAD "%.*s.%s.%u", parent,
+		 NAME_MAX - (int)(strlen(SCRATCH_LEAD) + strlen(gw_owner_tag()) + 12), slash + 1, gw_owner_tag(),
 		 __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
 	if (mkdir(tmp, 0755) < 0)
 		return gw_error_set_errno(GW_EIO, "repository %s: cannot create %s", rel, tmp);

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The size trigger waits for this much segment data: tiny repositories would churn. */
 #define FULL_MIN_SEGMENT_BYTES (16u << 20)
@@ -204,12 +205,57 @@ static arepo *repo_get(gw_archiver *a, const char *rel)
 
 /* ---- loading the archived state ---- */
 
+static char *objset_dir(gw_archiver *a, const char *rel);
+
+/*
+ * The manifest of the generation's full backup, from the store; a copy is
+ * kept beside the object set ($STATE/archive/<enc>/full.manifest) so that
+ * the state can be loaded while the store is away (repo_load_offline). The
+ * copy is trusted only when its SHA-256 is the index's.
+ */
+static int manifest_text(gw_archiver *a, const char *rel, const gw_full_record *rec, char **text, size_t *len)
+{
+	char *dir = objset_dir(a, rel), *path = NULL, *tmp = NULL, digest[65];
+	unsigned char raw[32];
+	int rc = gw_store_get(a->store, rec->manifest_key, GW_MANIFEST_MAX_SIZE, text, len);
+	FILE *f;
+	if (!dir || asprintf(&path, "%s/full.manifest", dir) < 0 || asprintf(&tmp, "%s.tmp", path) < 0) {
+		free(dir);
+		free(path);
+		return rc;
+	}
+	if (rc == 0 && gw_fs_mkdir_p(dir, 0700) == 0 && (f = fopen(tmp, "we"))) {
+		int ok = fwrite(*text, 1, *len, f) == *len;
+		if (fclose(f) == 0 && ok)
+			rename(tmp, path);
+		unlink(tmp);
+	} else if (rc == GW_EIO && (f = fopen(path, "re"))) {
+		char *copy = malloc(GW_MANIFEST_MAX_SIZE + 1);
+		size_t n = copy ? fread(copy, 1, GW_MANIFEST_MAX_SIZE + 1, f) : 0;
+		fclose(f);
+		gw_hash_buffer(GW_HASH_SHA256, copy ? copy : "", n, raw);
+		gw_hex_encode(digest, raw, 32);
+		if (copy && n <= GW_MANIFEST_MAX_SIZE && !strcmp(digest, rec->manifest_sha256)) {
+			copy[n] = '\0';
+			*text = copy;
+			*len = n;
+			rc = 0;
+		} else {
+			free(copy);
+		}
+	}
+	free(dir);
+	free(path);
+	free(tmp);
+	return rc;
+}
+
 static int load_full(gw_archiver *a, arepo *r, const gw_full_record *rec, gw_manifest *m)
 {
 	char *text = NULL;
 	size_t len;
 	int rc;
-	if ((rc = gw_store_get(a->store, rec->manifest_key, GW_MANIFEST_MAX_SIZE, &text, &len)) < 0)
+	if ((rc = manifest_text(a, r->rel, rec, &text, &len)) < 0)
 		return rc;
 	rc = gw_manifest_parse(m, text, len, rec->manifest_key);
 	free(text);
@@ -350,6 +396,87 @@ static int mark_tips_closed(arepo *r)
 	return rc;
 }
 
+static int last_digest_cb(const gw_segment_record *rec, void *payload)
+{
+	memcpy(payload, rec->sha256, 65);
+	return 0;
+}
+
+/*
+ * The store does not answer (GW_EIO, as when the service starts while it is
+ * away): the state from what this host knows, so that changes can go to the
+ * spool (DESIGN.md 10.6): the index's latest full backup, its manifest from
+ * the local copy, and the generation's updates from the index (the ones that
+ * decide the refs at its end, as a restore plans). The next LSN is the
+ * index's (plus the spool's); a record another writer stored meanwhile is
+ * found when the spool is uploaded (set aside, section 10.6). A repository
+ * without a full backup, or one whose copy or object set this host lacks,
+ * waits for the store.
+ */
+static int repo_load_offline(gw_archiver *a, arepo *r)
+{
+	gw_full_record rec;
+	gw_manifest m;
+	gw_index_span span;
+	gw_update *updates = NULL;
+	size_t n = 0, i;
+	char *dir = NULL;
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	memset(&rec, 0, sizeof(rec));
+	if ((rc = gw_index_full_find(a->index, r->rel, 0, &rec)) < 0)
+		return rc == GW_ENOTFOUND ? gw_error_set(GW_EIO, "repository %s: the store is unreachable and it has no "
+								"full backup yet: it waits for the store", r->rel)
+					  : rc;
+	if ((rc = load_full(a, r, &rec, &m)) < 0 ||
+	    (rc = gw_index_span_find(a->index, r->rel, rec.lsn, INT64_MAX, &span)) < 0)
+		goto out;
+	if (span.broken_lsn) {
+		rc = gw_error_set(GW_EIO, "repository %s: the store is unreachable and the index lacks LSN %llu: it "
+					  "waits for the store", r->rel, (unsigned long long)span.broken_lsn);
+		goto out;
+	}
+	if ((rc = gw_index_span_updates(a->index, r->rel, &span, INT64_MAX, &updates, &n)) < 0 ||
+	    (rc = gw_refstate_apply(&r->refs, updates, n)) < 0)
+		goto out;
+	for (i = 0; i < n; i++)
+		if (updates[i].kind == GW_UPDATE_DELETED || updates[i].kind == GW_UPDATE_CREATED)
+			r->exists = updates[i].kind == GW_UPDATE_CREATED;
+	if (span.last_lsn > rec.lsn &&
+	    (rc = gw_index_segment_foreach(a->index, r->rel, span.last_lsn, span.last_lsn, last_digest_cb,
+					   r->last_digest)) < 0)
+		goto out;
+	r->last_lsn = span.last_lsn;
+	if (span.last_time_us)
+		r->last_record_us = span.last_time_us;
+	r->segments_since_full = span.segments;
+	r->bytes_since_full = span.bytes;
+	if (!(dir = objset_dir(a, r->rel))) {
+		rc = gw_error_set(GW_ERROR, "out of memory");
+		goto out;
+	}
+	if ((rc = gw_objset_open(&r->objset, dir)) == 0 &&
+	    (gw_objset_base_lsn(r->objset) != r->base_lsn || gw_objset_covered(r->objset) < r->last_lsn))
+		rc = gw_error_set(GW_EIO, "repository %s: the store is unreachable and the object set in %s is not "
+					  "up to date: it waits for the store", r->rel, dir);
+	if (rc == 0)
+		rc = replay_spool(a, r);
+	if (rc == 0)
+		rc = mark_tips_closed(r);
+	if (rc == 0) {
+		r->loaded = 1;
+		r->unobserved_since = r->last_record_us;
+		log_event(a, "event=offline_load repo=%s lsn=%llu", r->rel, (unsigned long long)r->last_lsn);
+	}
+out:
+	gw_updates_free(updates, n);
+	gw_manifest_dispose(&m);
+	gw_full_record_dispose(&rec);
+	free(dir);
+	return rc;
+}
+
 /*
  * Load the archived state of r. Returns 0 with r->base_lsn == 0 when the
  * repository has no usable generation (no full backup, or a broken chain):
@@ -366,10 +493,9 @@ static int repo_load(gw_archiver *a, arepo *r)
 
 	repo_unload(r);
 	memset(&m, 0, sizeof(m));
-	if ((rc = gw_index_sync(a->index, a->store, r->rel)) < 0)
-		return rc;
-	if ((rc = gw_layout_next_lsn(a->store, r->rel, &next)) < 0)
-		return rc;
+	if ((rc = gw_index_sync(a->index, a->store, r->rel)) < 0 ||
+	    (rc = gw_layout_next_lsn(a->store, r->rel, &next)) < 0)
+		return rc == GW_EIO ? repo_load_offline(a, r) : rc;
 	rc = gw_index_full_find(a->index, r->rel, 0, &rec);
 	if (rc == GW_ENOTFOUND) {
 		r->base_lsn = 0;

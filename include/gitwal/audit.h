@@ -54,10 +54,17 @@ typedef enum {
 	GW_AUDIT_RESTORE,      /* "restore": --deep could not restore the latest state */
 	GW_AUDIT_FSCK,         /* "fsck": the restored repository is not connected */
 	GW_AUDIT_LAG,          /* "lag": the archive's latest state differs from the live repository */
+	GW_AUDIT_NOT_A_FILE,   /* "not-a-file": a FIFO, symlink, directory... where a key could be (file stores) */
+	GW_AUDIT_LEFTOVER,     /* "leftover" (a warning): a dead writer's temporary file or incomplete upload */
 	GW_AUDIT_KIND_COUNT
 } gw_audit_kind;
 
 const char *gw_audit_kind_name(gw_audit_kind kind);
+/*
+ * Warnings are reported like problems but do not make the archive unclean:
+ * a dead writer's leftover is no damage to what is stored (DESIGN.md 14.4).
+ */
+int gw_audit_kind_is_warning(gw_audit_kind kind);
 
 typedef struct gw_audit_problem {
 	char *repository; /* NULL when about no repository */
@@ -119,6 +126,8 @@ int gw_audit_report_add(gw_audit_report *r, const char *repo, uint64_t lsn, cons
 			const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* Order problems by repository, LSN, key and kind, for stable output. */
 void gw_audit_report_sort(gw_audit_report *r);
+/* How many of the problems are warnings. */
+size_t gw_audit_report_warnings(const gw_audit_report *r);
 
 /* Run the audit. index may be NULL when opts->index_state says it is absent. */
 int gw_audit_run(gw_store *store, gw_index *index, const gw_audit_opts *opts, gw_audit_report *report);

@@ -46,6 +46,15 @@ typedef struct gw_store_entry {
 
 /* Open a store named by URL: file:///abs/path or s3://bucket/prefix?... */
 int gw_store_open(gw_store **out, const char *url);
+/*
+ * Flags for gw_store_open_flags. DEFER_CHECKS: when the store cannot be
+ * reached now (GW_EIO), checks that need it (S3: the bucket's versioning and
+ * Object Lock) are made before the first write instead, and the open
+ * succeeds; for a service that spools while the store is away. One-shot
+ * commands open without it and fail at once.
+ */
+#define GW_STORE_OPEN_DEFER_CHECKS (1u << 0)
+int gw_store_open_flags(gw_store **out, const char *url, unsigned flags);
 void gw_store_free(gw_store *store);
 /* The URL with any secret removed, for messages. */
 const char *gw_store_url(const gw_store *store);
@@ -101,6 +110,35 @@ typedef struct gw_store_listing {
 } gw_store_listing;
 int gw_store_list_all(gw_store *store, const char *prefix, gw_store_listing *out);
 void gw_store_listing_dispose(gw_store_listing *listing);
+
+/*
+ * What a store holds that is not a key (DESIGN.md 2.2), for the audit:
+ * unfinished objects of writers (a file store's temporary files, an S3
+ * store's incomplete multipart uploads), and in a file store names that are
+ * not regular files (a FIFO, a symlink, a socket, a device) and directories.
+ * Writers clear the leftovers of dead writers themselves: the first commit
+ * of a process in a directory (file) or under a repository's prefix (S3).
+ */
+typedef enum {
+	GW_STORE_STRAY_LEFTOVER = 0, /* a writer's unfinished object */
+	GW_STORE_STRAY_SPECIAL,      /* not a regular file: FIFO, symlink, socket, device */
+	GW_STORE_STRAY_DIRECTORY,    /* a directory (a file store's keys live in directories) */
+} gw_store_stray_kind;
+
+typedef struct gw_store_stray {
+	gw_store_stray_kind kind;
+	const char *key;   /* the key it stands for: a leftover's key, or the name taken as a key */
+	const char *name;  /* the driver's name for it: a path under the root, or an S3 upload id */
+	const char *type;  /* for messages: "temporary file", "incomplete upload", "FIFO", "directory", ... */
+	const char *owner; /* leftovers: who wrote it, for messages */
+	uint64_t size;     /* leftovers: bytes written so far (S3: the parts uploaded) */
+	int64_t mtime;     /* leftovers: last written (file) or initiated (S3), seconds since the epoch */
+	int live;          /* leftovers: the writer is known to be running (work in progress) */
+	int removable;     /* leftovers: the next writer there removes it (its writer is dead, or presumed so) */
+} gw_store_stray;
+typedef int (*gw_store_stray_cb)(const gw_store_stray *stray, void *payload);
+/* Every stray under prefix, in no particular order; the callback returns non-zero to stop. */
+int gw_store_strays(gw_store *store, const char *prefix, gw_store_stray_cb cb, void *payload);
 
 /* Remove a key. Only retention may call it. */
 int gw_store_remove(gw_store *store, const char *key);

@@ -282,6 +282,68 @@ static int list_store(audit *a)
 	return rc;
 }
 
+/*
+ * What the store holds besides keys (DESIGN.md 2.2): a leftover of a writer
+ * not known to run is a warning; a name that is not a regular file where a
+ * key could be (below a repository's directory, or in repos/ itself where a
+ * repository's directory should be) is a problem.
+ */
+static int stray_cb(const gw_store_stray *s, void *payload)
+{
+	audit *a = payload;
+	const char *below = s->key + strlen(GW_LAYOUT_REPOS);
+	char *rel = NULL, when[40];
+	uint64_t lsn = 0;
+	gw_key_kind kind;
+	int rc = 0;
+	if (strncmp(s->key, GW_LAYOUT_REPOS, strlen(GW_LAYOUT_REPOS)) != 0 ||
+	    (s->kind == GW_STORE_STRAY_DIRECTORY && !strchr(below, '/')) ||
+	    (s->kind == GW_STORE_STRAY_LEFTOVER && s->live))
+		return 0; /* a repository's directory, or a writer at work */
+	if (gw_layout_parse_key(s->key, &rel, &lsn, &kind) < 0 || kind == GW_KEY_UNKNOWN) {
+		free(rel);
+		rel = key_repo(s->key);
+		lsn = 0;
+	}
+	gw_error_clear();
+	if (rel && !repo_selected(a, rel)) {
+		free(rel);
+		return 0;
+	}
+	if (s->kind == GW_STORE_STRAY_LEFTOVER) {
+		gw_time_format((int64_t)s->mtime * 1000000, when, sizeof(when));
+		rc = gw_audit_report_add(a->report, rel, lsn, s->key, GW_AUDIT_LEFTOVER,
+					 "%s %s (%llu bytes, since %s) of %s: %s", s->type, s->name,
+					 (unsigned long long)s->size, when, s->owner,
+					 s->removable ? "the next backup or archive writing there removes it"
+						      : "the next backup or archive writing there removes it once its "
+							"writer is presumed dead (DESIGN.md 2.2)");
+	} else {
+		rc = gw_audit_report_add(a->report, rel, lsn, s->key, GW_AUDIT_NOT_A_FILE,
+					 "a %s where a key could be: not a stored object (never read, listed or "
+					 "written over); remove it",
+					 s->type);
+	}
+	free(rel);
+	return rc;
+}
+
+static int list_strays(audit *a)
+{
+	size_t i;
+	int rc = 0;
+	if (!a->opts->nrepos)
+		return gw_store_strays(a->store, GW_LAYOUT_REPOS, stray_cb, a);
+	for (i = 0; i < a->opts->nrepos && rc >= 0; i++) {
+		char *prefix = gw_layout_repo_prefix(a->opts->repos[i]);
+		if (!prefix)
+			return gw_error_set(GW_ERROR, "out of memory");
+		rc = gw_store_strays(a->store, prefix, stray_cb, a);
+		free(prefix);
+	}
+	return rc;
+}
+
 static int item_cmp(const void *pa, const void *pb)
 {
 	const item *x = pa, *y = pb;
@@ -967,7 +1029,7 @@ int gw_audit_run(gw_store *store, gw_index *index, const gw_audit_opts *opts, gw
 	if ((rc = load_index(&a)) < 0)
 		goto out;
 	index_records = (int)(a.nitems > 0);
-	if ((rc = list_store(&a)) < 0) {
+	if ((rc = list_store(&a)) < 0 || (rc = list_strays(&a)) < 0) {
 		gw_error_prefix("listing the store");
 		goto out;
 	}

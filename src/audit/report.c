@@ -33,7 +33,22 @@ static const char *const kind_names[GW_AUDIT_KIND_COUNT] = {
 	[GW_AUDIT_RESTORE] = "restore",
 	[GW_AUDIT_FSCK] = "fsck",
 	[GW_AUDIT_LAG] = "lag",
+	[GW_AUDIT_NOT_A_FILE] = "not-a-file",
+	[GW_AUDIT_LEFTOVER] = "leftover",
 };
+
+int gw_audit_kind_is_warning(gw_audit_kind kind)
+{
+	return kind == GW_AUDIT_LEFTOVER;
+}
+
+size_t gw_audit_report_warnings(const gw_audit_report *r)
+{
+	size_t i, n = 0;
+	for (i = 0; i < r->nproblems; i++)
+		n += gw_audit_kind_is_warning(r->problems[i].kind) != 0;
+	return n;
+}
 
 const char *gw_audit_kind_name(gw_audit_kind kind)
 {

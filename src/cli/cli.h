@@ -20,6 +20,7 @@ typedef struct gw_cli {
 	/* opened on demand */
 	gw_store *store;
 	gw_index *index;
+	unsigned store_flags; /* GW_STORE_OPEN_* for gw_cli_open_store (the archive service defers checks) */
 } gw_cli;
 
 /* The long options every command accepts, for its getopt_long table. */

@@ -43,7 +43,10 @@ static const char *help =
 	"\n"
 	"  --spool-max MIB     bound of the local spool that holds segments while the\n"
 	"                      store is unreachable (default 1024); past it, changes are\n"
-	"                      archived when room returns, recorded as a gap\n"
+	"                      archived when room returns, recorded as a gap. The\n"
+	"                      service starts even when the store is unreachable: it\n"
+	"                      loads what it archived before from the index and spools\n"
+	"                      (--once fails at once instead)\n"
 	"  --metrics-addr ADDR serve Prometheus metrics on http://ADDR/metrics, a\n"
 	"                      loopback address such as 127.0.0.1:9100 (default: off)\n"
 	"\n"
@@ -234,6 +237,9 @@ int gw_cmd_archive(int argc, char **argv)
 		rc = gw_cli_usage_error("archive", "unexpected argument '%s'", argv[optind]);
 		goto out;
 	}
+	/* The service starts with the store away (it spools); --once, a one-shot command, fails at once. */
+	if (!once)
+		cli.store_flags = GW_STORE_OPEN_DEFER_CHECKS;
 	if (gw_cli_resolve(&cli, 1) < 0 || gw_cli_open_store(&cli) < 0 || gw_cli_open_index(&cli) < 0 ||
 	    !(state = gw_cli_state_dir())) {
 		rc = gw_cli_fail("archive", gw_error_code());

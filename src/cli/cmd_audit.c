@@ -64,9 +64,18 @@ static const char *help =
 	"--max-duration limit the records read (metadata, stat, data). Records not read\n"
 	"in a run take part in chain checks with what the index says about them.\n"
 	"\n"
-	"Output: one line per problem,\n"
+	"Also every name under repos/ that is not a key: leftovers of writers that died\n"
+	"(a file store's temporary files, an S3 store's incomplete multipart uploads)\n"
+	"are warnings, and a FIFO, symlink, directory or other non-regular file where a\n"
+	"key could be (file stores) is a problem.\n"
+	"\n"
+	"Output: one line per problem or warning,\n"
 	"  problem repo=REL lsn=N key=KEY kind=KIND detail=\"...\"\n"
-	"('-' for a field that does not apply), then a summary.\n"
+	"  warning repo=REL lsn=N key=KEY kind=leftover detail=\"...\"\n"
+	"('-' for a field that does not apply), then a summary. Warnings do not make\n"
+	"the archive unclean: the next backup or archive writing there removes the\n"
+	"leftover (at once when its writer is known to be gone; after 24 hours without\n"
+	"a write for another host's; after upload_max_age for an S3 upload).\n"
 	"\n"
 	"JSON (--json), schema version 1, stable:\n"
 	"  {\"version\": 1, \"clean\": BOOL, \"store\": URL, \"read_data\": BOOL, \"deep\": BOOL,\n"
@@ -75,6 +84,7 @@ static const char *help =
 	"               \"restored\", \"lagging\"},          (all integers)\n"
 	"   \"problems\": [{\"repository\": REL|null, \"lsn\": N|null, \"key\": KEY|null,\n"
 	"                 \"kind\": KIND, \"detail\": TEXT}],\n"
+	"   \"warnings\": [...the same fields...],\n"
 	"   \"stopped_early\": BOOL, \"resume_after\": KEY|null, \"seconds\": NUMBER}\n"
 	"  New fields may be added; existing ones keep their meaning.\n"
 	"\n"
@@ -104,9 +114,14 @@ static const char *help =
 	"  fsck         --deep: the restored state is not connected\n"
 	"  lag          --deep --root: the archive's latest state differs from the live\n"
 	"               repository (refs that differ are named)\n"
+	"  not-a-file   a FIFO, symlink, directory, socket or device where a key could\n"
+	"               be (file stores): nothing reads it and no key can be written there\n"
+	"Warning kinds:\n"
+	"  leftover     a temporary file or incomplete upload of a writer that is not\n"
+	"               known to be running (its owner, size and age are named)\n"
 	"\n"
-	"Exit status: 0 clean, 1 problems found, 2 the audit could not run (bad\n"
-	"options, store unreachable, index unreadable).\n"
+	"Exit status: 0 clean (with or without warnings), 1 problems found, 2 the audit\n"
+	"could not run (bad options, store unreachable, index unreadable).\n"
 	"\n" GW_CLI_COMMON_HELP;
 
 #define STATE_MAGIC "gitwal-audit-state 1"
@@ -190,9 +205,11 @@ static void print_text(const gw_audit_report *r, const gw_audit_opts *o, const c
 {
 	const gw_audit_counts *c = &r->counts;
 	size_t i;
+	size_t warnings = gw_audit_report_warnings(r), problems = r->nproblems - warnings;
 	for (i = 0; i < r->nproblems; i++) {
 		const gw_audit_problem *p = &r->problems[i];
-		printf("problem repo=%s lsn=", p->repository ? p->repository : "-");
+		printf("%s repo=%s lsn=", gw_audit_kind_is_warning(p->kind) ? "warning" : "problem",
+		       p->repository ? p->repository : "-");
 		if (p->lsn)
 			printf("%llu", (unsigned long long)p->lsn);
 		else
@@ -220,35 +237,38 @@ static void print_text(const gw_audit_report *r, const gw_audit_opts *o, const c
 	else if (o->sample_percent > 0 && c->records_checked < c->records_total)
 		printf("sample of %g%%: the next run continues after %s\n", o->sample_percent,
 		       r->resume_after ? r->resume_after : "the start");
-	if (r->nproblems)
-		printf("%zu problem%s found\n", r->nproblems, r->nproblems == 1 ? "" : "s");
+	if (problems)
+		printf("%zu problem%s found\n", problems, problems == 1 ? "" : "s");
 	else
 		printf("clean: no problems found\n");
+	if (warnings)
+		printf("%zu warning%s: leftovers of writers that died, not damage to the archive\n", warnings,
+		       warnings == 1 ? "" : "s");
 }
 
 static void print_json(const gw_audit_report *r, const gw_audit_opts *o, const char *url)
 {
 	const gw_audit_counts *c = &r->counts;
-	json_t *problems = json_array(), *doc;
+	json_t *problems = json_array(), *warnings = json_array(), *doc;
 	size_t i;
 	for (i = 0; i < r->nproblems; i++) {
 		const gw_audit_problem *p = &r->problems[i];
-		json_array_append_new(problems,
+		json_array_append_new(gw_audit_kind_is_warning(p->kind) ? warnings : problems,
 				      json_pack("{s:o, s:o, s:o, s:s, s:s}", "repository",
 						p->repository ? json_string(p->repository) : json_null(), "lsn",
 						p->lsn ? json_integer((json_int_t)p->lsn) : json_null(), "key",
 						p->key ? json_string(p->key) : json_null(), "kind",
 						gw_audit_kind_name(p->kind), "detail", p->detail));
 	}
-	doc = json_pack("{s:i, s:b, s:s, s:b, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:b, "
-			"s:o, s:f}",
-			"version", 1, "clean", r->nproblems == 0, "store", url, "read_data", o->read_data, "deep",
+	doc = json_pack("{s:i, s:b, s:s, s:b, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:o, "
+			"s:b, s:o, s:f}",
+			"version", 1, "clean", r->nproblems == gw_audit_report_warnings(r), "store", url, "read_data", o->read_data, "deep",
 			o->deep, "checked", "repositories", (json_int_t)c->repositories, "keys", (json_int_t)c->keys,
 			"full_backups", (json_int_t)c->full_backups, "segments", (json_int_t)c->segments,
 			"records_total", (json_int_t)c->records_total, "records_checked",
 			(json_int_t)c->records_checked, "keys_stat", (json_int_t)c->keys_stat, "bytes_read",
 			(json_int_t)c->bytes_read, "restored", (json_int_t)c->restored, "lagging",
-			(json_int_t)c->lagging, "problems", problems, "stopped_early", r->stopped_early,
+			(json_int_t)c->lagging, "problems", problems, "warnings", warnings, "stopped_early", r->stopped_early,
 			"resume_after", r->resume_after ? json_string(r->resume_after) : json_null(), "seconds",
 			r->seconds);
 	json_dumpf(doc, stdout, JSON_INDENT(2));
@@ -393,7 +413,7 @@ int gw_cmd_audit(int argc, char **argv)
 		print_json(&report, &ao, gw_store_url(cli.store));
 	else
 		print_text(&report, &ao, gw_store_url(cli.store));
-	rc = report.nproblems ? 1 : 0;
+	rc = report.nproblems > gw_audit_report_warnings(&report) ? 1 : 0;
 out:
 	if (have_report)
 		gw_audit_report_dispose(&report);

@@ -238,7 +238,7 @@ int gw_cli_resolve(gw_cli *cli, int need_root)
 
 int gw_cli_open_store(gw_cli *cli)
 {
-	return cli->store ? 0 : gw_store_open(&cli->store, cli->store_url);
+	return cli->store ? 0 : gw_store_open_flags(&cli->store, cli->store_url, cli->store_flags);
 }
 
 int gw_cli_open_index(gw_cli *cli)

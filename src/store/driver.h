@@ -15,6 +15,7 @@ struct gw_store {
 	char *url;  /* redacted, for messages */
 	void *impl; /* the driver's state */
 	uint32_t features; /* the driver's, which its open() may narrow or widen for this store */
+	unsigned open_flags; /* GW_STORE_OPEN_*, for the driver's open() */
 };
 
 struct gw_store_writer {
@@ -47,6 +48,8 @@ struct gw_store_driver {
 	int (*stat)(gw_store *store, const char *key, gw_store_stat *st);
 	/* Keys starting with prefix and, when start_after is set, greater than it, in byte order. */
 	int (*list)(gw_store *store, const char *prefix, const char *start_after, gw_store_list_cb cb, void *payload);
+	/* What is under prefix besides keys (gw_store_strays). */
+	int (*strays)(gw_store *store, const char *prefix, gw_store_stray_cb cb, void *payload);
 	int (*remove)(gw_store *store, const char *key);
 };
 

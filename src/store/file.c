@@ -6,11 +6,14 @@
  * name. link never replaces an existing name (EEXIST becomes GW_EEXISTS), so
  * a key is never overwritten, and a crash leaves at most a hidden temporary
  * file, never a partial object under a final name. The directory is fsync'd
- * after the link so the name itself is durable.
+ * after the link so the name itself is durable. A temporary name carries its
+ * writer (util/owner.h): the first commit of a process in a directory removes
+ * the temporary files of dead writers there (DESIGN.md 2.2).
  */
 #include "store/driver.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
+#include "util/owner.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -31,8 +34,11 @@
  */
 #define FILE_WRITEBACK_CHUNK (8u << 20)
 
+#define TMP_LEAD ".tmp."
+
 typedef struct {
 	char *root; /* absolute, no trailing slash */
+	gw_owner_cleared cleared; /* directories this store object cleared of dead writers' files */
 } file_store;
 
 typedef struct {
@@ -89,6 +95,7 @@ static int file_open(gw_store *store, const char *rest)
 		return gw_error_set(GW_ERROR, "out of memory");
 	}
 	fs->root = root;
+	pthread_mutex_init(&fs->cleared.lock, NULL);
 	store->impl = fs;
 	n = strlen(root) + 8;
 	if ((store->url = malloc(n)))
@@ -100,6 +107,8 @@ static void file_free(gw_store *store)
 {
 	file_store *fs = impl(store);
 	if (fs) {
+		gw_owner_cleared_dispose(&fs->cleared);
+		pthread_mutex_destroy(&fs->cleared.lock);
 		free(fs->root);
 		free(fs);
 	}
@@ -109,8 +118,9 @@ static int file_write_open(gw_store_writer **out, gw_store *store, const char *k
 {
 	file_writer *w;
 	char *slash, *dir;
-	static _Thread_local unsigned counter;
-	int rc;
+	static unsigned counter;
+	const char *tag = gw_owner_tag();
+	int rc, room;
 	size_t n;
 
 	(void)size_hint;
@@ -129,13 +139,15 @@ static int file_write_open(gw_store_writer **out, gw_store *store, const char *k
 		gw_error_prefix("store %s, key %s", store->url, key);
 		goto fail;
 	}
-	n = strlen(dir) + strlen(slash + 1) + 64;
+	n = strlen(dir) + strlen(slash + 1) + strlen(tag) + 32;
 	if (!(w->tmp_path = malloc(n))) {
 		free(dir);
 		goto oom;
 	}
-	snprintf(w->tmp_path, n, "%s/.tmp.%s.%ld.%u.%ld", dir, slash + 1, (long)getpid(), ++counter,
-		 (long)time(NULL));
+	/* The owner makes it a dead writer's leftover or not (util/owner.h); the key's name is only a hint, cut to fit NAME_MAX. */
+	room = NAME_MAX - (int)(strlen(TMP_LEAD) + strlen(tag) + 12);
+	snprintf(w->tmp_path, n, "%s/" TMP_LEAD "%.*s.%s.%u", dir, room, slash + 1, tag,
+		 __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
 	w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	/* Its directory may just have been removed by an aborted writer (see file_writer_free): make it again. */
 	if (w->fd < 0 && errno == ENOENT && gw_fs_mkdir_p(dir, 0755) == 0)
@@ -246,7 +258,8 @@ static int file_commit(gw_store_writer *base)
 	unlink(w->tmp_path);
 	slash = strrchr(w->final_path, '/');
 	*slash = '\0';
-	rc = gw_fs_fsync_dir(w->final_path);
+	if ((rc = gw_fs_fsync_dir(w->final_path)) == 0)
+		gw_owner_clear_dead_once(&impl(base->store)->cleared, w->final_path, TMP_LEAD, NULL);
 	*slash = '/';
 	return rc;
 }
@@ -279,10 +292,11 @@ static int file_read_open(gw_store_reader **out, gw_store *store, const char *ke
 
 	if (!path)
 		return gw_error_set(GW_ERROR, "out of memory");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* A key is a regular file: not a symlink out of the store, not a FIFO that would block the open. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	free(path);
 	if (fd < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
+		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
 			return gw_error_set(GW_ENOTFOUND, GW_STORE_MSG_NOTFOUND, key, store->url);
 		return gw_error_set_errno(GW_EIO, "store %s: cannot open key %s", store->url, key);
 	}
@@ -499,6 +513,109 @@ static int file_list(gw_store *store, const char *prefix, const char *after, gw_
 	return rc;
 }
 
+/* What a name that is neither a regular file nor a directory is, for messages. */
+static const char *special_type(mode_t mode)
+{
+	if (S_ISLNK(mode))
+		return "symlink";
+	if (S_ISFIFO(mode))
+		return "FIFO";
+	if (S_ISSOCK(mode))
+		return "socket";
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		return "device";
+	return "special file";
+}
+
+static int strays_dir(gw_store *store, const char *dir_key, const char *prefix, gw_store_stray_cb cb, void *payload)
+{
+	char *path = dir_key[0] ? gw_fs_join(impl(store)->root, dir_key) : strdup(impl(store)->root);
+	size_t plen = strlen(prefix);
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	if (!path)
+		return gw_error_set(GW_ERROR, "out of memory");
+	if (!(d = opendir(path))) {
+		rc = (errno == ENOENT || errno == ENOTDIR) ? 0
+							   : gw_error_set_errno(GW_EIO, "store %s: cannot list %s",
+										store->url, dir_key);
+		free(path);
+		return rc;
+	}
+	while (rc == 0 && (de = readdir(d))) {
+		gw_store_stray s;
+		gw_owner_verdict v;
+		struct stat sb;
+		char *key = NULL;
+		size_t klen;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (de->d_type == DT_REG && de->d_name[0] != '.')
+			continue; /* a key: no stat */
+		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    (de->d_name[0] == '.' && (!S_ISREG(sb.st_mode) || strncmp(de->d_name, TMP_LEAD, strlen(TMP_LEAD)))))
+			continue; /* gone, or a hidden name that is no writer's */
+		if (S_ISREG(sb.st_mode) && de->d_name[0] != '.')
+			continue;
+		memset(&s, 0, sizeof(s));
+		if (S_ISREG(sb.st_mode)) {
+			gw_owner_judge(de->d_name, TMP_LEAD, sb.st_mtime, &v);
+			s.kind = GW_STORE_STRAY_LEFTOVER;
+			s.type = "temporary file";
+			s.owner = v.owner;
+			s.size = (uint64_t)sb.st_size;
+			s.mtime = sb.st_mtime;
+			s.live = v.state == GW_OWNER_ALIVE;
+			s.removable = v.removable;
+			rc = asprintf(&key, "%s%s%s", dir_key, dir_key[0] ? "/" : "", v.what);
+		} else {
+			s.kind = S_ISDIR(sb.st_mode) ? GW_STORE_STRAY_DIRECTORY : GW_STORE_STRAY_SPECIAL;
+			s.type = S_ISDIR(sb.st_mode) ? "directory" : special_type(sb.st_mode);
+			rc = asprintf(&key, "%s%s%s", dir_key, dir_key[0] ? "/" : "", de->d_name);
+		}
+		if (rc < 0) {
+			rc = gw_error_set(GW_ERROR, "out of memory");
+			break;
+		}
+		rc = 0;
+		klen = strlen(key);
+		if (asprintf((char **)&s.name, "%s%s%s", dir_key, dir_key[0] ? "/" : "", de->d_name) < 0) {
+			free(key);
+			rc = gw_error_set(GW_ERROR, "out of memory");
+			break;
+		}
+		s.key = key;
+		if (strncmp(key, prefix, plen) == 0)
+			rc = cb(&s, payload);
+		/* Descend only where names below could match the prefix. */
+		if (rc == 0 && S_ISDIR(sb.st_mode) && strncmp(key, prefix, klen < plen ? klen : plen) == 0)
+			rc = strays_dir(store, key, prefix, cb, payload);
+		free((char *)s.name);
+		free(key);
+	}
+	closedir(d);
+	free(path);
+	return rc;
+}
+
+static int file_strays(gw_store *store, const char *prefix, gw_store_stray_cb cb, void *payload)
+{
+	char *dir = strdup(prefix), *slash;
+	int rc;
+	if (!dir)
+		return gw_error_set(GW_ERROR, "out of memory");
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	else
+		dir[0] = '\0';
+	rc = strays_dir(store, dir, prefix, cb, payload);
+	free(dir);
+	return rc;
+}
+
 static int file_remove(gw_store *store, const char *key)
 {
 	char *path = gw_fs_join(impl(store)->root, key), *slash;
@@ -531,5 +648,6 @@ const gw_store_driver gw_store_driver_file = {
 	.reader_free = file_reader_free,
 	.stat = file_stat,
 	.list = file_list,
+	.strays = file_strays,
 	.remove = file_remove,
 };

@@ -97,9 +97,17 @@ static char *object_name(gw_s3 *s3, const char *key)
 
 static void s3_destroy(gw_s3 *s3)
 {
+	size_t i;
 	if (!s3)
 		return;
 	s3_disconnect(s3);
+	for (i = 0; i < s3->nuploads; i++)
+		free(s3->uploads[i]);
+	free(s3->uploads);
+	pthread_mutex_destroy(&s3->uploads_lock);
+	pthread_mutex_destroy(&s3->probe_lock);
+	gw_owner_cleared_dispose(&s3->cleared);
+	pthread_mutex_destroy(&s3->cleared.lock);
 	s3_credentials_dispose(&s3->cred);
 	s3_config_dispose(&s3->cfg);
 	free(s3);
@@ -112,7 +120,13 @@ static int s3_create(gw_s3 **out, const char *rest)
 	*out = NULL;
 	if (!s3)
 		return oom();
+	pthread_mutex_init(&s3->uploads_lock, NULL);
+	pthread_mutex_init(&s3->probe_lock, NULL);
+	pthread_mutex_init(&s3->cleared.lock, NULL);
 	if ((rc = s3_config_parse(&s3->cfg, rest)) < 0) {
+		pthread_mutex_destroy(&s3->uploads_lock);
+		pthread_mutex_destroy(&s3->probe_lock);
+		pthread_mutex_destroy(&s3->cleared.lock);
 		free(s3);
 		return rc;
 	}
@@ -156,6 +170,33 @@ static int probe_bucket(gw_s3 *s3)
 	return rc;
 }
 
+static void set_features(gw_store *store, gw_s3 *s3)
+{
+	store->features = (s3->versioned ? GW_STORE_FEATURE_VERSIONS : 0) |
+			  (s3->cfg.lock_mode ? GW_STORE_FEATURE_LOCK : 0);
+}
+
+/*
+ * The probe deferred at open (the store was unreachable), made before
+ * anything that depends on it: writes (a versioned bucket needs the
+ * existence check, lock= an Object Lock bucket) and stat. Until it succeeds,
+ * those fail as the probe does (GW_EIO while the store is away).
+ */
+static int ensure_probed(gw_store *store)
+{
+	gw_s3 *s3 = store->impl;
+	int rc = 0;
+	if (__atomic_load_n(&s3->probed, __ATOMIC_ACQUIRE))
+		return 0;
+	pthread_mutex_lock(&s3->probe_lock);
+	if (!s3->probed && (rc = probe_bucket(s3)) == 0) {
+		set_features(store, s3);
+		__atomic_store_n(&s3->probed, 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&s3->probe_lock);
+	return rc;
+}
+
 static int s3_open(gw_store *store, const char *rest)
 {
 	gw_s3 *s3;
@@ -168,13 +209,14 @@ static int s3_open(gw_store *store, const char *rest)
 		return oom();
 	}
 	s3->url = store->url;
-	if ((rc = probe_bucket(s3)) < 0) {
+	if ((rc = probe_bucket(s3)) < 0 && !(rc == GW_EIO && (store->open_flags & GW_STORE_OPEN_DEFER_CHECKS))) {
 		s3_destroy(s3);
 		return rc;
 	}
+	s3->probed = rc == 0;
+	gw_error_clear();
 	store->impl = s3;
-	store->features = (s3->versioned ? GW_STORE_FEATURE_VERSIONS : 0) |
-			  (s3->cfg.lock_mode ? GW_STORE_FEATURE_LOCK : 0);
+	set_features(store, s3);
 	return 0;
 }
 
@@ -263,6 +305,46 @@ static int refuse_existing(gw_s3 *s3, const char *key, int always)
 	return exists ? gw_error_set(GW_EEXISTS, GW_STORE_MSG_EXISTS, key, s3->url) : 0;
 }
 
+/* This store's uploads in progress (see gw_s3.uploads). */
+
+static void upload_track(gw_s3 *s3, const char *id, int add)
+{
+	size_t i;
+	pthread_mutex_lock(&s3->uploads_lock);
+	if (add) {
+		if (s3->nuploads == s3->uploads_cap) {
+			size_t cap = s3->uploads_cap ? s3->uploads_cap * 2 : 8;
+			char **n = realloc(s3->uploads, cap * sizeof(*n));
+			if (n) {
+				s3->uploads = n;
+				s3->uploads_cap = cap;
+			}
+		}
+		/* Without memory it goes untracked: only its age then protects it. */
+		if (s3->nuploads < s3->uploads_cap && (s3->uploads[s3->nuploads] = strdup(id)))
+			s3->nuploads++;
+	} else {
+		for (i = 0; i < s3->nuploads; i++)
+			if (!strcmp(s3->uploads[i], id)) {
+				free(s3->uploads[i]);
+				s3->uploads[i] = s3->uploads[--s3->nuploads];
+				break;
+			}
+	}
+	pthread_mutex_unlock(&s3->uploads_lock);
+}
+
+static int upload_mine(gw_s3 *s3, const char *id)
+{
+	size_t i;
+	int mine = 0;
+	pthread_mutex_lock(&s3->uploads_lock);
+	for (i = 0; i < s3->nuploads && !mine; i++)
+		mine = !strcmp(s3->uploads[i], id);
+	pthread_mutex_unlock(&s3->uploads_lock);
+	return mine;
+}
+
 /* Writers. */
 
 static size_t part_size_for(unsigned part_index)
@@ -299,12 +381,16 @@ static int multipart_start(s3_writer *w)
 	s3_request req = {.method = "POST", .key = w->base.key, .query = "uploads="};
 	int rc;
 
+	if ((rc = ensure_probed(w->base.store)) < 0)
+		return rc;
 	lock_headers(w->s3, &req, 0, w->lock);
 	if ((rc = s3_request_run(w->s3, &req)) == 0 &&
 	    (rc = s3_xml_text(req.response->data, req.response->len, "UploadId", &w->upload_id)) == 0 &&
 	    (!w->upload_id || !*w->upload_id))
 		rc = gw_error_set(GW_EIO, "store %s: key %s: CreateMultipartUpload answered no UploadId", w->s3->url,
 				  w->base.key);
+	if (rc == 0)
+		upload_track(w->s3, w->upload_id, 1);
 	s3_request_dispose(&req);
 	return rc;
 }
@@ -558,6 +644,106 @@ static int commit_multipart(s3_writer *w)
 	return rc;
 }
 
+/* Leftovers: incomplete multipart uploads (DESIGN.md 2.2). */
+
+typedef int (*upload_cb)(gw_s3 *s3, const char *object, const char *id, int64_t initiated, void *payload);
+
+typedef struct {
+	gw_s3 *s3;
+	upload_cb cb;
+	void *payload;
+} upload_page;
+
+static int upload_entry(const char *object, const char *id, int64_t initiated, void *payload)
+{
+	upload_page *p = payload;
+	return p->cb(p->s3, object, id, initiated, p->payload);
+}
+
+/* Every incomplete multipart upload of an object under object_prefix (ListMultipartUploads, paginated). */
+static int list_uploads(gw_s3 *s3, const char *object_prefix, upload_cb cb, void *payload)
+{
+	upload_page page = {s3, cb, payload};
+	char *key_marker = NULL, *id_marker = NULL;
+	int truncated = 1, rc = 0;
+	while (truncated && rc == 0) {
+		s3_param params[4] = {{"uploads", NULL}, {"prefix", object_prefix}};
+		s3_request req = {.method = "GET"};
+		char *query, *nk = NULL, *nu = NULL;
+		size_t np = 2;
+		if (key_marker) {
+			params[np++] = (s3_param){"key-marker", key_marker};
+			if (id_marker)
+				params[np++] = (s3_param){"upload-id-marker", id_marker};
+		}
+		if (!(query = s3_query_build(params, np))) {
+			rc = oom();
+			break;
+		}
+		req.query = query;
+		if ((rc = s3_request_run(s3, &req)) == 0)
+			rc = s3_xml_list_uploads(req.response->data, req.response->len, upload_entry, &page, &truncated,
+						 &nk, &nu);
+		free(key_marker);
+		free(id_marker);
+		key_marker = nk;
+		id_marker = nu;
+		free(query);
+		s3_request_dispose(&req);
+	}
+	free(key_marker);
+	free(id_marker);
+	return rc;
+}
+
+/* An upload this old, and not this store's own, is a dead writer's. */
+static int upload_stale(gw_s3 *s3, const char *id, int64_t initiated)
+{
+	return (int64_t)time(NULL) - initiated >= s3->cfg.upload_max_age && !upload_mine(s3, id);
+}
+
+static int abort_upload(gw_s3 *s3, const char *object, const char *id)
+{
+	s3_param params[1] = {{"uploadId", id}};
+	s3_request req = {.method = "DELETE", .object = object, .ok_status = {404}};
+	char *query = s3_query_build(params, 1);
+	int rc;
+	if (!query)
+		return oom();
+	req.query = query;
+	rc = s3_request_run(s3, &req);
+	s3_request_dispose(&req);
+	free(query);
+	return rc;
+}
+
+static int abort_if_stale(gw_s3 *s3, const char *object, const char *id, int64_t initiated, void *payload)
+{
+	(void)payload;
+	if (upload_stale(s3, id, initiated))
+		abort_upload(s3, object, id); /* best effort: the next run tries again */
+	return 0;
+}
+
+/*
+ * The first commit of this store object under a directory of keys (the key
+ * up to its last '/') aborts the stale uploads there: one listing per
+ * directory and process, and only once the store answers (after a commit).
+ */
+static void abort_stale_once(gw_s3 *s3, const char *key)
+{
+	const char *slash = strrchr(key, '/');
+	char *dir = strndup(key, slash ? (size_t)(slash - key) + 1 : 0), *object = NULL;
+	int code = gw_error_code();
+	char saved[1024];
+	snprintf(saved, sizeof(saved), "%s", gw_error_message());
+	if (dir && gw_owner_cleared_add(&s3->cleared, dir) == 1 && (object = object_name(s3, dir)))
+		list_uploads(s3, object, abort_if_stale, NULL);
+	free(object);
+	free(dir);
+	gw_error_set(code, "%s", saved);
+}
+
 static int s3_commit(gw_store_writer *base)
 {
 	s3_writer *w = (s3_writer *)base;
@@ -567,11 +753,15 @@ static int s3_commit(gw_store_writer *base)
 	if (w->failed)
 		return gw_error_set(GW_ERROR, "store %s: key %s: cannot commit after a failed write", w->s3->url,
 				    base->key);
+	if ((rc = ensure_probed(base->store)) < 0)
+		return rc; /* not failed: the store may come back */
 	rc = w->upload_id ? commit_multipart(w) : commit_put(w);
 	if (rc < 0)
 		w->failed = 1;
 	else
 		w->done = 1;
+	if (rc == 0)
+		abort_stale_once(w->s3, base->key);
 	return rc;
 }
 
@@ -602,6 +792,8 @@ static void s3_writer_free(gw_store_writer *base)
 	}
 	if (w->upload_id && !w->done)
 		multipart_abort(w);
+	if (w->upload_id)
+		upload_track(w->s3, w->upload_id, 0);
 	EVP_MD_CTX_free(w->md5);
 	s3_buf_dispose(&w->fill);
 	s3_buf_dispose(&w->sending);
@@ -795,7 +987,7 @@ static int s3_stat(gw_store *store, const char *key, gw_store_stat *st)
 	s3_request head;
 	int exists, rc;
 
-	if ((rc = key_exists(s3, key, &exists, &head)) < 0)
+	if ((rc = ensure_probed(store)) < 0 || (rc = key_exists(s3, key, &exists, &head)) < 0)
 		return rc;
 	if (!exists)
 		return gw_error_set(GW_ENOTFOUND, GW_STORE_MSG_NOTFOUND, key, s3->url);
@@ -881,6 +1073,83 @@ static int s3_list(gw_store *store, const char *prefix, const char *after, gw_st
 	return rc;
 }
 
+typedef struct {
+	size_t strip; /* the store prefix and its '/' */
+	gw_store_stray_cb cb;
+	void *payload;
+} stray_state;
+
+/* The bytes of an upload's parts so far (ListParts, paginated). */
+static int upload_bytes(gw_s3 *s3, const char *object, const char *id, uint64_t *bytes)
+{
+	char *marker = NULL;
+	int truncated = 1, rc = 0;
+	*bytes = 0;
+	while (truncated && rc == 0) {
+		s3_param params[2] = {{"uploadId", id}};
+		s3_request req = {.method = "GET", .object = object};
+		char *query, *next = NULL;
+		size_t np = 1;
+		if (marker)
+			params[np++] = (s3_param){"part-number-marker", marker};
+		if (!(query = s3_query_build(params, np))) {
+			rc = oom();
+			break;
+		}
+		req.query = query;
+		if ((rc = s3_request_run(s3, &req)) == 0)
+			rc = s3_xml_list_parts(req.response->data, req.response->len, bytes, &truncated, &next);
+		free(marker);
+		marker = next;
+		free(query);
+		s3_request_dispose(&req);
+	}
+	free(marker);
+	return rc;
+}
+
+static int stray_upload(gw_s3 *s3, const char *object, const char *id, int64_t initiated, void *payload)
+{
+	stray_state *st = payload;
+	gw_store_stray s;
+	char owner[200];
+	const char *key = object + st->strip;
+	memset(&s, 0, sizeof(s));
+	if (strlen(object) < st->strip || gw_store_key_check(key) < 0) {
+		gw_error_clear();
+		return 0; /* another tool's upload */
+	}
+	if (upload_bytes(s3, object, id, &s.size) < 0) {
+		gw_error_clear();
+		return 0; /* completed or aborted meanwhile */
+	}
+	snprintf(owner, sizeof(owner),
+		 "an unknown writer (S3 does not say whose; presumed dead after upload_max_age, %llds)",
+		 (long long)s3->cfg.upload_max_age);
+	s.kind = GW_STORE_STRAY_LEFTOVER;
+	s.key = key;
+	s.name = id;
+	s.type = "incomplete upload";
+	s.owner = owner;
+	s.mtime = initiated;
+	s.live = upload_mine(s3, id);
+	s.removable = upload_stale(s3, id, initiated);
+	return st->cb(&s, st->payload);
+}
+
+static int s3_strays(gw_store *store, const char *prefix, gw_store_stray_cb cb, void *payload)
+{
+	gw_s3 *s3 = impl(store);
+	stray_state st = {s3->cfg.prefix[0] ? strlen(s3->cfg.prefix) + 1 : 0, cb, payload};
+	char *object = object_name(s3, prefix);
+	int rc;
+	if (!object)
+		return oom();
+	rc = list_uploads(s3, object, stray_upload, &st);
+	free(object);
+	return rc;
+}
+
 static int s3_remove(gw_store *store, const char *key)
 {
 	gw_s3 *s3 = impl(store);
@@ -888,7 +1157,7 @@ static int s3_remove(gw_store *store, const char *key)
 	size_t i;
 	int exists, rc;
 
-	if ((rc = key_exists(s3, key, &exists, NULL)) < 0)
+	if ((rc = ensure_probed(store)) < 0 || (rc = key_exists(s3, key, &exists, NULL)) < 0)
 		return rc;
 	if (!exists)
 		return gw_error_set(GW_ENOTFOUND, GW_STORE_MSG_NOTFOUND, key, s3->url);
@@ -935,5 +1204,6 @@ const gw_store_driver gw_store_driver_s3 = {
 	.reader_free = s3_reader_free,
 	.stat = s3_stat,
 	.list = s3_list,
+	.strays = s3_strays,
 	.remove = s3_remove,
 };

@@ -10,6 +10,7 @@
 #define GITWAL_STORE_S3_H
 
 #include "store/driver.h"
+#include "util/owner.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -24,6 +25,7 @@
 #define S3_DEFAULT_RETRIES 5
 #define S3_MAX_RETRIES 20
 #define S3_POOL_MAX 16
+#define S3_DEFAULT_UPLOAD_MAX_AGE (24 * 3600)
 
 typedef struct s3_config {
 	char *bucket;
@@ -35,6 +37,7 @@ typedef struct s3_config {
 	int64_t retain_seconds; /* with lock_mode */
 	char *ca_file;
 	int retries;
+	int64_t upload_max_age; /* seconds: an incomplete multipart upload this old is a dead writer's */
 } s3_config;
 
 typedef struct s3_credentials {
@@ -51,9 +54,16 @@ typedef struct gw_s3 {
 	char *base_url; /* endpoint with the bucket: path style or virtual host */
 	const char *url; /* the store's redacted URL, for messages */
 	int versioned;   /* the bucket keeps versions (Enabled or Suspended) */
+	int probed;      /* versioned (and Object Lock) are known; else probe before writing (under probe_lock) */
+	pthread_mutex_t probe_lock;
 	pthread_mutex_t pool_lock;
 	CURL *pool[S3_POOL_MAX];
 	size_t pool_len;
+	/* This store's multipart uploads in progress: never taken for a dead writer's (under uploads_lock). */
+	pthread_mutex_t uploads_lock;
+	char **uploads;
+	size_t nuploads, uploads_cap;
+	gw_owner_cleared cleared; /* prefixes whose stale uploads this store aborted */
 } gw_s3;
 
 /* A growable byte buffer for request and response bodies. */
@@ -142,6 +152,13 @@ typedef int (*s3_xml_version_cb)(const char *key, const char *version_id, int de
 /* ListObjectVersions: each <Version> and <DeleteMarker>, and the next markers when truncated. */
 int s3_xml_list_versions(const unsigned char *xml, size_t len, s3_xml_version_cb cb, void *payload, int *truncated,
 			 char **next_key, char **next_version);
+
+typedef int (*s3_xml_upload_cb)(const char *key, const char *upload_id, int64_t initiated, void *payload);
+/* ListMultipartUploads: each <Upload> (Initiated in seconds, 0 when absent), and the next markers when truncated. */
+int s3_xml_list_uploads(const unsigned char *xml, size_t len, s3_xml_upload_cb cb, void *payload, int *truncated,
+			char **next_key, char **next_upload);
+/* ListParts: the bytes of the parts listed (added to *bytes), and the next part-number marker when truncated. */
+int s3_xml_list_parts(const unsigned char *xml, size_t len, uint64_t *bytes, int *truncated, char **next_marker);
 
 /*
  * For tests and tools: create the bucket a store URL names (with Object Lock,

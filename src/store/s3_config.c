@@ -97,6 +97,22 @@ static int parse_retain(const char *v, int64_t *out)
 	return 0;
 }
 
+/* "24h", "90m", "2d" or "30s": how old an incomplete multipart upload must be to be a dead writer's. */
+static int parse_upload_max_age(const char *v, int64_t *out)
+{
+	char *end;
+	long long n;
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno || end == v || n <= 0 || n > 3650LL * 86400 || strlen(end) != 1 || !strchr("smhd", *end))
+		return gw_error_set(GW_EINVALID,
+				    "store URL s3://: upload_max_age='%s' is not a period like 24h (s, m, h or d)", v);
+	*out = (int64_t)n * (*end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : 86400);
+	if (*out > (int64_t)3650 * 86400)
+		return gw_error_set(GW_EINVALID, "store URL s3://: upload_max_age='%s' is longer than 10 years", v);
+	return 0;
+}
+
 static int parse_param(s3_config *cfg, char *name, char *value)
 {
 	char *end;
@@ -149,9 +165,11 @@ static int parse_param(s3_config *cfg, char *name, char *value)
 		cfg->retries = (int)n;
 		return 0;
 	}
+	if (!strcmp(name, "upload_max_age"))
+		return parse_upload_max_age(value, &cfg->upload_max_age);
 	/* The value is not repeated: an unknown parameter might be a misplaced secret. */
 	return gw_error_set(GW_EINVALID,
-			    "store URL s3://: unknown parameter '%s' (known: endpoint, region, path_style, lock, retain, ca_file, retries)",
+			    "store URL s3://: unknown parameter '%s' (known: endpoint, region, path_style, lock, retain, ca_file, retries, upload_max_age)",
 			    name);
 }
 
@@ -224,6 +242,7 @@ int s3_config_parse(s3_config *cfg, const char *rest)
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->retries = S3_DEFAULT_RETRIES;
+	cfg->upload_max_age = S3_DEFAULT_UPLOAD_MAX_AGE;
 	if (at)
 		return gw_error_set(GW_EINVALID,
 				    "store URL s3://: credentials are never taken from the URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or use a credentials file");
@@ -283,7 +302,9 @@ char *s3_config_url(const s3_config *cfg)
 	if (cfg->ca_file && n > 0 && (size_t)n < sizeof(buf))
 		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "&ca_file=%s", cfg->ca_file);
 	if (cfg->retries != S3_DEFAULT_RETRIES && n > 0 && (size_t)n < sizeof(buf))
-		snprintf(buf + n, sizeof(buf) - (size_t)n, "&retries=%d", cfg->retries);
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "&retries=%d", cfg->retries);
+	if (cfg->upload_max_age != S3_DEFAULT_UPLOAD_MAX_AGE && n > 0 && (size_t)n < sizeof(buf))
+		snprintf(buf + n, sizeof(buf) - (size_t)n, "&upload_max_age=%llds", (long long)cfg->upload_max_age);
 	return strdup(buf);
 }
 

@@ -158,3 +158,67 @@ int s3_xml_list_versions(const unsigned char *xml, size_t len, s3_xml_version_cb
 		rc = gw_error_set(GW_ECORRUPT, "the S3 version listing is truncated but has no NextKeyMarker");
 	return rc;
 }
+
+int s3_xml_list_uploads(const unsigned char *xml, size_t len, s3_xml_upload_cb cb, void *payload, int *truncated,
+			char **next_key, char **next_upload)
+{
+	xmlDocPtr doc;
+	xmlNode *n;
+	int rc;
+
+	*truncated = 0;
+	*next_key = *next_upload = NULL;
+	if ((rc = parse(xml, len, &doc)) < 0)
+		return rc;
+	for (n = xmlDocGetRootElement(doc)->children; n && rc == 0; n = n->next) {
+		if (is(n, "Upload")) {
+			xmlChar *key = child_text(n, "Key"), *id = child_text(n, "UploadId"),
+				*initiated = child_text(n, "Initiated");
+			if (!key || !id || !*id)
+				rc = gw_error_set(GW_ECORRUPT, "the S3 upload listing has an entry without a Key or UploadId");
+			else
+				rc = cb((const char *)key, (const char *)id,
+					initiated ? s3_parse_iso8601((const char *)initiated) : 0, payload);
+			xmlFree(key);
+			xmlFree(id);
+			xmlFree(initiated);
+		} else if (read_truncated(n, truncated)) {
+			continue;
+		} else if ((rc = read_marker(n, "NextKeyMarker", next_key)) == 0) {
+			rc = read_marker(n, "NextUploadIdMarker", next_upload);
+		}
+		if (rc > 0)
+			rc = 0;
+	}
+	xmlFreeDoc(doc);
+	if (rc == 0 && *truncated && !*next_key)
+		rc = gw_error_set(GW_ECORRUPT, "the S3 upload listing is truncated but has no NextKeyMarker");
+	return rc;
+}
+
+int s3_xml_list_parts(const unsigned char *xml, size_t len, uint64_t *bytes, int *truncated, char **next_marker)
+{
+	xmlDocPtr doc;
+	xmlNode *n;
+	int rc;
+
+	*truncated = 0;
+	*next_marker = NULL;
+	if ((rc = parse(xml, len, &doc)) < 0)
+		return rc;
+	for (n = xmlDocGetRootElement(doc)->children; n && rc == 0; n = n->next) {
+		if (is(n, "Part")) {
+			xmlChar *size = child_text(n, "Size");
+			*bytes += size ? strtoull((const char *)size, NULL, 10) : 0;
+			xmlFree(size);
+		} else if (read_truncated(n, truncated)) {
+			continue;
+		} else if ((rc = read_marker(n, "NextPartNumberMarker", next_marker)) > 0) {
+			rc = 0;
+		}
+	}
+	xmlFreeDoc(doc);
+	if (rc == 0 && *truncated && !*next_marker)
+		rc = gw_error_set(GW_ECORRUPT, "the S3 part listing is truncated but has no NextPartNumberMarker");
+	return rc;
+}

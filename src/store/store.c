@@ -47,6 +47,11 @@ int gw_store_key_check(const char *key)
 
 int gw_store_open(gw_store **out, const char *url)
 {
+	return gw_store_open_flags(out, url, 0);
+}
+
+int gw_store_open_flags(gw_store **out, const char *url, unsigned flags)
+{
 	const char *sep;
 	gw_store *store;
 	size_t i;
@@ -64,6 +69,7 @@ int gw_store_open(gw_store **out, const char *url)
 			return gw_error_set(GW_ERROR, "out of memory");
 		store->driver = drivers[i];
 		store->features = drivers[i]->features;
+		store->open_flags = flags;
 		if ((rc = drivers[i]->open(store, sep + 3)) < 0) {
 			free(store->url);
 			free(store);
@@ -338,6 +344,16 @@ void gw_store_listing_dispose(gw_store_listing *l)
 	free(l->keys);
 	free(l->sizes);
 	memset(l, 0, sizeof(*l));
+}
+
+int gw_store_strays(gw_store *store, const char *prefix, gw_store_stray_cb cb, void *payload)
+{
+	int rc;
+	if (!prefix)
+		prefix = "";
+	if ((rc = prefix_check(prefix)) < 0)
+		return rc;
+	return store->driver->strays ? store->driver->strays(store, prefix, cb, payload) : 0;
 }
 
 int gw_store_remove(gw_store *store, const char *key)

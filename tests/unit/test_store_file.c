@@ -2,11 +2,14 @@
 #include "testutil.h"
 
 #include "gitwal/store.h"
+#include "util/owner.h"
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 
 typedef struct {
 	char dir[128];  /* the temporary directory */
@@ -667,6 +670,239 @@ static void test_write_under_a_file(void **state)
 	assert_null(w);
 }
 
+/* ---- leftovers and strays ---- */
+
+typedef struct {
+	char *key[16], *name[16], *type[16];
+	int kind[16], live[16], removable[16];
+	uint64_t size[16];
+	size_t n;
+} strays;
+
+static int collect_stray(const gw_store_stray *s, void *payload)
+{
+	strays *c = payload;
+	assert_true(c->n < 16);
+	c->key[c->n] = strdup(s->key);
+	c->name[c->n] = strdup(s->name);
+	c->type[c->n] = strdup(s->type);
+	c->kind[c->n] = s->kind;
+	c->live[c->n] = s->live;
+	c->removable[c->n] = s->removable;
+	c->size[c->n] = s->size;
+	c->n++;
+	return 0;
+}
+
+static void strays_free(strays *c)
+{
+	size_t i;
+	for (i = 0; i < c->n; i++) {
+		free(c->key[i]);
+		free(c->name[i]);
+		free(c->type[i]);
+	}
+	memset(c, 0, sizeof(*c));
+}
+
+/* The stray named name (its path under the root); fails when absent. */
+static size_t stray_at(const strays *c, const char *name)
+{
+	size_t i;
+	for (i = 0; i < c->n; i++)
+		if (!strcmp(c->name[i], name))
+			return i;
+	print_error("no stray named %s\n", name);
+	fail();
+	return 0;
+}
+
+static int exists(const fixture *f, const char *rel)
+{
+	char path[600];
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/%s", f->root, rel);
+	return lstat(path, &sb) == 0;
+}
+
+static void write_aged(const fixture *f, const char *rel, const char *text, int64_t age)
+{
+	char path[600];
+	struct timespec t[2];
+	snprintf(path, sizeof(path), "%s/%s", f->root, rel);
+	tu_write_file(path, text, strlen(text));
+	t[0].tv_sec = t[1].tv_sec = (time_t)(time(NULL) - age);
+	t[0].tv_nsec = t[1].tv_nsec = 0;
+	assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
+}
+
+/*
+ * A writer's temporary name carries its owner; the first commit of a process
+ * in a directory removes dead writers' temporary files there (and only there,
+ * and only once), and leaves live or possibly live writers' alone.
+ */
+static void test_dead_writers_temporaries_cleared(void **state)
+{
+	fixture *f = *state;
+	char host[80], boot[40], dead[600], rebooted[600], other[600], other_old[600], mine[600], dead_elsewhere[600];
+	unsigned long long start;
+	gw_store_writer *w;
+	strays c = {0};
+	long me, gone;
+	pid_t pid;
+	DIR *d;
+	struct dirent *de;
+	int seen = 0;
+
+	assert_int_equal(sscanf(gw_owner_tag(), "%79[^.].%39[^.].%ld.%llu", host, boot, &me, &start), 4);
+	/* A writer in flight: its temporary file names this process. */
+	assert_int_equal(gw_store_write_open(&w, f->store, "r/00000000000000000001.seg", 3), 0);
+	assert_int_equal(gw_store_writer_write(w, "abc", 3), 0);
+	snprintf(dead, sizeof(dead), "%s/r", f->root);
+	assert_non_null(d = opendir(dead));
+	while ((de = readdir(d)))
+		if (!strncmp(de->d_name, ".tmp.00000000000000000001.seg.", 30)) {
+			assert_non_null(strstr(de->d_name, gw_owner_tag()));
+			seen++;
+		}
+	closedir(d);
+	assert_int_equal(seen, 1);
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	gone = (long)pid;
+	boot[0] = boot[0] == 'a' ? 'b' : 'a';
+	snprintf(rebooted, sizeof(rebooted), "r/.tmp.b.%s.%s.%ld.%llu.1", host, boot, me, start);
+	boot[0] = boot[0] == 'a' ? 'b' : 'a';
+	snprintf(dead, sizeof(dead), "r/.tmp.a.%s.%s.%ld.%llu.1", host, boot, gone, start);
+	snprintf(other, sizeof(other), "r/.tmp.c.elsewhere.%s.%ld.%llu.1", boot, me, start);
+	snprintf(other_old, sizeof(other_old), "r/.tmp.d.elsewhere.%s.%ld.%llu.2", boot, me, start);
+	snprintf(mine, sizeof(mine), "r/.tmp.e.%s.9", gw_owner_tag());
+	snprintf(dead_elsewhere, sizeof(dead_elsewhere), "s/.tmp.a.%s.%s.%ld.%llu.1", host, boot, gone, start);
+	write_aged(f, dead, "dead", 0);
+	write_aged(f, rebooted, "rebooted", 0);
+	write_aged(f, other, "other", 0);
+	write_aged(f, other_old, "other, old", GW_OWNER_STALE_SECONDS + 60);
+	write_aged(f, mine, "mine", GW_OWNER_STALE_SECONDS + 60);
+	write_aged(f, "r/.tmp.old.format.1.2.3", "old format", 0);
+	write_aged(f, "r/.tmp.old.format.4.5.6", "old format, old", GW_OWNER_STALE_SECONDS + 60);
+	put_str(f->store, "s/keep", "k");
+	write_aged(f, dead_elsewhere, "dead elsewhere", 0);
+
+	/* Before: every temporary file is a stray, with its owner's verdict. */
+	assert_int_equal(gw_store_strays(f->store, "r/", collect_stray, &c), 0);
+	assert_int_equal(c.n, 8);
+	assert_string_equal(c.key[stray_at(&c, dead)], "r/a");
+	assert_int_equal(c.kind[stray_at(&c, dead)], GW_STORE_STRAY_LEFTOVER);
+	assert_string_equal(c.type[stray_at(&c, dead)], "temporary file");
+	assert_int_equal(c.size[stray_at(&c, dead)], 4);
+	assert_true(c.removable[stray_at(&c, dead)] && !c.live[stray_at(&c, dead)]);
+	assert_true(c.removable[stray_at(&c, rebooted)]);
+	assert_true(!c.removable[stray_at(&c, other)] && !c.live[stray_at(&c, other)]);
+	assert_true(c.removable[stray_at(&c, other_old)]);
+	assert_true(!c.removable[stray_at(&c, mine)] && c.live[stray_at(&c, mine)]);
+	assert_false(c.removable[stray_at(&c, "r/.tmp.old.format.1.2.3")]);
+	assert_true(c.removable[stray_at(&c, "r/.tmp.old.format.4.5.6")]);
+	strays_free(&c);
+
+	/* The first commit in r/ clears the dead ones there; s/ is not touched. */
+	assert_int_equal(gw_store_writer_commit(w), 0);
+	gw_store_writer_free(w);
+	assert_false(exists(f, dead));
+	assert_false(exists(f, rebooted));
+	assert_false(exists(f, other_old));
+	assert_false(exists(f, "r/.tmp.old.format.4.5.6"));
+	assert_true(exists(f, other));
+	assert_true(exists(f, mine));
+	assert_true(exists(f, "r/.tmp.old.format.1.2.3"));
+	assert_true(exists(f, dead_elsewhere));
+	assert_get(f->store, "r/00000000000000000001.seg", "abc");
+
+	/* Once per process and directory: a later commit there does not list it again. */
+	write_aged(f, dead, "dead again", 0);
+	put_str(f->store, "r/00000000000000000002.seg", "x");
+	assert_true(exists(f, dead));
+	/* Another store object (another process, as far as the store knows) clears it. */
+	{
+		gw_store *again;
+		assert_int_equal(gw_store_open(&again, f->url), 0);
+		put_str(again, "r/00000000000000000003.seg", "y");
+		gw_store_free(again);
+	}
+	assert_false(exists(f, dead));
+	assert_true(exists(f, other));
+	/* Listing never showed any of them. */
+	{
+		listing l = {0};
+		assert_int_equal(gw_store_list(f->store, "", collect, &l), 0);
+		assert_int_equal(l.n, 4);
+		listing_free(&l);
+	}
+}
+
+/* Names that are not regular files are strays, never keys; reading one neither follows nor blocks. */
+static void test_strays_not_files(void **state)
+{
+	fixture *f = *state;
+	char path[600];
+	strays c = {0};
+	gw_store_stat st;
+	char *buf;
+	size_t len;
+	size_t i;
+
+	put_str(f->store, "repos/a.git/00000000000000000001.seg", "one");
+	snprintf(path, sizeof(path), "%s/repos/a.git/00000000000000000002.seg", f->root);
+	assert_int_equal(mkfifo(path, 0644), 0);
+	snprintf(path, sizeof(path), "%s/repos/a.git/00000000000000000003.seg", f->root);
+	assert_int_equal(symlink("/etc/passwd", path), 0);
+	snprintf(path, sizeof(path), "%s/repos/a.git/00000000000000000004.seg", f->root);
+	assert_int_equal(mkdir(path, 0755), 0);
+	/* Hidden names that are no writer's are the drivers' own business. */
+	snprintf(path, sizeof(path), "%s/repos/a.git/.other", f->root);
+	assert_int_equal(mkfifo(path, 0644), 0);
+
+	assert_int_equal(gw_store_strays(f->store, "repos/", collect_stray, &c), 0);
+	assert_int_equal(c.n, 4);
+	i = stray_at(&c, "repos/a.git");
+	assert_int_equal(c.kind[i], GW_STORE_STRAY_DIRECTORY);
+	i = stray_at(&c, "repos/a.git/00000000000000000002.seg");
+	assert_int_equal(c.kind[i], GW_STORE_STRAY_SPECIAL);
+	assert_string_equal(c.type[i], "FIFO");
+	assert_string_equal(c.key[i], "repos/a.git/00000000000000000002.seg");
+	i = stray_at(&c, "repos/a.git/00000000000000000003.seg");
+	assert_string_equal(c.type[i], "symlink");
+	i = stray_at(&c, "repos/a.git/00000000000000000004.seg");
+	assert_int_equal(c.kind[i], GW_STORE_STRAY_DIRECTORY);
+	assert_string_equal(c.type[i], "directory");
+	strays_free(&c);
+	/* From the top, the prefix's own directory is one too. */
+	assert_int_equal(gw_store_strays(f->store, "", collect_stray, &c), 0);
+	assert_int_equal(c.n, 5);
+	stray_at(&c, "repos");
+	strays_free(&c);
+	/* A prefix limits them. */
+	assert_int_equal(gw_store_strays(f->store, "repos/a.git/00000000000000000002", collect_stray, &c), 0);
+	assert_int_equal(c.n, 1);
+	strays_free(&c);
+	tu_assert_err(gw_store_strays(f->store, "../", collect_stray, &c), GW_EINVALID, "../");
+
+	/* Not keys: not listed, not stat'd, not read (a FIFO would block an open, a symlink leads out). */
+	tu_assert_err(gw_store_stat_key(f->store, "repos/a.git/00000000000000000002.seg", &st), GW_ENOTFOUND, "00002.seg");
+	tu_assert_err(gw_store_get(f->store, "repos/a.git/00000000000000000002.seg", 100, &buf, &len), GW_ENOTFOUND,
+		      "00002.seg");
+	tu_assert_err(gw_store_get(f->store, "repos/a.git/00000000000000000003.seg", 100, &buf, &len), GW_ENOTFOUND,
+		      "00003.seg");
+	tu_assert_err(gw_store_get(f->store, "repos/a.git/00000000000000000004.seg", 100, &buf, &len), GW_ENOTFOUND,
+		      "00004.seg");
+	/* Nor written over. */
+	tu_assert_err(gw_store_put(f->store, "repos/a.git/00000000000000000002.seg", "x", 1), GW_EEXISTS, "00002.seg");
+	tu_assert_err(gw_store_put(f->store, "repos/a.git/00000000000000000003.seg", "x", 1), GW_EEXISTS, "00003.seg");
+}
+
 static void test_key_check(void **state)
 {
 	fixture *f = *state;
@@ -733,6 +969,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stat_and_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_under_a_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_check, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dead_writers_temporaries_cleared, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_strays_not_files, setup, teardown),
 	};
 	return tu_run_tests(tests);
 }

@@ -528,6 +528,148 @@ static void test_credentials_file(void **state)
 	free(secret);
 }
 
+/* A multipart upload begun with one part of `body` and never completed: what a killed writer leaves. */
+static char *start_upload(gw_store *store, const char *key, const char *body)
+{
+	gw_s3 *s3 = gw_s3_from_store(store);
+	s3_request req = {.method = "POST", .key = key, .query = "uploads="};
+	s3_param params[2] = {{"partNumber", "1"}, {"uploadId", NULL}};
+	char *id = NULL, *query;
+	assert_int_equal(s3_request_run(s3, &req), 0);
+	assert_int_equal(s3_xml_text(req.response->data, req.response->len, "UploadId", &id), 0);
+	assert_non_null(id);
+	s3_request_dispose(&req);
+	params[1].value = id;
+	assert_non_null(query = s3_query_build(params, 2));
+	memset(&req, 0, sizeof(req));
+	req.method = "PUT";
+	req.key = key;
+	req.query = query;
+	req.body = body;
+	req.body_len = strlen(body);
+	assert_int_equal(s3_request_run(s3, &req), 0);
+	s3_request_dispose(&req);
+	free(query);
+	return id;
+}
+
+typedef struct {
+	char key[8][128], name[8][256];
+	uint64_t size[8];
+	int live[8], removable[8];
+	size_t n;
+} uploads;
+
+static int collect_upload(const gw_store_stray *st, void *payload)
+{
+	uploads *u = payload;
+	assert_true(u->n < 8);
+	assert_int_equal(st->kind, GW_STORE_STRAY_LEFTOVER);
+	assert_string_equal(st->type, "incomplete upload");
+	assert_true(st->mtime > 0 && st->mtime <= (int64_t)time(NULL) + 60);
+	snprintf(u->key[u->n], sizeof(u->key[0]), "%s", st->key);
+	snprintf(u->name[u->n], sizeof(u->name[0]), "%s", st->name);
+	u->size[u->n] = st->size;
+	u->live[u->n] = st->live;
+	u->removable[u->n] = st->removable;
+	u->n++;
+	return 0;
+}
+
+static uploads strays_of(gw_store *store, const char *prefix)
+{
+	uploads u;
+	memset(&u, 0, sizeof(u));
+	if (gw_store_strays(store, prefix, collect_upload, &u) < 0)
+		fail_msg("strays %s: %s", prefix, gw_error_message());
+	return u;
+}
+
+/*
+ * Incomplete multipart uploads are strays; the first commit of a store object
+ * under a directory of keys aborts those older than upload_max_age there
+ * (never its own uploads in progress), once per directory.
+ */
+static void test_stale_uploads(void **state)
+{
+	char url[1024];
+	gw_store *store, *other;
+	gw_store_writer *mine;
+	unsigned char *big = calloc(1, (9u << 20));
+	char *dead, *dead_q, *late;
+	uploads u;
+	int i;
+	(void)state;
+
+	make_bucket(url, sizeof(url), GW_S3_BUCKET_PLAIN, "&upload_max_age=2s");
+	assert_int_equal(gw_store_open(&store, url), 0);
+	assert_int_equal(gw_store_open(&other, url), 0);
+	dead = start_upload(other, "r/00000000000000000001.full.bundle", "hello");
+	dead_q = start_upload(other, "q/k", "x");
+	/* This store's own upload in progress: past one part, not committed. */
+	assert_non_null(big);
+	assert_int_equal(gw_store_write_open(&mine, store, "r/mine", GW_STORE_SIZE_UNKNOWN), 0);
+	assert_int_equal(gw_store_writer_write(mine, big, 9u << 20), 0);
+	assert_int_equal(gw_store_writer_write(mine, "x", 1), 0); /* the first part goes */
+
+	u = strays_of(store, "r/");
+	assert_int_equal(u.n, 2);
+	for (i = 0; i < 2; i++) {
+		if (!strcmp(u.name[i], dead)) {
+			assert_string_equal(u.key[i], "r/00000000000000000001.full.bundle");
+			assert_int_equal(u.size[i], 5);
+			assert_false(u.live[i]);
+		} else {
+			assert_string_equal(u.key[i], "r/mine");
+			assert_true(u.live[i]);
+			assert_false(u.removable[i]);
+		}
+	}
+	assert_int_equal(strays_of(store, "").n, 3);
+	assert_int_equal(strays_of(store, "q/").n, 1);
+
+	/* Until the dead one is past upload_max_age (2 s): wait for the store to say so. */
+	for (i = 0; i < 300; i++) {
+		u = strays_of(store, "r/");
+		if ((!strcmp(u.name[0], dead) && u.removable[0]) || (!strcmp(u.name[1], dead) && u.removable[1]))
+			break;
+		usleep(100 * 1000);
+	}
+	assert_true(i < 300);
+	/* The first commit under r/ aborts it, not its own upload, not q/'s. */
+	assert_int_equal(gw_store_put(store, "r/00000000000000000002.seg", "s", 1), 0);
+	u = strays_of(store, "");
+	assert_int_equal(u.n, 2);
+	assert_true(!strcmp(u.key[0], "r/mine") || !strcmp(u.key[1], "r/mine"));
+	assert_true(!strcmp(u.name[0], dead_q) || !strcmp(u.name[1], dead_q));
+	assert_int_equal(gw_store_writer_commit(mine), 0);
+	gw_store_writer_free(mine);
+	/* Once per directory: a later stale upload there waits for another process (store object). */
+	late = start_upload(other, "r/late", "late");
+	for (i = 0; i < 300 && !strays_of(store, "r/").removable[0]; i++)
+		usleep(100 * 1000);
+	assert_true(i < 300);
+	assert_int_equal(gw_store_put(store, "r/00000000000000000003.seg", "s", 1), 0);
+	u = strays_of(store, "r/");
+	assert_int_equal(u.n, 1);
+	assert_string_equal(u.name[0], late);
+	assert_int_equal(gw_store_put(other, "r/00000000000000000004.seg", "s", 1), 0);
+	assert_int_equal(strays_of(store, "r/").n, 0);
+	assert_int_equal(gw_store_put(store, "q/done", "s", 1), 0);
+	assert_int_equal(strays_of(store, "").n, 0);
+	{
+		gw_store_stat st;
+		assert_int_equal(gw_store_stat_key(store, "r/mine", &st), 0);
+		assert_int_equal(st.size, (9u << 20) + 1);
+	}
+	free(dead);
+	free(dead_q);
+	free(late);
+	free(big);
+	gw_store_free(other);
+	gw_store_free(store);
+}
+
 static void test_url_parameters(void **state)
 {
 	gw_store *store;
@@ -548,6 +690,19 @@ static void test_url_parameters(void **state)
 	assert_int_equal(gw_store_open(&store, "s3://bucket/p?ca_file=/nonexistent/ca.pem"), GW_EINVALID);
 	assert_int_equal(gw_store_open(&store, "s3://Bad_Bucket/p"), GW_EINVALID);
 	assert_int_equal(gw_store_open(&store, "s3://bucket/.hidden"), GW_EINVALID);
+	assert_int_equal(gw_store_open(&store, "s3://bucket/p?upload_max_age=0h"), GW_EINVALID);
+	assert_non_null(strstr(gw_error_message(), "upload_max_age='0h'"));
+	assert_int_equal(gw_store_open(&store, "s3://bucket/p?upload_max_age=12"), GW_EINVALID);
+	assert_int_equal(gw_store_open(&store, "s3://bucket/p?upload_max_age=1w"), GW_EINVALID);
+	assert_int_equal(s3_config_parse(&cfg, "bucket?upload_max_age=90m"), 0);
+	assert_int_equal(cfg.upload_max_age, 90 * 60);
+	url = s3_config_url(&cfg);
+	assert_non_null(strstr(url, "&upload_max_age=5400s"));
+	free(url);
+	s3_config_dispose(&cfg);
+	assert_int_equal(s3_config_parse(&cfg, "bucket"), 0);
+	assert_int_equal(cfg.upload_max_age, 24 * 3600);
+	s3_config_dispose(&cfg);
 
 	/* AWS defaults: the regional endpoint, virtual-host style. */
 	unsetenv("AWS_ENDPOINT_URL_S3");
@@ -599,6 +754,7 @@ int main(void)
 		cmocka_unit_test(test_object_lock),
 		cmocka_unit_test(test_wrong_secret),
 		cmocka_unit_test(test_credentials_file),
+		cmocka_unit_test(test_stale_uploads),
 	};
 	endpoint = getenv("GITWAL_TEST_S3_ENDPOINT");
 	if (!endpoint || !*endpoint) {
