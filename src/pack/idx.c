@@ -392,7 +392,8 @@ int gw_idx_windows(const gw_idx *idx, uint64_t end, uint32_t max_entries, size_t
 	size_t nb = 0, i;
 	int rc = 0, err;
 
-	if (!(b = malloc((BUCKETS + 2) * sizeof(*b))))
+	/* One window (nearly always: a segment's pack) needs two bounds, not a histogram's worth. */
+	if (!(b = malloc((idx->count <= max_entries || span == 0 ? 2 : BUCKETS + 2) * sizeof(*b))))
 		return gw_error_set(GW_ERROR, "out of memory");
 	b[nb++] = GW_PACK_HEADER_SIZE;
 	if (idx->count <= max_entries || span == 0) {

@@ -30,6 +30,7 @@
 #include "pack/pack.h"
 #include "gitwal/error.h"
 #include "util/bytes.h"
+#include "util/crc32.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -262,9 +263,9 @@ static int cursor_copy(splice_ctx *c, cursor *cur, uint64_t n, uint32_t *crc, ui
 		chunk = cur->len - cur->at;
 		if (chunk > n)
 			chunk = (size_t)n;
-		*crc = (uint32_t)crc32_z(*crc, cur->buf + cur->at, chunk);
+		*crc = gw_crc32(*crc, cur->buf + cur->at, chunk);
 		if (crc2)
-			*crc2 = (uint32_t)crc32_z(*crc2, cur->buf + cur->at, chunk);
+			*crc2 = gw_crc32(*crc2, cur->buf + cur->at, chunk);
 		if ((rc = out_write(c, cur->buf + cur->at, chunk)) < 0)
 			return rc;
 		cur->at += chunk;

@@ -17,12 +17,12 @@
 #include "pack/pack.h"
 #include "gitwal/error.h"
 #include "util/bytes.h"
+#include "util/crc32.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
 
 /* Offsets held at once; a variable only so that tests can cover window changes on a small pack. */
 uint32_t gw_pack_check_window = 1u << 20;
@@ -192,7 +192,7 @@ static int check_write(gw_sink *sink, const void *buf, size_t len)
 				break;
 			}
 			n = c->obj_end - c->pos < len ? (size_t)(c->obj_end - c->pos) : len;
-			c->crc = (uint32_t)crc32_z(c->crc, p, n);
+			c->crc = gw_crc32(c->crc, p, n);
 			if (c->ehead_len < sizeof(c->ehead)) {
 				size_t h = sizeof(c->ehead) - c->ehead_len < n ? sizeof(c->ehead) - c->ehead_len : n;
 				memcpy(c->ehead + c->ehead_len, p, h);

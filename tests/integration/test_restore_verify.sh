@@ -249,3 +249,19 @@ restore_ok "$T/final" --repo a.git >/dev/null
 diff <(echo "$TRUTH") <(repo_state "$T/final/a.git") >&2 || fail "the restore of the pristine store differs from the truth"
 pass "the pristine store restores after the failed attempts"
 
+# A segment over 8 MiB (LSN 4: an incompressible blob) is streamed into a pack of its own, its index after it:
+# that pack is checked read back.
+head -c $((9 << 20)) /dev/urandom >"$T/work/a.git/big.bin"
+git -C "$T/work/a.git" add big.bin && git -C "$T/work/a.git" commit -qm big && git -C "$T/work/a.git" push -q origin main
+archive_once
+[ "$(stat -c %s "$(key 4 seg)")" -gt $((8 << 20)) ] || fail "test setup: LSN 4 is not a segment over 8 MiB"
+rm -rf "$T/pristine" && cp -a "$STORE" "$T/pristine"
+forge reseal "$DIR" && gitwal index rebuild >/dev/null
+restore_ok "$T/big" --repo a.git >/dev/null
+assert_same_repo "$T/root/a.git" "$T/big/a.git"
+s4=$(basename "$(key 4 seg)")
+forge flip-pack "$(key 4 seg)"
+damaged "a byte flipped in a large segment's pack" "$s4: object [0-9a-f]{40} \(offset 12\) is corrupt: CRC32 mismatch" latest
+forge flip-pack-fix-crc "$(key 4 seg)"
+damaged "a byte flipped in a large segment's pack, its CRC32 recomputed" "$s4: its pack's content hashes to SHA-1" latest
+
