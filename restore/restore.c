@@ -258,22 +258,73 @@ static int check_pack_trailer(const gw_manifest *m, const unsigned char *trailer
 			    m->pack_checksum);
 }
 
-/* The full backup's pack and index, as they are, into objects/pack (the restore of a full backup alone). */
+/*
+ * The full backup's index, fetched into path and opened: checked on its own
+ * (its SHA-1, fanout, sorted unique ids), for the pack that will stream by.
+ */
+static int open_full_index(gw_store *store, const gw_manifest *m, const char *path, int durable, gw_idx *idx,
+			   int *fd)
+{
+	int rc;
+	*fd = -1;
+	if ((rc = fetch_full_index(store, m, path, durable)) < 0)
+		return rc;
+	if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return gw_error_set_errno(GW_EIO, "cannot open %s", path);
+	if ((rc = gw_idx_open(idx, *fd, m->idx.key, 20, 1)) < 0 || (rc = gw_idx_verify(idx, NULL, 0, NULL)) < 0)
+		return rc;
+	return 0;
+}
+
+/*
+ * The full backup's pack and index, as they are, into objects/pack (the
+ * restore of a full backup alone): the index first, so that the pack is
+ * checked against it as it streams to disk (gw_pack_check).
+ */
 static int fetch_full_pack(gw_store *store, const gw_manifest *m, const char *dir, char *name, size_t name_size)
 {
 	unsigned char tail[20];
 	char pack_tmp[4096], pack_path[4096], idx_path[4096];
-	int rc;
+	gw_pack_check *check = NULL;
+	gw_async_sink *async = NULL;
+	gw_fd_sink out;
+	gw_idx idx;
+	int fd = -1, ifd = -1, rc;
 	snprintf(pack_tmp, sizeof(pack_tmp), "%s/objects/pack/tmp_pack_gitwal", dir);
 	snprintf(pack_path, sizeof(pack_path), "%s/objects/pack/pack-%s.pack", dir, m->pack_checksum);
 	snprintf(idx_path, sizeof(idx_path), "%s/objects/pack/pack-%s.idx", dir, m->pack_checksum);
 	snprintf(name, name_size, "pack-%s", m->pack_checksum);
-	if ((rc = fetch_part_to_file(store, &m->bundle, m->pack_offset, pack_tmp, tail, 20, 1)) < 0 ||
-	    (rc = check_pack_trailer(m, tail)) < 0 || (rc = fetch_full_index(store, m, idx_path, 1)) < 0)
-		return rc;
-	if (rename(pack_tmp, pack_path) < 0)
-		return gw_error_set_errno(GW_EIO, "cannot rename %s", pack_tmp);
-	return 0;
+	if (m->bundle.size < m->pack_offset)
+		return gw_error_set(GW_ECORRUPT, "key %s is too short for its pack", m->bundle.key);
+	if ((rc = open_full_index(store, m, idx_path, 1, &idx, &ifd)) < 0)
+		goto out;
+	if ((fd = open(pack_tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444)) < 0) {
+		rc = gw_error_set_errno(GW_EIO, "cannot create %s", pack_tmp);
+		goto out;
+	}
+	if ((rc = gw_fd_sink_init(&out, fd, pack_tmp)) < 0)
+		goto out;
+	/* Reading and SHA-256 on this thread; Git's SHA-1, the CRC32s and the writing on another. */
+	if ((rc = gw_pack_check_new(&check, &idx, m->bundle.size - m->pack_offset, m->bundle.key, &out.sink)) == 0 &&
+	    (rc = gw_async_sink_new(&async, gw_pack_check_sink(check))) == 0) {
+		/* After a failure here, the worker's own (a consequence) must not replace its message. */
+		if ((rc = fetch_part(store, &m->bundle, m->pack_offset, gw_async_sink_as_sink(async), tail, 20)) == 0)
+			rc = gw_async_sink_finish(async);
+	}
+	if (rc == 0 && (rc = gw_pack_check_finish(check)) == 0 && (rc = check_pack_trailer(m, tail)) == 0 &&
+	    (rc = gw_fd_sink_flush(&out)) == 0 && fsync(fd) < 0)
+		rc = gw_error_set_errno(GW_EIO, "cannot fsync %s", pack_tmp);
+	gw_async_sink_free(async);
+	gw_fd_sink_dispose(&out);
+	if (rc == 0 && rename(pack_tmp, pack_path) < 0)
+		rc = gw_error_set_errno(GW_EIO, "cannot rename %s", pack_tmp);
+out:
+	gw_pack_check_free(check);
+	if (fd >= 0)
+		close(fd);
+	if (ifd >= 0)
+		close(ifd);
+	return rc;
 }
 
 static int dir_is_empty(const char *path, int *empty)
@@ -381,6 +432,23 @@ static int check_segment_digest(const plan_segment *rec, const unsigned char dig
 	return 0;
 }
 
+/* A pack and its index written to files: the index checked on its own, then the pack (the whole file) against it. */
+static int check_written_pack(const char *pack_path, const char *idx_path, const char *what)
+{
+	struct stat st;
+	gw_idx idx;
+	int pfd = open(pack_path, O_RDONLY | O_CLOEXEC), ifd = open(idx_path, O_RDONLY | O_CLOEXEC), rc;
+	if (pfd < 0 || ifd < 0 || fstat(pfd, &st) < 0)
+		rc = gw_error_set_errno(GW_EIO, "cannot read back %s", pack_path);
+	else if ((rc = gw_idx_open(&idx, ifd, what, 20, 1)) == 0 && (rc = gw_idx_verify(&idx, NULL, 0, NULL)) == 0)
+		rc = gw_pack_check_fd(&idx, pfd, (uint64_t)st.st_size, what);
+	if (pfd >= 0)
+		close(pfd);
+	if (ifd >= 0)
+		close(ifd);
+	return rc;
+}
+
 /*
  * Stream one segment from the store: check its SHA-256, and write the pack
  * of its bundle and its pack index into objects/pack. Nothing is written for
@@ -479,6 +547,9 @@ static int apply_segment_objects(gw_store *store, const plan_segment *rec, const
 	gw_hash_update(h, trailer, 16);
 	gw_hash_final(h, digest);
 	if ((rc = check_segment_digest(rec, digest, trailer)) < 0)
+		goto out;
+	/* Its index came after its pack: the pack is checked against it read back (from the page cache). */
+	if (ilen && (rc = check_written_pack(pack_path, idx_path, rec->key)) < 0)
 		goto out;
 	if (ilen) {
 		/* No fsync: these packs are joined (and the result fsync'd) before anything becomes visible. */
@@ -1083,6 +1154,8 @@ static int build_joined_pack(gw_store *store, const plan *p, const char *dir, ui
 	unsigned char tail[20];
 	pack_body_filter body = {{pack_body_write}, NULL, 0, 0, {0}, NULL};
 	segment_feed feed = {store, p, NULL, 0, 0, 0, {0}};
+	gw_pack_check *check = NULL;
+	gw_async_sink *async = NULL;
 	gw_pack_base first;
 	gw_idx idx;
 	pthread_t thread;
@@ -1092,13 +1165,7 @@ static int build_joined_pack(gw_store *store, const plan *p, const char *dir, ui
 	snprintf(base, sizeof(base), "%s/objects/pack/pack", dir);
 	if (m->bundle.size < m->pack_offset + 32)
 		return gw_error_set(GW_ECORRUPT, "key %s is too short for its pack", m->bundle.key);
-	if ((rc = fetch_full_index(store, m, idx_path, 0)) < 0) /* read to merge, never installed */
-		goto out;
-	if ((fd = open(idx_path, O_RDONLY | O_CLOEXEC)) < 0) {
-		rc = gw_error_set_errno(GW_EIO, "cannot open %s", idx_path);
-		goto out;
-	}
-	if ((rc = gw_idx_open(&idx, fd, m->idx.key, 20, 0)) < 0)
+	if ((rc = open_full_index(store, m, idx_path, 0, &idx, &fd)) < 0) /* read to merge, never installed */
 		goto out;
 	first.idx = &idx;
 	first.body_len = m->bundle.size - m->pack_offset - 32;
@@ -1110,7 +1177,20 @@ static int build_joined_pack(gw_store *store, const plan *p, const char *dir, ui
 	body.next = gw_pack_appender_base_sink(feed.app);
 	body.body_end = m->bundle.size - m->pack_offset - 20;
 	body.stop = &feed.failed;
-	rc = fetch_part(store, &m->bundle, m->pack_offset, &body.sink, tail, 20);
+	/*
+	 * The full's pack is checked against its index on its way into the
+	 * joined pack (the segments' in the appender). Its own SHA-1 too, though
+	 * its trailer is not kept: a forger who made the CRC32s agree with a
+	 * changed object has not made the SHA-1 agree.
+	 */
+	rc = gw_async_sink_new(&async, &body.sink); /* the joined pack's SHA-1 and the writes on a thread of their own */
+	if (rc == 0)
+		rc = gw_pack_check_new(&check, &idx, m->bundle.size - m->pack_offset, m->bundle.key,
+				       gw_async_sink_as_sink(async));
+	if (rc == 0 && (rc = fetch_part(store, &m->bundle, m->pack_offset, gw_pack_check_sink(check), tail, 20)) == 0 &&
+	    (rc = gw_async_sink_finish(async)) == 0)
+		rc = gw_pack_check_finish(check);
+	gw_async_sink_free(async);
 	if (rc < 0)
 		atomic_store(&feed.failed, 1);
 	if (threaded)
@@ -1127,12 +1207,98 @@ static int build_joined_pack(gw_store *store, const plan *p, const char *dir, ui
 		snprintf(name, name_size, "%.*s", (int)(strlen(file) - 5), file);
 	}
 out:
+	gw_pack_check_free(check);
 	gw_pack_appender_free(feed.app);
 	if (fd >= 0)
 		close(fd);
 	unlink(idx_path);
 	free(pack_path);
 	free(idx_out);
+	return rc;
+}
+
+typedef struct {
+	unsigned char oid[20];
+	const char *name;
+} wanted_ref;
+
+static int wanted_cmp(const void *a, const void *b)
+{
+	return memcmp(((const wanted_ref *)a)->oid, ((const wanted_ref *)b)->oid, 20);
+}
+
+/*
+ * Every ref's object, and HEAD's when detached, must be in a pack of the
+ * repository being built (one, but any number is looked in): a ref to an
+ * object the archive does not hold gives a repository git fsck rejects. One
+ * pass over each index's id table, merged with the sorted wanted ids.
+ */
+static int check_refs_present(const char *dir, const plan *p)
+{
+	const gw_refstate *st = &p->state;
+	wanted_ref *w = NULL;
+	unsigned char *oids = NULL, *found = NULL;
+	char packdir[4200];
+	size_t n = 0, i;
+	struct dirent *de;
+	DIR *d = NULL;
+	int rc = 0;
+
+	if (!(w = calloc(st->nrefs + 1, sizeof(*w))))
+		return gw_error_set(GW_ERROR, "out of memory");
+	for (i = 0; i <= st->nrefs; i++) {
+		const gw_ref *r = i < st->nrefs ? &st->refs[i] : &st->head;
+		if (!r->name || r->symbolic || r->dangling)
+			continue;
+		memcpy(w[n].oid, r->oid, 20);
+		w[n++].name = r->name;
+	}
+	if (!n)
+		goto out;
+	qsort(w, n, sizeof(*w), wanted_cmp);
+	if (!(oids = malloc(n * 20)) || !(found = calloc(n, 1))) {
+		rc = gw_error_set(GW_ERROR, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		memcpy(oids + i * 20, w[i].oid, 20);
+	snprintf(packdir, sizeof(packdir), "%s/objects/pack", dir);
+	if (!(d = opendir(packdir))) {
+		rc = gw_error_set_errno(GW_EIO, "cannot read %s", packdir);
+		goto out;
+	}
+	while (rc == 0 && (de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		char path[4500];
+		gw_idx idx;
+		int fd;
+		if (len < 10 || strncmp(de->d_name, "pack-", 5) || strcmp(de->d_name + len - 4, ".idx"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", packdir, de->d_name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+			rc = gw_error_set_errno(GW_EIO, "cannot open %s", path);
+			break;
+		}
+		if ((rc = gw_idx_open(&idx, fd, path, 20, 0)) == 0)
+			rc = gw_idx_verify(&idx, oids, n, found);
+		close(fd);
+	}
+	for (i = 0; rc == 0 && i < n; i++)
+		if (!found[i]) {
+			char hex[GW_HEX_MAX];
+			gw_hex_encode(hex, w[i].oid, 20);
+			rc = gw_error_set(GW_ECORRUPT,
+					  "repository %s: %s points at object %s, which the archive does not hold "
+					  "(restoring LSN %llu: %s and %zu segments)",
+					  p->m.repository, w[i].name, hex, (unsigned long long)p->span.last_lsn,
+					  p->full.manifest_key, p->nsegs);
+		}
+out:
+	if (d)
+		closedir(d);
+	free(w);
+	free(oids);
+	free(found);
 	return rc;
 }
 
@@ -1170,6 +1336,8 @@ static int build_and_install(gw_store *store, const char *rel, const gw_restore_
 	}
 	if (rc == 0 && n)
 		rc = consolidate_packs(tmp, rel, NULL);
+	if (rc == 0)
+		rc = check_refs_present(tmp, p);
 	if (rc == 0)
 		rc = write_refs(tmp, &p->state);
 	snprintf(packdir, sizeof(packdir), "%s/objects/pack", tmp);

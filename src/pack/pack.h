@@ -27,9 +27,10 @@ enum {
 	GW_OBJ_REF_DELTA = 7,
 };
 
-/* An opened .idx (version 2). Reads go through the fd; nothing is mapped. */
+/* An opened .idx (version 2). Reads go through the fd (or from mem); nothing is mapped. */
 typedef struct gw_idx {
 	int fd;
+	const unsigned char *mem; /* the whole index, when opened from a buffer */
 	const char *name; /* for messages */
 	size_t hash_len;
 	uint64_t file_size;
@@ -45,6 +46,16 @@ typedef struct gw_idx {
  * trailing checksum. Takes ownership of nothing: the caller closes fd.
  */
 int gw_idx_open(gw_idx *idx, int fd, const char *name, size_t hash_len, int verify);
+/* The same over an index held in memory (buf stays the caller's and must outlive idx). */
+int gw_idx_open_buffer(gw_idx *idx, const unsigned char *buf, size_t len, const char *name, size_t hash_len,
+		       int verify);
+/*
+ * What lookups rely on, in one pass over the id table: ids strictly
+ * increasing (unique) and each in its fanout bucket. `want` (nwant sorted ids,
+ * may be NULL) is looked up on the way: found[i] is set to 1 for each present
+ * (the caller zeroes it). GW_ECORRUPT naming the position or the id.
+ */
+int gw_idx_verify(const gw_idx *idx, const unsigned char *want, size_t nwant, unsigned char *found);
 int gw_idx_oid_at(const gw_idx *idx, uint32_t pos, unsigned char *oid);
 int gw_idx_offset_at(const gw_idx *idx, uint32_t pos, uint64_t *offset);
 int gw_idx_crc_at(const gw_idx *idx, uint32_t pos, uint32_t *crc);
@@ -70,6 +81,24 @@ void gw_idx_stream_dispose(gw_idx_stream *s);
 
 /* Decode a 32-bit offset-table entry, following the large-offset table. */
 int gw_idx_decode_offset(const gw_idx *idx, const unsigned char *entry, uint64_t *offset);
+
+/*
+ * Walking a pack in offset order with bounded memory: the offsets are split
+ * into windows of at most max_entries objects (bounds[0..n), ascending, the
+ * last UINT64_MAX), and each window's entries are loaded sorted by offset.
+ * `end` is where object data ends (the pack size less its trailer); an
+ * offset outside [12, end) is GW_ECORRUPT.
+ */
+typedef struct gw_idx_ofs_entry {
+	uint64_t offset;
+	uint32_t pos; /* in the index's id order */
+	uint32_t crc;
+} gw_idx_ofs_entry;
+int gw_idx_windows(const gw_idx *idx, uint64_t end, uint32_t max_entries, size_t stream_buf, uint64_t **bounds,
+		   size_t *nbounds);
+/* The entries with offset in [lo, hi), sorted (*out malloc'd); *next_off gets the least offset >= hi, or end. */
+int gw_idx_load_window(const gw_idx *idx, uint64_t end, uint64_t lo, uint64_t hi, size_t stream_buf,
+		       gw_idx_ofs_entry **out, size_t *count, uint64_t *next_off);
 
 /* A source pack for the splicer: open .pack and .idx fds that it reads. */
 typedef struct gw_pack_source {
@@ -115,6 +144,55 @@ size_t gw_pack_encode_ofs(unsigned char *out, uint64_t distance);
 /* Parse an entry header from buf[0..len); returns bytes used, 0 if incomplete or invalid. */
 size_t gw_pack_parse_header(const unsigned char *buf, size_t len, int *type, uint64_t *size);
 size_t gw_pack_parse_ofs(const unsigned char *buf, size_t len, uint64_t *distance);
+
+/* Enough of an entry's first bytes to parse its header: type/size, then an OFS distance or a REF base id. */
+#define GW_PACK_ENTRY_HEADER_MAX 64
+typedef struct gw_pack_entry {
+	int type;
+	uint64_t size;
+	size_t header_len; /* the type/size header */
+	size_t ofs_len;    /* OFS_DELTA: the distance's length */
+	uint64_t distance; /* OFS_DELTA: back to the base */
+} gw_pack_entry;
+/*
+ * Check the header of the entry at `offset`, entry_len bytes long, from its
+ * first avail bytes (all of it, or at least GW_PACK_ENTRY_HEADER_MAX): a
+ * known type, a base that lies before it in the pack, data after the header.
+ * NULL when sound, else what is wrong.
+ */
+const char *gw_pack_entry_check(const unsigned char *buf, size_t avail, uint64_t offset, uint64_t entry_len,
+				gw_pack_entry *e);
+
+/*
+ * Checking a pack against its index as the pack streams by (restore feeds it
+ * the bytes it writes, so nothing is read twice): the header ("PACK", version
+ * 2, the index's object count), the SHA-1 of the pack against its trailer and
+ * the trailer against the index's pack checksum; the index's offsets tile the
+ * object data (the first right after the header, each object ending where
+ * the next begins, the last at the trailer), each object's CRC32 over its
+ * packed bytes equals the index's, each entry header is sound and an
+ * OFS_DELTA's base is an object boundary. Memory: one window of offsets (at
+ * most 2^20 entries, 16 MiB) whatever the pack's size. Run gw_idx_verify on
+ * the index too: this checks the pack against it, not its id table.
+ */
+typedef struct gw_pack_check gw_pack_check;
+/*
+ * `idx` stays open until freed; `size` is the pack's length in bytes, as it
+ * will be fed; `what` names the pack in messages. The check is a filter:
+ * bytes go on to `next` (may be NULL) once checked.
+ */
+int gw_pack_check_new(gw_pack_check **out, const gw_idx *idx, uint64_t size, const char *what, gw_sink *next);
+/* Feed the pack's bytes in order, from its first; errors are GW_ECORRUPT naming `what` and the object. */
+gw_sink *gw_pack_check_sink(gw_pack_check *c);
+/* After the last byte: every check that needs the whole pack. */
+int gw_pack_check_finish(gw_pack_check *c);
+void gw_pack_check_free(gw_pack_check *c);
+/* Offsets held at once (2^20); tests lower it. */
+extern uint32_t gw_pack_check_window;
+/* The whole check of a pack held in memory. */
+int gw_pack_check_buffer(const gw_idx *idx, const unsigned char *pack, size_t len, const char *what);
+/* The whole check of a pack in a file, read through fd (a pack written before its index was at hand). */
+int gw_pack_check_fd(const gw_idx *idx, int fd, uint64_t size, const char *what);
 
 
 /*

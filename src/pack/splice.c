@@ -30,6 +30,7 @@
 #include "pack/pack.h"
 #include "gitwal/error.h"
 #include "util/bytes.h"
+#include "util/crc32.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,13 +41,7 @@
 
 #define SPLICE_WINDOW (1u << 20) /* offset entries held at once per pack */
 #define CURSOR_SIZE (1u << 20)
-#define MAX_ENTRY_HEADER 64     /* type/size + OFS distance, or REF base id */
-
-typedef struct {
-	uint64_t offset;
-	uint32_t pos;
-	uint32_t crc;
-} ofs_entry;
+#define MAX_ENTRY_HEADER GW_PACK_ENTRY_HEADER_MAX
 
 typedef struct {
 	uint64_t old_off; /* objects at or after this old offset ... */
@@ -268,9 +263,9 @@ static int cursor_copy(splice_ctx *c, cursor *cur, uint64_t n, uint32_t *crc, ui
 		chunk = cur->len - cur->at;
 		if (chunk > n)
 			chunk = (size_t)n;
-		*crc = (uint32_t)crc32_z(*crc, cur->buf + cur->at, chunk);
+		*crc = gw_crc32(*crc, cur->buf + cur->at, chunk);
 		if (crc2)
-			*crc2 = (uint32_t)crc32_z(*crc2, cur->buf + cur->at, chunk);
+			*crc2 = gw_crc32(*crc2, cur->buf + cur->at, chunk);
 		if ((rc = out_write(c, cur->buf + cur->at, chunk)) < 0)
 			return rc;
 		cur->at += chunk;
@@ -458,131 +453,7 @@ out:
 	return rc;
 }
 
-/* ---- walking one pack in offset order ---- */
-
-static int ofs_cmp(const void *a, const void *b)
-{
-	const ofs_entry *x = a, *y = b;
-	return x->offset < y->offset ? -1 : x->offset > y->offset;
-}
-
-/* Collect the entries with offset in [lo, hi); *next_off gets the least offset >= hi. */
-static int load_window(splice_ctx *c, pack_state *ps, uint64_t lo, uint64_t hi, ofs_entry **out, size_t *count,
-		       uint64_t *next_off)
-{
-	const gw_idx *idx = &ps->src->idx;
-	gw_idx_stream ofs, crc;
-	ofs_entry *arr = NULL;
-	size_t n = 0, cap = 0;
-	uint32_t pos;
-	int rc, err;
-
-	*next_off = ps->src->pack_size - c->hash_len;
-	if ((rc = gw_idx_stream_init(&ofs, idx, GW_IDX_TABLE_OFFSET, c->stream_buf)) < 0)
-		return rc;
-	if ((rc = gw_idx_stream_init(&crc, idx, GW_IDX_TABLE_CRC, c->stream_buf)) < 0) {
-		gw_idx_stream_dispose(&ofs);
-		return rc;
-	}
-	for (pos = 0; pos < idx->count; pos++) {
-		const unsigned char *oe = gw_idx_stream_next(&ofs, &err), *ce;
-		uint64_t off;
-		if (!oe || !(ce = gw_idx_stream_next(&crc, &err))) {
-			rc = err < 0 ? err : gw_error_set(GW_ECORRUPT, "%s: index ends early", idx->name);
-			goto fail;
-		}
-		if ((rc = gw_idx_decode_offset(idx, oe, &off)) < 0)
-			goto fail;
-		if (off < GW_PACK_HEADER_SIZE || off >= ps->src->pack_size - c->hash_len) {
-			rc = gw_error_set(GW_ECORRUPT, "%s: object %u has offset %llu outside the pack", idx->name, pos,
-					  (unsigned long long)off);
-			goto fail;
-		}
-		if (off >= hi) {
-			if (off < *next_off)
-				*next_off = off;
-			continue;
-		}
-		if (off < lo)
-			continue;
-		if ((rc = grow((void **)&arr, &cap, n + 1, sizeof(*arr))) < 0)
-			goto fail;
-		arr[n].offset = off;
-		arr[n].pos = pos;
-		arr[n].crc = gw_get_be32(ce);
-		n++;
-	}
-	gw_idx_stream_dispose(&ofs);
-	gw_idx_stream_dispose(&crc);
-	if (n)
-		qsort(arr, n, sizeof(*arr), ofs_cmp);
-	*out = arr;
-	*count = n;
-	return 0;
-fail:
-	gw_idx_stream_dispose(&ofs);
-	gw_idx_stream_dispose(&crc);
-	free(arr);
-	return rc;
-}
-
-/* Split [12, end) into offset windows of at most SPLICE_WINDOW objects each. */
-static int plan_windows(splice_ctx *c, pack_state *ps, uint64_t **bounds, size_t *nbounds)
-{
-	enum { BUCKETS = 4096 };
-	const gw_idx *idx = &ps->src->idx;
-	uint64_t end = ps->src->pack_size - c->hash_len, span = end - GW_PACK_HEADER_SIZE, *b;
-	uint32_t *hist, pos, acc = 0;
-	gw_idx_stream ofs;
-	size_t nb = 0, i;
-	int rc = 0, err;
-
-	if (!(b = malloc((BUCKETS + 2) * sizeof(*b))))
-		return gw_error_set(GW_ERROR, "out of memory");
-	b[nb++] = GW_PACK_HEADER_SIZE;
-	if (idx->count <= SPLICE_WINDOW || span == 0) {
-		b[nb++] = UINT64_MAX;
-		*bounds = b;
-		*nbounds = nb;
-		return 0;
-	}
-	if (!(hist = calloc(BUCKETS, sizeof(*hist)))) {
-		free(b);
-		return gw_error_set(GW_ERROR, "out of memory");
-	}
-	if ((rc = gw_idx_stream_init(&ofs, idx, GW_IDX_TABLE_OFFSET, c->stream_buf)) < 0)
-		goto out;
-	for (pos = 0; pos < idx->count; pos++) {
-		const unsigned char *oe = gw_idx_stream_next(&ofs, &err);
-		uint64_t off;
-		if (!oe) {
-			rc = err < 0 ? err : gw_error_set(GW_ECORRUPT, "%s: index ends early", idx->name);
-			break;
-		}
-		if ((rc = gw_idx_decode_offset(idx, oe, &off)) < 0)
-			break;
-		if (off >= GW_PACK_HEADER_SIZE && off < end)
-			hist[(off - GW_PACK_HEADER_SIZE) * BUCKETS / span]++;
-	}
-	gw_idx_stream_dispose(&ofs);
-	for (i = 0; i < BUCKETS && rc == 0; i++) {
-		if (acc && acc + hist[i] > SPLICE_WINDOW) {
-			b[nb++] = GW_PACK_HEADER_SIZE + (i * span + BUCKETS - 1) / BUCKETS;
-			acc = 0;
-		}
-		acc += hist[i];
-	}
-	b[nb++] = UINT64_MAX;
-out:
-	free(hist);
-	if (rc < 0) {
-		free(b);
-		return rc;
-	}
-	*bounds = b;
-	*nbounds = nb;
-	return 0;
-}
+/* ---- walking one pack in offset order (gw_idx_windows, gw_idx_load_window) ---- */
 
 static int64_t delta_at(const pack_state *ps, uint64_t old_off)
 {
@@ -642,33 +513,35 @@ static int corrupt_object(splice_ctx *c, pack_state *ps, uint32_t pos, uint64_t 
 }
 
 /* Copy one kept object; rewrite its delta header when the base moved or was dropped. */
-static int copy_object(splice_ctx *c, pack_state *ps, cursor *cur, const ofs_entry *e, uint64_t len,
+static int copy_object(splice_ctx *c, pack_state *ps, cursor *cur, const gw_idx_ofs_entry *e, uint64_t len,
 		       int64_t *cum)
 {
 	unsigned char hdr[MAX_ENTRY_HEADER];
 	uint64_t size, distance, my_new = ps->out_start + (e->offset - GW_PACK_HEADER_SIZE) + (uint64_t)*cum;
-	size_t hlen, olen = 0, avail, nlen;
+	size_t hlen, olen, avail, nlen;
 	uint32_t crc_old = 0, crc_new = 0;
-	int type, rc;
+	gw_pack_entry pe;
+	const char *bad;
+	int rc;
 
 	if ((rc = cursor_fill(cur, len < MAX_ENTRY_HEADER ? (size_t)len : MAX_ENTRY_HEADER)) < 0)
 		return rc;
 	avail = cur->len - cur->at;
 	if (avail > len)
 		avail = (size_t)len;
-	hlen = gw_pack_parse_header(cur->buf + cur->at, avail, &type, &size);
-	if (!hlen || type == 0 || type == 5)
-		return corrupt_object(c, ps, e->pos, e->offset, "bad entry header");
-	if (type != GW_OBJ_OFS_DELTA) {
+	if ((bad = gw_pack_entry_check(cur->buf + cur->at, avail, e->offset, len, &pe)))
+		return corrupt_object(c, ps, e->pos, e->offset, bad);
+	hlen = pe.header_len;
+	olen = pe.ofs_len;
+	size = pe.size;
+	distance = pe.distance;
+	if (pe.type != GW_OBJ_OFS_DELTA) {
 		if ((rc = cursor_copy(c, cur, len, &crc_old, NULL)) < 0)
 			return rc;
 		if (crc_old != e->crc)
 			return corrupt_object(c, ps, e->pos, e->offset, "CRC32 mismatch with the pack index");
 		return 0;
 	}
-	olen = gw_pack_parse_ofs(cur->buf + cur->at + hlen, avail - hlen, &distance);
-	if (!olen || distance == 0 || distance > e->offset - GW_PACK_HEADER_SIZE)
-		return corrupt_object(c, ps, e->pos, e->offset, "bad delta base offset");
 	{
 		uint64_t base_old = e->offset - distance;
 		const skipped_entry *sk = find_skipped(ps, base_old);
@@ -729,13 +602,14 @@ static int walk_pack(splice_ctx *c, pack_state *ps)
 	cur.limit = ps->src->pack_size - c->hash_len;
 	if (!(cur.buf = malloc(CURSOR_SIZE)))
 		return gw_error_set(GW_ERROR, "out of memory");
-	if ((rc = plan_windows(c, ps, &bounds, &nbounds)) < 0)
+	if ((rc = gw_idx_windows(&ps->src->idx, cur.limit, SPLICE_WINDOW, c->stream_buf, &bounds, &nbounds)) < 0)
 		goto out;
 	for (w = 0; w + 1 < nbounds && rc == 0; w++) {
-		ofs_entry *arr = NULL;
+		gw_idx_ofs_entry *arr = NULL;
 		size_t n = 0, i;
 		uint64_t next_off;
-		if ((rc = load_window(c, ps, bounds[w], bounds[w + 1], &arr, &n, &next_off)) < 0)
+		if ((rc = gw_idx_load_window(&ps->src->idx, cur.limit, bounds[w], bounds[w + 1], c->stream_buf, &arr, &n,
+					     &next_off)) < 0)
 			break;
 		for (i = 0; i < n && rc == 0; i++) {
 			uint64_t end = i + 1 < n ? arr[i + 1].offset : next_off, len;

@@ -462,35 +462,24 @@ gw_sink *gw_pack_appender_base_sink(gw_pack_appender *a)
 int gw_pack_appender_add(gw_pack_appender *a, const unsigned char *pack, size_t pack_len, const unsigned char *idx,
 			 size_t idx_len, const char *what)
 {
-	uint64_t n, i, nlarge, shift = a->pf.bytes - 12;
-	const unsigned char *oids, *crcs, *offs, *large;
-	if (pack_len < 32 || memcmp(pack, "PACK\0\0\0\2", 8) != 0)
-		return gw_error_set(GW_ECORRUPT, "%s: not a version 2 pack", what);
-	n = gw_get_be32(pack + 8);
-	if (idx_len < 8 + 1024 + 40 || memcmp(idx, GW_IDX_V2_MAGIC "\0\0\0\2", 8) != 0 ||
-	    gw_get_be32(idx + 8 + 255 * 4) != n || (idx_len - 8 - 1024 - 40) / 28 < n)
-		return gw_error_set(GW_ECORRUPT, "%s: its pack index does not describe its %llu objects", what,
-				    (unsigned long long)n);
+	uint64_t n, i, shift = a->pf.bytes - 12;
+	gw_idx sidx;
+	int rc;
+	/* Nothing is appended unchecked: the index on its own, then the pack against it (its SHA-1, offsets, CRC32s). */
+	if ((rc = gw_idx_open_buffer(&sidx, idx, idx_len, what, OID, 1)) < 0 ||
+	    (rc = gw_idx_verify(&sidx, NULL, 0, NULL)) < 0 || (rc = gw_pack_check_buffer(&sidx, pack, pack_len, what)) < 0)
+		return rc;
+	n = sidx.count;
 	if (n > a->declared - a->n)
 		return gw_error_set(GW_ECORRUPT, "%s: holds more objects than recorded", what);
-	oids = idx + 8 + 1024;
-	crcs = oids + n * 20;
-	offs = crcs + n * 4;
-	large = offs + n * 4;
-	nlarge = (idx_len - 40 - (uint64_t)(large - idx)) / 8;
+	/* Offsets were checked against the pack: each lies inside it, at an object. */
 	for (i = 0; i < n; i++) {
 		entry *e = &a->es[a->n + i];
-		uint64_t off = gw_get_be32(offs + i * 4);
-		if (off & 0x80000000u) {
-			uint64_t k = off & 0x7fffffffu;
-			if (k >= nlarge)
-				return gw_error_set(GW_ECORRUPT, "%s: its pack index is damaged", what);
-			off = (uint64_t)gw_get_be32(large + k * 8) << 32 | gw_get_be32(large + k * 8 + 4);
-		}
-		if (off < 12 || off >= pack_len - 20)
-			return gw_error_set(GW_ECORRUPT, "%s: an object offset lies outside its pack", what);
-		memcpy(e->oid, oids + i * 20, OID);
-		e->crc = gw_get_be32(crcs + i * 4);
+		uint64_t off;
+		if ((rc = gw_idx_decode_offset(&sidx, idx + sidx.ofs_off + i * 4, &off)) < 0)
+			return rc;
+		memcpy(e->oid, idx + sidx.oid_off + i * OID, OID);
+		e->crc = gw_get_be32(idx + sidx.crc_off + i * 4);
 		e->offset = off + shift;
 	}
 	a->n += n;

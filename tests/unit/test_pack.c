@@ -1056,6 +1056,12 @@ static void test_splice_corrupt_pack(void **state)
 
 /* ---- the appender: self-contained packs joined verbatim ---- */
 
+/* Recompute an index's own trailing SHA-1 after a test damaged it, as a forger would. */
+static void idx_reseal(unsigned char *idx, size_t len)
+{
+	assert_int_equal(gw_hash_buffer(GW_HASH_SHA1, idx, len - 20, idx + len - 20), 0);
+}
+
 typedef struct {
 	unsigned char *pack, *idx;
 	size_t pack_len, idx_len, objects;
@@ -1168,8 +1174,11 @@ static void test_appender_rejects_bad_input(void **state)
 	tu_assert_err(gw_pack_appender_add(a, bad, m.pack_len, m.idx, m.idx_len, "seg-4"), GW_ECORRUPT, "seg-4");
 	tu_assert_err(gw_pack_appender_add(a, m.pack, m.pack_len, m.idx, m.idx_len / 2, "seg-5"), GW_ECORRUPT, "seg-5");
 	memcpy(bad, m.idx, m.idx_len);
-	/* The first 32-bit offset: past the fanout, the names and the CRCs. */
+	/* The first 32-bit offset: past the fanout, the names and the CRCs; the index's own checksum then catches it. */
 	memset(bad + 8 + 1024 + m.objects * 24, 0x7f, 4);
+	tu_assert_err(gw_pack_appender_add(a, m.pack, m.pack_len, bad, m.idx_len, "seg-6"), GW_ECORRUPT, "checksum");
+	/* With the checksum made to agree, the offset itself. */
+	idx_reseal(bad, m.idx_len);
 	tu_assert_err(gw_pack_appender_add(a, m.pack, m.pack_len, bad, m.idx_len, "seg-6"), GW_ECORRUPT, "outside");
 	free(bad);
 	gw_pack_appender_free(a);
@@ -1309,6 +1318,329 @@ static void test_appender_base_rejects_bad_input(void **state)
 	free(seg);
 }
 
+/* ---- checking an index on its own, and a pack against its index (idx.c, verify.c) ---- */
+
+static void expect_verify(unsigned char (*oids)[20], size_t n, const char *needle)
+{
+	uint64_t offsets[8] = {12, 40, 80, 120, 160, 200, 240, 280};
+	unsigned char *b;
+	size_t len;
+	gw_idx idx;
+	b = build_idx(n, (const unsigned char(*)[20])oids, offsets, &len);
+	assert_int_equal(gw_idx_open_buffer(&idx, b, len, "mem.idx", 20, 1), 0);
+	if (needle)
+		tu_assert_err(gw_idx_verify(&idx, NULL, 0, NULL), GW_ECORRUPT, needle);
+	else
+		assert_int_equal(gw_idx_verify(&idx, NULL, 0, NULL), 0);
+	free(b);
+}
+
+static void test_idx_verify(void **state)
+{
+	unsigned char oids[4][20], want[3][20], found[3] = {0};
+	uint64_t offsets[4] = {12, 40, 80, 120};
+	unsigned char *b;
+	size_t len;
+	gw_idx idx, from_fd;
+	int fd;
+	(void)state;
+	memset(oids[0], 0x10, 20);
+	memset(oids[1], 0x20, 20);
+	memset(oids[2], 0x20, 20);
+	oids[2][19] = 0x21;
+	memset(oids[3], 0x30, 20);
+	b = build_idx(4, (const unsigned char(*)[20])oids, offsets, &len);
+	/* In memory, as from a file. */
+	assert_int_equal(gw_idx_open_buffer(&idx, b, len, "mem.idx", 20, 1), 0);
+	fd = write_tmp("verify.idx", b, len);
+	assert_int_equal(gw_idx_open(&from_fd, fd, "verify.idx", 20, 1), 0);
+	assert_int_equal(idx.count, 4);
+	assert_int_equal(idx.ofs_off, from_fd.ofs_off);
+	assert_memory_equal(idx.pack_checksum, from_fd.pack_checksum, 20);
+	close(fd);
+	/* Looked-up ids found on the way: present, absent, present. */
+	memcpy(want[0], oids[1], 20);
+	memset(want[1], 0x25, 20);
+	memcpy(want[2], oids[3], 20);
+	assert_int_equal(gw_idx_verify(&idx, want[0], 3, found), 0);
+	assert_int_equal(found[0], 1);
+	assert_int_equal(found[1], 0);
+	assert_int_equal(found[2], 1);
+	/* Damaged in memory: the checksum tells, and a cut index is refused like a short file. */
+	b[8 + 1024] ^= 1;
+	tu_assert_err(gw_idx_open_buffer(&idx, b, len, "mem.idx", 20, 1), GW_ECORRUPT, "checksum");
+	tu_assert_err(gw_idx_open_buffer(&idx, b, 100, "mem.idx", 20, 0), GW_ECORRUPT, "too small");
+	tu_assert_err(gw_idx_open_buffer(&idx, b, len - 8, "mem.idx", 20, 0), GW_ECORRUPT, "mem.idx");
+	free(b);
+
+	expect_verify(oids, 4, NULL);
+	/* The same id twice. */
+	memcpy(oids[2], oids[1], 20);
+	expect_verify(oids, 4, "listed twice");
+	/* Out of order inside one fanout bucket. */
+	memset(oids[1], 0x20, 20);
+	oids[1][19] = 0x21;
+	memset(oids[2], 0x20, 20);
+	expect_verify(oids, 4, "not sorted at position 2");
+	/* An id outside the bucket its fanout gives (the fanout says 0x10 holds nothing). */
+	memset(oids[1], 0x20, 20);
+	oids[2][19] = 0x21;
+	b = build_idx(4, (const unsigned char(*)[20])oids, offsets, &len);
+	memset(b + 8 + 0x10 * 4, 0, 4);
+	idx_reseal(b, len);
+	assert_int_equal(gw_idx_open_buffer(&idx, b, len, "mem.idx", 20, 1), 0);
+	tu_assert_err(gw_idx_verify(&idx, NULL, 0, NULL), GW_ECORRUPT, "fanout table does not match object 0");
+	free(b);
+}
+
+static void test_pack_entry_check(void **state)
+{
+	unsigned char buf[64];
+	gw_pack_entry e;
+	size_t n;
+	(void)state;
+	memset(buf, 0, sizeof(buf));
+	n = gw_pack_encode_header(buf, GW_OBJ_BLOB, 100);
+	assert_null(gw_pack_entry_check(buf, sizeof(buf), 12, 50, &e));
+	assert_int_equal(e.type, GW_OBJ_BLOB);
+	assert_int_equal(e.size, 100);
+	assert_int_equal(e.header_len, n);
+	assert_string_equal(gw_pack_entry_check(buf, n, 12, n, &e), "the entry has no data");
+	buf[0] = (unsigned char)(buf[0] & 0x8f); /* type 0 */
+	assert_string_equal(gw_pack_entry_check(buf, sizeof(buf), 12, 50, &e), "bad entry header");
+	buf[0] = (unsigned char)((buf[0] & 0x8f) | 5 << 4); /* type 5 */
+	assert_string_equal(gw_pack_entry_check(buf, sizeof(buf), 12, 50, &e), "bad entry header");
+	/* A delta's base: before it, not before the pack's first object. */
+	n = gw_pack_encode_header(buf, GW_OBJ_OFS_DELTA, 10);
+	n += gw_pack_encode_ofs(buf + n, 30);
+	assert_null(gw_pack_entry_check(buf, sizeof(buf), 42, 50, &e));
+	assert_int_equal(e.distance, 30);
+	assert_int_equal(e.header_len + e.ofs_len, n);
+	assert_string_equal(gw_pack_entry_check(buf, sizeof(buf), 41, 50, &e), "bad delta base offset");
+	/* A REF_DELTA names its base in 20 bytes. */
+	n = gw_pack_encode_header(buf, GW_OBJ_REF_DELTA, 10);
+	assert_null(gw_pack_entry_check(buf, sizeof(buf), 12, 50, &e));
+	assert_string_equal(gw_pack_entry_check(buf, n + 19, 12, n + 19, &e), "bad entry header");
+	assert_string_equal(gw_pack_entry_check(buf, n + 20, 12, n + 20, &e), "the entry has no data");
+}
+
+/* A sink keeping what passes through a pack check. */
+typedef struct {
+	gw_sink sink;
+	unsigned char *buf;
+	size_t len;
+} mem_sink;
+
+static int mem_sink_write(gw_sink *s, const void *buf, size_t len)
+{
+	mem_sink *m = (mem_sink *)s;
+	memcpy(m->buf + m->len, buf, len);
+	m->len += len;
+	return 0;
+}
+
+/* The entry of the object at the lowest offset after `after`, from the index itself. */
+static gw_idx_ofs_entry object_after(const gw_idx *idx, uint64_t pack_len, uint64_t after, uint64_t *end)
+{
+	gw_idx_ofs_entry *arr, e;
+	size_t n, i;
+	uint64_t next;
+	assert_int_equal(gw_idx_load_window(idx, pack_len - 20, 0, UINT64_MAX, 1024, &arr, &n, &next), 0);
+	for (i = 0; i < n && arr[i].offset <= after; i++)
+		;
+	assert_true(i < n);
+	e = arr[i];
+	*end = i + 1 < n ? arr[i + 1].offset : pack_len - 20;
+	free(arr);
+	return e;
+}
+
+/* Set the index's CRC32 of the object at `off` to what the (damaged) pack holds, and reseal: a careful forger. */
+static void fix_crc(unsigned char *idx, size_t idx_len, const unsigned char *pack, size_t pack_len, uint64_t after)
+{
+	gw_idx x;
+	gw_idx_ofs_entry e;
+	uint64_t end;
+	uint32_t crc;
+	assert_int_equal(gw_idx_open_buffer(&x, idx, idx_len, "fix", 20, 0), 0);
+	e = object_after(&x, pack_len, after, &end);
+	crc = (uint32_t)crc32_z(0, pack + e.offset, end - e.offset);
+	idx[x.crc_off + e.pos * 4] = (unsigned char)(crc >> 24);
+	idx[x.crc_off + e.pos * 4 + 1] = (unsigned char)(crc >> 16);
+	idx[x.crc_off + e.pos * 4 + 2] = (unsigned char)(crc >> 8);
+	idx[x.crc_off + e.pos * 4 + 3] = (unsigned char)crc;
+	idx_reseal(idx, idx_len);
+}
+
+/* Check pack (or idx) as damaged by the caller: NULL needle means it must pass. */
+static void expect_pack_check(const unsigned char *pack, size_t pack_len, const unsigned char *idx, size_t idx_len,
+			 const char *needle)
+{
+	gw_idx x;
+	assert_int_equal(gw_idx_open_buffer(&x, idx, idx_len, "x.idx", 20, 1), 0);
+	if (needle)
+		tu_assert_err(gw_pack_check_buffer(&x, pack, pack_len, "the-pack"), GW_ECORRUPT, needle);
+	else
+		assert_int_equal(gw_pack_check_buffer(&x, pack, pack_len, "the-pack"), 0);
+}
+
+static void test_pack_check(void **state)
+{
+	char dir[256], *path, file[512];
+	mem_pack m;
+	unsigned char *p, *x;
+	mem_sink out;
+	gw_pack_check *c;
+	gw_idx idx;
+	gw_idx_ofs_entry e;
+	uint64_t end, at;
+	size_t chunks[] = {1, 7, 4096, 1u << 20}, k, i;
+	int fd;
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/check", tmp);
+	path = make_pack(dir, "c", "HEAD", "--delta-base-offset");
+	mem_pack_load(&m, path);
+	p = malloc(m.pack_len + 1);
+	x = malloc(m.idx_len);
+	out.buf = malloc(m.pack_len);
+	out.sink.write = mem_sink_write;
+	assert_int_equal(gw_idx_open_buffer(&idx, m.idx, m.idx_len, "c.idx", 20, 1), 0);
+	assert_int_equal(gw_idx_verify(&idx, NULL, 0, NULL), 0);
+
+	/* Sound, fed in pieces of any size; the bytes go on unchanged. */
+	for (k = 0; k < sizeof(chunks) / sizeof(chunks[0]); k++) {
+		out.len = 0;
+		assert_int_equal(gw_pack_check_new(&c, &idx, m.pack_len, "the-pack", &out.sink), 0);
+		for (i = 0; i < m.pack_len; i += chunks[k])
+			assert_int_equal(gw_sink_write(gw_pack_check_sink(c), m.pack + i,
+						       m.pack_len - i < chunks[k] ? m.pack_len - i : chunks[k]),
+					 0);
+		assert_int_equal(gw_pack_check_finish(c), 0);
+		gw_pack_check_free(c);
+		assert_int_equal(out.len, m.pack_len);
+		assert_memory_equal(out.buf, m.pack, m.pack_len);
+	}
+	/* Offsets met over many windows (of 3 objects). */
+	gw_pack_check_window = 3;
+	expect_pack_check(m.pack, m.pack_len, m.idx, m.idx_len, NULL);
+	gw_pack_check_window = 1u << 20;
+
+#define RESET() (memcpy(p, m.pack, m.pack_len), memcpy(x, m.idx, m.idx_len))
+	/* A byte of the first object's data: its CRC32 tells; with the CRC32 forged, the pack's SHA-1. */
+	RESET();
+	p[12 + 4] ^= 1;
+	expect_pack_check(p, m.pack_len, x, m.idx_len, "offset 12) is corrupt: CRC32 mismatch");
+	tu_assert_msg_has("the-pack: object ");
+	fix_crc(x, m.idx_len, p, m.pack_len, 0);
+	expect_pack_check(p, m.pack_len, x, m.idx_len, "the-pack: its pack's content hashes to SHA-1");
+	/* The header: not a pack; a count other than the index's. */
+	RESET();
+	p[0] = 'X';
+	expect_pack_check(p, m.pack_len, x, m.idx_len, "does not start with a version 2 pack header");
+	RESET();
+	p[11] ^= 1;
+	expect_pack_check(p, m.pack_len, x, m.idx_len, "its pack header counts");
+	/* The index is for another pack. */
+	RESET();
+	x[m.idx_len - 40] ^= 1;
+	idx_reseal(x, m.idx_len);
+	expect_pack_check(p, m.pack_len, x, m.idx_len, "its index is for pack");
+	/* Offsets: moved by one, two objects at one place, past the pack. */
+	RESET();
+	e = object_after(&idx, m.pack_len, 0, &end);
+	x[idx.ofs_off + e.pos * 4 + 3] = 13;
+	idx_reseal(x, m.idx_len);
+	expect_pack_check(p, m.pack_len, x, m.idx_len, "pack index offsets do not tile the pack");
+	RESET();
+	e = object_after(&idx, m.pack_len, 12, &end);
+	memset(x + idx.ofs_off + e.pos * 4, 0, 4);
+	x[idx.ofs_off + e.pos * 4 + 3] = 12;
+	idx_reseal(x, m.idx_len);
+	expect_pack_check(p, m.pack_len, x, m.idx_len, "two objects share an offset");
+	RESET();
+	memset(x + idx.ofs_off, 0x7f, 4);
+	idx_reseal(x, m.idx_len);
+	expect_pack_check(p, m.pack_len, x, m.idx_len, "outside the pack");
+	/* An entry header of type 0, its CRC32 forged to match. */
+	RESET();
+	p[12] &= 0x8f;
+	fix_crc(x, m.idx_len, p, m.pack_len, 0);
+	expect_pack_check(p, m.pack_len, x, m.idx_len, "bad entry header");
+	/* A delta whose base distance lands inside another object (CRC32 forged). */
+	RESET();
+	for (at = 12;; at = e.offset) {
+		gw_pack_entry pe;
+		e = object_after(&idx, m.pack_len, at, &end);
+		assert_null(gw_pack_entry_check(p + e.offset, end - e.offset, e.offset, end - e.offset, &pe));
+		if (pe.type == GW_OBJ_OFS_DELTA && (p[e.offset + pe.header_len + pe.ofs_len - 1] & 0x7f) > 0)
+			break;
+	}
+	{
+		gw_pack_entry pe;
+		assert_null(gw_pack_entry_check(p + e.offset, end - e.offset, e.offset, end - e.offset, &pe));
+		p[e.offset + pe.header_len + pe.ofs_len - 1]--; /* one byte nearer: inside the base */
+	}
+	fix_crc(x, m.idx_len, p, m.pack_len, e.offset - 1);
+	expect_pack_check(p, m.pack_len, x, m.idx_len, "delta base offset");
+	/* Cut short, or longer than announced. */
+	RESET();
+	assert_int_equal(gw_pack_check_new(&c, &idx, m.pack_len, "the-pack", NULL), 0);
+	assert_int_equal(gw_sink_write(gw_pack_check_sink(c), p, m.pack_len - 1), 0);
+	tu_assert_err(gw_pack_check_finish(c), GW_ECORRUPT, "truncated");
+	gw_pack_check_free(c);
+	p[m.pack_len] = 0;
+	assert_int_equal(gw_pack_check_new(&c, &idx, m.pack_len, "the-pack", NULL), 0);
+	tu_assert_err(gw_sink_write(gw_pack_check_sink(c), p, m.pack_len + 1), GW_ECORRUPT, "longer than");
+	tu_assert_err(gw_pack_check_finish(c), GW_ECORRUPT, "longer than"); /* the first error sticks */
+	gw_pack_check_free(c);
+	/* The same through a file descriptor; a file shorter than said. */
+	snprintf(file, sizeof(file), "%s/c.pack.copy", dir);
+	tu_write_file(file, m.pack, m.pack_len);
+	fd = open(file, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(gw_pack_check_fd(&idx, fd, m.pack_len, "the-pack"), 0);
+	close(fd);
+	tu_write_file(file, m.pack, m.pack_len - 1);
+	fd = open(file, O_RDONLY);
+	tu_assert_err(gw_pack_check_fd(&idx, fd, m.pack_len, "the-pack"), GW_ECORRUPT, "truncated");
+	close(fd);
+	p[20] ^= 1;
+	tu_write_file(file, p, m.pack_len);
+	fd = open(file, O_RDONLY);
+	tu_assert_err(gw_pack_check_fd(&idx, fd, m.pack_len, "the-pack"), GW_ECORRUPT, "the-pack");
+	close(fd);
+#undef RESET
+	free(out.buf);
+	free(p);
+	free(x);
+	mem_pack_free(&m);
+	free(path);
+}
+
+static void test_pack_check_empty(void **state)
+{
+	unsigned char pack[40], *b;
+	size_t len;
+	gw_idx idx;
+	(void)state;
+	/* A pack without objects: header and trailer only; its index names it. */
+	memcpy(pack, "PACK\0\0\0\2\0\0\0\0", 12);
+	gw_hash_buffer(GW_HASH_SHA1, pack, 12, pack + 12);
+	b = build_idx(0, NULL, NULL, &len);
+	memcpy(b + len - 40, pack + 12, 20);
+	idx_reseal(b, len);
+	assert_int_equal(gw_idx_open_buffer(&idx, b, len, "empty.idx", 20, 1), 0);
+	assert_int_equal(gw_pack_check_buffer(&idx, pack, 32, "empty"), 0);
+	/* Bytes no object covers. */
+	memmove(pack + 20, pack + 12, 20);
+	memset(pack + 12, 0, 8);
+	gw_hash_buffer(GW_HASH_SHA1, pack, 20, pack + 20);
+	tu_assert_err(gw_pack_check_buffer(&idx, pack, 40, "empty"), GW_ECORRUPT, "does not cover the whole pack");
+	/* Too short to be a pack. */
+	tu_assert_err(gw_pack_check_buffer(&idx, pack, 31, "empty"), GW_ECORRUPT, "too short");
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1329,6 +1661,10 @@ int main(void)
 		cmocka_unit_test(test_appender_rejects_bad_input),
 		cmocka_unit_test(test_appender_with_base),
 		cmocka_unit_test(test_appender_base_rejects_bad_input),
+		cmocka_unit_test(test_idx_verify),
+		cmocka_unit_test(test_pack_entry_check),
+		cmocka_unit_test(test_pack_check),
+		cmocka_unit_test(test_pack_check_empty),
 	};
 	if (getenv("TU_FILTER"))
 		cmocka_set_test_filter(getenv("TU_FILTER"));
