@@ -56,6 +56,7 @@ typedef enum {
 	GW_AUDIT_LAG,          /* "lag": the archive's latest state differs from the live repository */
 	GW_AUDIT_NOT_A_FILE,   /* "not-a-file": a FIFO, symlink, directory... where a key could be (file stores) */
 	GW_AUDIT_LEFTOVER,     /* "leftover" (a warning): a dead writer's temporary file or incomplete upload */
+	GW_AUDIT_UNENFORCED,   /* "unenforced" (a warning): the store does not enforce write-once (a plain bucket) */
 	GW_AUDIT_KIND_COUNT
 } gw_audit_kind;
 

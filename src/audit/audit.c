@@ -1036,6 +1036,11 @@ int gw_audit_run(gw_store *store, gw_index *index, const gw_audit_opts *opts, gw
 	if ((rc = build_table(&a)) < 0)
 		goto out;
 	report->counts.repositories = a.nrepos;
+	/* Neither read-only files nor Object Lock: only gitwal's create-only writes keep keys unchanged. */
+	if (!(a.features & (GW_STORE_FEATURE_LOCK | GW_STORE_FEATURE_MODE)))
+		gw_audit_report_add(report, NULL, 0, NULL, GW_AUDIT_UNENFORCED,
+				    "the store does not enforce write-once (a bucket without Object Lock): anyone with "
+				    "its credentials can delete or replace keys; use lock= and retain= for that guarantee");
 	/* Without an index, every record would be "not in the index": say it once. */
 	if (opts->index_state == GW_AUDIT_INDEX_ABSENT && a.nrepos)
 		gw_audit_report_add(report, NULL, 0, NULL, GW_AUDIT_INDEX,

@@ -994,8 +994,15 @@ static int s3_stat(gw_store *store, const char *key, gw_store_stat *st)
 	st->size = head.content_length;
 	st->mtime = head.last_modified;
 	st->retain_until = head.retain_until;
-	/* Without retention in force, anyone with write access could delete or replace it. */
-	st->writable = head.retain_until <= (int64_t)time(NULL);
+	/*
+	 * A breach only where this store should enforce write-once and did not:
+	 * locked with less retention than configured when it was created (a
+	 * minute of slack for clocks). No retention at all is the audit's
+	 * "retention" fact; a plain bucket enforces nothing (the audit says so
+	 * once); retention that ran out as configured is no breach.
+	 */
+	st->writable = s3->cfg.lock_mode && head.retain_until &&
+		       head.retain_until + 60 < head.last_modified + s3->cfg.retain_seconds;
 	st->versions = 1;
 	if (s3->versioned) {
 		if ((rc = scan_versions(s3, key, &v)) < 0)

@@ -130,6 +130,8 @@ def reseal(repo_dir):
             d = rd(p)
             h = struct.unpack('>I', d[12:16])[0]
             hdr = json.loads(bytes(d[20:20 + h]))
+            if hdr.get('full_backup'):
+                continue  # a full backup's claim on its LSN: the chain goes through its manifest
             if prev and hdr['prev_sha256'] != prev:
                 d[20:20 + h] = d[20:20 + h].replace(hdr['prev_sha256'].encode(), prev.encode(), 1)
             d[-32:] = hashlib.sha256(bytes(d[:-32])).digest()

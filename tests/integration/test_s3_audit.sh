@@ -33,3 +33,15 @@ rc=0; gitwal audit --store "$store" > "$T/retention.out" 2>&1 || rc=$?
 [ $rc -eq 1 ] || fail "audit should exit 1, got $rc"
 grep -q "kind=retention" "$T/retention.out" || fail "missing retention not reported: $(cat "$T/retention.out")"
 pass "an object without Object Lock retention is reported (kind=retention)"
+# One fact, one line: the object without retention is not also "writable".
+grep -q "kind=writable" "$T/retention.out" && fail "missing retention reported twice: $(cat "$T/retention.out")"
+pass "missing retention is reported once"
+
+# A plain bucket (no Object Lock) enforces nothing: one warning for the run, no "writable" per key, clean.
+plain=$(s3_url "$(s3_bucket)" plain)
+gitwal backup --store "$plain" a.git > /dev/null || fail "backup to a plain bucket"
+rc=0; gitwal audit --store "$plain" > "$T/plain.out" 2>&1 || rc=$?
+[ $rc -eq 0 ] || fail "audit of a healthy plain bucket exited $rc: $(cat "$T/plain.out")"
+grep -q "kind=writable" "$T/plain.out" && fail "a plain bucket's keys reported writable: $(cat "$T/plain.out")"
+[ "$(grep -c 'kind=unenforced' "$T/plain.out")" -eq 1 ] || fail "no single unenforced warning: $(cat "$T/plain.out")"
+pass "a plain bucket audits clean, with one warning that it does not enforce write-once"
