@@ -596,7 +596,10 @@ static void check_claim(audit *a, record *rec)
 {
 	part *p = &rec->parts[GW_KEY_SEGMENT];
 	gw_segment_header h;
-	unsigned char trailer[GW_SEGMENT_TRAILER_SIZE];
+	unsigned char trailer[GW_SEGMENT_TRAILER_SIZE], digest[32];
+	uint64_t blen, ilen;
+	char *text = NULL;
+	size_t len;
 	int claim;
 	if (!p->present)
 		return;
@@ -608,10 +611,28 @@ static void check_claim(audit *a, record *rec)
 	}
 	claim = h.full_backup && h.lsn == rec->lsn && !strcmp(h.repository, rec->repo->rel);
 	gw_segment_header_dispose(&h);
-	if (!claim)
+	gw_segment_trailer_lengths(trailer, &blen, &ilen);
+	if (!claim) {
 		gw_audit_report_add(a->report, rec->repo->rel, rec->lsn, p->key, GW_AUDIT_UNEXPECTED,
 				    "LSN %llu holds both a full backup and a segment: an LSN was used twice",
 				    (unsigned long long)rec->lsn);
+	} else if (blen || ilen) {
+		gw_audit_report_add(a->report, rec->repo->rel, rec->lsn, p->key, GW_AUDIT_CORRUPT,
+				    "a full backup's log record carries a bundle or an index");
+	} else if (a->opts->read_data) {
+		/* Its bytes against its trailer's SHA-256 (a record of a few hundred bytes). */
+		if (gw_store_get(a->store, p->key, GW_SEGMENT_PREFIX_SIZE + GW_SEGMENT_MAX_HEADER, &text, &len) < 0) {
+			gw_audit_report_add(a->report, rec->repo->rel, rec->lsn, p->key, GW_AUDIT_UNREADABLE, "%s",
+					    gw_error_message());
+			return;
+		}
+		if (len >= GW_SEGMENT_TRAILER_SIZE)
+			gw_hash_buffer(GW_HASH_SHA256, text, len - 32, digest);
+		if (len < GW_SEGMENT_TRAILER_SIZE || memcmp(digest, text + len - 32, 32) != 0)
+			gw_audit_report_add(a->report, rec->repo->rel, rec->lsn, p->key, GW_AUDIT_CHECKSUM,
+					    "the full backup's log record does not match its trailer's SHA-256");
+		free(text);
+	}
 }
 
 static void check_full(audit *a, record *rec, uint64_t *bytes)
@@ -649,6 +670,14 @@ static void check_full(audit *a, record *rec, uint64_t *bytes)
 	}
 	free(text);
 	rec->t_first = rec->t_last = m.time_us;
+	/* Since 0.2 every full backup claims its LSN with its log record first (DESIGN.md 3). */
+	if (!rec->parts[GW_KEY_SEGMENT].present && (!m.tool || strcmp(m.tool, "gitwal 0.1.0") != 0)) {
+		char *claim = gw_layout_key(rel, rec->lsn, GW_KEY_SEGMENT);
+		gw_audit_report_add(a->report, rel, rec->lsn, claim, GW_AUDIT_MISSING,
+				    "the full backup's log record (its claim on LSN %llu) is not in the store",
+				    (unsigned long long)rec->lsn);
+		free(claim);
+	}
 	if (strcmp(m.repository, rel) != 0 || m.lsn != rec->lsn) {
 		gw_audit_report_add(a->report, rel, rec->lsn, mp->key, GW_AUDIT_CORRUPT,
 				    "the manifest describes %s at LSN %llu, not its key's repository and LSN", m.repository,

@@ -10,6 +10,12 @@
  *
  * A pack index is copied into an anonymous memory file on the way, because
  * gw_idx_open reads through a descriptor; it is small next to its pack.
+ *
+ * The index is read before its pack (a full backup's idx first; a segment's
+ * index range first), so the pack also streams through the check restore
+ * applies before it installs anything (gw_pack_check, src/pack/verify.c:
+ * offsets tiling the objects, each object's CRC32 and entry header): what
+ * the audit calls sound, restore installs.
  */
 #include "gitwal/audit.h"
 #include "gitwal/error.h"
@@ -28,6 +34,8 @@
 #define READ_BUF_SIZE (4u << 20)
 #define BUNDLE_HEADER_MAX (64u << 20)
 #define SHA1_LEN 20
+/* A segment's index read whole for restore's pack check up to this size (larger: the audit's own checks only). */
+#define SEGMENT_IDX_CHECK_MAX (64u << 20)
 
 /* Which record a problem found here is about. */
 typedef struct {
@@ -123,7 +131,47 @@ typedef struct {
 	int in_pack;
 	int too_long;
 	pack_check pack;
+	/* Restore's check of the pack against its index, when the index is sound. */
+	const gw_idx *idx;
+	uint64_t bundle_size;
+	gw_pack_check *pc;
+	char *pc_error; /* its first complaint */
 } bundle_check;
+
+static void restore_check_failed(bundle_check *b)
+{
+	if (!b->pc_error)
+		b->pc_error = strdup(gw_error_message());
+	gw_pack_check_free(b->pc);
+	b->pc = NULL;
+}
+
+/* The pack's bytes through restore's check (started when the bundle header ends: the pack's size is then known). */
+static void restore_check_feed(bundle_check *b, const unsigned char *buf, size_t len)
+{
+	if (!b->pc && b->idx && !b->pc_error) {
+		if (b->bundle_size < b->header_len ||
+		    gw_pack_check_new(&b->pc, b->idx, b->bundle_size - b->header_len, "bundle", NULL) < 0) {
+			restore_check_failed(b);
+			return;
+		}
+	}
+	if (b->pc && gw_sink_write(gw_pack_check_sink(b->pc), buf, len) < 0)
+		restore_check_failed(b);
+}
+
+/* After the pack: report what restore's check found that the audit's own checks did not. */
+static void restore_check_finish(bundle_check *b, const where *w, int pack_ok)
+{
+	if (b->pc && gw_pack_check_finish(b->pc) < 0)
+		restore_check_failed(b);
+	if (b->pc_error && pack_ok)
+		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK, "%s", b->pc_error);
+	gw_pack_check_free(b->pc);
+	b->pc = NULL;
+	free(b->pc_error);
+	b->pc_error = NULL;
+}
 
 static int bundle_feed(bundle_check *b, const unsigned char *buf, size_t len)
 {
@@ -144,8 +192,10 @@ static int bundle_feed(bundle_check *b, const unsigned char *buf, size_t len)
 		else if (b->header_len > BUNDLE_HEADER_MAX)
 			b->too_long = 1;
 	}
-	if (b->in_pack && i < len)
+	if (b->in_pack && i < len) {
 		pack_feed(&b->pack, buf + i, len - i);
+		restore_check_feed(b, buf + i, len - i);
+	}
 	return 0;
 }
 
@@ -385,10 +435,11 @@ int gw_audit_verify_full(gw_store *store, const char *rel, const gw_manifest *m,
 {
 	full_bundle_state fb;
 	idx_state is = {NULL, -1};
+	gw_idx idx;
 	unsigned char *buf = NULL;
-	where w = {report, rel, m->lsn, m->bundle.key};
+	where w = {report, rel, m->lsn, m->idx.key};
 	uint64_t got = 0, pack_size = 0;
-	int rc, pack_ok = 0;
+	int rc, pack_ok = 0, idx_read = 0;
 
 	*bytes = 0;
 	memset(&fb, 0, sizeof(fb));
@@ -397,7 +448,23 @@ int gw_audit_verify_full(gw_store *store, const char *rel, const gw_manifest *m,
 		rc = gw_error_set(GW_ERROR, "out of memory");
 		goto out;
 	}
+	/* The idx first: its SHA-256; when it is sound on its own, the pack streams through restore's check. */
+	if ((rc = memfile_open(&is.fd)) < 0)
+		goto out;
+	if ((rc = read_key(store, &w, buf, idx_chunk, &is, &got)) < 0)
+		goto out;
+	*bytes += got;
+	if (rc == 0) {
+		idx_read = 1;
+		if (part_matches(is.sha256, &m->idx, got, &w) && gw_idx_open(&idx, is.fd, w.key, SHA1_LEN, 1) == 0 &&
+		    gw_idx_verify(&idx, NULL, 0, NULL) == 0) {
+			fb.b.idx = &idx;
+			fb.b.bundle_size = m->bundle.size;
+		}
+		gw_error_clear();
+	}
 	/* The bundle: SHA-256 of all of it, its header against the manifest, its pack. */
+	w.key = m->bundle.key;
 	if ((rc = read_key(store, &w, buf, full_bundle_chunk, &fb, &got)) < 0)
 		goto out;
 	*bytes += got;
@@ -424,17 +491,12 @@ int gw_audit_verify_full(gw_store *store, const char *rel, const gw_manifest *m,
 			free(expect);
 			pack_size = fb.b.pack.bytes;
 			pack_ok = pack_finish(&fb.b.pack, &w, "bundle", m->objects, m->pack_checksum);
+			restore_check_finish(&fb.b, &w, pack_ok);
 		}
 	}
-	/* The idx: SHA-256, then parsed and held against the pack. */
+	/* The idx, held against the pack. */
 	w.key = m->idx.key;
-	if ((rc = memfile_open(&is.fd)) < 0)
-		goto out;
-	if ((rc = read_key(store, &w, buf, idx_chunk, &is, &got)) < 0)
-		goto out;
-	*bytes += got;
-	if (rc == 0) {
-		part_matches(is.sha256, &m->idx, got, &w);
+	if (idx_read) {
 		unsigned char want[SHA1_LEN];
 		/* Without a sound pack, compare with the checksum the manifest names. */
 		const unsigned char *trailer = pack_ok ? fb.b.pack.tail : NULL;
@@ -446,6 +508,8 @@ int gw_audit_verify_full(gw_store *store, const char *rel, const gw_manifest *m,
 	}
 	rc = 0;
 out:
+	gw_pack_check_free(fb.b.pc);
+	free(fb.b.pc_error);
 	if (is.fd >= 0)
 		close(is.fd);
 	gw_hash_free(is.sha256);
@@ -514,7 +578,8 @@ int gw_audit_verify_segment(gw_store *store, const char *rel, uint64_t lsn, cons
 {
 	segment_state s;
 	gw_segment_header h;
-	unsigned char *buf = NULL, meta_trailer[GW_SEGMENT_TRAILER_SIZE], d[32];
+	gw_idx sidx;
+	unsigned char *buf = NULL, *ibuf = NULL, meta_trailer[GW_SEGMENT_TRAILER_SIZE], d[32];
 	where w = {report, rel, lsn, key};
 	uint64_t got = 0;
 	int rc, pack_ok = 0;
@@ -530,6 +595,14 @@ int gw_audit_verify_segment(gw_store *store, const char *rel, uint64_t lsn, cons
 	s.size = size;
 	s.trailer_start = size - GW_SEGMENT_TRAILER_SIZE;
 	gw_segment_trailer_lengths(meta_trailer, &s.bundle_len, &s.idx_len);
+	/* Its index first (a ranged read before the trailer): when sound on its own, the pack streams through restore's check. */
+	if (s.idx_len && s.idx_len <= SEGMENT_IDX_CHECK_MAX && s.idx_len <= s.trailer_start && (ibuf = malloc(s.idx_len)) &&
+	    gw_store_read_range(store, key, s.trailer_start - s.idx_len, (size_t)s.idx_len, ibuf) == 0 &&
+	    gw_idx_open_buffer(&sidx, ibuf, (size_t)s.idx_len, key, SHA1_LEN, 1) == 0 && gw_idx_verify(&sidx, NULL, 0, NULL) == 0) {
+		s.b.idx = &sidx;
+		s.b.bundle_size = s.bundle_len;
+	}
+	gw_error_clear();
 	if (!(buf = malloc(READ_BUF_SIZE)) || gw_hash_new(&s.sha256, GW_HASH_SHA256) < 0 ||
 	    gw_hash_new(&s.b.pack.sha1, GW_HASH_SHA1) < 0) {
 		rc = gw_error_set(GW_ERROR, "out of memory");
@@ -571,6 +644,8 @@ int gw_audit_verify_segment(gw_store *store, const char *rel, uint64_t lsn, cons
 			gw_audit_report_add(report, rel, lsn, key, GW_AUDIT_PACK, "bundle: malformed header");
 		else
 			pack_ok = pack_finish(&s.b.pack, &w, "bundle", h.objects, NULL);
+		if (s.b.in_pack)
+			restore_check_finish(&s.b, &w, pack_ok);
 	} else if (h.objects) {
 		gw_audit_report_add(report, rel, lsn, key, GW_AUDIT_PACK,
 				    "the header counts %llu objects but the segment has no bundle",
@@ -584,6 +659,9 @@ int gw_audit_verify_segment(gw_store *store, const char *rel, uint64_t lsn, cons
 				    (unsigned long long)h.objects);
 out:
 	gw_segment_header_dispose(&h);
+	gw_pack_check_free(s.b.pc);
+	free(s.b.pc_error);
+	free(ibuf);
 	if (s.idx_fd >= 0)
 		close(s.idx_fd);
 	gw_hash_free(s.sha256);

@@ -39,6 +39,7 @@ pass "missing retention is reported once"
 
 # A plain bucket (no Object Lock) enforces nothing: one warning for the run, no "writable" per key, clean.
 plain=$(s3_url "$(s3_bucket)" plain)
+export GITWAL_STATE_DIR=$T/state.plain   # an index of its own: it lists one store
 gitwal backup --store "$plain" a.git > /dev/null || fail "backup to a plain bucket"
 rc=0; gitwal audit --store "$plain" > "$T/plain.out" 2>&1 || rc=$?
 [ $rc -eq 0 ] || fail "audit of a healthy plain bucket exited $rc: $(cat "$T/plain.out")"
