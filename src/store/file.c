@@ -424,25 +424,30 @@ static int file_wanted(const char *dir_key, const char *name, const char *prefix
 	return key_wanted(key, prefix, after);
 }
 
+/* The directory of dir_key ("" for the root): *d NULL, and 0, when it does not exist. */
+static int open_store_dir(gw_store *store, const char *dir_key, DIR **d)
+{
+	char *path = dir_key[0] ? gw_fs_join(impl(store)->root, dir_key) : strdup(impl(store)->root);
+	int rc = 0;
+	if (!path)
+		return gw_error_set(GW_ERROR, "out of memory");
+	if (!(*d = opendir(path)) && errno != ENOENT && errno != ENOTDIR)
+		rc = gw_error_set_errno(GW_EIO, "store %s: cannot list %s", store->url, dir_key);
+	free(path);
+	return rc;
+}
+
 static int list_dir(gw_store *store, const char *dir_key, const char *prefix, const char *after, gw_store_list_cb cb,
 		    void *payload)
 {
-	char *path = dir_key[0] ? gw_fs_join(impl(store)->root, dir_key) : strdup(impl(store)->root);
 	dir_entry *entries = NULL;
 	size_t count = 0, cap = 0, i;
 	struct dirent *de;
 	DIR *d;
 	int rc = 0;
 
-	if (!path)
-		return gw_error_set(GW_ERROR, "out of memory");
-	if (!(d = opendir(path))) {
-		rc = (errno == ENOENT || errno == ENOTDIR) ? 0
-							   : gw_error_set_errno(GW_EIO, "store %s: cannot list %s",
-										store->url, dir_key);
-		free(path);
+	if ((rc = open_store_dir(store, dir_key, &d)) < 0 || !d)
 		return rc;
-	}
 	while ((de = readdir(d))) {
 		struct stat sb;
 		if (de->d_name[0] == '.')
@@ -467,7 +472,6 @@ static int list_dir(gw_store *store, const char *dir_key, const char *prefix, co
 		count++;
 	}
 	closedir(d);
-	free(path);
 	if (rc == 0 && count)
 		qsort(entries, count, sizeof(*entries), entry_cmp);
 	for (i = 0; i < count && rc == 0; i++) {
@@ -529,21 +533,13 @@ static const char *special_type(mode_t mode)
 
 static int strays_dir(gw_store *store, const char *dir_key, const char *prefix, gw_store_stray_cb cb, void *payload)
 {
-	char *path = dir_key[0] ? gw_fs_join(impl(store)->root, dir_key) : strdup(impl(store)->root);
 	size_t plen = strlen(prefix);
 	struct dirent *de;
 	DIR *d;
 	int rc = 0;
 
-	if (!path)
-		return gw_error_set(GW_ERROR, "out of memory");
-	if (!(d = opendir(path))) {
-		rc = (errno == ENOENT || errno == ENOTDIR) ? 0
-							   : gw_error_set_errno(GW_EIO, "store %s: cannot list %s",
-										store->url, dir_key);
-		free(path);
+	if ((rc = open_store_dir(store, dir_key, &d)) < 0 || !d)
 		return rc;
-	}
 	while (rc == 0 && (de = readdir(d))) {
 		gw_store_stray s;
 		gw_owner_verdict v;
@@ -596,7 +592,6 @@ static int strays_dir(gw_store *store, const char *dir_key, const char *prefix, 
 		free(key);
 	}
 	closedir(d);
-	free(path);
 	return rc;
 }
 
