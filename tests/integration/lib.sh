@@ -556,20 +556,15 @@ push_commit() {
   git -C "$w" push -q origin "$br" 2>/dev/null
 }
 
-# wait_quiet LOG MS SECONDS: until LOG has not grown for MS milliseconds (the archiver is idle); 1 on timeout.
-wait_quiet() {
-  local log=$1 ms=$2 secs=$3 size last_size=-1 still=0 i
-  for i in $(seq 1 $((secs * 20))); do
-    size=$(stat -c %s "$log")
-    if [ "$size" = "$last_size" ]; then
-      still=$((still + 50)); [ $still -ge "$ms" ] && return 0
-    else
-      still=0; last_size=$size
-    fi
-    sleep 0.05
-  done
-  return 1
+# wait_archived SECONDS REL...: until the archive's newest state of each REL (gitwal restore --dry-run)
+# equals the live repository under $T/root (absent from both when deleted); 1 on timeout. Once it
+# holds, nothing more is written for these repositories until they change: what a test waits for
+# before it asserts that nothing else happened (never a quiet period, which load can stretch).
+wait_archived() {
+  local secs=$1; shift
+  python3 "$GITWAL_SOURCE_DIR/tests/integration/pitr_check.py" caught-up "$T/root" "$secs" "$@"
 }
+
 
 # last_lsn LOG REL: the LSN of REL's last event=segment/full line in LOG.
 last_lsn() { grep -E "event=(segment|full) repo=$2 " "$1" | tail -1 | sed -n 's/.* lsn=\([0-9]*\).*/\1/p'; }

@@ -13,6 +13,11 @@ checks that `gitwal restore --until` that moment gives exactly that state
   pitr_check.py verify OUT.json SCRATCH COUNT SEED
       COUNT restores at randomly chosen checkpoints (with replacement when
       there are fewer), each compared with the recorded state.
+  pitr_check.py caught-up ROOT SECONDS REL...
+      Wait until the archive's newest state of each REL equals the live
+      repository (absent from both when it was deleted); exit 1 after SECONDS.
+      What tests wait for instead of a quiet period: once it holds, nothing
+      more is written for these repositories until they change again.
 
 gitwal is $GITWAL_BIN; the store, index and root come from the environment
 (GITWAL_STORE, GITWAL_STATE_DIR, GITWAL_ROOT), as for the writers.
@@ -131,8 +136,9 @@ class Driver:
         return {rel: live_state(os.path.join(self.root, rel)) for rel in self.repos}
 
 
-def wait_caught_up(live):
-    deadline = time.monotonic() + CATCH_UP_SECONDS
+def wait_caught_up(live, seconds=CATCH_UP_SECONDS):
+    """live: {rel: state, or None when the repository must be absent from the archive's newest states}."""
+    deadline = time.monotonic() + seconds
     delay = 0.02
     while True:
         got = archived_state()
@@ -140,7 +146,7 @@ def wait_caught_up(live):
             return
         if time.monotonic() > deadline:
             diff = {rel: (refs, (got or {}).get(rel)) for rel, refs in live.items() if (got or {}).get(rel) != refs}
-            sys.exit("the archive did not reach the live state within %d s: %s" % (CATCH_UP_SECONDS, diff))
+            sys.exit("the archive did not reach the live state within %d s: %s" % (seconds, diff))
         time.sleep(delay)
         delay = min(delay * 2, 0.2)
 
@@ -199,6 +205,10 @@ def verify(out, scratch, count, seed):
 if __name__ == "__main__":
     if sys.argv[1] == "drive":
         drive(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]), sys.argv[6])
+    elif sys.argv[1] == "caught-up":
+        root = sys.argv[2]
+        wait_caught_up({rel: live_state(os.path.join(root, rel)) if os.path.isdir(os.path.join(root, rel)) else None
+                        for rel in sys.argv[4:]}, float(sys.argv[3]))
     elif sys.argv[1] == "verify":
         verify(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     else:

@@ -13,8 +13,8 @@ make_repo r1.git 3
 make_repo grp/r2.git 2
 make_repo r3.git 2
 archiver_start "$L" --debounce 50
-wait_log "$L" 'event=full .*reason=initial' 3 20 || fail "start-up: $(cat "$L")"
-wait_quiet "$L" 300 10 || fail "the archiver does not settle"
+wait_log "$L" 'event=full .*reason=initial' 3 60 || fail "start-up: $(cat "$L")"
+wait_archived 60 $REPOS || fail "the archive does not reach the live state"
 
 w() { echo "$T/work/$1"; }
 op_push() { push_commit "$1" "$2"; }
@@ -54,25 +54,34 @@ for rel in $REPOS; do mkdir -p "$T/hist/$rel"; live_state "$T/root/$rel" > "$T/h
 declare -a TS_US   # step -> a time after its archive settled, before the next step
 TS_US[0]=$(pitr_now_us)
 k=0
+# Records expected per repository: a change is exactly one record, a no-change (gc, pack-refs)
+# none. Each change is waited for until the archive holds the live state (nothing more is then
+# written for that repository until it changes again); a record a no-change step wrongly wrote
+# shows as a count off by one at that repository's next change, or at the end.
+declare -A WANT
+for rel in $REPOS; do WANT[$rel]=$(count_log "$L" "event=(segment|full) repo=$rel "); done
 for s in "${STEPS[@]}"; do
   k=$((k + 1))
   set -- $s; rel=$2
-  n=$(count_log "$L" "event=(segment|full) repo=$rel ")
   eval "$s" || fail "step $k ($s) failed"
   f=$(printf '%s/hist/%s/%03d.state' "$T" "$rel" "$k")
   live_state "$T/root/$rel" > "$f"
-  if cmp -s "$f" "$(ls "$T/hist/$rel/"*.state | sort | tail -2 | head -1)"; then
-    # No change (gc, pack-refs): nothing must be written.
-    sleep 0.3; wait_quiet "$L" 150 10 || true
-    [ "$(count_log "$L" "event=(segment|full) repo=$rel ")" -eq "$n" ] || fail "step $k ($s) is no change but was archived: $(tail -3 "$L")"
-  else
-    wait_log "$L" "event=(segment|full) repo=$rel " $((n + 1)) 5 || fail "step $k ($s): not archived within 5 s: $(tail -3 "$L")"
-    wait_quiet "$L" 150 10 || fail "the archiver does not settle"
-    if [ "$1" != op_recreate ]; then
-      [ "$(count_log "$L" "event=(segment|full) repo=$rel ")" -eq $((n + 1)) ] || fail "step $k ($s): more than one record: $(tail -3 "$L")"
+  if ! cmp -s "$f" "$(ls "$T/hist/$rel/"*.state | sort | tail -2 | head -1)"; then
+    wait_archived 60 "$rel" || fail "step $k ($s): not archived: $(tail -3 "$L")"
+    if [ "$1" = op_recreate ]; then
+      WANT[$rel]=$(count_log "$L" "event=(segment|full) repo=$rel ")   # a full backup, then its push
+    else
+      WANT[$rel]=$((WANT[$rel] + 1))
+      [ "$(count_log "$L" "event=(segment|full) repo=$rel ")" -eq "${WANT[$rel]}" ] ||
+        fail "step $k ($s): not exactly one record since $rel's last change: $(grep "repo=$rel " "$L" | tail -3)"
     fi
   fi
   TS_US[$k]=$(pitr_now_us)
+done
+wait_archived 60 $REPOS || fail "the archive does not reach the live state"
+for rel in $REPOS; do
+  [ "$(count_log "$L" "event=(segment|full) repo=$rel ")" -eq "${WANT[$rel]}" ] ||
+    fail "$rel: a no-change step was archived: $(grep "repo=$rel " "$L" | tail -3)"
 done
 grep -E 'event=(error|chain_break)' "$L" && fail "errors logged (above)"
 pass "$k steps archived while the service ran"

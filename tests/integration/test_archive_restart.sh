@@ -20,7 +20,7 @@ repo_state "$A" > "$T/a.after"; repo_state "$B" > "$T/b.after"
 archiver_start "$L" --debounce 50
 wait_log "$L" 'event=segment repo=b.git ' 1 20 && wait_log "$L" 'event=segment repo=a.git ' 1 20 ||
   fail "changes made while down were not archived at start-up: $(cat "$L")"
-wait_quiet "$L" 300 10 || fail "the archiver does not settle"
+wait_archived 60 a.git b.git || fail "the archive does not reach the live state"
 archiver_stop "$L"
 [ "$(count_log "$L" 'event=segment')" -eq 2 ] && [ "$(count_log "$L" 'event=full')" -eq 0 ] ||
   fail "one segment per repository expected at start-up: $(cat "$L")"

@@ -108,8 +108,8 @@ pass "archive --once: 8 event=refused lines, the 4 others archived"
 # ---- the service: refused once, not retried on every change, archived once fixed ----
 archiver_start "$L" --debounce 20 --metrics-addr 127.0.0.1:0
 port=$(sed -n 's/.*event=metrics .*port=\([0-9]*\).*/\1/p' "$L")
-wait_log "$L" 'event=refused ' 8 20 || fail "service: refusals: $(cat "$L")"
-wait_quiet "$L" 300 10 || fail "service does not settle"
+wait_log "$L" 'event=refused ' 8 60 || fail "service: refusals: $(cat "$L")"
+wait_archived 60 plain.git || fail "service: plain.git not archived at start-up: $(cat "$L")"
 grep -Eq 'event=(error|full)' "$L" && fail "service start-up: $(cat "$L")"
 metric() { curl -sf "http://127.0.0.1:$port/metrics" | sed -n "s/^gitwal_errors_total{kind=\"$1\"} //p"; }
 [ "$(metric unsupported)" = 8 ] || fail "errors{kind=unsupported} is $(metric unsupported), expected 8"
@@ -121,16 +121,16 @@ for i in 1 2 3; do
   cp "$R/unknown.git/refs/heads/main" "$R/unknown.git/refs/heads/u$i"   # git refuses the repository too
 done
 push_commit plain.git main
-wait_log "$L" 'event=segment repo=plain.git ' 1 10 || fail "service: plain.git not archived: $(tail -5 "$L")"
-wait_quiet "$L" 300 10 || fail "service does not settle"
+wait_log "$L" 'event=segment repo=plain.git ' 1 30 || fail "service: plain.git not archived: $(tail -5 "$L")"
+wait_archived 60 plain.git || fail "service: plain.git not archived"
 [ "$(count_log "$L" 'event=refused ')" -eq 8 ] || fail "refused repositories reported again: $(grep refused "$L")"
 [ "$(metric unsupported)" = 8 ] || fail "errors{kind=unsupported} moved to $(metric unsupported)"
 pass "service: 8 refusals logged and counted once, changes to them ignored, plain.git archived"
 # Fixed: the extension removed, the next change archives it (a full backup of its state then).
 git config -f "$R/unknown.git/config" --unset extensions.fancyRefs
 git -C "$R/unknown.git" update-ref refs/heads/after-fix HEAD
-wait_log "$L" 'event=full repo=unknown.git lsn=1 ' 1 10 || fail "fixed unknown.git not archived: $(tail -5 "$L")"
-wait_quiet "$L" 300 10 || fail "service does not settle"
+wait_log "$L" 'event=full repo=unknown.git lsn=1 ' 1 30 || fail "fixed unknown.git not archived: $(tail -5 "$L")"
+wait_archived 60 unknown.git || fail "fixed unknown.git: the archive does not reach its live state"
 archiver_stop "$L"
 restore_ok "$T/fixed" --repo unknown.git >/dev/null
 assert_same_repo "$R/unknown.git" "$T/fixed/unknown.git"

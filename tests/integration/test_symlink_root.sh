@@ -56,15 +56,15 @@ pass "archive --once: finished, a.git and g/b.git once each"
 
 # ---- the service: starts, watches each repository once, ignores new symlinks ----
 archiver_start "$L" --debounce 20
-wait_quiet "$L" 300 30 || fail "the service does not settle after start-up: $(tail -5 "$L")"
+wait_archived 60 a.git g/b.git || fail "the service does not archive the live state after start-up: $(tail -5 "$L")"
 grep -q 'event=error' "$L" && fail "service start-up: $(cat "$L")"
 ln -s . "$R/loop3"
 ln -s g/b.git "$R/g/alias2.git"
 push_commit a.git main
-wait_log "$L" 'event=segment repo=a.git ' 1 10 || fail "no segment for a.git: $(tail -5 "$L")"
+wait_log "$L" 'event=segment repo=a.git ' 1 30 || fail "no segment for a.git: $(tail -5 "$L")"
 make_repo g/c.git 1
-wait_log "$L" 'event=full repo=g/c.git lsn=1 ' 1 10 || fail "new repository g/c.git not archived: $(tail -5 "$L")"
-wait_quiet "$L" 300 10 || fail "the service does not settle"
+wait_log "$L" 'event=full repo=g/c.git lsn=1 ' 1 30 || fail "new repository g/c.git not archived: $(tail -5 "$L")"
+wait_archived 60 a.git g/b.git g/c.git || fail "the service does not reach the live state"
 [ "$(count_log "$L" 'event=full ')" -eq 1 ] && [ "$(count_log "$L" 'event=segment repo=a.git ')" -eq 1 ] ||
   fail "service: one segment of a.git and one full backup of g/c.git expected: $(cat "$L")"
 grep -Eq 'repo=[^ ]*(loop|alias|grp)' "$L" && fail "service archived a name through a symlink: $(cat "$L")"
