@@ -9,8 +9,9 @@
  * or an LSN lost to another writer, leaves nothing in the store (the lost
  * race starts again at the next LSN). After the claim, the refs are read
  * once more: equal to the snapshot's, the backup is the repository's state
- * at that moment, later than every record at a lower LSN; changed, it is
- * taken again under the same claim.
+ * at its claim, and takes the claim's time (later than every record at a
+ * lower LSN: claims succeed in LSN order); changed, it is taken again under
+ * the same claim, and stamped with that snapshot's start.
  *
  * The manifest is the commit point: it carries
  * the size and SHA-256 of the other parts, so a reader that finds it finds
@@ -160,7 +161,7 @@ static int backup_once(gw_store *store, gw_index *index, gw_source *src, uint64_
 	gw_splice_stats stats;
 	gw_full_record rec;
 	uint64_t lsn = *claimed, header_len = 0;
-	int64_t time_us;
+	int64_t time_us = gw_time_now_us(); /* before the snapshot: its refs hold from here to their second reading */
 	int rc, i;
 
 	memset(&p, 0, sizeof(p));
@@ -193,7 +194,14 @@ static int backup_once(gw_store *store, gw_index *index, gw_source *src, uint64_
 	if ((rc = gw_async_sink_finish(p.bundle_async)) < 0)
 		goto out;
 	if (!*claimed) {
-		rc = gw_segment_claim_full(store, src->rel, lsn, gw_time_now_us());
+		/*
+		 * Claimed now, the backup is the state at its claim (its refs hold
+		 * from the snapshot to the reading after): stamped with the claim's
+		 * time, later than any record at a lower LSN, since claims succeed
+		 * in LSN order.
+		 */
+		time_us = gw_time_now_us();
+		rc = gw_segment_claim_full(store, src->rel, lsn, time_us);
 		if (rc == GW_EEXISTS) {
 			*lost = 1;
 			rc = gw_error_set(GW_ECHANGED, "repository %s: another writer took LSN %llu", src->rel,
@@ -205,7 +213,6 @@ static int backup_once(gw_store *store, gw_index *index, gw_source *src, uint64_
 	}
 	if ((rc = gw_source_refs_unchanged(src)) < 0)
 		goto out;
-	time_us = gw_time_now_us();
 	if ((rc = gw_store_writer_commit(p.bundle_w)) < 0 || (rc = gw_store_writer_commit(p.idx_w)) < 0)
 		goto out;
 	if ((rc = write_manifest(store, src, &p, lsn, time_us, header_len, &stats, &rec)) < 0)
