@@ -21,12 +21,12 @@ backup_ok small.git >/dev/null
 tmp_count() { find "$DIR" -maxdepth 1 -name '.tmp.*' 2>/dev/null | wc -l; }
 # start_backup: a backup of big.git in the background, once its temporary file holds data ($BG).
 start_backup() {
-  local before i
-  before=$(find "$DIR" -maxdepth 1 -name '.tmp.*' -size +0 2>/dev/null | sort)
+  local i
   "$GITWAL_BIN" backup big.git >/dev/null 2>&1 &
   BG=$!
+  # Its own temporary file (named with its pid), not a change made by its clearing of dead ones.
   for i in $(seq 2000); do
-    [ "$(find "$DIR" -maxdepth 1 -name '.tmp.*' -size +0 2>/dev/null | sort)" != "$before" ] && return 0
+    [ -n "$(find "$DIR" -maxdepth 1 -name ".tmp.*.$BG.*" -size +0 2>/dev/null)" ] && return 0
     kill -0 $BG 2>/dev/null || break
     sleep 0.005
   done
@@ -116,12 +116,12 @@ pass "a FIFO, a symlink and a directory where a key could be: one not-a-file pro
 scratch_count() { find "$T/r2" -maxdepth 1 -name '.gitwal-restore.*' 2>/dev/null | wc -l; }
 # start_restore: a restore of big.git into $T/r2 in the background, once its scratch pack holds data ($BG).
 start_restore() {
-  local before i
-  before=$(find "$T/r2" -path '*/.gitwal-restore.*/objects/pack/*' -size +0 2>/dev/null | sort)
+  local i
   "$GITWAL_BIN" restore --force --repo big.git --to "$T/r2" >/dev/null 2>&1 &
   BG=$!
+  # Its own scratch directory (named with its pid), not a change made by its clearing of dead ones.
   for i in $(seq 2000); do
-    [ "$(find "$T/r2" -path '*/.gitwal-restore.*/objects/pack/*' -size +0 2>/dev/null | sort)" != "$before" ] && return 0
+    [ -n "$(find "$T/r2" -path "*/.gitwal-restore.*.$BG.*/objects/pack/*" -size +0 2>/dev/null)" ] && return 0
     kill -0 $BG 2>/dev/null || break
     sleep 0.005
   done
