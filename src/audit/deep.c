@@ -11,6 +11,7 @@
 #include "gitwal/fs.h"
 #include "gitwal/repo.h"
 #include "gitwal/restore.h"
+#include "gitwal/time.h"
 #include "backup/source.h"
 
 #include <errno.h>

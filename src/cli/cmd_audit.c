@@ -9,8 +9,8 @@
 #include "gitwal/audit.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
-#include "gitwal/manifest.h"
 #include "gitwal/repo.h"
+#include "gitwal/time.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -48,8 +48,9 @@ static const char *help =
 	"                  every repository whose archive lags (kind lag)\n"
 	"  --scratch DIR   where --deep restores (default: $TMPDIR or /tmp)\n"
 	"  --repo REL      only this repository (repeatable)\n"
-	"  --since TIME    only records after TIME (RFC 3339, or @UNIX-SECONDS) by the\n"
-	"                  index's times; records the index lacks are always checked\n"
+	"  --since TIME    only records after TIME (RFC 3339, or @UNIX-SECONDS; checked\n"
+	"                  as restore --until's TIME is) by the index's times; records the\n"
+	"                  index lacks are always checked\n"
 	"  --sample P      check P percent of the records (0 < P <= 100), continuing after\n"
 	"                  the record the last sampled or time-limited run stopped at\n"
 	"                  (kept in $STATE/audit.state): 100/P runs cover the archive\n"

@@ -4,9 +4,9 @@
 #include "cli/cli.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
-#include "gitwal/manifest.h"
 #include "gitwal/repo.h"
 #include "gitwal/restore.h"
+#include "gitwal/time.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -27,7 +27,11 @@ static const char *help =
 	"                  change at or before TIME (inclusive): the newest full backup\n"
 	"                  taken at or before TIME, then the log segments after it up to\n"
 	"                  TIME. TIME is RFC 3339 (2026-11-25T14:02:00Z, 2026-11-25T15:02:00+01:00,\n"
-	"                  optional fraction of a second) or @<unix seconds>.\n"
+	"                  optional fraction of a second) or @[-]<unix seconds>[.fraction], from\n"
+	"                  0000-01-01T00:00:00Z to 9999-12-31T23:59:59Z, checked strictly: a day\n"
+	"                  the month does not have, an hour, minute, second or offset (-12:00\n"
+	"                  to +14:00) out of range is a usage error naming it. A leap second\n"
+	"                  (23:59:60 UTC at the end of a month) reads as 23:59:59.999999.\n"
 	"                  A TIME before a repository's first full backup is an error for\n"
 	"                  that repository (its state then is unknown), never a silent\n"
 	"                  restore of the earliest state. A repository deleted at or before\n"
