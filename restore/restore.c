@@ -1420,6 +1420,7 @@ static int restore_with_plan(gw_store *store, gw_index *index, const char *rel, 
 		rc = plan_end_refs(&p, result);
 		goto out;
 	}
+	GW_PROGRESS_ADD(opts->progress, planned_bytes, result->bytes);
 	if ((rc = plan_load_segments(index, rel, &p)) == 0) {
 		for (size_t i = 0; i < p.nsegs; i++)
 			result->objects += p.segs[i].objects;

@@ -29,6 +29,7 @@
 
 #include "gitwal/index.h"
 #include "gitwal/manifest.h"
+#include "gitwal/progress.h"
 #include "gitwal/store.h"
 
 /* Problem kinds. Their names (gw_audit_kind_name) are part of the user interface. */
@@ -118,6 +119,8 @@ typedef struct gw_audit_opts {
 	gw_audit_index_state index_state;
 	const char *index_path;   /* for messages */
 	int jobs;                 /* records checked in parallel */
+	/* Or NULL: counts "listing the store", then "records" (their bytes with read_data), then deep's restores. */
+	gw_progress_counters *progress;
 } gw_audit_opts;
 
 int gw_audit_report_init(gw_audit_report *r);

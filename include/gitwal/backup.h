@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "gitwal/index.h"
+#include "gitwal/progress.h"
 #include "gitwal/store.h"
 
 typedef struct gw_backup_result {
@@ -23,7 +24,15 @@ typedef struct gw_backup_result {
 	double seconds;
 } gw_backup_result;
 
+typedef struct gw_backup_opts {
+	/* Or NULL; its planned_bytes gets the size of the repository's packs before they are copied. */
+	gw_progress_counters *progress;
+} gw_backup_opts;
+
 /* Back up root/rel. `index` may be NULL (nothing recorded). */
 int gw_backup_full(gw_store *store, gw_index *index, const char *root, const char *rel, gw_backup_result *result);
+/* The same, with options (opts may be NULL). */
+int gw_backup_full_opts(gw_store *store, gw_index *index, const char *root, const char *rel,
+			const gw_backup_opts *opts, gw_backup_result *result);
 
 #endif

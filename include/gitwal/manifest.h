@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "gitwal/io.h"
+#include "gitwal/time.h" /* a manifest's time; most of its readers format it */
 
 #define GW_MANIFEST_MAGIC "gitwal-full-backup"
 #define GW_MANIFEST_VERSION 1
@@ -49,15 +50,5 @@ int gw_manifest_write(const gw_manifest *m, char **out, size_t *len);
 /* Parse and validate; `what` names the source in messages (a key). */
 int gw_manifest_parse(gw_manifest *m, const char *buf, size_t len, const char *what);
 void gw_manifest_dispose(gw_manifest *m);
-
-/* "2026-11-25T17:04:55.123456Z" */
-void gw_time_format(int64_t time_us, char *out, size_t n);
-int64_t gw_time_now_us(void);
-/*
- * Parse a point in time: RFC 3339 ("2026-11-25T14:02:00Z", "...+01:00",
- * optional fraction of a second, 't'/' ' and 'z' accepted) or "@<unix
- * seconds>[.fraction]". Microseconds since the epoch; GW_EINVALID otherwise.
- */
-int gw_time_parse(const char *text, int64_t *time_us);
 
 #endif

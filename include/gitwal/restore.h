@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "gitwal/index.h"
+#include "gitwal/progress.h"
 #include "gitwal/store.h"
 
 typedef struct gw_restore_opts {
@@ -29,6 +30,8 @@ typedef struct gw_restore_opts {
 	 * repository, naming it; one after that does not.
 	 */
 	gw_sync_report *report;
+	/* Or NULL; its planned_bytes gets the plan's bytes to read before they are read (not with dry_run). */
+	gw_progress_counters *progress;
 } gw_restore_opts;
 
 /*

@@ -59,6 +59,12 @@ void gw_store_free(gw_store *store);
 /* The URL with any secret removed, for messages. */
 const char *gw_store_url(const gw_store *store);
 uint32_t gw_store_features(const gw_store *store);
+/*
+ * Bytes read from and written to the store so far by this process, counted
+ * as they stream through the readers and writers (from any thread), for
+ * progress displays.
+ */
+void gw_store_traffic(const gw_store *store, uint64_t *read, uint64_t *written);
 
 /*
  * Begin writing `key`. size_hint is the final size when known

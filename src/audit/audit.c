@@ -786,6 +786,7 @@ static void check_record(audit *a, record *rec)
 	rec->checked = 1;
 	__atomic_add_fetch(&a->report->counts.bytes_read, bytes, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&a->report->counts.records_checked, 1, __ATOMIC_RELAXED);
+	GW_PROGRESS_ADD(a->opts->progress, done, 1);
 }
 
 static void *worker(void *arg)
@@ -859,6 +860,18 @@ static int check_records(audit *a)
 			a->quota++;
 		if (a->quota < 1)
 			a->quota = 1;
+	}
+	if (a->opts->progress) {
+		/* Every record of the share is known now: what --read-data will read of them, too. */
+		uint64_t bytes = 0;
+		int k;
+		for (i = 0; a->opts->read_data && i < a->quota; i++)
+			for (k = GW_KEY_FULL_BUNDLE; k <= GW_KEY_SEGMENT; k++)
+				if (a->work[(a->start + i) % a->nwork]->parts[k].present)
+					bytes += a->work[(a->start + i) % a->nwork]->parts[k].size;
+		gw_progress_phase(a->opts->progress, "records", a->quota);
+		GW_PROGRESS_ADD(a->opts->progress, started, a->quota);
+		GW_PROGRESS_ADD(a->opts->progress, planned_bytes, bytes);
 	}
 	nthreads = a->opts->jobs > 0 ? a->opts->jobs : 1;
 	if (nthreads > 64)
@@ -1005,10 +1018,19 @@ static int run_deep(audit *a)
 	}
 	if ((rc = gw_index_open(&sidx, index_path)) < 0)
 		goto out;
+	if (o->progress) {
+		size_t n = 0;
+		for (r = 0; r < a->nrepos; r++)
+			n += (size_t)has_full_backup(&a->repos[r]);
+		gw_progress_phase(o->progress, "repositories restored", n);
+	}
 	for (r = 0; r < a->nrepos; r++) {
 		if (!has_full_backup(&a->repos[r]))
 			continue;
-		if ((rc = gw_audit_deep_repo(a->store, a->repos[r].rel, o, tmpl, sidx, a->report)) < 0)
+		GW_PROGRESS_ADD(o->progress, started, 1);
+		rc = gw_audit_deep_repo(a->store, a->repos[r].rel, o, tmpl, sidx, a->report);
+		GW_PROGRESS_ADD(o->progress, done, 1);
+		if (rc < 0)
 			goto out;
 	}
 	/* Live repositories the archive has never seen lag it entirely. */
@@ -1054,6 +1076,7 @@ int gw_audit_run(gw_store *store, gw_index *index, const gw_audit_opts *opts, gw
 	a.features = gw_store_features(store);
 	clock_gettime(CLOCK_MONOTONIC, &a.t0);
 	pthread_mutex_init(&a.lock, NULL);
+	gw_progress_phase(opts->progress, "listing the store", 0);
 
 	if ((rc = load_index(&a)) < 0)
 		goto out;

@@ -11,6 +11,7 @@
 #include "gitwal/fs.h"
 #include "gitwal/repo.h"
 #include "gitwal/restore.h"
+#include "gitwal/time.h"
 #include "backup/source.h"
 
 #include <errno.h>
@@ -163,6 +164,7 @@ int gw_audit_deep_repo(gw_store *store, const char *rel, const gw_audit_opts *op
 	ro.to = to;
 	ro.until_set = 1;
 	ro.until_us = gw_time_now_us();
+	ro.progress = opts->progress;
 	if (gw_restore_full(store, scratch_index, rel, &ro, &res) < 0) {
 		gw_restore_result_dispose(&res);
 		if (res.skipped) {

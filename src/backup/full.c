@@ -154,8 +154,21 @@ static int write_manifest(gw_store *store, gw_source *src, backup_parts *p, uint
  * One attempt. *claimed is the LSN this backup holds (0: none yet); *lost
  * is set when another writer took the LSN first (GW_ECHANGED: try again).
  */
-static int backup_once(gw_store *store, gw_index *index, gw_source *src, uint64_t *claimed, int *lost,
-		       gw_backup_result *res)
+/* What this attempt will write, as far as known before writing: its packs (for a progress display). */
+static void plan_bytes(const gw_backup_opts *opts, const gw_source *src, uint64_t *planned)
+{
+	uint64_t bytes = 0;
+	size_t i;
+	for (i = 0; i < src->npacks; i++)
+		bytes += src->packs[i].pack_size;
+	if (opts && bytes > *planned) {
+		GW_PROGRESS_ADD(opts->progress, planned_bytes, bytes - *planned);
+		*planned = bytes;
+	}
+}
+
+static int backup_once(gw_store *store, gw_index *index, gw_source *src, const gw_backup_opts *opts,
+		       uint64_t *planned, uint64_t *claimed, int *lost, gw_backup_result *res)
 {
 	backup_parts p;
 	gw_splice_stats stats;
@@ -169,6 +182,7 @@ static int backup_once(gw_store *store, gw_index *index, gw_source *src, uint64_
 	*lost = 0;
 	if ((rc = gw_source_snapshot(src)) < 0)
 		return rc;
+	plan_bytes(opts, src, planned);
 	if (!lsn && (rc = gw_layout_next_lsn(store, src->rel, &lsn)) < 0)
 		goto out;
 	for (i = 0; i < 3; i++)
@@ -241,10 +255,16 @@ out:
 
 int gw_backup_full(gw_store *store, gw_index *index, const char *root, const char *rel, gw_backup_result *result)
 {
+	return gw_backup_full_opts(store, index, root, rel, NULL, result);
+}
+
+int gw_backup_full_opts(gw_store *store, gw_index *index, const char *root, const char *rel,
+			const gw_backup_opts *opts, gw_backup_result *result)
+{
 	struct timespec t0, t1;
 	gw_source *src = NULL;
 	unsigned attempts = 0, lost_claims = 0;
-	uint64_t claimed = 0;
+	uint64_t claimed = 0, planned = 0;
 	int rc, lost;
 
 	memset(result, 0, sizeof(*result));
@@ -253,7 +273,7 @@ int gw_backup_full(gw_store *store, gw_index *index, const char *root, const cha
 		return rc;
 	/* A loose object pruned mid-copy means a gc ran, refs moved past the claim, or the LSN was taken: again. */
 	do {
-		rc = backup_once(store, index, src, &claimed, &lost, result);
+		rc = backup_once(store, index, src, opts, &planned, &claimed, &lost, result);
 		attempts += src->attempts;
 		lost_claims += (unsigned)lost;
 	} while (rc == GW_ECHANGED && (lost ? lost_claims < CLAIM_ATTEMPTS : ++result->attempts < BACKUP_ATTEMPTS));

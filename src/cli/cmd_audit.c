@@ -6,11 +6,12 @@
  * Exit status: 0 clean, 1 problems found, 2 the audit could not run.
  */
 #include "cli/cli.h"
+#include "cli/progress.h"
 #include "gitwal/audit.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
-#include "gitwal/manifest.h"
 #include "gitwal/repo.h"
+#include "gitwal/time.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -23,7 +24,8 @@
 static const char *help =
 	"usage: gitwal audit [--read-data] [--deep [--root DIR] [--scratch DIR]] [--repo REL]...\n"
 	"                    [--since TIME] [--sample PERCENT] [--max-duration SECONDS]\n"
-	"                    [--jobs N] [--json] [--store URL] [--index FILE]\n"
+	"                    [--jobs N] [--json] [--progress | --quiet]\n"
+	"                    [--store URL] [--index FILE]\n"
 	"\n"
 	"Prove that the archive is whole and restorable, from the store itself. The\n"
 	"local index is read as it is (never synced first) and compared with the store.\n"
@@ -48,8 +50,9 @@ static const char *help =
 	"                  every repository whose archive lags (kind lag)\n"
 	"  --scratch DIR   where --deep restores (default: $TMPDIR or /tmp)\n"
 	"  --repo REL      only this repository (repeatable)\n"
-	"  --since TIME    only records after TIME (RFC 3339, or @UNIX-SECONDS) by the\n"
-	"                  index's times; records the index lacks are always checked\n"
+	"  --since TIME    only records after TIME (RFC 3339, or @UNIX-SECONDS; checked\n"
+	"                  as restore --until's TIME is) by the index's times; records the\n"
+	"                  index lacks are always checked\n"
 	"  --sample P      check P percent of the records (0 < P <= 100), continuing after\n"
 	"                  the record the last sampled or time-limited run stopped at\n"
 	"                  (kept in $STATE/audit.state): 100/P runs cover the archive\n"
@@ -57,7 +60,9 @@ static const char *help =
 	"                  stop checking records after SECONDS; the next run continues\n"
 	"                  where this one stopped (\"stopped_early\")\n"
 	"  --jobs N        records checked at once (default: cores, at most 8)\n"
-	"  --json          one JSON document (below) instead of text\n"
+	"  --json          one JSON document (below) instead of text\n" GW_PROGRESS_HELP
+	"                  (the audit counts the records it checks, then with --deep the\n"
+	"                  repositories it restores; before that, it lists the store)\n"
 	"\n"
 	"Listing checks (unexpected keys, parts without manifest, index against store)\n"
 	"and chain checks cover every record every time; --since, --sample and\n"
@@ -292,11 +297,15 @@ int gw_cmd_audit(int argc, char **argv)
 		{"sample", required_argument, 0, 'P'},
 		{"max-duration", required_argument, 0, 'M'},
 		{"jobs", required_argument, 0, 'j'},
+		GW_PROGRESS_LONGOPTS,
 		{0, 0, 0, 0},
 	};
 	gw_cli cli = {0};
 	gw_audit_opts ao;
 	gw_audit_report report;
+	gw_progress_counters counters = {0};
+	gw_progress_mode progress = GW_PROGRESS_AUTO;
+	gw_progress *shown;
 	const char **repos = NULL;
 	char *state_dir = NULL, *state_path = NULL, *cursor = NULL, *root_arg = NULL;
 	int c, rc = 0, json = 0, have_report = 0, resumable;
@@ -349,7 +358,7 @@ int gw_cmd_audit(int argc, char **argv)
 				goto out;
 			break;
 		default:
-			if (gw_cli_common_option(&cli, c, optarg))
+			if (gw_cli_common_option(&cli, c, optarg) || gw_progress_option(c, &progress))
 				break;
 			rc = gw_cli_usage_error("audit", "unknown option or missing value: '%s'", argv[optind - 1]);
 			goto out;
@@ -406,7 +415,11 @@ int gw_cmd_audit(int argc, char **argv)
 		goto out;
 	}
 	have_report = 1;
-	if (gw_audit_run(cli.store, cli.index, &ao, &report) < 0) {
+	ao.progress = &counters;
+	shown = gw_progress_start("audit", progress, cli.store, &counters);
+	rc = gw_audit_run(cli.store, cli.index, &ao, &report);
+	gw_progress_stop(shown);
+	if (rc < 0) {
 		rc = run_failed(NULL);
 		goto out;
 	}

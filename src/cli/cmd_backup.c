@@ -4,6 +4,7 @@
  * not stop the others, and the exit status reports whether any failed.
  */
 #include "cli/cli.h"
+#include "cli/progress.h"
 #include "gitwal/backup.h"
 #include "gitwal/error.h"
 #include "gitwal/repo.h"
@@ -14,7 +15,8 @@
 #include <string.h>
 
 static const char *help =
-	"usage: gitwal backup [--root DIR] [--store URL] [--index FILE] [--jobs N] (--all | REL...)\n"
+	"usage: gitwal backup [--root DIR] [--store URL] [--index FILE] [--jobs N]\n"
+	"                     [--progress | --quiet] (--all | REL...)\n"
 	"\n"
 	"Take a full backup of each repository: a standard Git bundle of all its refs\n"
 	"(restorable with plain 'git clone --mirror X.bundle'), the bundle's pack index,\n"
@@ -27,7 +29,7 @@ static const char *help =
 	"                  start with '.' are skipped; symlinks are not followed, so\n"
 	"                  each repository is backed up once, under its real path)\n"
 	"  --jobs N        repositories backed up at once (default: cores, at most 8)\n"
-	"                  [gitwal.jobs]\n"
+	"                  [gitwal.jobs]\n" GW_PROGRESS_HELP
 	"\n"
 	"Prints one line per repository: 'ok REL lsn=N ...' or 'failed REL: reason'.\n"
 	"Exit status 1 if any repository failed (the others are still backed up).\n"
@@ -43,15 +45,22 @@ typedef struct {
 	size_t count;
 	int failed;
 	pthread_mutex_t lock;
+	gw_progress_counters counters; /* repositories, and the bytes of their packs */
+	gw_progress *progress;
 } backup_run;
 
 static void backup_one(size_t i, void *payload)
 {
 	backup_run *run = payload;
 	gw_backup_result res;
+	gw_backup_opts opts = {.progress = &run->counters};
 	const char *rel = run->repos[i];
-	int rc = gw_backup_full(run->cli->store, run->cli->index, run->cli->root, rel, &res);
+	int rc;
+	GW_PROGRESS_ADD(&run->counters, started, 1);
+	rc = gw_backup_full_opts(run->cli->store, run->cli->index, run->cli->root, rel, &opts, &res);
+	GW_PROGRESS_ADD(&run->counters, done, 1);
 	pthread_mutex_lock(&run->lock);
+	gw_progress_hold(run->progress);
 	if (rc < 0) {
 		run->failed++;
 		printf("failed %s: %s\n", rel, gw_error_message());
@@ -63,6 +72,7 @@ static void backup_one(size_t i, void *payload)
 		       (unsigned long long)res.loose, res.seconds);
 	}
 	fflush(stdout);
+	gw_progress_release(run->progress);
 	pthread_mutex_unlock(&run->lock);
 }
 
@@ -71,10 +81,12 @@ int gw_cmd_backup(int argc, char **argv)
 	static const struct option opts[] = {
 		GW_CLI_COMMON_LONGOPTS,
 		{"jobs", required_argument, 0, 'j'},  {"all", no_argument, 0, 'a'},
+		GW_PROGRESS_LONGOPTS,
 		{0, 0, 0, 0},
 	};
 	gw_cli cli = {0};
 	backup_run run = {0};
+	gw_progress_mode progress = GW_PROGRESS_AUTO;
 	int all = 0, c, rc = 0, i, jobs = 0;
 
 	opterr = 0;
@@ -93,7 +105,7 @@ int gw_cmd_backup(int argc, char **argv)
 				goto out;
 			break;
 		default:
-			if (gw_cli_common_option(&cli, c, optarg))
+			if (gw_cli_common_option(&cli, c, optarg) || gw_progress_option(c, &progress))
 				break;
 			rc = gw_cli_usage_error("backup", "unknown option or missing value: '%s'", argv[optind - 1]);
 			goto out;
@@ -129,7 +141,10 @@ int gw_cmd_backup(int argc, char **argv)
 	}
 	run.cli = &cli;
 	pthread_mutex_init(&run.lock, NULL);
+	gw_progress_phase(&run.counters, "repositories", run.count);
+	run.progress = gw_progress_start("backup", progress, cli.store, &run.counters);
 	gw_cli_parallel(run.count, cli.jobs, backup_one, &run);
+	gw_progress_stop(run.progress);
 	pthread_mutex_destroy(&run.lock);
 	fprintf(stderr, "gitwal backup: %zu repositories, %d failed, store %s\n", run.count, run.failed,
 		gw_store_url(cli.store));

@@ -4,8 +4,8 @@
  */
 #include "cli/cli.h"
 #include "gitwal/error.h"
-#include "gitwal/manifest.h"
 #include "gitwal/repo.h"
+#include "gitwal/time.h"
 
 #include <getopt.h>
 #include <jansson.h>

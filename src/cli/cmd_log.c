@@ -5,9 +5,9 @@
  */
 #include "cli/cli.h"
 #include "gitwal/error.h"
-#include "gitwal/manifest.h"
 #include "gitwal/repo.h"
 #include "gitwal/segment.h"
+#include "gitwal/time.h"
 
 #include <getopt.h>
 #include <jansson.h>

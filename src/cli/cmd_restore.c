@@ -2,11 +2,12 @@
  * gitwal restore: rebuild repositories from full backups, several at once.
  */
 #include "cli/cli.h"
+#include "cli/progress.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
-#include "gitwal/manifest.h"
 #include "gitwal/repo.h"
 #include "gitwal/restore.h"
+#include "gitwal/time.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -19,7 +20,8 @@
 
 static const char *help =
 	"usage: gitwal restore --to DIR [--repo REL]... [--until TIME | --lsn N] [--force]\n"
-	"                      [--dry-run [--json]] [--jobs N] [--store URL] [--index FILE]\n"
+	"                      [--dry-run [--json]] [--jobs N] [--progress | --quiet]\n"
+	"                      [--store URL] [--index FILE]\n"
 	"\n"
 	"Restore each selected repository into DIR/REL as a bare repository.\n"
 	"\n"
@@ -27,7 +29,11 @@ static const char *help =
 	"                  change at or before TIME (inclusive): the newest full backup\n"
 	"                  taken at or before TIME, then the log segments after it up to\n"
 	"                  TIME. TIME is RFC 3339 (2026-11-25T14:02:00Z, 2026-11-25T15:02:00+01:00,\n"
-	"                  optional fraction of a second) or @<unix seconds>.\n"
+	"                  optional fraction of a second) or @[-]<unix seconds>[.fraction], from\n"
+	"                  0000-01-01T00:00:00Z to 9999-12-31T23:59:59Z, checked strictly: a day\n"
+	"                  the month does not have, an hour, minute, second or offset (-12:00\n"
+	"                  to +14:00) out of range is a usage error naming it. A leap second\n"
+	"                  (23:59:60 UTC at the end of a month) reads as 23:59:59.999999.\n"
 	"                  A TIME before a repository's first full backup is an error for\n"
 	"                  that repository (its state then is unknown), never a silent\n"
 	"                  restore of the earliest state. A repository deleted at or before\n"
@@ -52,7 +58,7 @@ static const char *help =
 	"  --repo REL      a repository to restore (repeatable; named twice, restored\n"
 	"                  once); default: every repository the store holds a key of\n"
 	"  --force         replace a target that exists and is not empty\n"
-	"  --jobs N        repositories restored at once (default: cores, at most 8)\n"
+	"  --jobs N        repositories restored at once (default: cores, at most 8)\n" GW_PROGRESS_HELP
 	"\n"
 	"Safety: every byte is checked against the SHA-256 digests in the backup's\n"
 	"manifest, and what is installed against itself as it streams: each pack's\n"
@@ -79,6 +85,8 @@ typedef struct {
 	int failed, skipped, json, explicit;
 	size_t damaged;
 	pthread_mutex_t lock;
+	gw_progress_counters counters; /* repositories, and the bytes of their plans */
+	gw_progress *progress;
 } restore_run;
 
 static json_t *plan_json(const char *rel, const gw_restore_result *res)
@@ -147,8 +155,12 @@ static void restore_one(size_t i, void *payload)
 	int rc;
 	if (run->explicit)
 		opts.report = &mine; /* restore's sync goes on past damaged keys: they fail it only where needed */
+	opts.progress = &run->counters;
+	GW_PROGRESS_ADD(&run->counters, started, 1);
 	rc = gw_restore_full(run->cli->store, run->cli->index, rel, &opts, &res);
+	GW_PROGRESS_ADD(&run->counters, done, 1);
 	pthread_mutex_lock(&run->lock);
+	gw_progress_hold(run->progress);
 	/* Its damaged keys, one line each, unless the failure below names them already. */
 	run->damaged += gw_cli_report_problems("restore", opts.report, rel, rc < 0 ? gw_error_message() : NULL);
 	gw_time_format(res.time_us, when, sizeof(when));
@@ -180,6 +192,7 @@ static void restore_one(size_t i, void *payload)
 		       (unsigned long long)res.refs, (unsigned long long)res.bytes, res.seconds);
 	}
 	fflush(stdout);
+	gw_progress_release(run->progress);
 	pthread_mutex_unlock(&run->lock);
 	gw_restore_result_dispose(&res);
 	gw_sync_report_dispose(&mine);
@@ -232,11 +245,13 @@ int gw_cmd_restore(int argc, char **argv)
 		{"lsn", required_argument, 0, 'l'},   {"force", no_argument, 0, 'f'},
 		{"jobs", required_argument, 0, 'j'},  {"until", required_argument, 0, 'u'},
 		{"dry-run", no_argument, 0, 'n'},     {"json", no_argument, 0, 'J'},
+		GW_PROGRESS_LONGOPTS,
 		{0, 0, 0, 0},
 	};
 	gw_cli cli = {0};
 	restore_run run = {0};
 	char *to = NULL;
+	gw_progress_mode progress = GW_PROGRESS_AUTO;
 	int c, rc = 0, jobs = 0;
 	size_t cap = 0;
 
@@ -296,7 +311,7 @@ int gw_cmd_restore(int argc, char **argv)
 				goto out;
 			break;
 		default:
-			if (gw_cli_common_option(&cli, c, optarg))
+			if (gw_cli_common_option(&cli, c, optarg) || gw_progress_option(c, &progress))
 				break;
 			rc = gw_cli_usage_error("restore", "unknown option or missing value: '%s'", argv[optind - 1]);
 			goto out;
@@ -367,7 +382,10 @@ int gw_cmd_restore(int argc, char **argv)
 	}
 	run.cli = &cli;
 	pthread_mutex_init(&run.lock, NULL);
+	gw_progress_phase(&run.counters, "repositories", run.count);
+	run.progress = gw_progress_start("restore", progress, cli.store, &run.counters);
 	gw_cli_parallel(run.count, cli.jobs, restore_one, &run);
+	gw_progress_stop(run.progress);
 	pthread_mutex_destroy(&run.lock);
 	fprintf(stderr, "gitwal restore: %zu repositories, %d failed, %d skipped, %zu damaged keys, into %s\n", run.count,
 		run.failed, run.skipped, run.damaged, to);

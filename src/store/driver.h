@@ -16,6 +16,7 @@ struct gw_store {
 	void *impl; /* the driver's state */
 	uint32_t features; /* the driver's, which its open() may narrow or widen for this store */
 	unsigned open_flags; /* GW_STORE_OPEN_*, for the driver's open() */
+	uint64_t bytes_read, bytes_written; /* through the public API, as they stream (atomics; gw_store_traffic) */
 };
 
 struct gw_store_writer {

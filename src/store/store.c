@@ -103,10 +103,23 @@ uint32_t gw_store_features(const gw_store *store)
 	return store->features;
 }
 
+void gw_store_traffic(const gw_store *store, uint64_t *read, uint64_t *written)
+{
+	*read = __atomic_load_n(&store->bytes_read, __ATOMIC_RELAXED);
+	*written = __atomic_load_n(&store->bytes_written, __ATOMIC_RELAXED);
+}
+
+static int writer_write(gw_store_writer *w, const void *buf, size_t len)
+{
+	int rc = w->store->driver->write(w, buf, len);
+	if (rc == 0)
+		__atomic_add_fetch(&w->store->bytes_written, (uint64_t)len, __ATOMIC_RELAXED);
+	return rc;
+}
+
 static int writer_sink_write(gw_sink *sink, const void *buf, size_t len)
 {
-	gw_store_writer *w = (gw_store_writer *)sink;
-	return w->store->driver->write(w, buf, len);
+	return writer_write((gw_store_writer *)sink, buf, len);
 }
 
 int gw_store_write_open(gw_store_writer **out, gw_store *store, const char *key, uint64_t size_hint)
@@ -135,7 +148,7 @@ gw_sink *gw_store_writer_sink(gw_store_writer *w)
 
 int gw_store_writer_write(gw_store_writer *w, const void *buf, size_t len)
 {
-	return len ? w->store->driver->write(w, buf, len) : 0;
+	return len ? writer_write(w, buf, len) : 0;
 }
 
 int gw_store_writer_commit(gw_store_writer *w)
@@ -175,7 +188,10 @@ int gw_store_read_open(gw_store_reader **out, gw_store *store, const char *key, 
 
 ssize_t gw_store_reader_read(gw_store_reader *r, void *buf, size_t len)
 {
-	return r->store->driver->read(r, buf, len);
+	ssize_t n = r->store->driver->read(r, buf, len);
+	if (n > 0)
+		__atomic_add_fetch(&r->store->bytes_read, (uint64_t)n, __ATOMIC_RELAXED);
+	return n;
 }
 
 void gw_store_reader_free(gw_store_reader *r)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Point-in-time restore, safety: damaged and missing segments are detected and
 # named, and leave nothing half-made; times before the damage still restore;
-# --dry-run changes nothing; bad --until values and option conflicts are usage
-# errors; a non-empty target is refused without --force and replaced with it.
+# --dry-run changes nothing; bad --until values (and audit --since values) and
+# option conflicts are usage errors, one line naming the input; a non-empty target is refused without --force and replaced with it.
 source "$(dirname "$0")/lib.sh"
 
 ra() { git --git-dir="$T/root/a.git" "$@"; }
@@ -87,6 +87,34 @@ usage_error "--until empty" "--until" --until ""
 usage_error "--until @ without digits" "--until" --until @
 usage_error "--until with --lsn" "--until|--lsn" --repo a.git --lsn 1 --until "${TS[2]}"
 pass "bad --until values and --until with --lsn exit 2"
+
+# Strict times (restore --until, audit --since): exactly one line naming the input and what is wrong, exit 2.
+time_error() { # time_error CMD OPTION INPUT REASON
+  local rc=0 err
+  if [ "$1" = restore ]; then err=$(gitwal restore --to "$T/usage" --repo a.git --until "$3" 2>&1 >/dev/null) || rc=$?
+  else err=$(gitwal audit --since "$3" 2>&1 >/dev/null) || rc=$?; fi
+  [ $rc -eq 2 ] || fail "$1 $2 $3: exit $rc, expected 2: $err"
+  [ "$(wc -l <<<"$err")" -eq 1 ] || fail "$1 $2 $3: not one line: $err"
+  grep -qF -- "gitwal $1: option $2: time '$3'" <<<"$err" || fail "$1 $2 $3: the input is not named: $err"
+  grep -qF -- "$4" <<<"$err" || fail "$1 $2 $3: no '$4' in: $err"
+  [ ! -e "$T/usage" ] || fail "$1 $2 $3: created $T/usage"
+}
+time_error restore --until 2026-02-31T00:00:00Z "day 31 is not a day of February 2026"
+time_error restore --until 2026-02-29T00:00:00Z "day 29 is not a day of February 2026"
+time_error restore --until @99999999999999999999 "out of range"
+time_error restore --until 2026-01-01T24:00:00Z "hour 24 is not 00 to 23"
+time_error restore --until 2026-01-01T00:00:00+14:30 "offset +14:30 is not between -12:00 and +14:00"
+time_error restore --until 2026-06-29T23:59:60Z "leap second"
+time_error restore --until "@-5 " "unexpected ' ' after the seconds"
+time_error restore --until "" "is empty"
+time_error audit --since 2026-02-31T00:00:00Z "day 31 is not a day of February 2026"
+time_error audit --since @99999999999999999999 "out of range"
+# The edges that are valid are times like any other: before the first backup, an error for the repository (exit 1).
+for t in 2024-02-29T00:00:00Z 2024-02-29T10:00:00+14:00 2024-02-28T12:00:00-12:00 2016-12-31T23:59:60Z @-1.5; do
+  rc=0; err=$(gitwal restore --to "$T/edge" --repo a.git --until "$t" 2>&1 >/dev/null) || rc=$?
+  [ $rc -eq 1 ] && grep -q "before its first full backup" <<<"$err" || fail "restore --until $t: exit $rc: $err"
+done
+pass "bad times are refused in one line naming them (exit 2); leap days, extreme offsets and leap seconds are times"
 
 # ---- a target that exists and is not empty ----
 mkdir -p "$T/busy/a.git"; echo keep > "$T/busy/a.git/mine"

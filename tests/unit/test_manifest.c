@@ -454,19 +454,6 @@ static void test_reject_parts(void **state)
 	}
 }
 
-static void test_time_format(void **state)
-{
-	char buf[40];
-	(void)state;
-	gw_time_format(0, buf, sizeof(buf));
-	assert_string_equal(buf, "1970-01-01T00:00:00.000000Z");
-	gw_time_format(1764090295123456LL, buf, sizeof(buf));
-	assert_string_equal(buf, "2025-11-25T17:04:55.123456Z");
-	gw_time_format(1000001, buf, sizeof(buf));
-	assert_string_equal(buf, "1970-01-01T00:00:01.000001Z");
-	assert_true(gw_time_now_us() > 1700000000000000LL);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -478,7 +465,6 @@ int main(void)
 		cmocka_unit_test(test_reject_missing_head_names_head),
 		cmocka_unit_test(test_reject_ref_order),
 		cmocka_unit_test(test_reject_parts),
-		cmocka_unit_test(test_time_format),
 	};
 	return tu_run_tests(tests);
 }

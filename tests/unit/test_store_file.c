@@ -241,6 +241,43 @@ static void test_put_get_roundtrip(void **state)
 	}
 }
 
+/* gw_store_traffic counts what streams through writers (sink or direct) and readers, as it streams. */
+static void test_traffic(void **state)
+{
+	fixture *f = *state;
+	gw_store_writer *w;
+	gw_store_reader *r;
+	uint64_t rd, wr;
+	char buf[4];
+	gw_store_traffic(f->store, &rd, &wr);
+	assert_int_equal(rd, 0);
+	assert_int_equal(wr, 0);
+	assert_int_equal(gw_store_put(f->store, "t1", "hello", 5), 0);
+	assert_int_equal(gw_store_write_open(&w, f->store, "t2", GW_STORE_SIZE_UNKNOWN), 0);
+	assert_int_equal(gw_store_writer_write(w, "abc", 3), 0);
+	assert_int_equal(gw_store_writer_sink(w)->write(gw_store_writer_sink(w), "defg", 4), 0);
+	gw_store_traffic(f->store, &rd, &wr);
+	assert_int_equal(wr, 12); /* before the commit: as it streams */
+	assert_int_equal(gw_store_writer_commit(w), 0);
+	gw_store_writer_free(w);
+	assert_int_equal(gw_store_read_open(&r, f->store, "t2", 0, GW_STORE_TO_END), 0);
+	assert_int_equal(gw_store_reader_read(r, buf, sizeof(buf)), 4);
+	gw_store_traffic(f->store, &rd, &wr);
+	assert_int_equal(rd, 4);
+	assert_int_equal(gw_store_reader_read(r, buf, sizeof(buf)), 3);
+	assert_int_equal(gw_store_reader_read(r, buf, sizeof(buf)), 0);
+	gw_store_reader_free(r);
+	assert_get(f->store, "t1", "hello");
+	/* A failed write counts nothing. */
+	assert_int_equal(gw_store_write_open(&w, f->store, "t3", GW_STORE_SIZE_UNKNOWN), 0);
+	assert_int_equal(gw_store_writer_commit(w), 0);
+	assert_true(gw_store_writer_write(w, "late", 4) < 0);
+	gw_store_writer_free(w);
+	gw_store_traffic(f->store, &rd, &wr);
+	assert_int_equal(rd, 12);
+	assert_int_equal(wr, 12);
+}
+
 static void check_streamed(gw_store *s, const char *key, const unsigned char *data, size_t total)
 {
 	char *buf;
@@ -957,6 +994,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_creates_root_and_url, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_url_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_get_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_traffic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_streaming_write_chunks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_twice_and_write_after_commit, setup, teardown),
