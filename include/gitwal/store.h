@@ -146,6 +146,30 @@ typedef int (*gw_store_stray_cb)(const gw_store_stray *stray, void *payload);
 /* Every stray under prefix, in no particular order; the callback returns non-zero to stop. */
 int gw_store_strays(gw_store *store, const char *prefix, gw_store_stray_cb cb, void *payload);
 
+/*
+ * The store's health as this process saw it, for a service that must tell a
+ * failing store at once (the archiver's metrics and its choice to spool).
+ * Every request a driver makes counts: one that fails in a way the store is
+ * to blame for (no connection, a reset, a lost answer, a request abandoned
+ * at a time limit, HTTP 5xx or 429, credentials refused) makes the store
+ * unhealthy from then until a request is answered again; so does a request
+ * in flight that has moved nothing for the driver's stall limit (S3:
+ * stall_timeout), before it is abandoned. Answers such as "not found" or
+ * "exists" are healthy. A store that has not been asked anything yet is
+ * healthy. Drivers without requests of their own (file) are always healthy:
+ * their failures are the calls' errors.
+ */
+typedef struct gw_store_health {
+	int healthy;
+	int64_t since_us;     /* unhealthy: when the trouble began (the first failed or stalled request since the
+				 last answer), microseconds since the epoch; healthy: 0 */
+	int64_t last_ok_us;   /* the last answer, microseconds since the epoch; 0: none yet */
+	uint64_t failures;    /* failed attempts since the last answer (a stall in flight is not counted) */
+	char reason[256];     /* unhealthy: the last failure, one line (no secret); healthy: "" */
+} gw_store_health;
+/* Fill *out; cheap (no request), safe from any thread while the store is open. */
+void gw_store_health_get(gw_store *store, gw_store_health *out);
+
 /* Remove a key. Only retention may call it. */
 int gw_store_remove(gw_store *store, const char *key);
 

@@ -52,6 +52,8 @@ struct gw_store_driver {
 	/* What is under prefix besides keys (gw_store_strays). */
 	int (*strays)(gw_store *store, const char *prefix, gw_store_stray_cb cb, void *payload);
 	int (*remove)(gw_store *store, const char *key);
+	/* gw_store_health_get; NULL: always healthy. */
+	void (*health)(gw_store *store, gw_store_health *out);
 };
 
 extern const gw_store_driver gw_store_driver_file;

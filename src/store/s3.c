@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/evp.h>
@@ -45,6 +46,7 @@ typedef struct {
 	uint64_t size_hint;
 	char *upload_id; /* set once the object went multipart */
 	unsigned nparts; /* parts started */
+	uint64_t total;  /* bytes of the parts started */
 	char (*etags)[80];
 	size_t etags_cap;
 	char lock[2][96]; /* Object Lock headers sent at creation */
@@ -473,6 +475,7 @@ static int part_send(s3_writer *w)
 		w->etags_cap = cap;
 	}
 	md5_take(w, w->sending_md5);
+	w->total += w->fill.len;
 	tmp = w->sending;
 	w->sending = w->fill;
 	w->fill = tmp;
@@ -522,25 +525,42 @@ static int s3_write(gw_store_writer *base, const void *buf, size_t len)
 	return 0;
 }
 
-/* After a retried PUT got 412, the earlier attempt may have landed: same MD5, same object. */
-static int put_landed_earlier(s3_writer *w, const unsigned char *md5)
-{
-	char hex[40], want[44];
-	s3_request head;
-	int exists;
+/* What a creating request should have stored, for object_landed. */
+typedef struct {
+	uint64_t size;
+	char etag[80]; /* as S3 quotes it; "" when it cannot be known (then the size alone decides) */
+} landed_want;
 
-	if (key_exists(w->s3, w->base.key, &exists, &head) < 0 || !exists)
+/*
+ * landed_check of a creating request (s3_request.landed_check): 1 when the
+ * key holds the object this request stores (size and ETag: the MD5, or for
+ * a multipart upload the MD5 of its parts' MD5s and "-N"), 0 when the key
+ * is free, GW_EEXISTS when another object is there. The latest version is
+ * the one a lost answer would have made (nothing else writes the key).
+ */
+static int object_landed(gw_s3 *s3, s3_request *req, void *payload)
+{
+	const landed_want *want = payload;
+	s3_request head;
+	int exists, rc;
+
+	if ((rc = key_exists(s3, req->key, &exists, &head)) < 0)
+		return rc;
+	if (!exists)
 		return 0;
-	gw_hex_encode(hex, md5, 16);
-	snprintf(want, sizeof(want), "\"%s\"", hex);
-	return !strcmp(head.etag, want);
+	if (head.content_length == want->size && (!want->etag[0] || !strcasecmp(head.etag, want->etag))) {
+		memcpy(req->version_id, head.version_id, sizeof(req->version_id));
+		return 1;
+	}
+	return gw_error_set(GW_EEXISTS, GW_STORE_MSG_EXISTS, req->key, s3->url);
 }
 
 static int commit_put(s3_writer *w)
 {
 	s3_request req = {.method = "PUT", .key = w->base.key, .ok_status = {412}};
+	landed_want want = {.size = w->fill.len};
 	unsigned char md5[16];
-	char lock[2][96];
+	char lock[2][96], hex[40];
 	int rc;
 
 	/* Unversioned buckets refuse through If-None-Match; versioned ones need the check. */
@@ -553,11 +573,42 @@ static int commit_put(s3_writer *w)
 	req.unsigned_payload = 1;
 	md5_take(w, md5);
 	req.md5 = md5;
+	gw_hex_encode(hex, md5, 16);
+	snprintf(want.etag, sizeof(want.etag), "\"%s\"", hex);
+	req.landed_check = object_landed;
+	req.landed_payload = &want;
 	rc = s3_request_run(w->s3, &req);
-	if (rc == 0 && req.status == 412 && !(req.attempts > 1 && put_landed_earlier(w, md5)))
+	/* 412 to a second send: the first may have landed after the check (a slow server). */
+	if (rc == 0 && req.status == 412 && !(req.attempts > 1 && object_landed(w->s3, &req, &want) == 1))
 		rc = gw_error_set(GW_EEXISTS, GW_STORE_MSG_EXISTS, w->base.key, w->s3->url);
 	s3_request_dispose(&req);
 	return rc;
+}
+
+/* The ETag S3 gives a multipart object: MD5 of the parts' MD5s, "-" and their count; "" when a part's is no MD5. */
+static void multipart_etag(const s3_writer *w, char *out, size_t size)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char d[16];
+	char hex[40];
+	unsigned i, n;
+	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_md5(), NULL) == 1;
+
+	out[0] = '\0';
+	for (i = 0; i < w->nparts && ok; i++) {
+		const char *e = w->etags[i];
+		size_t len = strlen(e);
+		if (len == 34 && e[0] == '"' && e[33] == '"') {
+			e++;
+			len = 32;
+		}
+		ok = len == 32 && gw_hex_decode(d, e, 16) == 0 && EVP_DigestUpdate(ctx, d, 16) == 1;
+	}
+	if (ok && EVP_DigestFinal_ex(ctx, d, &n) == 1) {
+		gw_hex_encode(hex, d, 16);
+		snprintf(out, size, "\"%s-%u\"", hex, w->nparts);
+	}
+	EVP_MD_CTX_free(ctx);
 }
 
 /*
@@ -603,6 +654,7 @@ static int commit_multipart(s3_writer *w)
 {
 	s3_param params[1] = {{"uploadId", w->upload_id}};
 	s3_request req = {.method = "POST", .key = w->base.key};
+	landed_want want;
 	s3_buf xml = {0};
 	char line[160], *query = NULL, *code = NULL;
 	unsigned i;
@@ -629,6 +681,10 @@ static int commit_multipart(s3_writer *w)
 	req.query = query;
 	req.body = xml.data;
 	req.body_len = xml.len;
+	want.size = w->total;
+	multipart_etag(w, want.etag, sizeof(want.etag));
+	req.landed_check = object_landed;
+	req.landed_payload = &want;
 	rc = s3_request_run(w->s3, &req);
 	/* S3 may answer 200 and still report a failure in the body. */
 	if (rc == 0 && req.response->len &&
@@ -852,6 +908,7 @@ static int fetch_chunk(s3_reader *r)
 	r->buf.max = READ_CHUNK;
 	r->off = 0;
 	req.response = &r->buf;
+	req.expect_bytes = want;
 	req.ok_status[0] = 412;
 	rc = s3_request_run(r->s3, &req);
 	if (rc == 0 && req.status == 412)
@@ -1197,6 +1254,11 @@ static int s3_remove(gw_store *store, const char *key)
 	return rc;
 }
 
+static void s3_health(gw_store *store, gw_store_health *out)
+{
+	s3_health_get(impl(store), out);
+}
+
 const gw_store_driver gw_store_driver_s3 = {
 	.scheme = "s3",
 	.features = 0, /* set per store at open: versioning and lock depend on the bucket and the URL */
@@ -1213,4 +1275,5 @@ const gw_store_driver gw_store_driver_s3 = {
 	.list = s3_list,
 	.strays = s3_strays,
 	.remove = s3_remove,
+	.health = s3_health,
 };

@@ -26,6 +26,17 @@
 #define S3_MAX_RETRIES 20
 #define S3_POOL_MAX 16
 #define S3_DEFAULT_UPLOAD_MAX_AGE (24 * 3600)
+/*
+ * Time limits (README, "S3 stores"; DESIGN.md 12.1). A request on the local
+ * radosgw is answered in milliseconds (an 8 MiB part in under 0.1 s on a
+ * loaded 2-core host), AWS's p99 is well under a second: the limits are tens
+ * of times that, and still tell a stalled store within seconds.
+ */
+#define S3_DEFAULT_CONNECT_TIMEOUT_MS 5000     /* two SYN retransmissions (1 s, 2 s) and a TLS handshake */
+#define S3_DEFAULT_FIRST_BYTE_TIMEOUT_MS 10000 /* from the last byte sent to the answer's first */
+#define S3_DEFAULT_STALL_TIMEOUT_MS 5000       /* no byte moved while sending or receiving */
+#define S3_DEFAULT_DEADLINE_MS 60000           /* a request with its retries, plus its bytes at S3_DEADLINE_RATE */
+#define S3_DEADLINE_RATE (256 * 1024)          /* bytes per second a request's deadline allows for its body */
 
 typedef struct s3_config {
 	char *bucket;
@@ -38,6 +49,10 @@ typedef struct s3_config {
 	char *ca_file;
 	int retries;
 	int64_t upload_max_age; /* seconds: an incomplete multipart upload this old is a dead writer's */
+	int64_t connect_timeout_ms;    /* connecting (TCP and TLS) */
+	int64_t first_byte_timeout_ms; /* waiting for the answer once the request is sent */
+	int64_t stall_timeout_ms;      /* no byte moving while sending or receiving */
+	int64_t deadline_ms;           /* a request with all its attempts, before its bytes' share */
 } s3_config;
 
 typedef struct s3_credentials {
@@ -64,6 +79,9 @@ typedef struct gw_s3 {
 	char **uploads;
 	size_t nuploads, uploads_cap;
 	gw_owner_cleared cleared; /* prefixes whose stale uploads this store aborted */
+	/* gw_store_health_get: what the requests found (under health_lock). */
+	pthread_mutex_t health_lock;
+	gw_store_health health;
 } gw_s3;
 
 /* A growable byte buffer for request and response bodies. */
@@ -102,6 +120,19 @@ typedef struct s3_request {
 	const unsigned char *md5;    /* the body's MD5 when the caller hashed it as the bytes came, or NULL */
 	s3_buf *response;            /* where the response body goes (NULL: a small internal buffer) */
 	int ok_status[4];            /* statuses besides 2xx the caller handles itself (e.g. 404, 412) */
+	uint64_t expect_bytes;       /* the answer's body when large (a ranged GET), for the deadline */
+	/*
+	 * Requests that create an object (a PUT of one, CompleteMultipartUpload)
+	 * are not sent twice blindly, neither by the retries here nor by libcurl
+	 * resending on a reused connection: in a versioned bucket a second send
+	 * would make a second version. After an attempt whose answer was lost (it
+	 * may have reached the server: a timeout, a reset, HTTP 5xx), landed()
+	 * says whether the object is there: 1 (the request counts as answered
+	 * 200, `landed` is set), 0 (send it again, or give up when out of
+	 * attempts), or a negative GW_E* (GW_EEXISTS: another object is there).
+	 */
+	int (*landed_check)(gw_s3 *s3, struct s3_request *req, void *payload);
+	void *landed_payload;
 
 	/* outputs */
 	long status;
@@ -112,6 +143,7 @@ typedef struct s3_request {
 	char etag[80];
 	char version_id[128];
 	char error_code[64]; /* the XML <Code> of an error answer */
+	int landed;          /* landed_check found the object after a lost answer */
 	s3_buf own_response;
 } s3_request;
 
@@ -119,10 +151,15 @@ void s3_request_dispose(s3_request *req);
 
 /*
  * Run a request with retries (exponential backoff with jitter) on connection
- * errors, timeouts, 5xx and 429. Returns 0 when the answer is 2xx or one of
- * ok_status, else a negative GW_E* with a message naming store and key.
+ * errors, timeouts, 5xx and 429, within the store's time limits (each
+ * attempt: connect_timeout, stall_timeout, first_byte_timeout; all of them:
+ * the deadline). Returns 0 when the answer is 2xx or one of ok_status, else
+ * a negative GW_E* with a message naming store and key. Every attempt
+ * updates the store's health.
  */
 int s3_request_run(gw_s3 *s3, s3_request *req);
+/* gw_store_health_get for an s3:// store. */
+void s3_health_get(gw_s3 *s3, gw_store_health *out);
 
 /* Config and credentials (s3_config.c). */
 int s3_config_parse(s3_config *cfg, const char *rest);

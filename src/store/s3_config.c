@@ -2,7 +2,9 @@
  * The s3:// store URL and the credentials.
  *
  *   s3://BUCKET[/PREFIX][?endpoint=URL&region=R&path_style=true|false
- *                         &lock=compliance|governance&retain=30d&ca_file=PATH&retries=N]
+ *                         &lock=compliance|governance&retain=30d&ca_file=PATH&retries=N
+ *                         &upload_max_age=24h&connect_timeout=5s&first_byte_timeout=10s
+ *                         &stall_timeout=5s&deadline=60s]
  *
  * Credentials never come from the URL (a URL ends up in configs, process
  * lists and messages): only from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
@@ -97,20 +99,42 @@ static int parse_retain(const char *v, int64_t *out)
 	return 0;
 }
 
+/*
+ * A duration with its unit: "500ms", "30s", "90m", "24h" or "2d", from
+ * min_ms to max_ms, into milliseconds. `like` is an example for the message.
+ */
+static int parse_duration(const char *name, const char *v, const char *like, int64_t min_ms, int64_t max_ms,
+			  int64_t *out_ms)
+{
+	static const struct {
+		const char *unit;
+		int64_t ms;
+	} units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+	char *end;
+	long long n;
+	size_t i;
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (!strcmp(end, units[i].unit))
+			break;
+	if (errno || end == v || n <= 0 || i == sizeof(units) / sizeof(units[0]) || n > max_ms / units[i].ms ||
+	    n * units[i].ms < min_ms)
+		return gw_error_set(GW_EINVALID,
+				    "store URL s3://: %s='%s' is not a period like %s (ms, s, m, h or d) from %lldms to %llds",
+				    name, v, like, (long long)min_ms, (long long)(max_ms / 1000));
+	*out_ms = (int64_t)n * units[i].ms;
+	return 0;
+}
+
 /* "24h", "90m", "2d" or "30s": how old an incomplete multipart upload must be to be a dead writer's. */
 static int parse_upload_max_age(const char *v, int64_t *out)
 {
-	char *end;
-	long long n;
-	errno = 0;
-	n = strtoll(v, &end, 10);
-	if (errno || end == v || n <= 0 || n > 3650LL * 86400 || strlen(end) != 1 || !strchr("smhd", *end))
-		return gw_error_set(GW_EINVALID,
-				    "store URL s3://: upload_max_age='%s' is not a period like 24h (s, m, h or d)", v);
-	*out = (int64_t)n * (*end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : 86400);
-	if (*out > (int64_t)3650 * 86400)
-		return gw_error_set(GW_EINVALID, "store URL s3://: upload_max_age='%s' is longer than 10 years", v);
-	return 0;
+	int64_t ms;
+	int rc = parse_duration("upload_max_age", v, "24h", 1000, 3650LL * 86400 * 1000, &ms);
+	if (rc == 0)
+		*out = ms / 1000;
+	return rc;
 }
 
 static int parse_param(s3_config *cfg, char *name, char *value)
@@ -167,9 +191,18 @@ static int parse_param(s3_config *cfg, char *name, char *value)
 	}
 	if (!strcmp(name, "upload_max_age"))
 		return parse_upload_max_age(value, &cfg->upload_max_age);
+	if (!strcmp(name, "connect_timeout"))
+		return parse_duration(name, value, "5s", 100, 600000, &cfg->connect_timeout_ms);
+	if (!strcmp(name, "first_byte_timeout"))
+		return parse_duration(name, value, "10s", 100, 3600000, &cfg->first_byte_timeout_ms);
+	if (!strcmp(name, "stall_timeout"))
+		return parse_duration(name, value, "5s", 100, 600000, &cfg->stall_timeout_ms);
+	if (!strcmp(name, "deadline"))
+		return parse_duration(name, value, "60s", 100, 86400000, &cfg->deadline_ms);
 	/* The value is not repeated: an unknown parameter might be a misplaced secret. */
 	return gw_error_set(GW_EINVALID,
-			    "store URL s3://: unknown parameter '%s' (known: endpoint, region, path_style, lock, retain, ca_file, retries, upload_max_age)",
+			    "store URL s3://: unknown parameter '%s' (known: endpoint, region, path_style, lock, retain, ca_file, retries, upload_max_age, connect_timeout, "
+			    "first_byte_timeout, stall_timeout, deadline)",
 			    name);
 }
 
@@ -243,6 +276,10 @@ int s3_config_parse(s3_config *cfg, const char *rest)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->retries = S3_DEFAULT_RETRIES;
 	cfg->upload_max_age = S3_DEFAULT_UPLOAD_MAX_AGE;
+	cfg->connect_timeout_ms = S3_DEFAULT_CONNECT_TIMEOUT_MS;
+	cfg->first_byte_timeout_ms = S3_DEFAULT_FIRST_BYTE_TIMEOUT_MS;
+	cfg->stall_timeout_ms = S3_DEFAULT_STALL_TIMEOUT_MS;
+	cfg->deadline_ms = S3_DEFAULT_DEADLINE_MS;
 	if (at)
 		return gw_error_set(GW_EINVALID,
 				    "store URL s3://: credentials are never taken from the URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or use a credentials file");
@@ -304,7 +341,23 @@ char *s3_config_url(const s3_config *cfg)
 	if (cfg->retries != S3_DEFAULT_RETRIES && n > 0 && (size_t)n < sizeof(buf))
 		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "&retries=%d", cfg->retries);
 	if (cfg->upload_max_age != S3_DEFAULT_UPLOAD_MAX_AGE && n > 0 && (size_t)n < sizeof(buf))
-		snprintf(buf + n, sizeof(buf) - (size_t)n, "&upload_max_age=%llds", (long long)cfg->upload_max_age);
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "&upload_max_age=%llds", (long long)cfg->upload_max_age);
+	{
+		const struct {
+			const char *name;
+			int64_t value, def;
+		} limits[] = {
+			{"connect_timeout", cfg->connect_timeout_ms, S3_DEFAULT_CONNECT_TIMEOUT_MS},
+			{"first_byte_timeout", cfg->first_byte_timeout_ms, S3_DEFAULT_FIRST_BYTE_TIMEOUT_MS},
+			{"stall_timeout", cfg->stall_timeout_ms, S3_DEFAULT_STALL_TIMEOUT_MS},
+			{"deadline", cfg->deadline_ms, S3_DEFAULT_DEADLINE_MS},
+		};
+		size_t i;
+		for (i = 0; i < sizeof(limits) / sizeof(limits[0]); i++)
+			if (limits[i].value != limits[i].def && n > 0 && (size_t)n < sizeof(buf))
+				n += snprintf(buf + n, sizeof(buf) - (size_t)n, "&%s=%lldms", limits[i].name,
+					      (long long)limits[i].value);
+	}
 	return strdup(buf);
 }
 

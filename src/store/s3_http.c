@@ -11,11 +11,18 @@
  * Easy handles are pooled per store (connections stay open between requests)
  * and each request takes one for its duration, so any number of threads may
  * share a store.
+ *
+ * Time limits (DESIGN.md 12.1): libcurl's connect timeout, and a watchdog of
+ * our own in the progress callback for the rest, because libcurl's
+ * low-speed limit cannot tell sending, waiting for the answer and receiving
+ * apart. Every attempt reports to the store's health.
  */
 #include "store/s3.h"
 #include "gitwal/error.h"
+#include "gitwal/time.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +185,9 @@ int s3_connect(gw_s3 *s3)
 		snprintf(s3->base_url, n, "%.*s%s.%s", (int)(host - cfg->endpoint), cfg->endpoint, cfg->bucket, host);
 	}
 	pthread_mutex_init(&s3->pool_lock, NULL);
+	pthread_mutex_init(&s3->health_lock, NULL);
+	memset(&s3->health, 0, sizeof(s3->health));
+	s3->health.healthy = 1;
 	return 0;
 }
 
@@ -187,8 +197,10 @@ void s3_disconnect(gw_s3 *s3)
 	for (i = 0; i < s3->pool_len; i++)
 		curl_easy_cleanup(s3->pool[i]);
 	s3->pool_len = 0;
-	if (s3->sigv4)
+	if (s3->sigv4) {
 		pthread_mutex_destroy(&s3->pool_lock);
+		pthread_mutex_destroy(&s3->health_lock);
+	}
 	free(s3->sigv4);
 	free(s3->base_url);
 	s3->sigv4 = s3->base_url = NULL;
@@ -216,12 +228,75 @@ static void handle_put(gw_s3 *s3, CURL *h)
 		curl_easy_cleanup(h);
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Health (gw_store_health_get). */
+
+void s3_health_get(gw_s3 *s3, gw_store_health *out)
+{
+	pthread_mutex_lock(&s3->health_lock);
+	*out = s3->health;
+	pthread_mutex_unlock(&s3->health_lock);
+}
+
+/*
+ * The look-up after a lost answer (landed_check) is part of the request that
+ * lost it: its own answer does not make the store healthy while the
+ * request it serves fails.
+ */
+static _Thread_local int in_landed_check;
+
+static void health_ok(gw_s3 *s3)
+{
+	if (in_landed_check)
+		return;
+	pthread_mutex_lock(&s3->health_lock);
+	s3->health.healthy = 1;
+	s3->health.since_us = 0;
+	s3->health.failures = 0;
+	s3->health.reason[0] = '\0';
+	s3->health.last_ok_us = gw_time_now_us();
+	pthread_mutex_unlock(&s3->health_lock);
+}
+
+/* Trouble that began at since_us (a failed attempt: counted; a stall in flight: not). */
+static void health_fail(gw_s3 *s3, int64_t since_us, int counted, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void health_fail(gw_s3 *s3, int64_t since_us, int counted, const char *fmt, ...)
+{
+	va_list ap;
+	pthread_mutex_lock(&s3->health_lock);
+	if (s3->health.healthy || since_us < s3->health.since_us)
+		s3->health.since_us = since_us;
+	s3->health.healthy = 0;
+	s3->health.failures += counted ? 1 : 0;
+	va_start(ap, fmt);
+	vsnprintf(s3->health.reason, sizeof(s3->health.reason), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&s3->health_lock);
+}
+
 /* One attempt's state, seen by the curl callbacks. */
 typedef struct {
+	gw_s3 *s3;
 	s3_request *req;
 	s3_buf *response;
+	CURL *handle;
 	size_t sent;
 	int overflow;
+	int answered;          /* a final (not 1xx) status line came */
+	int refused_rewind;    /* libcurl wanted to send a creating request again: refused (see landed_check) */
+	int64_t start_ms;      /* the attempt began (monotonic) */
+	int64_t start_us;      /* the same, wall clock */
+	int64_t progress_ms;   /* a byte last moved (or the request went out) */
+	curl_off_t ul, dl;     /* bytes moved at progress_ms */
+	int stall_reported;    /* told the health about a stall in flight */
+	char abandoned[160];   /* the watchdog gave up: why */
 } transfer;
 
 static size_t read_cb(char *out, size_t size, size_t nmemb, void *payload)
@@ -241,8 +316,69 @@ static int seek_cb(void *payload, curl_off_t offset, int origin)
 	transfer *t = payload;
 	if (origin != SEEK_SET || offset < 0 || (size_t)offset > t->req->body_len)
 		return CURL_SEEKFUNC_FAIL;
+	/*
+	 * libcurl rewinds to send the request again on a fresh connection when a
+	 * reused one closed without a byte of answer: after the server may have
+	 * done the work. A creating request goes through landed_check instead.
+	 */
+	if (t->req->landed_check && t->sent) {
+		t->refused_rewind = 1;
+		return CURL_SEEKFUNC_FAIL;
+	}
 	t->sent = (size_t)offset;
 	return CURL_SEEKFUNC_OK;
+}
+
+/*
+ * The watchdog: phases of an attempt and their limits. Connecting is
+ * libcurl's (CURLOPT_CONNECTTIMEOUT_MS); sending and receiving may not stand
+ * still for stall_timeout; between the last byte sent and the answer's first
+ * the server works (checksums, stores), for up to first_byte_timeout. A
+ * wait longer than stall_timeout makes the store unhealthy at once, before
+ * the attempt is abandoned.
+ */
+static int progress_cb(void *payload, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	transfer *t = payload;
+	const s3_config *cfg = &t->s3->cfg;
+	int64_t now = mono_ms(), limit, idle;
+	curl_off_t pre = 0;
+	const char *phase;
+	(void)dltotal;
+	(void)ultotal;
+
+	if (curl_easy_getinfo(t->handle, CURLINFO_PRETRANSFER_TIME_T, &pre) != CURLE_OK || pre == 0) {
+		t->progress_ms = now; /* still connecting */
+		return 0;
+	}
+	if (ulnow != t->ul || dlnow != t->dl) {
+		t->ul = ulnow;
+		t->dl = dlnow;
+		t->progress_ms = now;
+	}
+	if (t->answered) {
+		phase = "receiving the answer";
+		limit = cfg->stall_timeout_ms;
+	} else if (t->req->upload && (uint64_t)ulnow < t->req->body_len) {
+		phase = "sending the request";
+		limit = cfg->stall_timeout_ms;
+	} else {
+		phase = "waiting for the answer";
+		limit = cfg->first_byte_timeout_ms;
+	}
+	idle = now - t->progress_ms;
+	if (idle >= limit) {
+		snprintf(t->abandoned, sizeof(t->abandoned), "abandoned after %lld ms without a byte %s",
+			 (long long)idle, phase);
+		return 1;
+	}
+	if (idle >= cfg->stall_timeout_ms && !t->stall_reported) {
+		t->stall_reported = 1;
+		health_fail(t->s3, t->start_us + (t->progress_ms - t->start_ms) * 1000, 0,
+			    "%s %s: no byte for %lld ms %s", t->req->method, t->req->key ? t->req->key : "(bucket)",
+			    (long long)idle, phase);
+	}
+	return 0;
 }
 
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *payload)
@@ -272,6 +408,8 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *payload)
 	char tmp[128];
 
 	if (len > 5 && !memcmp(data, "HTTP/", 5)) {
+		const char *sp = memchr(data, ' ', len);
+		t->answered = !(sp && sp + 1 < data + len && sp[1] == '1');
 		/* A new status line (after "100 Continue", or a retry): forget earlier headers. */
 		req->content_length = 0;
 		req->last_modified = req->retain_until = 0;
@@ -418,7 +556,7 @@ fail:
 }
 
 static void setup_handle(gw_s3 *s3, CURL *h, s3_request *req, transfer *t, const char *url,
-			 struct curl_slist *headers, char *errbuf)
+			 struct curl_slist *headers, char *errbuf, int64_t left_ms)
 {
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_URL, url);
@@ -427,10 +565,12 @@ static void setup_handle(gw_s3 *s3, CURL *h, s3_request *req, transfer *t, const
 	curl_easy_setopt(h, CURLOPT_USERPWD, s3->cred.userpwd);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-	/* A transfer that moves nothing for 60 s is stalled: fail it and retry. */
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)s3->cfg.connect_timeout_ms);
+	/* The rest of the request's deadline; stalls are the watchdog's (progress_cb). */
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(left_ms > 1 ? left_ms : 1));
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress_cb);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, t);
 	/* Verification stays on; ca_file only changes what it trusts. */
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -448,6 +588,13 @@ static void setup_handle(gw_s3 *s3, CURL *h, s3_request *req, transfer *t, const
 		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
 		/* Fewer, larger reads for multi-MiB parts. */
 		curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
+		/*
+		 * The body goes at once, without waiting for "100 Continue" (a
+		 * second a server may not send it in, that would count against
+		 * stall_timeout; the header itself cannot be dropped, it would be
+		 * signed unsent).
+		 */
+		curl_easy_setopt(h, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
 		curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
 		curl_easy_setopt(h, CURLOPT_READDATA, t);
 		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, seek_cb);
@@ -478,20 +625,23 @@ static int transient_curl_error(CURLcode c)
 	}
 }
 
-/* Full jitter: a random wait in [delay/2, delay], delay doubling up to a cap. */
-static void backoff_sleep(unsigned attempt)
+/* Full jitter: a random wait in [delay/2, delay] ms, delay doubling up to a cap. */
+static unsigned backoff_ms(unsigned attempt)
 {
 	static _Thread_local unsigned seed;
-	unsigned delay = S3_BACKOFF_BASE_MS << (attempt < 10 ? attempt : 10), wait;
-	struct timespec ts;
+	unsigned delay = S3_BACKOFF_BASE_MS << (attempt < 10 ? attempt : 10);
 	if (!seed)
 		seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&seed ^ (unsigned)getpid();
 	if (delay > S3_BACKOFF_CAP_MS)
 		delay = S3_BACKOFF_CAP_MS;
-	wait = delay / 2 + (unsigned)rand_r(&seed) % (delay / 2 + 1);
-	ts.tv_sec = wait / 1000;
-	ts.tv_nsec = (long)(wait % 1000) * 1000000L;
-	nanosleep(&ts, NULL);
+	return delay / 2 + (unsigned)rand_r(&seed) % (delay / 2 + 1);
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0)
+		;
 }
 
 static int status_accepted(const s3_request *req)
@@ -546,6 +696,24 @@ static int status_error(gw_s3 *s3, s3_request *req, const char *what, const char
 			    req->attempts);
 }
 
+/* The request's deadline, from now: the store's, plus its bytes at S3_DEADLINE_RATE. */
+static int64_t request_deadline_ms(const gw_s3 *s3, const s3_request *req)
+{
+	uint64_t bytes = (req->upload ? req->body_len : 0) + req->expect_bytes;
+	return s3->cfg.deadline_ms + (int64_t)(bytes / (S3_DEADLINE_RATE / 1000));
+}
+
+/* Could the attempt have reached the server (the request went out, whole or in part)? */
+static int attempt_reached(CURL *h, CURLcode cc, const transfer *t)
+{
+	curl_off_t pre = 0;
+	if (t->sent || t->answered)
+		return 1;
+	if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_SSL_CONNECT_ERROR)
+		return 0;
+	return curl_easy_getinfo(h, CURLINFO_PRETRANSFER_TIME_T, &pre) != CURLE_OK || pre != 0;
+}
+
 int s3_request_run(gw_s3 *s3, s3_request *req)
 {
 	char errbuf[CURL_ERROR_SIZE], what[1200];
@@ -553,12 +721,16 @@ int s3_request_run(gw_s3 *s3, s3_request *req)
 	struct curl_slist *headers = NULL;
 	char *url = NULL, *message = NULL;
 	CURLcode cc = CURLE_OK;
+	int64_t deadline;
+	int out_of_time = 0;
 	transfer t;
 	CURL *h;
 	int rc = 0;
 
 	if (!req->upload)
 		req->upload = !strcmp(req->method, "PUT") || !strcmp(req->method, "POST");
+	req->landed = 0;
+	deadline = mono_ms() + request_deadline_ms(s3, req);
 	if (req->key)
 		snprintf(what, sizeof(what), "key %s", req->key);
 	else if (req->object)
@@ -579,37 +751,94 @@ int s3_request_run(gw_s3 *s3, s3_request *req)
 		return gw_error_set(GW_ERROR, "cannot create a libcurl handle");
 	}
 	for (req->attempts = 1;; req->attempts++) {
+		int failed, lost;
+		unsigned wait;
 		memset(&t, 0, sizeof(t));
+		t.s3 = s3;
 		t.req = req;
+		t.handle = h;
 		t.response = req->response;
+		t.start_ms = t.progress_ms = mono_ms();
+		t.start_us = gw_time_now_us();
 		req->response->len = 0;
 		req->status = 0;
 		req->error_code[0] = '\0';
 		errbuf[0] = '\0';
-		setup_handle(s3, h, req, &t, url, headers, errbuf);
+		setup_handle(s3, h, req, &t, url, headers, errbuf, deadline - t.start_ms);
+		/* libcurl resends a request without a body on a fresh connection unasked: not a creating one. */
+		if (req->landed_check && !req->body_len)
+			curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
 		cc = curl_easy_perform(h);
 		if (cc == CURLE_OK)
 			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &req->status);
-		if (req->attempts >= max_attempts)
+		if (cc == CURLE_OK)
+			failed = req->status >= 500 || req->status == 429;
+		else
+			failed = transient_curl_error(cc) || t.abandoned[0] || t.refused_rewind;
+		if (cc == CURLE_OK && !failed && req->status != 401 && req->status != 403)
+			health_ok(s3);
+		else if (cc == CURLE_OK)
+			health_fail(s3, t.start_us, 1, "%s %s: HTTP %ld", req->method, what, req->status);
+		else
+			health_fail(s3, t.start_us + (t.progress_ms - t.start_ms) * 1000, 1, "%s %s: %s", req->method, what,
+				    t.abandoned[0] ? t.abandoned : errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		if (!failed)
 			break;
-		if (cc == CURLE_OK ? (req->status < 500 && req->status != 429) : !transient_curl_error(cc))
+		lost = req->landed_check && attempt_reached(h, cc, &t);
+		wait = backoff_ms(req->attempts - 1);
+		out_of_time = mono_ms() + wait >= deadline;
+		if (req->attempts < max_attempts && !out_of_time)
+			sleep_ms(wait);
+		if (lost) {
+			/* The first send may have done the work: look before sending again. */
+			int found;
+			in_landed_check++;
+			found = req->landed_check(s3, req, req->landed_payload);
+			in_landed_check--;
+			if (found < 0) {
+				rc = found;
+				gw_error_prefix("store %s: %s: the answer to %s was lost (%s), and whether it was stored cannot be told",
+						s3->url, what, req->method,
+						t.abandoned[0] ? t.abandoned : cc == CURLE_OK ? "an HTTP 5xx" :
+						errbuf[0] ? errbuf : curl_easy_strerror(cc));
+				break;
+			}
+			if (found) {
+				health_ok(s3);
+				req->landed = 1;
+				req->status = 200;
+				req->response->len = 0; /* the lost attempt's error body */
+				cc = CURLE_OK;
+				break;
+			}
+		}
+		if (req->attempts >= max_attempts || out_of_time)
 			break;
-		backoff_sleep(req->attempts - 1);
 	}
 	/* Credentials and callbacks must not outlive this request in a pooled handle. */
 	curl_easy_reset(h);
 	handle_put(s3, h);
 	curl_slist_free_all(headers);
 	free(url);
+	if (rc < 0)
+		return rc;
 	if (cc != CURLE_OK) {
+		char detail[400];
 		if (t.overflow)
 			return gw_error_set(GW_EIO, "store %s: %s: %s answered more than expected", s3->url, what,
 					    req->method);
 		if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE)
 			return gw_error_set(GW_EIO, "store %s: %s: TLS verification failed (%s); give ca_file= for a private CA",
 					    s3->url, what, errbuf[0] ? errbuf : curl_easy_strerror(cc));
-		return gw_error_set(GW_EIO, "store %s: %s: %s failed after %u attempt%s: %s", s3->url, what, req->method,
-				    req->attempts, req->attempts == 1 ? "" : "s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		if (t.abandoned[0])
+			snprintf(detail, sizeof(detail), "%s", t.abandoned);
+		else if (t.refused_rewind)
+			snprintf(detail, sizeof(detail), "the connection closed without an answer");
+		else
+			snprintf(detail, sizeof(detail), "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		return gw_error_set(GW_EIO, "store %s: %s: %s failed after %u attempt%s%s: %s", s3->url, what, req->method,
+				    req->attempts, req->attempts == 1 ? "" : "s",
+				    out_of_time && req->attempts < max_attempts ? " (its deadline came)" : "", detail);
 	}
 	if (status_accepted(req))
 		return 0;

@@ -103,6 +103,14 @@ uint32_t gw_store_features(const gw_store *store)
 	return store->features;
 }
 
+void gw_store_health_get(gw_store *store, gw_store_health *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->healthy = 1;
+	if (store->driver->health)
+		store->driver->health(store, out);
+}
+
 void gw_store_traffic(const gw_store *store, uint64_t *read, uint64_t *written)
 {
 	*read = __atomic_load_n(&store->bytes_read, __ATOMIC_RELAXED);

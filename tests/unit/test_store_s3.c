@@ -702,6 +702,32 @@ static void test_url_parameters(void **state)
 	s3_config_dispose(&cfg);
 	assert_int_equal(s3_config_parse(&cfg, "bucket"), 0);
 	assert_int_equal(cfg.upload_max_age, 24 * 3600);
+	assert_int_equal(cfg.connect_timeout_ms, 5000);
+	assert_int_equal(cfg.first_byte_timeout_ms, 10000);
+	assert_int_equal(cfg.stall_timeout_ms, 5000);
+	assert_int_equal(cfg.deadline_ms, 60000);
+	s3_config_dispose(&cfg);
+
+	/* Time limits: a number and its unit, within bounds. */
+	assert_int_equal(gw_store_open(&store, "s3://bucket/p?stall_timeout=0s"), GW_EINVALID);
+	assert_non_null(strstr(gw_error_message(), "stall_timeout='0s' is not a period"));
+	assert_int_equal(gw_store_open(&store, "s3://bucket/p?first_byte_timeout=5"), GW_EINVALID);
+	assert_non_null(strstr(gw_error_message(), "first_byte_timeout='5'"));
+	assert_int_equal(gw_store_open(&store, "s3://bucket/p?deadline=50ms"), GW_EINVALID);
+	assert_non_null(strstr(gw_error_message(), "from 100ms"));
+	assert_int_equal(gw_store_open(&store, "s3://bucket/p?connect_timeout=11m"), GW_EINVALID);
+	assert_non_null(strstr(gw_error_message(), "to 600s"));
+	assert_int_equal(gw_store_open(&store, "s3://bucket/p?deadline=-3s"), GW_EINVALID);
+	assert_int_equal(s3_config_parse(&cfg, "bucket?stall_timeout=1500ms&deadline=2m&connect_timeout=2s"
+					       "&first_byte_timeout=1h"), 0);
+	assert_int_equal(cfg.stall_timeout_ms, 1500);
+	assert_int_equal(cfg.deadline_ms, 120000);
+	assert_int_equal(cfg.connect_timeout_ms, 2000);
+	assert_int_equal(cfg.first_byte_timeout_ms, 3600000);
+	url = s3_config_url(&cfg);
+	assert_non_null(strstr(url, "&connect_timeout=2000ms&first_byte_timeout=3600000ms&stall_timeout=1500ms"
+				    "&deadline=120000ms"));
+	free(url);
 	s3_config_dispose(&cfg);
 
 	/* AWS defaults: the regional endpoint, virtual-host style. */
