@@ -161,6 +161,63 @@ s3_keys() {
     python3 -c 'import sys,xml.etree.ElementTree as E; [print(k.text) for k in E.parse(sys.stdin).iter() if k.tag.endswith("}Key") or k.tag=="Key"]'
 }
 
+# --- the fault-injecting proxy (tests/faultproxy.py) between gitwal and the test radosgw ---
+FP_DIR= FP_ENDPOINT=
+# fp_start: start the proxy (directory $T/faultproxy; killed on exit); sets FP_ENDPOINT.
+fp_start() {
+  FP_DIR=$T/faultproxy
+  mkdir -p "$FP_DIR"
+  python3 "$GITWAL_SOURCE_DIR/tests/faultproxy.py" "${GITWAL_TEST_S3_ENDPOINT#http://}" "$FP_DIR" 2>>"$FP_DIR/stderr" &
+  AR_PIDS="${AR_PIDS:-} $!"
+  for _ in $(seq 600); do [ -s "$FP_DIR/port" ] && break; sleep 0.05; done
+  [ -s "$FP_DIR/port" ] || fail "the fault proxy did not start: $(cat "$FP_DIR/stderr")"
+  FP_ENDPOINT=http://127.0.0.1:$(cat "$FP_DIR/port")
+}
+# fp_rules JSON: switch the proxy's rules (see tests/faultproxy.py), atomically.
+fp_rules() { printf '%s\n' "$1" > "$FP_DIR/rules.tmp" && mv "$FP_DIR/rules.tmp" "$FP_DIR/rules.json"; }
+# fp_count PATTERN: lines of the proxy's log matching PATTERN (grep -E).
+fp_count() { grep -Ec -- "$1" "$FP_DIR/log" 2>/dev/null || true; }
+
+# fault_archive KIND=RULE...: the archive service on an Object Lock bucket through the proxy,
+# with short time limits; for each KIND, once the archive holds the live state, RULE is set
+# and pushes are driven and recorded (tests/integration/pitr_check.py drive: each waits
+# until the archive holds it), then the rule is cleared. The fault must have happened. Then: the service logged no writer
+# conflict (a lost answer taken for another writer's object), every recorded state
+# restores exactly with `restore --until`, and the audit is clean (no key has a second
+# version).
+fault_archive() {
+  local check="python3 $GITWAL_SOURCE_DIR/tests/integration/pitr_check.py" spec kind rule before bucket rc=0
+  s3_require
+  fp_start
+  bucket=$(s3_bucket lock)
+  export GITWAL_STORE="s3://$bucket/p?endpoint=$FP_ENDPOINT&region=us-east-1&path_style=true&lock=governance&retain=1h&retries=2&connect_timeout=1s&stall_timeout=1s&first_byte_timeout=1s&deadline=20s"
+  make_repo a.git 2
+  make_repo g/b.git 2
+  archiver_start "$T/ar.log" --debounce 20
+  wait_log "$T/ar.log" 'event=full .*reason=initial' 2 60 || fail "start-up: $(cat "$T/ar.log")"
+  for spec in "$@"; do
+    kind=${spec%%=*} rule=${spec#*=}
+    before=$(fp_count ' fault ')
+    # The rule takes effect once the archive holds the starting state, before the pushes.
+    printf '%s\n' "$rule" > "$FP_DIR/rules.next"
+    PITR_SEED=$RANDOM PITR_BEFORE_STEPS="mv '$FP_DIR/rules.next' '$FP_DIR/rules.json'" \
+      $check drive "$T/root" "$T/work.drive" 3 60 "$T/cp.$kind.json" ||
+      fail "$kind: the archive did not follow the pushes: $(tail -20 "$T/ar.log")"
+    fp_rules '[]'
+    [ "$(fp_count ' fault ')" -gt "$before" ] || fail "$kind: the proxy never injected the fault"
+    pass "$kind: pushes during the fault archived ($(grep -o '"what"' "$T/cp.$kind.json" | wc -l) checkpoints)"
+  done
+  archiver_stop "$T/ar.log"
+  grep 'event=writer_conflict' "$T/ar.log" && fail "a lost answer was taken for another writer (above)"
+  python3 -c 'import json, sys; json.dump([c for f in sys.argv[2:] for c in json.load(open(f))], open(sys.argv[1], "w"))' \
+    "$T/cp.all.json" "$T"/cp.*.json
+  $check verify "$T/cp.all.json" "$T/restore" 0 1 || fail "point-in-time restores of the states recorded during faults"
+  gitwal audit >"$T/audit.out" 2>&1 || rc=$?
+  [ $rc -eq 0 ] || fail "audit exit $rc: $(head -20 "$T/audit.out")"
+  grep -i 'version' "$T/audit.out" && fail "the audit reports versions (above)"
+  pass "every recorded state restores exactly, no second version, audit clean"
+}
+
 # --- point-in-time restore (tests/integration/test_pitr_*.sh) ---
 # pitr_now_us: the current time in microseconds since the epoch (the archiver's clock).
 pitr_now_us() { echo "${EPOCHREALTIME//[^0-9]/}"; }

@@ -9,10 +9,13 @@ checks that `gitwal restore --until` that moment gives exactly that state
   pitr_check.py drive ROOT WORKDIR STEPS SECONDS OUT.json
       STEPS random operations (or until SECONDS have passed), each followed
       by a wait for the archive to reach the live state; OUT.json gets the
-      checkpoints.
+      checkpoints. $PITR_BEFORE_STEPS, when set, is a shell command run once
+      the archive holds the starting state, before the first operation (to
+      start a fault window, say).
   pitr_check.py verify OUT.json SCRATCH COUNT SEED
       COUNT restores at randomly chosen checkpoints (with replacement when
-      there are fewer), each compared with the recorded state.
+      there are fewer), each compared with the recorded state; COUNT 0:
+      every checkpoint once, in order.
   pitr_check.py caught-up ROOT SECONDS REL...
       Wait until the archive's newest state of each REL equals the live
       repository (absent from both when it was deleted); exit 1 after SECONDS.
@@ -159,6 +162,8 @@ def drive(root, work, steps, seconds, out):
     live = d.states()
     wait_caught_up(live)
     checkpoints.append({"time_us": time.time_ns() // 1000, "what": "start", "states": live})
+    if os.environ.get("PITR_BEFORE_STEPS"):
+        subprocess.run(os.environ["PITR_BEFORE_STEPS"], shell=True, check=True)
     for k in range(steps):
         if time.monotonic() > t_end:
             break
@@ -182,8 +187,8 @@ def restored_state(path):
 def verify(out, scratch, count, seed):
     checkpoints = json.load(open(out))
     rng = random.Random(seed)
-    for i in range(count):
-        cp = rng.choice(checkpoints)
+    chosen = checkpoints if count == 0 else [rng.choice(checkpoints) for _ in range(count)]
+    for i, cp in enumerate(chosen):
         us = cp["time_us"]
         target = os.path.join(scratch, "r%d" % i)
         until = "@%d.%06d" % (us // 1000000, us % 1000000)
@@ -199,7 +204,7 @@ def verify(out, scratch, count, seed):
                 sys.exit("restore --until %s (after '%s'): %s differs:\n  want %s\n  got  %s" %
                          (until, cp["what"], rel, want, got))
         shutil.rmtree(target, ignore_errors=True)
-    print("%d point-in-time restores exact (%d checkpoints)" % (count, len(checkpoints)))
+    print("%d point-in-time restores exact (%d checkpoints)" % (len(chosen), len(checkpoints)))
 
 
 if __name__ == "__main__":
