@@ -22,6 +22,8 @@
 #   GITWAL_DEMO_DIR  where the demo works (default out/demo; emptied first)
 #   LIBGIT2_BUNDLE   the libgit2 bundle (default ../shared/data/libgit2.bundle);
 #                    without it, every repository of the demo is generated
+#   GITWAL_DEMO_CACHE  where the mirror clone of the bundle is kept between runs
+#                    (default out/cache)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$(pwd)
@@ -147,16 +149,29 @@ step="making the demo root"
 say "demo root $root"
 repos=()
 if [ -f "$bundle" ]; then
-  # One mirror clone of the bundle is kept: indexing 75 MB of history takes a while.
-  cache=$src/out/cache/libgit2.git
-  if ! git -C "$cache" rev-parse -q --verify HEAD >/dev/null 2>&1; then
+  # One mirror clone of the bundle is kept (indexing 75 MB of history takes a while), and
+  # made again when the bundle is another one.
+  name=$(basename "$bundle" .bundle).git
+  cache=${GITWAL_DEMO_CACHE:-$src/out/cache}/$name
+  made_from="$(readlink -f "$bundle") $(stat -c '%s %Y' "$bundle")"
+  if [ "$(cat "$cache.from" 2>/dev/null)" != "$made_from" ]; then
     echo "cloning $bundle (once; kept in $cache)"
-    rm -rf "$cache" "$cache.tmp"; mkdir -p "$(dirname "$cache")"
+    rm -rf "$cache" "$cache.tmp" "$cache.from"; mkdir -p "$(dirname "$cache")"
     git clone -q --mirror "$bundle" "$cache.tmp"
+    # A bundle without HEAD leaves the clone's HEAD on an unborn branch: put it on a real one.
+    if ! git -C "$cache.tmp" rev-parse -q --verify HEAD >/dev/null; then
+      head=$(git -C "$cache.tmp" for-each-ref --format='%(refname)' refs/heads | head -1)
+      for b in refs/heads/main refs/heads/master; do
+        if git -C "$cache.tmp" rev-parse -q --verify "$b" >/dev/null; then head=$b; break; fi
+      done
+      [ -n "$head" ] || fail "$bundle holds no branch"
+      git -C "$cache.tmp" symbolic-ref HEAD "$head"
+    fi
     mv "$cache.tmp" "$cache"
+    echo "$made_from" > "$cache.from"
   fi
-  cp -a "$cache" "$root/libgit2.git"
-  repos+=(libgit2.git)
+  cp -a "$cache" "$root/$name"
+  repos+=("$name")
 else
   gen_repo tools/cli.git 12
   repos+=(tools/cli.git)

@@ -1,16 +1,19 @@
 # scripts/run.sh without a ROOT: the newcomer's demo (generated repositories, as without
-# ../shared/data) runs the real service, pushes, restores --until the time it noted, audits,
-# stops the service, and ends with a one-line verdict; a wrong restore or a service that will
-# not start ends in 'demo: FAIL' with the reason, exit 1, and no service left running; a demo
-# directory the demo did not make is never emptied.
+# ../shared/data; then with a small bundle in place of libgit2's) runs the real service,
+# pushes, restores --until the time it noted, audits, stops the service, and ends with a
+# one-line verdict; a wrong restore or a service that will not start ends in 'demo: FAIL'
+# with the reason, exit 1, and no service left running; a demo directory the demo did not
+# make is never emptied.
 source "$(dirname "$0")/lib.sh"
 
 RUN=$GITWAL_SOURCE_DIR/scripts/run.sh
 
-# demo NAME BIN: run the demo with gitwal BIN in $T/NAME (no libgit2 bundle); output in $T/NAME.out.
+# demo NAME BIN [BUNDLE]: run the demo with gitwal BIN in $T/NAME (with BUNDLE for libgit2's;
+# none by default); output in $T/NAME.out.
 demo() {
   local rc=0
-  GITWAL_BIN=$2 LIBGIT2_BUNDLE=$T/no-such.bundle GITWAL_DEMO_DIR=$T/$1 bash "$RUN" > "$T/$1.out" 2>&1 || rc=$?
+  GITWAL_BIN=$2 LIBGIT2_BUNDLE=${3:-$T/no-such.bundle} GITWAL_DEMO_DIR=$T/$1 GITWAL_DEMO_CACHE=$T/cache \
+    bash "$RUN" > "$T/$1.out" 2>&1 || rc=$?
   return $rc
 }
 # service_gone OUT: the service the demo started (its pid is in OUT) is no longer running.
@@ -33,6 +36,23 @@ grep -q 'event=stop' "$T/ok/archive.log" || fail "the service did not log event=
 service_gone "$T/ok.out"
 echo "$last"
 pass "the demo: service, pushes, restore --until T, audit, info, clean stop, PASS verdict"
+
+# A bundle (as ../shared/data/libgit2.bundle) without HEAD: its mirror clone gets HEAD on a
+# branch, is kept in the cache for the next run, and one of its branches is deleted after T.
+git init -q "$T/small"
+for i in 1 2 3; do echo "$i" > "$T/small/f"; git -C "$T/small" add f; git -C "$T/small" commit -qm "small $i"; done
+git -C "$T/small" branch -q -m dev; git -C "$T/small" branch -q topic HEAD~1
+git -C "$T/small" bundle create -q "$T/small.bundle" refs/heads/dev refs/heads/topic
+demo bundle "$GITWAL_BIN" "$T/small.bundle" || fail "the demo with a bundle failed: $(tail -20 "$T/bundle.out")"
+last=$(tail -1 "$T/bundle.out")
+[[ $last == "demo: PASS: "* ]] || fail "the demo with a bundle: verdict '$last'"
+grep -Eq '^  small.git +3 commits, +2 refs, HEAD -> dev$' "$T/bundle.out" ||
+  fail "the bundle's repository is not in the demo root as expected: $(head -8 "$T/bundle.out")"
+grep -q '^cloning .*small.bundle' "$T/bundle.out" || fail "the bundle was not cloned"
+grep -Eq '^  small.git +refs/heads/topic .* deleted$' "$T/bundle.out" || fail "no branch of the bundle deleted after T"
+[ -f "$T/cache/small.git.from" ] || fail "the mirror clone of the bundle was not kept in GITWAL_DEMO_CACHE"
+service_gone "$T/bundle.out"
+pass "the demo with a bundle without HEAD: HEAD -> dev, a branch deleted after T, PASS"
 
 # A restore that ignores --until (the newest state instead of T's): the demo must notice.
 cat > "$T/gw-no-until" <<EOF
