@@ -3,7 +3,7 @@
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 
-PACKAGES=(build-essential cmake pkg-config git time python3
+PACKAGES=(build-essential clang cmake pkg-config git groff-base time python3
   libgit2-dev libcurl4-openssl-dev libssl-dev liblz4-dev libsqlite3-dev
   libjansson-dev libcmocka-dev libxml2-dev zlib1g-dev libmicrohttpd-dev)
 

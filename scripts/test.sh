@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The one test command (README.md; CI runs it through .ci/run):
 # installs dependencies, builds a release and an AddressSanitizer+UBSan build,
-# starts a local Ceph radosgw for the S3 tests (scripts/rgw.sh), and runs the
-# whole CTest suite under both builds. radosgw is stopped however this ends.
+# compiles with gcc -O3 and with clang -O3 (all four with warnings as errors: no
+# compiler a user may have warns about anything), starts a local Ceph radosgw
+# for the S3 tests (scripts/rgw.sh), and runs the whole CTest suite under the
+# first two builds. radosgw is stopped however this ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +12,9 @@ scripts/deps.sh
 scripts/rgw.sh install
 scripts/build.sh release
 scripts/build.sh asan
+echo "== compile checks: gcc -O3 and clang -O3, warnings as errors"
+scripts/build.sh gcc-o3
+scripts/build.sh clang
 
 trap 'scripts/rgw.sh stop' EXIT
 scripts/rgw.sh start

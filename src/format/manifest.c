@@ -92,6 +92,8 @@ static int get_string(const parse_ctx *p, json_t *obj, const char *field, const 
 static int get_uint(const parse_ctx *p, json_t *obj, const char *field, uint64_t *out)
 {
 	json_t *v = json_object_get(obj, field);
+	/* Defined on every return: callers (and compilers tracing them) never see an unset value. */
+	*out = 0;
 	if (!v)
 		return bad(p, field, "is missing");
 	if (!json_is_integer(v) || json_integer_value(v) < 0)

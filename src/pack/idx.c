@@ -164,6 +164,8 @@ int gw_idx_decode_offset(const gw_idx *idx, const unsigned char *entry, uint64_t
 	uint32_t v = gw_get_be32(entry);
 	unsigned char b[8];
 	int rc;
+	/* Defined on every return: callers (and compilers tracing them) never see an unset value. */
+	*offset = 0;
 	if (!(v & 0x80000000u)) {
 		*offset = v;
 		return 0;

@@ -21,6 +21,7 @@ checks that `gitwal restore --until` that moment gives exactly that state
       repository (absent from both when it was deleted); exit 1 after SECONDS.
       What tests wait for instead of a quiet period: once it holds, nothing
       more is written for these repositories until they change again.
+      scripts/run.sh (the demo) waits on it too.
 
 gitwal is $GITWAL_BIN; the store, index and root come from the environment
 (GITWAL_STORE, GITWAL_STATE_DIR, GITWAL_ROOT), as for the writers.
