@@ -500,18 +500,27 @@ static int list_dir(gw_store *store, const char *dir_key, const char *prefix, co
 	return rc;
 }
 
-static int file_list(gw_store *store, const char *prefix, const char *after, gw_store_list_cb cb, void *payload)
+/* The deepest directory a prefix names ("" for the root), where a walk of it starts (malloc'd). */
+static char *prefix_dir(const char *prefix)
 {
-	/* Start at the deepest directory the prefix names. */
 	char *dir = strdup(prefix), *slash;
-	int rc;
-	if (!dir)
-		return gw_error_set(GW_ERROR, "out of memory");
-	slash = strrchr(dir, '/');
-	if (slash)
+	if (!dir) {
+		gw_error_set(GW_ERROR, "out of memory");
+		return NULL;
+	}
+	if ((slash = strrchr(dir, '/')))
 		*slash = '\0';
 	else
 		dir[0] = '\0';
+	return dir;
+}
+
+static int file_list(gw_store *store, const char *prefix, const char *after, gw_store_list_cb cb, void *payload)
+{
+	char *dir = prefix_dir(prefix);
+	int rc;
+	if (!dir)
+		return GW_ERROR;
 	rc = list_dir(store, dir, prefix, after, cb, payload);
 	free(dir);
 	return rc;
@@ -597,15 +606,10 @@ static int strays_dir(gw_store *store, const char *dir_key, const char *prefix, 
 
 static int file_strays(gw_store *store, const char *prefix, gw_store_stray_cb cb, void *payload)
 {
-	char *dir = strdup(prefix), *slash;
+	char *dir = prefix_dir(prefix);
 	int rc;
 	if (!dir)
-		return gw_error_set(GW_ERROR, "out of memory");
-	slash = strrchr(dir, '/');
-	if (slash)
-		*slash = '\0';
-	else
-		dir[0] = '\0';
+		return GW_ERROR;
 	rc = strays_dir(store, dir, prefix, cb, payload);
 	free(dir);
 	return rc;

@@ -175,62 +175,8 @@ static void open_pair(int kind, const char *params, const char *via_params, gw_s
 		fail_msg("open %s: %s", url, gw_error_message());
 }
 
-static void fill_pattern(unsigned char *buf, size_t len, uint64_t seed, uint64_t offset)
-{
-	size_t i;
-	for (i = 0; i < len; i++) {
-		uint64_t x = (offset + i) * 0x9E3779B97F4A7C15ull + seed;
-		x ^= x >> 29;
-		buf[i] = (unsigned char)(x * 0xBF58476D1CE4E5B9ull >> 56);
-	}
-}
+#include "store_pattern.h"
 
-static int write_pattern(gw_store *store, const char *key, uint64_t size, uint64_t hint, uint64_t seed)
-{
-	const size_t piece = 1 << 20;
-	unsigned char *buf = malloc(piece);
-	gw_store_writer *w;
-	uint64_t done = 0;
-	int rc;
-	assert_non_null(buf);
-	if ((rc = gw_store_write_open(&w, store, key, hint)) < 0) {
-		free(buf);
-		return rc;
-	}
-	while (done < size && rc == 0) {
-		size_t n = size - done < piece ? (size_t)(size - done) : piece;
-		fill_pattern(buf, n, seed, done);
-		rc = gw_store_writer_write(w, buf, n);
-		done += n;
-	}
-	if (rc == 0)
-		rc = gw_store_writer_commit(w);
-	gw_store_writer_free(w);
-	free(buf);
-	return rc;
-}
-
-static void check_pattern(gw_store *store, const char *key, uint64_t size, uint64_t seed)
-{
-	unsigned char *got = malloc(1 << 20), *want = malloc(1 << 20);
-	gw_store_reader *r;
-	uint64_t done = 0;
-	ssize_t n;
-	if (gw_store_read_open(&r, store, key, 0, GW_STORE_TO_END) < 0)
-		fail_msg("read_open %s: %s", key, gw_error_message());
-	while ((n = gw_store_reader_read(r, got, 1 << 20)) > 0) {
-		fill_pattern(want, (size_t)n, seed, done);
-		if (memcmp(got, want, (size_t)n))
-			fail_msg("%s: bytes differ at %llu", key, (unsigned long long)done);
-		done += (uint64_t)n;
-	}
-	if (n < 0)
-		fail_msg("read %s: %s", key, gw_error_message());
-	assert_int_equal(done, size);
-	gw_store_reader_free(r);
-	free(got);
-	free(want);
-}
 
 /* The key holds exactly one version (so no lost answer made a second). */
 static void assert_one_version(gw_store *store, const char *key)
@@ -333,7 +279,7 @@ static void test_multipart_faults(void **state)
 			snprintf(key, sizeof(key), "mp/%zu-%zu-%s", t, i, faults[i].name);
 			snprintf(path, sizeof(path), targets[t].path, key);
 			set_fault(&faults[i], targets[t].method, path);
-			if (write_pattern(store, key, (9u << 20) + 12345, GW_STORE_SIZE_UNKNOWN, 100 + (uint64_t)n) < 0)
+			if (write_pattern(store, key, (9u << 20) + 12345, GW_STORE_SIZE_UNKNOWN, 1u << 20, 100 + (uint64_t)n) < 0)
 				fail_msg("multipart %s under fault %s on %s: %s", key, faults[i].rule, targets[t].method,
 					 gw_error_message());
 			proxy_rules("[]");
@@ -348,7 +294,7 @@ static void test_multipart_faults(void **state)
 		}
 	/* The start of an upload lost (its id unknown): another is started, and the object is whole. */
 	proxy_rules("[{\"fault\":\"status\",\"status\":503,\"method\":\"POST\",\"path\":\"mp/start\\\\?uploads=\",\"count\":1}]");
-	assert_int_equal(write_pattern(store, "mp/start", 9u << 20, GW_STORE_SIZE_UNKNOWN, 7), 0);
+	assert_int_equal(write_pattern(store, "mp/start", 9u << 20, GW_STORE_SIZE_UNKNOWN, 1u << 20, 7), 0);
 	proxy_rules("[]");
 	check_pattern(store, "mp/start", 9u << 20, 7);
 	gw_store_free(store);
@@ -362,7 +308,7 @@ static void test_get_faults(void **state)
 	size_t m, i;
 	(void)state;
 	open_pair(GW_S3_BUCKET_PLAIN, NULL, NULL, &store, &direct);
-	assert_int_equal(write_pattern(direct, "get/object", (5u << 20) + 17, GW_STORE_SIZE_UNKNOWN, 42), 0);
+	assert_int_equal(write_pattern(direct, "get/object", (5u << 20) + 17, GW_STORE_SIZE_UNKNOWN, 1u << 20, 42), 0);
 	for (m = 0; m < 2; m++)
 		for (i = 0; i < NFAULTS; i++) {
 			int before = proxy_count("fault ", methods[m]);
