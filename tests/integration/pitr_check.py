@@ -10,9 +10,14 @@ checks that `gitwal restore --until` that moment gives exactly that state
       STEPS random operations (or until SECONDS have passed), each followed
       by a wait for the archive to reach the live state; OUT.json gets the
       checkpoints.
+      With PITR_SPOOLED_LOG=LOG (the archiver's log, for a store that is
+      away), a step waits instead until the archiver has captured each
+      repository it changed into its spool: one more `event=spooled repo=REL`
+      line in LOG for it (restore cannot see the spool).
   pitr_check.py verify OUT.json SCRATCH COUNT SEED
       COUNT restores at randomly chosen checkpoints (with replacement when
-      there are fewer), each compared with the recorded state.
+      there are fewer), each compared with the recorded state; COUNT 0:
+      every checkpoint, in order.
   pitr_check.py caught-up ROOT SECONDS REL...
       Wait until the archive's newest state of each REL equals the live
       repository (absent from both when it was deleted); exit 1 after SECONDS.
@@ -151,20 +156,51 @@ def wait_caught_up(live, seconds=CATCH_UP_SECONDS):
         delay = min(delay * 2, 0.2)
 
 
+def spooled_counts(log):
+    counts = {}
+    with open(log) as f:
+        for line in f:
+            if " event=spooled " in line:
+                rel = line.split(" repo=", 1)[1].split(" ", 1)[0]
+                counts[rel] = counts.get(rel, 0) + 1
+    return counts
+
+
+def wait_spooled(log, before, changed):
+    """Until each repository in changed has one more spooled segment in log than in before."""
+    deadline = time.monotonic() + CATCH_UP_SECONDS
+    delay = 0.02
+    while True:
+        got = spooled_counts(log)
+        if all(got.get(rel, 0) > before.get(rel, 0) for rel in changed):
+            return got
+        if time.monotonic() > deadline:
+            sys.exit("the archiver did not spool %s within %d s (log %s)" % (sorted(changed), CATCH_UP_SECONDS, log))
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
 def drive(root, work, steps, seconds, out):
     rng = random.Random(int(os.environ.get("PITR_SEED", "1")))
     d = Driver(root, work, rng)
+    log = os.environ.get("PITR_SPOOLED_LOG")
     checkpoints = []
     t_end = time.monotonic() + seconds
     live = d.states()
-    wait_caught_up(live)
+    if log:
+        counts = spooled_counts(log)
+    else:
+        wait_caught_up(live)
     checkpoints.append({"time_us": time.time_ns() // 1000, "what": "start", "states": live})
     for k in range(steps):
         if time.monotonic() > t_end:
             break
         what = d.step()
-        live = d.states()
-        wait_caught_up(live)
+        before, live = live, d.states()
+        if log:
+            counts = wait_spooled(log, counts, [rel for rel in live if live[rel] != before[rel]])
+        else:
+            wait_caught_up(live)
         # A moment after the archive holds this state and before the next change.
         checkpoints.append({"time_us": time.time_ns() // 1000, "what": what, "states": live})
     with open(out, "w") as f:
@@ -182,8 +218,8 @@ def restored_state(path):
 def verify(out, scratch, count, seed):
     checkpoints = json.load(open(out))
     rng = random.Random(seed)
-    for i in range(count):
-        cp = rng.choice(checkpoints)
+    for i in range(count or len(checkpoints)):
+        cp = rng.choice(checkpoints) if count else checkpoints[i]
         us = cp["time_us"]
         target = os.path.join(scratch, "r%d" % i)
         until = "@%d.%06d" % (us // 1000000, us % 1000000)
@@ -199,7 +235,7 @@ def verify(out, scratch, count, seed):
                 sys.exit("restore --until %s (after '%s'): %s differs:\n  want %s\n  got  %s" %
                          (until, cp["what"], rel, want, got))
         shutil.rmtree(target, ignore_errors=True)
-    print("%d point-in-time restores exact (%d checkpoints)" % (count, len(checkpoints)))
+    print("%d point-in-time restores exact (%d checkpoints)" % (count or len(checkpoints), len(checkpoints)))
 
 
 if __name__ == "__main__":
