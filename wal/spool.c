@@ -11,7 +11,7 @@
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
 #include "gitwal/layout.h"
-#include "gitwal/manifest.h"
+#include "gitwal/time.h"
 #include "gitwal/repo.h"
 #include "gitwal/segment.h"
 

@@ -10,7 +10,7 @@
 #include "gitwal/error.h"
 #include "gitwal/index.h"
 #include "gitwal/layout.h"
-#include "gitwal/manifest.h"
+#include "gitwal/time.h"
 #include "gitwal/metrics.h"
 #include "gitwal/store.h"
 #include "wal/spool.h"
