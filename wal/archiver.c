@@ -9,6 +9,11 @@
  * backup, then its segments replayed), so a restart, or a crash between a
  * segment's store write and its index row, resumes exactly: the store is the
  * truth and the LSN of the next record comes from listing it.
+ *
+ * Capture never waits on the store: a segment is built into the local spool
+ * (durable there), and upload threads take it to the store (wal/spool.c),
+ * reporting back through events that gw_archiver_tick() takes in this
+ * thread. A repository whose sync fails is retried on its own backoff.
  */
 #include "gitwal/archive.h"
 #include "gitwal/backup.h"
@@ -22,6 +27,7 @@
 #include "wal/spool.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -30,6 +36,9 @@
 
 /* The size trigger waits for this much segment data: tiny repositories would churn. */
 #define FULL_MIN_SEGMENT_BYTES (16u << 20)
+/* A repository whose sync failed is tried again after 1 s, doubling up to a minute. */
+#define RETRY_FIRST_MS 1000
+#define RETRY_MAX_MS 60000
 
 typedef struct {
 	char *rel;
@@ -50,6 +59,10 @@ typedef struct {
 	int64_t unobserved_since; /* states since then were not watched (archiver down): next segment is a gap */
 	int64_t dirty_since;      /* changed while the spool was full: archive when there is room */
 	int resync;               /* its spooled segments were set aside: archive it again from the store */
+	int64_t resync_last_us;   /* ... the latest time they recorded: no gap when none is after the store's last record */
+	int64_t retry_at_ms;      /* its last sync failed: try again then (monotonic ms; 0: not failing) */
+	int64_t retry_backoff_ms;
+	int64_t retry_changed_us; /* when the change that failed was first seen */
 	int foreign;              /* another archiver writes it: this one stopped (DESIGN.md 3) */
 	char *refused;            /* why gitwal does not archive it (shallow, reftable...), as last logged */
 } arepo;
@@ -60,14 +73,19 @@ struct gw_archiver {
 	gw_archiver_opts opts;
 	char *scratch; /* state_dir/tmp */
 	gw_spool *spool;
-	int64_t next_flush_ms;
-	int64_t flush_backoff_ms;
 	arepo **repos; /* sorted by rel */
 	size_t nrepos, cap;
 	gw_archiver_stats stats;
 };
 
 static void log_event(gw_archiver *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* Metric handles are NULL-safe; the set itself may be absent. */
 #define METRIC(a, field) ((a)->opts.metrics ? (a)->opts.metrics->field : NULL)
@@ -107,6 +125,8 @@ int gw_archiver_new(gw_archiver **out, gw_store *store, gw_index *index, const g
 		char *dir = gw_fs_join(opts->state_dir, "spool");
 		int rc = dir ? gw_spool_open(&a->spool, dir, a->opts.spool_max_bytes) : GW_ERROR;
 		free(dir);
+		if (rc == 0 && (rc = gw_spool_start(a->spool, store, index, opts->upload_threads, opts->metrics)) < 0)
+			gw_spool_free(a->spool);
 		if (rc < 0) {
 			free(a->scratch);
 			free(a);
@@ -153,21 +173,19 @@ void gw_archiver_free(gw_archiver *a)
 	}
 	free(a->repos);
 	free(a->scratch);
-	gw_spool_free(a->spool);
+	gw_spool_free(a->spool); /* joins the upload threads (they touch the spool, store and index only) */
 	free(a);
 }
 
-static void update_spool_metrics(gw_archiver *a)
+int gw_archiver_fd(gw_archiver *a)
 {
-	a->stats.spool_segments = gw_spool_count(a->spool);
-	a->stats.spool_bytes = gw_spool_bytes(a->spool);
-	gw_metrics_gauge_set(METRIC(a, spool_segments), (int64_t)a->stats.spool_segments);
-	gw_metrics_gauge_set(METRIC(a, spool_bytes), (int64_t)a->stats.spool_bytes);
+	return gw_spool_fd(a->spool);
 }
 
 void gw_archiver_get_stats(gw_archiver *a, gw_archiver_stats *stats)
 {
-	update_spool_metrics(a);
+	a->stats.spool_segments = gw_spool_count(a->spool);
+	a->stats.spool_bytes = gw_spool_bytes(a->spool);
 	a->stats.repositories = a->nrepos;
 	gw_metrics_gauge_set(METRIC(a, repositories), (int64_t)a->nrepos);
 	*stats = a->stats;
@@ -365,6 +383,8 @@ static int replay_spool(gw_archiver *a, arepo *r)
 		gw_hex_encode(rec.sha256, GW_SEGMENT_TRAILER_DIGEST(trailer), 32);
 		memcpy(rec.prev_sha256, h.prev_sha256, 65);
 		gw_segment_header_dispose(&h);
+		if (rec.lsn <= r->last_lsn)
+			continue; /* uploaded, its spool file not yet removed: the store's copy was replayed */
 		rc = replay_segment(&rec, &ctx);
 		if (rc > 0)
 			rc = 0;
@@ -493,9 +513,20 @@ static int repo_load(gw_archiver *a, arepo *r)
 
 	repo_unload(r);
 	memset(&m, 0, sizeof(m));
-	if ((rc = gw_index_sync(a->index, a->store, r->rel)) < 0 ||
-	    (rc = gw_layout_next_lsn(a->store, r->rel, &next)) < 0)
-		return rc == GW_EIO ? repo_load_offline(a, r) : rc;
+	/*
+	 * A store known to be away is not asked (it may stall): what this host
+	 * knows will do. Not after a conflict: the store holds records this
+	 * host does not know, so only the store's state will do.
+	 */
+	if (!r->resync && !gw_spool_store_may_try(a->spool))
+		return repo_load_offline(a, r);
+	rc = gw_index_sync(a->index, a->store, r->rel);
+	if (rc >= 0)
+		rc = gw_layout_next_lsn(a->store, r->rel, &next);
+	if (rc < 0) {
+		gw_spool_note_store(a->spool, rc); /* (a read that works says nothing of writes) */
+		return rc == GW_EIO && !r->resync ? repo_load_offline(a, r) : rc;
+	}
 	rc = gw_index_full_find(a->index, r->rel, 0, &rec);
 	if (rc == GW_ENOTFOUND) {
 		r->base_lsn = 0;
@@ -541,7 +572,12 @@ static int repo_load(gw_archiver *a, arepo *r)
 static int take_full(gw_archiver *a, arepo *r, const char *why)
 {
 	gw_backup_result res;
-	int rc = gw_backup_full(a->store, a->index, a->opts.root, r->rel, &res);
+	int rc;
+	if (!gw_spool_store_may_try(a->spool))
+		return gw_error_set(GW_EIO, "repository %s: its full backup (%s) waits for the store, which is unhealthy",
+				    r->rel, why);
+	rc = gw_backup_full(a->store, a->index, a->opts.root, r->rel, &res);
+	gw_spool_note_store(a->spool, rc < 0 ? rc : 0);
 	if (rc < 0)
 		return rc;
 	a->stats.fulls++;
@@ -567,45 +603,30 @@ static int full_due(gw_archiver *a, arepo *r, const char **why)
 }
 
 /*
- * The LSN this archiver meant to write holds another record. A full
- * backup's record (a `gitwal backup` beside the service): GW_EEXISTS, and
- * the caller re-reads the repository from the store and goes on after it. A
- * change segment: another archiver writes this repository; two writers
- * would interleave their records, so this one stops writing it, says so
- * once, and leaves the judgement to the operator and `gitwal audit`.
+ * The LSN of a spooled segment of r holds another record in the store (the
+ * upload thread read it). A full backup's record (a `gitwal backup` beside
+ * the service): the repository is archived again after it. A change
+ * segment: another archiver writes this repository; two writers would
+ * interleave their records, so this one stops writing it, says so once,
+ * and leaves the judgement to the operator and `gitwal audit`.
  */
-static int lsn_taken(gw_archiver *a, arepo *r, uint64_t lsn)
+static void lsn_taken(gw_archiver *a, arepo *r, uint64_t lsn, int full, int unreadable)
 {
-	gw_segment_header h;
-	unsigned char trailer[GW_SEGMENT_TRAILER_SIZE];
-	gw_store_stat st;
 	char *key = gw_layout_key(r->rel, lsn, GW_KEY_SEGMENT);
-	int rc, full = 0;
-	if (!key)
-		return gw_error_set(GW_ERROR, "out of memory");
-	if ((rc = gw_store_stat_key(a->store, key, &st)) == 0 &&
-	    (rc = gw_segment_read_meta(a->store, key, st.size, &h, trailer)) == 0) {
-		full = h.full_backup;
-		gw_segment_header_dispose(&h);
-	}
-	if (rc < 0) {
-		gw_error_prefix("repository %s: LSN %llu is taken, and its record cannot be read", r->rel,
-				(unsigned long long)lsn);
-	} else if (full) {
-		rc = gw_error_set(GW_EEXISTS, "repository %s: a full backup took LSN %llu", r->rel, (unsigned long long)lsn);
+	if (full || unreadable) {
+		r->resync = 1;
+		if (unreadable)
+			log_event(a, "event=error repo=%s error=\"LSN %llu is taken, and its record cannot be read: the "
+				     "repository is archived again from the store\"", r->rel, (unsigned long long)lsn);
 	} else {
 		r->foreign = 1;
 		a->stats.errors++;
 		gw_metrics_counter_inc(a->opts.metrics ? a->opts.metrics->errors[GW_METRICS_ERROR_CONFLICT] : NULL);
-		log_event(a, "event=writer_conflict repo=%s lsn=%llu key=%s action=stopped", r->rel,
-			  (unsigned long long)lsn, key);
-		rc = gw_error_set(GW_EEXISTS,
-				  "repository %s: another writer archives it (LSN %llu holds its segment %s); this archiver "
-				  "stopped writing it: run 'gitwal audit' and keep one archiver per repository",
-				  r->rel, (unsigned long long)lsn, key);
+		log_event(a, "event=writer_conflict repo=%s lsn=%llu key=%s action=stopped error=\"another writer archives "
+			     "it; this archiver stopped writing it: run 'gitwal audit' and keep one archiver per "
+			     "repository\"", r->rel, (unsigned long long)lsn, key ? key : "?");
 	}
 	free(key);
-	return rc;
 }
 
 /* The spool is full: remember the change and archive the state when there is room (as a gap). */
@@ -619,14 +640,18 @@ static int mark_dirty(gw_archiver *a, arepo *r, int64_t now)
 	return 0;
 }
 
+/*
+ * Capture: build the segment into the spool (create-only, fsync'd), where
+ * it is durable on this host; the upload threads take it to the store. No
+ * store request here, so a slow or failing store never delays observation.
+ */
 static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n, int64_t now, int64_t changed_us,
 			 const char *path)
 {
 	gw_segment_spec spec;
 	gw_segment_result res;
-	gw_segment_record rec;
-	char *key;
-	int rc, spooled;
+	gw_spool_item item;
+	int rc;
 
 	memset(&spec, 0, sizeof(spec));
 	spec.rel = r->rel;
@@ -647,55 +672,29 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 			spec.gap_to_us = now;
 		}
 	}
-	/* Segments of a repository queue behind its spooled ones: the store gets them in order. */
-	spooled = gw_spool_has_repo(a->spool, r->rel);
-	if (spooled && gw_spool_full(a->spool))
+	if (gw_spool_full(a->spool))
 		return mark_dirty(a, r, now);
-	rc = gw_segment_build(spooled ? gw_spool_store(a->spool) : a->store, r->objset, &spec, &res);
-	if (rc == GW_EIO && !spooled) {
-		log_event(a, "event=store_unavailable repo=%s lsn=%llu error=\"%s\"", r->rel,
-			  (unsigned long long)spec.lsn, gw_error_message());
-		gw_metrics_counter_inc(a->opts.metrics ? a->opts.metrics->errors[GW_METRICS_ERROR_STORE] : NULL);
-		if (gw_spool_full(a->spool))
-			return mark_dirty(a, r, now);
-		spooled = 1;
-		rc = gw_segment_build(gw_spool_store(a->spool), r->objset, &spec, &res);
-	}
-	if (rc == GW_EEXISTS && !spooled)
-		return lsn_taken(a, r, spec.lsn);
-	if (rc < 0)
+	if ((rc = gw_segment_build(gw_spool_store(a->spool), r->objset, &spec, &res)) < 0)
 		return rc;
+	memset(&item, 0, sizeof(item));
+	item.lsn = spec.lsn;
+	item.bytes = res.bytes;
+	item.updates = n;
+	item.objects = res.objects;
+	item.changed_us = changed_us;
+	item.time_us = now;
+	item.spooled_us = gw_time_now_us();
+	item.gap = spec.gap;
+	if ((rc = gw_spool_add(a->spool, r->rel, &item)) < 0) {
+		gw_segment_result_dispose(&res);
+		return rc;
+	}
 	if (spec.gap) {
 		a->stats.gaps++;
 		gw_metrics_counter_inc(METRIC(a, gaps));
 	}
 	r->dirty_since = r->unobserved_since = 0;
 	r->last_record_us = now;
-	memset(&rec, 0, sizeof(rec));
-	key = gw_layout_key(r->rel, spec.lsn, GW_KEY_SEGMENT);
-	rec.repository = r->rel;
-	rec.lsn = spec.lsn;
-	rec.base_lsn = r->base_lsn;
-	rec.time_first_us = rec.time_last_us = now;
-	rec.key = key;
-	rec.size = res.bytes;
-	memcpy(rec.sha256, res.sha256, 65);
-	memcpy(rec.prev_sha256, r->last_digest, 65);
-	rec.objects = res.objects;
-	rec.updates = n;
-	rec.gap = spec.gap;
-	rec.gap_from_us = spec.gap_from_us;
-	rec.gap_to_us = spec.gap_to_us;
-	if (spooled) {
-		gw_spool_added(a->spool, res.bytes);
-		update_spool_metrics(a);
-		a->next_flush_ms = 0;
-	}
-	/* The store is the truth: a failure here is repaired by the next index sync. */
-	else if (gw_index_segment_add(a->index, &rec, updates, n) < 0)
-		log_event(a, "event=index_error repo=%s lsn=%llu error=\"%s\"", r->rel, (unsigned long long)spec.lsn,
-			  gw_error_message());
-	free(key);
 	if ((rc = gw_objset_add(r->objset, res.oids, res.objects, spec.lsn)) < 0 ||
 	    (rc = gw_objset_mark_closed(r->objset, res.proven, res.nproven)) < 0) {
 		gw_segment_result_dispose(&res);
@@ -705,18 +704,11 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 	memcpy(r->last_digest, res.sha256, 65);
 	r->segments_since_full++;
 	r->bytes_since_full += res.bytes;
-	a->stats.segments++;
-	a->stats.segment_bytes += res.bytes;
-	a->stats.last_segment_us = gw_time_now_us();
-	gw_metrics_counter_inc(METRIC(a, segments_written));
-	gw_metrics_counter_add(METRIC(a, segment_bytes), res.bytes);
-	gw_metrics_gauge_set_now(METRIC(a, last_segment_timestamp));
-	if (changed_us)
-		gw_metrics_histogram_observe(METRIC(a, archive_lag), (double)(gw_time_now_us() - changed_us) / 1e6);
-	log_event(a, "event=segment repo=%s lsn=%llu updates=%zu objects=%llu bytes=%llu lag_ms=%.1f%s%s", r->rel,
+	a->stats.spooled++;
+	gw_metrics_gauge_set_double(METRIC(a, last_spooled_timestamp), (double)item.spooled_us / 1e6);
+	log_event(a, "event=spooled repo=%s lsn=%llu updates=%zu objects=%llu bytes=%llu lag_ms=%.1f%s", r->rel,
 		  (unsigned long long)spec.lsn, n, (unsigned long long)res.objects, (unsigned long long)res.bytes,
-		  changed_us ? (double)(gw_time_now_us() - changed_us) / 1000.0 : 0.0, spooled ? " spooled=1" : "",
-		  spec.gap ? " gap=1" : "");
+		  changed_us ? (double)(item.spooled_us - changed_us) / 1000.0 : 0.0, spec.gap ? " gap=1" : "");
 	gw_segment_result_dispose(&res);
 	return 0;
 }
@@ -765,6 +757,8 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 
 	if (!r->loaded && (rc = repo_load(a, r)) < 0)
 		return rc;
+	if (r->resync && r->loaded && r->resync_last_us <= r->last_record_us)
+		r->unobserved_since = 0; /* what was set aside lies before the store's last record: nothing unseen since */
 	if (!(path = gw_fs_join(a->opts.root, r->rel)))
 		return GW_ERROR;
 	present = gw_repo_present(a->opts.root, r->rel); /* not through a symlink: that is another name */
@@ -802,7 +796,9 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 		gw_refs_view_dispose(&cur);
 	}
 	gw_updates_free(updates, n);
-	if (rc == 0 && !r->dirty_since && !gw_spool_has_repo(a->spool, r->rel) && full_due(a, r, &why))
+	/* A policy's full backup is no hurry: it waits for a healthy store and an empty queue (it takes the next LSN). */
+	if (rc == 0 && !r->dirty_since && gw_spool_healthy(a->spool) && !gw_spool_has_repo(a->spool, r->rel) &&
+	    full_due(a, r, &why))
 		rc = take_full(a, r, why);
 out:
 	gw_source_free(src);
@@ -863,6 +859,8 @@ int gw_archiver_sync_repo(gw_archiver *a, const char *rel, int64_t changed_us)
 		return 0; /* said when it was found; audit tells the rest */
 	if (r->refused && (rc = still_refused(a, r)) < 0)
 		return rc; /* said when it was refused */
+	if (r->retry_changed_us && (!changed_us || r->retry_changed_us < changed_us))
+		changed_us = r->retry_changed_us; /* the change that failed before is the one being archived */
 	rc = sync_repo(a, r, changed_us);
 	while ((rc == GW_EEXISTS || rc == GW_ECHANGED) && !r->foreign && ++tries < 4) {
 		/*
@@ -877,6 +875,8 @@ int gw_archiver_sync_repo(gw_archiver *a, const char *rel, int64_t changed_us)
 	}
 	if (rc == 0)
 		r->resync = 0;
+	if (rc == 0 || rc == GW_EUNSUPPORTED)
+		r->retry_at_ms = r->retry_backoff_ms = r->retry_changed_us = 0;
 	if (r->objset)
 		gw_objset_release(r->objset);
 	if (rc == GW_EUNSUPPORTED) {
@@ -889,7 +889,17 @@ int gw_archiver_sync_repo(gw_archiver *a, const char *rel, int64_t changed_us)
 												      : GW_METRICS_ERROR_REPOSITORY]);
 		if (strncmp(gw_error_message(), "repository ", 11) != 0)
 			gw_error_prefix("repository %s", rel);
-		log_event(a, "event=error repo=%s error=\"%s\"", rel, gw_error_message());
+		if (!r->foreign) {
+			/* Its own backoff, not the next reconcile: 1 s, doubling up to a minute. */
+			r->retry_backoff_ms = r->retry_backoff_ms ? r->retry_backoff_ms * 2 : RETRY_FIRST_MS;
+			if (r->retry_backoff_ms > RETRY_MAX_MS)
+				r->retry_backoff_ms = RETRY_MAX_MS;
+			r->retry_at_ms = mono_ms() + r->retry_backoff_ms;
+			if (changed_us && !r->retry_changed_us)
+				r->retry_changed_us = changed_us;
+		}
+		log_event(a, "event=error repo=%s retry_ms=%lld error=\"%s\"", rel, (long long)r->retry_backoff_ms,
+			  gw_error_message());
 		repo_unload(r);
 	}
 	return rc;
@@ -916,55 +926,120 @@ int gw_archiver_sync_all(gw_archiver *a)
 }
 
 /*
- * Another writer took the LSN of a spooled segment while the store was out
- * of reach: the spool set the repository's segments aside. Its archived
- * state is the store's again; the states only the set-aside segments held
- * are unknown to the archive (the next segment records the gap).
+ * Another writer took the LSN of a spooled segment (while the store was out
+ * of reach, or before the upload): its segments can never be the store's;
+ * they are set aside. Its archived state is the store's again; the states
+ * only the set-aside segments held are unknown to the archive (the next
+ * segment records the gap) unless they all lie before the store's last
+ * record (a full backup that took the LSN holds them).
  */
-static void spool_conflict(const char *rel, uint64_t lsn, void *payload)
+static void spool_conflict(gw_archiver *a, const gw_spool_event *ev)
 {
-	gw_archiver *a = payload;
-	arepo *r = repo_get(a, rel);
+	arepo *r = repo_get(a, ev->rel);
+	uint64_t bytes = 0;
+	size_t count = 0;
+	int64_t last_us = 0;
+	int rc;
 	if (!r)
 		return;
-	log_event(a, "event=spool_conflict repo=%s lsn=%llu action=set_aside", rel, (unsigned long long)lsn);
+	rc = gw_spool_set_aside(a->spool, ev->rel, &bytes, &count, &last_us);
+	log_event(a, "event=spool_conflict repo=%s lsn=%llu taken_by=%s action=set_aside segments=%zu bytes=%llu%s%s%s",
+		  ev->rel, (unsigned long long)ev->item.lsn,
+		  ev->taken_by_full ? "full_backup" : ev->taken_unreadable ? "unknown" : "segment", count,
+		  (unsigned long long)bytes, rc < 0 ? " error=\"" : "", rc < 0 ? gw_error_message() : "",
+		  rc < 0 ? "\"" : "");
 	repo_unload(r);
-	lsn_taken(a, r, lsn);
-	r->resync = !r->foreign;
+	lsn_taken(a, r, ev->item.lsn, ev->taken_by_full, ev->taken_unreadable);
+	r->resync_last_us = last_us;
 	gw_error_clear();
+}
+
+/* What the upload threads did, in this thread: log it, count it, act on conflicts. */
+static void take_events(gw_archiver *a)
+{
+	gw_spool_event ev;
+	while (gw_spool_next_event(a->spool, &ev) == 1) {
+		switch (ev.kind) {
+		case GW_SPOOL_UPLOADED:
+			a->stats.segments++;
+			a->stats.segment_bytes += ev.item.bytes;
+			a->stats.last_segment_us = ev.durable_us;
+			log_event(a, "event=segment repo=%s lsn=%llu updates=%llu objects=%llu bytes=%llu lag_ms=%.1f "
+				     "upload_ms=%.1f%s", ev.rel, (unsigned long long)ev.item.lsn,
+				  (unsigned long long)ev.item.updates, (unsigned long long)ev.item.objects,
+				  (unsigned long long)ev.item.bytes,
+				  ev.item.changed_us ? (double)(ev.durable_us - ev.item.changed_us) / 1000.0 : 0.0,
+				  ev.upload_s * 1000.0, ev.item.gap ? " gap=1" : "");
+			break;
+		case GW_SPOOL_FAILED:
+			a->stats.errors++;
+			log_event(a, "event=upload_failed repo=%s lsn=%llu spool_segments=%zu retry_ms=%lld error=\"%s\"",
+				  ev.rel, (unsigned long long)ev.item.lsn, gw_spool_count(a->spool), (long long)ev.retry_ms,
+				  ev.message ? ev.message : "");
+			break;
+		case GW_SPOOL_CONFLICT:
+			spool_conflict(a, &ev);
+			break;
+		case GW_SPOOL_HEALTH:
+			if (ev.healthy) {
+				size_t i;
+				log_event(a, "event=store_healthy spool_segments=%zu", gw_spool_count(a->spool));
+				/* Repositories waiting for the store go now, not on their backoff. */
+				for (i = 0; i < a->nrepos; i++)
+					if (a->repos[i]->retry_at_ms)
+						a->repos[i]->retry_at_ms = 1;
+			} else {
+				log_event(a, "event=store_unhealthy spool_segments=%zu error=\"%s\"", gw_spool_count(a->spool),
+					  ev.message ? ev.message : "");
+			}
+			break;
+		}
+		gw_spool_event_dispose(&ev);
+	}
 }
 
 int gw_archiver_tick(gw_archiver *a)
 {
-	struct timespec ts;
-	int64_t now_ms;
+	int64_t now_ms, next = -1;
 	size_t i;
-	int pending_dirty = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	if (gw_spool_count(a->spool) && now_ms >= a->next_flush_ms) {
-		int n = gw_spool_flush(a->spool, a->store, a->index, spool_conflict, a);
-		if (n < 0) {
-			a->flush_backoff_ms = a->flush_backoff_ms ? a->flush_backoff_ms * 2 : 1000;
-			if (a->flush_backoff_ms > 60000)
-				a->flush_backoff_ms = 60000;
-			log_event(a, "event=spool_upload_failed spool_segments=%zu retry_ms=%lld error=\"%s\"",
-				  gw_spool_count(a->spool), (long long)a->flush_backoff_ms, gw_error_message());
-		} else {
-			if (n)
-				log_event(a, "event=spool_uploaded segments=%d spool_segments=%zu", n, gw_spool_count(a->spool));
-			a->flush_backoff_ms = 0;
+	if (!a->opts.upload_threads)
+		gw_spool_flush(a->spool); /* archive --once: the uploads are this thread's */
+	take_events(a);
+	now_ms = mono_ms();
+	for (i = 0; i < a->nrepos && !(a->opts.stop && *a->opts.stop); i++) {
+		arepo *r = a->repos[i];
+		int due;
+		if (r->foreign)
+			continue;
+		/* Changed while the spool was full (when there is room), set aside, or failed (on its backoff). */
+		due = ((r->dirty_since || r->resync) && !gw_spool_full(a->spool)) ||
+		      (r->retry_at_ms && r->retry_at_ms <= now_ms);
+		if (due) {
+			gw_archiver_sync_repo(a, r->rel, 0);
+			now_ms = mono_ms();
 		}
-		a->next_flush_ms = now_ms + (a->flush_backoff_ms ? a->flush_backoff_ms : 1000);
-		update_spool_metrics(a);
+		if (r->retry_at_ms) {
+			int64_t in = r->retry_at_ms > now_ms ? r->retry_at_ms - now_ms : 0;
+			if (next < 0 || in < next)
+				next = in;
+		} else if ((r->dirty_since || r->resync) && (next < 0 || next > 1000)) {
+			next = 1000; /* waiting for room in the spool */
+		}
 	}
-	for (i = 0; i < a->nrepos && !gw_spool_full(a->spool); i++)
-		if ((a->repos[i]->dirty_since || a->repos[i]->resync) && !a->repos[i]->foreign) {
-			gw_archiver_sync_repo(a, a->repos[i]->rel, 0);
-			pending_dirty |= a->repos[i]->dirty_since != 0 || a->repos[i]->resync;
-		}
-	if (!gw_spool_count(a->spool) && !pending_dirty)
-		return -1;
-	return (int)(a->next_flush_ms > now_ms ? a->next_flush_ms - now_ms : 0) + 1;
+	if (!a->opts.upload_threads)
+		take_events(a);
+	return next < 0 ? -1 : (int)(next > INT32_MAX - 1 ? INT32_MAX - 1 : next) + 1;
+}
+
+static void report_one(const char *rel, size_t n, uint64_t first, uint64_t last, const char *error, void *payload)
+{
+	fprintf(payload, "gitwal archive: repository %s: %zu segment%s (LSN %llu-%llu) still in the spool, not in the "
+			 "store%s%s\n", rel, n, n == 1 ? "" : "s", (unsigned long long)first, (unsigned long long)last,
+		error ? ": " : "", error ? error : "");
+}
+
+size_t gw_archiver_report_spooled(gw_archiver *a, FILE *out)
+{
+	return gw_spool_pending(a->spool, report_one, out);
 }

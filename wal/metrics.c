@@ -815,6 +815,7 @@ const char *gw_metrics_error_kind_name(gw_metrics_error_kind kind)
 int gw_metrics_register_archiver(gw_metrics *reg, gw_metrics_archiver *h)
 {
 	static const double lag_buckets[] = GW_METRICS_ARCHIVE_LAG_BUCKETS;
+	static const double upload_buckets[] = GW_METRICS_UPLOAD_BUCKETS;
 	int rc, k;
 
 	memset(h, 0, sizeof(*h));
@@ -863,8 +864,25 @@ int gw_metrics_register_archiver(gw_metrics *reg, gw_metrics_archiver *h)
 		     NULL, 0, &h->gaps)) < 0 ||
 	    (rc = gw_metrics_counter_register(reg, GW_METRIC_INOTIFY_OVERFLOWS,
 					      "inotify event queue overflows (events lost; repositories rescanned).",
-					      NULL, 0, &h->inotify_overflows)) < 0)
+					      NULL, 0, &h->inotify_overflows)) < 0 ||
+	    (rc = gw_metrics_gauge_register_double(
+		     reg, GW_METRIC_LAST_SPOOLED_TIMESTAMP,
+		     "Unix time at which the last segment became durable in the local spool (0: none yet).", NULL, 0,
+		     &h->last_spooled_timestamp)) < 0 ||
+	    (rc = gw_metrics_gauge_register_double(
+		     reg, GW_METRIC_SPOOL_OLDEST_AGE,
+		     "Seconds the oldest segment in the local spool has waited for the store (0: the spool is empty).",
+		     NULL, 0, &h->spool_oldest_age)) < 0 ||
+	    (rc = gw_metrics_gauge_register(reg, GW_METRIC_STORE_HEALTHY,
+					    "1 while the store accepts writes, 0 from a failed store request until "
+					    "the next one succeeds.",
+					    NULL, 0, &h->store_healthy)) < 0 ||
+	    (rc = gw_metrics_histogram_register(
+		     reg, GW_METRIC_UPLOAD_DURATION, "Seconds one segment's upload from the spool to the store took.",
+		     NULL, 0, upload_buckets, sizeof(upload_buckets) / sizeof(upload_buckets[0]),
+		     &h->upload_seconds)) < 0)
 		goto fail;
+	gw_metrics_gauge_set(h->store_healthy, 1);
 	return 0;
 fail:
 	/* Already registered series stay in the registry (freed with it); the handles go. */

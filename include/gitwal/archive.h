@@ -4,6 +4,12 @@
  * backups. gw_archiver_sync_repo() is the unit of work: make the archive of
  * one repository equal its current state. The service loop (inotify) and
  * `--once` both call it.
+ *
+ * A segment is captured into the local spool (durable on this host) and
+ * uploaded to the store by upload threads, so a slow or failing store never
+ * delays observing a repository (DESIGN.md 10.6). The functions here are
+ * for one thread (the archive loop); the threads report through
+ * gw_archiver_fd() and gw_archiver_tick().
  */
 #ifndef GITWAL_ARCHIVE_H
 #define GITWAL_ARCHIVE_H
@@ -26,13 +32,16 @@ typedef struct gw_archiver_opts {
 	FILE *log;                    /* key=value event lines; NULL: none */
 	gw_metrics_archiver *metrics; /* NULL: no metrics */
 	uint64_t spool_max_bytes;     /* local spool bound while the store is unreachable (1 GiB) */
+	unsigned upload_threads;      /* threads uploading the spool; 0: gw_archiver_tick() uploads (archive --once) */
 	volatile int *stop;           /* when set and non-zero, long scans return early (SIGTERM) */
 } gw_archiver_opts;
 
 typedef struct gw_archiver_stats {
-	uint64_t segments, segment_bytes, fulls, errors, repositories, gaps;
-	uint64_t spool_segments, spool_bytes;
-	int64_t last_segment_us;
+	uint64_t segments, segment_bytes; /* durable in the store (as reported by gw_archiver_tick) */
+	uint64_t spooled;                 /* segments captured into the spool */
+	uint64_t fulls, errors, repositories, gaps;
+	uint64_t spool_segments, spool_bytes; /* not yet in the store */
+	int64_t last_segment_us;          /* when the last one became durable in the store */
 } gw_archiver_stats;
 
 int gw_archiver_new(gw_archiver **out, gw_store *store, gw_index *index, const gw_archiver_opts *opts);
@@ -50,11 +59,22 @@ int gw_archiver_sync_repo(gw_archiver *a, const char *rel, int64_t changed_us);
 int gw_archiver_sync_all(gw_archiver *a);
 void gw_archiver_get_stats(gw_archiver *a, gw_archiver_stats *stats);
 /*
- * Background duties: upload spooled segments (with backoff while the store
- * is unreachable) and archive repositories that changed while the spool was
- * full. Returns the milliseconds until it wants to run again (-1: nothing
- * pending).
+ * Background duties: take what the upload threads report (segments durable
+ * in the store, failures, conflicts, the store's health; with no threads,
+ * upload first), retry repositories whose sync failed (each on its own
+ * backoff), archive repositories that changed while the spool was full or
+ * whose spooled segments were set aside. Returns the milliseconds until it
+ * wants to run again (-1: nothing pending); call it also when
+ * gw_archiver_fd() is readable.
  */
 int gw_archiver_tick(gw_archiver *a);
+/* Readable when the upload threads have something to report: poll it beside the watcher's. */
+int gw_archiver_fd(gw_archiver *a);
+/*
+ * For `archive --once`: one line per repository with segments still in the
+ * spool (its name, how many, and their LSNs), into out; returns how many
+ * repositories.
+ */
+size_t gw_archiver_report_spooled(gw_archiver *a, FILE *out);
 
 #endif

@@ -137,7 +137,7 @@ void gw_metrics_server_stop(gw_metrics_server *srv);
 /*
  * The archiver's standard metrics. Names are part of the user interface
  * (dashboards and alerts use them): change them only with a note in the
- * release notes. See wal/METRICS.md for their meaning.
+ * release notes. See DESIGN.md 10.7 for their meaning.
  */
 #define GW_METRIC_SEGMENTS_WRITTEN "gitwal_segments_written_total"
 #define GW_METRIC_SEGMENT_BYTES "gitwal_segment_bytes_total"
@@ -149,6 +149,10 @@ void gw_metrics_server_stop(gw_metrics_server *srv);
 #define GW_METRIC_REPOSITORIES "gitwal_repositories"
 #define GW_METRIC_WATCHES "gitwal_watches"
 #define GW_METRIC_LAST_SEGMENT_TIMESTAMP "gitwal_last_segment_timestamp_seconds"
+#define GW_METRIC_LAST_SPOOLED_TIMESTAMP "gitwal_last_spooled_timestamp_seconds"
+#define GW_METRIC_SPOOL_OLDEST_AGE "gitwal_spool_oldest_age_seconds"
+#define GW_METRIC_STORE_HEALTHY "gitwal_store_healthy"
+#define GW_METRIC_UPLOAD_DURATION "gitwal_upload_duration_seconds"
 #define GW_METRIC_GAPS "gitwal_gaps_total"
 #define GW_METRIC_INOTIFY_OVERFLOWS "gitwal_inotify_overflows_total"
 
@@ -164,6 +168,8 @@ typedef enum {
 
 /* Bucket bounds of gitwal_archive_lag_seconds (+Inf is implicit). */
 #define GW_METRICS_ARCHIVE_LAG_BUCKETS { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 }
+/* Bucket bounds of gitwal_upload_duration_seconds: up to a minute (a slow or retried S3 upload). */
+#define GW_METRICS_UPLOAD_BUCKETS { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60 }
 
 typedef struct gw_metrics_archiver {
 	gw_metrics_counter *segments_written;
@@ -175,9 +181,13 @@ typedef struct gw_metrics_archiver {
 	gw_metrics_gauge *spool_bytes;
 	gw_metrics_gauge *repositories;
 	gw_metrics_gauge *watches;
-	gw_metrics_gauge *last_segment_timestamp; /* a double gauge */
+	gw_metrics_gauge *last_segment_timestamp; /* a double gauge: durable in the store */
 	gw_metrics_counter *gaps;
 	gw_metrics_counter *inotify_overflows;
+	gw_metrics_gauge *last_spooled_timestamp; /* a double gauge: durable in the local spool */
+	gw_metrics_gauge *spool_oldest_age;       /* a double gauge */
+	gw_metrics_gauge *store_healthy;          /* 1 or 0 */
+	gw_metrics_histogram *upload_seconds;
 } gw_metrics_archiver;
 
 /*

@@ -30,7 +30,14 @@ static const char *help =
 	"newly need. A repository seen for the first time gets a full backup first.\n"
 	"On start-up, changes made while the archiver was down are archived.\n"
 	"\n"
-	"  --once              archive everything pending, then exit\n"
+	"Observing never waits on the store: a segment is written to a local spool\n"
+	"(fsync'd, with the time the change was seen) and uploaded from there in the\n"
+	"background, in order per repository, so a slow or failing store only grows\n"
+	"the spool. A repository that fails is retried on its own backoff (1 s,\n"
+	"doubling to 60 s).\n"
+	"\n"
+	"  --once              archive everything pending, upload it, then exit: 1 when\n"
+	"                      anything failed or is still in the spool (named)\n"
 	"  --debounce MS       coalesce a burst of changes to one repository for this\n"
 	"                      long (default 50), but never delay more than 1 s\n"
 	"  --reconcile SECONDS full scan of every repository this often, as a safety\n"
@@ -41,8 +48,8 @@ static const char *help =
 	"                      and to at least 16 MiB\n"
 	"  --full-max-age S    when the full is older than S seconds (default 86400)\n"
 	"\n"
-	"  --spool-max MIB     bound of the local spool that holds segments while the\n"
-	"                      store is unreachable (default 1024); past it, changes are\n"
+	"  --spool-max MIB     bound of the local spool of segments not yet in the store\n"
+	"                      (default 1024); past it, changes are\n"
 	"                      archived when room returns, recorded as a gap. The\n"
 	"                      service starts even when the store is unreachable: it\n"
 	"                      loads what it archived before from the index and spools\n"
@@ -50,8 +57,9 @@ static const char *help =
 	"  --metrics-addr ADDR serve Prometheus metrics on http://ADDR/metrics, a\n"
 	"                      loopback address such as 127.0.0.1:9100 (default: off)\n"
 	"\n"
-	"Logs one key=value line per event on stderr (event=segment|full|error|...,\n"
-	"repo=, lsn=, bytes=, lag_ms=). SIGTERM or SIGINT: finish the work in hand\n"
+	"Logs one key=value line per event on stderr (event=spooled|segment|full|\n"
+	"upload_failed|store_unhealthy|store_healthy|error|..., repo=, lsn=, bytes=,\n"
+	"lag_ms=: spooled, when captured; segment, when durable in the store). SIGTERM or SIGINT: finish the work in hand\n"
 	"and exit 0. Repositories 'gitwal backup' refuses (shallow or partial clones,\n"
 	"reftable, unknown extensions...) are logged once (event=refused reason=...)\n"
 	"and skipped until they change.\n"
@@ -115,7 +123,8 @@ static int run_service(gw_archiver *ar, const char *root, unsigned debounce, dou
 	update_watch_metrics(m, w, ar);
 	next_reconcile = mono_ms() + (int64_t)(reconcile_s * 1000);
 	while (!stop_requested) {
-		struct pollfd pfd = {gw_watch_fd(w), POLLIN, 0};
+		/* The watcher, and the upload threads' reports (segments in the store, failures, conflicts). */
+		struct pollfd pfd[2] = {{gw_watch_fd(w), POLLIN, 0}, {gw_archiver_fd(ar), POLLIN, 0}};
 		int timeout = gw_watch_next_timeout_ms(w), rc, tick = gw_archiver_tick(ar);
 		gw_watch_event ev;
 		if (tick >= 0 && (timeout < 0 || tick < timeout))
@@ -127,7 +136,7 @@ static int run_service(gw_archiver *ar, const char *root, unsigned debounce, dou
 			if (timeout < 0 || until < timeout)
 				timeout = (int)until;
 		}
-		rc = poll(&pfd, 1, timeout);
+		rc = poll(pfd, 2, timeout);
 		if (rc < 0 && errno != EINTR)
 			break;
 		if (gw_watch_process(w) < 0) {
@@ -249,6 +258,7 @@ int gw_cmd_archive(int argc, char **argv)
 	aopts.state_dir = state;
 	aopts.log = stderr;
 	aopts.stop = &stop_requested;
+	aopts.upload_threads = once ? 0 : 4; /* --once uploads at the end, in this thread */
 	if (metrics_addr) {
 		if (gw_metrics_new(&reg) < 0 || gw_metrics_register_archiver(reg, &handles) < 0 ||
 		    gw_metrics_serve(reg, metrics_addr, &srv) < 0) {
@@ -264,12 +274,18 @@ int gw_cmd_archive(int argc, char **argv)
 		goto out;
 	}
 	if (once) {
-		int failed;
+		int failed, round;
 		gw_archiver_stats st;
-		gw_archiver_tick(ar);
+		gw_archiver_tick(ar); /* segments spooled before go first */
 		failed = gw_archiver_sync_all(ar);
-		gw_archiver_tick(ar);
-		gw_archiver_get_stats(ar, &st);
+		/* Upload what was captured; a repository set aside on a conflict is captured again, then uploaded. */
+		for (round = 0; round < 3; round++) {
+			gw_archiver_tick(ar);
+			gw_archiver_get_stats(ar, &st);
+			if (!st.spool_segments)
+				break;
+		}
+		gw_archiver_report_spooled(ar, stderr);
 		fprintf(stderr,
 			"gitwal archive: %llu repositories, %llu segments, %llu full backups, %d failed, "
 			"%llu segments waiting in the spool\n",

@@ -64,6 +64,20 @@ static file_store *impl(gw_store *store)
 	return store->impl;
 }
 
+/*
+ * A key or directory not found: GW_ENOTFOUND, unless the store's own
+ * directory is not there (an unmounted or failing disk, a directory moved
+ * away): then the store is away (GW_EIO), not empty, so that nothing is
+ * taken for absent while it cannot be seen.
+ */
+static int not_found(gw_store *store, const char *key)
+{
+	struct stat st;
+	if (stat(impl(store)->root, &st) < 0 || !S_ISDIR(st.st_mode))
+		return gw_error_set(GW_EIO, "store %s: its directory is not there", store->url);
+	return gw_error_set(GW_ENOTFOUND, GW_STORE_MSG_NOTFOUND, key, store->url);
+}
+
 static int file_open(gw_store *store, const char *rest)
 {
 	file_store *fs;
@@ -80,13 +94,16 @@ static int file_open(gw_store *store, const char *rest)
 	n = strlen(root);
 	while (n > 1 && root[n - 1] == '/')
 		root[--n] = '\0';
-	if ((rc = gw_fs_mkdir_p(root, 0755)) < 0) {
+	if ((rc = gw_fs_mkdir_p(root, 0755)) < 0)
 		gw_error_prefix("store file://%s", root);
-		free(root);
-		return rc;
-	}
-	if (access(root, W_OK | X_OK) < 0) {
+	else if (access(root, W_OK | X_OK) < 0)
 		rc = gw_error_set_errno(GW_EIO, "store file://%s is not writable", root);
+	/* A service may start while the directory is away (an unmounted or failing disk): writes fail until it is back. */
+	if (rc == GW_EIO && (store->open_flags & GW_STORE_OPEN_DEFER_CHECKS)) {
+		gw_error_clear();
+		rc = 0;
+	}
+	if (rc < 0) {
 		free(root);
 		return rc;
 	}
@@ -297,7 +314,7 @@ static int file_read_open(gw_store_reader **out, gw_store *store, const char *ke
 	free(path);
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
-			return gw_error_set(GW_ENOTFOUND, GW_STORE_MSG_NOTFOUND, key, store->url);
+			return not_found(store, key);
 		return gw_error_set_errno(GW_EIO, "store %s: cannot open key %s", store->url, key);
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -364,7 +381,7 @@ static int file_stat(gw_store *store, const char *key, gw_store_stat *st)
 	free(path);
 	if (rc < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
-			return gw_error_set(GW_ENOTFOUND, GW_STORE_MSG_NOTFOUND, key, store->url);
+			return not_found(store, key);
 		return gw_error_set_errno(GW_EIO, "store %s: cannot stat key %s", store->url, key);
 	}
 	if (!S_ISREG(sb.st_mode))
@@ -433,6 +450,10 @@ static int open_store_dir(gw_store *store, const char *dir_key, DIR **d)
 		return gw_error_set(GW_ERROR, "out of memory");
 	if (!(*d = opendir(path)) && errno != ENOENT && errno != ENOTDIR)
 		rc = gw_error_set_errno(GW_EIO, "store %s: cannot list %s", store->url, dir_key);
+	else if (!*d && not_found(store, dir_key) == GW_EIO)
+		rc = GW_EIO;
+	else
+		gw_error_clear();
 	free(path);
 	return rc;
 }

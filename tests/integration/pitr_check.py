@@ -12,6 +12,10 @@ checks that `gitwal restore --until` that moment gives exactly that state
       checkpoints. $PITR_BEFORE_STEPS, when set, is a shell command run once
       the archive holds the starting state, before the first operation (to
       start a fault window, say).
+      With PITR_SPOOLED_LOG=LOG (the archiver's log, for a store that is
+      away), a step waits instead until the archiver has captured each
+      repository it changed into its spool: one more `event=spooled repo=REL`
+      line in LOG for it (restore cannot see the spool).
   pitr_check.py verify OUT.json SCRATCH COUNT SEED
       COUNT restores at randomly chosen checkpoints (with replacement when
       there are fewer), each compared with the recorded state; COUNT 0:
@@ -155,13 +159,41 @@ def wait_caught_up(live, seconds=CATCH_UP_SECONDS):
         delay = min(delay * 2, 0.2)
 
 
+def spooled_counts(log):
+    counts = {}
+    with open(log) as f:
+        for line in f:
+            if " event=spooled " in line:
+                rel = line.split(" repo=", 1)[1].split(" ", 1)[0]
+                counts[rel] = counts.get(rel, 0) + 1
+    return counts
+
+
+def wait_spooled(log, before, changed):
+    """Until each repository in changed has one more spooled segment in log than in before."""
+    deadline = time.monotonic() + CATCH_UP_SECONDS
+    delay = 0.02
+    while True:
+        got = spooled_counts(log)
+        if all(got.get(rel, 0) > before.get(rel, 0) for rel in changed):
+            return got
+        if time.monotonic() > deadline:
+            sys.exit("the archiver did not spool %s within %d s (log %s)" % (sorted(changed), CATCH_UP_SECONDS, log))
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
 def drive(root, work, steps, seconds, out):
     rng = random.Random(int(os.environ.get("PITR_SEED", "1")))
     d = Driver(root, work, rng)
+    log = os.environ.get("PITR_SPOOLED_LOG")
     checkpoints = []
     t_end = time.monotonic() + seconds
     live = d.states()
-    wait_caught_up(live)
+    if log:
+        counts = spooled_counts(log)
+    else:
+        wait_caught_up(live)
     checkpoints.append({"time_us": time.time_ns() // 1000, "what": "start", "states": live})
     if os.environ.get("PITR_BEFORE_STEPS"):
         subprocess.run(os.environ["PITR_BEFORE_STEPS"], shell=True, check=True)
@@ -169,8 +201,11 @@ def drive(root, work, steps, seconds, out):
         if time.monotonic() > t_end:
             break
         what = d.step()
-        live = d.states()
-        wait_caught_up(live)
+        before, live = live, d.states()
+        if log:
+            counts = wait_spooled(log, counts, [rel for rel in live if live[rel] != before[rel]])
+        else:
+            wait_caught_up(live)
         # A moment after the archive holds this state and before the next change.
         checkpoints.append({"time_us": time.time_ns() // 1000, "what": what, "states": live})
     with open(out, "w") as f:

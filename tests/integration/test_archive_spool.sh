@@ -1,7 +1,7 @@
-# Store outages: while the store is unreachable the running archiver writes
-# segments to its local spool, uploads them in order when the store returns,
-# and loses nothing; with a full spool the change waits and is archived later
-# as a recorded gap.
+# Store outages: every segment is captured into the local spool and uploaded
+# from there; while the store is unreachable the spool grows, and its
+# segments go up in order when the store returns, nothing lost; with a full
+# spool the change waits and is archived later as a recorded gap.
 source "$(dirname "$0")/lib.sh"
 
 export GITWAL_STORE=file://$T/store
@@ -29,16 +29,18 @@ wait_log "$T/svc.log" 'event=segment repo=a.git lsn=2 '
 
 store_down
 commit_push a.git 3
-wait_log "$T/svc.log" 'event=store_unavailable repo=a.git lsn=3'
-wait_log "$T/svc.log" 'event=segment repo=a.git lsn=3 .*spooled=1'
+wait_log "$T/svc.log" 'event=spooled repo=a.git lsn=3 '
+wait_log "$T/svc.log" 'event=upload_failed repo=a.git lsn=3 '
+wait_log "$T/svc.log" 'event=store_unhealthy'
 commit_push a.git 4
-wait_log "$T/svc.log" 'event=segment repo=a.git lsn=4 .*spooled=1'
+wait_log "$T/svc.log" 'event=spooled repo=a.git lsn=4 '
 [ "$(ls "$GITWAL_STATE_DIR/spool/repos/a.git/")" = "$(printf '%s\n' 00000000000000000003.seg 00000000000000000004.seg)" ] ||
   fail "spool content: $(find "$GITWAL_STATE_DIR/spool" -type f)"
 pass "segments spooled while the store is down"
 
 store_up
-wait_log "$T/svc.log" 'event=spool_uploaded segments=2 spool_segments=0'
+wait_log "$T/svc.log" 'event=segment repo=a.git lsn=4 '
+wait_log "$T/svc.log" 'event=store_healthy'
 [ -z "$(find "$GITWAL_STATE_DIR/spool" -type f -name '*.seg')" ] || fail "spool not emptied"
 commit_push a.git 5
 wait_log "$T/svc.log" 'event=segment repo=a.git lsn=5 '
@@ -64,13 +66,11 @@ wait_log "$T/svc2.log" 'event=start'
 sleep 0.5
 store_down
 commit_push a.git 6
-wait_log "$T/svc2.log" 'event=store_unavailable repo=a.git'
-sleep 0.5
+wait_log "$T/svc2.log" 'event=upload_failed repo=a.git lsn=6 '
 commit_push a.git 7
-wait_log "$T/svc2.log" 'event=spool_full repo=a.git|spooled=1'
+wait_log "$T/svc2.log" 'event=spool_full repo=a.git'
 store_up
-wait_log "$T/svc2.log" 'lsn=7 .*gap=1|spool_uploaded'
-sleep 1
+wait_log "$T/svc2.log" 'event=segment repo=a.git lsn=7 .*gap=1'
 kill -TERM $pid; wait $pid || true
 trap - EXIT
 gitwal archive --once 2>"$T/once.log" || fail "archive --once after the outage: $(cat "$T/once.log")"

@@ -1,11 +1,19 @@
 /*
  * Unit tests for wal/metrics.c: the registry, the Prometheus text renderer
- * (checked line by line), concurrent updates, and the /metrics endpoint over
- * real sockets on loopback, spoken to with libcurl.
+ * (checked line by line), concurrent updates, the /metrics endpoint over
+ * real sockets on loopback, spoken to with libcurl, and the series the
+ * spool's uploads keep (wal/spool.c) rendered through a healthy and an
+ * unreachable store.
  */
 #include "testutil.h"
 
+#include "gitwal/error.h"
+#include "gitwal/index.h"
+#include "gitwal/layout.h"
+#include "gitwal/time.h"
 #include "gitwal/metrics.h"
+#include "gitwal/store.h"
+#include "wal/spool.h"
 
 #include <curl/curl.h>
 #include <math.h>
@@ -360,6 +368,16 @@ static void test_archiver_set(void **state)
 	assert_non_null(strstr(text, "\ngitwal_last_segment_timestamp_seconds 0\n"));
 	assert_non_null(strstr(text, "\ngitwal_gaps_total 0\n"));
 	assert_non_null(strstr(text, "\ngitwal_inotify_overflows_total 0\n"));
+	/* The pipeline's series: healthy until a store request fails, nothing spooled or uploaded yet. */
+	assert_non_null(strstr(text, "# TYPE gitwal_store_healthy gauge\ngitwal_store_healthy 1\n"));
+	assert_non_null(strstr(text, "# TYPE gitwal_last_spooled_timestamp_seconds gauge\n"
+				     "gitwal_last_spooled_timestamp_seconds 0\n"));
+	assert_non_null(strstr(text, "# TYPE gitwal_spool_oldest_age_seconds gauge\ngitwal_spool_oldest_age_seconds 0\n"));
+	assert_non_null(strstr(text, "# TYPE gitwal_upload_duration_seconds histogram\n"));
+	assert_non_null(strstr(text, "\ngitwal_upload_duration_seconds_bucket{le=\"60\"} 0\n"
+				     "gitwal_upload_duration_seconds_bucket{le=\"+Inf\"} 0\n"
+				     "gitwal_upload_duration_seconds_sum 0\n"
+				     "gitwal_upload_duration_seconds_count 0\n"));
 	free(text);
 	assert_string_equal(gw_metrics_error_kind_name(GW_METRICS_ERROR_REPOSITORY), "repository");
 	assert_null(gw_metrics_error_kind_name(GW_METRICS_ERROR_KINDS));
@@ -367,6 +385,121 @@ static void test_archiver_set(void **state)
 	tu_assert_err(gw_metrics_register_archiver(reg, &again), GW_EEXISTS, "gitwal_segments_written_total");
 	assert_null(again.segments_written);
 	gw_metrics_free(reg);
+}
+
+/* The value of the sample `name` (a whole line's first field) in a render; NAN when absent. */
+static double sample(gw_metrics *reg, const char *name)
+{
+	char *text, *p;
+	size_t len, n = strlen(name);
+	double v = NAN;
+	assert_int_equal(gw_metrics_render(reg, &text, &len), 0);
+	for (p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (!strncmp(p, name, n) && p[n] == ' ') {
+			v = strtod(p + n + 1, NULL);
+			break;
+		}
+	free(text);
+	return v;
+}
+
+/* Spool one fake segment of rel at lsn (the upload copies bytes; it does not parse them). */
+static void spool_one(gw_spool *sp, const char *rel, uint64_t lsn, int64_t changed_us)
+{
+	char *key = gw_layout_key(rel, lsn, GW_KEY_SEGMENT);
+	gw_spool_item item;
+	memset(&item, 0, sizeof(item));
+	item.lsn = lsn;
+	item.bytes = 5;
+	item.updates = 1;
+	item.changed_us = changed_us;
+	item.time_us = item.spooled_us = gw_time_now_us() - 2000000; /* spooled two seconds ago */
+	assert_int_equal(gw_store_put(gw_spool_store(sp), key, "GWSEG", 5), 0);
+	assert_int_equal(gw_spool_add(sp, rel, &item), 0);
+	free(key);
+}
+
+/*
+ * The series the upload path keeps, as a scrape sees them: the spool's depth,
+ * bytes and oldest age (at scrape time); while the store is away it is
+ * unhealthy, store errors count, and the last time durable in the store does
+ * not move; once it is back, the upload is timed, the lag observed, and the
+ * last durable time set.
+ */
+static void test_spool_series(void **state)
+{
+	char dir[256], path[512], away[512];
+	gw_metrics *reg;
+	gw_metrics_archiver m;
+	gw_spool *sp;
+	gw_store *store;
+	gw_index *index;
+	gw_spool_event ev;
+	int got_failed = 0, got_unhealthy = 0, got_uploaded = 0, got_healthy = 0;
+	(void)state;
+	tu_mkdtemp(dir, sizeof(dir));
+	assert_int_equal(gw_metrics_new(&reg), 0);
+	assert_int_equal(gw_metrics_register_archiver(reg, &m), 0);
+	snprintf(path, sizeof(path), "file://%s/store", dir);
+	assert_int_equal(gw_store_open(&store, path), 0);
+	snprintf(path, sizeof(path), "%s/index.db", dir);
+	assert_int_equal(gw_index_open(&index, path), 0);
+	snprintf(path, sizeof(path), "%s/spool", dir);
+	assert_int_equal(gw_spool_open(&sp, path, 1 << 20), 0);
+	assert_int_equal(gw_spool_start(sp, store, index, 0, &m), 0);
+
+	spool_one(sp, "a.git", 1, gw_time_now_us() - 3000000);
+	spool_one(sp, "a.git", 2, 0);
+	assert_true(sample(reg, "gitwal_spool_segments") == 2);
+	assert_true(sample(reg, "gitwal_spool_bytes") == 10);
+	assert_true(sample(reg, "gitwal_spool_oldest_age_seconds") >= 1.5);
+	assert_true(sample(reg, "gitwal_store_healthy") == 1);
+
+	/* The store's directory replaced by a file: it is away (root ignores permissions). */
+	snprintf(path, sizeof(path), "%s/store", dir);
+	snprintf(away, sizeof(away), "%s/store.away", dir);
+	assert_int_equal(rename(path, away), 0);
+	tu_write_file(path, "x", 1);
+	assert_int_equal(gw_spool_flush(sp), 0);
+	while (gw_spool_next_event(sp, &ev) == 1) {
+		got_failed += ev.kind == GW_SPOOL_FAILED && ev.item.lsn == 1 && ev.code == GW_EIO && ev.retry_ms == 1000;
+		got_unhealthy += ev.kind == GW_SPOOL_HEALTH && !ev.healthy && ev.message;
+		gw_spool_event_dispose(&ev);
+	}
+	assert_int_equal(got_failed, 1); /* one failure ends the repository's turn: LSN 2 waits behind 1 */
+	assert_int_equal(got_unhealthy, 1);
+	assert_true(sample(reg, "gitwal_store_healthy") == 0);
+	assert_true(sample(reg, "gitwal_spool_segments") == 2);
+	assert_true(sample(reg, "gitwal_errors_total{kind=\"store\"}") == 1);
+	assert_true(sample(reg, "gitwal_last_segment_timestamp_seconds") == 0);
+	assert_true(sample(reg, "gitwal_upload_duration_seconds_count") == 0);
+
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rename(away, path), 0);
+	assert_int_equal(gw_spool_flush(sp), 2);
+	while (gw_spool_next_event(sp, &ev) == 1) {
+		got_uploaded += ev.kind == GW_SPOOL_UPLOADED && ev.item.lsn == (uint64_t)got_uploaded + 1;
+		got_healthy += ev.kind == GW_SPOOL_HEALTH && ev.healthy;
+		gw_spool_event_dispose(&ev);
+	}
+	assert_int_equal(got_uploaded, 2); /* in LSN order */
+	assert_int_equal(got_healthy, 1);
+	assert_true(sample(reg, "gitwal_store_healthy") == 1);
+	assert_true(sample(reg, "gitwal_spool_segments") == 0);
+	assert_true(sample(reg, "gitwal_spool_oldest_age_seconds") == 0);
+	assert_true(sample(reg, "gitwal_segments_written_total") == 2);
+	assert_true(sample(reg, "gitwal_upload_duration_seconds_count") == 2);
+	assert_true(sample(reg, "gitwal_archive_lag_seconds_count") == 1); /* only the one with a change time */
+	assert_true(fabs(sample(reg, "gitwal_last_segment_timestamp_seconds") - (double)gw_time_now_us() / 1e6) < 60);
+	snprintf(path, sizeof(path), "%s/spool/repos/a.git/00000000000000000001.seg", dir);
+	assert_int_equal(access(path, F_OK), -1); /* removed from the spool when its event was taken */
+
+	gw_spool_free(sp); /* detaches the scrape-time gauges */
+	assert_true(sample(reg, "gitwal_spool_segments") == 0);
+	gw_index_free(index);
+	gw_store_free(store);
+	gw_metrics_free(reg);
+	tu_rmrf(dir);
 }
 
 /* ---- HTTP */
@@ -592,6 +725,7 @@ int main(void)
 		cmocka_unit_test(test_registration_errors),
 		cmocka_unit_test(test_concurrent_updates),
 		cmocka_unit_test(test_archiver_set),
+		cmocka_unit_test(test_spool_series),
 		cmocka_unit_test(test_serve_metrics),
 		cmocka_unit_test(test_serve_localhost_and_ipv6),
 		cmocka_unit_test(test_serve_refuses_non_loopback),
