@@ -302,8 +302,15 @@ static int gauge_oldest(void *payload, double *v)
 	return 0;
 }
 
+static int gauge_healthy(void *payload, double *v)
+{
+	*v = gw_spool_healthy(payload);
+	return 0;
+}
+
 static void detach_gauges(gw_spool *s)
 {
+	gw_metrics_gauge_set_fn(METRIC(s, store_healthy), NULL, NULL);
 	gw_metrics_gauge_set_fn(METRIC(s, spool_segments), NULL, NULL);
 	gw_metrics_gauge_set_fn(METRIC(s, spool_bytes), NULL, NULL);
 	gw_metrics_gauge_set_fn(METRIC(s, spool_oldest_age), NULL, NULL);
@@ -589,7 +596,7 @@ int gw_spool_start(gw_spool *s, gw_store *store, gw_index *index, unsigned nthre
 	s->target = store;
 	s->index = index;
 	s->metrics = metrics;
-	gw_metrics_gauge_set(METRIC(s, store_healthy), 1);
+	gw_metrics_gauge_set_fn(METRIC(s, store_healthy), gauge_healthy, s);
 	gw_metrics_gauge_set_fn(METRIC(s, spool_segments), gauge_segments, s);
 	gw_metrics_gauge_set_fn(METRIC(s, spool_bytes), gauge_bytes, s);
 	gw_metrics_gauge_set_fn(METRIC(s, spool_oldest_age), gauge_oldest, s);
@@ -738,13 +745,23 @@ size_t gw_spool_pending(gw_spool *s, gw_spool_pending_fn fn, void *payload)
 
 /* ---- health ---- */
 
+/* The driver's own view counts too: it sees a request stall while it is still in flight. */
+static int driver_healthy(gw_spool *s)
+{
+	gw_store_health h;
+	if (!s->target)
+		return 1;
+	gw_store_health_get(s->target, &h);
+	return h.healthy;
+}
+
 int gw_spool_healthy(gw_spool *s)
 {
 	int h;
 	pthread_mutex_lock(&s->lock);
 	h = s->healthy;
 	pthread_mutex_unlock(&s->lock);
-	return h;
+	return h && driver_healthy(s);
 }
 
 void gw_spool_note_store(gw_spool *s, int rc)
@@ -764,10 +781,11 @@ void gw_spool_note_store(gw_spool *s, int rc)
 
 int gw_spool_store_may_try(gw_spool *s)
 {
-	int may;
+	int may, healthy = driver_healthy(s);
 	pthread_mutex_lock(&s->lock);
-	may = s->healthy || mono_ms() >= s->probe_at_ms;
-	if (!s->healthy && may) /* this is the probe: the next one waits for its outcome's backoff */
+	healthy = healthy && s->healthy;
+	may = healthy || mono_ms() >= s->probe_at_ms;
+	if (!healthy && may) /* this is the probe: the next one waits for its outcome's backoff */
 		s->probe_at_ms = mono_ms() + (s->probe_backoff_ms ? s->probe_backoff_ms : BACKOFF_FIRST_MS);
 	pthread_mutex_unlock(&s->lock);
 	return may;

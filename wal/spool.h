@@ -121,7 +121,9 @@ size_t gw_spool_pending(gw_spool *spool, gw_spool_pending_fn fn, void *payload);
 
 /*
  * The store's health as the uploads (and gw_spool_note_store) see it: 1
- * until an operation fails, then 0 until one succeeds.
+ * until an operation fails, then 0 until one succeeds; and 0 while the
+ * driver says the store is unhealthy (gw_store_health_get: a request that
+ * stalls in flight, before it is abandoned).
  */
 int gw_spool_healthy(gw_spool *spool);
 /* The outcome (0 or a GW_E* code; the message is the thread's) of a store operation made elsewhere. */
