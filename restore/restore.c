@@ -9,6 +9,7 @@
  * pack checksum must both equal the manifest's pack checksum.
  */
 #include "gitwal/restore.h"
+#include "util/thread.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
 #include "gitwal/layout.h"
@@ -1171,7 +1172,7 @@ static int build_joined_pack(gw_store *store, const plan *p, const char *dir, ui
 	first.body_len = m->bundle.size - m->pack_offset - 32;
 	if ((rc = gw_pack_appender_open(&feed.app, base, m->objects + segment_objects, &first)) < 0)
 		goto out;
-	threaded = pthread_create(&thread, NULL, feed_segments, &feed) == 0;
+	threaded = gw_thread_create(&thread, feed_segments, &feed) == 0;
 	if (!threaded)
 		feed_segments(&feed);
 	body.next = gw_pack_appender_base_sink(feed.app);

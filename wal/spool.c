@@ -8,6 +8,7 @@
  * time (exponential backoff) and the threads go on with the others.
  */
 #include "wal/spool.h"
+#include "util/thread.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
 #include "gitwal/layout.h"
@@ -605,7 +606,7 @@ int gw_spool_start(gw_spool *s, gw_store *store, gw_index *index, unsigned nthre
 	if (!(s->threads = calloc(nthreads, sizeof(pthread_t))))
 		return gw_error_set(GW_ERROR, "out of memory");
 	for (t = 0; t < nthreads; t++) {
-		if (pthread_create(&s->threads[t], NULL, worker, s) != 0)
+		if (gw_thread_create(&s->threads[t], worker, s) != 0)
 			return gw_error_set(GW_ERROR, "cannot start upload thread %u", t + 1);
 		s->nthreads++;
 	}

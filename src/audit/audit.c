@@ -19,6 +19,7 @@
  *    checked (deep.c).
  */
 #include "gitwal/audit.h"
+#include "util/thread.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
 #include "gitwal/layout.h"
@@ -879,7 +880,7 @@ static int check_records(audit *a)
 	if ((size_t)nthreads > a->quota)
 		nthreads = (int)a->quota;
 	for (t = 0; t < nthreads; t++)
-		if (pthread_create(&threads[t], NULL, worker, a) != 0)
+		if (gw_thread_create(&threads[t], worker, a) != 0)
 			break;
 	if (t == 0)
 		worker(a);

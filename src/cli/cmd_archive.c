@@ -15,6 +15,9 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -66,11 +69,22 @@ static const char *help =
 	"\n" GW_CLI_COMMON_HELP;
 
 static volatile int stop_requested; /* set by the signal handler; read by long scans too */
+/*
+ * Written by the signal handler too, and polled by the service loop: a
+ * signal arriving after the loop checked stop_requested and before it
+ * entered poll() still wakes it (no sleep until the next timeout).
+ */
+static int stop_fd = -1;
 
 static void on_signal(int sig)
 {
+	uint64_t one = 1;
+	ssize_t n;
 	(void)sig;
 	stop_requested = 1;
+	if (stop_fd >= 0)
+		n = write(stop_fd, &one, sizeof(one));
+	(void)n;
 }
 
 static int64_t mono_ms(void)
@@ -107,6 +121,8 @@ static int run_service(gw_archiver *ar, const char *root, unsigned debounce, dou
 	int64_t next_reconcile;
 	struct sigaction sa;
 
+	if ((stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+		return gw_cli_fail("archive", gw_error_set_errno(GW_EIO, "cannot create an eventfd"));
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
@@ -115,8 +131,11 @@ static int run_service(gw_archiver *ar, const char *root, unsigned debounce, dou
 	if (wopts.max_delay_ms < debounce)
 		wopts.max_delay_ms = debounce;
 	/* Watch first, then catch up: a change during the catch-up is not missed. */
-	if (gw_watch_new(&w, root, &wopts) < 0)
+	if (gw_watch_new(&w, root, &wopts) < 0) {
+		close(stop_fd);
+		stop_fd = -1;
 		return gw_cli_fail("archive", gw_error_code());
+	}
 	fprintf(stderr, "ts=start event=start root=%s\n", root);
 	gw_archiver_tick(ar); /* segments spooled before a restart go first */
 	gw_archiver_sync_all(ar);
@@ -124,7 +143,7 @@ static int run_service(gw_archiver *ar, const char *root, unsigned debounce, dou
 	next_reconcile = mono_ms() + (int64_t)(reconcile_s * 1000);
 	while (!stop_requested) {
 		/* The watcher, and the upload threads' reports (segments in the store, failures, conflicts). */
-		struct pollfd pfd[2] = {{gw_watch_fd(w), POLLIN, 0}, {gw_archiver_fd(ar), POLLIN, 0}};
+		struct pollfd pfd[3] = {{gw_watch_fd(w), POLLIN, 0}, {gw_archiver_fd(ar), POLLIN, 0}, {stop_fd, POLLIN, 0}};
 		int timeout = gw_watch_next_timeout_ms(w), rc, tick = gw_archiver_tick(ar);
 		gw_watch_event ev;
 		if (tick >= 0 && (timeout < 0 || tick < timeout))
@@ -136,7 +155,7 @@ static int run_service(gw_archiver *ar, const char *root, unsigned debounce, dou
 			if (timeout < 0 || until < timeout)
 				timeout = (int)until;
 		}
-		rc = poll(pfd, 2, timeout);
+		rc = poll(pfd, 3, timeout);
 		if (rc < 0 && errno != EINTR)
 			break;
 		if (gw_watch_process(w) < 0) {
@@ -164,6 +183,8 @@ static int run_service(gw_archiver *ar, const char *root, unsigned debounce, dou
 		}
 	}
 	gw_watch_free(w);
+	close(stop_fd);
+	stop_fd = -1;
 	fprintf(stderr, "ts=stop event=stop\n");
 	return 0;
 }

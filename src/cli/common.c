@@ -4,6 +4,7 @@
  * uniform error output.
  */
 #include "cli/cli.h"
+#include "util/thread.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
 
@@ -299,7 +300,7 @@ void gw_cli_parallel(size_t n, int jobs, void (*fn)(size_t i, void *payload), vo
 	if ((size_t)jobs > n)
 		jobs = (int)(n ? n : 1);
 	for (i = 1; i < jobs; i++)
-		if (pthread_create(&threads[started], NULL, worker, &p) == 0)
+		if (gw_thread_create(&threads[started], worker, &p) == 0)
 			started++;
 	worker(&p);
 	for (i = 0; i < started; i++)

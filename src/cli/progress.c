@@ -7,6 +7,7 @@
  * thread woken late can make them closer than that.
  */
 #include "cli/progress.h"
+#include "util/thread.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -257,7 +258,7 @@ gw_progress *gw_progress_start(const char *cmd, gw_progress_mode mode, gw_store 
 	pthread_condattr_destroy(&attr);
 	/* At once, so even a short run shows where it stands. */
 	draw(p);
-	if (pthread_create(&p->thread, NULL, progress_thread, p) != 0) {
+	if (gw_thread_create(&p->thread, progress_thread, p) != 0) {
 		erase(p);
 		pthread_cond_destroy(&p->cond);
 		pthread_mutex_destroy(&p->lock);

@@ -22,6 +22,7 @@
  * ETag seen at open (If-Match), so a reader never mixes two versions.
  */
 #include "store/s3.h"
+#include "util/thread.h"
 #include "gitwal/error.h"
 
 #include <stdio.h>
@@ -482,7 +483,7 @@ static int part_send(s3_writer *w)
 	w->fill.len = 0;
 	w->nparts++;
 	w->thread_rc = 0;
-	if (pthread_create(&w->thread, NULL, part_thread, w) != 0) {
+	if (gw_thread_create(&w->thread, part_thread, w) != 0) {
 		w->nparts--;
 		return gw_error_set(GW_ERROR, "store %s: key %s: cannot start an upload thread", w->s3->url, w->base.key);
 	}

@@ -4,6 +4,7 @@
  * others into the next sink. Memory is bounded by the ring.
  */
 #include "gitwal/io.h"
+#include "util/thread.h"
 #include "gitwal/error.h"
 
 #include <pthread.h>
@@ -117,7 +118,7 @@ int gw_async_sink_new(gw_async_sink **out, gw_sink *next)
 			gw_async_sink_free(a);
 			return gw_error_set(GW_ERROR, "out of memory");
 		}
-	if (pthread_create(&a->thread, NULL, drain, a) != 0) {
+	if (gw_thread_create(&a->thread, drain, a) != 0) {
 		gw_async_sink_free(a);
 		return gw_error_set(GW_ERROR, "cannot start a writer thread");
 	}
