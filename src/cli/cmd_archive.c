@@ -139,6 +139,12 @@ static int run_service(gw_archiver *ar, const char *root, unsigned debounce, dou
 	fprintf(stderr, "ts=start event=start root=%s\n", root);
 	gw_archiver_tick(ar); /* segments spooled before a restart go first */
 	gw_archiver_sync_all(ar);
+	{
+		gw_archiver_stats st;
+		gw_archiver_get_stats(ar, &st);
+		/* The catch-up is done: from here on, every change is archived as it is seen. */
+		fprintf(stderr, "ts=now event=ready repositories=%llu\n", (unsigned long long)st.repositories);
+	}
 	update_watch_metrics(m, w, ar);
 	next_reconcile = mono_ms() + (int64_t)(reconcile_s * 1000);
 	while (!stop_requested) {

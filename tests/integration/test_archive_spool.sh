@@ -62,8 +62,7 @@ pass "spool uploaded in order; LSNs contiguous; restore equals the live reposito
 "$GITWAL_BIN" archive --debounce 20 --spool-max 0.000001 2>"$T/svc2.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
-wait_log "$T/svc2.log" 'event=start'
-sleep 0.5
+wait_log "$T/svc2.log" 'event=ready'   # a.git's state is loaded from the store before it goes away
 store_down
 commit_push a.git 6
 wait_log "$T/svc2.log" 'event=upload_failed repo=a.git lsn=6 '
