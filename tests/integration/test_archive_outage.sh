@@ -91,10 +91,11 @@ t_b=$(pitr_now_us)
 push_commit b.git
 wait_log "$L" 'event=upload_failed repo=b.git ' 1 30 || fail "b.git: no failed upload: $(tail -5 "$L")"
 nb=$(count_log "$L" 'event=segment repo=b.git ')
+nc=$(count_log "$L" 'event=segment repo=g/c.git ')   # before the push: its segment may come at once
 t_c=$(pitr_now_us)
 push_commit g/c.git
 want_c=$(repo_state "$T/root/g/c.git")
-wait_log "$L" "event=segment repo=g/c.git " "$(( $(count_log "$L" 'event=segment repo=g/c.git ') + 1 ))" 30 ||
+wait_log "$L" "event=segment repo=g/c.git " $((nc + 1)) 30 ||
   fail "g/c.git waited for b.git: $(tail -10 "$L")"
 [ "$(count_log "$L" 'event=segment repo=b.git ')" = "$nb" ] || fail "b.git was uploaded while its directory is broken"
 rm "$T/store/repos/$enc" && mv "$T/b.away" "$T/store/repos/$enc"
