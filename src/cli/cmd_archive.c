@@ -12,7 +12,6 @@
 #include "gitwal/watch.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -21,52 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static const char *help =
-	"usage: gitwal archive [--root DIR] [--store URL] [--index FILE] [--once]\n"
-	"                      [--debounce MS] [--reconcile SECONDS]\n"
-	"                      [--full-every SEGMENTS] [--full-ratio R] [--full-max-age SECONDS]\n"
-	"\n"
-	"Keep the store up to date with every bare repository under the root. Each\n"
-	"change (refs, packed-refs, HEAD; repositories created or deleted) becomes a\n"
-	"write-once log segment: the ref updates with their times plus the objects they\n"
-	"newly need. A repository seen for the first time gets a full backup first.\n"
-	"On start-up, changes made while the archiver was down are archived.\n"
-	"\n"
-	"Observing never waits on the store: a segment is written to a local spool\n"
-	"(fsync'd, with the time the change was seen) and uploaded from there in the\n"
-	"background, in order per repository, so a slow or failing store only grows\n"
-	"the spool. A repository that fails is retried on its own backoff (1 s,\n"
-	"doubling to 60 s).\n"
-	"\n"
-	"  --once              archive everything pending, upload it, then exit: 1 when\n"
-	"                      anything failed or is still in the spool (named)\n"
-	"  --debounce MS       coalesce a burst of changes to one repository for this\n"
-	"                      long (default 50), but never delay more than 1 s\n"
-	"  --reconcile SECONDS full scan of every repository this often, as a safety\n"
-	"                      net behind inotify (default 300; 0 disables)\n"
-	"Full backup policy (per repository, only when it changed since its last full):\n"
-	"  --full-every N      after N segments (default 1000)\n"
-	"  --full-ratio R      when its segments add up to R times the full's size (0.5)\n"
-	"                      and to at least 16 MiB\n"
-	"  --full-max-age S    when the full is older than S seconds (default 86400)\n"
-	"\n"
-	"  --spool-max MIB     bound of the local spool of segments not yet in the store\n"
-	"                      (default 1024); past it, changes are\n"
-	"                      archived when room returns, recorded as a gap. The\n"
-	"                      service starts even when the store is unreachable: it\n"
-	"                      loads what it archived before from the index and spools\n"
-	"                      (--once fails at once instead)\n"
-	"  --metrics-addr ADDR serve Prometheus metrics on http://ADDR/metrics, a\n"
-	"                      loopback address such as 127.0.0.1:9100 (default: off)\n"
-	"\n"
-	"Logs one key=value line per event on stderr (event=spooled|segment|full|\n"
-	"upload_failed|store_unhealthy|store_healthy|error|..., repo=, lsn=, bytes=,\n"
-	"lag_ms=: spooled, when captured; segment, when durable in the store). SIGTERM or SIGINT: finish the work in hand\n"
-	"and exit 0. Repositories 'gitwal backup' refuses (shallow or partial clones,\n"
-	"reftable, unknown extensions...) are logged once (event=refused reason=...)\n"
-	"and skipped until they change.\n"
-	"\n" GW_CLI_COMMON_HELP;
 
 static volatile int stop_requested; /* set by the signal handler; read by long scans too */
 /*
@@ -121,8 +74,10 @@ static int run_service(gw_archiver *ar, const char *root, unsigned debounce, dou
 	int64_t next_reconcile;
 	struct sigaction sa;
 
-	if ((stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
-		return gw_cli_fail("archive", gw_error_set_errno(GW_EIO, "cannot create an eventfd"));
+	if ((stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		gw_error_set_errno(GW_EIO, "cannot create an eventfd");
+		return gw_cli_fail("archive");
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
@@ -134,7 +89,7 @@ static int run_service(gw_archiver *ar, const char *root, unsigned debounce, dou
 	if (gw_watch_new(&w, root, &wopts) < 0) {
 		close(stop_fd);
 		stop_fd = -1;
-		return gw_cli_fail("archive", gw_error_code());
+		return gw_cli_fail("archive");
 	}
 	fprintf(stderr, "ts=start event=start root=%s\n", root);
 	gw_archiver_tick(ar); /* segments spooled before a restart go first */
@@ -195,112 +150,122 @@ static int run_service(gw_archiver *ar, const char *root, unsigned debounce, dou
 	return 0;
 }
 
+typedef struct {
+	gw_cli cli; /* first: the common options fill it */
+	int once;
+	double debounce, reconcile, full_every, full_ratio, full_max_age, spool_max;
+	const char *metrics_addr;
+} archive_opts;
+
+static const gw_opt options[] = {
+	GW_OPT_FLAG_("once", archive_opts, once,
+		     "archive everything pending, upload it, then exit: 1 when\n"
+		     "anything failed or is still in the spool (named)"),
+	GW_OPT_NUMBER_("debounce", "MS", archive_opts, debounce, 0, 60000,
+		       "coalesce a burst of changes to one repository for this\n"
+		       "long (default 50), but never delay more than 1 s"),
+	GW_OPT_NUMBER_("reconcile", "SECONDS", archive_opts, reconcile, 0, 86400 * 7,
+		       "full scan of every repository this often, as a safety\n"
+		       "net behind inotify (default 300; 0 disables)"),
+	GW_OPT_TEXT_("Full backup policy (per repository, only when it changed since its last full):"),
+	GW_OPT_NUMBER_("full-every", "N", archive_opts, full_every, 1, 1e9, "after N segments (default 1000)"),
+	GW_OPT_NUMBER_("full-ratio", "R", archive_opts, full_ratio, 0.001, 1000,
+		       "when its segments add up to R times the full's size (0.5)\n"
+		       "and to at least 16 MiB"),
+	GW_OPT_NUMBER_("full-max-age", "S", archive_opts, full_max_age, 1, 1e9,
+		       "when the full is older than S seconds (default 86400)"),
+	GW_OPT_TEXT_(""),
+	GW_OPT_NUMBER_("spool-max", "MIB", archive_opts, spool_max, 1e-6, 1e7,
+		       "bound of the local spool of segments not yet in the store\n"
+		       "(default 1024); past it, changes are\n"
+		       "archived when room returns, recorded as a gap. The\n"
+		       "service starts even when the store is unreachable: it\n"
+		       "loads what it archived before from the index and spools\n"
+		       "(--once fails at once instead)"),
+	GW_OPT_STRING_("metrics-addr", "ADDR", archive_opts, metrics_addr,
+		       "serve Prometheus metrics on http://ADDR/metrics, a\n"
+		       "loopback address such as 127.0.0.1:9100 (default: off)"),
+	GW_OPT_END_,
+};
+
+const gw_cli_spec gw_cmd_archive_spec = {
+	.name = "archive",
+	.head = "usage: gitwal archive [--root DIR] [--store URL] [--index FILE] [--once]\n"
+		"                      [--debounce MS] [--reconcile SECONDS]\n"
+		"                      [--full-every SEGMENTS] [--full-ratio R] [--full-max-age SECONDS]\n"
+		"\n"
+		"Keep the store up to date with every bare repository under the root. Each\n"
+		"change (refs, packed-refs, HEAD; repositories created or deleted) becomes a\n"
+		"write-once log segment: the ref updates with their times plus the objects they\n"
+		"newly need. A repository seen for the first time gets a full backup first.\n"
+		"On start-up, changes made while the archiver was down are archived.\n"
+		"\n"
+		"Observing never waits on the store: a segment is written to a local spool\n"
+		"(fsync'd, with the time the change was seen) and uploaded from there in the\n"
+		"background, in order per repository, so a slow or failing store only grows\n"
+		"the spool. A repository that fails is retried on its own backoff (1 s,\n"
+		"doubling to 60 s).\n"
+		"\n",
+	.options = options,
+	.column = 22,
+	.tail = "\n"
+		"Logs one key=value line per event on stderr (event=spooled|segment|full|\n"
+		"upload_failed|store_unhealthy|store_healthy|error|..., repo=, lsn=, bytes=,\n"
+		"lag_ms=: spooled, when captured; segment, when durable in the store). SIGTERM or SIGINT: finish the work in hand\n"
+		"and exit 0. Repositories 'gitwal backup' refuses (shallow or partial clones,\n"
+		"reftable, unknown extensions...) are logged once (event=refused reason=...)\n"
+		"and skipped until they change.\n",
+};
+
 int gw_cmd_archive(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		GW_CLI_COMMON_LONGOPTS,
-		{"once", no_argument, 0, 'o'},
-		{"debounce", required_argument, 0, 'd'},
-		{"reconcile", required_argument, 0, 'r'},
-		{"full-every", required_argument, 0, 'n'},
-		{"full-ratio", required_argument, 0, 'q'},
-		{"full-max-age", required_argument, 0, 'a'},
-		{"metrics-addr", required_argument, 0, 'm'},
-		{"spool-max", required_argument, 0, 's'},
-		{0, 0, 0, 0},
-	};
-	gw_cli cli = {0};
+	archive_opts o = {.debounce = 50, .reconcile = 300};
+	gw_cli *cli = &o.cli;
 	gw_archiver_opts aopts;
 	gw_archiver *ar = NULL;
-	double v, reconcile = 300, debounce = 50;
-	int c, rc = 0, once = 0;
+	int rc, operands;
 	char *state = NULL;
-	const char *metrics_addr = NULL;
 	gw_metrics *reg = NULL;
 	gw_metrics_server *srv = NULL;
 	gw_metrics_archiver handles;
 
 	memset(&aopts, 0, sizeof(aopts));
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			fputs(help, stdout);
-			goto out;
-		case 'o':
-			once = 1;
-			break;
-		case 'd':
-			if ((rc = gw_cli_parse_number("archive", "debounce", optarg, 0, 60000, 0, &debounce)) != 0)
-				goto out;
-			break;
-		case 'r':
-			if ((rc = gw_cli_parse_number("archive", "reconcile", optarg, 0, 86400 * 7, 0, &reconcile)) != 0)
-				goto out;
-			break;
-		case 'n':
-			if ((rc = gw_cli_parse_number("archive", "full-every", optarg, 1, 1e9, 0, &v)) != 0)
-				goto out;
-			aopts.full_every_segments = (uint64_t)v;
-			break;
-		case 'q':
-			if ((rc = gw_cli_parse_number("archive", "full-ratio", optarg, 0.001, 1000, 0, &v)) != 0)
-				goto out;
-			aopts.full_ratio = v;
-			break;
-		case 'a':
-			if ((rc = gw_cli_parse_number("archive", "full-max-age", optarg, 1, 1e9, 0, &v)) != 0)
-				goto out;
-			aopts.full_max_age_s = (int64_t)v;
-			break;
-		case 'm':
-			metrics_addr = optarg;
-			break;
-		case 's':
-			if ((rc = gw_cli_parse_number("archive", "spool-max", optarg, 1e-6, 1e7, 0, &v)) != 0)
-				goto out;
-			aopts.spool_max_bytes = (uint64_t)(v * 1024 * 1024) ? (uint64_t)(v * 1024 * 1024) : 1;
-			break;
-		default:
-			if (gw_cli_common_option(&cli, c, optarg))
-				break;
-			rc = gw_cli_usage_error("archive", "unknown option or missing value: '%s'", argv[optind - 1]);
-			goto out;
-		}
-	}
-	if (optind < argc) {
-		rc = gw_cli_usage_error("archive", "unexpected argument '%s'", argv[optind]);
+	if ((rc = gw_cli_parse(&gw_cmd_archive_spec, argc, argv, &o, &operands)) != GW_CLI_GO)
 		goto out;
-	}
+	rc = 0;
+	aopts.full_every_segments = (uint64_t)o.full_every;
+	aopts.full_ratio = o.full_ratio;
+	aopts.full_max_age_s = (int64_t)o.full_max_age;
+	if (o.spool_max > 0)
+		aopts.spool_max_bytes = (uint64_t)(o.spool_max * 1024 * 1024) ? (uint64_t)(o.spool_max * 1024 * 1024) : 1;
 	/* The service starts with the store away (it spools); --once, a one-shot command, fails at once. */
-	if (!once)
-		cli.store_flags = GW_STORE_OPEN_DEFER_CHECKS;
-	if (gw_cli_resolve(&cli, 1) < 0 || gw_cli_open_store(&cli) < 0 || gw_cli_open_index(&cli) < 0 ||
+	if (!o.once)
+		cli->store_flags = GW_STORE_OPEN_DEFER_CHECKS;
+	if (gw_cli_resolve(cli, 1) < 0 || gw_cli_open_store(cli) < 0 || gw_cli_open_index(cli) < 0 ||
 	    !(state = gw_cli_state_dir())) {
-		rc = gw_cli_fail("archive", gw_error_code());
+		rc = gw_cli_fail("archive");
 		goto out;
 	}
-	aopts.root = cli.root;
+	aopts.root = cli->root;
 	aopts.state_dir = state;
 	aopts.log = stderr;
 	aopts.stop = &stop_requested;
-	aopts.upload_threads = once ? 0 : 4; /* --once uploads at the end, in this thread */
-	if (metrics_addr) {
+	aopts.upload_threads = o.once ? 0 : 4; /* --once uploads at the end, in this thread */
+	if (o.metrics_addr) {
 		if (gw_metrics_new(&reg) < 0 || gw_metrics_register_archiver(reg, &handles) < 0 ||
-		    gw_metrics_serve(reg, metrics_addr, &srv) < 0) {
-			rc = gw_cli_fail("archive", gw_error_code());
+		    gw_metrics_serve(reg, o.metrics_addr, &srv) < 0) {
+			rc = gw_cli_fail("archive");
 			goto out;
 		}
 		aopts.metrics = &handles;
-		fprintf(stderr, "ts=start event=metrics addr=%s port=%u\n", metrics_addr,
+		fprintf(stderr, "ts=start event=metrics addr=%s port=%u\n", o.metrics_addr,
 			(unsigned)gw_metrics_server_port(srv));
 	}
-	if (gw_archiver_new(&ar, cli.store, cli.index, &aopts) < 0) {
-		rc = gw_cli_fail("archive", gw_error_code());
+	if (gw_archiver_new(&ar, cli->store, cli->index, &aopts) < 0) {
+		rc = gw_cli_fail("archive");
 		goto out;
 	}
-	if (once) {
+	if (o.once) {
 		int failed, round;
 		gw_archiver_stats st;
 		gw_archiver_tick(ar); /* segments spooled before go first */
@@ -320,13 +285,13 @@ int gw_cmd_archive(int argc, char **argv)
 			(unsigned long long)st.fulls, failed, (unsigned long long)st.spool_segments);
 		rc = failed || st.spool_segments ? 1 : 0;
 	} else {
-		rc = run_service(ar, cli.root, (unsigned)debounce, reconcile, aopts.metrics);
+		rc = run_service(ar, cli->root, (unsigned)o.debounce, o.reconcile, aopts.metrics);
 	}
 out:
 	gw_metrics_server_stop(srv);
 	gw_archiver_free(ar);
 	gw_metrics_free(reg);
 	free(state);
-	gw_cli_dispose(&cli);
+	gw_cli_dispose(cli);
 	return rc;
 }

@@ -9,35 +9,9 @@
 #include "gitwal/error.h"
 #include "gitwal/repo.h"
 
-#include <getopt.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *help =
-	"usage: gitwal backup [--root DIR] [--store URL] [--index FILE] [--jobs N]\n"
-	"                     [--progress | --quiet] (--all | REL...)\n"
-	"\n"
-	"Take a full backup of each repository: a standard Git bundle of all its refs\n"
-	"(restorable with plain 'git clone --mirror X.bundle'), the bundle's pack index,\n"
-	"and a manifest written last as the commit point. Nothing in the store is ever\n"
-	"overwritten; each backup gets the repository's next LSN. Backups are safe while\n"
-	"the repository is pushed to or gc'd.\n"
-	"\n"
-	"  REL...          repositories by their path relative to the root (group/x.git)\n"
-	"  --all           every bare repository under the root (directories whose names\n"
-	"                  start with '.' are skipped; symlinks are not followed, so\n"
-	"                  each repository is backed up once, under its real path)\n"
-	"  --jobs N        repositories backed up at once (default: cores, at most 8)\n"
-	"                  [gitwal.jobs]\n" GW_PROGRESS_HELP
-	"\n"
-	"Prints one line per repository: 'ok REL lsn=N ...' or 'failed REL: reason'.\n"
-	"Exit status 1 if any repository failed (the others are still backed up).\n"
-	"Refused (failed, with the reason), as no faithful copy of them can be made:\n"
-	"repositories using alternates, shallow clones, partial clones, sha256 or\n"
-	"reftable repositories, and any Git extension (extensions.*) gitwal does not\n"
-	"understand.\n"
-	"\n" GW_CLI_COMMON_HELP;
 
 typedef struct {
 	gw_cli *cli;
@@ -76,81 +50,101 @@ static void backup_one(size_t i, void *payload)
 	pthread_mutex_unlock(&run->lock);
 }
 
+typedef struct {
+	gw_cli cli; /* first: the common options fill it */
+	int all, progress;
+} backup_opts;
+
+static const gw_opt options[] = {
+	GW_OPT_OPERAND_("REL...", "repositories by their path relative to the root (group/x.git)"),
+	GW_OPT_FLAG_("all", backup_opts, all,
+		     "every bare repository under the root (directories whose names\n"
+		     "start with '.' are skipped; symlinks are not followed, so\n"
+		     "each repository is backed up once, under its real path)"),
+	GW_CLI_JOBS('j', "repositories backed up at once (default: cores, at most 8)\n"
+			 "[gitwal.jobs]"),
+	GW_PROGRESS_OPTIONS(backup_opts, progress, ""),
+	GW_OPT_END_,
+};
+
+const gw_cli_spec gw_cmd_backup_spec = {
+	.name = "backup",
+	.head = "usage: gitwal backup [--root DIR] [--store URL] [--index FILE] [--jobs N]\n"
+		"                     [--progress | --quiet] (--all | REL...)\n"
+		"\n"
+		"Take a full backup of each repository: a standard Git bundle of all its refs\n"
+		"(restorable with plain 'git clone --mirror X.bundle'), the bundle's pack index,\n"
+		"and a manifest written last as the commit point. Nothing in the store is ever\n"
+		"overwritten; each backup gets the repository's next LSN. Backups are safe while\n"
+		"the repository is pushed to or gc'd.\n"
+		"\n",
+	.options = options,
+	.column = 18,
+	.tail = "\n"
+		"Prints one line per repository: 'ok REL lsn=N ...' or 'failed REL: reason'.\n"
+		"Exit status 1 if any repository failed (the others are still backed up).\n"
+		"Refused (failed, with the reason), as no faithful copy of them can be made:\n"
+		"repositories using alternates, shallow clones, partial clones, sha256 or\n"
+		"reftable repositories, and any Git extension (extensions.*) gitwal does not\n"
+		"understand.\n",
+	.flags = GW_CLI_OPERANDS,
+};
+
 int gw_cmd_backup(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		GW_CLI_COMMON_LONGOPTS,
-		{"jobs", required_argument, 0, 'j'},  {"all", no_argument, 0, 'a'},
-		GW_PROGRESS_LONGOPTS,
-		{0, 0, 0, 0},
-	};
-	gw_cli cli = {0};
+	backup_opts o = {0};
 	backup_run run = {0};
-	gw_progress_mode progress = GW_PROGRESS_AUTO;
-	int all = 0, c, rc = 0, i, jobs = 0;
+	int rc, i, first;
 
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "hj:", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			fputs(help, stdout);
-			gw_cli_dispose(&cli);
-			return 0;
-		case 'a':
-			all = 1;
-			break;
-		case 'j':
-			if ((rc = gw_cli_parse_jobs("backup", optarg, &jobs)) != 0)
-				goto out;
-			break;
-		default:
-			if (gw_cli_common_option(&cli, c, optarg) || gw_progress_option(c, &progress))
-				break;
-			rc = gw_cli_usage_error("backup", "unknown option or missing value: '%s'", argv[optind - 1]);
-			goto out;
-		}
-	}
-	if (all == (optind < argc)) {
-		rc = gw_cli_usage_error("backup", all ? "give either --all or repositories, not both"
-						      : "name the repositories to back up, or give --all");
+	if ((rc = gw_cli_parse(&gw_cmd_backup_spec, argc, argv, &o, &first)) != GW_CLI_GO)
+		goto out;
+	rc = 0;
+	if (o.all == (first < argc)) {
+		rc = gw_cli_usage_error("backup", o.all ? "give either --all or repositories, not both"
+							: "name the repositories to back up, or give --all");
 		goto out;
 	}
-	for (i = optind; i < argc; i++)
+	for (i = first; i < argc; i++)
 		if (gw_repo_path_check(argv[i]) < 0) {
 			rc = gw_cli_usage_error("backup", "%s", gw_error_message());
 			goto out;
 		}
-	cli.jobs = jobs;
-	if (gw_cli_resolve(&cli, 1) < 0 || gw_cli_open_store(&cli) < 0 || gw_cli_open_index(&cli) < 0) {
-		rc = gw_cli_fail("backup", gw_error_code());
+	if (gw_cli_resolve(&o.cli, 1) < 0 || gw_cli_open_store(&o.cli) < 0 || gw_cli_open_index(&o.cli) < 0) {
+		rc = gw_cli_fail("backup");
 		goto out;
 	}
-	if (all) {
-		if (gw_repo_discover(cli.root, &run.repos, &run.count) < 0) {
-			rc = gw_cli_fail("backup", gw_error_code());
+	if (o.all) {
+		if (gw_repo_discover(o.cli.root, &run.repos, &run.count) < 0) {
+			rc = gw_cli_fail("backup");
 			goto out;
 		}
 		if (run.count == 0)
-			fprintf(stderr, "gitwal backup: no bare repositories under %s\n", cli.root);
+			fprintf(stderr, "gitwal backup: no bare repositories under %s\n", o.cli.root);
 	} else {
-		run.count = (size_t)(argc - optind);
-		run.repos = calloc(run.count, sizeof(char *));
-		for (i = optind; i < argc; i++)
-			run.repos[i - optind] = strdup(argv[i]);
+		run.count = (size_t)(argc - first);
+		if (!(run.repos = calloc(run.count, sizeof(char *)))) {
+			rc = (gw_error_set(GW_ERROR, "out of memory"), gw_cli_fail("backup"));
+			run.count = 0;
+			goto out;
+		}
+		for (i = first; i < argc; i++)
+			if (!(run.repos[i - first] = strdup(argv[i]))) {
+				rc = (gw_error_set(GW_ERROR, "out of memory"), gw_cli_fail("backup"));
+				goto out;
+			}
 	}
-	run.cli = &cli;
+	run.cli = &o.cli;
 	pthread_mutex_init(&run.lock, NULL);
 	gw_progress_phase(&run.counters, "repositories", run.count);
-	run.progress = gw_progress_start("backup", progress, cli.store, &run.counters);
-	gw_cli_parallel(run.count, cli.jobs, backup_one, &run);
+	run.progress = gw_progress_start("backup", (gw_progress_mode)o.progress, o.cli.store, &run.counters);
+	gw_cli_parallel(run.count, o.cli.jobs, backup_one, &run);
 	gw_progress_stop(run.progress);
 	pthread_mutex_destroy(&run.lock);
 	fprintf(stderr, "gitwal backup: %zu repositories, %d failed, store %s\n", run.count, run.failed,
-		gw_store_url(cli.store));
+		gw_store_url(o.cli.store));
 	rc = run.failed ? 1 : 0;
 out:
 	gw_repo_list_free(run.repos, run.count);
-	gw_cli_dispose(&cli);
+	gw_cli_dispose(&o.cli);
 	return rc;
 }

@@ -7,28 +7,9 @@
 #include "gitwal/repo.h"
 #include "gitwal/time.h"
 
-#include <getopt.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *help =
-	"usage: gitwal info [--json] [--repo REL] [--no-sync] [--store URL] [--index FILE]\n"
-	"\n"
-	"List repositories and their full backups: LSN, time (UTC), objects, refs and\n"
-	"sizes. The index is first brought up to date with the store (new backups\n"
-	"written by other machines appear) unless --no-sync is given.\n"
-	"A key that cannot be read or is damaged, and a repository whose keys hold no\n"
-	"full backup (its manifest is missing), are reported on stderr, one line each\n"
-	"(repository, key, reason), after everything else is listed; the exit status\n"
-	"is then 1, as it is for a --repo the archive does not know.\n"
-	"\n"
-	"  --json          one JSON document: {\"store\": URL, \"repositories\": [{\"repository\":\n"
-	"                  REL, \"backups\": [{\"lsn\", \"time\", \"time_us\", \"objects\", \"refs\",\n"
-	"                  \"bundle_bytes\", \"idx_bytes\", \"manifest_key\"}]}]}\n"
-	"  --repo REL      only this repository\n"
-	"  --no-sync       list what the index holds, without reading the store\n"
-	"\n" GW_CLI_COMMON_HELP;
 
 typedef struct {
 	int json;
@@ -71,71 +52,77 @@ static int print_one(const gw_full_record *r, void *payload)
 	return 0;
 }
 
+typedef struct {
+	gw_cli cli; /* first: the common options fill it */
+	int json, no_sync;
+	const char *repo;
+} info_opts;
+
+static const gw_opt options[] = {
+	GW_OPT_FLAG_("json", info_opts, json,
+		     "one JSON document: {\"store\": URL, \"repositories\": [{\"repository\":\n"
+		     "REL, \"backups\": [{\"lsn\", \"time\", \"time_us\", \"objects\", \"refs\",\n"
+		     "\"bundle_bytes\", \"idx_bytes\", \"manifest_key\"}]}]}"),
+	GW_OPT_STRING_("repo", "REL", info_opts, repo, "only this repository"),
+	GW_OPT_FLAG_("no-sync", info_opts, no_sync, "list what the index holds, without reading the store"),
+	GW_OPT_END_,
+};
+
+const gw_cli_spec gw_cmd_info_spec = {
+	.name = "info",
+	.head = "usage: gitwal info [--json] [--repo REL] [--no-sync] [--store URL] [--index FILE]\n"
+		"\n"
+		"List repositories and their full backups: LSN, time (UTC), objects, refs and\n"
+		"sizes. The index is first brought up to date with the store (new backups\n"
+		"written by other machines appear) unless --no-sync is given.\n"
+		"A key that cannot be read or is damaged, and a repository whose keys hold no\n"
+		"full backup (its manifest is missing), are reported on stderr, one line each\n"
+		"(repository, key, reason), after everything else is listed; the exit status\n"
+		"is then 1, as it is for a --repo the archive does not know.\n"
+		"\n",
+	.options = options,
+	.column = 18,
+};
+
 int gw_cmd_info(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		GW_CLI_COMMON_LONGOPTS,
-		{"json", no_argument, 0, 'J'},        {"repo", required_argument, 0, 'p'},
-		{"no-sync", no_argument, 0, 'n'},     {0, 0, 0, 0},
-	};
-	gw_cli cli = {0};
+	info_opts o = {0};
+	gw_cli *cli = &o.cli;
 	info_run run = {0};
 	gw_sync_report report = {0};
-	const char *repo = NULL;
+	const char *repo;
 	size_t i, bad = 0;
-	int c, rc = 0, sync = 1;
+	int rc, operands;
 
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			fputs(help, stdout);
-			goto out;
-		case 'J':
-			run.json = 1;
-			break;
-		case 'p':
-			repo = optarg;
-			break;
-		case 'n':
-			sync = 0;
-			break;
-		default:
-			if (gw_cli_common_option(&cli, c, optarg))
-				break;
-			rc = gw_cli_usage_error("info", "unknown option or missing value: '%s'", argv[optind - 1]);
-			goto out;
-		}
-	}
-	if (optind < argc) {
-		rc = gw_cli_usage_error("info", "unexpected argument '%s'", argv[optind]);
+	if ((rc = gw_cli_parse(&gw_cmd_info_spec, argc, argv, &o, &operands)) != GW_CLI_GO)
 		goto out;
-	}
+	rc = 0;
+	repo = o.repo;
+	run.json = o.json;
 	if (repo && gw_repo_path_check(repo) < 0) {
 		rc = gw_cli_usage_error("info", "option --repo: %s", gw_error_message());
 		goto out;
 	}
-	if (gw_cli_resolve(&cli, 0) < 0 || gw_cli_open_index(&cli) < 0 ||
-	    (sync && (gw_cli_open_store(&cli) < 0 || gw_index_sync_report(cli.index, cli.store, repo, 0, &report) < 0))) {
-		rc = gw_cli_fail("info", gw_error_code());
+	if (gw_cli_resolve(cli, 0) < 0 || gw_cli_open_index(cli) < 0 ||
+	    (!o.no_sync && (gw_cli_open_store(cli) < 0 || gw_index_sync_report(cli->index, cli->store, repo, 0, &report) < 0))) {
+		rc = gw_cli_fail("info");
 		goto out;
 	}
-	if (repo && (rc = gw_cli_repo_known("info", &cli, &report, repo)) != 0)
+	if (repo && (rc = gw_cli_repo_known("info", cli, &report, repo)) != 0)
 		goto out;
 	run.repos = json_array();
-	if (gw_index_full_foreach(cli.index, repo, print_one, &run) < 0) {
-		rc = gw_cli_fail("info", gw_error_code());
+	if (gw_index_full_foreach(cli->index, repo, print_one, &run) < 0) {
+		rc = gw_cli_fail("info");
 		goto out;
 	}
 	if (run.json) {
-		json_t *doc = json_pack("{s:s, s:s, s:O}", "store", cli.store_url, "index", cli.index_path,
+		json_t *doc = json_pack("{s:s, s:s, s:O}", "store", cli->store_url, "index", cli->index_path,
 					"repositories", run.repos);
 		json_dumpf(doc, stdout, JSON_INDENT(2));
 		putchar('\n');
 		json_decref(doc);
 	} else {
-		printf("%zu repositories, %zu full backups (store %s)\n", run.nrepos, run.nbackups, cli.store_url);
+		printf("%zu repositories, %zu full backups (store %s)\n", run.nrepos, run.nbackups, cli->store_url);
 	}
 	/* Listed last, so that one damaged repository never hides the others. */
 	bad = gw_cli_report_problems("info", &report, NULL, NULL);
@@ -144,14 +131,14 @@ int gw_cmd_info(int argc, char **argv)
 		int found;
 		if (gw_sync_report_find(&report, report.repos[i], 0))
 			continue; /* its damaged keys were just named */
-		if ((found = gw_index_full_find_first(cli.index, report.repos[i], &first)) == 0) {
+		if ((found = gw_index_full_find_first(cli->index, report.repos[i], &first)) == 0) {
 			gw_full_record_dispose(&first);
 		} else if (found == GW_ENOTFOUND) {
 			fprintf(stderr, "gitwal info: damaged %s: the store holds keys of it but no full backup (no manifest)\n",
 				report.repos[i]);
 			bad++;
 		} else {
-			rc = gw_cli_fail("info", gw_error_code());
+			rc = gw_cli_fail("info");
 			goto out;
 		}
 	}
@@ -161,6 +148,6 @@ out:
 	gw_sync_report_dispose(&report);
 	json_decref(run.repos);
 	free(run.cur_name);
-	gw_cli_dispose(&cli);
+	gw_cli_dispose(cli);
 	return rc;
 }

@@ -9,26 +9,9 @@
 #include "gitwal/segment.h"
 #include "gitwal/time.h"
 
-#include <getopt.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *help =
-	"usage: gitwal log --repo REL [--json] [--store URL] [--index FILE]\n"
-	"\n"
-	"Print every record archived for a repository, in LSN order: full backups\n"
-	"(LSN, time, refs) and log segments (LSN, time, and each ref update: ref,\n"
-	"old value, new value; HEAD retargets; repository created or deleted).\n"
-	"A record that cannot be read back is named on stderr (repository, key,\n"
-	"reason) and the rest is printed; the exit status is then 1, as it is for a\n"
-	"repository the archive does not know.\n"
-	"\n"
-	"  --json          one JSON document: {\"repository\", \"records\": [{\"lsn\", \"kind\":\n"
-	"                  \"full\"|\"segment\", \"time_us\", \"time\", ...}]}; a segment record has\n"
-	"                  \"updates\": [{\"kind\", \"time_us\", \"ref\", \"old\", \"new\",\n"
-	"                  \"old_target\", \"new_target\"}]\n"
-	"\n" GW_CLI_COMMON_HELP;
 
 typedef struct {
 	gw_cli *cli;
@@ -120,41 +103,55 @@ static int lsn_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+typedef struct {
+	gw_cli cli; /* first: the common options fill it */
+	const char *repo;
+	int json;
+} log_opts;
+
+static const gw_opt options[] = {
+	GW_OPT_FLAG_("json", log_opts, json,
+		     "one JSON document: {\"repository\", \"records\": [{\"lsn\", \"kind\":\n"
+		     "\"full\"|\"segment\", \"time_us\", \"time\", ...}]}; a segment record has\n"
+		     "\"updates\": [{\"kind\", \"time_us\", \"ref\", \"old\", \"new\",\n"
+		     "\"old_target\", \"new_target\"}]"),
+	/* --help's usage line says it; the man page lists it. */
+	{.type = GW_OPT_STRING, .name = "repo", .arg = "REL", .offset = offsetof(log_opts, repo),
+	 .flags = GW_OPT_MAN_ONLY, .help = "the repository (required)"},
+	GW_OPT_END_,
+};
+
+const gw_cli_spec gw_cmd_log_spec = {
+	.name = "log",
+	.head = "usage: gitwal log --repo REL [--json] [--store URL] [--index FILE]\n"
+		"\n"
+		"Print every record archived for a repository, in LSN order: full backups\n"
+		"(LSN, time, refs) and log segments (LSN, time, and each ref update: ref,\n"
+		"old value, new value; HEAD retargets; repository created or deleted).\n"
+		"A record that cannot be read back is named on stderr (repository, key,\n"
+		"reason) and the rest is printed; the exit status is then 1, as it is for a\n"
+		"repository the archive does not know.\n"
+		"\n",
+	.options = options,
+	.column = 18,
+	.flags = GW_CLI_OPERANDS, /* none, but their error is "give exactly one --repo REL" */
+};
+
 int gw_cmd_log(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		GW_CLI_COMMON_LONGOPTS,
-		{"repo", required_argument, 0, 'p'},
-		{"json", no_argument, 0, 'J'},
-		{0, 0, 0, 0},
-	};
-	gw_cli cli = {0};
+	log_opts o = {0};
+	gw_cli *cli = &o.cli;
 	log_run run = {0};
 	gw_sync_report report = {0};
-	const char *repo = NULL;
-	int c, rc = 0;
+	const char *repo;
+	int rc, operands;
 
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			fputs(help, stdout);
-			goto out;
-		case 'p':
-			repo = optarg;
-			break;
-		case 'J':
-			run.json = 1;
-			break;
-		default:
-			if (gw_cli_common_option(&cli, c, optarg))
-				break;
-			rc = gw_cli_usage_error("log", "unknown option or missing value: '%s'", argv[optind - 1]);
-			goto out;
-		}
-	}
-	if (!repo || optind < argc) {
+	if ((rc = gw_cli_parse(&gw_cmd_log_spec, argc, argv, &o, &operands)) != GW_CLI_GO)
+		goto out;
+	rc = 0;
+	repo = o.repo;
+	run.json = o.json;
+	if (!repo || operands < argc) {
 		rc = gw_cli_usage_error("log", "give exactly one --repo REL");
 		goto out;
 	}
@@ -162,26 +159,29 @@ int gw_cmd_log(int argc, char **argv)
 		rc = gw_cli_usage_error("log", "option --repo: %s", gw_error_message());
 		goto out;
 	}
-	if (gw_cli_resolve(&cli, 0) < 0 || gw_cli_open_store(&cli) < 0 || gw_cli_open_index(&cli) < 0 ||
-	    gw_index_sync_report(cli.index, cli.store, repo, 0, &report) < 0) {
-		rc = gw_cli_fail("log", gw_error_code());
+	if (gw_cli_resolve(cli, 0) < 0 || gw_cli_open_store(cli) < 0 || gw_cli_open_index(cli) < 0 ||
+	    gw_index_sync_report(cli->index, cli->store, repo, 0, &report) < 0) {
+		rc = gw_cli_fail("log");
 		goto out;
 	}
-	if ((rc = gw_cli_repo_known("log", &cli, &report, repo)) != 0)
+	if ((rc = gw_cli_repo_known("log", cli, &report, repo)) != 0)
 		goto out;
-	run.cli = &cli;
+	run.cli = cli;
 	run.records = json_array();
 	if (run.json) {
 		/* Collect both kinds, then order by LSN. */
 		json_t **items;
 		size_t i, n;
-		if (gw_index_full_foreach(cli.index, repo, print_full, &run) < 0 ||
-		    gw_index_segment_foreach(cli.index, repo, 1, UINT64_MAX, print_segment, &run) < 0) {
-			rc = gw_cli_fail("log", gw_error_code());
+		if (gw_index_full_foreach(cli->index, repo, print_full, &run) < 0 ||
+		    gw_index_segment_foreach(cli->index, repo, 1, UINT64_MAX, print_segment, &run) < 0) {
+			rc = gw_cli_fail("log");
 			goto out;
 		}
 		n = json_array_size(run.records);
-		items = calloc(n ? n : 1, sizeof(json_t *));
+		if (!(items = calloc(n ? n : 1, sizeof(json_t *)))) {
+			rc = (gw_error_set(GW_ERROR, "out of memory"), gw_cli_fail("log"));
+			goto out;
+		}
 		for (i = 0; i < n; i++)
 			items[i] = json_incref(json_array_get(run.records, i));
 		qsort(items, n, sizeof(json_t *), lsn_cmp);
@@ -198,17 +198,17 @@ int gw_cmd_log(int argc, char **argv)
 	} else {
 		/* Interleave: fulls and segments, by LSN. */
 		uint64_t lsn;
-		if (gw_index_last_lsn(cli.index, repo, &lsn) < 0) {
-			rc = gw_cli_fail("log", gw_error_code());
+		if (gw_index_last_lsn(cli->index, repo, &lsn) < 0) {
+			rc = gw_cli_fail("log");
 			goto out;
 		}
 		for (uint64_t l = 1; l <= lsn; l++) {
 			gw_full_record fr;
-			if (gw_index_full_find(cli.index, repo, l, &fr) == 0) {
+			if (gw_index_full_find(cli->index, repo, l, &fr) == 0) {
 				print_full(&fr, &run);
 				gw_full_record_dispose(&fr);
-			} else if (gw_index_segment_foreach(cli.index, repo, l, l, print_segment, &run) < 0) {
-				rc = gw_cli_fail("log", gw_error_code());
+			} else if (gw_index_segment_foreach(cli->index, repo, l, l, print_segment, &run) < 0) {
+				rc = gw_cli_fail("log");
 				goto out;
 			}
 		}
@@ -219,6 +219,6 @@ int gw_cmd_log(int argc, char **argv)
 out:
 	gw_sync_report_dispose(&report);
 	json_decref(run.records);
-	gw_cli_dispose(&cli);
+	gw_cli_dispose(cli);
 	return rc;
 }

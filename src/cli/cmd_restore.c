@@ -10,71 +10,12 @@
 #include "gitwal/time.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static const char *help =
-	"usage: gitwal restore --to DIR [--repo REL]... [--until TIME | --lsn N] [--force]\n"
-	"                      [--dry-run [--json]] [--jobs N] [--progress | --quiet]\n"
-	"                      [--store URL] [--index FILE]\n"
-	"\n"
-	"Restore each selected repository into DIR/REL as a bare repository.\n"
-	"\n"
-	"  --until TIME    point in time: each repository exactly as of the last archived\n"
-	"                  change at or before TIME (inclusive): the newest full backup\n"
-	"                  taken at or before TIME, then the log segments after it up to\n"
-	"                  TIME. TIME is RFC 3339 (2026-11-25T14:02:00Z, 2026-11-25T15:02:00+01:00,\n"
-	"                  optional fraction of a second) or @[-]<unix seconds>[.fraction], from\n"
-	"                  0000-01-01T00:00:00Z to 9999-12-31T23:59:59Z, checked strictly: a day\n"
-	"                  the month does not have, an hour, minute, second or offset (-12:00\n"
-	"                  to +14:00) out of range is a usage error naming it. A leap second\n"
-	"                  (23:59:60 UTC at the end of a month) reads as 23:59:59.999999.\n"
-	"                  A TIME before a repository's first full backup is an error for\n"
-	"                  that repository (its state then is unknown), never a silent\n"
-	"                  restore of the earliest state. A repository deleted at or before\n"
-	"                  TIME is skipped and listed. A missing LSN or a broken hash chain\n"
-	"                  in the range needed is an error naming the repository and LSN.\n"
-	"                  Times the archiver could not observe (it was stopped, or its\n"
-	"                  spool was full) are reported with their window; a TIME inside\n"
-	"                  one gives the last state archived before it, with a note.\n"
-	"  (neither)       the newest state archived: the latest full backup and every\n"
-	"                  segment after it (as --until with a time after the last\n"
-	"                  change); a repository whose last record is its deletion is\n"
-	"                  skipped and listed\n"
-	"                  Only what the archive proves absent at the time (deleted\n"
-	"                  then, or no key of it stored before then) is skipped; any\n"
-	"                  missing or damaged data fails the repository, named.\n"
-	"  --lsn N         the full backup taken at LSN N alone (needs one --repo)\n"
-	"  --dry-run       print the plan (full backup, segments, bytes to read, the refs\n"
-	"                  and HEAD at the end, gaps) from the index, and change nothing;\n"
-	"                  --json for one JSON object per repository per line\n"
-	"\n"
-	"  --to DIR        where to create the repositories (created if missing)\n"
-	"  --repo REL      a repository to restore (repeatable; named twice, restored\n"
-	"                  once); default: every repository the store holds a key of\n"
-	"  --force         replace a target that exists and is not empty\n"
-	"  --jobs N        repositories restored at once (default: cores, at most 8)\n" GW_PROGRESS_HELP
-	"\n"
-	"Safety: every byte is checked against the SHA-256 digests in the backup's\n"
-	"manifest, and what is installed against itself as it streams: each pack's\n"
-	"SHA-1 trailer and object count, every object's offset and CRC32 against the\n"
-	"pack index, and every ref's object in the installed pack.\n"
-	"Each repository is built in a temporary directory beside its target\n"
-	"and renamed into place, so a failed restore leaves nothing half-made. A target\n"
-	"that exists and is not empty is never touched without --force.\n"
-	"The index is a cache: repositories it does not know are looked up in the\n"
-	"store, so restore works on a fresh machine given only --store. A stored key\n"
-	"that cannot be read or is damaged is named on stderr in one line (repository,\n"
-	"key, reason); it fails its repository only if the state asked for may depend\n"
-	"on it, and never stops the others.\n"
-	"Exit status: 0 when every repository was restored (or skipped), 1 when one\n"
-	"failed or a damaged key was found, 2 for a usage error.\n"
-	"\n" GW_CLI_COMMON_HELP;
 
 typedef struct {
 	gw_cli *cli;
@@ -237,119 +178,159 @@ static void sort_unique(restore_run *run)
 	run->count = k;
 }
 
+typedef struct {
+	gw_cli cli; /* first: the common options fill it */
+	restore_run run;
+	size_t cap; /* of run.repos */
+	char *to;
+	int progress;
+} restore_opts;
+
+static int take_to(void *opts, const char *value)
+{
+	restore_opts *o = opts;
+	if (!*value)
+		return gw_error_set(GW_EINVALID, "the directory is empty");
+	free(o->to);
+	return (o->to = gw_fs_absolute(value)) ? 0 : gw_error_set(GW_ERROR, "out of memory");
+}
+
+static int take_repo(void *opts, const char *value)
+{
+	restore_opts *o = opts;
+	if (gw_repo_path_check(value) < 0)
+		return GW_EINVALID;
+	return add_repo(&o->run, &o->cap, value, 1);
+}
+
+static int take_lsn(void *opts, const char *value)
+{
+	restore_opts *o = opts;
+	char *end;
+	errno = 0;
+	o->run.opts.lsn = strtoull(value, &end, 10);
+	if (errno || *end || end == value || o->run.opts.lsn == 0 || value[0] == '-')
+		return gw_error_set(GW_EINVALID, "'%s' is not a positive LSN", value);
+	return 0;
+}
+
+static int take_until(void *opts, const char *value)
+{
+	restore_opts *o = opts;
+	o->run.opts.until_set = 1;
+	return gw_time_parse(value, &o->run.opts.until_us) < 0 ? GW_EINVALID : 0;
+}
+
+static const gw_opt options[] = {
+	GW_OPT_CUSTOM_("until", "TIME", take_until,
+		       "point in time: each repository exactly as of the last archived\n"
+		       "change at or before TIME (inclusive): the newest full backup\n"
+		       "taken at or before TIME, then the log segments after it up to\n"
+		       "TIME. TIME is RFC 3339 (2026-11-25T14:02:00Z, 2026-11-25T15:02:00+01:00,\n"
+		       "optional fraction of a second) or @[-]<unix seconds>[.fraction], from\n"
+		       "0000-01-01T00:00:00Z to 9999-12-31T23:59:59Z, checked strictly: a day\n"
+		       "the month does not have, an hour, minute, second or offset (-12:00\n"
+		       "to +14:00) out of range is a usage error naming it. A leap second\n"
+		       "(23:59:60 UTC at the end of a month) reads as 23:59:59.999999.\n"
+		       "A TIME before a repository's first full backup is an error for\n"
+		       "that repository (its state then is unknown), never a silent\n"
+		       "restore of the earliest state. A repository deleted at or before\n"
+		       "TIME is skipped and listed. A missing LSN or a broken hash chain\n"
+		       "in the range needed is an error naming the repository and LSN.\n"
+		       "Times the archiver could not observe (it was stopped, or its\n"
+		       "spool was full) are reported with their window; a TIME inside\n"
+		       "one gives the last state archived before it, with a note."),
+	GW_OPT_OPERAND_("(neither)", "the newest state archived: the latest full backup and every\n"
+				     "segment after it (as --until with a time after the last\n"
+				     "change); a repository whose last record is its deletion is\n"
+				     "skipped and listed\n"
+				     "Only what the archive proves absent at the time (deleted\n"
+				     "then, or no key of it stored before then) is skipped; any\n"
+				     "missing or damaged data fails the repository, named."),
+	GW_OPT_CUSTOM_("lsn", "N", take_lsn, "the full backup taken at LSN N alone (needs one --repo)"),
+	GW_OPT_FLAG_("dry-run", restore_opts, run.opts.dry_run,
+		     "print the plan (full backup, segments, bytes to read, the refs\n"
+		     "and HEAD at the end, gaps) from the index, and change nothing;\n"
+		     "--json for one JSON object per repository per line"),
+	/* --help says it with --dry-run. */
+	{.type = GW_OPT_FLAG, .name = "json", .offset = offsetof(restore_opts, run.json), .ival = 1,
+	 .flags = GW_OPT_MAN_ONLY, .help = "with --dry-run: one JSON object per repository per line"},
+	GW_OPT_TEXT_(""),
+	GW_OPT_CUSTOM_("to", "DIR", take_to, "where to create the repositories (created if missing)"),
+	GW_OPT_CUSTOM_("repo", "REL", take_repo,
+		       "a repository to restore (repeatable; named twice, restored\n"
+		       "once); default: every repository the store holds a key of"),
+	GW_OPT_FLAG_("force", restore_opts, run.opts.force, "replace a target that exists and is not empty"),
+	GW_CLI_JOBS('j', "repositories restored at once (default: cores, at most 8)"),
+	GW_PROGRESS_OPTIONS(restore_opts, progress, ""),
+	GW_OPT_END_,
+};
+
+const gw_cli_spec gw_cmd_restore_spec = {
+	.name = "restore",
+	.head = "usage: gitwal restore --to DIR [--repo REL]... [--until TIME | --lsn N] [--force]\n"
+		"                      [--dry-run [--json]] [--jobs N] [--progress | --quiet]\n"
+		"                      [--store URL] [--index FILE]\n"
+		"\n"
+		"Restore each selected repository into DIR/REL as a bare repository.\n"
+		"\n",
+	.options = options,
+	.column = 18,
+	.tail = "\n"
+		"Safety: every byte is checked against the SHA-256 digests in the backup's\n"
+		"manifest, and what is installed against itself as it streams: each pack's\n"
+		"SHA-1 trailer and object count, every object's offset and CRC32 against the\n"
+		"pack index, and every ref's object in the installed pack.\n"
+		"Each repository is built in a temporary directory beside its target\n"
+		"and renamed into place, so a failed restore leaves nothing half-made. A target\n"
+		"that exists and is not empty is never touched without --force.\n"
+		"The index is a cache: repositories it does not know are looked up in the\n"
+		"store, so restore works on a fresh machine given only --store. A stored key\n"
+		"that cannot be read or is damaged is named on stderr in one line (repository,\n"
+		"key, reason); it fails its repository only if the state asked for may depend\n"
+		"on it, and never stops the others.\n"
+		"Exit status: 0 when every repository was restored (or skipped), 1 when one\n"
+		"failed or a damaged key was found, 2 for a usage error.\n",
+	.unexpected = " (name repositories with --repo)",
+};
+
 int gw_cmd_restore(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		GW_CLI_COMMON_LONGOPTS,
-		{"to", required_argument, 0, 't'},    {"repo", required_argument, 0, 'p'},
-		{"lsn", required_argument, 0, 'l'},   {"force", no_argument, 0, 'f'},
-		{"jobs", required_argument, 0, 'j'},  {"until", required_argument, 0, 'u'},
-		{"dry-run", no_argument, 0, 'n'},     {"json", no_argument, 0, 'J'},
-		GW_PROGRESS_LONGOPTS,
-		{0, 0, 0, 0},
-	};
-	gw_cli cli = {0};
-	restore_run run = {0};
-	char *to = NULL;
-	gw_progress_mode progress = GW_PROGRESS_AUTO;
-	int c, rc = 0, jobs = 0;
-	size_t cap = 0;
+	restore_opts o = {0};
+	gw_cli *cli = &o.cli;
+	int rc, operands;
 
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "hj:", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			fputs(help, stdout);
-			goto out;
-		case 't':
-			if (!*optarg) {
-				rc = gw_cli_usage_error("restore", "option --to: the directory is empty");
-				goto out;
-			}
-			free(to);
-			to = gw_fs_absolute(optarg);
-			break;
-		case 'p':
-			if (gw_repo_path_check(optarg) < 0) {
-				rc = gw_cli_usage_error("restore", "option --repo: %s", gw_error_message());
-				goto out;
-			}
-			if (add_repo(&run, &cap, optarg, 1) < 0) {
-				rc = gw_cli_fail("restore", gw_error_code());
-				goto out;
-			}
-			break;
-		case 'l': {
-			char *end;
-			errno = 0;
-			run.opts.lsn = strtoull(optarg, &end, 10);
-			if (errno || *end || end == optarg || run.opts.lsn == 0 || optarg[0] == '-') {
-				rc = gw_cli_usage_error("restore", "option --lsn: '%s' is not a positive LSN", optarg);
-				goto out;
-			}
-			break;
-		}
-		case 'f':
-			run.opts.force = 1;
-			break;
-		case 'u':
-			run.opts.until_set = 1;
-			if (gw_time_parse(optarg, &run.opts.until_us) < 0) {
-				rc = gw_cli_usage_error("restore", "option --until: %s", gw_error_message());
-				goto out;
-			}
-			break;
-		case 'n':
-			run.opts.dry_run = 1;
-			break;
-		case 'J':
-			run.json = 1;
-			break;
-		case 'j':
-			if ((rc = gw_cli_parse_jobs("restore", optarg, &jobs)) != 0)
-				goto out;
-			break;
-		default:
-			if (gw_cli_common_option(&cli, c, optarg) || gw_progress_option(c, &progress))
-				break;
-			rc = gw_cli_usage_error("restore", "unknown option or missing value: '%s'", argv[optind - 1]);
-			goto out;
-		}
-	}
-	if (optind < argc) {
-		rc = gw_cli_usage_error("restore", "unexpected argument '%s' (name repositories with --repo)", argv[optind]);
+	if ((rc = gw_cli_parse(&gw_cmd_restore_spec, argc, argv, &o, &operands)) != GW_CLI_GO)
 		goto out;
-	}
-	if (!to) {
+	rc = 0;
+	if (!o.to) {
 		rc = gw_cli_usage_error("restore", "--to DIR is required");
 		goto out;
 	}
-	if (run.opts.lsn && run.opts.until_set) {
+	if (o.run.opts.lsn && o.run.opts.until_set) {
 		rc = gw_cli_usage_error("restore", "give --until or --lsn, not both");
 		goto out;
 	}
-	if (!run.opts.lsn && !run.opts.until_set) {
+	if (!o.run.opts.lsn && !o.run.opts.until_set) {
 		/* Neither: the newest state archived, as a database tool replays its log to the end. */
-		run.opts.until_set = 1;
-		run.opts.until_us = INT64_MAX;
+		o.run.opts.until_set = 1;
+		o.run.opts.until_us = INT64_MAX;
 	}
-	if (run.json && !run.opts.dry_run) {
+	if (o.run.json && !o.run.opts.dry_run) {
 		rc = gw_cli_usage_error("restore", "--json goes with --dry-run");
 		goto out;
 	}
-	if (run.opts.lsn && run.count != 1) {
+	if (o.run.opts.lsn && o.run.count != 1) {
 		rc = gw_cli_usage_error("restore", "--lsn needs exactly one --repo");
 		goto out;
 	}
-	run.opts.to = to;
-	cli.jobs = jobs;
-	if (gw_cli_resolve(&cli, 0) < 0 || gw_cli_open_store(&cli) < 0 || gw_cli_open_index(&cli) < 0) {
-		rc = gw_cli_fail("restore", gw_error_code());
+	o.run.opts.to = o.to;
+	if (gw_cli_resolve(cli, 0) < 0 || gw_cli_open_store(cli) < 0 || gw_cli_open_index(cli) < 0) {
+		rc = gw_cli_fail("restore");
 		goto out;
 	}
-	run.explicit = run.count > 0;
-	if (run.count == 0) {
+	o.run.explicit = o.run.count > 0;
+	if (o.run.count == 0) {
 		/*
 		 * Everything the store holds: bring the index up to date first, going
 		 * on past damaged keys. Every repository a key names is restored (or
@@ -357,43 +338,43 @@ int gw_cmd_restore(int argc, char **argv)
 		 */
 		char **indexed = NULL;
 		size_t nindexed = 0, i;
-		if (gw_index_sync_report(cli.index, cli.store, NULL, 0, &run.report) < 0 ||
-		    gw_index_repos(cli.index, &indexed, &nindexed) < 0) {
-			rc = gw_cli_fail("restore", gw_error_code());
+		if (gw_index_sync_report(cli->index, cli->store, NULL, 0, &o.run.report) < 0 ||
+		    gw_index_repos(cli->index, &indexed, &nindexed) < 0) {
+			rc = gw_cli_fail("restore");
 			goto out;
 		}
 		for (i = 0; i < nindexed && rc == 0; i++)
-			rc = add_repo(&run, &cap, indexed[i], 0);
-		for (i = 0; i < run.report.nrepos && rc == 0; i++)
-			rc = add_repo(&run, &cap, run.report.repos[i], 0);
+			rc = add_repo(&o.run, &o.cap, indexed[i], 0);
+		for (i = 0; i < o.run.report.nrepos && rc == 0; i++)
+			rc = add_repo(&o.run, &o.cap, o.run.report.repos[i], 0);
 		gw_repo_list_free(indexed, nindexed);
 		if (rc < 0) {
-			rc = gw_cli_fail("restore", gw_error_code());
+			rc = gw_cli_fail("restore");
 			goto out;
 		}
-		sort_unique(&run);
-		run.opts.index_synced = 1;
-		run.opts.report = &run.report;
-		if (run.count == 0) {
-			fprintf(stderr, "gitwal restore: the store %s holds no backups\n", gw_store_url(cli.store));
+		sort_unique(&o.run);
+		o.run.opts.index_synced = 1;
+		o.run.opts.report = &o.run.report;
+		if (o.run.count == 0) {
+			fprintf(stderr, "gitwal restore: the store %s holds no backups\n", gw_store_url(cli->store));
 			rc = 1;
 			goto out;
 		}
 	}
-	run.cli = &cli;
-	pthread_mutex_init(&run.lock, NULL);
-	gw_progress_phase(&run.counters, "repositories", run.count);
-	run.progress = gw_progress_start("restore", progress, cli.store, &run.counters);
-	gw_cli_parallel(run.count, cli.jobs, restore_one, &run);
-	gw_progress_stop(run.progress);
-	pthread_mutex_destroy(&run.lock);
-	fprintf(stderr, "gitwal restore: %zu repositories, %d failed, %d skipped, %zu damaged keys, into %s\n", run.count,
-		run.failed, run.skipped, run.damaged, to);
-	rc = run.failed || run.damaged ? 1 : 0;
+	o.run.cli = cli;
+	pthread_mutex_init(&o.run.lock, NULL);
+	gw_progress_phase(&o.run.counters, "repositories", o.run.count);
+	o.run.progress = gw_progress_start("restore", (gw_progress_mode)o.progress, cli->store, &o.run.counters);
+	gw_cli_parallel(o.run.count, cli->jobs, restore_one, &o.run);
+	gw_progress_stop(o.run.progress);
+	pthread_mutex_destroy(&o.run.lock);
+	fprintf(stderr, "gitwal restore: %zu repositories, %d failed, %d skipped, %zu damaged keys, into %s\n", o.run.count,
+		o.run.failed, o.run.skipped, o.run.damaged, o.to);
+	rc = o.run.failed || o.run.damaged ? 1 : 0;
 out:
-	gw_sync_report_dispose(&run.report);
-	gw_repo_list_free(run.repos, run.count);
-	free(to);
-	gw_cli_dispose(&cli);
+	gw_sync_report_dispose(&o.run.report);
+	gw_repo_list_free(o.run.repos, o.run.count);
+	free(o.to);
+	gw_cli_dispose(cli);
 	return rc;
 }

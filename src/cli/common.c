@@ -1,30 +1,22 @@
 /*
- * Option resolution shared by every command, the small worker pool that
- * backup and restore use to work on several repositories at once, and
- * uniform error output.
+ * What every command shares: the common options (their table, and their
+ * resolution from the environment, the config file and the defaults), the
+ * store and index opened on demand, the one-line reports of damaged keys,
+ * and the small worker pool that backup, restore and audit use to work on
+ * several repositories or records at once.
  */
 #include "cli/cli.h"
 #include "util/thread.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
 
-#include <errno.h>
 #include <git2.h>
 #include <limits.h>
-#include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-int gw_cli_fail(const char *cmd, int code)
-{
-	fprintf(stderr, "gitwal %s: %s\n", cmd, gw_error_message());
-	(void)code;
-	return 1;
-}
 
 size_t gw_cli_report_problems(const char *cmd, const gw_sync_report *report, const char *repo, const char *except_in)
 {
@@ -46,7 +38,7 @@ int gw_cli_repo_known(const char *cmd, gw_cli *cli, const gw_sync_report *report
 	if (gw_sync_report_has_repo(report, repo))
 		return 0;
 	if (gw_index_last_lsn(cli->index, repo, &last) < 0)
-		return gw_cli_fail(cmd, gw_error_code());
+		return gw_cli_fail(cmd);
 	if (last)
 		return 0;
 	fprintf(stderr, "gitwal %s: repository %s is not in the archive: the store %s holds no key of it\n", cmd, repo,
@@ -54,67 +46,49 @@ int gw_cli_repo_known(const char *cmd, gw_cli *cli, const gw_sync_report *report
 	return 1;
 }
 
-int gw_cli_usage_error(const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-	fprintf(stderr, "gitwal %s: ", cmd);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see 'gitwal %s --help')\n", cmd);
-	return 2;
-}
+static const gw_opt common_options[] = {
+	{.type = GW_OPT_COPY, .name = "root", .arg = "DIR", .offset = offsetof(gw_cli, root), .env = "GITWAL_ROOT",
+	 .config = "gitwal.root",
+	 .help = "the directory holding the bare repositories\n"
+		 "[GITWAL_ROOT, gitwal.root]"},
+	{.type = GW_OPT_COPY, .name = "store", .arg = "URL", .offset = offsetof(gw_cli, store_url), .env = "GITWAL_STORE",
+	 .config = "gitwal.store",
+	 .help = "where backups go: file:///path (default: file://$STATE/store)\n"
+		 "or s3://BUCKET/PREFIX?PARAM=VALUE&... [GITWAL_STORE, gitwal.store]\n"
+		 "S3 parameters: endpoint=URL (default $AWS_ENDPOINT_URL_S3, else\n"
+		 "https://s3.REGION.amazonaws.com), region=R ($AWS_REGION, else us-east-1),\n"
+		 "path_style=true|false (false), lock=compliance|governance with\n"
+		 "retain=Nd|Nh (Object Lock on every object; the bucket must have it),\n"
+		 "ca_file=PATH (extra CAs; TLS is always verified), retries=N (5),\n"
+		 "upload_max_age=24h, time limits connect_timeout=5s, stall_timeout=5s,\n"
+		 "first_byte_timeout=10s, deadline=60s (README, S3 stores).\n"
+		 "S3 credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
+		 "AWS_SESSION_TOKEN, else AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials\n"
+		 "(mode 0600; profile $AWS_PROFILE or default); never in the URL."},
+	{.type = GW_OPT_COPY, .name = "index", .arg = "FILE", .offset = offsetof(gw_cli, index_path),
+	 .env = "GITWAL_INDEX", .config = "gitwal.index",
+	 .help = "the local SQLite index, a cache of the store (default: $STATE/index.db)\n"
+		 "[GITWAL_INDEX, gitwal.index]"},
+	/* GITWAL_CONFIG= (empty) names a file too: one that cannot be read. */
+	{.type = GW_OPT_COPY, .name = "config", .arg = "FILE", .offset = offsetof(gw_cli, config_path),
+	 .env = "GITWAL_CONFIG", .flags = GW_OPT_ENV_EMPTY,
+	 .help = "a git-config file with a [gitwal] section\n"
+		 "[GITWAL_CONFIG; default: $XDG_CONFIG_HOME/gitwal/config if it exists]"},
+	{.type = GW_OPT_HELP, .name = "help", .short_name = 'h', .flags = GW_OPT_MAN_ONLY,
+	 .help = "print the command's help on standard output and exit 0; does no other work"},
+	/* Read from the config file whether or not the command offers --jobs (GW_CLI_JOBS). */
+	{.type = GW_OPT_INT, .name = "jobs", .offset = offsetof(gw_cli, jobs), .min = 1, .max = 256,
+	 .config = "gitwal.jobs", .flags = GW_OPT_SETTING},
+	GW_OPT_TEXT_("  $STATE is $GITWAL_STATE_DIR, else $XDG_STATE_HOME/gitwal, else ~/.local/state/gitwal."),
+	GW_OPT_TEXT_("  Precedence: command line, then environment, then config file, then defaults."),
+	GW_OPT_END_,
+};
 
-int gw_cli_parse_jobs(const char *cmd, const char *value, int *jobs)
-{
-	char *end;
-	long v;
-	errno = 0;
-	v = strtol(value, &end, 10);
-	if (errno || *end || end == value || v < 1 || v > 256)
-		return gw_cli_usage_error(cmd, "option --jobs: '%s' is not a number from 1 to 256", value);
-	*jobs = (int)v;
-	return 0;
-}
-
-int gw_cli_parse_number(const char *cmd, const char *opt, const char *value, double min, double max,
-			int min_exclusive, double *out)
-{
-	char *end;
-	double d;
-	errno = 0;
-	d = strtod(value, &end);
-	if (errno || end == value || *end || !isfinite(d) || d < min || (min_exclusive && d == min) || d > max)
-		return gw_cli_usage_error(cmd,
-					  min_exclusive ? "option --%s: '%s' is not a number above %g and at most %g"
-							: "option --%s: '%s' is not a number from %g to %g",
-					  opt, value, min, max);
-	*out = d;
-	return 0;
-}
-
-static int set_string(char **slot, const char *value)
-{
-	free(*slot);
-	*slot = strdup(value);
-	return *slot ? 1 : gw_error_set(GW_ERROR, "out of memory");
-}
-
-int gw_cli_common_option(gw_cli *cli, int c, const char *value)
-{
-	switch (c) {
-	case 'R':
-		return set_string(&cli->root, value) > 0;
-	case 'S':
-		return set_string(&cli->store_url, value) > 0;
-	case 'I':
-		return set_string(&cli->index_path, value) > 0;
-	case 'C':
-		return set_string(&cli->config_path, value) > 0;
-	default:
-		return 0;
-	}
-}
+const gw_cli_spec gw_cli_common = {
+	.head = "Common options (also from the environment or the config file):\n",
+	.options = common_options,
+	.column = 18,
+};
 
 char *gw_cli_state_dir(void)
 {
@@ -131,72 +105,96 @@ char *gw_cli_state_dir(void)
 	return strdup(buf);
 }
 
-/* Values from the config file, read with libgit2's config parser. */
+static int set_string(char **slot, const char *value)
+{
+	free(*slot);
+	*slot = strdup(value);
+	return *slot ? 1 : gw_error_set(GW_ERROR, "out of memory");
+}
+
+typedef int (*resolve_fn)(gw_cli *cli, const gw_opt *o, void *payload);
+
+/*
+ * fn for each option of the command's and the common table that names a
+ * variable or key and is still unset (a name in both is resolved once: the
+ * second finds it set).
+ */
+static int each_unset(gw_cli *cli, resolve_fn fn, void *payload)
+{
+	const gw_opt *tables[2] = {cli->spec ? cli->spec->options : NULL, gw_cli_common.options}, *o;
+	size_t t;
+	int rc;
+	for (t = 0; t < 2; t++)
+		for (o = tables[t]; o && o->type != GW_OPT_END; o++)
+			if ((o->env || o->config) && !gw_opt_is_set(o, cli) && (rc = fn(cli, o, payload)) < 0)
+				return rc;
+	return 0;
+}
+
+static int from_environment(gw_cli *cli, const gw_opt *o, void *payload)
+{
+	const char *value = o->env ? getenv(o->env) : NULL;
+	(void)payload;
+	if (!value || (!*value && !(o->flags & GW_OPT_ENV_EMPTY)))
+		return 0;
+	return gw_opt_set(o, cli, value) < 0 ? gw_error_prefix("environment variable %s", o->env) : 0;
+}
+
+typedef struct {
+	git_config *cfg;
+	const char *path;
+} config_file;
+
+static int from_config(gw_cli *cli, const gw_opt *o, void *payload)
+{
+	config_file *f = payload;
+	git_config_entry *e = NULL;
+	char why[512];
+	int rc;
+	if (!o->config || git_config_get_entry(&e, f->cfg, o->config) < 0 || !e)
+		return 0;
+	if ((rc = gw_opt_set(o, cli, e->value)) < 0) {
+		snprintf(why, sizeof(why), "%s", gw_error_message());
+		rc = gw_error_set(rc, "config file %s: %s = %s", f->path, o->config, why);
+	}
+	git_config_entry_free(e);
+	return rc;
+}
+
+/* The config file (--config, else GITWAL_CONFIG, else the default if it exists), read with libgit2's parser. */
 static int read_config(gw_cli *cli)
 {
-	const char *path = cli->config_path ? cli->config_path : getenv("GITWAL_CONFIG");
 	char fallback[PATH_MAX];
-	git_config *cfg = NULL;
-	git_config_entry *e = NULL;
-	static const char *keys[] = {"gitwal.root", "gitwal.store", "gitwal.index", "gitwal.jobs"};
-	int explicit = path != NULL, rc = 0;
-	size_t i;
+	config_file f = {NULL, cli->config_path};
+	int rc;
 
-	if (!path) {
+	if (!f.path) {
 		const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
 		if (xdg && *xdg)
 			snprintf(fallback, sizeof(fallback), "%s/gitwal/config", xdg);
 		else
 			snprintf(fallback, sizeof(fallback), "%s/.config/gitwal/config", home ? home : "/");
-		path = fallback;
-		if (access(path, F_OK) < 0)
+		f.path = fallback;
+		if (access(f.path, F_OK) < 0)
 			return 0;
 	}
-	if (access(path, R_OK) < 0)
-		return gw_error_set_errno(GW_EINVALID, "config file %s cannot be read", path);
-	if (git_config_open_ondisk(&cfg, path) < 0) {
+	if (access(f.path, R_OK) < 0)
+		return gw_error_set_errno(GW_EINVALID, "config file %s cannot be read", f.path);
+	if (git_config_open_ondisk(&f.cfg, f.path) < 0) {
 		const git_error *ge = git_error_last();
-		return gw_error_set(GW_EINVALID, "config file %s: %s", path, ge ? ge->message : "cannot parse");
+		return gw_error_set(GW_EINVALID, "config file %s: %s", f.path, ge ? ge->message : "cannot parse");
 	}
-	(void)explicit;
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]) && rc >= 0; i++) {
-		if (git_config_get_entry(&e, cfg, keys[i]) < 0 || !e)
-			continue;
-		if (i == 0 && !cli->root)
-			rc = set_string(&cli->root, e->value);
-		else if (i == 1 && !cli->store_url)
-			rc = set_string(&cli->store_url, e->value);
-		else if (i == 2 && !cli->index_path)
-			rc = set_string(&cli->index_path, e->value);
-		else if (i == 3 && !cli->jobs) {
-			char *end;
-			long v = strtol(e->value, &end, 10);
-			if (*end || v < 1 || v > 256)
-				rc = gw_error_set(GW_EINVALID, "config file %s: gitwal.jobs = '%s' is not a number from 1 to 256",
-						  path, e->value);
-			else
-				cli->jobs = (int)v;
-		}
-		git_config_entry_free(e);
-		e = NULL;
-	}
-	git_config_free(cfg);
-	return rc < 0 ? rc : 0;
+	rc = each_unset(cli, from_config, &f);
+	git_config_free(f.cfg);
+	return rc;
 }
 
 int gw_cli_resolve(gw_cli *cli, int need_root)
 {
-	const char *env;
 	char *state = NULL;
 	int rc;
 
-	if (!cli->root && (env = getenv("GITWAL_ROOT")) && *env)
-		set_string(&cli->root, env);
-	if (!cli->store_url && (env = getenv("GITWAL_STORE")) && *env)
-		set_string(&cli->store_url, env);
-	if (!cli->index_path && (env = getenv("GITWAL_INDEX")) && *env)
-		set_string(&cli->index_path, env);
-	if ((rc = read_config(cli)) < 0)
+	if ((rc = each_unset(cli, from_environment, NULL)) < 0 || (rc = read_config(cli)) < 0)
 		return rc;
 	if (!cli->store_url || !cli->index_path) {
 		char buf[PATH_MAX + 16];

@@ -1,6 +1,7 @@
 /*
  * gitwal: continuous, write-once, point-in-time backups of Git repositories.
- * This file only dispatches to the commands.
+ * This file only dispatches to the commands, from the table below, which
+ * also gives the top-level help its list of them.
  */
 #include "cli/cli.h"
 
@@ -9,29 +10,106 @@
 #include <string.h>
 #include <sys/resource.h>
 
-static const char *usage =
-	"usage: gitwal COMMAND [OPTIONS]\n"
-	"\n"
-	"gitwal backs up the bare Git repositories under a root directory into a\n"
-	"write-once store, and restores them.\n"
-	"\n"
-	"Commands:\n"
-	"  archive   the always-on archiver: every change to every repository under the\n"
-	"            root becomes a write-once log segment within a fraction of a second\n"
-	"  backup    take a full backup of repositories (a Git bundle, its pack index\n"
-	"            and a manifest, written once and never modified)\n"
-	"  restore   rebuild repositories from their latest (or a chosen) full backup\n"
-	"  info      list repositories and their backups\n"
-	"  log       the archived history of a repository: full backups, ref updates\n"
-	"  index     maintain the local index (index rebuild: recreate it from the store)\n"
-	"  audit     prove the archive is whole and restorable (exit 1 when it is not)\n"
-	"  help      show this text, or 'gitwal help COMMAND'\n"
-	"  version   print the version\n"
-	"\n"
-	"Run 'gitwal COMMAND --help' for a command's options.\n"
-	"\n" GW_CLI_COMMON_HELP "\n"
-	"Exit status: 0 on success, 1 when something failed (each failure is named on\n"
-	"stderr), 2 for a usage error.\n";
+static int cmd_help(int argc, char **argv);
+static int cmd_version(int argc, char **argv);
+
+static const struct command {
+	const char *name;
+	int (*run)(int argc, char **argv); /* argv[0] is the command's name */
+	const gw_cli_spec *spec;           /* its help and options (NULL: none) */
+	const char *summary;               /* for 'gitwal --help': lines, '\n' between */
+} commands[] = {
+	{"archive", gw_cmd_archive, &gw_cmd_archive_spec,
+	 "the always-on archiver: every change to every repository under the\n"
+	 "root becomes a write-once log segment within a fraction of a second"},
+	{"backup", gw_cmd_backup, &gw_cmd_backup_spec,
+	 "take a full backup of repositories (a Git bundle, its pack index\n"
+	 "and a manifest, written once and never modified)"},
+	{"restore", gw_cmd_restore, &gw_cmd_restore_spec, "rebuild repositories from their latest (or a chosen) full backup"},
+	{"info", gw_cmd_info, &gw_cmd_info_spec, "list repositories and their backups"},
+	{"log", gw_cmd_log, &gw_cmd_log_spec, "the archived history of a repository: full backups, ref updates"},
+	{"index", gw_cmd_index, &gw_cmd_index_spec, "maintain the local index (index rebuild: recreate it from the store)"},
+	{"audit", gw_cmd_audit, &gw_cmd_audit_spec, "prove the archive is whole and restorable (exit 1 when it is not)"},
+	{"help", cmd_help, NULL, "show this text, or 'gitwal help COMMAND'"},
+	{"version", cmd_version, NULL, "print the version"},
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out)
+{
+	size_t i;
+	fputs("usage: gitwal COMMAND [OPTIONS]\n"
+	      "\n"
+	      "gitwal backs up the bare Git repositories under a root directory into a\n"
+	      "write-once store, and restores them.\n"
+	      "\n"
+	      "Commands:\n",
+	      out);
+	for (i = 0; i < NCOMMANDS; i++)
+		gw_cli_help_item(out, commands[i].name, commands[i].summary, 12);
+	fputs("\n"
+	      "Run 'gitwal COMMAND --help' for a command's options.\n"
+	      "\n",
+	      out);
+	gw_cli_help_block(out, &gw_cli_common);
+	fputs("\n"
+	      "Exit status: 0 on success, 1 when something failed (each failure is named on\n"
+	      "stderr), 2 for a usage error.\n",
+	      out);
+}
+
+static const struct command *find(const char *name)
+{
+	size_t i;
+	for (i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+static int not_a_command(const char *name)
+{
+	fprintf(stderr, "gitwal: '%s' is not a command (see 'gitwal --help')\n", name);
+	return 2;
+}
+
+/*
+ * gitwal help [COMMAND]: the usage, or COMMAND --help. 'gitwal help
+ * --man-options COMMAND|common' (not in the help) prints the options of
+ * the man page (scripts/man.sh writes them into doc/gitwal.1).
+ */
+static int cmd_help(int argc, char **argv)
+{
+	static char help_flag[] = "--help";
+	const struct command *c;
+	char *help_argv[3];
+	if (argc > 2 && !strcmp(argv[1], "--man-options")) {
+		if (!strcmp(argv[2], "common")) {
+			gw_cli_man(stdout, gw_cli_common.options);
+			return 0;
+		}
+		if (!(c = find(argv[2])) || !c->spec)
+			return not_a_command(argv[2]);
+		gw_cli_man(stdout, c->spec->options);
+		return 0;
+	}
+	if (argc < 2) {
+		usage(stdout);
+		return 0;
+	}
+	if (!(c = find(argv[1])))
+		return not_a_command(argv[1]);
+	help_argv[0] = argv[1];
+	help_argv[1] = help_flag;
+	help_argv[2] = NULL;
+	return c->run(2, help_argv);
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	printf("gitwal %s\n", GITWAL_VERSION_STRING);
+	return 0;
+}
 
 static int raise_fd_limit(void)
 {
@@ -46,51 +124,27 @@ static int raise_fd_limit(void)
 
 int main(int argc, char **argv)
 {
-	const char *cmd = argc > 1 ? argv[1] : NULL;
-	static char help_flag[] = "--help";
-	static char *help_argv[3];
+	const struct command *c;
+	const char *name = argc > 1 ? argv[1] : NULL;
 	int rc;
 
-	if (!cmd || !strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
-		if (cmd && !strcmp(cmd, "help") && argc > 2) {
-			help_argv[0] = argv[2];
-			help_argv[1] = help_flag;
-			argc = 2;
-			argv = help_argv;
-			cmd = argv[0];
-			goto dispatch;
-		}
-		fputs(usage, cmd ? stdout : stderr);
-		return cmd ? 0 : 2;
+	if (!name) {
+		usage(stderr);
+		return 2;
 	}
-	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-		printf("gitwal %s\n", GITWAL_VERSION_STRING);
+	/* gitwal --help and -h: the usage (gitwal help COMMAND is the command's). */
+	if (!strcmp(name, "--help") || !strcmp(name, "-h")) {
+		usage(stdout);
 		return 0;
 	}
-	argc--;
-	argv++;
-dispatch:
+	if (!strcmp(name, "--version"))
+		name = "version";
+	if (!(c = find(name)))
+		return not_a_command(name);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
 	git_libgit2_init();
-	if (!strcmp(cmd, "backup"))
-		rc = gw_cmd_backup(argc, argv);
-	else if (!strcmp(cmd, "restore"))
-		rc = gw_cmd_restore(argc, argv);
-	else if (!strcmp(cmd, "info"))
-		rc = gw_cmd_info(argc, argv);
-	else if (!strcmp(cmd, "archive"))
-		rc = gw_cmd_archive(argc, argv);
-	else if (!strcmp(cmd, "log"))
-		rc = gw_cmd_log(argc, argv);
-	else if (!strcmp(cmd, "index"))
-		rc = gw_cmd_index(argc, argv);
-	else if (!strcmp(cmd, "audit"))
-		rc = gw_cmd_audit(argc, argv);
-	else {
-		fprintf(stderr, "gitwal: '%s' is not a command (see 'gitwal --help')\n", cmd);
-		rc = 2;
-	}
+	rc = c->run(argc - 1, argv + 1);
 	git_libgit2_shutdown();
 	return rc;
 }

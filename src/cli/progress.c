@@ -42,17 +42,6 @@ struct gw_progress {
 	uint64_t phase_bytes;
 };
 
-int gw_progress_option(int c, gw_progress_mode *mode)
-{
-	if (c == 'G')
-		*mode = GW_PROGRESS_FORCE;
-	else if (c == 'Q')
-		*mode = GW_PROGRESS_QUIET;
-	else
-		return 0;
-	return 1;
-}
-
 static double seconds_since(const struct timespec *t0)
 {
 	struct timespec t;

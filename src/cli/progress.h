@@ -15,6 +15,7 @@
 #ifndef GITWAL_CLI_PROGRESS_H
 #define GITWAL_CLI_PROGRESS_H
 
+#include "cli/options.h"
 #include "gitwal/progress.h"
 #include "gitwal/store.h"
 
@@ -26,17 +27,20 @@ typedef enum {
 
 typedef struct gw_progress gw_progress;
 
-/* The options, for a command's getopt_long table, and their help text. */
-#define GW_PROGRESS_LONGOPTS {"progress", no_argument, 0, 'G'}, {"quiet", no_argument, 0, 'Q'}
-#define GW_PROGRESS_HELP                                                                       \
-	"  --progress      show progress on stderr even when it is not a terminal (a plain\n"   \
-	"                  line a second). On a terminal it is shown anyway: repositories\n"  \
-	"                  (or records) done of all, bytes, rate and time left, one line\n"  \
-	"                  redrawn at most ten times a second and erased at the end\n"       \
-	"  --quiet         show no progress (what goes to stdout is unchanged); the last\n"    \
-	"                  of --progress and --quiet wins\n"
-/* Take --progress or --quiet (getopt code c); returns 1 if c was one of them. */
-int gw_progress_option(int c, gw_progress_mode *mode);
+/*
+ * --progress and --quiet, for a command's table: they set the int field F of
+ * its options struct T to a gw_progress_mode. EXTRA is more of --quiet's
+ * help ("" or "\nmore lines").
+ */
+#define GW_PROGRESS_OPTIONS(T, F, EXTRA)                                                                \
+	{.type = GW_OPT_FLAG, .name = "progress", .offset = offsetof(T, F), .ival = GW_PROGRESS_FORCE,  \
+	 .help = "show progress on stderr even when it is not a terminal (a plain\n"                  \
+		 "line a second). On a terminal it is shown anyway: repositories\n"                   \
+		 "(or records) done of all, bytes, rate and time left, one line\n"                    \
+		 "redrawn at most ten times a second and erased at the end"},                          \
+	{.type = GW_OPT_FLAG, .name = "quiet", .offset = offsetof(T, F), .ival = GW_PROGRESS_QUIET,    \
+	 .help = "show no progress (what goes to stdout is unchanged); the last\n"                    \
+		 "of --progress and --quiet wins" EXTRA}
 
 /*
  * Start showing the progress of command cmd ("backup"), counted in counters
