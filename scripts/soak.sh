@@ -3,10 +3,17 @@
 # on the release build while BUSY busy loops (default 2: one per core on the
 # CI machine) load the CPUs, and stops at the first failing run. Prints one
 # line per run and the count of consecutive passes. Starts the test radosgw
-# (scripts/rgw.sh) unless GITWAL_TEST_S3_ENDPOINT is already set.
+# (scripts/rgw.sh) unless GITWAL_TEST_S3_ENDPOINT is already set; as root it
+# runs in a network namespace of its own (unshare -n), so its radosgw and the
+# tests' ports never meet another radosgw or test on this machine.
 #   scripts/soak.sh [RUNS] [BUSY]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ -z "${GITWAL_TEST_S3_ENDPOINT:-}" ] && [ -z "${GITWAL_SOAK_NETNS:-}" ] && [ "$(id -u)" = 0 ] &&
+  command -v unshare >/dev/null; then
+  exec unshare -n env GITWAL_SOAK_NETNS=1 GITWAL_RGW_DIR="${TMPDIR:-/tmp}/gitwal-soak-rgw" "$0" "$@"
+fi
+[ -n "${GITWAL_SOAK_NETNS:-}" ] && ip link set lo up
 RUNS=${1:-10}
 BUSY=${2:-2}
 

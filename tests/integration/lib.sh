@@ -136,7 +136,7 @@ s3_require() {
 # s3_curl ARGS...: a signed request; the credentials go to curl on stdin, never on its command line.
 s3_curl() {
   printf 'user = "%s:%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" |
-    curl -sS -K - --aws-sigv4 "aws:amz:${AWS_REGION:-us-east-1}:s3" "$@"
+    curl -sS --max-time 120 -K - --aws-sigv4 "aws:amz:${AWS_REGION:-us-east-1}:s3" "$@"
 }
 
 EMPTY_SHA256=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
