@@ -24,10 +24,10 @@
 #include "gitwal/layout.h"
 #include "pack/pack.h"
 
+#include "gitwal/odb.h"
+
 #include <errno.h>
 #include <fcntl.h>
-#include <git2.h>
-#include "util/git_init.h"
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,9 +193,10 @@ int gw_segment_diff(const gw_refstate *old, const gw_refs_view *seen, const gw_r
 
 /* ---- the walk ---- */
 
+/* Ids of w->hl bytes (sets, lists); the stack's entries carry one byte more: whether the id is a blob. */
 typedef struct {
-	unsigned char *slots; /* OID bytes; all-zero = empty */
-	size_t cap, used;
+	unsigned char *slots; /* width-byte ids; all-zero = empty */
+	size_t cap, used, width;
 } oid_set;
 
 static size_t slot_of(const unsigned char *oid, size_t cap)
@@ -207,24 +208,24 @@ static size_t slot_of(const unsigned char *oid, size_t cap)
 
 static int set_insert(oid_set *s, const unsigned char *oid)
 {
-	static const unsigned char zero[OID];
-	size_t i;
+	static const unsigned char zero[GW_HASH_MAX];
+	size_t i, w = s->width;
 	if ((s->used + 1) * 2 > s->cap) {
-		oid_set bigger = {calloc(s->cap ? s->cap * 2 : 1024, OID), s->cap ? s->cap * 2 : 1024, 0};
+		oid_set bigger = {calloc(s->cap ? s->cap * 2 : 1024, w), s->cap ? s->cap * 2 : 1024, 0, w};
 		if (!bigger.slots)
 			return gw_error_set(GW_ERROR, "out of memory");
 		for (i = 0; i < s->cap; i++)
-			if (memcmp(s->slots + i * OID, zero, OID))
-				set_insert(&bigger, s->slots + i * OID);
+			if (memcmp(s->slots + i * w, zero, w))
+				set_insert(&bigger, s->slots + i * w);
 		free(s->slots);
 		*s = bigger;
 	}
 	for (i = slot_of(oid, s->cap);; i = (i + 1) & (s->cap - 1)) {
-		unsigned char *slot = s->slots + i * OID;
-		if (!memcmp(slot, oid, OID))
+		unsigned char *slot = s->slots + i * w;
+		if (!memcmp(slot, oid, w))
 			return 0;
-		if (!memcmp(slot, zero, OID)) {
-			memcpy(slot, oid, OID);
+		if (!memcmp(slot, zero, w)) {
+			memcpy(slot, oid, w);
 			s->used++;
 			return 1;
 		}
@@ -233,38 +234,41 @@ static int set_insert(oid_set *s, const unsigned char *oid)
 
 typedef struct {
 	unsigned char *items;
-	size_t n, cap;
+	size_t n, cap, width;
 } oid_list;
+
+/* Append an entry: its first `len` bytes from oid (the rest, if any, zero). */
+static unsigned char *list_push_n(oid_list *l, const unsigned char *oid, size_t len)
+{
+	unsigned char *e;
+	if (l->n == l->cap) {
+		unsigned char *ni = realloc(l->items, (l->cap = l->cap ? l->cap * 2 : 256) * l->width);
+		if (!ni) {
+			gw_error_set(GW_ERROR, "out of memory");
+			return NULL;
+		}
+		l->items = ni;
+	}
+	e = l->items + l->n++ * l->width;
+	memset(e, 0, l->width);
+	memcpy(e, oid, len);
+	return e;
+}
 
 static int list_push(oid_list *l, const unsigned char *oid)
 {
-	if (l->n == l->cap) {
-		unsigned char *ni = realloc(l->items, (l->cap = l->cap ? l->cap * 2 : 256) * OID);
-		if (!ni)
-			return gw_error_set(GW_ERROR, "out of memory");
-		l->items = ni;
-	}
-	memcpy(l->items + l->n * OID, oid, OID);
-	l->n++;
-	return 0;
-}
-
-static int git_fail(const char *rel, const char *what, const unsigned char *oid)
-{
-	const git_error *e = git_error_last();
-	char hex[GW_HEX_MAX] = "";
-	if (oid)
-		gw_hex_encode(hex, oid, OID);
-	return gw_error_set(GW_ERROR, "repository %s: %s %s: %s", rel, what, hex, e ? e->message : "libgit2 error");
+	return list_push_n(l, oid, l->width) ? 0 : GW_ERROR;
 }
 
 typedef struct {
 	const char *rel;
 	const char *path;
-	git_repository *repo;
+	gw_odb *odb;
+	size_t hl;
 	gw_objset *set;
 	oid_set seen;
-	oid_list stack, found, prereqs;
+	oid_list stack; /* ids to expand, each followed by a byte: 1 when its tree entry said blob */
+	oid_list found, prereqs;
 	oid_list verify; /* archived by the full backup, closure in doubt: walked, not stored */
 	oid_list proven; /* archived by the full backup, closed once this segment is stored */
 } walker;
@@ -274,12 +278,17 @@ static int is_loose(const walker *w, const unsigned char *oid)
 {
 	char hex[GW_HEX_MAX], path[4200];
 	struct stat st;
-	gw_hex_encode(hex, oid, OID);
+	gw_hex_encode(hex, oid, w->hl);
 	snprintf(path, sizeof(path), "%s/objects/%.2s/%s", w->path, hex, hex + 2);
 	return stat(path, &st) == 0;
 }
 
-static int visit(walker *w, const unsigned char *oid, int parent_of_new_commit)
+/*
+ * blob: a tree entry says it is one. It reaches nothing, so it is never
+ * read (as git's own walks do not read blobs); it is still stored and
+ * packed in the order the walk meets it.
+ */
+static int visit(walker *w, const unsigned char *oid, int parent_of_new_commit, int blob)
 {
 	int rc = gw_objset_has(w->set, oid);
 	if (rc < 0)
@@ -294,61 +303,77 @@ static int visit(walker *w, const unsigned char *oid, int parent_of_new_commit)
 			return rc;
 		if ((rc = list_push(&w->proven, oid)) < 0 || (parent_of_new_commit && (rc = list_push(&w->prereqs, oid)) < 0))
 			return rc;
-		return is_loose(w, oid) ? list_push(&w->verify, oid) : 0;
+		return !blob && is_loose(w, oid) ? list_push(&w->verify, oid) : 0;
 	}
 	if ((rc = set_insert(&w->seen, oid)) <= 0)
 		return rc;
-	return list_push(&w->stack, oid);
+	{
+		unsigned char *e = list_push_n(&w->stack, oid, w->hl);
+		if (!e)
+			return GW_ERROR;
+		e[w->hl] = (unsigned char)blob;
+	}
+	return 0;
 }
 
 static int expand(walker *w, const unsigned char *raw, int archived)
 {
-	git_oid oid;
-	git_object *obj = NULL;
+	gw_oid oid;
+	gw_object_t type;
+	unsigned char *data = NULL;
+	size_t len;
 	int rc = 0;
-	size_t i;
-	memcpy(oid.id, raw, OID);
+	gw_oid_from_raw(&oid, raw, w->hl);
 	if (archived) {
 		/* Only what it reaches matters: a blob reaches nothing (and is not inflated to learn it). */
-		git_odb *odb;
-		size_t size;
-		git_object_t type;
-		if (git_repository_odb(&odb, w->repo) < 0)
-			return git_fail(w->rel, "cannot open the object database", NULL);
-		rc = git_odb_read_header(&size, &type, odb, &oid);
-		git_odb_free(odb);
-		if (rc < 0)
-			return git_fail(w->rel, "cannot read object", raw);
-		if (type == GIT_OBJECT_BLOB)
+		uint64_t size;
+		if ((rc = gw_odb_read_header(w->odb, &oid, &type, &size)) < 0)
+			return rc;
+		if (type == GW_OBJECT_BLOB)
 			return 0;
 	}
-	if (git_object_lookup(&obj, w->repo, &oid, GIT_OBJECT_ANY) < 0)
-		return git_fail(w->rel, "cannot read object", raw);
-	switch (git_object_type(obj)) {
-	case GIT_OBJECT_COMMIT: {
-		git_commit *c = (git_commit *)obj;
-		rc = visit(w, git_commit_tree_id(c)->id, 0);
-		for (i = 0; rc == 0 && i < git_commit_parentcount(c); i++)
-			rc = visit(w, git_commit_parent_id(c, (unsigned)i)->id, 1);
-		break;
-	}
-	case GIT_OBJECT_TREE: {
-		git_tree *t = (git_tree *)obj;
-		for (i = 0; rc == 0 && i < git_tree_entrycount(t); i++) {
-			const git_tree_entry *e = git_tree_entry_byindex(t, i);
-			if (git_tree_entry_filemode(e) != GIT_FILEMODE_COMMIT) /* submodules live elsewhere */
-				rc = visit(w, git_tree_entry_id(e)->id, 0);
+	if ((rc = gw_odb_read(w->odb, &oid, &type, &data, &len)) < 0)
+		return rc;
+	switch (type) {
+	case GW_OBJECT_COMMIT: {
+		gw_commit_links c;
+		size_t i;
+		if ((rc = gw_commit_parse(&c, data, len, &oid)) < 0) {
+			gw_error_prefix("repository %s", w->rel);
+			break;
 		}
+		rc = visit(w, c.tree.id, 0, 0);
+		for (i = 0; rc == 0 && i < c.nparents; i++)
+			rc = visit(w, c.parents[i].id, 1, 0);
+		gw_commit_links_dispose(&c);
 		break;
 	}
-	case GIT_OBJECT_TAG:
-		rc = visit(w, git_tag_target_id((git_tag *)obj)->id, 1);
+	case GW_OBJECT_TREE: {
+		gw_tree_iter it;
+		gw_tree_entry e;
+		gw_tree_iter_init(&it, data, len, &oid);
+		while (rc == 0 && (rc = gw_tree_next(&it, &e)) == 1) {
+			gw_object_t t = gw_tree_entry_type(e.mode);
+			rc = t == GW_OBJECT_COMMIT ? 0 : visit(w, e.oid.id, 0, t == GW_OBJECT_BLOB); /* submodules live elsewhere */
+		}
+		if (rc == GW_ECORRUPT)
+			gw_error_prefix("repository %s", w->rel);
 		break;
+	}
+	case GW_OBJECT_TAG: {
+		gw_oid target;
+		gw_object_t t;
+		if ((rc = gw_tag_parse(&target, &t, data, len, &oid)) == 0)
+			rc = visit(w, target.id, 1, 0);
+		else
+			gw_error_prefix("repository %s", w->rel);
+		break;
+	}
 	default:
 		break;
 	}
-	git_object_free(obj);
-	return rc;
+	free(data);
+	return rc < 0 ? rc : 0;
 }
 
 static int walk_new_objects(walker *w, const gw_segment_spec *spec)
@@ -356,20 +381,22 @@ static int walk_new_objects(walker *w, const gw_segment_spec *spec)
 	size_t i;
 	int rc = 0;
 	for (i = 0; i < spec->nupdates && rc == 0; i++) {
-		unsigned char oid[OID];
+		unsigned char oid[GW_HASH_MAX];
 		if (spec->updates[i].kind != GW_UPDATE_REF || !*spec->updates[i].new_oid)
 			continue;
-		gw_hex_decode(oid, spec->updates[i].new_oid, OID);
-		rc = visit(w, oid, 1);
+		if (strlen(spec->updates[i].new_oid) != 2 * w->hl || gw_hex_decode(oid, spec->updates[i].new_oid, w->hl) < 0)
+			return gw_error_set(GW_EINVALID, "repository %s: %s is not an object id of this repository (%s)",
+					    spec->rel, spec->updates[i].new_oid, spec->updates[i].ref);
+		rc = visit(w, oid, 1, 0);
 	}
 	while (rc == 0 && (w->stack.n || w->verify.n)) {
-		unsigned char oid[OID];
+		unsigned char oid[GW_HASH_MAX + 1];
 		if (w->stack.n) {
-			memcpy(oid, w->stack.items + (--w->stack.n) * OID, OID);
-			if ((rc = list_push(&w->found, oid)) == 0)
+			memcpy(oid, w->stack.items + (--w->stack.n) * w->stack.width, w->stack.width);
+			if ((rc = list_push(&w->found, oid)) == 0 && !oid[w->hl])
 				rc = expand(w, oid, 0);
 		} else {
-			memcpy(oid, w->verify.items + (--w->verify.n) * OID, OID);
+			memcpy(oid, w->verify.items + (--w->verify.n) * w->hl, w->hl);
 			rc = expand(w, oid, 1);
 		}
 	}
@@ -437,7 +464,7 @@ static int pack_objects(const char *rel, const char *path, const oid_list *objs,
 	if ((f = fdopen(in[1], "w"))) {
 		for (i = 0; i < objs->n; i++) {
 			char hex[GW_HEX_MAX];
-			gw_hex_encode(hex, objs->items + i * OID, OID);
+			gw_hex_encode(hex, objs->items + i * objs->width, objs->width);
 			fprintf(f, "%s\n", hex);
 		}
 		fclose(f);
@@ -460,7 +487,7 @@ static int pack_objects(const char *rel, const char *path, const oid_list *objs,
 	hash[got] = '\0';
 	if (got && hash[got - 1] == '\n')
 		hash[got - 1] = '\0';
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || strlen(hash) != 40)
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || strlen(hash) != 2 * objs->width)
 		return gw_error_set(GW_ERROR, "repository %s: git pack-objects failed (status %d)", rel, status);
 	if (asprintf(pack_path, "%s-%s.pack", base, hash) < 0 || asprintf(idx_path, "%s-%s.idx", base, hash) < 0)
 		return gw_error_set(GW_ERROR, "out of memory");
@@ -495,7 +522,7 @@ static int write_bundle(const gw_segment_spec *spec, walker *w, const char *pack
 		return rc;
 	for (i = 0; i < w->prereqs.n; i++) {
 		char hex[GW_HEX_MAX];
-		gw_hex_encode(hex, w->prereqs.items + i * OID, OID);
+		gw_hex_encode(hex, w->prereqs.items + i * w->hl, w->hl);
 		n = snprintf(line, sizeof(line), "-%s\n", hex);
 		if ((rc = gw_sink_write(out, line, (size_t)n)) < 0)
 			return rc;
@@ -545,25 +572,27 @@ int gw_segment_build(gw_store *store, gw_objset *set, const gw_segment_spec *spe
 	w.path = spec->path;
 	w.set = set;
 	if (has_new_values(spec)) {
-		gw_git_init();
-		if (git_repository_open_bare(&w.repo, spec->path) < 0) {
-			rc = git_fail(spec->rel, "cannot open", NULL);
+		/* As libgit2's did, the object database follows the repository's alternates. */
+		gw_odb_options opts = {.label = spec->rel, .alternates = 1};
+		if ((rc = gw_odb_open(&w.odb, spec->path, &opts)) < 0)
+			goto out;
+		w.hl = gw_odb_hash_len(w.odb);
+		if (w.hl != OID) {
+			rc = gw_error_set(GW_EUNSUPPORTED,
+					  "repository %s: segments of SHA-256 repositories are not written yet (the "
+					  "archived object set holds 20-byte ids)",
+					  spec->rel);
 			goto out;
 		}
+		w.seen.width = w.found.width = w.prereqs.width = w.verify.width = w.proven.width = w.hl;
+		w.stack.width = w.hl + 1;
 		if ((rc = walk_new_objects(&w, spec)) < 0)
 			goto out;
 		if (w.found.n && w.found.n <= SMALL_PACK_OBJECTS) {
 			/* A typical push: a handful of objects, packed here without starting a process. */
-			git_odb *odb = NULL;
 			char base[4200];
 			snprintf(base, sizeof(base), "%s/seg-%ld", spec->scratch_dir, (long)getpid());
-			if (git_repository_odb(&odb, w.repo) < 0) {
-				rc = git_fail(spec->rel, "cannot open the object database", NULL);
-				goto out;
-			}
-			rc = gw_pack_write_objects(odb, w.found.items, w.found.n, base, &pack_path, &idx_path);
-			git_odb_free(odb);
-			if (rc < 0)
+			if ((rc = gw_pack_write_objects(w.odb, w.found.items, w.found.n, base, &pack_path, &idx_path)) < 0)
 				goto out;
 		} else if (w.found.n &&
 			   (rc = pack_objects(spec->rel, spec->path, &w.found, spec->scratch_dir, &pack_path, &idx_path)) < 0)
@@ -630,7 +659,7 @@ out:
 	free(w.prereqs.items);
 	free(w.verify.items);
 	free(w.proven.items);
-	git_repository_free(w.repo);
+	gw_odb_free(w.odb);
 	return rc;
 }
 

@@ -196,13 +196,15 @@ int gw_pack_check_fd(const gw_idx *idx, int fd, uint64_t size, const char *what)
 
 
 /*
- * Write the given objects (read through libgit2's object database `odb`, a
- * git_odb *) as a pack of whole objects plus its .idx, into files
+ * Write the given objects (n ids of the repository's size, read through
+ * gitwal's object reader, gitwal/odb.h) as a pack of whole objects plus its
+ * .idx (SHA-1 or SHA-256, as the repository), into files
  * <base>-<checksum>.pack/.idx; their paths are returned (malloc'd). For the
  * few objects of a typical push this is far cheaper than starting
  * `git pack-objects`; it computes no deltas, so callers use it for small sets.
  */
-int gw_pack_write_objects(void *odb, const unsigned char *oids, size_t n, const char *base, char **pack_path,
+struct gw_odb;
+int gw_pack_write_objects(struct gw_odb *odb, const unsigned char *oids, size_t n, const char *base, char **pack_path,
 			  char **idx_path);
 
 /*

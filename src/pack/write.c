@@ -6,11 +6,12 @@
  */
 #include "pack/pack.h"
 #include "gitwal/error.h"
+#include "gitwal/odb.h"
 #include "util/bytes.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <git2.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +20,9 @@
 
 #define OID 20
 
+/* Ids of either size; the bytes past a SHA-1 id stay zero, so comparing GW_HASH_MAX bytes orders them right. */
 typedef struct {
-	unsigned char oid[OID];
+	unsigned char oid[GW_HASH_MAX];
 	uint64_t offset;
 	uint32_t crc;
 } entry;
@@ -72,42 +74,26 @@ static void out_close(out_file *f)
 
 static int entry_cmp(const void *a, const void *b)
 {
-	return memcmp(((const entry *)a)->oid, ((const entry *)b)->oid, OID);
+	return memcmp(((const entry *)a)->oid, ((const entry *)b)->oid, GW_HASH_MAX);
 }
 
-static int write_object(out_file *f, git_odb *odb, entry *e)
+static int write_object(out_file *f, gw_odb *odb, entry *e)
 {
-	git_odb_object *obj = NULL;
-	git_oid oid;
-	unsigned char hdr[16], out[1 << 16];
+	unsigned char hdr[16], out[1 << 16], *data = NULL;
+	const unsigned char *in;
+	size_t len, left;
+	gw_object_t type;
+	gw_oid oid;
 	z_stream z;
-	int type, rc = 0, zr;
+	int rc = 0, zr;
 	size_t hl;
 
-	memcpy(oid.id, e->oid, OID);
-	if (git_odb_read(&obj, odb, &oid) < 0) {
-		char hex[GW_HEX_MAX];
-		gw_hex_encode(hex, e->oid, OID);
-		return gw_error_set(GW_ERROR, "cannot read object %s: %s", hex,
-				    git_error_last() ? git_error_last()->message : "?");
-	}
-	switch (git_odb_object_type(obj)) {
-	case GIT_OBJECT_COMMIT:
-		type = GW_OBJ_COMMIT;
-		break;
-	case GIT_OBJECT_TREE:
-		type = GW_OBJ_TREE;
-		break;
-	case GIT_OBJECT_BLOB:
-		type = GW_OBJ_BLOB;
-		break;
-	default:
-		type = GW_OBJ_TAG;
-		break;
-	}
+	gw_oid_from_raw(&oid, e->oid, gw_odb_hash_len(odb));
+	if ((rc = gw_odb_read(odb, &oid, &type, &data, &len)) < 0)
+		return rc;
 	e->offset = f->bytes;
 	e->crc = 0;
-	hl = gw_pack_encode_header(hdr, type, git_odb_object_size(obj));
+	hl = gw_pack_encode_header(hdr, type, len);
 	if ((rc = put(f, hdr, hl, &e->crc)) < 0)
 		goto out;
 	memset(&z, 0, sizeof(z));
@@ -115,12 +101,18 @@ static int write_object(out_file *f, git_odb *odb, entry *e)
 		rc = gw_error_set(GW_ERROR, "zlib initialisation failed");
 		goto out;
 	}
-	z.next_in = (unsigned char *)git_odb_object_data(obj);
-	z.avail_in = (uInt)git_odb_object_size(obj);
+	in = data;
+	left = len;
 	do {
+		if (z.avail_in == 0 && left) {
+			z.next_in = (unsigned char *)in;
+			z.avail_in = left > UINT_MAX ? UINT_MAX : (uInt)left;
+			in += z.avail_in;
+			left -= z.avail_in;
+		}
 		z.next_out = out;
 		z.avail_out = sizeof(out);
-		zr = deflate(&z, Z_FINISH);
+		zr = deflate(&z, left ? Z_NO_FLUSH : Z_FINISH);
 		if ((rc = put(f, out, sizeof(out) - z.avail_out, &e->crc)) < 0)
 			break;
 	} while (zr == Z_OK || (zr == Z_BUF_ERROR && z.avail_out == 0));
@@ -128,7 +120,7 @@ static int write_object(out_file *f, git_odb *odb, entry *e)
 	if (rc == 0 && zr != Z_STREAM_END)
 		rc = gw_error_set(GW_ERROR, "zlib deflate failed");
 out:
-	git_odb_object_free(obj);
+	free(data);
 	return rc;
 }
 
@@ -144,7 +136,8 @@ typedef struct {
 	const gw_idx *base;
 	gw_idx_stream s;
 	gw_idx_table table;
-	unsigned char held[OID];
+	size_t hl;
+	unsigned char held[GW_HASH_MAX];
 	const unsigned char *cur; /* the base's next entry, NULL when done */
 	unsigned char *from_base; /* bitmap over the merged order */
 	const char *what;
@@ -172,7 +165,7 @@ static int merge_next(idx_merge *m, uint64_t pos, const entry **e, const unsigne
 	*e = NULL;
 	*b = NULL;
 	if (m->base && m->table == GW_IDX_TABLE_OID) {
-		from_base = m->cur && (m->i == m->n || memcmp(m->cur, m->es[m->i].oid, OID) < 0);
+		from_base = m->cur && (m->i == m->n || memcmp(m->cur, m->es[m->i].oid, m->hl) < 0);
 		if (from_base)
 			m->from_base[pos / 8] |= (unsigned char)(1u << (pos % 8));
 	} else if (m->base) {
@@ -192,11 +185,11 @@ static int merge_next(idx_merge *m, uint64_t pos, const entry **e, const unsigne
 	return err;
 }
 
-static int write_idx(out_file *f, const entry *es, size_t n, const gw_idx *base, uint64_t base_end,
+static int write_idx(out_file *f, size_t hl, const entry *es, size_t n, const gw_idx *base, uint64_t base_end,
 		     const unsigned char *pack_sum, const char *what)
 {
-	idx_merge m = {.es = es, .n = n, .base = base, .what = what};
-	unsigned char b[8], sum[OID], prev[OID];
+	idx_merge m = {.es = es, .n = n, .base = base, .what = what, .hl = hl};
+	unsigned char b[8], sum[GW_HASH_MAX], prev[GW_HASH_MAX];
 	uint32_t fan[256] = {0}, acc = 0;
 	uint64_t *large = NULL, total = n + (base ? base->count : 0), pos, nlarge = 0, cap = 0;
 	const unsigned char *be;
@@ -230,15 +223,15 @@ static int write_idx(out_file *f, const entry *es, size_t n, const gw_idx *base,
 		if ((rc = merge_next(&m, pos, &e, &be)) < 0)
 			break;
 		oid = e ? e->oid : be;
-		if (pos && memcmp(prev, oid, OID) >= 0) {
-			gw_hex_encode(hex, oid, OID);
-			rc = gw_error_set(GW_ECORRUPT, memcmp(prev, oid, OID) ? "%s: its index is not sorted at object %s"
+		if (pos && memcmp(prev, oid, hl) >= 0) {
+			gw_hex_encode(hex, oid, hl);
+			rc = gw_error_set(GW_ECORRUPT, memcmp(prev, oid, hl) ? "%s: its index is not sorted at object %s"
 									  : "%s: object %s is stored twice in one generation",
 					  what, hex);
 			break;
 		}
-		memcpy(prev, oid, OID);
-		rc = put(f, oid, OID, NULL);
+		memcpy(prev, oid, hl);
+		rc = put(f, oid, hl, NULL);
 	}
 	if (rc == 0)
 		rc = merge_start(&m, GW_IDX_TABLE_CRC);
@@ -289,11 +282,11 @@ static int write_idx(out_file *f, const entry *es, size_t n, const gw_idx *base,
 		rc = put(f, b, 8, NULL);
 	}
 	if (rc == 0)
-		rc = put(f, pack_sum, OID, NULL);
+		rc = put(f, pack_sum, hl, NULL);
 	if (rc == 0) {
 		gw_hash_final(f->hash, sum);
 		f->hash = NULL;
-		rc = put(f, sum, OID, NULL);
+		rc = put(f, sum, hl, NULL);
 	}
 out:
 	if (base)
@@ -303,21 +296,22 @@ out:
 	return rc;
 }
 
-int gw_pack_write_objects(void *odb, const unsigned char *oids, size_t n, const char *base, char **pack_path,
+int gw_pack_write_objects(gw_odb *odb, const unsigned char *oids, size_t n, const char *base, char **pack_path,
 			  char **idx_path)
 {
 	char tmp_pack[4200], tmp_idx[4200], hex[GW_HEX_MAX];
-	unsigned char hdr[12], sum[OID];
+	unsigned char hdr[12], sum[GW_HASH_MAX];
 	out_file pf = {.fd = -1}, xf = {.fd = -1};
 	gw_hash *ph = NULL, *xh = NULL;
 	entry *es = calloc(n ? n : 1, sizeof(entry));
-	size_t i;
+	size_t i, hl = gw_odb_hash_len(odb);
+	gw_hash_kind kind = hl == 20 ? GW_HASH_SHA1 : GW_HASH_SHA256;
 	int rc = 0;
 
 	*pack_path = *idx_path = NULL;
 	snprintf(tmp_pack, sizeof(tmp_pack), "%s.tmp.pack", base);
 	snprintf(tmp_idx, sizeof(tmp_idx), "%s.tmp.idx", base);
-	if (!es || gw_hash_new(&ph, GW_HASH_SHA1) < 0 || gw_hash_new(&xh, GW_HASH_SHA1) < 0) {
+	if (!es || gw_hash_new(&ph, kind) < 0 || gw_hash_new(&xh, kind) < 0) {
 		rc = gw_error_set(GW_ERROR, "out of memory");
 		goto out;
 	}
@@ -328,21 +322,21 @@ int gw_pack_write_objects(void *odb, const unsigned char *oids, size_t n, const 
 	if ((rc = put(&pf, hdr, sizeof(hdr), NULL)) < 0)
 		goto out;
 	for (i = 0; i < n && rc == 0; i++) {
-		memcpy(es[i].oid, oids + i * OID, OID);
+		memcpy(es[i].oid, oids + i * hl, hl);
 		rc = write_object(&pf, odb, &es[i]);
 	}
 	if (rc < 0)
 		goto out;
 	gw_hash_final(ph, sum);
 	pf.hash = NULL;
-	if ((rc = put(&pf, sum, OID, NULL)) < 0)
+	if ((rc = put(&pf, sum, hl, NULL)) < 0)
 		goto out;
 	if (n)
 		qsort(es, n, sizeof(entry), entry_cmp);
-	if ((rc = write_idx(&xf, es, n, NULL, 0, sum, base)) < 0 || (rc = gw_fd_sink_flush(&pf.out)) < 0 ||
+	if ((rc = write_idx(&xf, hl, es, n, NULL, 0, sum, base)) < 0 || (rc = gw_fd_sink_flush(&pf.out)) < 0 ||
 	    (rc = gw_fd_sink_flush(&xf.out)) < 0)
 		goto out;
-	gw_hex_encode(hex, sum, OID);
+	gw_hex_encode(hex, sum, hl);
 	if (asprintf(pack_path, "%s-%s.pack", base, hex) < 0 || asprintf(idx_path, "%s-%s.idx", base, hex) < 0) {
 		rc = gw_error_set(GW_ERROR, "out of memory");
 		goto out;
@@ -544,7 +538,7 @@ int gw_pack_appender_finish(gw_pack_appender *a, char **pack_path, char **idx_pa
 	if (gw_hash_new(&xh, GW_HASH_SHA1) < 0)
 		return gw_error_set(GW_ERROR, "out of memory");
 	if ((rc = out_open(&xf, tmp_idx, xh)) == 0 &&
-	    (rc = write_idx(&xf, a->es, a->n, a->base_idx, 12 + a->base_len, sum, a->base)) == 0)
+	    (rc = write_idx(&xf, OID, a->es, a->n, a->base_idx, 12 + a->base_len, sum, a->base)) == 0)
 		rc = out_flush_sync(&xf);
 	gw_hex_encode(hex, sum, OID);
 	if (rc == 0 && (asprintf(pack_path, "%s-%s.pack", a->base, hex) < 0 ||

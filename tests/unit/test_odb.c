@@ -351,6 +351,61 @@ static void test_large_offsets_sha256(void **state)
 	check_large_offsets(repo256, "large256.git");
 }
 
+/*
+ * gw_pack_write_objects over the reader: every object of the repository
+ * into one pack of whole objects, which git verifies and indexes exactly
+ * as the writer did.
+ */
+static void check_write_objects(const char *fixture, const char *name)
+{
+	char repo[256], base[300], *list, *line, *save = NULL, *pack = NULL, *idx = NULL;
+	unsigned char *oids = NULL, *ours, *theirs;
+	size_t n = 0, hl = hash_len_of(fixture), a, b;
+	gw_odb *odb;
+	copy_repo(repo, sizeof(repo), fixture, name);
+	assert_int_equal(tu_sh("git --git-dir=%s repack -q -a -d", repo), 0);
+	list = tu_sh_out("git --git-dir=%s cat-file --batch-all-objects --batch-check='%%(objectname)'", repo);
+	assert_non_null(list);
+	for (line = strtok_r(list, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		assert_non_null(oids = realloc(oids, (n + 1) * hl));
+		assert_int_equal(gw_hex_decode(oids + n++ * hl, line, hl), 0);
+	}
+	odb = open_odb(repo);
+	snprintf(base, sizeof(base), "%s/written", tmp);
+	assert_int_equal(gw_pack_write_objects(odb, oids, n, base, &pack, &idx), 0);
+	gw_odb_free(odb);
+	assert_int_equal(tu_sh("git --git-dir=%s verify-pack %s && git --git-dir=%s index-pack -o %s/again.idx %s > /dev/null",
+			       repo, idx, repo, tmp, pack),
+			 0);
+	ours = tu_read_file(idx, &a);
+	snprintf(base, sizeof(base), "%s/again.idx", tmp);
+	theirs = tu_read_file(base, &b);
+	assert_int_equal(a, b);
+	assert_memory_equal(ours, theirs, a);
+	assert_int_equal(a, 8 + 1024 + n * (hl + 8) + 2 * hl);
+	unlink(pack);
+	unlink(idx);
+	unlink(base);
+	free(ours);
+	free(theirs);
+	free(pack);
+	free(idx);
+	free(oids);
+	free(list);
+}
+
+static void test_write_objects_sha1(void **state)
+{
+	(void)state;
+	check_write_objects(repo1, "write1.git");
+}
+
+static void test_write_objects_sha256(void **state)
+{
+	(void)state;
+	check_write_objects(repo256, "write256.git");
+}
+
 /* ---- alternates ---- */
 
 static void test_alternates(void **state)
@@ -1144,6 +1199,8 @@ int main(void)
 		cmocka_unit_test(test_live_sha256),
 		cmocka_unit_test(test_large_offsets_sha1),
 		cmocka_unit_test(test_large_offsets_sha256),
+		cmocka_unit_test(test_write_objects_sha1),
+		cmocka_unit_test(test_write_objects_sha256),
 		cmocka_unit_test(test_alternates),
 		cmocka_unit_test(test_object_format),
 		cmocka_unit_test(test_parse_real),

@@ -9,7 +9,12 @@
 #include "testutil.h"
 
 #include "format/refstate.h"
+#include "gitwal/store.h"
+#include "wal/objset.h"
 #include "wal/segment_build.h"
+
+#include <sys/stat.h>
+#include <zlib.h>
 
 #define NNAMES 40
 
@@ -183,11 +188,109 @@ static void test_diff_everything_deleted(void **state)
 	gw_refstate_dispose(&old);
 }
 
+/* ---- the build, on real repositories ---- */
+
+/* Build one segment of rel (under dir) creating refs/heads/x at new_hex: the result code. */
+static int build_one(const char *dir, const char *rel, const char *new_hex)
+{
+	char path[512], url[512], scratch[512];
+	gw_store *store;
+	gw_objset *set;
+	gw_update u;
+	gw_segment_spec spec;
+	gw_segment_result res;
+	int rc;
+	snprintf(url, sizeof(url), "file://%s/store", dir);
+	snprintf(path, sizeof(path), "%s/set", dir);
+	snprintf(scratch, sizeof(scratch), "%s", dir);
+	assert_int_equal(gw_store_open(&store, url), 0);
+	assert_int_equal(gw_objset_open(&set, path), 0);
+	memset(&u, 0, sizeof(u));
+	u.kind = GW_UPDATE_REF;
+	u.ref = "refs/heads/x";
+	snprintf(u.new_oid, sizeof(u.new_oid), "%s", new_hex);
+	memset(&spec, 0, sizeof(spec));
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	spec.rel = rel;
+	spec.path = path;
+	spec.scratch_dir = scratch;
+	spec.lsn = 2;
+	spec.base_lsn = 1;
+	spec.prev_sha256 = "";
+	spec.updates = &u;
+	spec.nupdates = 1;
+	rc = gw_segment_build(store, set, &spec, &res);
+	if (rc == 0)
+		gw_segment_result_dispose(&res);
+	gw_objset_free(set);
+	gw_store_free(store);
+	return rc;
+}
+
+static void test_build_errors(void **state)
+{
+	char dir[128], home[256], *tip, *tree, msg[300];
+	(void)state;
+	tu_mkdtemp(dir, sizeof(dir));
+	snprintf(home, sizeof(home), "%s/home", dir);
+	mkdir(home, 0700);
+	tu_git_env(home);
+	assert_int_equal(tu_sh("set -e; cd %s; mkdir store; for f in sha1 sha256; do git init -q --bare --object-format=$f $f.git; "
+			       "mkdir -p $f.wt/d; echo hi > $f.wt/d/a; GIT_DIR=$f.git GIT_WORK_TREE=$f.wt git add -A; "
+			       "GIT_DIR=$f.git GIT_WORK_TREE=$f.wt git commit -q -m one; done",
+			       dir),
+			 0);
+	/* SHA-256: read fine, but the object set holds SHA-1 ids: refused, not archived wrong. */
+	tip = tu_sh_out("git --git-dir=%s/sha256.git rev-parse HEAD | tr -d '\n'", dir);
+	tu_assert_err(build_one(dir, "sha256.git", tip), GW_EUNSUPPORTED,
+		      "repository sha256.git: segments of SHA-256 repositories are not written yet");
+	free(tip);
+	/* A ref value that is not an id of the repository. */
+	tu_assert_err(build_one(dir, "sha1.git", "0123"), GW_EINVALID,
+		      "repository sha1.git: 0123 is not an object id of this repository (refs/heads/x)");
+	/* A damaged tree: named, with the repository. */
+	tip = tu_sh_out("git --git-dir=%s/sha1.git rev-parse HEAD | tr -d '\n'", dir);
+	tree = tu_sh_out("git --git-dir=%s/sha1.git rev-parse HEAD:d | tr -d '\n'", dir);
+	assert_int_equal(build_one(dir, "sha1.git", tip), 0);
+	{
+		/* Its loose file replaced by a tree whose one entry has no mode. */
+		static const char bad[] = "tree 3\0x\0y";
+		unsigned char z[64];
+		uLongf zn = sizeof(z);
+		char path[512];
+		assert_int_equal(compress2(z, &zn, (const Bytef *)bad, sizeof(bad) - 1, 1), Z_OK);
+		snprintf(path, sizeof(path), "%s/sha1.git/objects/%.2s/%s", dir, tree, tree + 2);
+		assert_int_equal(unlink(path), 0);
+		tu_write_file(path, z, zn);
+	}
+	snprintf(msg, sizeof(msg), "repository sha1.git: object %s (%s/sha1.git/objects/%.2s/%s): its content does not "
+		 "match its id", tree, dir, tree, tree + 2);
+	tu_assert_err(build_one(dir, "sha1.git", tip), GW_ECORRUPT, msg);
+	{
+		/* A malformed tree under its own id (git writes it with --literally), reached from a new commit. */
+		char *bad = tu_sh_out("printf 'x\\0y' | git --git-dir=%s/sha1.git hash-object -t tree --literally -w --stdin "
+				      "| tr -d '\n'", dir);
+		char *commit = tu_sh_out("git --git-dir=%s/sha1.git commit-tree %s -m bad | tr -d '\n'", dir, bad);
+		snprintf(msg, sizeof(msg), "repository sha1.git: tree %s is malformed: bad entry mode", bad);
+		tu_assert_err(build_one(dir, "sha1.git", commit), GW_ECORRUPT, msg);
+		free(bad);
+		free(commit);
+	}
+	/* A missing one. */
+	assert_int_equal(tu_sh("rm %s/sha1.git/objects/%.2s/%s", dir, tree, tree + 2), 0);
+	snprintf(msg, sizeof(msg), "repository sha1.git: object %s not found", tree);
+	tu_assert_err(build_one(dir, "sha1.git", tip), GW_ENOTFOUND, msg);
+	free(tip);
+	free(tree);
+	tu_rmrf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_diff_loose_equals_full),
 		cmocka_unit_test(test_diff_everything_deleted),
+		cmocka_unit_test(test_build_errors),
 	};
 	return tu_run_tests(tests);
 }
