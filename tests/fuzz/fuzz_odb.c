@@ -60,7 +60,7 @@ static void fz_odb_setup(void)
 }
 
 /* Remove the scratch repository (the unit test's driver calls it at the end). */
-static void fz_odb_cleanup(void)
+__attribute__((unused)) static void fz_odb_cleanup(void)
 {
 	char cmd[128];
 	if (!fz_odb_dir[0])
