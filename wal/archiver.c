@@ -547,15 +547,22 @@ static int repo_load(gw_archiver *a, arepo *r)
 	}
 	if (rc == 0 && (rc = gw_index_segment_foreach(a->index, r->rel, rec.lsn + 1, UINT64_MAX, replay_segment, &ctx)) > 0)
 		rc = 0; /* the replay stopped at a break: handled below */
-	if (rc == 0 && (ctx.broken || r->last_lsn != next - 1)) {
-		/* A gap or a record the index cannot explain: start a new generation. */
+	/*
+	 * The spool before the check: an upload thread may be storing its head
+	 * segment while this runs, so the listing and the index can each be
+	 * one record behind the other; the spool still holds that segment
+	 * until its event is taken here, and explains it (a kill -9 and
+	 * restart with a spool showed chain breaks that were none).
+	 */
+	if (rc == 0 && !ctx.broken)
+		rc = replay_spool(a, r);
+	if (rc == 0 && (ctx.broken || r->last_lsn < next - 1)) {
+		/* A gap, or a record neither the index nor the spool explains: start a new generation. */
 		log_event(a, "event=chain_break repo=%s lsn=%llu store_lsn=%llu", r->rel, (unsigned long long)r->last_lsn,
 			  (unsigned long long)(next - 1));
 		r->base_lsn = 0;
 		r->last_lsn = next - 1;
 	}
-	if (rc == 0 && r->base_lsn)
-		rc = replay_spool(a, r);
 	if (rc == 0 && r->base_lsn)
 		rc = mark_tips_closed(r);
 	gw_manifest_dispose(&m);
