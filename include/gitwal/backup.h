@@ -27,6 +27,17 @@ typedef struct gw_backup_result {
 typedef struct gw_backup_opts {
 	/* Or NULL; its planned_bytes gets the size of the repository's packs before they are copied. */
 	gw_progress_counters *progress;
+	/*
+	 * Or NULL: called just before the backup claims LSN lsn, once its bundle
+	 * and index are streamed into writers not yet committed. 0: claim. A
+	 * negative GW_E* code (with its message set): the backup gives way, its
+	 * writers are aborted (nothing becomes visible) and that code is
+	 * returned, with no further attempt. The archiver's policy full backups
+	 * give way to a segment spooled meanwhile (DESIGN.md 10.6); it must not
+	 * make a store request.
+	 */
+	int (*before_claim)(void *payload, uint64_t lsn);
+	void *payload;
 } gw_backup_opts;
 
 /* Back up root/rel. `index` may be NULL (nothing recorded). */

@@ -11,7 +11,9 @@
  * once more: equal to the snapshot's, the backup is the repository's state
  * at its claim, and takes the claim's time (later than every record at a
  * lower LSN: claims succeed in LSN order); changed, it is taken again under
- * the same claim, and stamped with that snapshot's start.
+ * the same claim, and stamped with that snapshot's start. A caller may
+ * have the backup give way just before its claim (before_claim: the
+ * archiver's policy full backups give way to its segments, DESIGN.md 10.6).
  *
  * The manifest is the commit point: it carries
  * the size and SHA-256 of the other parts, so a reader that finds it finds
@@ -150,10 +152,6 @@ static int write_manifest(gw_store *store, gw_source *src, backup_parts *p, uint
 	return rc;
 }
 
-/*
- * One attempt. *claimed is the LSN this backup holds (0: none yet); *lost
- * is set when another writer took the LSN first (GW_ECHANGED: try again).
- */
 /* What this attempt will write, as far as known before writing: its packs (for a progress display). */
 static void plan_bytes(const gw_backup_opts *opts, const gw_source *src, uint64_t *planned)
 {
@@ -167,8 +165,13 @@ static void plan_bytes(const gw_backup_opts *opts, const gw_source *src, uint64_
 	}
 }
 
+/*
+ * One attempt. *claimed is the LSN this backup holds (0: none yet); *lost
+ * is set when another writer took the LSN first (GW_ECHANGED: try again);
+ * *gave_way when opts->before_claim said not to claim (no further attempt).
+ */
 static int backup_once(gw_store *store, gw_index *index, gw_source *src, const gw_backup_opts *opts,
-		       uint64_t *planned, uint64_t *claimed, int *lost, gw_backup_result *res)
+		       uint64_t *planned, uint64_t *claimed, int *lost, int *gave_way, gw_backup_result *res)
 {
 	backup_parts p;
 	gw_splice_stats stats;
@@ -179,7 +182,7 @@ static int backup_once(gw_store *store, gw_index *index, gw_source *src, const g
 
 	memset(&p, 0, sizeof(p));
 	memset(&rec, 0, sizeof(rec));
-	*lost = 0;
+	*lost = *gave_way = 0;
 	if ((rc = gw_source_snapshot(src)) < 0)
 		return rc;
 	plan_bytes(opts, src, planned);
@@ -214,6 +217,10 @@ static int backup_once(gw_store *store, gw_index *index, gw_source *src, const g
 		 * time, later than any record at a lower LSN, since claims succeed
 		 * in LSN order.
 		 */
+		if (opts && opts->before_claim && (rc = opts->before_claim(opts->payload, lsn)) < 0) {
+			*gave_way = 1;
+			goto out;
+		}
 		time_us = gw_time_now_us();
 		rc = gw_segment_claim_full(store, src->rel, lsn, time_us);
 		if (rc == GW_EEXISTS) {
@@ -265,7 +272,7 @@ int gw_backup_full_opts(gw_store *store, gw_index *index, const char *root, cons
 	gw_source *src = NULL;
 	unsigned attempts = 0, lost_claims = 0;
 	uint64_t claimed = 0, planned = 0;
-	int rc, lost;
+	int rc, lost, gave_way = 0;
 
 	memset(result, 0, sizeof(*result));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -273,10 +280,11 @@ int gw_backup_full_opts(gw_store *store, gw_index *index, const char *root, cons
 		return rc;
 	/* A loose object pruned mid-copy means a gc ran, refs moved past the claim, or the LSN was taken: again. */
 	do {
-		rc = backup_once(store, index, src, opts, &planned, &claimed, &lost, result);
+		rc = backup_once(store, index, src, opts, &planned, &claimed, &lost, &gave_way, result);
 		attempts += src->attempts;
 		lost_claims += (unsigned)lost;
-	} while (rc == GW_ECHANGED && (lost ? lost_claims < CLAIM_ATTEMPTS : ++result->attempts < BACKUP_ATTEMPTS));
+	} while (rc == GW_ECHANGED && !gave_way &&
+		 (lost ? lost_claims < CLAIM_ATTEMPTS : ++result->attempts < BACKUP_ATTEMPTS));
 	result->attempts = attempts;
 	gw_source_free(src);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
