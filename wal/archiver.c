@@ -14,6 +14,17 @@
  * (durable there), and upload threads take it to the store (wal/spool.c),
  * reporting back through events that gw_archiver_tick() takes in this
  * thread. A repository whose sync fails is retried on its own backoff.
+ *
+ * In the service, what needs the store runs on job threads too: loading a
+ * repository's state and its first full backup (the repository is held:
+ * not captured, the first change seen remembered, until the job reports),
+ * and a policy's full backup (not held: its changes go on into the spool;
+ * the full gives way just before its claim if one did, else the repository
+ * is held while the claim commits, then reloaded). The loop's thread only
+ * reads local things (refs, objects, spool, index) and writes the spool.
+ * Which thread may touch a repository's state: the loop's, except while a
+ * load job holds it (then only the job's); `claiming` and `lsn_epoch` are
+ * shared with a policy's full backup under lsn_lock.
  */
 #include "gitwal/archive.h"
 #include "gitwal/backup.h"
@@ -23,9 +34,11 @@
 #include "gitwal/manifest.h"
 #include "gitwal/repo.h"
 #include "gitwal/segment.h"
+#include "util/thread.h"
 #include "wal/segment_build.h"
 #include "wal/spool.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -65,7 +78,37 @@ typedef struct {
 	int64_t retry_changed_us; /* when the change that failed was first seen */
 	int foreign;              /* another archiver writes it: this one stopped (DESIGN.md 3) */
 	char *refused;            /* why gitwal does not archive it (shallow, reftable...), as last logged */
+	/* Store jobs (the service only; DESIGN.md 10.6). */
+	struct ajob *job;         /* in flight for it: a load (it is held) or a policy's full backup */
+	int64_t held_since;       /* the first change seen while it could not be captured (0: none) */
+	int reload_watched;       /* its next load follows a full backup it was watched through */
+	unsigned reloads;         /* reloads in a row after a capture lost its LSN or saw the repository move */
+	int conflict;             /* a spool conflict came while a load held it: applied when the load reports */
+	uint64_t conflict_lsn;
+	int conflict_full, conflict_unreadable;
+	int64_t conflict_last_us;
+	/* Under the archiver's lsn_lock, shared with its policy full backup's thread. */
+	int claiming;             /* its policy full backup claims the next LSN: not captured until it reports */
+	uint64_t lsn_epoch;       /* LSNs the loop gave its segments: a policy full backup gives way when it moved */
 } arepo;
+
+typedef enum { JOB_LOAD = 1, JOB_POLICY_FULL } ajob_kind;
+
+/* A store job: built and read by the loop's thread, run by one job thread. */
+typedef struct ajob {
+	ajob_kind kind;
+	struct gw_archiver *a;
+	arepo *r;
+	int asked;          /* LOAD: the loop asked gw_spool_store_may_try for it (and it may) */
+	const char *why;    /* POLICY_FULL: segments, size or age */
+	uint64_t epoch;     /* POLICY_FULL: the repository's lsn_epoch when the job began */
+	int rc;             /* the outcome: 0 or a GW_E* code */
+	char *message;      /* the job thread's error message */
+	int gave_way;       /* POLICY_FULL: gave way to a segment spooled meanwhile */
+	int claimed;        /* POLICY_FULL: passed the gate: the repository is claiming */
+	uint64_t fulls;     /* full backups it took */
+	struct ajob *next;
+} ajob;
 
 struct gw_archiver {
 	gw_store *store;
@@ -76,6 +119,17 @@ struct gw_archiver {
 	arepo **repos; /* sorted by rel */
 	size_t nrepos, cap;
 	gw_archiver_stats stats;
+
+	/* Store jobs: loads and full backups off the loop's thread (the service). */
+	pthread_mutex_t jobs_lock; /* the queues and stopping */
+	pthread_cond_t jobs_cond;
+	ajob *queue, *queue_tail;  /* waiting for a thread */
+	ajob *done, *done_tail;    /* finished: the loop takes them (gw_archiver_tick) */
+	pthread_t *threads;
+	unsigned nthreads;
+	int stopping;
+	size_t holding;            /* load jobs queued or running (each holds its repository) */
+	pthread_mutex_t lsn_lock;  /* every repository's claiming and lsn_epoch */
 };
 
 static void log_event(gw_archiver *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -97,26 +151,35 @@ static void log_event(gw_archiver *a, const char *fmt, ...)
 	if (!a->opts.log)
 		return;
 	gw_time_format(gw_time_now_us(), when, sizeof(when));
+	flockfile(a->opts.log); /* one line at a time: job threads log too */
 	fprintf(a->opts.log, "ts=%s ", when);
 	va_start(ap, fmt);
 	vfprintf(a->opts.log, fmt, ap);
 	va_end(ap);
 	fputc('\n', a->opts.log);
 	fflush(a->opts.log);
+	funlockfile(a->opts.log);
 }
+
+static void *job_thread(void *arg);
 
 int gw_archiver_new(gw_archiver **out, gw_store *store, gw_index *index, const gw_archiver_opts *opts)
 {
 	gw_archiver *a = calloc(1, sizeof(*a));
+	unsigned t;
 	if (!a)
 		return gw_error_set(GW_ERROR, "out of memory");
+	pthread_mutex_init(&a->jobs_lock, NULL);
+	pthread_cond_init(&a->jobs_cond, NULL);
+	pthread_mutex_init(&a->lsn_lock, NULL);
 	a->store = store;
 	a->index = index;
 	a->opts = *opts;
 	if (!(a->scratch = gw_fs_join(opts->state_dir, "tmp")) || gw_fs_mkdir_p(a->scratch, 0700) < 0) {
 		int rc = gw_error_code();
 		free(a->scratch);
-		free(a);
+		a->scratch = NULL;
+		gw_archiver_free(a);
 		return rc;
 	}
 	if (!a->opts.spool_max_bytes)
@@ -128,8 +191,8 @@ int gw_archiver_new(gw_archiver **out, gw_store *store, gw_index *index, const g
 		if (rc == 0 && (rc = gw_spool_start(a->spool, store, index, opts->upload_threads, opts->metrics)) < 0)
 			gw_spool_free(a->spool);
 		if (rc < 0) {
-			free(a->scratch);
-			free(a);
+			a->spool = NULL;
+			gw_archiver_free(a);
 			return rc;
 		}
 	}
@@ -139,6 +202,17 @@ int gw_archiver_new(gw_archiver **out, gw_store *store, gw_index *index, const g
 		a->opts.full_ratio = 0.5;
 	if (!a->opts.full_max_age_s)
 		a->opts.full_max_age_s = 86400;
+	if (opts->job_threads && !(a->threads = calloc(opts->job_threads, sizeof(pthread_t)))) {
+		gw_archiver_free(a);
+		return gw_error_set(GW_ERROR, "out of memory");
+	}
+	for (t = 0; t < opts->job_threads; t++) {
+		if (gw_thread_create(&a->threads[t], job_thread, a) != 0) {
+			gw_archiver_free(a);
+			return gw_error_set(GW_ERROR, "cannot start store job thread %u", t + 1);
+		}
+		a->nthreads++;
+	}
 	*out = a;
 	return 0;
 }
@@ -159,11 +233,38 @@ static void repo_unload(arepo *r)
 	r->loaded = 0;
 }
 
+static void job_free(ajob *j)
+{
+	if (j) {
+		free(j->message);
+		free(j);
+	}
+}
+
 void gw_archiver_free(gw_archiver *a)
 {
 	size_t i;
+	unsigned t;
 	if (!a)
 		return;
+	/* A job in flight is finished first (a store request ends within the store's time limits). */
+	pthread_mutex_lock(&a->jobs_lock);
+	a->stopping = 1;
+	pthread_cond_broadcast(&a->jobs_cond);
+	pthread_mutex_unlock(&a->jobs_lock);
+	for (t = 0; t < a->nthreads; t++)
+		pthread_join(a->threads[t], NULL);
+	free(a->threads);
+	while (a->queue) {
+		ajob *j = a->queue;
+		a->queue = j->next;
+		job_free(j);
+	}
+	while (a->done) {
+		ajob *j = a->done;
+		a->done = j->next;
+		job_free(j);
+	}
 	for (i = 0; i < a->nrepos; i++) {
 		repo_unload(a->repos[i]);
 		gw_refs_reader_free(a->repos[i]->reader);
@@ -174,6 +275,9 @@ void gw_archiver_free(gw_archiver *a)
 	free(a->repos);
 	free(a->scratch);
 	gw_spool_free(a->spool); /* joins the upload threads (they touch the spool, store and index only) */
+	pthread_mutex_destroy(&a->lsn_lock);
+	pthread_cond_destroy(&a->jobs_cond);
+	pthread_mutex_destroy(&a->jobs_lock);
 	free(a);
 }
 
@@ -498,11 +602,25 @@ out:
 }
 
 /*
+ * May a store request be made now (gw_spool_store_may_try)? *asked (when
+ * asked is not NULL) says the loop asked already for this job and it may:
+ * that answer is used once, so the probe the loop was given is this job's.
+ */
+static int store_may(gw_archiver *a, int *asked)
+{
+	if (asked && *asked) {
+		*asked = 0;
+		return 1;
+	}
+	return gw_spool_store_may_try(a->spool);
+}
+
+/*
  * Load the archived state of r. Returns 0 with r->base_lsn == 0 when the
  * repository has no usable generation (no full backup, or a broken chain):
- * the caller then takes a full backup.
+ * the caller then takes a full backup. asked: see store_may.
  */
-static int repo_load(gw_archiver *a, arepo *r)
+static int repo_load(gw_archiver *a, arepo *r, int *asked)
 {
 	gw_full_record rec;
 	gw_manifest m;
@@ -518,7 +636,7 @@ static int repo_load(gw_archiver *a, arepo *r)
 	 * knows will do. Not after a conflict: the store holds records this
 	 * host does not know, so only the store's state will do.
 	 */
-	if (!r->resync && !gw_spool_store_may_try(a->spool))
+	if (!r->resync && !store_may(a, asked))
 		return repo_load_offline(a, r);
 	rc = gw_index_sync(a->index, a->store, r->rel);
 	if (rc >= 0)
@@ -551,8 +669,9 @@ static int repo_load(gw_archiver *a, arepo *r)
 	 * The spool before the check: an upload thread may be storing its head
 	 * segment while this runs, so the listing and the index can each be
 	 * one record behind the other; the spool still holds that segment
-	 * until its event is taken here, and explains it (a kill -9 and
-	 * restart with a spool showed chain breaks that were none).
+	 * until its event is taken here (and while a job thread loads the
+	 * state, until the load is done: gw_spool_pin), and explains it (a
+	 * kill -9 and restart with a spool showed chain breaks that were none).
 	 */
 	if (rc == 0 && !ctx.broken)
 		rc = replay_spool(a, r);
@@ -576,23 +695,29 @@ static int repo_load(gw_archiver *a, arepo *r)
 
 /* ---- the work ---- */
 
-static int take_full(gw_archiver *a, arepo *r, const char *why)
+static void log_full(gw_archiver *a, const char *rel, const gw_backup_result *res, const char *why)
+{
+	gw_metrics_counter_inc(METRIC(a, full_backups));
+	log_event(a, "event=full repo=%s lsn=%llu bytes=%llu objects=%llu reason=%s seconds=%.3f", rel,
+		  (unsigned long long)res->lsn, (unsigned long long)res->bundle_bytes, (unsigned long long)res->objects,
+		  why, res->seconds);
+}
+
+/* A full backup of r, then its state loaded again; *fulls counts it. asked: see store_may. */
+static int take_full(gw_archiver *a, arepo *r, const char *why, int *asked, uint64_t *fulls)
 {
 	gw_backup_result res;
 	int rc;
-	if (!gw_spool_store_may_try(a->spool))
+	if (!store_may(a, asked))
 		return gw_error_set(GW_EIO, "repository %s: its full backup (%s) waits for the store, which is unhealthy",
 				    r->rel, why);
 	rc = gw_backup_full(a->store, a->index, a->opts.root, r->rel, &res);
 	gw_spool_note_store(a->spool, rc < 0 ? rc : 0);
 	if (rc < 0)
 		return rc;
-	a->stats.fulls++;
-	gw_metrics_counter_inc(METRIC(a, full_backups));
-	log_event(a, "event=full repo=%s lsn=%llu bytes=%llu objects=%llu reason=%s seconds=%.3f", r->rel,
-		  (unsigned long long)res.lsn, (unsigned long long)res.bundle_bytes, (unsigned long long)res.objects,
-		  why, res.seconds);
-	return repo_load(a, r);
+	(*fulls)++;
+	log_full(a, r->rel, &res, why);
+	return repo_load(a, r, NULL);
 }
 
 static int full_due(gw_archiver *a, arepo *r, const char **why)
@@ -647,10 +772,48 @@ static int mark_dirty(gw_archiver *a, arepo *r, int64_t now)
 	return 0;
 }
 
+/* Not captured: r waits for a job (a load, or its policy full backup's claim); archived when it reports. */
+#define CAPTURE_HELD 1
+
+/* r cannot be captured now: remember the first change seen (changed_us, 0: none) until it can. */
+static void hold(arepo *r, int64_t changed_us)
+{
+	if (changed_us && (!r->held_since || changed_us < r->held_since))
+		r->held_since = changed_us;
+}
+
+static void policy_full_maybe(gw_archiver *a, arepo *r);
+
+static int is_claiming(gw_archiver *a, arepo *r)
+{
+	int claiming;
+	pthread_mutex_lock(&a->lsn_lock);
+	claiming = r->claiming;
+	pthread_mutex_unlock(&a->lsn_lock);
+	return claiming;
+}
+
+/*
+ * The loop gives r's next LSN to a segment: 1, and a policy full backup in
+ * flight for r will give way (its gate sees lsn_epoch move); 0 when that
+ * full backup passed its gate first (r is claiming): then the segment waits.
+ */
+static int take_lsn(gw_archiver *a, arepo *r)
+{
+	int ok;
+	pthread_mutex_lock(&a->lsn_lock);
+	ok = !r->claiming;
+	if (ok)
+		r->lsn_epoch++;
+	pthread_mutex_unlock(&a->lsn_lock);
+	return ok;
+}
+
 /*
  * Capture: build the segment into the spool (create-only, fsync'd), where
  * it is durable on this host; the upload threads take it to the store. No
  * store request here, so a slow or failing store never delays observation.
+ * CAPTURE_HELD: not written (take_lsn).
  */
 static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n, int64_t now, int64_t changed_us,
 			 const char *path)
@@ -681,6 +844,8 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 	}
 	if (gw_spool_full(a->spool))
 		return mark_dirty(a, r, now);
+	if (!take_lsn(a, r))
+		return CAPTURE_HELD;
 	if ((rc = gw_segment_build(gw_spool_store(a->spool), r->objset, &spec, &res)) < 0)
 		return rc;
 	memset(&item, 0, sizeof(item));
@@ -762,7 +927,7 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 	int64_t now;
 	int rc, present;
 
-	if (!r->loaded && (rc = repo_load(a, r)) < 0)
+	if (!r->loaded && (rc = repo_load(a, r, NULL)) < 0)
 		return rc;
 	if (r->resync && r->loaded && r->resync_last_us <= r->last_record_us)
 		r->unobserved_since = 0; /* what was set aside lies before the store's last record: nothing unseen since */
@@ -771,12 +936,14 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 	present = gw_repo_present(a->opts.root, r->rel); /* not through a symlink: that is another name */
 	if (!present) {
 		rc = (r->base_lsn && r->exists) ? record_deleted(a, r, changed_us) : 0;
+		if (rc == CAPTURE_HELD)
+			hold(r, changed_us ? changed_us : gw_time_now_us());
 		free(path);
 		return rc;
 	}
 	if (!r->base_lsn || !r->exists) {
 		/* First sight, a broken chain, or a repository created again: a new generation. */
-		if ((rc = take_full(a, r, r->base_lsn ? "recreated" : "initial")) < 0)
+		if ((rc = take_full(a, r, r->base_lsn ? "recreated" : "initial", NULL, &a->stats.fulls)) < 0)
 			goto out;
 	}
 	/* Opened for its checks (a bare repository, no alternates, sha1); the refs come from our reader. */
@@ -792,6 +959,12 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 		rc = write_segment(a, r, updates, n, now, changed_us, path);
 	else if (rc == 0)
 		r->unobserved_since = 0; /* nothing changed while unobserved: no gap */
+	if (rc == CAPTURE_HELD) {
+		hold(r, changed_us ? changed_us : now);
+		gw_refs_view_dispose(&cur);
+		gw_updates_free(updates, n);
+		goto out;
+	}
 	/* Unless it was not written (the spool is full), the archived state moves forward to cur. */
 	if (rc == 0 && n && !r->dirty_since)
 		rc = gw_refstate_apply(&r->refs, updates, n);
@@ -803,10 +976,16 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 		gw_refs_view_dispose(&cur);
 	}
 	gw_updates_free(updates, n);
-	/* A policy's full backup is no hurry: it waits for a healthy store and an empty queue (it takes the next LSN). */
-	if (rc == 0 && !r->dirty_since && gw_spool_healthy(a->spool) && !gw_spool_has_repo(a->spool, r->rel) &&
-	    full_due(a, r, &why))
-		rc = take_full(a, r, why);
+	/*
+	 * A policy's full backup is no hurry: it waits for a healthy store and an
+	 * empty queue (it takes the next LSN). The service takes it on a job
+	 * thread (policy_full_maybe, also when the queue empties).
+	 */
+	if (rc == 0 && !a->nthreads && !r->dirty_since && gw_spool_healthy(a->spool) &&
+	    !gw_spool_has_repo(a->spool, r->rel) && full_due(a, r, &why))
+		rc = take_full(a, r, why, NULL, &a->stats.fulls);
+	if (rc == 0)
+		policy_full_maybe(a, r);
 out:
 	gw_source_free(src);
 	free(path);
@@ -853,6 +1032,365 @@ static int still_refused(gw_archiver *a, arepo *r)
 	return 0;
 }
 
+/* A failed sync or job: counted, logged, and tried again on r's own backoff (1 s, doubling up to a minute). */
+static void note_failure(gw_archiver *a, arepo *r, int rc, int64_t changed_us)
+{
+	a->stats.errors++;
+	if (a->opts.metrics && !r->foreign)
+		gw_metrics_counter_inc(a->opts.metrics->errors[rc == GW_EIO || rc == GW_EAUTH ? GW_METRICS_ERROR_STORE
+											      : GW_METRICS_ERROR_REPOSITORY]);
+	if (strncmp(gw_error_message(), "repository ", 11) != 0)
+		gw_error_prefix("repository %s", r->rel);
+	if (!r->foreign) {
+		r->retry_backoff_ms = r->retry_backoff_ms ? r->retry_backoff_ms * 2 : RETRY_FIRST_MS;
+		if (r->retry_backoff_ms > RETRY_MAX_MS)
+			r->retry_backoff_ms = RETRY_MAX_MS;
+		r->retry_at_ms = mono_ms() + r->retry_backoff_ms;
+		if (changed_us && !r->retry_changed_us)
+			r->retry_changed_us = changed_us;
+	}
+	log_event(a, "event=error repo=%s retry_ms=%lld error=\"%s\"", r->rel, (long long)r->retry_backoff_ms,
+		  gw_error_message());
+}
+
+/* The end of a sync of r (rc: its outcome): the retry state, and the failure's consequences. */
+static int sync_done(gw_archiver *a, arepo *r, int rc, int64_t changed_us)
+{
+	if (rc == 0)
+		r->resync = 0;
+	if (rc == 0 || rc == GW_EUNSUPPORTED)
+		r->retry_at_ms = r->retry_backoff_ms = r->retry_changed_us = 0;
+	if (r->objset)
+		gw_objset_release(r->objset);
+	if (rc == GW_EUNSUPPORTED) {
+		refuse(a, r);
+		repo_unload(r);
+	} else if (rc < 0) {
+		note_failure(a, r, rc, changed_us);
+		repo_unload(r);
+	}
+	return rc;
+}
+
+/* ---- store jobs (the service: DESIGN.md 10.6) ---- */
+
+static void job_submit(gw_archiver *a, ajob *j)
+{
+	pthread_mutex_lock(&a->jobs_lock);
+	if (a->queue_tail)
+		a->queue_tail->next = j;
+	else
+		a->queue = j;
+	a->queue_tail = j;
+	pthread_cond_signal(&a->jobs_cond);
+	pthread_mutex_unlock(&a->jobs_lock);
+}
+
+/*
+ * Load r's state from the store (and take its first full backup when it has
+ * no generation) on a job thread. r is held until the job reports: the loop
+ * does not touch its state, and remembers the first change it sees.
+ */
+static int load_submit(gw_archiver *a, arepo *r, int asked, int64_t changed_us)
+{
+	ajob *j = calloc(1, sizeof(*j));
+	if (!j)
+		return gw_error_set(GW_ERROR, "out of memory");
+	j->kind = JOB_LOAD;
+	j->a = a;
+	j->r = r;
+	j->asked = asked;
+	r->job = j;
+	r->retry_at_ms = 0; /* the job is the retry; a failure sets the next one */
+	hold(r, changed_us);
+	gw_spool_pin(a->spool, r->rel, 1);
+	a->holding++;
+	job_submit(a, j);
+	return CAPTURE_HELD;
+}
+
+/*
+ * A policy's full backup of r is due (10.3) and may start: it waits for a
+ * healthy store and an empty queue (it takes the next LSN), as in --once.
+ * It runs on a job thread while r's changes go on into the spool.
+ */
+static void policy_full_maybe(gw_archiver *a, arepo *r)
+{
+	const char *why;
+	ajob *j;
+	if (!a->nthreads || r->job || !r->loaded || !r->base_lsn || !r->exists || r->foreign || r->dirty_since ||
+	    r->retry_at_ms || !gw_spool_healthy(a->spool) || gw_spool_has_repo(a->spool, r->rel) || !full_due(a, r, &why))
+		return;
+	if (!(j = calloc(1, sizeof(*j))))
+		return; /* taken when it is due again */
+	j->kind = JOB_POLICY_FULL;
+	j->a = a;
+	j->r = r;
+	j->why = why;
+	pthread_mutex_lock(&a->lsn_lock);
+	j->epoch = r->lsn_epoch;
+	pthread_mutex_unlock(&a->lsn_lock);
+	r->job = j;
+	job_submit(a, j);
+}
+
+/* What needs the store before r can be captured: its state, and a first full backup when it has no generation. */
+static int prepare_once(gw_archiver *a, arepo *r, int *asked, uint64_t *fulls)
+{
+	int rc;
+	if (!r->loaded && (rc = repo_load(a, r, asked)) < 0)
+		return rc;
+	if (gw_repo_present(a->opts.root, r->rel) && (!r->base_lsn || !r->exists))
+		return take_full(a, r, r->base_lsn ? "recreated" : "initial", asked, fulls);
+	return 0;
+}
+
+/* JOB_LOAD, on a job thread: r is held. */
+static int prepare(gw_archiver *a, arepo *r, int *asked, uint64_t *fulls)
+{
+	unsigned tries = 0;
+	int rc = prepare_once(a, r, asked, fulls);
+	while ((rc == GW_EEXISTS || rc == GW_ECHANGED) && ++tries < 4) {
+		/* A writer took the LSN, or the repository moved under the backup: load again and go on after it. */
+		if ((rc = repo_load(a, r, NULL)) < 0)
+			break;
+		r->unobserved_since = 0;
+		rc = prepare_once(a, r, asked, fulls);
+	}
+	return rc;
+}
+
+/*
+ * A policy full backup's gate, on its job thread, just before its claim
+ * (gw_backup_opts.before_claim): under lsn_lock, the lock of the loop's
+ * LSN assignment (take_lsn), never held across a store request. Did the
+ * loop give r an LSN since the job began? Then the backup gives way (its
+ * writers are aborted; the policy takes it again later). Else r is
+ * claiming: the loop captures nothing of it until the job reports, so the
+ * backup's LSN follows every spooled segment's and no segment can take it.
+ */
+static int policy_gate(void *payload, uint64_t lsn)
+{
+	ajob *j = payload;
+	int moved;
+	pthread_mutex_lock(&j->a->lsn_lock);
+	moved = j->r->lsn_epoch != j->epoch;
+	if (!moved)
+		j->r->claiming = 1;
+	pthread_mutex_unlock(&j->a->lsn_lock);
+	if (moved) {
+		j->gave_way = 1;
+		return gw_error_set(GW_EEXISTS, "repository %s: its full backup gave way at LSN %llu to a change "
+						"archived meanwhile", j->r->rel, (unsigned long long)lsn);
+	}
+	j->claimed = 1;
+	return 0;
+}
+
+/* JOB_POLICY_FULL, on a job thread: r is not held, and only its name, claiming and lsn_epoch are read. */
+static int policy_full(ajob *j)
+{
+	gw_archiver *a = j->a;
+	gw_backup_opts o;
+	gw_backup_result res;
+	int rc;
+	memset(&o, 0, sizeof(o));
+	o.before_claim = policy_gate;
+	o.payload = j;
+	rc = gw_backup_full_opts(a->store, a->index, a->opts.root, j->r->rel, &o, &res);
+	if (j->gave_way)
+		return rc;
+	gw_spool_note_store(a->spool, rc < 0 ? rc : 0);
+	if (rc == 0) {
+		j->fulls++;
+		log_full(a, j->r->rel, &res, j->why);
+	}
+	return rc;
+}
+
+static void *job_thread(void *arg)
+{
+	gw_archiver *a = arg;
+	pthread_mutex_lock(&a->jobs_lock);
+	while (!a->stopping) {
+		ajob *j = a->queue;
+		if (!j) {
+			pthread_cond_wait(&a->jobs_cond, &a->jobs_lock);
+			continue;
+		}
+		a->queue = j->next;
+		if (!a->queue)
+			a->queue_tail = NULL;
+		j->next = NULL;
+		pthread_mutex_unlock(&a->jobs_lock);
+		gw_error_clear();
+		j->rc = j->kind == JOB_LOAD ? prepare(a, j->r, &j->asked, &j->fulls) : policy_full(j);
+		if (j->rc < 0 && !(j->message = strdup(gw_error_message())))
+			j->rc = GW_ERROR;
+		pthread_mutex_lock(&a->jobs_lock);
+		if (a->done_tail)
+			a->done_tail->next = j;
+		else
+			a->done = j;
+		a->done_tail = j;
+		gw_spool_wake(a->spool); /* the loop polls it */
+	}
+	pthread_mutex_unlock(&a->jobs_lock);
+	return NULL;
+}
+
+/*
+ * r was just loaded. After a full backup it was watched through (its policy
+ * full backup claimed while it was held), only a change seen while it was
+ * held went unobserved: the next segment records the gap from then, or
+ * none (the full backup's refs were read again at its claim).
+ */
+static void loaded_after_hold(arepo *r)
+{
+	if (!r->reload_watched || !r->loaded)
+		return;
+	r->reload_watched = 0;
+	r->unobserved_since = !r->held_since ? 0 : r->held_since > r->last_record_us ? r->held_since : r->last_record_us;
+}
+
+static void apply_conflict(gw_archiver *a, arepo *r, uint64_t lsn, int full, int unreadable, int64_t last_us);
+
+/* A load job reported: r is no longer held; capture what it waited for. */
+static void load_reported(gw_archiver *a, arepo *r, ajob *j)
+{
+	int64_t changed_us;
+	a->holding--;
+	gw_spool_pin(a->spool, r->rel, 0);
+	if (r->conflict) {
+		/* Its spooled segments were set aside meanwhile: what was loaded is not the archive's. */
+		r->conflict = 0;
+		apply_conflict(a, r, r->conflict_lsn, r->conflict_full, r->conflict_unreadable, r->conflict_last_us);
+		changed_us = r->held_since;
+		r->held_since = 0;
+		if (!r->foreign)
+			gw_archiver_sync_repo(a, r->rel, changed_us);
+		return;
+	}
+	if (j->rc < 0) {
+		changed_us = r->held_since;
+		r->held_since = 0;
+		gw_error_set(j->rc, "%s", j->message);
+		sync_done(a, r, j->rc, changed_us);
+		return;
+	}
+	loaded_after_hold(r);
+	changed_us = r->held_since;
+	r->held_since = 0;
+	gw_archiver_sync_repo(a, r->rel, changed_us);
+}
+
+/* A policy's full backup reported. */
+static void policy_reported(gw_archiver *a, arepo *r, ajob *j)
+{
+	if (j->gave_way) {
+		/* Nothing of it is visible; the policy takes it again once r's queue is empty. */
+		log_event(a, "event=full_abandoned repo=%s reason=%s error=\"%s\"", r->rel, j->why, j->message);
+		policy_full_maybe(a, r); /* its queue may have emptied meanwhile */
+		return;
+	}
+	if (j->claimed) {
+		/* r is itself again once loaded anew (the store may hold the claim even if the backup failed). */
+		pthread_mutex_lock(&a->lsn_lock);
+		r->claiming = 0;
+		pthread_mutex_unlock(&a->lsn_lock);
+		repo_unload(r);
+		r->reload_watched = 1;
+	}
+	if (j->rc < 0) {
+		/* Tried again on r's backoff; unless it claimed, r goes on as it was. */
+		gw_error_set(j->rc, "%s", j->message);
+		note_failure(a, r, j->rc, 0);
+		return;
+	}
+	gw_archiver_sync_repo(a, r->rel, r->held_since);
+}
+
+/* What the job threads did, in this thread. */
+static void take_jobs(gw_archiver *a)
+{
+	for (;;) {
+		ajob *j;
+		pthread_mutex_lock(&a->jobs_lock);
+		if ((j = a->done) && !(a->done = j->next))
+			a->done_tail = NULL;
+		pthread_mutex_unlock(&a->jobs_lock);
+		if (!j)
+			break;
+		j->r->job = NULL;
+		a->stats.fulls += j->fulls;
+		if (j->kind == JOB_LOAD)
+			load_reported(a, j->r, j);
+		else
+			policy_reported(a, j->r, j);
+		job_free(j);
+	}
+	gw_error_clear();
+}
+
+size_t gw_archiver_holding(gw_archiver *a)
+{
+	return a->holding;
+}
+
+/* r waits for a job: a load (or first full backup), or its policy full backup's claim. */
+static int held(gw_archiver *a, arepo *r)
+{
+	return (r->job && r->job->kind == JOB_LOAD) || is_claiming(a, r);
+}
+
+/*
+ * The service's sync of r: what needs the store goes to a job thread (r is
+ * then held, CAPTURE_HELD); the rest, capture, is this thread's.
+ */
+static int sync_service(gw_archiver *a, arepo *r, int64_t changed_us)
+{
+	int rc, present;
+	if (held(a, r)) {
+		hold(r, changed_us);
+		return CAPTURE_HELD;
+	}
+	if (!r->loaded && !r->resync && !gw_spool_store_may_try(a->spool)) {
+		/* The store is known to be away (it may stall): what this host knows, here (no store request). */
+		if ((rc = repo_load_offline(a, r)) < 0)
+			return rc;
+		loaded_after_hold(r);
+	}
+	present = gw_repo_present(a->opts.root, r->rel);
+	if (!r->loaded || (present && (!r->base_lsn || !r->exists))) {
+		if (r->job) {
+			/* Its policy full backup is in flight: the load follows it. */
+			hold(r, changed_us);
+			return CAPTURE_HELD;
+		}
+		if (r->loaded && !gw_spool_store_may_try(a->spool))
+			return gw_error_set(GW_EIO, "repository %s: its full backup (%s) waits for the store, which is "
+						    "unhealthy", r->rel, r->base_lsn ? "recreated" : "initial");
+		return load_submit(a, r, 1, changed_us);
+	}
+	rc = sync_repo(a, r, changed_us);
+	if ((rc == GW_EEXISTS || rc == GW_ECHANGED) && !r->foreign && ++r->reloads < 4) {
+		/*
+		 * The LSN was taken, or the repository moved under us: load again and
+		 * go on after it (off this thread; r waits). Watched all along: only a
+		 * change seen while it waits went unobserved.
+		 */
+		gw_error_clear();
+		repo_unload(r);
+		r->reload_watched = 1;
+		return load_submit(a, r, 0, changed_us);
+	}
+	if (rc != CAPTURE_HELD)
+		r->reloads = 0;
+	if (rc == 0)
+		r->held_since = 0; /* what it waited for is captured */
+	return rc;
+}
+
 int gw_archiver_sync_repo(gw_archiver *a, const char *rel, int64_t changed_us)
 {
 	arepo *r;
@@ -864,10 +1402,19 @@ int gw_archiver_sync_repo(gw_archiver *a, const char *rel, int64_t changed_us)
 		return gw_error_set(GW_ERROR, "out of memory");
 	if (r->foreign)
 		return 0; /* said when it was found; audit tells the rest */
+	if (r->job && r->job->kind == JOB_LOAD) {
+		hold(r, changed_us); /* its state is the job's until it reports */
+		return 0;
+	}
 	if (r->refused && (rc = still_refused(a, r)) < 0)
 		return rc; /* said when it was refused */
 	if (r->retry_changed_us && (!changed_us || r->retry_changed_us < changed_us))
 		changed_us = r->retry_changed_us; /* the change that failed before is the one being archived */
+	if (a->nthreads) {
+		if ((rc = sync_service(a, r, changed_us)) == CAPTURE_HELD)
+			return 0; /* archived when its job reports */
+		return sync_done(a, r, rc, changed_us);
+	}
 	rc = sync_repo(a, r, changed_us);
 	while ((rc == GW_EEXISTS || rc == GW_ECHANGED) && !r->foreign && ++tries < 4) {
 		/*
@@ -875,41 +1422,12 @@ int gw_archiver_sync_repo(gw_archiver *a, const char *rel, int64_t changed_us)
 		 * reload and go on after it. Watched all along: no state went
 		 * unobserved, so the next segment is no gap.
 		 */
-		if ((rc = repo_load(a, r)) < 0)
+		if ((rc = repo_load(a, r, NULL)) < 0)
 			break;
 		r->unobserved_since = 0;
 		rc = sync_repo(a, r, changed_us);
 	}
-	if (rc == 0)
-		r->resync = 0;
-	if (rc == 0 || rc == GW_EUNSUPPORTED)
-		r->retry_at_ms = r->retry_backoff_ms = r->retry_changed_us = 0;
-	if (r->objset)
-		gw_objset_release(r->objset);
-	if (rc == GW_EUNSUPPORTED) {
-		refuse(a, r);
-		repo_unload(r);
-	} else if (rc < 0) {
-		a->stats.errors++;
-		if (a->opts.metrics && !r->foreign)
-			gw_metrics_counter_inc(a->opts.metrics->errors[rc == GW_EIO || rc == GW_EAUTH ? GW_METRICS_ERROR_STORE
-												      : GW_METRICS_ERROR_REPOSITORY]);
-		if (strncmp(gw_error_message(), "repository ", 11) != 0)
-			gw_error_prefix("repository %s", rel);
-		if (!r->foreign) {
-			/* Its own backoff, not the next reconcile: 1 s, doubling up to a minute. */
-			r->retry_backoff_ms = r->retry_backoff_ms ? r->retry_backoff_ms * 2 : RETRY_FIRST_MS;
-			if (r->retry_backoff_ms > RETRY_MAX_MS)
-				r->retry_backoff_ms = RETRY_MAX_MS;
-			r->retry_at_ms = mono_ms() + r->retry_backoff_ms;
-			if (changed_us && !r->retry_changed_us)
-				r->retry_changed_us = changed_us;
-		}
-		log_event(a, "event=error repo=%s retry_ms=%lld error=\"%s\"", rel, (long long)r->retry_backoff_ms,
-			  gw_error_message());
-		repo_unload(r);
-	}
-	return rc;
+	return sync_done(a, r, rc, changed_us);
 }
 
 int gw_archiver_sync_all(gw_archiver *a)
@@ -940,6 +1458,13 @@ int gw_archiver_sync_all(gw_archiver *a)
  * segment records the gap) unless they all lie before the store's last
  * record (a full backup that took the LSN holds them).
  */
+static void apply_conflict(gw_archiver *a, arepo *r, uint64_t lsn, int full, int unreadable, int64_t last_us)
+{
+	repo_unload(r);
+	lsn_taken(a, r, lsn, full, unreadable);
+	r->resync_last_us = last_us;
+}
+
 static void spool_conflict(gw_archiver *a, const gw_spool_event *ev)
 {
 	arepo *r = repo_get(a, ev->rel);
@@ -955,9 +1480,16 @@ static void spool_conflict(gw_archiver *a, const gw_spool_event *ev)
 		  ev->taken_by_full ? "full_backup" : ev->taken_unreadable ? "unknown" : "segment", count,
 		  (unsigned long long)bytes, rc < 0 ? " error=\"" : "", rc < 0 ? gw_error_message() : "",
 		  rc < 0 ? "\"" : "");
-	repo_unload(r);
-	lsn_taken(a, r, ev->item.lsn, ev->taken_by_full, ev->taken_unreadable);
-	r->resync_last_us = last_us;
+	if (r->job && r->job->kind == JOB_LOAD) {
+		/* Its state is the load job's: the conflict is applied when it reports. */
+		r->conflict = 1;
+		r->conflict_lsn = ev->item.lsn;
+		r->conflict_full = ev->taken_by_full;
+		r->conflict_unreadable = ev->taken_unreadable;
+		r->conflict_last_us = last_us;
+	} else {
+		apply_conflict(a, r, ev->item.lsn, ev->taken_by_full, ev->taken_unreadable, last_us);
+	}
 	gw_error_clear();
 }
 
@@ -977,6 +1509,13 @@ static void take_events(gw_archiver *a)
 				  (unsigned long long)ev.item.bytes,
 				  ev.item.changed_us ? (double)(ev.durable_us - ev.item.changed_us) / 1000.0 : 0.0,
 				  ev.upload_s * 1000.0, ev.item.gap ? " gap=1" : "");
+			{
+				/* Its queue may be empty now: a policy's full backup waits for that. */
+				arepo **found = a->nrepos ? bsearch(ev.rel, a->repos, a->nrepos, sizeof(arepo *), repo_cmp)
+							  : NULL;
+				if (found)
+					policy_full_maybe(a, *found);
+			}
 			break;
 		case GW_SPOOL_FAILED:
 			a->stats.errors++;
@@ -1013,12 +1552,13 @@ int gw_archiver_tick(gw_archiver *a)
 	if (!a->opts.upload_threads)
 		gw_spool_flush(a->spool); /* archive --once: the uploads are this thread's */
 	take_events(a);
+	take_jobs(a);
 	now_ms = mono_ms();
 	for (i = 0; i < a->nrepos && !(a->opts.stop && *a->opts.stop); i++) {
 		arepo *r = a->repos[i];
 		int due;
-		if (r->foreign)
-			continue;
+		if (r->foreign || held(a, r))
+			continue; /* a held one is archived when its job reports */
 		/* Changed while the spool was full (when there is room), set aside, or failed (on its backoff). */
 		due = ((r->dirty_since || r->resync) && !gw_spool_full(a->spool)) ||
 		      (r->retry_at_ms && r->retry_at_ms <= now_ms);

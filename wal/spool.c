@@ -41,6 +41,9 @@ typedef struct srepo {
 	int stopped; /* its head's LSN is taken: it waits for gw_spool_set_aside */
 	int64_t retry_at_ms, backoff_ms;
 	char *last_error; /* of its last failed upload, until one succeeds */
+	int pinned;       /* its state is being loaded: uploaded files stay until gw_spool_pin(0) */
+	char **kept;      /* ... those files' keys */
+	size_t nkept;
 } srepo;
 
 struct gw_spool {
@@ -335,6 +338,9 @@ void gw_spool_free(gw_spool *s)
 		while (s->repos[i]->head)
 			dequeue(s, s->repos[i]);
 		free(s->repos[i]->last_error);
+		while (s->repos[i]->nkept)
+			free(s->repos[i]->kept[--s->repos[i]->nkept]);
+		free(s->repos[i]->kept);
 		free(s->repos[i]->rel);
 		free(s->repos[i]);
 	}
@@ -649,7 +655,7 @@ int gw_spool_fd(gw_spool *s)
 int gw_spool_next_event(gw_spool *s, gw_spool_event *ev)
 {
 	uint64_t n;
-	int got = 0;
+	int got = 0, keep = 0;
 	pthread_mutex_lock(&s->lock);
 	if (s->nevents) {
 		*ev = s->events[0];
@@ -659,8 +665,19 @@ int gw_spool_next_event(gw_spool *s, gw_spool_event *ev)
 	} else if (s->evfd >= 0 && read(s->evfd, &n, sizeof(n)) < 0) {
 		/* Nothing to read: fine (non-blocking). */
 	}
-	pthread_mutex_unlock(&s->lock);
 	if (got && ev->kind == GW_SPOOL_UPLOADED) {
+		/* Its state is being loaded (gw_spool_pin): the file stays until the load is done. */
+		srepo *r = srepo_find(s, ev->rel);
+		char **n2 = r && r->pinned ? realloc(r->kept, (r->nkept + 1) * sizeof(char *)) : NULL;
+		if (n2) {
+			r->kept = n2;
+			r->kept[r->nkept++] = ev->message;
+			ev->message = NULL;
+			keep = 1;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (got && ev->kind == GW_SPOOL_UPLOADED && !keep) {
 		/* The store has it; a file left by a failure here is uploaded again (same digest: done). */
 		gw_store_remove(s->store, ev->message);
 		gw_error_clear();
@@ -668,6 +685,38 @@ int gw_spool_next_event(gw_spool *s, gw_spool_event *ev)
 		ev->message = NULL;
 	}
 	return got;
+}
+
+void gw_spool_pin(gw_spool *s, const char *rel, int pin)
+{
+	srepo *r;
+	char **kept = NULL;
+	size_t n = 0, i;
+	pthread_mutex_lock(&s->lock);
+	if ((r = pin ? srepo_get(s, rel) : srepo_find(s, rel))) {
+		r->pinned = pin;
+		if (!pin) {
+			kept = r->kept;
+			n = r->nkept;
+			r->kept = NULL;
+			r->nkept = 0;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	for (i = 0; i < n; i++) {
+		gw_store_remove(s->store, kept[i]);
+		free(kept[i]);
+	}
+	free(kept);
+	gw_error_clear();
+}
+
+void gw_spool_wake(gw_spool *s)
+{
+	uint64_t one = 1;
+	if (s->evfd >= 0 && write(s->evfd, &one, sizeof(one)) < 0) {
+		/* The counter is at its maximum: the loop is awake anyway. */
+	}
 }
 
 void gw_spool_event_dispose(gw_spool_event *ev)

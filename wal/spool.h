@@ -10,7 +10,7 @@
  *
  * Threads: the archive loop (one thread) adds segments, reads events and
  * sets aside; upload threads only read spooled files and write the store
- * and the index. Uploaded files are removed from the spool by the archive
+ * and the index; the archiver's store jobs (loads) read spooled files. Uploaded files are removed from the spool by the archive
  * loop when it takes their event (gw_spool_next_event), so a repository's
  * state loaded meanwhile from the store plus the spool sees every record.
  *
@@ -98,6 +98,15 @@ int gw_spool_fd(gw_spool *spool);
  */
 int gw_spool_next_event(gw_spool *spool, gw_spool_event *ev);
 void gw_spool_event_dispose(gw_spool_event *ev);
+/*
+ * Pin (1) or unpin (0) rel's spooled files: while its archived state is
+ * loaded on another thread (the store's records, then the spool's), the
+ * files of segments uploaded meanwhile are not removed, so the load sees
+ * each record in the store or in the spool; unpinning removes them.
+ */
+void gw_spool_pin(gw_spool *spool, const char *rel, int pin);
+/* Make gw_spool_fd readable: the archiver's own threads report through it too. */
+void gw_spool_wake(gw_spool *spool);
 
 /*
  * A spooled segment's LSN holds a different record in the store (another

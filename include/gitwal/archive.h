@@ -7,7 +7,8 @@
  *
  * A segment is captured into the local spool (durable on this host) and
  * uploaded to the store by upload threads, so a slow or failing store never
- * delays observing a repository (DESIGN.md 10.6). The functions here are
+ * delays observing a repository (DESIGN.md 10.6); with job_threads, loads
+ * and full backups run on threads of their own too. The functions here are
  * for one thread (the archive loop); the threads report through
  * gw_archiver_fd() and gw_archiver_tick().
  */
@@ -33,6 +34,7 @@ typedef struct gw_archiver_opts {
 	gw_metrics_archiver *metrics; /* NULL: no metrics */
 	uint64_t spool_max_bytes;     /* local spool bound while the store is unreachable (1 GiB) */
 	unsigned upload_threads;      /* threads uploading the spool; 0: gw_archiver_tick() uploads (archive --once) */
+	unsigned job_threads;         /* threads for loads and full backups; 0: in the caller's thread (archive --once) */
 	volatile int *stop;           /* when set and non-zero, long scans return early (SIGTERM) */
 } gw_archiver_opts;
 
@@ -68,8 +70,13 @@ void gw_archiver_get_stats(gw_archiver *a, gw_archiver_stats *stats);
  * gw_archiver_fd() is readable.
  */
 int gw_archiver_tick(gw_archiver *a);
-/* Readable when the upload threads have something to report: poll it beside the watcher's. */
+/* Readable when the upload or job threads have something to report: poll it beside the watcher's. */
 int gw_archiver_fd(gw_archiver *a);
+/*
+ * Repositories held by a load or first full backup in flight on a job
+ * thread (their changes wait for it); 0 once the start-up catch-up is done.
+ */
+size_t gw_archiver_holding(gw_archiver *a);
 /*
  * For `archive --once`: one line per repository with segments still in the
  * spool (its name, how many, and their LSNs), into out; returns how many

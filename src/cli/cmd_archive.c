@@ -73,6 +73,7 @@ static int run_service(gw_archiver *ar, const char *root, unsigned debounce, dou
 	gw_watch *w = NULL;
 	int64_t next_reconcile;
 	struct sigaction sa;
+	int ready = 0;
 
 	if ((stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
 		gw_error_set_errno(GW_EIO, "cannot create an eventfd");
@@ -94,12 +95,6 @@ static int run_service(gw_archiver *ar, const char *root, unsigned debounce, dou
 	fprintf(stderr, "ts=start event=start root=%s\n", root);
 	gw_archiver_tick(ar); /* segments spooled before a restart go first */
 	gw_archiver_sync_all(ar);
-	{
-		gw_archiver_stats st;
-		gw_archiver_get_stats(ar, &st);
-		/* The catch-up is done: from here on, every change is archived as it is seen. */
-		fprintf(stderr, "ts=now event=ready repositories=%llu\n", (unsigned long long)st.repositories);
-	}
 	update_watch_metrics(m, w, ar);
 	next_reconcile = mono_ms() + (int64_t)(reconcile_s * 1000);
 	while (!stop_requested) {
@@ -107,6 +102,16 @@ static int run_service(gw_archiver *ar, const char *root, unsigned debounce, dou
 		struct pollfd pfd[3] = {{gw_watch_fd(w), POLLIN, 0}, {gw_archiver_fd(ar), POLLIN, 0}, {stop_fd, POLLIN, 0}};
 		int timeout = gw_watch_next_timeout_ms(w), rc, tick = gw_archiver_tick(ar);
 		gw_watch_event ev;
+		if (!ready && !gw_archiver_holding(ar)) {
+			gw_archiver_stats st;
+			gw_archiver_get_stats(ar, &st);
+			/*
+			 * The catch-up is done (its loads and first full backups, on job
+			 * threads): from here on, every change is archived as it is seen.
+			 */
+			fprintf(stderr, "ts=now event=ready repositories=%llu\n", (unsigned long long)st.repositories);
+			ready = 1;
+		}
 		if (tick >= 0 && (timeout < 0 || tick < timeout))
 			timeout = tick;
 		if (reconcile_s > 0) {
@@ -203,7 +208,10 @@ const gw_cli_spec gw_cmd_archive_spec = {
 		"Observing never waits on the store: a segment is written to a local spool\n"
 		"(fsync'd, with the time the change was seen) and uploaded from there in the\n"
 		"background, in order per repository, so a slow or failing store only grows\n"
-		"the spool. A repository that fails is retried on its own backoff (1 s,\n"
+		"the spool. Loads and full backups run in the background too: a repository\n"
+		"waits only for its own first full backup, and a policy's full backup gives\n"
+		"way to a change captured meanwhile (event=full_abandoned; taken again\n"
+		"later). A repository that fails is retried on its own backoff (1 s,\n"
 		"doubling to 60 s).\n"
 		"\n",
 	.options = options,
@@ -251,6 +259,7 @@ int gw_cmd_archive(int argc, char **argv)
 	aopts.log = stderr;
 	aopts.stop = &stop_requested;
 	aopts.upload_threads = o.once ? 0 : 4; /* --once uploads at the end, in this thread */
+	aopts.job_threads = o.once ? 0 : 2;    /* --once loads and takes full backups in this thread */
 	if (o.metrics_addr) {
 		if (gw_metrics_new(&reg) < 0 || gw_metrics_register_archiver(reg, &handles) < 0 ||
 		    gw_metrics_serve(reg, o.metrics_addr, &srv) < 0) {

@@ -623,6 +623,24 @@ wait_archived() {
 }
 
 
+# no_lsn_twice STOREDIR: in a file store, no LSN holds a segment that is not its full backup's claim.
+no_lsn_twice() {
+  python3 - "$1" <<'PY' || fail "an LSN holds two records"
+import os, sys, json
+root = sys.argv[1] + "/repos"
+bad = []
+for d in os.listdir(root):
+    names = set(os.listdir(os.path.join(root, d)))
+    for n in names:
+        if n.endswith(".full.manifest") and n[:20] + ".seg" in names:
+            head = open(os.path.join(root, d, n[:20] + ".seg"), "rb").read()
+            if b'"full_backup":true' not in head:
+                bad.append(d + "/" + n[:20])
+if bad:
+    sys.exit("LSNs used twice: %s" % bad)
+PY
+}
+
 # last_lsn LOG REL: the LSN of REL's last event=segment/full line in LOG.
 last_lsn() { grep -E "event=(segment|full) repo=$2 " "$1" | tail -1 | sed -n 's/.* lsn=\([0-9]*\).*/\1/p'; }
 

@@ -16,6 +16,10 @@ checks that `gitwal restore --until` that moment gives exactly that state
       away), a step waits instead until the archiver has captured each
       repository it changed into its spool: one more `event=spooled repo=REL`
       line in LOG for it (restore cannot see the spool).
+  pitr_check.py checkpoint ROOT OUT.json WHAT REL...
+      Append to OUT.json (made when absent) a checkpoint of the live state
+      of each REL now, named WHAT: for a test that drives its own pushes
+      and waits itself until the archive holds each.
   pitr_check.py verify OUT.json SCRATCH COUNT SEED
       COUNT restores at randomly chosen checkpoints (with replacement when
       there are fewer), each compared with the recorded state; COUNT 0:
@@ -213,6 +217,15 @@ def drive(root, work, steps, seconds, out):
     print("%d steps driven" % (len(checkpoints) - 1))
 
 
+def checkpoint(root, out, what, rels):
+    cps = json.load(open(out)) if os.path.exists(out) else []
+    cps.append({"time_us": time.time_ns() // 1000, "what": what,
+                "states": {rel: live_state(os.path.join(root, rel)) for rel in rels}})
+    with open(out + ".tmp", "w") as f:
+        json.dump(cps, f)
+    os.replace(out + ".tmp", out)
+
+
 def restored_state(path):
     s = live_state(path)
     subprocess.run(["git", "-C", path, "fsck", "--connectivity-only", "--no-progress"], check=True,
@@ -250,7 +263,9 @@ if __name__ == "__main__":
         root = sys.argv[2]
         wait_caught_up({rel: live_state(os.path.join(root, rel)) if os.path.isdir(os.path.join(root, rel)) else None
                         for rel in sys.argv[4:]}, float(sys.argv[3]))
+    elif sys.argv[1] == "checkpoint":
+        checkpoint(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])
     elif sys.argv[1] == "verify":
         verify(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     else:
-        sys.exit("usage: pitr_check.py drive|verify ...")
+        sys.exit("usage: pitr_check.py drive|caught-up|checkpoint|verify ...")

@@ -12,24 +12,6 @@ SECS=${GITWAL_STRESS_SECONDS:-20}
 STEPS=${GITWAL_STRESS_STEPS:-150}
 CHECK="python3 $GITWAL_SOURCE_DIR/tests/integration/pitr_check.py"
 
-# no_lsn_twice STOREDIR: in a file store, no LSN holds a segment that is not its full backup's claim.
-no_lsn_twice() {
-  python3 - "$1" <<'PY' || fail "an LSN holds two records"
-import os, sys, json
-root = sys.argv[1] + "/repos"
-bad = []
-for d in os.listdir(root):
-    names = set(os.listdir(os.path.join(root, d)))
-    for n in names:
-        if n.endswith(".full.manifest") and n[:20] + ".seg" in names:
-            head = open(os.path.join(root, d, n[:20] + ".seg"), "rb").read()
-            if b'"full_backup":true' not in head:
-                bad.append(d + "/" + n[:20])
-if bad:
-    sys.exit("LSNs used twice: %s" % bad)
-PY
-}
-
 # load STORE LABEL RESTORES: the service, a backup loop and the pushes; then the checks.
 load() {
   local store=$1 label=$2 restores=$3 stop=$T/stop.$2 L=$T/ar.$2.log i rc=0
