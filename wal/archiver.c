@@ -233,6 +233,12 @@ static void repo_unload(arepo *r)
 	r->loaded = 0;
 }
 
+/* The job thread's error message, for the loop's thread. */
+static const char *job_message(const ajob *j)
+{
+	return j->message ? j->message : "out of memory";
+}
+
 static void job_free(ajob *j)
 {
 	if (j) {
@@ -604,14 +610,14 @@ out:
 /*
  * May a store request be made now (gw_spool_store_may_try)? *asked (when
  * asked is not NULL) says the loop asked already for this job and it may:
- * that answer is used once, so the probe the loop was given is this job's.
+ * the probe the loop was given is the whole job's, its load and its first
+ * full backup (a probe spent on the load alone would leave an unhealthy
+ * store that only a write can make healthy never written to).
  */
 static int store_may(gw_archiver *a, int *asked)
 {
-	if (asked && *asked) {
-		*asked = 0;
+	if (asked && *asked)
 		return 1;
-	}
 	return gw_spool_store_may_try(a->spool);
 }
 
@@ -979,13 +985,11 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 	/*
 	 * A policy's full backup is no hurry: it waits for a healthy store and an
 	 * empty queue (it takes the next LSN). The service takes it on a job
-	 * thread (policy_full_maybe, also when the queue empties).
+	 * thread (policy_full_maybe, after a sync and when the queue empties).
 	 */
 	if (rc == 0 && !a->nthreads && !r->dirty_since && gw_spool_healthy(a->spool) &&
 	    !gw_spool_has_repo(a->spool, r->rel) && full_due(a, r, &why))
 		rc = take_full(a, r, why, NULL, &a->stats.fulls);
-	if (rc == 0)
-		policy_full_maybe(a, r);
 out:
 	gw_source_free(src);
 	free(path);
@@ -1225,8 +1229,8 @@ static void *job_thread(void *arg)
 		pthread_mutex_unlock(&a->jobs_lock);
 		gw_error_clear();
 		j->rc = j->kind == JOB_LOAD ? prepare(a, j->r, &j->asked, &j->fulls) : policy_full(j);
-		if (j->rc < 0 && !(j->message = strdup(gw_error_message())))
-			j->rc = GW_ERROR;
+		if (j->rc < 0)
+			j->message = strdup(gw_error_message());
 		pthread_mutex_lock(&a->jobs_lock);
 		if (a->done_tail)
 			a->done_tail->next = j;
@@ -1274,7 +1278,7 @@ static void load_reported(gw_archiver *a, arepo *r, ajob *j)
 	if (j->rc < 0) {
 		changed_us = r->held_since;
 		r->held_since = 0;
-		gw_error_set(j->rc, "%s", j->message);
+		gw_error_set(j->rc, "%s", job_message(j));
 		sync_done(a, r, j->rc, changed_us);
 		return;
 	}
@@ -1289,25 +1293,28 @@ static void policy_reported(gw_archiver *a, arepo *r, ajob *j)
 {
 	if (j->gave_way) {
 		/* Nothing of it is visible; the policy takes it again once r's queue is empty. */
-		log_event(a, "event=full_abandoned repo=%s reason=%s error=\"%s\"", r->rel, j->why, j->message);
+		log_event(a, "event=full_abandoned repo=%s reason=%s error=\"%s\"", r->rel, j->why, job_message(j));
+	} else {
+		if (j->claimed) {
+			/* r is itself again once loaded anew (the store may hold the claim even if the backup failed). */
+			pthread_mutex_lock(&a->lsn_lock);
+			r->claiming = 0;
+			pthread_mutex_unlock(&a->lsn_lock);
+			repo_unload(r);
+			r->reload_watched = 1;
+		}
+		if (j->rc < 0) {
+			/* Tried again on r's backoff (reloaded then, if it claimed); unless it claimed, r goes on as it was. */
+			gw_error_set(j->rc, "%s", job_message(j));
+			note_failure(a, r, j->rc, 0);
+			if (j->claimed)
+				return;
+		}
+	}
+	if (!r->loaded || r->held_since)
+		gw_archiver_sync_repo(a, r->rel, r->held_since); /* what waited for it: a load, a change */
+	else
 		policy_full_maybe(a, r); /* its queue may have emptied meanwhile */
-		return;
-	}
-	if (j->claimed) {
-		/* r is itself again once loaded anew (the store may hold the claim even if the backup failed). */
-		pthread_mutex_lock(&a->lsn_lock);
-		r->claiming = 0;
-		pthread_mutex_unlock(&a->lsn_lock);
-		repo_unload(r);
-		r->reload_watched = 1;
-	}
-	if (j->rc < 0) {
-		/* Tried again on r's backoff; unless it claimed, r goes on as it was. */
-		gw_error_set(j->rc, "%s", j->message);
-		note_failure(a, r, j->rc, 0);
-		return;
-	}
-	gw_archiver_sync_repo(a, r->rel, r->held_since);
 }
 
 /* What the job threads did, in this thread. */
@@ -1413,7 +1420,9 @@ int gw_archiver_sync_repo(gw_archiver *a, const char *rel, int64_t changed_us)
 	if (a->nthreads) {
 		if ((rc = sync_service(a, r, changed_us)) == CAPTURE_HELD)
 			return 0; /* archived when its job reports */
-		return sync_done(a, r, rc, changed_us);
+		if ((rc = sync_done(a, r, rc, changed_us)) == 0)
+			policy_full_maybe(a, r); /* (once its retry state is cleared: a failed one is due again) */
+		return rc;
 	}
 	rc = sync_repo(a, r, changed_us);
 	while ((rc == GW_EEXISTS || rc == GW_ECHANGED) && !r->foreign && ++tries < 4) {
