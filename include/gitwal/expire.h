@@ -138,8 +138,9 @@ typedef struct gw_expire_opts {
 	size_t nrepos;
 	int dry_run;                /* plan and print, write and remove nothing */
 	FILE *log;                  /* one key=value line per event (the service), or NULL */
-	/* Tests: stop dead (SIGKILL to itself) after this many keys removed (-1: never); env GITWAL_TEST_EXPIRE_KILL_AFTER. */
+	/* Tests: stop dead (SIGKILL to itself) after this many keys removed (-1: never; -2: after the first record). */
 	long kill_after;
+	const volatile int *stop;   /* or NULL: when it becomes non-zero, the run ends after the batch in hand */
 } gw_expire_opts;
 
 /* What one repository's run found and did. */
@@ -177,6 +178,17 @@ typedef struct gw_expire_result {
  */
 int gw_expire_run(gw_store *store, gw_index *index, const gw_expire_opts *opts, gw_expire_result *result);
 void gw_expire_result_dispose(gw_expire_result *result);
+
+/*
+ * The archive service's retention (src/expire/service.c): a thread of its own
+ * that runs gw_expire_run with `policy` soon after start, then every every_us,
+ * logging its events to policy->log; it never holds the service loop. Stop
+ * ends a run in progress after its batch in hand, then joins the thread.
+ */
+typedef struct gw_expire_service gw_expire_service;
+int gw_expire_service_start(gw_expire_service **out, gw_store *store, gw_index *index, const gw_expire_opts *policy,
+			    int64_t every_us);
+void gw_expire_service_stop(gw_expire_service *svc);
 
 /*
  * Restore's check (planning): the state of repo at until_us is gone by

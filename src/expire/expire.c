@@ -260,8 +260,10 @@ static int remove_range(run *x, gw_expire_repo_result *rr, uint64_t last_lsn, ui
 			free(b.keys[i]);
 			b.keys[i] = NULL;
 		}
-	} while (rc == 0 && b.more);
+	} while (rc == 0 && b.more && !(x->opts->stop && *x->opts->stop));
 	*left = (rr->keys_locked - locked0) + (rr->keys_failed - failed0);
+	if (b.more)
+		(*left)++; /* stopped before the range's end: not done */
 out:
 	for (i = 0; b.keys && i < b.n; i++)
 		free(b.keys[i]);
@@ -624,7 +626,7 @@ int gw_expire_run(gw_store *store, gw_index *index, const gw_expire_opts *opts, 
 	result->plan_seconds = since(&t0);
 
 	/* 3-6. Each repository with something to remove. */
-	for (i = 0; i < pl.n && rc == 0; i++)
+	for (i = 0; i < pl.n && rc == 0 && !(opts->stop && *opts->stop); i++)
 		rc = expire_repo(&x, pl.items[i].rel, pl.items[i].fulls, pl.items[i].n);
 	for (i = 0; i < result->nrepos; i++) {
 		result->keys_removed += result->repos[i].keys_removed;
