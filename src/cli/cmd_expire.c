@@ -192,6 +192,11 @@ int gw_cmd_expire(int argc, char **argv)
 	if ((kill_env = getenv("GITWAL_TEST_EXPIRE_KILL")) && *kill_env)
 		eo.kill_after = !strcmp(kill_env, "record") ? -2 : atol(kill_env);
 	eo.now_us = gw_time_now_us();
+	/* Tests: a fixed "now" (a time as restore --until takes it), so a window does not slide while they check it. */
+	if ((kill_env = getenv("GITWAL_TEST_EXPIRE_NOW")) && *kill_env && gw_time_parse(kill_env, &eo.now_us) < 0) {
+		rc = gw_cli_fail("expire");
+		goto out;
+	}
 	if (gw_expire_run(o.cli.store, o.cli.index, &eo, &res) < 0) {
 		rc = gw_cli_fail("expire");
 		goto out;
