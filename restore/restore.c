@@ -869,7 +869,7 @@ static int make_plan(gw_store *store, gw_index *index, const char *rel, int64_t 
 {
 	int rc, deleted;
 	memset(p, 0, sizeof(*p));
-	/* Gone by policy (DESIGN.md 17.4): the one-line error names it; deleted then expired whole: not there. */
+	/* Gone by policy (DESIGN.md 18.4): the one-line error names it; deleted then expired whole: not there. */
 	if ((rc = gw_expire_check_time(index, rel, until_us, &deleted)) < 0 || deleted)
 		return rc;
 	rc = gw_index_full_find_before(index, rel, until_us, &p->full);

@@ -1,7 +1,7 @@
 /*
  * Retention: what `gitwal expire` (and the archive service on its schedule)
  * may remove from an archive without taking away any moment a restore of
- * the window needs (DESIGN.md 17).
+ * the window needs (DESIGN.md 18).
  *
  *   policy   which LSNs of a repository only serve times before the window
  *            (gw_expire_policy: a pure function of the repository's full
@@ -75,7 +75,7 @@ int gw_expire_duration_parse(const char *text, int64_t *us);
 /* The shortest of those forms that is exact ("7d", "90m", "1500ms"). */
 void gw_expire_duration_format(int64_t us, char *out, size_t n);
 
-/* ---- the expire record (repos/<enc(rel)>/<LSN>.expire; DESIGN.md 17.2) ---- */
+/* ---- the expire record (repos/<enc(rel)>/<LSN>.expire; DESIGN.md 18.2) ---- */
 
 #define GW_EXPIRE_MAGIC "GWEXPIR\0"
 #define GW_EXPIRE_VERSION 1
@@ -106,7 +106,7 @@ int64_t gw_expire_record_horizon(const gw_expire_record *r);
 /* "policy keep-within=7d keep-full=2, expired 2026-...Z": for messages. */
 void gw_expire_record_describe(const gw_expire_record *r, char *out, size_t n);
 
-/* ---- in the index (src/index/expired.c; DESIGN.md 17.3) ---- */
+/* ---- in the index (src/index/expired.c; DESIGN.md 18.3) ---- */
 
 /*
  * Record an expire record (a key already recorded is left alone) and forget

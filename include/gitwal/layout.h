@@ -29,7 +29,7 @@ typedef enum {
 	GW_KEY_FULL_IDX,
 	GW_KEY_FULL_MANIFEST,
 	GW_KEY_SEGMENT,
-	GW_KEY_EXPIRE, /* an expire record (DESIGN.md 17.2): what retention removed below and at its LSN */
+	GW_KEY_EXPIRE, /* an expire record (DESIGN.md 18.2): what retention removed below and at its LSN */
 } gw_key_kind;
 
 #define GW_LAYOUT_REPOS "repos/"

@@ -102,7 +102,7 @@ typedef struct {
 	struct timespec t0;
 	pthread_mutex_t lock;
 	int fatal;
-	char **expires; /* expire records listed (DESIGN.md 17.6) */
+	char **expires; /* expire records listed (DESIGN.md 18.6) */
 	size_t nexpires;
 } audit;
 
@@ -483,7 +483,7 @@ static void free_record(record *rec)
 }
 
 /*
- * Expire records (DESIGN.md 17.6): each is read and checked (one that does
+ * Expire records (DESIGN.md 18.6): each is read and checked (one that does
  * not parse, or lies about its key, is corrupt). What one covers is expired
  * by policy, not lost: the records at or below its LSN leave the table (an
  * index that still lists them is stale, not wrong), and a key of them still

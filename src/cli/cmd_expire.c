@@ -1,5 +1,5 @@
 /*
- * gitwal expire: retention by policy (DESIGN.md 17). Keeps every moment of
+ * gitwal expire: retention by policy (DESIGN.md 18). Keeps every moment of
  * the window restorable (the newest full backup at or before its start and
  * everything after it, and the N newest full backups with what follows
  * them), writes a create-only expire record before removing anything, and

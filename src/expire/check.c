@@ -1,5 +1,5 @@
 /*
- * What restore asks before planning (DESIGN.md 17.4): is the state asked
+ * What restore asks before planning (DESIGN.md 18.4): is the state asked
  * for gone by policy? From the index's expire records alone (one indexed
  * query per repository that has any). A time before what remains fails in
  * one line naming the policy and the date it expired; a time after a

@@ -1,5 +1,5 @@
 /*
- * gw_expire_run: retention applied to an archive (DESIGN.md 17.5).
+ * gw_expire_run: retention applied to an archive (DESIGN.md 18.5).
  *
  * Order, and why a kill -9 anywhere is safe:
  *  1. Records an earlier run wrote but did not finish are finished first.

@@ -1,5 +1,5 @@
 /*
- * The retention policy (DESIGN.md 17.1): from a repository's full backups,
+ * The retention policy (DESIGN.md 18.1): from a repository's full backups,
  * its last record and the window, which LSNs only serve times before the
  * window. No I/O: the run (expire.c) feeds it from the index, the unit tests
  * from tables.

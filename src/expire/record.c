@@ -1,5 +1,5 @@
 /*
- * The expire record (DESIGN.md 17.2): written create-only under the
+ * The expire record (DESIGN.md 18.2): written create-only under the
  * repository's prefix, at the highest LSN it removes, before any key is
  * removed. Binary, fixed fields then the repository path, then the SHA-256
  * of every byte before it. The parser trusts nothing: every length is

@@ -1,5 +1,5 @@
 /*
- * Retention inside the archive service (DESIGN.md 17.7): a thread of its own
+ * Retention inside the archive service (DESIGN.md 18.7): a thread of its own
  * runs the policy soon after the service is ready, then on its interval. The
  * service loop never waits on it: the thread shares only the store and the
  * index (both safe across threads), never the archiver's state, and what it

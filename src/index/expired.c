@@ -1,5 +1,5 @@
 /*
- * Expire records in the index (DESIGN.md 17.3). Recording one makes the
+ * Expire records in the index (DESIGN.md 18.3). Recording one makes the
  * index forget every full backup and segment of the repository at or below
  * its LSN, in the same transaction: from then on neither planning nor the
  * audit's comparison sees what retention removes, whether or not the keys

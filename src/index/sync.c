@@ -231,7 +231,7 @@ static int sync_listing(gw_index *index, gw_store *store, const char *repo, cons
 	l.report = report;
 	rc = gw_store_list_after(store, prefix, start_after, collect_manifests, &l);
 	free(prefix);
-	/* Expire records first: the keys they cover are gone by policy, not records to index (DESIGN.md 17.3). */
+	/* Expire records first: the keys they cover are gone by policy, not records to index (DESIGN.md 18.3). */
 	for (i = 0; i < l.count && rc >= 0; i++) {
 		char *rel = NULL;
 		uint64_t lsn;

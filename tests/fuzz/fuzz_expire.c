@@ -1,6 +1,6 @@
 /*
  * libFuzzer target: gw_expire_record_parse (an expire record, DESIGN.md
- * 17.2) on arbitrary bytes, as they are and with their SHA-256 trailer
+ * 18.2) on arbitrary bytes, as they are and with their SHA-256 trailer
  * recomputed (so the fields behind the checksum are fuzzed too). Whatever
  * parses must encode back to the very same bytes.
  */
