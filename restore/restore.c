@@ -11,6 +11,7 @@
 #include "gitwal/restore.h"
 #include "util/thread.h"
 #include "gitwal/error.h"
+#include "gitwal/expire.h"
 #include "gitwal/fs.h"
 #include "gitwal/layout.h"
 #include "gitwal/manifest.h"
@@ -866,8 +867,11 @@ static int plan_refs(gw_index *index, const char *rel, int64_t until_us, plan *p
 static int make_plan(gw_store *store, gw_index *index, const char *rel, int64_t until_us,
 		     const gw_sync_report *report, plan *p)
 {
-	int rc;
+	int rc, deleted;
 	memset(p, 0, sizeof(*p));
+	/* Gone by policy (DESIGN.md 18.4): the one-line error names it; deleted then expired whole: not there. */
+	if ((rc = gw_expire_check_time(index, rel, until_us, &deleted)) < 0 || deleted)
+		return rc;
 	rc = gw_index_full_find_before(index, rel, until_us, &p->full);
 	if (rc == GW_ENOTFOUND)
 		return before_first_full(store, index, rel, report, &p->not_archived);
@@ -1400,7 +1404,8 @@ static int restore_with_plan(gw_store *store, gw_index *index, const char *rel, 
 		/* "Latest" means the latest in the store, which may be newer than the index knows. */
 		if (!opts->lsn && !opts->index_synced && (rc = gw_index_sync_report(index, store, rel, 1, opts->report)) < 0)
 			goto out;
-		if ((rc = find_full(store, index, rel, opts->lsn, opts->index_synced ? NULL : opts->report, &p.full)) < 0)
+		if ((opts->lsn && (rc = gw_expire_check_lsn(index, rel, opts->lsn)) < 0) ||
+		    (rc = find_full(store, index, rel, opts->lsn, opts->index_synced ? NULL : opts->report, &p.full)) < 0)
 			goto out;
 		if ((rc = load_manifest(store, &p.full, &p.m)) < 0 || (rc = gw_refstate_from_manifest(&p.state, &p.m)) < 0)
 			goto out;

@@ -58,6 +58,7 @@ typedef enum {
 	GW_AUDIT_NOT_A_FILE,   /* "not-a-file": a FIFO, symlink, directory... where a key could be (file stores) */
 	GW_AUDIT_LEFTOVER,     /* "leftover" (a warning): a dead writer's temporary file or incomplete upload */
 	GW_AUDIT_UNENFORCED,   /* "unenforced" (a warning): the store does not enforce write-once (a plain bucket) */
+	GW_AUDIT_EXPIRE_RESUME, /* "expire-resume" (a warning): keys an expire record covers are still there */
 	GW_AUDIT_KIND_COUNT
 } gw_audit_kind;
 
@@ -88,6 +89,7 @@ typedef struct gw_audit_counts {
 	uint64_t bytes_read;      /* bytes re-read by --read-data */
 	uint64_t restored;        /* repositories restored by --deep */
 	uint64_t lagging;         /* repositories whose archive differs from the live one */
+	uint64_t expire_records;  /* expire records read: what they cover is expired by policy, not lost */
 } gw_audit_counts;
 
 typedef struct gw_audit_report {

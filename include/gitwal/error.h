@@ -21,6 +21,7 @@ enum {
 	GW_EAUTH = -8,     /* credentials refused */
 	GW_EUNSUPPORTED = -9, /* the input uses something gitwal refuses */
 	GW_ECHANGED = -10, /* the source changed under us; retrying helps */
+	GW_ELOCKED = -11,  /* an object under retention (Object Lock) that cannot be removed yet */
 };
 
 /* Record an error for this thread; returns code so callers can `return gw_error_set(...)`. */

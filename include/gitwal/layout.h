@@ -6,6 +6,8 @@
  *   repos/<encoded repository>/<LSN, 20 digits>.full.manifest  commit point
  *   repos/<encoded repository>/<LSN, 20 digits>.seg            the LSN's claim: a log
  *                                                              segment, or a full backup's record
+ *   repos/<encoded repository>/<LSN, 20 digits>.expire         retention removed every key
+ *                                                              at or below this LSN
  *
  * Keys sort by LSN within a repository; there is no pointer object: the
  * latest backup is found by listing. Every record claims its LSN by creating
@@ -27,6 +29,7 @@ typedef enum {
 	GW_KEY_FULL_IDX,
 	GW_KEY_FULL_MANIFEST,
 	GW_KEY_SEGMENT,
+	GW_KEY_EXPIRE, /* an expire record (DESIGN.md 18.2): what retention removed below and at its LSN */
 } gw_key_kind;
 
 #define GW_LAYOUT_REPOS "repos/"

@@ -173,6 +173,34 @@ void gw_store_health_get(gw_store *store, gw_store_health *out);
 /* Remove a key. Only retention may call it. */
 int gw_store_remove(gw_store *store, const char *key);
 
+/* What happened to one key of gw_store_remove_batch. */
+typedef struct gw_store_removal {
+	const char *key;
+	/*
+	 * 0: removed, every version of it (or it was not there); GW_ELOCKED: left,
+	 * under retention that has not passed; another GW_E*: refused or failed
+	 */
+	int rc;
+	const char *message;  /* rc < 0: why, one line */
+	int64_t retain_until; /* GW_ELOCKED: until when (seconds since the epoch; 0: not known) */
+	int64_t created;      /* GW_ELOCKED: when the object was written (seconds; 0: not known) */
+} gw_store_removal;
+typedef int (*gw_store_removal_cb)(const gw_store_removal *r, void *payload);
+/* Keys one S3 DeleteObjects request takes; batches may be any size (drivers split them). */
+#define GW_STORE_REMOVE_BATCH 1000
+/*
+ * Remove keys, each with every version it has, for retention: an object
+ * whose retention (Object Lock retain-until) is after now_s is never
+ * removed but reported GW_ELOCKED; a key the store refuses is reported, not
+ * fatal. cb hears every key once (non-zero from it stops). Returns < 0 only
+ * when the store failed as a whole (unreachable): keys not reported are
+ * left as they were. S3 sends one DeleteObjects per 1,000 keys; the file
+ * store removes them one by one (its read-only mark protects nothing from
+ * retention, which is the only caller).
+ */
+int gw_store_remove_batch(gw_store *store, const char *const *keys, size_t n, int64_t now_s, gw_store_removal_cb cb,
+			  void *payload);
+
 /* 0 when key is a valid store key, GW_EINVALID (with a message) otherwise. */
 int gw_store_key_check(const char *key);
 

@@ -21,6 +21,7 @@
 #include "gitwal/audit.h"
 #include "util/thread.h"
 #include "gitwal/error.h"
+#include "gitwal/expire.h"
 #include "gitwal/fs.h"
 #include "gitwal/layout.h"
 #include "gitwal/repo.h"
@@ -67,6 +68,7 @@ typedef struct repo {
 	char *prefix;
 	record *recs;
 	size_t n;
+	uint64_t expired_to; /* the highest LSN its expire records cover: its chain starts after it */
 } repo;
 
 /* One row of the merge: a listed key or an index row. */
@@ -100,6 +102,8 @@ typedef struct {
 	struct timespec t0;
 	pthread_mutex_t lock;
 	int fatal;
+	char **expires; /* expire records listed (DESIGN.md 18.6) */
+	size_t nexpires;
 } audit;
 
 static const char *part_name(gw_key_kind k)
@@ -250,6 +254,16 @@ static int list_cb(const gw_store_entry *e, void *payload)
 	}
 	if (!repo_selected(a, rel)) {
 		free(rel);
+		return 0;
+	}
+	if (kind == GW_KEY_EXPIRE) {
+		/* Not a record of the chain: what it covers is expired by policy (apply_expires). */
+		char **n = realloc(a->expires, (a->nexpires + 1) * sizeof(char *));
+		free(rel);
+		if (!n || !(n[a->nexpires] = strdup(e->key)))
+			return gw_error_set(GW_ERROR, "out of memory");
+		a->expires = n;
+		a->nexpires++;
 		return 0;
 	}
 	it.rel = rel;
@@ -448,6 +462,87 @@ static void free_table(audit *a)
 	}
 	free(a->items);
 	free(a->work);
+	for (r = 0; r < a->nexpires; r++)
+		free(a->expires[r]);
+	free(a->expires);
+}
+
+static void free_record(record *rec)
+{
+	int k;
+	for (k = 0; k <= GW_KEY_SEGMENT; k++)
+		free(rec->parts[k].key);
+	if (rec->ifull) {
+		gw_full_record_dispose(rec->ifull);
+		free(rec->ifull);
+	}
+	if (rec->iseg) {
+		gw_segment_record_dispose(rec->iseg);
+		free(rec->iseg);
+	}
+}
+
+/*
+ * Expire records (DESIGN.md 18.6): each is read and checked (one that does
+ * not parse, or lies about its key, is corrupt). What one covers is expired
+ * by policy, not lost: the records at or below its LSN leave the table (an
+ * index that still lists them is stale, not wrong), and a key of them still
+ * in the store is one "expire-resume" warning per repository: a run was
+ * interrupted, or a key is locked, and the next expire removes it.
+ */
+static int apply_expires(audit *a)
+{
+	size_t e, r, i, j;
+	for (e = 0; e < a->nexpires; e++) {
+		gw_expire_record rec;
+		if (gw_expire_record_read(a->store, a->expires[e], &rec) < 0) {
+			char *rel = key_repo(a->expires[e]);
+			gw_audit_report_add(a->report, rel, 0, a->expires[e],
+					    gw_error_code() == GW_EIO ? GW_AUDIT_UNREADABLE : GW_AUDIT_CORRUPT, "%s",
+					    gw_error_message());
+			free(rel);
+			continue;
+		}
+		a->report->counts.expire_records++;
+		for (r = 0; r < a->nrepos; r++)
+			if (!strcmp(a->repos[r].rel, rec.repository) && rec.last_lsn > a->repos[r].expired_to)
+				a->repos[r].expired_to = rec.last_lsn;
+		gw_expire_record_dispose(&rec);
+	}
+	for (r = 0; r < a->nrepos; r++) {
+		repo *rp = &a->repos[r];
+		uint64_t left = 0, lo = 0, hi = 0;
+		char *expire_key;
+		int k;
+		if (!rp->expired_to)
+			continue;
+		for (i = 0, j = 0; i < rp->n; i++) {
+			record *rec = &rp->recs[i];
+			if (rec->lsn > rp->expired_to) {
+				rp->recs[j++] = *rec;
+				continue;
+			}
+			for (k = GW_KEY_FULL_BUNDLE; k <= GW_KEY_SEGMENT; k++)
+				if (rec->parts[k].present) {
+					left++;
+					lo = lo ? lo : rec->lsn;
+					hi = rec->lsn;
+				}
+			free_record(rec);
+		}
+		rp->n = j;
+		if (!left)
+			continue;
+		expire_key = gw_layout_key(rp->rel, rp->expired_to, GW_KEY_EXPIRE);
+		gw_audit_report_add(a->report, rp->rel, lo, expire_key, GW_AUDIT_EXPIRE_RESUME,
+				    "an expire to resume: %llu key%s of LSNs %llu to %llu %s still in the store, expired by "
+				    "policy (interrupted, or under Object Lock retention): the next 'gitwal expire' removes "
+				    "them",
+				    (unsigned long long)left, left == 1 ? "" : "s", (unsigned long long)lo,
+				    (unsigned long long)hi, left == 1 ? "is" : "are");
+		free(expire_key);
+	}
+	return 0;
 }
 
 /* The key a record is named by: its manifest or segment, else its first part. */
@@ -928,7 +1023,7 @@ static void check_chain(audit *a, repo *rp)
 	for (i = 0; i < rp->n; i++) {
 		record *rec = &rp->recs[i], *before = i ? &rp->recs[i - 1] : NULL;
 		const char *key = record_key(rec);
-		uint64_t expect = before ? before->lsn + 1 : 1;
+		uint64_t expect = before ? before->lsn + 1 : rp->expired_to + 1;
 		meta_from_index(rec);
 		if (rec->unindexed) /* not read by this run (sampled out): what the listing alone shows */
 			report_unindexed(a, rec, key);
@@ -1086,7 +1181,7 @@ int gw_audit_run(gw_store *store, gw_index *index, const gw_audit_opts *opts, gw
 		gw_error_prefix("listing the store");
 		goto out;
 	}
-	if ((rc = build_table(&a)) < 0)
+	if ((rc = build_table(&a)) < 0 || (rc = apply_expires(&a)) < 0)
 		goto out;
 	report->counts.repositories = a.nrepos;
 	/* Neither read-only files nor Object Lock: only gitwal's create-only writes keep keys unchanged. */

@@ -36,11 +36,12 @@ static const char *const kind_names[GW_AUDIT_KIND_COUNT] = {
 	[GW_AUDIT_NOT_A_FILE] = "not-a-file",
 	[GW_AUDIT_LEFTOVER] = "leftover",
 	[GW_AUDIT_UNENFORCED] = "unenforced",
+	[GW_AUDIT_EXPIRE_RESUME] = "expire-resume",
 };
 
 int gw_audit_kind_is_warning(gw_audit_kind kind)
 {
-	return kind == GW_AUDIT_LEFTOVER || kind == GW_AUDIT_UNENFORCED;
+	return kind == GW_AUDIT_LEFTOVER || kind == GW_AUDIT_UNENFORCED || kind == GW_AUDIT_EXPIRE_RESUME;
 }
 
 size_t gw_audit_report_warnings(const gw_audit_report *r)

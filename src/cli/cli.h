@@ -64,7 +64,7 @@ void gw_cli_parallel(size_t n, int jobs, void (*fn)(size_t i, void *payload), vo
 
 /* The commands (one file each): the help and options of each, and what runs it. */
 extern const gw_cli_spec gw_cmd_archive_spec, gw_cmd_backup_spec, gw_cmd_restore_spec, gw_cmd_info_spec,
-	gw_cmd_log_spec, gw_cmd_index_spec, gw_cmd_audit_spec;
+	gw_cmd_log_spec, gw_cmd_index_spec, gw_cmd_audit_spec, gw_cmd_expire_spec;
 int gw_cmd_backup(int argc, char **argv);
 int gw_cmd_restore(int argc, char **argv);
 int gw_cmd_info(int argc, char **argv);
@@ -72,6 +72,7 @@ int gw_cmd_index(int argc, char **argv);
 int gw_cmd_archive(int argc, char **argv);
 int gw_cmd_log(int argc, char **argv);
 int gw_cmd_audit(int argc, char **argv);
+int gw_cmd_expire(int argc, char **argv);
 /* The state directory (malloc'd): $GITWAL_STATE_DIR, $XDG_STATE_HOME/gitwal or ~/.local/state/gitwal. */
 char *gw_cli_state_dir(void);
 

@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "gitwal/archive.h"
 #include "gitwal/error.h"
+#include "gitwal/expire.h"
 #include "gitwal/fs.h"
 #include "gitwal/metrics.h"
 #include "gitwal/watch.h"
@@ -160,6 +161,8 @@ typedef struct {
 	int once;
 	double debounce, reconcile, full_every, full_ratio, full_max_age, spool_max;
 	const char *metrics_addr;
+	char *keep_within, *expire_every; /* retention (gitwal expire's policy), on a thread of its own */
+	int keep_full;
 } archive_opts;
 
 static const gw_opt options[] = {
@@ -190,6 +193,20 @@ static const gw_opt options[] = {
 	GW_OPT_STRING_("metrics-addr", "ADDR", archive_opts, metrics_addr,
 		       "serve Prometheus metrics on http://ADDR/metrics, a\n"
 		       "loopback address such as 127.0.0.1:9100 (default: off)"),
+	GW_OPT_TEXT_("Retention (gitwal expire's policy, applied on a thread of its own; not with --once):"),
+	{.type = GW_OPT_COPY, .name = "keep-within", .arg = "DURATION", .offset = offsetof(archive_opts, keep_within),
+	 .config = "gitwal.keepWithin",
+	 .help = "keep every moment of the last DURATION (7d, 12h...)\n"
+		 "restorable and remove what only serves earlier times\n"
+		 "(default: keep everything) [gitwal.keepWithin]"},
+	{.type = GW_OPT_INT, .name = "keep-full", .arg = "N", .offset = offsetof(archive_opts, keep_full), .min = 0,
+	 .max = 1000000, .config = "gitwal.keepFull",
+	 .help = "also keep the N newest full backups and all after them\n"
+		 "[gitwal.keepFull]"},
+	{.type = GW_OPT_COPY, .name = "expire-every", .arg = "DURATION", .offset = offsetof(archive_opts, expire_every),
+	 .config = "gitwal.expireEvery",
+	 .help = "apply it this often (default 1h; the first run a second\n"
+		 "after start-up) [gitwal.expireEvery]"},
 	GW_OPT_END_,
 };
 
@@ -197,7 +214,7 @@ const gw_cli_spec gw_cmd_archive_spec = {
 	.name = "archive",
 	.head = "usage: gitwal archive [--root DIR] [--store URL] [--index FILE] [--once]\n"
 		"                      [--debounce MS] [--reconcile SECONDS]\n"
-		"                      [--full-every SEGMENTS] [--full-ratio R] [--full-max-age SECONDS]\n"
+		"                      [--full-every SEGMENTS] [--full-ratio R] [--full-max-age SECONDS]\n"		"                      [--keep-within DURATION [--keep-full N] [--expire-every DURATION]]\n"
 		"\n"
 		"Keep the store up to date with every bare repository under the root. Each\n"
 		"change (refs, packed-refs, HEAD; repositories created or deleted) becomes a\n"
@@ -219,7 +236,8 @@ const gw_cli_spec gw_cmd_archive_spec = {
 	.tail = "\n"
 		"Logs one key=value line per event on stderr (event=spooled|segment|full|\n"
 		"upload_failed|store_unhealthy|store_healthy|error|..., repo=, lsn=, bytes=,\n"
-		"lag_ms=: spooled, when captured; segment, when durable in the store). SIGTERM or SIGINT: finish the work in hand\n"
+		"lag_ms=: spooled, when captured; segment, when durable in the store;\n"
+		"expire, expire_locked, expire_done: retention). SIGTERM or SIGINT: finish the work in hand\n"
 		"and exit 0. Repositories 'gitwal backup' refuses (shallow or partial clones,\n"
 		"reftable, unknown extensions...) are logged once (event=refused reason=...)\n"
 		"and skipped until they change.\n",
@@ -236,8 +254,12 @@ int gw_cmd_archive(int argc, char **argv)
 	gw_metrics *reg = NULL;
 	gw_metrics_server *srv = NULL;
 	gw_metrics_archiver handles;
+	gw_expire_service *expire = NULL;
+	gw_expire_opts eopts;
+	int64_t every_us = 3600LL * 1000000;
 
 	memset(&aopts, 0, sizeof(aopts));
+	memset(&eopts, 0, sizeof(eopts));
 	if ((rc = gw_cli_parse(&gw_cmd_archive_spec, argc, argv, &o, &operands)) != GW_CLI_GO)
 		goto out;
 	rc = 0;
@@ -249,8 +271,19 @@ int gw_cmd_archive(int argc, char **argv)
 	/* The service starts with the store away (it spools); --once, a one-shot command, fails at once. */
 	if (!o.once)
 		cli->store_flags = GW_STORE_OPEN_DEFER_CHECKS;
-	if (gw_cli_resolve(cli, 1) < 0 || gw_cli_open_store(cli) < 0 || gw_cli_open_index(cli) < 0 ||
-	    !(state = gw_cli_state_dir())) {
+	if (gw_cli_resolve(cli, 1) < 0) {
+		rc = gw_cli_fail("archive");
+		goto out;
+	}
+	if (o.keep_within && gw_expire_duration_parse(o.keep_within, &eopts.keep_within_us) < 0) {
+		rc = gw_cli_usage_error("archive", "option --keep-within (gitwal.keepWithin): %s", gw_error_message());
+		goto out;
+	}
+	if (o.expire_every && gw_expire_duration_parse(o.expire_every, &every_us) < 0) {
+		rc = gw_cli_usage_error("archive", "option --expire-every (gitwal.expireEvery): %s", gw_error_message());
+		goto out;
+	}
+	if (gw_cli_open_store(cli) < 0 || gw_cli_open_index(cli) < 0 || !(state = gw_cli_state_dir())) {
 		rc = gw_cli_fail("archive");
 		goto out;
 	}
@@ -294,13 +327,28 @@ int gw_cmd_archive(int argc, char **argv)
 			(unsigned long long)st.fulls, failed, (unsigned long long)st.spool_segments);
 		rc = failed || st.spool_segments ? 1 : 0;
 	} else {
+		/* Retention runs beside the loop, never in it: it shares only the store and the index. */
+		if (o.keep_within) {
+			eopts.keep_full = (unsigned)o.keep_full;
+			eopts.log = stderr;
+			eopts.kill_after = -1;
+			if (gw_expire_service_start(&expire, cli->store, cli->index, &eopts, every_us) < 0) {
+				rc = gw_cli_fail("archive");
+				goto out;
+			}
+			fprintf(stderr, "ts=start event=expire_policy keep_within=%s keep_full=%d every=%s\n", o.keep_within,
+				o.keep_full, o.expire_every ? o.expire_every : "1h");
+		}
 		rc = run_service(ar, cli->root, (unsigned)o.debounce, o.reconcile, aopts.metrics);
 	}
 out:
+	gw_expire_service_stop(expire);
 	gw_metrics_server_stop(srv);
 	gw_archiver_free(ar);
 	gw_metrics_free(reg);
 	free(state);
+	free(o.keep_within);
+	free(o.expire_every);
 	gw_cli_dispose(cli);
 	return rc;
 }

@@ -137,9 +137,12 @@ static void print_text(const gw_audit_report *r, const gw_audit_opts *o, const c
 		printf("%zu problem%s found\n", problems, problems == 1 ? "" : "s");
 	else
 		printf("clean: no problems found\n");
+	if (c->expire_records)
+		printf("%llu expire record%s: the keys they cover were removed by policy, not lost\n",
+		       (unsigned long long)c->expire_records, c->expire_records == 1 ? "" : "s");
 	if (warnings)
-		printf("%zu warning%s: leftovers of writers that died, not damage to the archive\n", warnings,
-		       warnings == 1 ? "" : "s");
+		printf("%zu warning%s: leftovers of writers that died, or an expire to resume, not damage to the archive\n",
+		       warnings, warnings == 1 ? "" : "s");
 }
 
 static void print_json(const gw_audit_report *r, const gw_audit_opts *o, const char *url)
@@ -156,7 +159,7 @@ static void print_json(const gw_audit_report *r, const gw_audit_opts *o, const c
 						p->key ? json_string(p->key) : json_null(), "kind",
 						gw_audit_kind_name(p->kind), "detail", p->detail));
 	}
-	doc = json_pack("{s:i, s:b, s:s, s:b, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:o, "
+	doc = json_pack("{s:i, s:b, s:s, s:b, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:o, "
 			"s:b, s:o, s:f}",
 			"version", 1, "clean", r->nproblems == gw_audit_report_warnings(r), "store", url, "read_data", o->read_data, "deep",
 			o->deep, "checked", "repositories", (json_int_t)c->repositories, "keys", (json_int_t)c->keys,
@@ -164,7 +167,7 @@ static void print_json(const gw_audit_report *r, const gw_audit_opts *o, const c
 			"records_total", (json_int_t)c->records_total, "records_checked",
 			(json_int_t)c->records_checked, "keys_stat", (json_int_t)c->keys_stat, "bytes_read",
 			(json_int_t)c->bytes_read, "restored", (json_int_t)c->restored, "lagging",
-			(json_int_t)c->lagging, "problems", problems, "warnings", warnings, "stopped_early", r->stopped_early,
+			(json_int_t)c->lagging, "expire_records", (json_int_t)c->expire_records, "problems", problems, "warnings", warnings, "stopped_early", r->stopped_early,
 			"resume_after", r->resume_after ? json_string(r->resume_after) : json_null(), "seconds",
 			r->seconds);
 	json_dumpf(doc, stdout, JSON_INDENT(2));
@@ -290,7 +293,7 @@ const gw_cli_spec gw_cmd_audit_spec = {
 		"  {\"version\": 1, \"clean\": BOOL, \"store\": URL, \"read_data\": BOOL, \"deep\": BOOL,\n"
 		"   \"checked\": {\"repositories\", \"keys\", \"full_backups\", \"segments\",\n"
 		"               \"records_total\", \"records_checked\", \"keys_stat\", \"bytes_read\",\n"
-		"               \"restored\", \"lagging\"},          (all integers)\n"
+		"               \"restored\", \"lagging\", \"expire_records\"},  (all integers)\n"
 		"   \"problems\": [{\"repository\": REL|null, \"lsn\": N|null, \"key\": KEY|null,\n"
 		"                 \"kind\": KIND, \"detail\": TEXT}],\n"
 		"   \"warnings\": [...the same fields...],\n"
@@ -330,7 +333,10 @@ const gw_cli_spec gw_cmd_audit_spec = {
 		"  leftover     a temporary file or incomplete upload of a writer that is not\n"
 		"               known to be running (its owner, size and age are named)\n"
 		"  unenforced   once per run: the store does not enforce write-once (an S3\n"
-		"               bucket without Object Lock)\n"
+		"               bucket without Object Lock)\n"		"  expire-resume keys an expire record covers are still in the store (the\n"
+		"               expire was interrupted, or they are under Object Lock retention):\n"
+		"               the next 'gitwal expire' removes them. What an expire record\n"
+		"               covers is expired by policy: never missing, never a gap\n"
 		"\n"
 		"Exit status: 0 clean (with or without warnings), 1 problems found, 2 the audit\n"
 		"could not run (bad options, store unreachable, index unreadable).\n",

@@ -30,6 +30,9 @@ static const struct command {
 	{"log", gw_cmd_log, &gw_cmd_log_spec, "the archived history of a repository: full backups, ref updates"},
 	{"index", gw_cmd_index, &gw_cmd_index_spec, "maintain the local index (index rebuild: recreate it from the store)"},
 	{"audit", gw_cmd_audit, &gw_cmd_audit_spec, "prove the archive is whole and restorable (exit 1 when it is not)"},
+	{"expire", gw_cmd_expire, &gw_cmd_expire_spec,
+	 "remove what only serves times before a window, by policy (every moment\n"
+	 "of the window stays restorable; Object Lock is honoured)"},
 	{"help", cmd_help, NULL, "show this text, or 'gitwal help COMMAND'"},
 	{"version", cmd_version, NULL, "print the version"},
 };

@@ -21,6 +21,8 @@ static const char *kind_suffix(gw_key_kind kind)
 		return ".full.manifest";
 	case GW_KEY_SEGMENT:
 		return ".seg";
+	case GW_KEY_EXPIRE:
+		return ".expire";
 	default:
 		return NULL;
 	}
@@ -91,10 +93,10 @@ int gw_layout_parse_key(const char *key, char **rel, uint64_t *lsn, gw_key_kind 
 	for (i = 0; i < 20; i++)
 		if (name[i] < '0' || name[i] > '9')
 			return 0;
-	for (k = GW_KEY_FULL_BUNDLE; k <= GW_KEY_SEGMENT; k++)
+	for (k = GW_KEY_FULL_BUNDLE; k <= GW_KEY_EXPIRE; k++)
 		if (strcmp(name + 20, kind_suffix(k)) == 0)
 			break;
-	if (k > GW_KEY_SEGMENT)
+	if (k > GW_KEY_EXPIRE)
 		return 0;
 	memcpy(component, p, (size_t)(slash - p));
 	component[slash - p] = '\0';

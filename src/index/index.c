@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define INDEX_SCHEMA_VERSION 3
+#define INDEX_SCHEMA_VERSION 4
 
 static const char *schema =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -80,10 +80,26 @@ static const char *schema =
 	"  time_us INTEGER NOT NULL,"
 	"  kind INTEGER NOT NULL,"
 	"  new TEXT NOT NULL,"
-	"  PRIMARY KEY(repo_id, base_lsn, ref, event)) WITHOUT ROWID;";
+	"  PRIMARY KEY(repo_id, base_lsn, ref, event)) WITHOUT ROWID;"
+	/* Expire records (src/index/expired.c): what retention removed, and whether the removal finished. */
+	"CREATE TABLE IF NOT EXISTS expired("
+	"  repo_id INTEGER NOT NULL REFERENCES repos(id),"
+	"  lsn INTEGER NOT NULL,"
+	"  key TEXT NOT NULL UNIQUE,"
+	"  time_us INTEGER NOT NULL,"
+	"  keep_within_us INTEGER NOT NULL,"
+	"  keep_full INTEGER NOT NULL,"
+	"  first_lsn INTEGER NOT NULL,"
+	"  kept_lsn INTEGER NOT NULL,"
+	"  kept_us INTEGER NOT NULL,"
+	"  whole INTEGER NOT NULL,"
+	"  deleted_us INTEGER NOT NULL,"
+	"  done INTEGER NOT NULL,"
+	"  PRIMARY KEY(repo_id, lsn));"
+	"CREATE INDEX IF NOT EXISTS expired_pending ON expired(done) WHERE done = 0;";
 
 /* An older index is a cache of an older layout: dropped and refilled from the store by the next sync. */
-static const char *drop_all = "DROP TABLE IF EXISTS latest; DROP TABLE IF EXISTS updates; DROP TABLE IF EXISTS segments; DROP TABLE IF EXISTS fulls;"
+static const char *drop_all = "DROP TABLE IF EXISTS expired; DROP TABLE IF EXISTS latest; DROP TABLE IF EXISTS updates; DROP TABLE IF EXISTS segments; DROP TABLE IF EXISTS fulls;"
 			      "DROP TABLE IF EXISTS repos; DELETE FROM meta;";
 
 int gw_index__fail(gw_index *ix, const char *what)
@@ -282,6 +298,16 @@ static int write_end(gw_index *ix, int rc)
 	}
 	pthread_mutex_unlock(&ix->lock);
 	return rc;
+}
+
+int gw_index__write_begin(gw_index *ix)
+{
+	return write_begin(ix);
+}
+
+int gw_index__write_end(gw_index *ix, int rc)
+{
+	return write_end(ix, rc);
 }
 
 int gw_index_batch_begin(gw_index *ix)
@@ -587,7 +613,7 @@ int gw_index_clear(gw_index *ix)
 {
 	int rc;
 	pthread_mutex_lock(&ix->lock);
-	rc = exec(ix, "BEGIN IMMEDIATE; DELETE FROM latest; DELETE FROM updates; DELETE FROM segments; DELETE FROM fulls; DELETE FROM repos; COMMIT;");
+	rc = exec(ix, "BEGIN IMMEDIATE; DELETE FROM expired; DELETE FROM latest; DELETE FROM updates; DELETE FROM segments; DELETE FROM fulls; DELETE FROM repos; COMMIT;");
 	pthread_mutex_unlock(&ix->lock);
 	return rc;
 }

@@ -37,4 +37,12 @@ void gw_index__done(sqlite3_stmt *st);
 /* The id of repo; GW_ENOTFOUND (no error message set) when the index does not know it. Lock held. */
 int gw_index__repo_find(gw_index *ix, const char *repo, int64_t *id);
 
+/*
+ * One record's writes: a transaction, or a savepoint inside a batch. The
+ * lock is held from begin to end; end commits when rc is 0, else rolls back,
+ * and returns rc (or the commit's failure).
+ */
+int gw_index__write_begin(gw_index *ix);
+int gw_index__write_end(gw_index *ix, int rc);
+
 #endif

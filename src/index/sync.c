@@ -14,6 +14,7 @@
  */
 #include "gitwal/index.h"
 #include "gitwal/error.h"
+#include "gitwal/expire.h"
 #include "gitwal/layout.h"
 #include "gitwal/manifest.h"
 #include "gitwal/segment.h"
@@ -62,7 +63,7 @@ static int collect_manifests(const gw_store_entry *e, void *payload)
 		return GW_ERROR;
 	}
 	free(rel);
-	if (rc < 0 || (kind != GW_KEY_FULL_MANIFEST && kind != GW_KEY_SEGMENT))
+	if (rc < 0 || (kind != GW_KEY_FULL_MANIFEST && kind != GW_KEY_SEGMENT && kind != GW_KEY_EXPIRE))
 		return 0;
 	if (l->count == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64;
@@ -230,17 +231,37 @@ static int sync_listing(gw_index *index, gw_store *store, const char *repo, cons
 	l.report = report;
 	rc = gw_store_list_after(store, prefix, start_after, collect_manifests, &l);
 	free(prefix);
+	/* Expire records first: the keys they cover are gone by policy, not records to index (DESIGN.md 18.3). */
 	for (i = 0; i < l.count && rc >= 0; i++) {
 		char *rel = NULL;
 		uint64_t lsn;
 		gw_key_kind kind;
+		int stored = 0;
+		if (l.kinds[i] != GW_KEY_EXPIRE)
+			continue;
+		gw_layout_parse_key(l.keys[i], &rel, &lsn, &kind);
+		rc = gw_index_sync_expire(index, store, l.keys[i], &stored);
+		if (rc < 0 && stored && report && rel)
+			rc = report_problem(report, rel, lsn, l.keys[i], rc);
+		free(rel);
+	}
+	for (i = 0; i < l.count && rc >= 0; i++) {
+		char *rel = NULL;
+		uint64_t lsn, covered = 0;
+		gw_key_kind kind;
 		int known = 0, stored = 0;
+		if (l.kinds[i] == GW_KEY_EXPIRE)
+			continue;
 		gw_layout_parse_key(l.keys[i], &rel, &lsn, &kind);
 		if (rel && (rc = gw_index_lsn_known(index, rel, lsn, &known)) < 0) {
 			free(rel);
 			break;
 		}
-		if (!known) {
+		if (!known && rel && (rc = gw_index_expire_covered(index, rel, &covered)) < 0) {
+			free(rel);
+			break;
+		}
+		if (!known && lsn > covered) {
 			rc = kind == GW_KEY_SEGMENT ? record_segment(index, store, l.keys[i], l.sizes[i], &stored)
 						    : record_manifest(index, store, l.keys[i], &stored);
 			added += rc == 0;

@@ -52,6 +52,9 @@ struct gw_store_driver {
 	/* What is under prefix besides keys (gw_store_strays). */
 	int (*strays)(gw_store *store, const char *prefix, gw_store_stray_cb cb, void *payload);
 	int (*remove)(gw_store *store, const char *key);
+	/* gw_store_remove_batch; NULL: remove() key by key, with a stat first where objects can be locked. */
+	int (*remove_batch)(gw_store *store, const char *const *keys, size_t n, int64_t now_s, gw_store_removal_cb cb,
+			    void *payload);
 	/* gw_store_health_get; NULL: always healthy. */
 	void (*health)(gw_store *store, gw_store_health *out);
 };

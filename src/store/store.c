@@ -387,3 +387,51 @@ int gw_store_remove(gw_store *store, const char *key)
 		return rc;
 	return store->driver->remove(store, key);
 }
+
+/* Key by key: a stat first where a lock could hold the object, so a locked one is reported, not attempted. */
+static int remove_each(gw_store *store, const char *const *keys, size_t n, int64_t now_s, gw_store_removal_cb cb,
+		       void *payload)
+{
+	size_t i;
+	for (i = 0; i < n; i++) {
+		gw_store_removal r = {keys[i], 0, NULL, 0, 0};
+		gw_store_stat st;
+		int rc = 0, stop;
+		if (store->features & (GW_STORE_FEATURE_LOCK | GW_STORE_FEATURE_VERSIONS)) {
+			rc = gw_store_stat_key(store, keys[i], &st);
+			if (rc == 0 && st.retain_until > now_s) {
+				r.rc = GW_ELOCKED;
+				r.retain_until = st.retain_until;
+				r.created = st.mtime;
+				r.message = "under Object Lock retention";
+			}
+		}
+		if (rc == 0 && r.rc == 0)
+			rc = store->driver->remove(store, keys[i]);
+		if (rc == GW_ENOTFOUND) {
+			rc = 0;
+			gw_error_clear();
+		}
+		if (rc == GW_EIO)
+			return rc; /* the store, not the key: stop here */
+		if (rc < 0) {
+			r.rc = rc;
+			r.message = gw_error_message();
+		}
+		if ((stop = cb(&r, payload)) != 0)
+			return stop;
+	}
+	return 0;
+}
+
+int gw_store_remove_batch(gw_store *store, const char *const *keys, size_t n, int64_t now_s, gw_store_removal_cb cb,
+			  void *payload)
+{
+	size_t i;
+	for (i = 0; i < n; i++)
+		if (gw_store_key_check(keys[i]) < 0)
+			return GW_EINVALID;
+	if (store->driver->remove_batch)
+		return store->driver->remove_batch(store, keys, n, now_s, cb, payload);
+	return remove_each(store, keys, n, now_s, cb, payload);
+}

@@ -13,7 +13,7 @@ root=$(cd "$here/../.." && pwd)
 seconds=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_manifest fuzz_idx fuzz_pack_header fuzz_layout fuzz_packed_refs fuzz_segment fuzz_time fuzz_odb)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_manifest fuzz_idx fuzz_pack_header fuzz_layout fuzz_packed_refs fuzz_segment fuzz_time fuzz_odb fuzz_expire)
 build=${BUILD:-$root/build/fuzz}
 out=${OUT:-$build/runs}
 jobs=${JOBS:-1}

@@ -43,7 +43,7 @@ static void test_parse_roundtrip(void **state)
 	(void)state;
 	for (r = 0; r < sizeof(repos) / sizeof(repos[0]); r++)
 		for (l = 0; l < sizeof(lsns) / sizeof(lsns[0]); l++)
-			for (kind = GW_KEY_FULL_BUNDLE; kind <= GW_KEY_SEGMENT; kind++) {
+			for (kind = GW_KEY_FULL_BUNDLE; kind <= GW_KEY_EXPIRE; kind++) {
 				char *key = gw_layout_key(repos[r], lsns[l], kind), *rel;
 				uint64_t lsn;
 				gw_key_kind got;

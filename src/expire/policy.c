@@ -1,0 +1,117 @@
+/*
+ * The retention policy (DESIGN.md 18.1): from a repository's full backups,
+ * its last record and the window, which LSNs only serve times before the
+ * window. No I/O: the run (expire.c) feeds it from the index, the unit tests
+ * from tables.
+ *
+ * Why the cut keeps every moment of the window: restore --until T uses the
+ * newest full backup with time_us <= T (ties: the higher LSN) and then only
+ * records above it (its generation's segments, and the lowest record above
+ * the span for its checks). For T >= the window's start W that full backup
+ * is either the one chosen for W itself, or one taken after W. The cut is
+ * the lowest LSN of all of those, so everything a restore in the window
+ * reads lies at or above it.
+ */
+#include "gitwal/expire.h"
+#include "gitwal/error.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int gw_expire_policy(const gw_expire_input *in, const gw_expire_policy_opts *opts, gw_expire_plan *out)
+{
+	const gw_expire_full *best = NULL;
+	int64_t start;
+	uint64_t cut = UINT64_MAX;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (opts->keep_within_us < 0)
+		return gw_error_set(GW_EINVALID, "the window (keep-within) cannot be negative");
+	/* now - keep_within, without overflow for a window reaching before every time. */
+	start = opts->now_us < INT64_MIN + opts->keep_within_us ? INT64_MIN : opts->now_us - opts->keep_within_us;
+	if (!in->last_lsn)
+		return 0;
+	/* Deleted before the window: no moment of the window holds the repository. */
+	if (in->deleted && in->deleted_us < start) {
+		out->action = GW_EXPIRE_WHOLE;
+		out->first_lsn = in->first_lsn ? in->first_lsn : 1;
+		out->last_lsn = in->last_lsn;
+		out->deleted_us = in->deleted_us;
+		return 0;
+	}
+	for (i = 0; i < in->nfulls; i++) {
+		const gw_expire_full *f = &in->fulls[i];
+		if (f->time_us <= start &&
+		    (!best || f->time_us > best->time_us || (f->time_us == best->time_us && f->lsn > best->lsn)))
+			best = f;
+	}
+	/* No full backup at or before the window's start: every time before the first one is an error anyway. */
+	if (!best)
+		return 0;
+	cut = best->lsn;
+	for (i = 0; i < in->nfulls; i++)
+		if (in->fulls[i].time_us > start && in->fulls[i].lsn < cut)
+			cut = in->fulls[i].lsn;
+	if (opts->keep_full) {
+		/* The N newest full backups by LSN, and everything after the oldest of them. */
+		size_t first = in->nfulls > opts->keep_full ? in->nfulls - opts->keep_full : 0;
+		for (i = first; i < in->nfulls; i++)
+			if (in->fulls[i].lsn < cut)
+				cut = in->fulls[i].lsn;
+	}
+	out->kept_lsn = cut;
+	for (i = 0; i < in->nfulls; i++)
+		if (in->fulls[i].lsn == cut)
+			out->kept_us = in->fulls[i].time_us;
+	if (!in->first_lsn || in->first_lsn >= cut)
+		return 0;
+	out->action = GW_EXPIRE_PREFIX;
+	out->first_lsn = in->first_lsn;
+	out->last_lsn = cut - 1;
+	return 0;
+}
+
+static const struct {
+	const char *unit;
+	int64_t us;
+} units[] = {{"d", 86400000000LL}, {"h", 3600000000LL}, {"m", 60000000LL}, {"s", 1000000LL}, {"ms", 1000LL}};
+#define NUNITS (sizeof(units) / sizeof(units[0]))
+
+int gw_expire_duration_parse(const char *text, int64_t *us)
+{
+	char *end;
+	long long n;
+	size_t i;
+	errno = 0;
+	if (!text || text[0] < '0' || text[0] > '9')
+		goto bad;
+	n = strtoll(text, &end, 10);
+	if (errno || end == text || n <= 0)
+		goto bad;
+	for (i = 0; i < NUNITS; i++)
+		if (!strcmp(end, units[i].unit))
+			break;
+	if (i == NUNITS)
+		goto bad;
+	/* At most about 100 years: far past any retention, far from overflowing. */
+	if (n > (36500LL * units[0].us) / units[i].us)
+		return gw_error_set(GW_EINVALID, "'%s' is longer than 100 years", text);
+	*us = (int64_t)n * units[i].us;
+	return 0;
+bad:
+	return gw_error_set(GW_EINVALID, "'%s' is not a duration like 7d, 12h, 30m, 90s or 500ms", text ? text : "");
+}
+
+void gw_expire_duration_format(int64_t us, char *out, size_t n)
+{
+	size_t i;
+	for (i = 0; i < NUNITS; i++)
+		if (us > 0 && us % units[i].us == 0) {
+			snprintf(out, n, "%lld%s", (long long)(us / units[i].us), units[i].unit);
+			return;
+		}
+	snprintf(out, n, "%lldus", (long long)us);
+}
