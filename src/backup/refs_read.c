@@ -68,25 +68,6 @@
 /* Attempts at reading a packed-refs file that changes size while being read. */
 #define PACKED_ATTEMPTS 5
 
-/* ---- refs owning their strings ---- */
-
-void gw_ref_dispose(gw_ref *ref)
-{
-	free(ref->name);
-	free(ref->symbolic);
-	memset(ref, 0, sizeof(*ref));
-}
-
-void gw_refs_free(gw_ref *refs, size_t n)
-{
-	size_t i;
-	for (i = 0; i < n; i++) {
-		free(refs[i].name);
-		free(refs[i].symbolic);
-	}
-	free(refs);
-}
-
 /* A name for a message: at most 200 bytes, control characters as '?'. */
 static const char *printable(const char *s, char *buf, size_t size)
 {

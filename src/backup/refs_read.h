@@ -15,20 +15,7 @@
 
 #include <stddef.h>
 
-#include "gitwal/io.h"
-
-typedef struct gw_ref {
-	char *name;
-	unsigned char oid[GW_HASH_MAX]; /* resolved value (for a symref, its target's) */
-	char *symbolic;                 /* target name when symbolic, else NULL */
-	int dangling;                   /* a symref whose target does not exist */
-} gw_ref;
-
-/* An array of refs owning their strings, and one such ref. */
-void gw_refs_free(gw_ref *refs, size_t count);
-void gw_ref_dispose(gw_ref *ref);
-
-#include "format/refname.h" /* gw_ref_name_valid */
+#include "format/refname.h" /* gw_ref, gw_ref_name_valid */
 
 /* ---- packed-refs ---- */
 

@@ -1,12 +1,31 @@
 /*
- * Ref-name checks shared by the refs reader, the manifest and the segment
- * parsers (see refname.h for why names and targets differ).
+ * Refs owning their strings, and the ref-name checks shared by the refs
+ * reader, the manifest and the segment parsers (see refname.h for why names
+ * and targets differ).
  */
 #include "format/refname.h"
 #include "util/git_init.h"
 
 #include <git2.h>
+#include <stdlib.h>
 #include <string.h>
+
+void gw_ref_dispose(gw_ref *ref)
+{
+	free(ref->name);
+	free(ref->symbolic);
+	memset(ref, 0, sizeof(*ref));
+}
+
+void gw_refs_free(gw_ref *refs, size_t n)
+{
+	size_t i;
+	for (i = 0; i < n; i++) {
+		free(refs[i].name);
+		free(refs[i].symbolic);
+	}
+	free(refs);
+}
 
 int gw_ref_target_valid(const char *name)
 {

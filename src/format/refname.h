@@ -1,6 +1,7 @@
 /*
- * Ref names as Git checks them (through libgit2), for everything gitwal reads
- * from a repository or from storage. Names are untrusted: a stored name
+ * Refs as gitwal records them: gw_ref, one ref with its resolved value, and
+ * the rules for their names. Names are checked as Git checks them (through
+ * libgit2), for everything gitwal reads from a repository or from storage. Names are untrusted: a stored name
  * becomes a path when a repository is restored, so it must be "refs/..." and
  * valid for Git; a symbolic ref's target is only ever written as content
  * ("ref: <target>"), and Git lets it be any valid name, one-level ones such as
@@ -8,6 +9,22 @@
  */
 #ifndef GITWAL_REFNAME_H
 #define GITWAL_REFNAME_H
+
+#include <stddef.h>
+
+#include "gitwal/io.h"
+
+/* A ref or HEAD: read from a repository (refs_read.h) or recorded in the archive (refstate.h). */
+typedef struct gw_ref {
+	char *name;
+	unsigned char oid[GW_HASH_MAX]; /* resolved value (for a symref, its target's) */
+	char *symbolic;                 /* target name when symbolic, else NULL */
+	int dangling;                   /* a symref whose target does not exist */
+} gw_ref;
+
+/* An array of refs owning their strings, and one such ref. */
+void gw_refs_free(gw_ref *refs, size_t count);
+void gw_ref_dispose(gw_ref *ref);
 
 /* A name gitwal archives and restores as a ref: "refs/..." and valid for Git. */
 int gw_ref_name_valid(const char *name);

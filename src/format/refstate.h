@@ -7,7 +7,7 @@
 #ifndef GITWAL_REFSTATE_H
 #define GITWAL_REFSTATE_H
 
-#include "backup/source.h"
+#include "format/refname.h"
 #include "gitwal/manifest.h"
 #include "gitwal/segment.h"
 
