@@ -25,7 +25,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -44,23 +43,6 @@ typedef struct {
 	char *key;
 	unsigned char sha256[32];
 } plan_segment;
-
-static int unlink_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)ftw;
-	return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-
-int gw_remove_tree(const char *path)
-{
-	struct stat st;
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : gw_error_set_errno(GW_EIO, "cannot remove %s", path);
-	if (nftw(path, unlink_cb, 32, FTW_DEPTH | FTW_PHYS) < 0)
-		return gw_error_set_errno(GW_EIO, "cannot remove %s", path);
-	return 0;
-}
 
 static int write_file(const char *dir, const char *name, const char *content)
 {

@@ -1,6 +1,7 @@
 /*
- * Small filesystem helpers shared by the file store, the restore engine and
- * the CLI: durable directory creation, directory fsync, path building.
+ * Small filesystem helpers shared by the file store, the restore engine, the
+ * audit and the CLI: durable directory creation, directory fsync, path
+ * building, removing a tree.
  */
 #ifndef GITWAL_FS_H
 #define GITWAL_FS_H
@@ -13,5 +14,7 @@ char *gw_fs_absolute(const char *path);
 int gw_fs_fsync_dir(const char *dir);
 /* mkdir -p with the given mode; fsyncs the parent of every directory it creates. */
 int gw_fs_mkdir_p(const char *path, unsigned mode);
+/* rm -rf of path (never following symlinks), used for temporary directories; 0 when it is not there. */
+int gw_remove_tree(const char *path);
 
 #endif

@@ -81,7 +81,4 @@ int gw_restore_full(gw_store *store, gw_index *index, const char *rel, const gw_
 /* Free what a result holds (gaps, end refs); call it after every gw_restore_full(). */
 void gw_restore_result_dispose(gw_restore_result *result);
 
-/* rm -rf, used for temporary directories. */
-int gw_remove_tree(const char *path);
-
 #endif

@@ -25,7 +25,6 @@
 #include "gitwal/fs.h"
 #include "gitwal/layout.h"
 #include "gitwal/repo.h"
-#include "gitwal/restore.h"
 #include "gitwal/segment.h"
 
 #include <stdio.h>

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,4 +88,21 @@ int gw_fs_mkdir_p(const char *path, unsigned mode)
 	rc = mkdir_p(copy, mode);
 	free(copy);
 	return rc;
+}
+
+static int unlink_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+int gw_remove_tree(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : gw_error_set_errno(GW_EIO, "cannot remove %s", path);
+	if (nftw(path, unlink_cb, 32, FTW_DEPTH | FTW_PHYS) < 0)
+		return gw_error_set_errno(GW_EIO, "cannot remove %s", path);
+	return 0;
 }
