@@ -32,6 +32,7 @@
 #include "gitwal/fs.h"
 #include "gitwal/layout.h"
 #include "gitwal/manifest.h"
+#include "gitwal/metrics.h"
 #include "gitwal/repo.h"
 #include "gitwal/segment.h"
 #include "util/thread.h"

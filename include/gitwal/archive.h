@@ -19,10 +19,11 @@
 #include <stdio.h>
 
 #include "gitwal/index.h"
-#include "gitwal/metrics.h"
 #include "gitwal/store.h"
 
 typedef struct gw_archiver gw_archiver;
+/* The service's metric handles (gitwal/metrics.h): only a pointer is kept here. */
+typedef struct gw_metrics_archiver gw_metrics_archiver;
 
 typedef struct gw_archiver_opts {
 	const char *root;
