@@ -76,6 +76,16 @@ typedef struct gw_segment_header {
 
 /* Free an array of updates and what each owns. */
 void gw_updates_free(gw_update *updates, size_t n);
+/* An update's kind as the header names it: "ref", "symref", "created", "deleted". */
+const char *gw_update_kind_name(gw_update_kind kind);
+/*
+ * An update as a JSON object (jansson's json_t, a new reference): the
+ * header's form, which `gitwal log --json` prints too: {"kind", "time_us"},
+ * and "ref", "old", "new" for a ref, "ref", "old_target", "new_target" for a
+ * symbolic ref.
+ */
+struct json_t;
+struct json_t *gw_update_json(const gw_update *u);
 
 /* Encode prefix + header into a malloc'd buffer (the start of the segment). */
 int gw_segment_header_encode(const gw_segment_header *h, unsigned char **out, size_t *len);

@@ -20,11 +20,6 @@ typedef struct {
 	size_t damaged; /* records that could not be read back: each named on stderr */
 } log_run;
 
-static const char *kind_name(gw_update_kind k)
-{
-	return k == GW_UPDATE_REF ? "ref" : k == GW_UPDATE_SYMREF ? "symref" : k == GW_UPDATE_CREATED ? "created" : "deleted";
-}
-
 static int print_full(const gw_full_record *r, void *payload)
 {
 	log_run *run = payload;
@@ -65,17 +60,7 @@ static int print_segment(const gw_segment_record *r, void *payload)
 	for (i = 0; i < h.nupdates; i++) {
 		const gw_update *u = &h.updates[i];
 		if (run->json) {
-			json_t *o = json_pack("{s:s, s:I}", "kind", kind_name(u->kind), "time_us", (json_int_t)u->time_us);
-			if (u->ref)
-				json_object_set_new(o, "ref", json_string(u->ref));
-			if (u->kind == GW_UPDATE_REF) {
-				json_object_set_new(o, "old", json_string(u->old_oid));
-				json_object_set_new(o, "new", json_string(u->new_oid));
-			} else if (u->kind == GW_UPDATE_SYMREF) {
-				json_object_set_new(o, "old_target", json_string(u->old_target));
-				json_object_set_new(o, "new_target", json_string(u->new_target));
-			}
-			json_array_append_new(updates, o);
+			json_array_append_new(updates, gw_update_json(u));
 		} else if (u->kind == GW_UPDATE_REF) {
 			printf("  %s %s -> %s\n", u->ref, *u->old_oid ? u->old_oid : "(none)",
 			       *u->new_oid ? u->new_oid : "(deleted)");
@@ -83,7 +68,7 @@ static int print_segment(const gw_segment_record *r, void *payload)
 			printf("  %s: ref: %s -> ref: %s\n", u->ref, *u->old_target ? u->old_target : "(none)",
 			       *u->new_target ? u->new_target : "(deleted)");
 		} else {
-			printf("  repository %s\n", kind_name(u->kind));
+			printf("  repository %s\n", gw_update_kind_name(u->kind));
 		}
 	}
 	if (run->json)

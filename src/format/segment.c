@@ -24,7 +24,7 @@ static void put_be16(unsigned char *p, uint16_t v)
 	p[1] = (unsigned char)v;
 }
 
-static const char *kind_name(gw_update_kind k)
+const char *gw_update_kind_name(gw_update_kind k)
 {
 	switch (k) {
 	case GW_UPDATE_REF:
@@ -38,9 +38,9 @@ static const char *kind_name(gw_update_kind k)
 	}
 }
 
-static json_t *update_json(const gw_update *u)
+json_t *gw_update_json(const gw_update *u)
 {
-	json_t *o = json_pack("{s:s, s:I}", "kind", kind_name(u->kind), "time_us", (json_int_t)u->time_us);
+	json_t *o = json_pack("{s:s, s:I}", "kind", gw_update_kind_name(u->kind), "time_us", (json_int_t)u->time_us);
 	if (u->kind == GW_UPDATE_REF) {
 		json_object_set_new(o, "ref", json_string(u->ref));
 		json_object_set_new(o, "old", json_string(u->old_oid));
@@ -62,7 +62,7 @@ int gw_segment_header_encode(const gw_segment_header *h, unsigned char **out, si
 	uint32_t flags = 0;
 
 	for (i = 0; i < h->nupdates; i++)
-		json_array_append_new(updates, update_json(&h->updates[i]));
+		json_array_append_new(updates, gw_update_json(&h->updates[i]));
 	root = json_pack("{s:s, s:i, s:s, s:I, s:I, s:s, s:I, s:I, s:o, s:I}", "magic", "gitwal-segment", "version",
 			 GW_SEGMENT_VERSION, "repository", h->repository, "lsn", (json_int_t)h->lsn, "base_lsn",
 			 (json_int_t)h->base_lsn, "prev_sha256", h->prev_sha256, "time_first_us",
