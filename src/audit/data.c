@@ -199,15 +199,6 @@ static int bundle_feed(bundle_check *b, const unsigned char *buf, size_t len)
 	return 0;
 }
 
-static int is_hex40(const char *s)
-{
-	int i;
-	for (i = 0; i < 40; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
 /* The header a full backup's bundle must have: its manifest's refs, then HEAD (DESIGN.md 4.1). */
 static char *expected_full_header(const gw_manifest *m, size_t *len)
 {
@@ -242,7 +233,7 @@ static int segment_header_ok(const bundle_check *b)
 			return 0;
 		if (*q == '-') /* a prerequisite: "-<oid>[ comment]" */
 			q++;
-		if (nl - q < 40 || !is_hex40(q))
+		if (nl - q < 40 || !gw_hex_is_lower(q, 40))
 			return 0;
 		if (*p != '-' && (nl - q < 42 || q[40] != ' ')) /* a ref: "<oid> <name>" */
 			return 0;

@@ -403,15 +403,6 @@ static int open_packs(gw_source *src, char **names, size_t n)
 	return 0;
 }
 
-static int is_hex(const char *s, size_t n)
-{
-	size_t i;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return s[n] == '\0';
-}
-
 static int loose_cmp(const void *a, const void *b)
 {
 	return memcmp(((const gw_loose_source *)a)->oid, ((const gw_loose_source *)b)->oid, GW_HASH_MAX);
@@ -431,7 +422,7 @@ static int list_loose(gw_source *src)
 		while ((de = readdir(d))) {
 			gw_loose_source *l;
 			char hex[GW_HEX_MAX];
-			if (strlen(de->d_name) != hex_rest || !is_hex(de->d_name, hex_rest))
+			if (strlen(de->d_name) != hex_rest || !gw_hex_is_lower(de->d_name, hex_rest))
 				continue;
 			if (src->nloose == cap) {
 				gw_loose_source *nl = realloc(src->loose, (cap = cap ? cap * 2 : 256) * sizeof(*nl));

@@ -64,12 +64,6 @@ typedef struct {
 	const char *what;
 } parse_ctx;
 
-/* Exactly n lowercase hex digits. */
-static int is_lower_hex(const char *s, size_t n)
-{
-	return strlen(s) == n && gw_hex_is_lower(s, n);
-}
-
 static int bad(const parse_ctx *p, const char *field, const char *why)
 {
 	return gw_error_set(GW_ECORRUPT, "manifest %s: field '%s' %s", p->what, field, why);
@@ -115,7 +109,7 @@ static int parse_ref(const parse_ctx *p, json_t *obj, gw_manifest_ref *r, int is
 	/* The rule the writer applied (refname.h): "head" is HEAD, and no entry of "refs" is. */
 	if (is_head != !strcmp(name, "HEAD") || gw_ref_invalid(name, NULL))
 		return gw_error_set(GW_ECORRUPT, "manifest %s: invalid ref name '%s'", p->what, name);
-	if (oid && !is_lower_hex(oid, 40))
+	if (oid && (strlen(oid) != 40 || !gw_hex_is_lower(oid, 40)))
 		return gw_error_set(GW_ECORRUPT, "manifest %s: ref %s has an invalid object id", p->what, name);
 	if (sym && (why = gw_ref_invalid(name, sym)))
 		return gw_error_set(GW_ECORRUPT, "manifest %s: ref %s has an invalid symbolic target '%s' (it %s)",
@@ -143,7 +137,7 @@ static int parse_part(const parse_ctx *p, json_t *parts, const char *name, gw_ma
 		return rc;
 	if (gw_store_key_check(key) < 0)
 		return gw_error_set(GW_ECORRUPT, "manifest %s: part %s has an invalid key", p->what, name);
-	if (!is_lower_hex(sha, 64))
+	if (strlen(sha) != 64 || !gw_hex_is_lower(sha, 64))
 		return bad(p, "sha256", "is not 64 lowercase hex digits");
 	memcpy(part->sha256, sha, 65);
 	if (!(part->key = strdup(key)))
@@ -241,7 +235,7 @@ int gw_manifest_parse(gw_manifest *m, const char *buf, size_t len, const char *w
 	    (rc = get_uint(&p, bundle, "objects", &m->objects)) < 0 ||
 	    (rc = get_string(&p, bundle, "pack_checksum", &s, 1)) < 0)
 		goto out;
-	if (!is_lower_hex(s, 40)) {
+	if (strlen(s) != 40 || !gw_hex_is_lower(s, 40)) {
 		rc = bad(&p, "pack_checksum", "is not 40 lowercase hex digits");
 		goto out;
 	}
