@@ -20,6 +20,7 @@
  * proven once per generation (gw_objset_mark_closed).
  */
 #include "wal/segment_build.h"
+#include "gitwal/array.h"
 #include "gitwal/error.h"
 #include "gitwal/layout.h"
 #include "pack/pack.h"
@@ -51,12 +52,8 @@ typedef struct {
 
 static gw_update *push_update(update_list *l)
 {
-	if (l->n == l->cap) {
-		gw_update *ni = realloc(l->items, (l->cap = l->cap ? l->cap * 2 : 16) * sizeof(gw_update));
-		if (!ni)
-			return NULL;
-		l->items = ni;
-	}
+	if (GW_ARRAY_RESERVE(l->items, l->cap, l->n + 1) < 0)
+		return NULL;
 	memset(&l->items[l->n], 0, sizeof(gw_update));
 	return &l->items[l->n++];
 }
@@ -241,14 +238,8 @@ typedef struct {
 static unsigned char *list_push_n(oid_list *l, const unsigned char *oid, size_t len)
 {
 	unsigned char *e;
-	if (l->n == l->cap) {
-		unsigned char *ni = realloc(l->items, (l->cap = l->cap ? l->cap * 2 : 256) * l->width);
-		if (!ni) {
-			gw_error_set(GW_ERROR, "out of memory");
-			return NULL;
-		}
-		l->items = ni;
-	}
+	if (gw_array_reserve(&l->items, &l->cap, l->n + 1, l->width) < 0) /* entries of width bytes */
+		return NULL;
 	e = l->items + l->n++ * l->width;
 	memset(e, 0, l->width);
 	memcpy(e, oid, len);

@@ -12,6 +12,7 @@
  * Events become per-repository pending records keyed by relative path, which
  * gw_watch_take() hands out once debounced.
  */
+#include "gitwal/array.h"
 #include "gitwal/watch.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
@@ -1105,12 +1106,8 @@ static int collect_repos(const gw_watch *w, const struct node *n, char ***list, 
 	const struct node *c;
 	if (n->kind == N_REPO) {
 		char rel[WATCH_PATH_MAX];
-		if (*count == *cap) {
-			char **nl = realloc(*list, (*cap = *cap ? *cap * 2 : 64) * sizeof(char *));
-			if (!nl)
-				return gw_error_set(GW_ERROR, "out of memory");
-			*list = nl;
-		}
+		if (GW_ARRAY_RESERVE(*list, *cap, *count + 1) < 0)
+			return GW_ERROR;
 		if (node_rel(n, rel, sizeof(rel)) < 0 || !((*list)[*count] = strdup(rel)))
 			return gw_error_set(GW_ERROR, "out of memory");
 		(*count)++;

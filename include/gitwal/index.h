@@ -107,6 +107,7 @@ typedef struct gw_sync_report {
 	gw_sync_problem *problems; /* in key order */
 	size_t nproblems;
 	size_t fulls, segments; /* records added */
+	size_t repos_cap, problems_cap; /* room in repos and problems (gitwal/array.h) */
 } gw_sync_report;
 
 /*

@@ -18,6 +18,7 @@
  * 5. With deep, the latest state of each repository is restored and
  *    checked (deep.c).
  */
+#include "gitwal/array.h"
 #include "gitwal/audit.h"
 #include "util/thread.h"
 #include "gitwal/error.h"
@@ -66,7 +67,7 @@ typedef struct repo {
 	char *rel;
 	char *prefix;
 	record *recs;
-	size_t n;
+	size_t n, cap;
 	uint64_t expired_to; /* the highest LSN its expire records cover: its chain starts after it */
 } repo;
 
@@ -119,14 +120,8 @@ static double elapsed(const audit *a)
 
 static int add_item(audit *a, item *it)
 {
-	if (a->nitems == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 256;
-		item *n = realloc(a->items, cap * sizeof(*n));
-		if (!n)
-			return gw_error_set(GW_ERROR, "out of memory");
-		a->items = n;
-		a->cap = cap;
-	}
+	if (GW_ARRAY_RESERVE(a->items, a->cap, a->nitems + 1) < 0)
+		return GW_ERROR;
 	a->items[a->nitems++] = *it;
 	return 0;
 }
@@ -391,13 +386,8 @@ static int build_table(audit *a)
 			it->rel = it->prefix = NULL;
 		}
 		if (!rp->n || rp->recs[rp->n - 1].lsn != it->lsn) {
-			/* Records of one repository are at most its items: grow by doubling. */
-			if ((rp->n & (rp->n - 1)) == 0) {
-				record *n = realloc(rp->recs, (rp->n ? rp->n * 2 : 1) * sizeof(record));
-				if (!n)
-					return gw_error_set(GW_ERROR, "out of memory");
-				rp->recs = n;
-			}
+			if (GW_ARRAY_RESERVE(rp->recs, rp->cap, rp->n + 1) < 0)
+				return GW_ERROR;
 			rec = &rp->recs[rp->n++];
 			memset(rec, 0, sizeof(*rec));
 			rec->lsn = it->lsn;

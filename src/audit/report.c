@@ -3,6 +3,7 @@
  * sorted before output so that two audits of the same archive print the
  * same lines in the same order.
  */
+#include "gitwal/array.h"
 #include "gitwal/audit.h"
 #include "gitwal/error.h"
 
@@ -102,15 +103,7 @@ int gw_audit_report_add(gw_audit_report *r, const char *repo, uint64_t lsn, cons
 		return gw_error_set(GW_ERROR, "out of memory");
 	}
 	pthread_mutex_lock(&r->lock);
-	if (r->nproblems == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 32;
-		gw_audit_problem *n = realloc(r->problems, cap * sizeof(*n));
-		if (n) {
-			r->problems = n;
-			r->cap = cap;
-		}
-	}
-	if (r->nproblems < r->cap)
+	if (GW_ARRAY_RESERVE(r->problems, r->cap, r->nproblems + 1) == 0)
 		r->problems[r->nproblems++] = p;
 	else
 		rc = -1;

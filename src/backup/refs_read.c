@@ -39,6 +39,7 @@
  * within the last second is parsed again at each read until it settles.
  */
 #include "backup/refs_read.h"
+#include "gitwal/array.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
 #include "format/refname.h"
@@ -160,14 +161,8 @@ static int parse_packed(gw_packed_refs **out, char *text, size_t len, const char
 			at = eol;
 			continue;
 		}
-		if (p->n == cap) {
-			gw_packed_ref *nr = realloc(p->refs, (cap = cap ? cap * 2 : 64) * sizeof(*nr));
-			if (!nr) {
-				rc = gw_error_set(GW_ERROR, "out of memory");
-				goto out;
-			}
-			p->refs = nr;
-		}
+		if ((rc = GW_ARRAY_RESERVE(p->refs, cap, p->n + 1)) < 0)
+			goto out;
 		if (n < HEX + 2 || at[HEX] != ' ' || gw_hex_decode(p->refs[p->n].oid, at, OID) < 0) {
 			rc = bad_line(what, line, "not \"<40 hex digits> <ref name>\"", NULL);
 			goto out;
@@ -605,12 +600,8 @@ typedef struct {
 static int add_loose(walk *w, const unsigned char *oid, const char *target)
 {
 	gw_ref *r;
-	if (w->v->nloose == w->cap) {
-		gw_ref *nl = realloc(w->v->loose, (w->cap = w->cap ? w->cap * 2 : 16) * sizeof(gw_ref));
-		if (!nl)
-			return gw_error_set(GW_ERROR, "out of memory");
-		w->v->loose = nl;
-	}
+	if (GW_ARRAY_RESERVE(w->v->loose, w->cap, w->v->nloose + 1) < 0)
+		return GW_ERROR;
 	r = &w->v->loose[w->v->nloose];
 	memset(r, 0, sizeof(*r));
 	if (!(r->name = arena_dup(&w->v->arena, w->name)) || (target && !(r->symbolic = arena_dup(&w->v->arena, target))))

@@ -12,6 +12,7 @@
  * taken again. See DESIGN.md, "Online backups".
  */
 #include "backup/source.h"
+#include "gitwal/array.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
 #include "gitwal/repo.h"
@@ -339,12 +340,8 @@ static int list_packs(gw_source *src, char ***names, size_t *count)
 		snprintf(idx_name, sizeof(idx_name), "%.*s.idx", (int)(len - 5), de->d_name);
 		if (fstatat(dirfd(d), idx_name, &st, 0) < 0)
 			continue; /* still being written: nothing references it yet */
-		if (n == cap) {
-			char **nl = realloc(list, (cap = cap ? cap * 2 : 16) * sizeof(char *));
-			if (!nl)
-				break;
-			list = nl;
-		}
+		if (GW_ARRAY_RESERVE(list, cap, n + 1) < 0)
+			break;
 		list[n++] = strndup(de->d_name, len - 5);
 	}
 	closedir(d);
@@ -424,13 +421,9 @@ static int list_loose(gw_source *src)
 			char hex[GW_HEX_MAX];
 			if (strlen(de->d_name) != hex_rest || !gw_hex_is_lower(de->d_name, hex_rest))
 				continue;
-			if (src->nloose == cap) {
-				gw_loose_source *nl = realloc(src->loose, (cap = cap ? cap * 2 : 256) * sizeof(*nl));
-				if (!nl) {
-					closedir(d);
-					return gw_error_set(GW_ERROR, "out of memory");
-				}
-				src->loose = nl;
+			if (GW_ARRAY_RESERVE(src->loose, cap, src->nloose + 1) < 0) {
+				closedir(d);
+				return GW_ERROR;
 			}
 			l = &src->loose[src->nloose];
 			memset(l, 0, sizeof(*l));

@@ -2,6 +2,7 @@
  * Ref states (see refstate.h).
  */
 #include "format/refstate.h"
+#include "gitwal/array.h"
 #include "gitwal/error.h"
 
 #include <stdlib.h>
@@ -46,12 +47,10 @@ const gw_ref *gw_refstate_find(const gw_refstate *s, const char *name)
 /* Insert an empty ref called name in its place (the array stays sorted). */
 static gw_ref *insert_ref(gw_refstate *s, size_t at, const char *name)
 {
-	gw_ref *nr = realloc(s->refs, (s->nrefs + 1) * sizeof(gw_ref));
-	char *copy = strdup(name);
-	if (nr)
-		s->refs = nr;
-	if (!nr || !copy) {
-		free(copy);
+	char *copy;
+	if (GW_ARRAY_RESERVE(s->refs, s->cap, s->nrefs + 1) < 0)
+		return NULL;
+	if (!(copy = strdup(name))) {
 		gw_error_set(GW_ERROR, "out of memory");
 		return NULL;
 	}
@@ -81,7 +80,7 @@ int gw_refstate_apply(gw_refstate *s, const gw_update *updates, size_t n)
 		if (u->kind == GW_UPDATE_DELETED) {
 			gw_refs_free(s->refs, s->nrefs);
 			s->refs = NULL;
-			s->nrefs = 0;
+			s->nrefs = s->cap = 0;
 			continue;
 		}
 		if (u->kind != GW_UPDATE_REF && u->kind != GW_UPDATE_SYMREF)
@@ -140,6 +139,7 @@ int gw_refstate_from_manifest(gw_refstate *s, const gw_manifest *m)
 	memset(s, 0, sizeof(*s));
 	if (m->nrefs && !(s->refs = calloc(m->nrefs, sizeof(gw_ref))))
 		return gw_error_set(GW_ERROR, "out of memory");
+	s->cap = m->nrefs;
 	for (i = 0; i < m->nrefs; i++, s->nrefs++)
 		if ((rc = ref_from_manifest(&s->refs[i], &m->refs[i])) < 0)
 			return rc;

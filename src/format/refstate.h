@@ -14,6 +14,7 @@
 typedef struct gw_refstate {
 	gw_ref *refs; /* sorted by name, HEAD excluded */
 	size_t nrefs;
+	size_t cap;   /* room known to be in refs (gitwal/array.h); 0 is always safe */
 	gw_ref head;
 } gw_refstate;
 

@@ -5,6 +5,7 @@
  * costs a few small reads), used by index sync, the archiver's object set
  * and the audit; and writing a full backup's log record, its claim on an LSN.
  */
+#include "gitwal/array.h"
 #include "gitwal/segment.h"
 #include "gitwal/error.h"
 #include "gitwal/layout.h"
@@ -18,22 +19,18 @@ int gw_segment_read_meta(gw_store *store, const char *key, uint64_t size, gw_seg
 			 unsigned char trailer[GW_SEGMENT_TRAILER_SIZE])
 {
 	unsigned char *buf = NULL;
-	size_t need = GW_SEGMENT_PREFIX_SIZE, have = 0;
+	size_t need = GW_SEGMENT_PREFIX_SIZE, have = 0, cap = 0;
 	int rc;
 	if (size < GW_SEGMENT_PREFIX_SIZE + GW_SEGMENT_TRAILER_SIZE)
 		return gw_error_set(GW_ECORRUPT, "segment %s is truncated (%llu bytes)", key, (unsigned long long)size);
 	/* The prefix says how long the header is: read more until the decoder has what it needs. */
 	for (;;) {
-		unsigned char *nb;
 		if (need > size - GW_SEGMENT_TRAILER_SIZE) {
 			rc = gw_error_set(GW_ECORRUPT, "segment %s: header longer than the segment", key);
 			break;
 		}
-		if (!(nb = realloc(buf, need))) {
-			rc = gw_error_set(GW_ERROR, "out of memory");
+		if ((rc = GW_ARRAY_RESERVE(buf, cap, need)) < 0)
 			break;
-		}
-		buf = nb;
 		if ((rc = gw_store_read_range(store, key, have, need - have, buf + have)) < 0)
 			break;
 		have = need;

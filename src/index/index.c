@@ -8,6 +8,7 @@
  * updates (table `updates`); see DESIGN.md, "The index".
  */
 #include "index_internal.h"
+#include "gitwal/array.h"
 #include "gitwal/error.h"
 
 #include <pthread.h>
@@ -592,14 +593,8 @@ int gw_index_repos(gw_index *ix, char ***out, size_t *count)
 		return rc;
 	}
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (n == cap) {
-			char **nl = realloc(list, (cap = cap ? cap * 2 : 32) * sizeof(char *));
-			if (!nl) {
-				rc = gw_error_set(GW_ERROR, "out of memory");
-				break;
-			}
-			list = nl;
-		}
+		if ((rc = GW_ARRAY_RESERVE(list, cap, n + 1)) < 0)
+			break;
 		list[n++] = strdup((const char *)sqlite3_column_text(st, 0));
 	}
 	gw_index__done(st);

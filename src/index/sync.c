@@ -12,6 +12,7 @@
  * damaged repository must not hide the others). Failures of the listing or
  * of the index itself always stop it.
  */
+#include "gitwal/array.h"
 #include "gitwal/index.h"
 #include "gitwal/error.h"
 #include "gitwal/expire.h"
@@ -24,11 +25,10 @@
 #include <string.h>
 
 typedef struct {
-	char **keys;
-	uint64_t *sizes;
-	gw_key_kind *kinds;
-	size_t count, cap;
-	gw_sync_report *report; /* when set: every repository a key names */
+	gw_store_listing listed; /* the manifests, segments and expire records */
+	gw_key_kind *kinds;      /* what each of them is */
+	size_t kinds_cap;
+	gw_sync_report *report;  /* when set: every repository a key names */
 } key_list;
 
 static int strdup_into(char **out, const char *s)
@@ -39,12 +39,10 @@ static int strdup_into(char **out, const char *s)
 /* Keys come in byte order, so one repository's keys are together: a name is new when it is not the last one. */
 static int report_repo(gw_sync_report *r, const char *rel)
 {
-	char **n;
 	if (r->nrepos && strcmp(r->repos[r->nrepos - 1], rel) == 0)
 		return 0;
-	if (!(n = realloc(r->repos, (r->nrepos + 1) * sizeof(char *))))
-		return gw_error_set(GW_ERROR, "out of memory");
-	r->repos = n;
+	if (GW_ARRAY_RESERVE(r->repos, r->repos_cap, r->nrepos + 1) < 0)
+		return GW_ERROR;
 	if (strdup_into(&r->repos[r->nrepos], rel) < 0)
 		return GW_ERROR;
 	r->nrepos++;
@@ -65,26 +63,10 @@ static int collect_manifests(const gw_store_entry *e, void *payload)
 	free(rel);
 	if (rc < 0 || (kind != GW_KEY_FULL_MANIFEST && kind != GW_KEY_SEGMENT && kind != GW_KEY_EXPIRE))
 		return 0;
-	if (l->count == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		char **n = realloc(l->keys, cap * sizeof(char *));
-		uint64_t *sz = n ? realloc(l->sizes, cap * sizeof(uint64_t)) : NULL;
-		gw_key_kind *k = sz ? realloc(l->kinds, cap * sizeof(gw_key_kind)) : NULL;
-		if (n)
-			l->keys = n;
-		if (sz)
-			l->sizes = sz;
-		if (!k)
-			return gw_error_set(GW_ERROR, "out of memory");
-		l->kinds = k;
-		l->cap = cap;
-	}
-	if (!(l->keys[l->count] = strdup(e->key)))
-		return gw_error_set(GW_ERROR, "out of memory");
-	l->sizes[l->count] = e->size;
-	l->kinds[l->count] = kind;
-	l->count++;
-	return 0;
+	if (GW_ARRAY_RESERVE(l->kinds, l->kinds_cap, l->listed.count + 1) < 0)
+		return GW_ERROR;
+	l->kinds[l->listed.count] = kind;
+	return gw_store_listing_add(&l->listed, e);
 }
 
 /* Record the manifest at key; *stored is set when a failure comes from the store's data, not the index. */
@@ -184,15 +166,14 @@ int gw_index_record_segment(gw_index *index, gw_store *store, const char *key, u
 
 static int report_problem(gw_sync_report *r, const char *rel, uint64_t lsn, const char *key, int code)
 {
-	gw_sync_problem *n, *p;
+	gw_sync_problem *p;
 	size_t i;
 	for (i = 0; i < r->nproblems; i++)
 		if (strcmp(r->problems[i].key, key) == 0)
 			return 0; /* seen by an earlier sync into the same report */
-	if (!(n = realloc(r->problems, (r->nproblems + 1) * sizeof(*n))))
-		return gw_error_set(GW_ERROR, "out of memory");
-	r->problems = n;
-	p = &n[r->nproblems];
+	if (GW_ARRAY_RESERVE(r->problems, r->problems_cap, r->nproblems + 1) < 0)
+		return GW_ERROR;
+	p = &r->problems[r->nproblems];
 	memset(p, 0, sizeof(*p));
 	p->lsn = lsn;
 	p->code = code;
@@ -212,7 +193,7 @@ static int manifest_before(const key_list *l, size_t i, const char *rel, uint64_
 	char *prev_rel = NULL;
 	uint64_t prev_lsn;
 	gw_key_kind kind;
-	int found = i > 0 && gw_layout_parse_key(l->keys[i - 1], &prev_rel, &prev_lsn, &kind) >= 0 && prev_rel &&
+	int found = i > 0 && gw_layout_parse_key(l->listed.keys[i - 1], &prev_rel, &prev_lsn, &kind) >= 0 && prev_rel &&
 		    kind == GW_KEY_FULL_MANIFEST && prev_lsn == lsn && strcmp(prev_rel, rel) == 0;
 	free(prev_rel);
 	return found;
@@ -232,27 +213,27 @@ static int sync_listing(gw_index *index, gw_store *store, const char *repo, cons
 	rc = gw_store_list_after(store, prefix, start_after, collect_manifests, &l);
 	free(prefix);
 	/* Expire records first: the keys they cover are gone by policy, not records to index (DESIGN.md 18.3). */
-	for (i = 0; i < l.count && rc >= 0; i++) {
+	for (i = 0; i < l.listed.count && rc >= 0; i++) {
 		char *rel = NULL;
 		uint64_t lsn;
 		gw_key_kind kind;
 		int stored = 0;
 		if (l.kinds[i] != GW_KEY_EXPIRE)
 			continue;
-		gw_layout_parse_key(l.keys[i], &rel, &lsn, &kind);
-		rc = gw_index_sync_expire(index, store, l.keys[i], &stored);
+		gw_layout_parse_key(l.listed.keys[i], &rel, &lsn, &kind);
+		rc = gw_index_sync_expire(index, store, l.listed.keys[i], &stored);
 		if (rc < 0 && stored && report && rel)
-			rc = report_problem(report, rel, lsn, l.keys[i], rc);
+			rc = report_problem(report, rel, lsn, l.listed.keys[i], rc);
 		free(rel);
 	}
-	for (i = 0; i < l.count && rc >= 0; i++) {
+	for (i = 0; i < l.listed.count && rc >= 0; i++) {
 		char *rel = NULL;
 		uint64_t lsn, covered = 0;
 		gw_key_kind kind;
 		int known = 0, stored = 0;
 		if (l.kinds[i] == GW_KEY_EXPIRE)
 			continue;
-		gw_layout_parse_key(l.keys[i], &rel, &lsn, &kind);
+		gw_layout_parse_key(l.listed.keys[i], &rel, &lsn, &kind);
 		if (rel && (rc = gw_index_lsn_known(index, rel, lsn, &known)) < 0) {
 			free(rel);
 			break;
@@ -262,8 +243,8 @@ static int sync_listing(gw_index *index, gw_store *store, const char *repo, cons
 			break;
 		}
 		if (!known && lsn > covered) {
-			rc = kind == GW_KEY_SEGMENT ? record_segment(index, store, l.keys[i], l.sizes[i], &stored)
-						    : record_manifest(index, store, l.keys[i], &stored);
+			rc = kind == GW_KEY_SEGMENT ? record_segment(index, store, l.listed.keys[i], l.listed.sizes[i], &stored)
+						    : record_manifest(index, store, l.listed.keys[i], &stored);
 			added += rc == 0;
 			if (rc == 0 && report)
 				(*(kind == GW_KEY_SEGMENT ? &report->segments : &report->fulls))++;
@@ -279,15 +260,12 @@ static int sync_listing(gw_index *index, gw_store *store, const char *repo, cons
 				rc = 0;
 			/* A damaged key is this repository's problem, not the others': note it and go on. */
 			if (rc < 0 && stored && report && rel)
-				rc = report_problem(report, rel, lsn, l.keys[i], rc);
+				rc = report_problem(report, rel, lsn, l.listed.keys[i], rc);
 		}
 		free(rel);
 	}
 
-	for (i = 0; i < l.count; i++)
-		free(l.keys[i]);
-	free(l.keys);
-	free(l.sizes);
+	gw_store_listing_dispose(&l.listed);
 	free(l.kinds);
 	if (rc < 0)
 		return rc;

@@ -13,6 +13,7 @@
  * restore to a time after a name's last change needs no lookup for it.
  */
 #include "index_internal.h"
+#include "gitwal/array.h"
 #include "gitwal/error.h"
 
 #include <stdio.h>
@@ -180,18 +181,11 @@ static int list_push_row(update_list *l, sqlite3_stmt *st)
 	gw_update *u;
 	int kind = sqlite3_column_int(st, 2);
 	const char *ref = (const char *)sqlite3_column_text(st, 4), *new = (const char *)sqlite3_column_text(st, 5);
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		gw_update *ni = realloc(l->items, cap * sizeof(*ni));
-		uint64_t *np;
-		if (!ni)
-			return gw_error_set(GW_ERROR, "out of memory");
-		l->items = ni;
-		if (!(np = realloc(l->pos, cap * sizeof(*np))))
-			return gw_error_set(GW_ERROR, "out of memory");
-		l->pos = np;
-		l->cap = cap;
-	}
+	/* Two arrays of one length: each grows the same way from the same capacity. */
+	size_t icap = l->cap, pcap = l->cap;
+	if (GW_ARRAY_RESERVE(l->items, icap, l->n + 1) < 0 || GW_ARRAY_RESERVE(l->pos, pcap, l->n + 1) < 0)
+		return GW_ERROR;
+	l->cap = pcap;
 	u = &l->items[l->n];
 	memset(u, 0, sizeof(*u));
 	u->kind = (gw_update_kind)kind;

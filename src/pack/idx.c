@@ -10,6 +10,7 @@
  * index checksum.
  */
 #include "pack/pack.h"
+#include "gitwal/array.h"
 #include "gitwal/error.h"
 #include "util/bytes.h"
 
@@ -357,14 +358,8 @@ int gw_idx_load_window(const gw_idx *idx, uint64_t end, uint64_t lo, uint64_t hi
 		}
 		if (off < lo)
 			continue;
-		if (n == cap) {
-			gw_idx_ofs_entry *na = realloc(arr, (cap = cap ? cap * 2 : 64) * sizeof(*arr));
-			if (!na) {
-				rc = gw_error_set(GW_ERROR, "out of memory");
-				goto fail;
-			}
-			arr = na;
-		}
+		if ((rc = GW_ARRAY_RESERVE(arr, cap, n + 1)) < 0)
+			goto fail;
 		arr[n].offset = off;
 		arr[n].pos = pos;
 		arr[n].crc = gw_get_be32(ce);

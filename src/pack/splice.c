@@ -28,6 +28,7 @@
  * loose objects are re-hashed.
  */
 #include "pack/pack.h"
+#include "gitwal/array.h"
 #include "gitwal/error.h"
 #include "util/bytes.h"
 #include "util/crc32.h"
@@ -93,20 +94,6 @@ typedef struct {
 	gw_splice_stats *stats;
 	size_t stream_buf;
 } splice_ctx;
-
-static int grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-	void *n;
-	if (need <= *cap)
-		return 0;
-	*cap = *cap ? *cap * 2 : 64;
-	if (*cap < need)
-		*cap = need;
-	if (!(n = realloc(*arr, *cap * elem)))
-		return gw_error_set(GW_ERROR, "out of memory");
-	*arr = n;
-	return 0;
-}
 
 static int bit_get(const uint64_t *bits, uint32_t i)
 {
@@ -496,7 +483,7 @@ static int add_breakpoint(pack_state *ps, uint64_t old_off, int64_t delta, uint6
 		ps->bp[ps->nbp - 1] = (breakpoint){old_off, delta};
 		return 0;
 	}
-	rc = grow((void **)&ps->bp, &ps->cap_bp, ps->nbp + 1, sizeof(*ps->bp));
+	rc = GW_ARRAY_RESERVE(ps->bp, ps->cap_bp, ps->nbp + 1);
 	if (rc == 0)
 		ps->bp[ps->nbp++] = (breakpoint){old_off, delta};
 	return rc;
@@ -576,7 +563,7 @@ static int copy_object(splice_ctx *c, pack_state *ps, cursor *cur, const gw_idx_
 		return rc;
 	if (crc_old != e->crc)
 		return corrupt_object(c, ps, e->pos, e->offset, "CRC32 mismatch with the pack index");
-	if ((rc = grow((void **)&ps->co, &ps->cap_co, ps->nco + 1, sizeof(*ps->co))) < 0)
+	if ((rc = GW_ARRAY_RESERVE(ps->co, ps->cap_co, ps->nco + 1)) < 0)
 		return rc;
 	ps->co[ps->nco++] = (crc_override){e->pos, crc_new};
 	c->stats->rewritten++;
@@ -625,7 +612,7 @@ static int walk_pack(splice_ctx *c, pack_state *ps)
 			len = end - arr[i].offset;
 			expect = end;
 			if (bit_get(ps->skip, arr[i].pos)) {
-				if ((rc = grow((void **)&ps->sk, &ps->cap_sk, ps->nsk + 1, sizeof(*ps->sk))) < 0)
+				if ((rc = GW_ARRAY_RESERVE(ps->sk, ps->cap_sk, ps->nsk + 1)) < 0)
 					break;
 				ps->sk[ps->nsk++] = (skipped_entry){arr[i].offset, arr[i].pos};
 				cursor_skip(&cur, len);
@@ -896,7 +883,7 @@ static int write_idx_pass(splice_ctx *c, idx_writer *w, int table, uint64_t **la
 				if (off < 0x80000000u) {
 					gw_put_be32(b, (uint32_t)off);
 				} else {
-					if ((rc = grow((void **)large, caplarge, *nlarge + 1, sizeof(**large))) < 0)
+					if ((rc = GW_ARRAY_RESERVE(*large, *caplarge, *nlarge + 1)) < 0)
 						break;
 					(*large)[*nlarge] = off;
 					gw_put_be32(b, 0x80000000u | (uint32_t)(*nlarge)++);

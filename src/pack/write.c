@@ -5,6 +5,7 @@
  * `git pack-objects` would cost more than the work itself.
  */
 #include "pack/pack.h"
+#include "gitwal/array.h"
 #include "gitwal/error.h"
 #include "gitwal/odb.h"
 #include "util/bytes.h"
@@ -263,14 +264,8 @@ static int write_idx(out_file *f, size_t hl, const entry *es, size_t n, const gw
 		if (off < 0x80000000u) {
 			gw_put_be32(b, (uint32_t)off);
 		} else {
-			if (nlarge == cap) {
-				uint64_t *nl = realloc(large, (cap = cap ? cap * 2 : 64) * sizeof(uint64_t));
-				if (!nl) {
-					rc = gw_error_set(GW_ERROR, "out of memory");
-					break;
-				}
-				large = nl;
-			}
+			if ((rc = GW_ARRAY_RESERVE(large, cap, nlarge + 1)) < 0)
+				break;
 			large[nlarge] = off;
 			gw_put_be32(b, 0x80000000u | (uint32_t)nlarge++);
 		}

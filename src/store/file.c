@@ -11,6 +11,7 @@
  * the temporary files of dead writers there (DESIGN.md 2.2).
  */
 #include "store/driver.h"
+#include "gitwal/array.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
 #include "util/owner.h"
@@ -479,14 +480,8 @@ static int list_dir(gw_store *store, const char *dir_key, const char *prefix, co
 			continue;
 		if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode))
 			continue;
-		if (count == cap) {
-			dir_entry *ne = realloc(entries, (cap = cap ? cap * 2 : 64) * sizeof(*entries));
-			if (!ne) {
-				rc = gw_error_set(GW_ERROR, "out of memory");
-				break;
-			}
-			entries = ne;
-		}
+		if ((rc = GW_ARRAY_RESERVE(entries, cap, count + 1)) < 0)
+			break;
 		entries[count].name = strdup(de->d_name);
 		entries[count].is_dir = S_ISDIR(sb.st_mode);
 		entries[count].size = (uint64_t)sb.st_size;

@@ -23,6 +23,7 @@
  */
 #include "store/s3.h"
 #include "util/thread.h"
+#include "gitwal/array.h"
 #include "gitwal/error.h"
 
 #include <stdio.h>
@@ -315,16 +316,9 @@ static void upload_track(gw_s3 *s3, const char *id, int add)
 	size_t i;
 	pthread_mutex_lock(&s3->uploads_lock);
 	if (add) {
-		if (s3->nuploads == s3->uploads_cap) {
-			size_t cap = s3->uploads_cap ? s3->uploads_cap * 2 : 8;
-			char **n = realloc(s3->uploads, cap * sizeof(*n));
-			if (n) {
-				s3->uploads = n;
-				s3->uploads_cap = cap;
-			}
-		}
 		/* Without memory it goes untracked: only its age then protects it. */
-		if (s3->nuploads < s3->uploads_cap && (s3->uploads[s3->nuploads] = strdup(id)))
+		if (GW_ARRAY_RESERVE(s3->uploads, s3->uploads_cap, s3->nuploads + 1) == 0 &&
+		    (s3->uploads[s3->nuploads] = strdup(id)))
 			s3->nuploads++;
 	} else {
 		for (i = 0; i < s3->nuploads; i++)
@@ -467,14 +461,8 @@ static int part_send(s3_writer *w)
 	if (w->nparts >= MAX_PARTS)
 		return gw_error_set(GW_EINVALID, "store %s: key %s: more than %d parts", w->s3->url, w->base.key,
 				    MAX_PARTS);
-	if (w->nparts >= w->etags_cap) {
-		size_t cap = w->etags_cap ? w->etags_cap * 2 : 16;
-		void *ne = realloc(w->etags, cap * sizeof(*w->etags));
-		if (!ne)
-			return oom();
-		w->etags = ne;
-		w->etags_cap = cap;
-	}
+	if ((rc = GW_ARRAY_RESERVE(w->etags, w->etags_cap, w->nparts + 1)) < 0)
+		return rc;
 	md5_take(w, w->sending_md5);
 	w->total += w->fill.len;
 	tmp = w->sending;
@@ -974,14 +962,8 @@ static int version_cb(const char *key, const char *version_id, int delete_marker
 	if (!delete_marker)
 		v->versions++;
 	if (v->collect) {
-		if (v->nids == v->cap) {
-			size_t cap = v->cap ? v->cap * 2 : 8;
-			char **ni = realloc(v->ids, cap * sizeof(*ni));
-			if (!ni)
-				return oom();
-			v->ids = ni;
-			v->cap = cap;
-		}
+		if (GW_ARRAY_RESERVE(v->ids, v->cap, v->nids + 1) < 0)
+			return GW_ERROR;
 		if (!(v->ids[v->nids] = strdup(version_id)))
 			return oom();
 		v->nids++;

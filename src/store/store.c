@@ -3,6 +3,7 @@
  * small helpers (put, get) every caller would otherwise write again.
  */
 #include "store/driver.h"
+#include "gitwal/array.h"
 #include "gitwal/error.h"
 
 #include <stdlib.h>
@@ -331,24 +332,22 @@ int gw_store_list(gw_store *store, const char *prefix, gw_store_list_cb cb, void
 	return gw_store_list_after(store, prefix, NULL, cb, payload);
 }
 
-static int collect(const gw_store_entry *e, void *payload)
+int gw_store_listing_add(gw_store_listing *l, const gw_store_entry *e)
 {
-	gw_store_listing *l = payload;
-	if (l->count == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		char **k = realloc(l->keys, cap * sizeof(char *));
-		uint64_t *s = k ? realloc(l->sizes, cap * sizeof(uint64_t)) : NULL;
-		if (k)
-			l->keys = k;
-		if (!s)
-			return gw_error_set(GW_ERROR, "out of memory");
-		l->sizes = s;
-		l->cap = cap;
-	}
+	/* Two arrays of one length: each grows the same way from the same capacity. */
+	size_t kcap = l->cap, scap = l->cap;
+	if (GW_ARRAY_RESERVE(l->keys, kcap, l->count + 1) < 0 || GW_ARRAY_RESERVE(l->sizes, scap, l->count + 1) < 0)
+		return GW_ERROR;
+	l->cap = scap;
 	if (!(l->keys[l->count] = strdup(e->key)))
 		return gw_error_set(GW_ERROR, "out of memory");
 	l->sizes[l->count++] = e->size;
 	return 0;
+}
+
+static int collect(const gw_store_entry *e, void *payload)
+{
+	return gw_store_listing_add(payload, e);
 }
 
 int gw_store_list_all(gw_store *store, const char *prefix, gw_store_listing *out)

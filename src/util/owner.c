@@ -3,6 +3,7 @@
  * verdict on a leftover's owner.
  */
 #include "util/owner.h"
+#include "gitwal/array.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -209,15 +210,7 @@ int gw_owner_cleared_add(gw_owner_cleared *c, const char *s)
 		else if (cmp > 0)
 			hi = mid;
 	}
-	if (cmp && c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 64;
-		char **n = realloc(c->dirs, cap * sizeof(*n));
-		if (n) {
-			c->dirs = n;
-			c->cap = cap;
-		}
-	}
-	if (cmp && (c->n == c->cap || !(copy = strdup(s)))) {
+	if (cmp && (GW_ARRAY_RESERVE(c->dirs, c->cap, c->n + 1) < 0 || !(copy = strdup(s)))) {
 		rc = -1;
 	} else if (cmp) {
 		memmove(c->dirs + lo + 1, c->dirs + lo, (c->n - lo) * sizeof(*c->dirs));

@@ -9,6 +9,7 @@
  * one name, its path without symlinks, and the archiver, `backup --all` and
  * the inotify watcher all see the same tree.
  */
+#include "gitwal/array.h"
 #include "gitwal/repo.h"
 #include "gitwal/error.h"
 #include "gitwal/io.h"
@@ -130,12 +131,8 @@ typedef struct {
 
 static int list_add(str_list *l, const char *s)
 {
-	if (l->count == l->cap) {
-		char **n = realloc(l->items, (l->cap = l->cap ? l->cap * 2 : 64) * sizeof(char *));
-		if (!n)
-			return gw_error_set(GW_ERROR, "out of memory");
-		l->items = n;
-	}
+	if (GW_ARRAY_RESERVE(l->items, l->cap, l->count + 1) < 0)
+		return GW_ERROR;
 	if (!(l->items[l->count] = strdup(s)))
 		return gw_error_set(GW_ERROR, "out of memory");
 	l->count++;
