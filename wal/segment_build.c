@@ -1,13 +1,14 @@
 /*
- * Building log segments (see segment_build.h and DESIGN.md, "Log segments").
+ * Building log segments (see segment_build.h and DESIGN.md 10.2).
  *
  * Objects: starting from the new value of every updated ref, walk commits
  * (parents, tree), trees (entries) and tags (target), and stop at any object
  * already archived in the generation (the object set) whose closure is
  * archived: everything such an object reaches was archived with it. Commits
- * where the walk stopped become the bundle's prerequisites. The objects
- * found are packed by `git pack-objects`, which reuses the repository's
- * deltas.
+ * where the walk stopped become the bundle's prerequisites. Up to
+ * SMALL_PACK_OBJECTS new objects are packed in-process (whole objects: no
+ * process to start); more are packed by `git pack-objects`, which reuses the
+ * repository's deltas.
  *
  * One exception to stopping: a full backup's snapshot holds every object
  * present when it listed them, which can include some loose objects of a

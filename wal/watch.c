@@ -1,5 +1,5 @@
 /*
- * The archiver's inotify watcher (see include/gitwal/watch.h, wal/WATCH.md).
+ * The archiver's inotify watcher (see include/gitwal/watch.h, DESIGN.md 10.4).
  *
  * Every watched directory is a node in a tree mirroring the filesystem below
  * the root: plain directories (N_DIR, watched so repositories appearing in

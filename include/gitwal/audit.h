@@ -3,7 +3,7 @@
  * store itself rather than from the local index (which is only a cache and
  * may be wrong in exactly the cases an audit exists for).
  *
- * Levels (DESIGN.md, "Audit"):
+ * Levels (DESIGN.md 14.1):
  *   default      list every stored key and match it with the index; read
  *                every manifest and every segment's header and trailer (two
  *                ranged reads) and check each repository's record chain,

@@ -1,5 +1,5 @@
 /*
- * Where things live in a store (DESIGN.md, "Storage layout"):
+ * Where things live in a store (DESIGN.md 3):
  *
  *   repos/<encoded repository>/<LSN, 20 digits>.full.bundle    the Git bundle
  *   repos/<encoded repository>/<LSN, 20 digits>.full.idx       its pack index

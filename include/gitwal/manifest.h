@@ -1,7 +1,7 @@
 /*
  * The full-backup manifest: the commit point of a full backup. Written last;
  * a backup whose manifest is absent does not exist. JSON (jansson), with a
- * magic and a version; the schema is in DESIGN.md. Parsing treats the input
+ * magic and a version; the schema is in DESIGN.md 4.3. Parsing treats the input
  * as untrusted: every field is type-, range- and syntax-checked.
  */
 #ifndef GITWAL_MANIFEST_H

@@ -1,6 +1,6 @@
 /*
  * Log segments: what the archiver writes for every change to a repository
- * (DESIGN.md, "Log segments"). A segment holds the ref updates since the
+ * (DESIGN.md 10.1). A segment holds the ref updates since the
  * previous segment, each with its time, and a Git bundle carrying the
  * objects those updates newly need, with the previous values as
  * prerequisites, so stock git can apply it in an emergency. A header names
@@ -13,7 +13,7 @@
  *   [8,12)   uint32_be flags (bit 0: header JSON is LZ4 block-compressed)
  *   [12,16)  uint32_be H, stored header length
  *   [16,20)  uint32_be raw header length (== H when not compressed)
- *   [20,20+H) header (JSON, see DESIGN.md)
+ *   [20,20+H) header (JSON, see DESIGN.md 10.1)
  *   then B bytes: the bundle (B may be 0: no new objects and no new values)
  *   then I bytes: the pack index (v2) of the bundle's pack (I is 0 when the
  *                 pack has no objects), so restore can join packs without

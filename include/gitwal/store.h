@@ -172,7 +172,11 @@ typedef struct gw_store_health {
 /* Fill *out; cheap (no request), safe from any thread while the store is open. */
 void gw_store_health_get(gw_store *store, gw_store_health *out);
 
-/* Remove a key. Only retention may call it. */
+/*
+ * Remove a key. On the archive's store only retention calls it (DESIGN.md
+ * 18.6); the spool (a local file store, DESIGN.md 10.6) removes a segment
+ * once the archive holds it.
+ */
 int gw_store_remove(gw_store *store, const char *key);
 
 /* What happened to one key of gw_store_remove_batch. */

@@ -9,7 +9,7 @@
  * Nothing is lost silently: when the kernel drops events (queue overflow) the
  * caller gets GW_WATCH_RESCAN_ALL, and when a directory cannot be watched
  * (fs.inotify.max_user_watches) it gets GW_WATCH_RESCAN for it and must fall
- * back to examining that path periodically. See wal/WATCH.md.
+ * back to examining that path periodically. See DESIGN.md 10.4.
  *
  * A gw_watch is not thread-safe: use it from one thread.
  */

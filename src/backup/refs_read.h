@@ -1,7 +1,7 @@
 /*
  * Reading a repository's refs and HEAD: the one place gitwal does it (full
- * backups, the archiver, the audit). See refs_read.c and DESIGN.md, "Reading
- * refs".
+ * backups, the archiver, the audit). See refs_read.c and DESIGN.md 10.2,
+ * "Reading refs".
  *
  * A reader belongs to one repository and keeps its parsed packed-refs between
  * reads (re-parsed only when the file changed), so reading the refs of a

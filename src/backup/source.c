@@ -9,7 +9,7 @@
  * file descriptors keep packs readable even if gc deletes them. If the refs
  * differ, a pack vanished between listing and opening, or a tip is not among
  * the objects opened, the repository changed under us and the snapshot is
- * taken again. See DESIGN.md, "Online backups".
+ * taken again. See DESIGN.md 5.1.
  */
 #include "backup/source.h"
 #include "gitwal/array.h"

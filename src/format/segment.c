@@ -1,5 +1,5 @@
 /*
- * Log segment encoding and decoding (layout in segment.h and DESIGN.md).
+ * Log segment encoding and decoding (layout in segment.h and DESIGN.md 10.1).
  * The header is JSON (jansson), LZ4-compressed when that saves space: a
  * header is mostly ref names and hex ids, which compress well, while the
  * bundle's pack is already deflated and is stored as is. Decoding treats the

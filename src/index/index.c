@@ -5,7 +5,7 @@
  * writes. Each segment row carries what planning needs so that planning never
  * walks a generation row by row: whether it links to the record before it
  * (`linked`), the bytes of its generation up to it (`cum_size`), and its ref
- * updates (table `updates`); see DESIGN.md, "The index".
+ * updates (table `updates`); see DESIGN.md 7.
  */
 #include "index_internal.h"
 #include "gitwal/array.h"

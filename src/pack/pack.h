@@ -1,7 +1,7 @@
 /*
  * Git pack and pack-index (.idx v2) primitives, and the pack splicer that
  * turns a repository's existing packs and loose objects into one pack plus
- * its index without recomputing deltas (see DESIGN.md, "Full backup").
+ * its index without recomputing deltas (see DESIGN.md 4 and 5.2).
  *
  * Everything here reads data it must not trust blindly (a live repository,
  * or a stored sidecar): every read is bounds-checked and reports GW_ECORRUPT
