@@ -115,8 +115,8 @@ typedef struct gw_store_listing {
 	size_t count, cap;
 } gw_store_listing;
 int gw_store_list_all(gw_store *store, const char *prefix, gw_store_listing *out);
-/* Append a copy of one entry (for a gw_store_list callback that keeps some of the keys). */
-int gw_store_listing_add(gw_store_listing *listing, const gw_store_entry *entry);
+/* A gw_store_list callback: append a copy of entry to the gw_store_listing `listing` (zeroed first). */
+int gw_store_listing_add(const gw_store_entry *entry, void *listing);
 void gw_store_listing_dispose(gw_store_listing *listing);
 
 /*

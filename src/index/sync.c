@@ -66,7 +66,7 @@ static int collect_manifests(const gw_store_entry *e, void *payload)
 	if (GW_ARRAY_RESERVE(l->kinds, l->kinds_cap, l->listed.count + 1) < 0)
 		return GW_ERROR;
 	l->kinds[l->listed.count] = kind;
-	return gw_store_listing_add(&l->listed, e);
+	return gw_store_listing_add(e, &l->listed);
 }
 
 /* Record the manifest at key; *stored is set when a failure comes from the store's data, not the index. */

@@ -332,8 +332,9 @@ int gw_store_list(gw_store *store, const char *prefix, gw_store_list_cb cb, void
 	return gw_store_list_after(store, prefix, NULL, cb, payload);
 }
 
-int gw_store_listing_add(gw_store_listing *l, const gw_store_entry *e)
+int gw_store_listing_add(const gw_store_entry *e, void *listing)
 {
+	gw_store_listing *l = listing;
 	/* Two arrays of one length: each grows the same way from the same capacity. */
 	size_t kcap = l->cap, scap = l->cap;
 	if (GW_ARRAY_RESERVE(l->keys, kcap, l->count + 1) < 0 || GW_ARRAY_RESERVE(l->sizes, scap, l->count + 1) < 0)
@@ -345,16 +346,11 @@ int gw_store_listing_add(gw_store_listing *l, const gw_store_entry *e)
 	return 0;
 }
 
-static int collect(const gw_store_entry *e, void *payload)
-{
-	return gw_store_listing_add(payload, e);
-}
-
 int gw_store_list_all(gw_store *store, const char *prefix, gw_store_listing *out)
 {
 	int rc;
 	memset(out, 0, sizeof(*out));
-	if ((rc = gw_store_list(store, prefix, collect, out)) < 0)
+	if ((rc = gw_store_list(store, prefix, gw_store_listing_add, out)) < 0)
 		gw_store_listing_dispose(out);
 	return rc;
 }

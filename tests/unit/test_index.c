@@ -1,70 +1,16 @@
 /* Unit tests for src/index: the SQLite index (index.c) and its rebuild from a store (sync.c). */
 #include "testutil.h"
+#include "fixture.h"
 
-#include "gitwal/index.h"
 #include "gitwal/layout.h"
 #include "gitwal/manifest.h"
 
 #include <sqlite3.h>
 
-typedef struct {
-	char dir[128];
-	char path[200];
-	gw_index *ix;
-} fixture;
-
-static int setup(void **state)
-{
-	fixture *f = calloc(1, sizeof(*f));
-	tu_mkdtemp(f->dir, sizeof(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/index.db", f->dir);
-	assert_int_equal(gw_index_open(&f->ix, f->path), 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-	gw_index_free(f->ix);
-	tu_rmrf(f->dir);
-	free(f);
-	return 0;
-}
-
-static gw_full_record rec(const char *repo, uint64_t lsn)
-{
-	static char keys[64][128];
-	static int next;
-	gw_full_record r;
-	char *k = keys[next++ % 64];
-	memset(&r, 0, sizeof(r));
-	r.repository = (char *)repo;
-	r.lsn = lsn;
-	r.time_us = 1700000000000000LL + (int64_t)lsn;
-	snprintf(k, 128, "repos/%s/%020llu.full.manifest", repo, (unsigned long long)lsn);
-	r.manifest_key = k;
-	r.manifest_size = 100 + lsn;
-	snprintf(r.manifest_sha256, sizeof(r.manifest_sha256), "%064llx", (unsigned long long)lsn);
-	r.bundle_size = (1ULL << 40) + lsn;
-	r.idx_size = 2000 + lsn;
-	r.objects = 3000 + lsn;
-	r.refs = 4 + lsn;
-	return r;
-}
-
-static void add(gw_index *ix, const char *repo, uint64_t lsn)
-{
-	gw_full_record r = rec(repo, lsn);
-	int rc = gw_index_full_add(ix, &r);
-	if (rc)
-		print_error("%s\n", gw_error_message());
-	assert_int_equal(rc, 0);
-}
-
 static void assert_rec(const gw_full_record *got, const char *repo, uint64_t lsn)
 {
-	gw_full_record w = rec(repo, lsn);
+	char key[128];
+	gw_full_record w = tu_full_record(repo, lsn, key);
 	assert_string_equal(got->repository, w.repository);
 	assert_int_equal(got->lsn, w.lsn);
 	assert_int_equal(got->time_us, w.time_us);
@@ -79,7 +25,7 @@ static void assert_rec(const gw_full_record *got, const char *repo, uint64_t lsn
 
 static void test_open_wal_and_schema(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	gw_index *again;
@@ -103,7 +49,7 @@ static void test_open_wal_and_schema(void **state)
 	sqlite3_close(db);
 
 	/* Reopening keeps what is there. */
-	add(f->ix, "a.git", 1);
+	tu_add_full(f->ix, "a.git", 1);
 	assert_int_equal(gw_index_open(&again, f->path), 0);
 	{
 		gw_full_record r;
@@ -117,7 +63,7 @@ static void test_open_wal_and_schema(void **state)
 
 static void test_open_errors(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	char bad[300];
 	gw_index *ix = (gw_index *)1;
 	sqlite3 *db;
@@ -144,12 +90,12 @@ static void test_open_errors(void **state)
 
 static void test_add_and_find(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	gw_full_record r;
-	add(f->ix, "a.git", 2);
-	add(f->ix, "a.git", 10);
-	add(f->ix, "a.git", 1);
-	add(f->ix, "b/c.git", 5);
+	tu_add_full(f->ix, "a.git", 2);
+	tu_add_full(f->ix, "a.git", 10);
+	tu_add_full(f->ix, "a.git", 1);
+	tu_add_full(f->ix, "b/c.git", 5);
 	/* Latest. */
 	assert_int_equal(gw_index_full_find(f->ix, "a.git", 0, &r), 0);
 	assert_rec(&r, "a.git", 10);
@@ -173,7 +119,8 @@ static void test_add_and_find(void **state)
 	tu_assert_err(gw_index_full_find(f->ix, "a.git%", 0, &r), GW_ENOTFOUND, "a.git%");
 	/* Adding the same backup again changes nothing (write-once records). */
 	{
-		gw_full_record again = rec("a.git", 2);
+		char key[128];
+		gw_full_record again = tu_full_record("a.git", 2, key);
 		again.objects = 1;
 		assert_int_equal(gw_index_full_add(f->ix, &again), 0);
 		assert_int_equal(gw_index_full_find(f->ix, "a.git", 2, &r), 0);
@@ -200,7 +147,7 @@ static int visit(const gw_full_record *r, void *payload)
 
 static void test_foreach_repos_clear(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	static const struct {
 		const char *repo;
 		uint64_t lsn;
@@ -210,13 +157,13 @@ static void test_foreach_repos_clear(void **state)
 	size_t n, i;
 	gw_full_record r;
 	/* Insert out of order. */
-	add(f->ix, "z.git", 4);
-	add(f->ix, "a.git", 100);
-	add(f->ix, "a/b.git", 3);
-	add(f->ix, "a.git", 9);
-	add(f->ix, "B.git", 1);
-	add(f->ix, "a.git", 1);
-	add(f->ix, "a.git", 2);
+	tu_add_full(f->ix, "z.git", 4);
+	tu_add_full(f->ix, "a.git", 100);
+	tu_add_full(f->ix, "a/b.git", 3);
+	tu_add_full(f->ix, "a.git", 9);
+	tu_add_full(f->ix, "B.git", 1);
+	tu_add_full(f->ix, "a.git", 1);
+	tu_add_full(f->ix, "a.git", 2);
 	memset(&s, 0, sizeof(s));
 	assert_int_equal(gw_index_full_foreach(f->ix, NULL, visit, &s), 0);
 	assert_int_equal(s.n, 7);
@@ -256,7 +203,7 @@ static void test_foreach_repos_clear(void **state)
 	assert_int_equal(s.n, 0);
 	tu_assert_err(gw_index_full_find(f->ix, "a.git", 0, &r), GW_ENOTFOUND, "a.git");
 	/* Usable after clearing. */
-	add(f->ix, "a.git", 7);
+	tu_add_full(f->ix, "a.git", 7);
 	assert_int_equal(gw_index_full_find(f->ix, "a.git", 0, &r), 0);
 	assert_int_equal(r.lsn, 7);
 	gw_full_record_dispose(&r);
@@ -313,7 +260,7 @@ static char *put_manifest(gw_store *s, const char *rel, uint64_t lsn, const char
 
 static void test_sync(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	char url[300], *key;
 	gw_store *s;
 	gw_full_record r;
@@ -381,7 +328,7 @@ static void test_sync(void **state)
 
 static void test_sync_rejects_mismatched_manifest(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	char url[300], *key;
 	gw_store *s;
 	gw_full_record r;
@@ -418,7 +365,7 @@ static void test_sync_rejects_mismatched_manifest(void **state)
 /* gw_index_sync_report goes on past damaged keys, names each once, and lists every repository a key names. */
 static void test_sync_report(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	char url[300], *k, *bad_manifest, *bad_segment;
 	gw_store *s;
 	gw_sync_report rep;
@@ -484,13 +431,13 @@ static void test_sync_report(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_open_wal_and_schema, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_add_and_find, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_foreach_repos_clear, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sync, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sync_rejects_mismatched_manifest, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sync_report, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_wal_and_schema, tu_index_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_open_errors, tu_index_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_add_and_find, tu_index_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_foreach_repos_clear, tu_index_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_sync, tu_index_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_sync_rejects_mismatched_manifest, tu_index_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_sync_report, tu_index_setup, tu_teardown),
 	};
 	return tu_run_tests(tests);
 }

@@ -4,80 +4,12 @@
  * bytes, archiver gaps, and the ref updates that decide the end state).
  */
 #include "testutil.h"
+#include "fixture.h"
 
-#include "gitwal/index.h"
-
-typedef struct {
-	char dir[128];
-	char path[200];
-	gw_index *ix;
-} fixture;
-
-static int setup(void **state)
-{
-	fixture *f = calloc(1, sizeof(*f));
-	tu_mkdtemp(f->dir, sizeof(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/index.db", f->dir);
-	assert_int_equal(gw_index_open(&f->ix, f->path), 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-	gw_index_free(f->ix);
-	tu_rmrf(f->dir);
-	free(f);
-	return 0;
-}
-
-/* Digests are made up: record n of a repository has digest n, so a link is "prev = lsn - 1". */
-static void digest(char out[65], uint64_t n)
-{
-	snprintf(out, 65, "%064llx", (unsigned long long)n);
-}
-
-#define T0 1700000000000000LL
-#define AT(lsn) (T0 + (int64_t)(lsn) * 1000)
-
-static void add_full(gw_index *ix, const char *repo, uint64_t lsn)
-{
-	gw_full_record r;
-	char key[128];
-	memset(&r, 0, sizeof(r));
-	r.repository = (char *)repo;
-	r.lsn = lsn;
-	r.time_us = AT(lsn);
-	snprintf(key, sizeof(key), "repos/%s/%020llu.full.manifest", repo, (unsigned long long)lsn);
-	r.manifest_key = key;
-	digest(r.manifest_sha256, lsn);
-	assert_int_equal(gw_index_full_add(ix, &r), 0);
-}
-
-/* A segment at lsn of the generation at base, linking to prev_digest, with its updates. */
-static void add_seg_linking(gw_index *ix, const char *repo, uint64_t lsn, uint64_t base, uint64_t prev_digest,
-			    const gw_update *u, size_t n)
-{
-	gw_segment_record r;
-	char key[128];
-	memset(&r, 0, sizeof(r));
-	r.repository = (char *)repo;
-	r.lsn = lsn;
-	r.base_lsn = base;
-	r.time_first_us = r.time_last_us = AT(lsn);
-	snprintf(key, sizeof(key), "repos/%s/%020llu.seg", repo, (unsigned long long)lsn);
-	r.key = key;
-	r.size = 100 * lsn;
-	digest(r.sha256, lsn);
-	digest(r.prev_sha256, prev_digest);
-	r.updates = n;
-	assert_int_equal(gw_index_segment_add(ix, &r, u, n), 0);
-}
-
+/* A segment linked to the record before it. */
 static void add_seg(gw_index *ix, const char *repo, uint64_t lsn, uint64_t base, const gw_update *u, size_t n)
 {
-	add_seg_linking(ix, repo, lsn, base, lsn - 1, u, n);
+	tu_add_segment(ix, repo, lsn, base, lsn - 1, u, n);
 }
 
 static gw_update ref_update(uint64_t lsn, const char *ref, const char *new_hex)
@@ -85,7 +17,7 @@ static gw_update ref_update(uint64_t lsn, const char *ref, const char *new_hex)
 	gw_update u;
 	memset(&u, 0, sizeof(u));
 	u.kind = GW_UPDATE_REF;
-	u.time_us = AT(lsn);
+	u.time_us = TU_AT(lsn);
 	u.ref = (char *)ref;
 	snprintf(u.new_oid, sizeof(u.new_oid), "%s", new_hex);
 	return u;
@@ -101,64 +33,64 @@ static void span(gw_index *ix, const char *repo, uint64_t full, int64_t until, g
 
 static void test_span_whole_chain(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	gw_index_span s;
 	uint64_t l;
-	add_full(f->ix, "a.git", 1);
+	tu_add_full(f->ix, "a.git", 1);
 	for (l = 2; l <= 10; l++)
 		add_seg(f->ix, "a.git", l, 1, NULL, 0);
 	/* Up to LSN 6 inclusive. */
-	span(f->ix, "a.git", 1, AT(6), &s);
+	span(f->ix, "a.git", 1, TU_AT(6), &s);
 	assert_int_equal(s.last_lsn, 6);
 	assert_int_equal(s.segments, 5);
 	assert_int_equal(s.bytes, 100 * (2 + 3 + 4 + 5 + 6));
 	assert_int_equal(s.broken_lsn, 0);
-	assert_int_equal(s.last_time_us, AT(6));
+	assert_int_equal(s.last_time_us, TU_AT(6));
 	/* Between two segments: the earlier one. */
-	span(f->ix, "a.git", 1, AT(6) + 999, &s);
+	span(f->ix, "a.git", 1, TU_AT(6) + 999, &s);
 	assert_int_equal(s.last_lsn, 6);
 	/* Before the first segment: the full backup alone. */
-	span(f->ix, "a.git", 1, AT(1) + 5, &s);
+	span(f->ix, "a.git", 1, TU_AT(1) + 5, &s);
 	assert_int_equal(s.last_lsn, 1);
 	assert_int_equal(s.segments, 0);
 	assert_int_equal(s.bytes, 0);
 	/* After the last. */
-	span(f->ix, "a.git", 1, AT(100), &s);
+	span(f->ix, "a.git", 1, TU_AT(100), &s);
 	assert_int_equal(s.last_lsn, 10);
 	assert_int_equal(s.segments, 9);
 }
 
 static void test_span_out_of_order_and_generations(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	gw_index_span s;
 	/* Rows arrive in any order (a rebuild): segments before their full backup, a hole filled later. */
 	add_seg(f->ix, "a.git", 3, 1, NULL, 0);
 	add_seg(f->ix, "a.git", 2, 1, NULL, 0);
 	add_seg(f->ix, "a.git", 5, 1, NULL, 0);
-	span(f->ix, "a.git", 1, AT(5), &s);
+	span(f->ix, "a.git", 1, TU_AT(5), &s);
 	assert_int_equal(s.broken_lsn, 2); /* no full backup yet: LSN 2 does not link */
-	add_full(f->ix, "a.git", 1);
-	span(f->ix, "a.git", 1, AT(5), &s);
+	tu_add_full(f->ix, "a.git", 1);
+	span(f->ix, "a.git", 1, TU_AT(5), &s);
 	assert_int_equal(s.broken_lsn, 4);
 	assert_true(s.broken_missing);
-	assert_int_equal(s.broken_after_us, AT(3));
+	assert_int_equal(s.broken_after_us, TU_AT(3));
 	/* Before the hole the state is provable. */
-	span(f->ix, "a.git", 1, AT(3), &s);
+	span(f->ix, "a.git", 1, TU_AT(3), &s);
 	assert_int_equal(s.broken_lsn, 0);
 	assert_int_equal(s.bytes, 500);
 	add_seg(f->ix, "a.git", 4, 1, NULL, 0);
-	span(f->ix, "a.git", 1, AT(5), &s);
+	span(f->ix, "a.git", 1, TU_AT(5), &s);
 	assert_int_equal(s.broken_lsn, 0);
 	assert_int_equal(s.segments, 4);
 	assert_int_equal(s.bytes, 200 + 300 + 400 + 500);
 	/* A next generation: its full backup at 6, segments at 7..8 belong to it only. */
-	add_full(f->ix, "a.git", 6);
+	tu_add_full(f->ix, "a.git", 6);
 	add_seg(f->ix, "a.git", 7, 6, NULL, 0);
 	add_seg(f->ix, "a.git", 8, 6, NULL, 0);
-	span(f->ix, "a.git", 1, AT(8), &s);
+	span(f->ix, "a.git", 1, TU_AT(8), &s);
 	assert_int_equal(s.last_lsn, 5);
-	span(f->ix, "a.git", 6, AT(8), &s);
+	span(f->ix, "a.git", 6, TU_AT(8), &s);
 	assert_int_equal(s.last_lsn, 8);
 	assert_int_equal(s.segments, 2);
 	assert_int_equal(s.bytes, 700 + 800);
@@ -167,41 +99,41 @@ static void test_span_out_of_order_and_generations(void **state)
 
 static void test_span_broken_link(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	gw_index_span s;
-	add_full(f->ix, "a.git", 1);
+	tu_add_full(f->ix, "a.git", 1);
 	add_seg(f->ix, "a.git", 2, 1, NULL, 0);
-	add_seg_linking(f->ix, "a.git", 3, 1, 77, NULL, 0); /* links to a record that is not LSN 2 */
+	tu_add_segment(f->ix, "a.git", 3, 1, 77, NULL, 0); /* links to a record that is not LSN 2 */
 	add_seg(f->ix, "a.git", 4, 1, NULL, 0);
-	span(f->ix, "a.git", 1, AT(4), &s);
+	span(f->ix, "a.git", 1, TU_AT(4), &s);
 	assert_int_equal(s.broken_lsn, 3);
 	assert_false(s.broken_missing);
-	span(f->ix, "a.git", 1, AT(2), &s);
+	span(f->ix, "a.git", 1, TU_AT(2), &s);
 	assert_int_equal(s.broken_lsn, 0);
 	/* A repository the index does not know. */
-	assert_int_equal(gw_index_span_find(f->ix, "nope.git", 1, AT(2), &s), GW_ENOTFOUND);
+	assert_int_equal(gw_index_span_find(f->ix, "nope.git", 1, TU_AT(2), &s), GW_ENOTFOUND);
 	tu_assert_msg_has("nope.git");
 }
 
 /* The lowest record above the span, of any generation: what restore checks is not owed to the time asked for. */
 static void test_span_next(void **state)
 {
-	gw_index *ix = ((fixture *)*state)->ix;
+	gw_index *ix = ((tu_fixture *)*state)->ix;
 	gw_index_span s;
-	add_full(ix, "a.git", 1);
+	tu_add_full(ix, "a.git", 1);
 	add_seg(ix, "a.git", 2, 1, NULL, 0);
 	add_seg(ix, "a.git", 3, 1, NULL, 0);
 	/* LSN 4 (a full backup's) is lost; its segments 5 and 6 remain. */
 	add_seg(ix, "a.git", 5, 4, NULL, 0);
 	add_seg(ix, "a.git", 6, 4, NULL, 0);
-	add_full(ix, "a.git", 7);
+	tu_add_full(ix, "a.git", 7);
 
-	span(ix, "a.git", 1, AT(2), &s); /* LSN 3 of the same generation is next */
+	span(ix, "a.git", 1, TU_AT(2), &s); /* LSN 3 of the same generation is next */
 	assert_int_equal(s.last_lsn, 2);
 	assert_int_equal(s.next_lsn, 3);
 	assert_false(s.next_full);
 	assert_int_equal(s.next_base_lsn, 1);
-	assert_int_equal(s.next_time_us, AT(3));
+	assert_int_equal(s.next_time_us, TU_AT(3));
 	span(ix, "a.git", 1, INT64_MAX, &s); /* a hole after the span, then a segment of another generation */
 	assert_int_equal(s.last_lsn, 3);
 	assert_int_equal(s.next_lsn, 5);
@@ -209,58 +141,49 @@ static void test_span_next(void **state)
 	span(ix, "a.git", 7, INT64_MAX, &s); /* nothing above */
 	assert_int_equal(s.next_lsn, 0);
 	/* A full backup is next. */
-	add_full(ix, "b.git", 1);
-	add_full(ix, "b.git", 2);
-	span(ix, "b.git", 1, AT(1), &s);
+	tu_add_full(ix, "b.git", 1);
+	tu_add_full(ix, "b.git", 2);
+	span(ix, "b.git", 1, TU_AT(1), &s);
 	assert_int_equal(s.next_lsn, 2);
 	assert_true(s.next_full);
-	assert_int_equal(s.next_time_us, AT(2));
+	assert_int_equal(s.next_time_us, TU_AT(2));
 }
 
 static int check_window(const gw_segment_record *r, void *payload)
 {
 	(void)payload;
 	assert_int_equal(r->gap, 1);
-	assert_int_equal(r->gap_from_us, AT(2));
-	assert_int_equal(r->gap_to_us, AT(3));
+	assert_int_equal(r->gap_from_us, TU_AT(2));
+	assert_int_equal(r->gap_to_us, TU_AT(3));
 	return 0;
 }
 
 static void test_gaps(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	gw_index_span s;
 	gw_segment_record r;
-	char key[64];
-	add_full(f->ix, "a.git", 1);
+	char key[128];
+	tu_add_full(f->ix, "a.git", 1);
 	add_seg(f->ix, "a.git", 2, 1, NULL, 0);
-	/* LSN 3 says the archiver saw nothing between AT(2) and AT(3). */
-	memset(&r, 0, sizeof(r));
-	r.repository = "a.git";
-	r.lsn = 3;
-	r.base_lsn = 1;
-	r.time_first_us = r.time_last_us = AT(3);
-	snprintf(key, sizeof(key), "repos/a.git/%020d.seg", 3);
-	r.key = key;
-	r.size = 300;
-	digest(r.sha256, 3);
-	digest(r.prev_sha256, 2);
+	/* LSN 3 says the archiver saw nothing between TU_AT(2) and TU_AT(3). */
+	r = tu_segment_record("a.git", 3, 1, 2, key);
 	r.gap = 1;
-	r.gap_from_us = AT(2);
-	r.gap_to_us = AT(3);
+	r.gap_from_us = TU_AT(2);
+	r.gap_to_us = TU_AT(3);
 	assert_int_equal(gw_index_segment_add(f->ix, &r, NULL, 0), 0);
 	add_seg(f->ix, "a.git", 4, 1, NULL, 0);
 	/* Inside the window: the state restored is LSN 2's, and the window is reported. */
-	span(f->ix, "a.git", 1, AT(2) + 500, &s);
+	span(f->ix, "a.git", 1, TU_AT(2) + 500, &s);
 	assert_int_equal(s.last_lsn, 2);
 	assert_int_equal(s.unknown_lsn, 3);
-	assert_int_equal(s.unknown_from_us, AT(2));
-	assert_int_equal(s.unknown_to_us, AT(3));
+	assert_int_equal(s.unknown_from_us, TU_AT(2));
+	assert_int_equal(s.unknown_to_us, TU_AT(3));
 	/* Exactly at the last archived state before it: known. */
-	span(f->ix, "a.git", 1, AT(2), &s);
+	span(f->ix, "a.git", 1, TU_AT(2), &s);
 	assert_int_equal(s.unknown_lsn, 0);
 	/* After it: known, and the gap lies inside the span. */
-	span(f->ix, "a.git", 1, AT(4), &s);
+	span(f->ix, "a.git", 1, TU_AT(4), &s);
 	assert_int_equal(s.unknown_lsn, 0);
 	/* The record keeps its window. */
 	assert_int_equal(gw_index_segment_foreach(f->ix, "a.git", 3, 3, check_window, NULL), 0);
@@ -270,15 +193,15 @@ static int count_gap(uint64_t lsn, int64_t from, int64_t to, void *payload)
 {
 	int *n = payload;
 	assert_int_equal(lsn, 3);
-	assert_int_equal(from, AT(2));
-	assert_int_equal(to, AT(3));
+	assert_int_equal(from, TU_AT(2));
+	assert_int_equal(to, TU_AT(3));
 	++*n;
 	return 0;
 }
 
 static void test_gaps_foreach(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	int n = 0;
 	test_gaps(state);
 	assert_int_equal(gw_index_gaps_foreach(f->ix, "a.git", 2, 4, count_gap, &n), 0);
@@ -300,23 +223,32 @@ static const char *value_of(const gw_update *u, size_t n, const char *ref)
 	return v;
 }
 
+/* The updates that decide a.git's refs at until, in the span (s) of its full backup at LSN 1. */
+static size_t updates_at(gw_index *ix, int64_t until, gw_index_span *s, gw_update **got)
+{
+	size_t n;
+	span(ix, "a.git", 1, until, s);
+	assert_int_equal(gw_index_span_updates(ix, "a.git", s, until, got, &n), 0);
+	return n;
+}
+
 static void test_span_updates_latest_per_ref(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	gw_index_span s;
 	gw_update *got;
 	size_t n, i;
 	char h[8][41];
 	for (i = 0; i < 8; i++)
 		snprintf(h[i], sizeof(h[i]), "%040zx", i + 1);
-	add_full(f->ix, "a.git", 1);
+	tu_add_full(f->ix, "a.git", 1);
 	{
 		gw_update u2[] = {ref_update(2, "refs/heads/main", h[0]), ref_update(2, "refs/tags/v1", h[1])};
 		gw_update u3[] = {ref_update(3, "refs/heads/main", h[2])};
 		gw_update u4[] = {ref_update(4, "refs/tags/v1", ""), ref_update(4, "refs/heads/side", h[3])};
 		gw_update u5 = {0};
 		u5.kind = GW_UPDATE_SYMREF;
-		u5.time_us = AT(5);
+		u5.time_us = TU_AT(5);
 		u5.ref = "HEAD";
 		u5.old_target = "refs/heads/main";
 		u5.new_target = "refs/heads/side";
@@ -325,15 +257,13 @@ static void test_span_updates_latest_per_ref(void **state)
 		add_seg(f->ix, "a.git", 4, 1, u4, 2);
 		add_seg(f->ix, "a.git", 5, 1, &u5, 1);
 	}
-	span(f->ix, "a.git", 1, AT(3), &s);
-	assert_int_equal(gw_index_span_updates(f->ix, "a.git", &s, AT(3), &got, &n), 0);
+	n = updates_at(f->ix, TU_AT(3), &s, &got);
 	assert_int_equal(n, 2);
 	assert_string_equal(value_of(got, n, "refs/heads/main"), h[2]);
 	assert_string_equal(value_of(got, n, "refs/tags/v1"), h[1]);
 	gw_updates_free(got, n);
 
-	span(f->ix, "a.git", 1, AT(9), &s);
-	assert_int_equal(gw_index_span_updates(f->ix, "a.git", &s, AT(9), &got, &n), 0);
+	n = updates_at(f->ix, TU_AT(9), &s, &got);
 	assert_int_equal(n, 4);
 	assert_string_equal(value_of(got, n, "refs/heads/main"), h[2]);
 	assert_string_equal(value_of(got, n, "refs/tags/v1"), ""); /* deleted */
@@ -345,27 +275,25 @@ static void test_span_updates_latest_per_ref(void **state)
 	gw_updates_free(got, n);
 
 	/* No segment in the span: nothing. */
-	span(f->ix, "a.git", 1, AT(1), &s);
-	assert_int_equal(gw_index_span_updates(f->ix, "a.git", &s, AT(1), &got, &n), 0);
+	n = updates_at(f->ix, TU_AT(1), &s, &got);
 	assert_int_equal(n, 0);
 	gw_updates_free(got, n);
 }
 
 static void test_span_updates_deletion_voids_older(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	gw_index_span s;
 	gw_update *got;
 	size_t n;
 	gw_update u2 = ref_update(2, "refs/heads/main", "1111111111111111111111111111111111111111");
 	gw_update del = {0};
 	del.kind = GW_UPDATE_DELETED;
-	del.time_us = AT(3);
-	add_full(f->ix, "a.git", 1);
+	del.time_us = TU_AT(3);
+	tu_add_full(f->ix, "a.git", 1);
 	add_seg(f->ix, "a.git", 2, 1, &u2, 1);
 	add_seg(f->ix, "a.git", 3, 1, &del, 1);
-	span(f->ix, "a.git", 1, AT(3), &s);
-	assert_int_equal(gw_index_span_updates(f->ix, "a.git", &s, AT(3), &got, &n), 0);
+	n = updates_at(f->ix, TU_AT(3), &s, &got);
 	assert_int_equal(n, 1);
 	assert_int_equal(got[0].kind, GW_UPDATE_DELETED);
 	gw_updates_free(got, n);
@@ -373,7 +301,7 @@ static void test_span_updates_deletion_voids_older(void **state)
 
 static void test_span_updates_inside_last_segment(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	gw_index_span s;
 	gw_update *got;
 	size_t n;
@@ -382,22 +310,19 @@ static void test_span_updates_inside_last_segment(void **state)
 			  ref_update(2, "refs/heads/late", "3333333333333333333333333333333333333333")};
 	u[1].time_us += 500;
 	u[2].time_us += 600;
-	add_full(f->ix, "a.git", 1);
+	tu_add_full(f->ix, "a.git", 1);
 	add_seg(f->ix, "a.git", 2, 1, u, 3);
 	/* Only the updates of the last segment at or before until count. */
-	span(f->ix, "a.git", 1, AT(2) + 100, &s);
+	n = updates_at(f->ix, TU_AT(2) + 100, &s, &got);
 	assert_int_equal(s.last_lsn, 2);
-	assert_int_equal(gw_index_span_updates(f->ix, "a.git", &s, AT(2) + 100, &got, &n), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(value_of(got, n, "refs/heads/main"), "1111111111111111111111111111111111111111");
 	gw_updates_free(got, n);
-	span(f->ix, "a.git", 1, AT(2) + 550, &s);
-	assert_int_equal(gw_index_span_updates(f->ix, "a.git", &s, AT(2) + 550, &got, &n), 0);
+	n = updates_at(f->ix, TU_AT(2) + 550, &s, &got);
 	assert_int_equal(n, 1);
 	assert_string_equal(value_of(got, n, "refs/heads/main"), "2222222222222222222222222222222222222222");
 	gw_updates_free(got, n);
-	span(f->ix, "a.git", 1, AT(3), &s);
-	assert_int_equal(gw_index_span_updates(f->ix, "a.git", &s, AT(3), &got, &n), 0);
+	n = updates_at(f->ix, TU_AT(3), &s, &got);
 	assert_int_equal(n, 2);
 	assert_string_equal(value_of(got, n, "refs/heads/late"), "3333333333333333333333333333333333333333");
 	gw_updates_free(got, n);
@@ -405,38 +330,38 @@ static void test_span_updates_inside_last_segment(void **state)
 
 static void test_batch(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	gw_index_span s;
 	uint64_t l;
 	assert_int_equal(gw_index_batch_begin(f->ix), 0);
 	assert_int_equal(gw_index_batch_begin(f->ix), GW_EINVALID);
-	add_full(f->ix, "a.git", 1);
+	tu_add_full(f->ix, "a.git", 1);
 	for (l = 2; l <= 1000; l++)
 		add_seg(f->ix, "a.git", l, 1, NULL, 0);
 	assert_int_equal(gw_index_batch_commit(f->ix), 0);
-	span(f->ix, "a.git", 1, AT(1000), &s);
+	span(f->ix, "a.git", 1, TU_AT(1000), &s);
 	assert_int_equal(s.segments, 999);
 	assert_int_equal(s.broken_lsn, 0);
 	assert_int_equal(s.bytes, 100ULL * (1000 * 1001 / 2 - 1));
 	/* Adding a record twice keeps the first. */
-	add_seg_linking(f->ix, "a.git", 500, 1, 12345, NULL, 0);
-	span(f->ix, "a.git", 1, AT(1000), &s);
+	tu_add_segment(f->ix, "a.git", 500, 1, 12345, NULL, 0);
+	span(f->ix, "a.git", 1, TU_AT(1000), &s);
 	assert_int_equal(s.broken_lsn, 0);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_span_whole_chain, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_span_out_of_order_and_generations, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_span_broken_link, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_span_next, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_gaps, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_gaps_foreach, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_span_updates_latest_per_ref, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_span_updates_deletion_voids_older, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_span_updates_inside_last_segment, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_span_whole_chain, tu_index_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_span_out_of_order_and_generations, tu_index_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_span_broken_link, tu_index_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_span_next, tu_index_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_gaps, tu_index_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_gaps_foreach, tu_index_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_span_updates_latest_per_ref, tu_index_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_span_updates_deletion_voids_older, tu_index_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_span_updates_inside_last_segment, tu_index_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_batch, tu_index_setup, tu_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

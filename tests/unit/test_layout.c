@@ -1,5 +1,6 @@
 /* Unit tests for src/format/layout.c: store keys and LSN allocation. */
 #include "testutil.h"
+#include "fixture.h"
 
 #include "gitwal/layout.h"
 #include "gitwal/repo.h"
@@ -158,31 +159,6 @@ static void test_parse_lsn_overflow(void **state)
 
 /* ---- LSN allocation over a file store ---- */
 
-typedef struct {
-	char dir[128];
-	gw_store *store;
-} fixture;
-
-static int setup(void **state)
-{
-	fixture *f = calloc(1, sizeof(*f));
-	char url[200];
-	tu_mkdtemp(f->dir, sizeof(f->dir));
-	snprintf(url, sizeof(url), "file://%s/store", f->dir);
-	assert_int_equal(gw_store_open(&f->store, url), 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-	gw_store_free(f->store);
-	tu_rmrf(f->dir);
-	free(f);
-	return 0;
-}
-
 static void put_key(gw_store *s, const char *rel, uint64_t lsn, gw_key_kind kind)
 {
 	char *key = gw_layout_key(rel, lsn, kind);
@@ -203,7 +179,7 @@ static uint64_t next_lsn(gw_store *s, const char *rel)
 
 static void test_next_lsn(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	assert_int_equal(next_lsn(f->store, "a.git"), 1);
 	put_key(f->store, "a.git", 1, GW_KEY_FULL_BUNDLE);
 	put_key(f->store, "a.git", 1, GW_KEY_FULL_IDX);
@@ -237,7 +213,7 @@ static void test_next_lsn(void **state)
 /* The highest possible LSN leaves no next one: 0 (the "latest" wildcard) must not come back. */
 static void test_next_lsn_exhausted(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	uint64_t lsn = 12345;
 	int rc;
 	put_key(f->store, "full.git", UINT64_MAX, GW_KEY_FULL_BUNDLE);
@@ -255,8 +231,8 @@ int main(void)
 		cmocka_unit_test(test_parse_foreign_keys),
 		cmocka_unit_test(test_parse_bad_repository_component),
 		cmocka_unit_test(test_parse_lsn_overflow),
-		cmocka_unit_test_setup_teardown(test_next_lsn, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_next_lsn_exhausted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_next_lsn, tu_store_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_next_lsn_exhausted, tu_store_setup, tu_teardown),
 	};
 	return tu_run_tests(tests);
 }

@@ -1,5 +1,6 @@
 /* Unit tests for src/store/store.c and the file:// driver (src/store/file.c). */
 #include "testutil.h"
+#include "fixture.h"
 
 #include "gitwal/store.h"
 #include "util/owner.h"
@@ -11,66 +12,14 @@
 #include <sys/wait.h>
 #include <time.h>
 
-typedef struct {
-	char dir[128];  /* the temporary directory */
-	char root[160]; /* the store root inside it */
-	char url[200];
-	gw_store *store;
-} fixture;
-
-static int setup(void **state)
-{
-	fixture *f = calloc(1, sizeof(*f));
-	assert_non_null(f);
-	tu_mkdtemp(f->dir, sizeof(f->dir));
-	snprintf(f->root, sizeof(f->root), "%s/store", f->dir);
-	snprintf(f->url, sizeof(f->url), "file://%s", f->root);
-	assert_int_equal(gw_store_open(&f->store, f->url), 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-	gw_store_free(f->store);
-	tu_rmrf(f->dir);
-	free(f);
-	return 0;
-}
-
 /* ---- listing helpers ---- */
 
-typedef struct {
-	char **keys;
-	uint64_t *sizes;
-	size_t n;
-	int stop_after; /* return 7 after this many entries (0: never) */
-} listing;
-
-static int collect(const gw_store_entry *e, void *payload)
+/* Lists like gw_store_listing_add, and stops the listing with 7 after its third entry. */
+static int collect_three(const gw_store_entry *e, void *payload)
 {
-	listing *l = payload;
-	l->keys = realloc(l->keys, (l->n + 1) * sizeof(char *));
-	l->sizes = realloc(l->sizes, (l->n + 1) * sizeof(uint64_t));
-	assert_non_null(l->keys);
-	assert_non_null(l->sizes);
-	l->keys[l->n] = strdup(e->key);
-	l->sizes[l->n] = e->size;
-	l->n++;
-	if (l->stop_after && (int)l->n >= l->stop_after)
-		return 7;
-	return 0;
-}
-
-static void listing_free(listing *l)
-{
-	size_t i;
-	for (i = 0; i < l->n; i++)
-		free(l->keys[i]);
-	free(l->keys);
-	free(l->sizes);
-	memset(l, 0, sizeof(*l));
+	gw_store_listing *l = payload;
+	int rc = gw_store_listing_add(e, l);
+	return rc < 0 ? rc : l->count >= 3 ? 7 : 0;
 }
 
 static int str_cmp(const void *a, const void *b)
@@ -129,7 +78,7 @@ static void assert_get(gw_store *s, const char *key, const char *want)
 
 static void test_open_creates_root_and_url(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	char deep[300], url[400];
 	struct stat st;
 	gw_store *s;
@@ -158,7 +107,7 @@ static void test_open_creates_root_and_url(void **state)
 
 static void test_url_errors(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	char url[300], file[300];
 	gw_store *s = (gw_store *)1;
 	tu_assert_err(gw_store_open(&s, "file://relative/path"), GW_EINVALID, "relative/path");
@@ -193,7 +142,7 @@ static void test_url_errors(void **state)
 
 static void test_put_get_roundtrip(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	unsigned char bin[1000];
 	char *buf;
 	size_t len, i;
@@ -244,7 +193,7 @@ static void test_put_get_roundtrip(void **state)
 /* gw_store_traffic counts what streams through writers (sink or direct) and readers, as it streams. */
 static void test_traffic(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	gw_store_writer *w;
 	gw_store_reader *r;
 	uint64_t rd, wr;
@@ -293,7 +242,7 @@ static void check_streamed(gw_store *s, const char *key, const unsigned char *da
 
 static void test_streaming_write_chunks(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	const size_t total = 3 * 1024 * 1024 + 12345;
 	unsigned char *data = malloc(total);
 	static const size_t sizes[] = {1, 7, 4096, 131071, 131072, 262143, 262144, 262145, 600000, 3, 100000};
@@ -351,7 +300,7 @@ static void test_streaming_write_chunks(void **state)
 
 static void test_create_only(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	gw_store_writer *w1, *w2;
 	put_str(f->store, "once", "original");
 	tu_assert_err(gw_store_put(f->store, "once", "replacement", 11), GW_EEXISTS, "once");
@@ -375,7 +324,7 @@ static void test_create_only(void **state)
 
 static void test_commit_twice_and_write_after_commit(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	gw_store_writer *w;
 	assert_int_equal(gw_store_write_open(&w, f->store, "k2", 1), 0);
 	assert_int_equal(gw_store_writer_write(w, "x", 1), 0);
@@ -390,9 +339,9 @@ static void test_commit_twice_and_write_after_commit(void **state)
 
 static void test_abort_leaves_nothing(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	gw_store_writer *w;
-	listing l = {0};
+	gw_store_listing l = {0};
 	gw_store_stat st;
 	char big[300000];
 	memset(big, 'q', sizeof(big));
@@ -402,8 +351,8 @@ static void test_abort_leaves_nothing(void **state)
 	/* While in flight: a hidden temporary exists but is not listed. */
 	assert_int_equal(count_files(f->root, 1), 1);
 	assert_int_equal(count_files(f->root, 0), 1);
-	assert_int_equal(gw_store_list(f->store, "", collect, &l), 0);
-	assert_int_equal(l.n, 0);
+	assert_int_equal(gw_store_list(f->store, "", gw_store_listing_add, &l), 0);
+	assert_int_equal(l.count, 0);
 	tu_assert_err(gw_store_stat_key(f->store, "pending/obj", &st), GW_ENOTFOUND, "pending/obj");
 	gw_store_writer_free(w);
 	/* After: nothing at all, hidden or not, not even the directory made for the key. */
@@ -415,8 +364,8 @@ static void test_abort_leaves_nothing(void **state)
 		assert_int_equal(stat(dir, &sb), -1);
 		assert_int_equal(errno, ENOENT);
 	}
-	assert_int_equal(gw_store_list(f->store, "", collect, &l), 0);
-	assert_int_equal(l.n, 0);
+	assert_int_equal(gw_store_list(f->store, "", gw_store_listing_add, &l), 0);
+	assert_int_equal(l.count, 0);
 	tu_assert_err(gw_store_stat_key(f->store, "pending/obj", &st), GW_ENOTFOUND, "pending/obj");
 
 	/* Freed before any write, and free(NULL). */
@@ -430,12 +379,12 @@ static void test_abort_leaves_nothing(void **state)
 	assert_int_equal(gw_store_write_open(&w, f->store, "pending/three", 0), 0);
 	gw_store_writer_free(w);
 	assert_get(f->store, "pending/obj", "done");
-	listing_free(&l);
+	gw_store_listing_dispose(&l);
 }
 
 static void test_committed_is_read_only(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	gw_store_stat st;
 	struct stat sb;
 	char path[400];
@@ -467,7 +416,7 @@ static ssize_t read_all(gw_store_reader *r, char *buf, size_t cap, size_t chunk)
 
 static void test_ranged_reads(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	const char *text = "0123456789abcdefghijklmnopqrstuvwxyz";
 	gw_store_reader *r;
 	char buf[100];
@@ -527,7 +476,7 @@ static void test_ranged_reads(void **state)
 
 static void test_list_order_and_prefixes(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	static const char *keys[] = {
 		"a/b",     "a.b",   "a-b",   "a0",     "a/b2",   "a/bb/c", "a/c/d",    "a/c/e/f", "a/c-d",
 		"a/c.d",   "ab/x",  "b",     "B",      "a_b",    "a+b",    "a=b",      "a%2Fb",   "z/y/x/w",
@@ -539,7 +488,7 @@ static void test_list_order_and_prefixes(void **state)
 					 "zz/",  "a/c/d", "a/c/e/f/", "B", "z/y/x/w", "a/bb/c/"};
 	const size_t nkeys = sizeof(keys) / sizeof(keys[0]);
 	char *sorted[64];
-	listing l = {0};
+	gw_store_listing l = {0};
 	size_t i, j, k;
 
 	for (i = 0; i < nkeys; i++) {
@@ -552,23 +501,23 @@ static void test_list_order_and_prefixes(void **state)
 
 	for (k = 0; k < sizeof(prefixes) / sizeof(prefixes[0]); k++) {
 		const char *p = prefixes[k];
-		int rc = gw_store_list(f->store, p, collect, &l);
+		int rc = gw_store_list(f->store, p, gw_store_listing_add, &l);
 		assert_int_equal(rc, 0);
 		for (i = 0, j = 0; i < nkeys; i++) {
 			if (strncmp(sorted[i], p, strlen(p)) != 0)
 				continue;
-			if (j >= l.n || strcmp(l.keys[j], sorted[i]) != 0) {
+			if (j >= l.count || strcmp(l.keys[j], sorted[i]) != 0) {
 				print_error("prefix '%s': entry %zu is '%s', expected '%s'\n", p, j,
-					    j < l.n ? l.keys[j] : "(end)", sorted[i]);
+					    j < l.count ? l.keys[j] : "(end)", sorted[i]);
 				fail();
 			}
 			j++;
 		}
-		if (j != l.n) {
-			print_error("prefix '%s': %zu extra entries, first '%s'\n", p, l.n - j, l.keys[j]);
+		if (j != l.count) {
+			print_error("prefix '%s': %zu extra entries, first '%s'\n", p, l.count - j, l.keys[j]);
 			fail();
 		}
-		listing_free(&l);
+		gw_store_listing_dispose(&l);
 	}
 	/* Starting after a key: every (prefix, start) pair against the sorted truth. */
 	{
@@ -578,46 +527,45 @@ static void test_list_order_and_prefixes(void **state)
 		for (k = 0; k < sizeof(prefixes) / sizeof(prefixes[0]); k++)
 			for (s = 0; s < sizeof(starts) / sizeof(starts[0]); s++) {
 				const char *p = prefixes[k], *after = starts[s];
-				assert_int_equal(gw_store_list_after(f->store, p, after, collect, &l), 0);
+				assert_int_equal(gw_store_list_after(f->store, p, after, gw_store_listing_add, &l), 0);
 				for (i = 0, j = 0; i < nkeys; i++) {
 					if (strncmp(sorted[i], p, strlen(p)) != 0 || strcmp(sorted[i], after) <= 0)
 						continue;
-					if (j >= l.n || strcmp(l.keys[j], sorted[i]) != 0) {
+					if (j >= l.count || strcmp(l.keys[j], sorted[i]) != 0) {
 						print_error("prefix '%s' after '%s': entry %zu is '%s', expected '%s'\n", p,
-							    after, j, j < l.n ? l.keys[j] : "(end)", sorted[i]);
+							    after, j, j < l.count ? l.keys[j] : "(end)", sorted[i]);
 						fail();
 					}
 					j++;
 				}
-				if (j != l.n) {
-					print_error("prefix '%s' after '%s': %zu extra entries\n", p, after, l.n - j);
+				if (j != l.count) {
+					print_error("prefix '%s' after '%s': %zu extra entries\n", p, after, l.count - j);
 					fail();
 				}
-				listing_free(&l);
+				gw_store_listing_dispose(&l);
 			}
 	}
 	/* NULL prefix lists everything; sizes are reported. */
-	assert_int_equal(gw_store_list(f->store, NULL, collect, &l), 0);
-	assert_int_equal(l.n, nkeys);
-	for (i = 0; i < l.n; i++) {
+	assert_int_equal(gw_store_list(f->store, NULL, gw_store_listing_add, &l), 0);
+	assert_int_equal(l.count, nkeys);
+	for (i = 0; i < l.count; i++) {
 		gw_store_stat st;
 		assert_int_equal(gw_store_stat_key(f->store, l.keys[i], &st), 0);
 		assert_int_equal(l.sizes[i], st.size);
 	}
-	listing_free(&l);
+	gw_store_listing_dispose(&l);
 
 	/* The callback stops the listing with its value. */
-	l.stop_after = 3;
-	assert_int_equal(gw_store_list(f->store, "", collect, &l), 7);
-	assert_int_equal(l.n, 3);
-	listing_free(&l);
+	assert_int_equal(gw_store_list(f->store, "", collect_three, &l), 7);
+	assert_int_equal(l.count, 3);
+	gw_store_listing_dispose(&l);
 }
 
 static void test_list_skips_hidden_and_foreign(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	char path[400];
-	listing l = {0};
+	gw_store_listing l = {0};
 	put_str(f->store, "d/visible", "1");
 	/* Hidden files and directories (driver temporaries) are never listed. */
 	snprintf(path, sizeof(path), "%s/d/.tmp.visible.1.2.3", f->root);
@@ -632,14 +580,14 @@ static void test_list_skips_hidden_and_foreign(void **state)
 	/* Empty directories yield nothing. */
 	snprintf(path, sizeof(path), "%s/emptydir", f->root);
 	assert_int_equal(mkdir(path, 0755), 0);
-	assert_int_equal(gw_store_list(f->store, "", collect, &l), 0);
-	assert_int_equal(l.n, 1);
+	assert_int_equal(gw_store_list(f->store, "", gw_store_listing_add, &l), 0);
+	assert_int_equal(l.count, 1);
 	assert_string_equal(l.keys[0], "d/visible");
-	listing_free(&l);
+	gw_store_listing_dispose(&l);
 	/* A prefix naming a file as a directory, or a missing directory: nothing. */
-	assert_int_equal(gw_store_list(f->store, "d/visible/", collect, &l), 0);
-	assert_int_equal(gw_store_list(f->store, "no/such/dir/", collect, &l), 0);
-	assert_int_equal(l.n, 0);
+	assert_int_equal(gw_store_list(f->store, "d/visible/", gw_store_listing_add, &l), 0);
+	assert_int_equal(gw_store_list(f->store, "no/such/dir/", gw_store_listing_add, &l), 0);
+	assert_int_equal(l.count, 0);
 }
 
 /*
@@ -648,31 +596,31 @@ static void test_list_skips_hidden_and_foreign(void **state)
  */
 static void test_list_prefix_stays_inside_root(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	char outside[300];
-	listing l = {0};
+	gw_store_listing l = {0};
 	size_t i;
 	int rc;
 	put_str(f->store, "inside", "1");
 	snprintf(outside, sizeof(outside), "%s/outside-secret", f->dir);
 	tu_write_file(outside, "s", 1);
-	rc = gw_store_list(f->store, "../", collect, &l);
-	for (i = 0; i < l.n; i++)
+	rc = gw_store_list(f->store, "../", gw_store_listing_add, &l);
+	for (i = 0; i < l.count; i++)
 		print_error("prefix '../' listed '%s' (outside the store root)\n", l.keys[i]);
 	assert_true(rc == 0 || rc == GW_EINVALID);
-	assert_int_equal(l.n, 0);
-	listing_free(&l);
-	rc = gw_store_list(f->store, "/", collect, &l);
+	assert_int_equal(l.count, 0);
+	gw_store_listing_dispose(&l);
+	rc = gw_store_list(f->store, "/", gw_store_listing_add, &l);
 	assert_true(rc == 0 || rc == GW_EINVALID);
-	for (i = 0; i < l.n; i++)
+	for (i = 0; i < l.count; i++)
 		print_error("prefix '/' listed '%s'\n", l.keys[i]);
-	assert_int_equal(l.n, 0);
-	listing_free(&l);
+	assert_int_equal(l.count, 0);
+	gw_store_listing_dispose(&l);
 }
 
 static void test_stat_and_remove(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	gw_store_stat st;
 	char *buf;
 	size_t len;
@@ -699,7 +647,7 @@ static void test_stat_and_remove(void **state)
 
 static void test_write_under_a_file(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	gw_store_writer *w = (gw_store_writer *)1;
 	put_str(f->store, "leaf", "x");
 	assert_true(gw_store_write_open(&w, f->store, "leaf/child", 1) < 0);
@@ -754,7 +702,7 @@ static size_t stray_at(const strays *c, const char *name)
 	return 0;
 }
 
-static int exists(const fixture *f, const char *rel)
+static int exists(const tu_fixture *f, const char *rel)
 {
 	char path[600];
 	struct stat sb;
@@ -762,7 +710,7 @@ static int exists(const fixture *f, const char *rel)
 	return lstat(path, &sb) == 0;
 }
 
-static void write_aged(const fixture *f, const char *rel, const char *text, int64_t age)
+static void write_aged(const tu_fixture *f, const char *rel, const char *text, int64_t age)
 {
 	char path[600];
 	struct timespec t[2];
@@ -780,7 +728,7 @@ static void write_aged(const fixture *f, const char *rel, const char *text, int6
  */
 static void test_dead_writers_temporaries_cleared(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	char host[80], boot[40], dead[600], rebooted[600], other[600], other_old[600], mine[600], dead_elsewhere[600];
 	unsigned long long start;
 	gw_store_writer *w;
@@ -873,17 +821,17 @@ static void test_dead_writers_temporaries_cleared(void **state)
 	assert_true(exists(f, other));
 	/* Listing never showed any of them. */
 	{
-		listing l = {0};
-		assert_int_equal(gw_store_list(f->store, "", collect, &l), 0);
-		assert_int_equal(l.n, 4);
-		listing_free(&l);
+		gw_store_listing l = {0};
+		assert_int_equal(gw_store_list(f->store, "", gw_store_listing_add, &l), 0);
+		assert_int_equal(l.count, 4);
+		gw_store_listing_dispose(&l);
 	}
 }
 
 /* Names that are not regular files are strays, never keys; reading one neither follows nor blocks. */
 static void test_strays_not_files(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	char path[600];
 	strays c = {0};
 	gw_store_stat st;
@@ -942,7 +890,7 @@ static void test_strays_not_files(void **state)
 
 static void test_key_check(void **state)
 {
-	fixture *f = *state;
+	tu_fixture *f = *state;
 	static const char *good[] = {
 		"a", "a/b", "A_Z-0.9", "a+b=c%2F", "repos/group%2Fp.git/00000000000000000001.full.bundle", "a.", "a..b",
 		"a/b./c", "x/y/z/w/v", "9",
@@ -991,24 +939,24 @@ static void test_key_check(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_open_creates_root_and_url, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_url_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_put_get_roundtrip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_traffic, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_streaming_write_chunks, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_create_only, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_commit_twice_and_write_after_commit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_committed_is_read_only, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ranged_reads, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_list_order_and_prefixes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_list_skips_hidden_and_foreign, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_list_prefix_stays_inside_root, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stat_and_remove, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_under_a_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_key_check, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dead_writers_temporaries_cleared, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_strays_not_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_creates_root_and_url, tu_store_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_url_errors, tu_store_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_put_get_roundtrip, tu_store_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_traffic, tu_store_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_streaming_write_chunks, tu_store_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_create_only, tu_store_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_commit_twice_and_write_after_commit, tu_store_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, tu_store_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_committed_is_read_only, tu_store_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_ranged_reads, tu_store_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_list_order_and_prefixes, tu_store_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_list_skips_hidden_and_foreign, tu_store_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_list_prefix_stays_inside_root, tu_store_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_stat_and_remove, tu_store_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_write_under_a_file, tu_store_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_key_check, tu_store_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_dead_writers_temporaries_cleared, tu_store_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_strays_not_files, tu_store_setup, tu_teardown),
 	};
 	return tu_run_tests(tests);
 }

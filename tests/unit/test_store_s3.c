@@ -126,34 +126,7 @@ static void test_streamed_unknown_size(void **state)
 	gw_store_free(store);
 }
 
-/* Listing: collect keys and check they come in order. */
-typedef struct {
-	char **keys;
-	size_t n, cap;
-	uint64_t bytes;
-} listing;
-
-static int collect(const gw_store_entry *e, void *payload)
-{
-	listing *l = payload;
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 256;
-		l->keys = realloc(l->keys, l->cap * sizeof(char *));
-	}
-	l->keys[l->n++] = strdup(e->key);
-	l->bytes += e->size;
-	return 0;
-}
-
-static void listing_free(listing *l)
-{
-	size_t i;
-	for (i = 0; i < l->n; i++)
-		free(l->keys[i]);
-	free(l->keys);
-	memset(l, 0, sizeof(*l));
-}
-
+/* Listing: keys written by several threads come back in order, page after page. */
 typedef struct {
 	gw_store *store;
 	int first, count, step;
@@ -187,7 +160,7 @@ static void test_list_pagination(void **state)
 	enum { N = 1234, THREADS = 6 };
 	put_job jobs[THREADS];
 	pthread_t threads[THREADS];
-	listing l = {0};
+	gw_store_listing l = {0};
 	size_t i;
 	int seen = 0;
 	(void)state;
@@ -201,31 +174,31 @@ static void test_list_pagination(void **state)
 		assert_int_equal(jobs[i].failures, 0);
 	}
 	assert_int_equal(gw_store_put(store, "manz", "x", 1), 0);
-	assert_int_equal(gw_store_list(store, "many/", collect, &l), 0);
-	assert_int_equal(l.n, N);
-	for (i = 0; i < l.n; i++) {
+	assert_int_equal(gw_store_list(store, "many/", gw_store_listing_add, &l), 0);
+	assert_int_equal(l.count, N);
+	for (i = 0; i < l.count; i++) {
 		char want[64];
 		snprintf(want, sizeof(want), "many/k%05zu", i);
 		assert_string_equal(l.keys[i], want);
 	}
-	listing_free(&l);
+	gw_store_listing_dispose(&l);
 	/* A prefix that is not a directory, and the whole store. */
-	assert_int_equal(gw_store_list(store, "many/k001", collect, &l), 0);
-	assert_int_equal(l.n, 100);
-	listing_free(&l);
-	assert_int_equal(gw_store_list(store, "", collect, &l), 0);
-	assert_int_equal(l.n, N + 1);
+	assert_int_equal(gw_store_list(store, "many/k001", gw_store_listing_add, &l), 0);
+	assert_int_equal(l.count, 100);
+	gw_store_listing_dispose(&l);
+	assert_int_equal(gw_store_list(store, "", gw_store_listing_add, &l), 0);
+	assert_int_equal(l.count, N + 1);
 	assert_string_equal(l.keys[N], "manz");
-	listing_free(&l);
+	gw_store_listing_dispose(&l);
 	/* Starting after a key (S3 start-after), across pages: only what follows it. */
-	assert_int_equal(gw_store_list_after(store, "many/", "many/k00010", collect, &l), 0);
-	assert_int_equal(l.n, N - 11);
+	assert_int_equal(gw_store_list_after(store, "many/", "many/k00010", gw_store_listing_add, &l), 0);
+	assert_int_equal(l.count, N - 11);
 	assert_string_equal(l.keys[0], "many/k00011");
-	listing_free(&l);
-	assert_int_equal(gw_store_list_after(store, "", "many/~", collect, &l), 0);
-	assert_int_equal(l.n, 1);
+	gw_store_listing_dispose(&l);
+	assert_int_equal(gw_store_list_after(store, "", "many/~", gw_store_listing_add, &l), 0);
+	assert_int_equal(l.count, 1);
 	assert_string_equal(l.keys[0], "manz");
-	listing_free(&l);
+	gw_store_listing_dispose(&l);
 	assert_int_equal(gw_store_list(store, "many/", stop_at_5, &seen), 42);
 	assert_int_equal(seen, 5);
 	gw_store_free(store);
