@@ -72,153 +72,142 @@ static xmlChar *child_text(xmlNode *n, const char *name)
 	return NULL;
 }
 
-/* <IsTruncated>: 1 when n is that element. */
-static int read_truncated(xmlNode *n, int *truncated)
+/*
+ * The one shape of a listing answer (objects, versions, uploads, parts):
+ * entries, <IsTruncated>, and continuation markers, the first of which a
+ * truncated answer must have. Each entry goes to entry(); each marker's text
+ * to *markers[i] (NULL when absent).
+ */
+typedef struct {
+	const char *what;           /* "listing", "version listing", ...: for messages */
+	const char *entry, *entry2; /* the entries' element names (entry2 may be NULL) */
+	const char *marker_names[2];
+	char **markers[2];          /* where the markers go (unused ones NULL) */
+	int (*entry_cb)(xmlNode *n, void *ctx);
+	void *ctx;
+} listing;
+
+static int read_listing(const unsigned char *xml, size_t len, const listing *l, int *truncated)
 {
-	xmlChar *v;
-	if (!is(n, "IsTruncated"))
-		return 0;
-	v = xmlNodeGetContent(n);
-	*truncated = v && !strcmp((const char *)v, "true");
-	xmlFree(v);
-	return 1;
+	xmlDocPtr doc;
+	xmlNode *n;
+	size_t i;
+	int rc;
+
+	*truncated = 0;
+	for (i = 0; i < 2; i++)
+		if (l->markers[i])
+			*l->markers[i] = NULL;
+	if ((rc = parse(xml, len, &doc)) < 0)
+		return rc;
+	for (n = xmlDocGetRootElement(doc)->children; n && rc == 0; n = n->next) {
+		if (is(n, l->entry) || (l->entry2 && is(n, l->entry2))) {
+			rc = l->entry_cb(n, l->ctx);
+		} else if (is(n, "IsTruncated")) {
+			xmlChar *v = xmlNodeGetContent(n);
+			*truncated = v && !strcmp((const char *)v, "true");
+			xmlFree(v);
+		} else {
+			for (i = 0; i < 2; i++)
+				if (l->markers[i] && is(n, l->marker_names[i])) {
+					free(*l->markers[i]);
+					if (!(*l->markers[i] = text_of(n)))
+						rc = gw_error_set(GW_ERROR, "out of memory");
+				}
+		}
+	}
+	xmlFreeDoc(doc);
+	if (rc == 0 && *truncated && !*l->markers[0])
+		rc = gw_error_set(GW_ECORRUPT, "the S3 %s is truncated but has no %s", l->what, l->marker_names[0]);
+	return rc;
 }
 
-/* A continuation value (a token or a marker): 1 when n is element `name`. */
-static int read_marker(xmlNode *n, const char *name, char **dst)
+static uint64_t size_of(const xmlChar *size)
 {
-	if (!is(n, name))
-		return 0;
-	free(*dst);
-	return (*dst = text_of(n)) ? 1 : gw_error_set(GW_ERROR, "out of memory");
+	return size ? strtoull((const char *)size, NULL, 10) : 0;
+}
+
+/* The caller's callback (held as a generic function pointer, called as its own type) and payload. */
+typedef struct {
+	void (*cb)(void);
+	void *payload;
+} entry_ctx;
+
+static int object_entry(xmlNode *n, void *ctx)
+{
+	entry_ctx *c = ctx;
+	s3_xml_object_cb cb = (s3_xml_object_cb)c->cb;
+	xmlChar *key = child_text(n, "Key"), *size = child_text(n, "Size");
+	int rc = !key ? gw_error_set(GW_ECORRUPT, "the S3 listing has an entry without a Key")
+		      : cb((const char *)key, size_of(size), c->payload);
+	xmlFree(key);
+	xmlFree(size);
+	return rc;
 }
 
 int s3_xml_list_objects(const unsigned char *xml, size_t len, s3_xml_object_cb cb, void *payload, int *truncated,
 			char **next_token)
 {
-	xmlDocPtr doc;
-	xmlNode *n;
-	int rc;
+	entry_ctx c = {(void (*)(void))cb, payload};
+	listing l = {"listing", "Contents", NULL, {"NextContinuationToken"}, {next_token}, object_entry, &c};
+	return read_listing(xml, len, &l, truncated);
+}
 
-	*truncated = 0;
-	*next_token = NULL;
-	if ((rc = parse(xml, len, &doc)) < 0)
-		return rc;
-	for (n = xmlDocGetRootElement(doc)->children; n && rc == 0; n = n->next) {
-		if (is(n, "Contents")) {
-			xmlChar *key = child_text(n, "Key"), *size = child_text(n, "Size");
-			if (!key)
-				rc = gw_error_set(GW_ECORRUPT, "the S3 listing has an entry without a Key");
-			else
-				rc = cb((const char *)key, size ? strtoull((const char *)size, NULL, 10) : 0, payload);
-			xmlFree(key);
-			xmlFree(size);
-		} else if (read_truncated(n, truncated)) {
-			continue;
-		} else if ((rc = read_marker(n, "NextContinuationToken", next_token)) > 0) {
-			rc = 0;
-		}
-	}
-	xmlFreeDoc(doc);
-	if (rc == 0 && *truncated && !*next_token)
-		rc = gw_error_set(GW_ECORRUPT, "the S3 listing is truncated but has no NextContinuationToken");
+static int version_entry(xmlNode *n, void *ctx)
+{
+	entry_ctx *c = ctx;
+	s3_xml_version_cb cb = (s3_xml_version_cb)c->cb;
+	xmlChar *key = child_text(n, "Key"), *id = child_text(n, "VersionId");
+	int rc = !key ? gw_error_set(GW_ECORRUPT, "the S3 version listing has an entry without a Key")
+		      : cb((const char *)key, id ? (const char *)id : "null", is(n, "DeleteMarker"), c->payload);
+	xmlFree(key);
+	xmlFree(id);
 	return rc;
 }
 
 int s3_xml_list_versions(const unsigned char *xml, size_t len, s3_xml_version_cb cb, void *payload, int *truncated,
 			 char **next_key, char **next_version)
 {
-	xmlDocPtr doc;
-	xmlNode *n;
-	int rc;
+	entry_ctx c = {(void (*)(void))cb, payload};
+	listing l = {"version listing", "Version", "DeleteMarker", {"NextKeyMarker", "NextVersionIdMarker"},
+		     {next_key, next_version}, version_entry, &c};
+	return read_listing(xml, len, &l, truncated);
+}
 
-	*truncated = 0;
-	*next_key = *next_version = NULL;
-	if ((rc = parse(xml, len, &doc)) < 0)
-		return rc;
-	for (n = xmlDocGetRootElement(doc)->children; n && rc == 0; n = n->next) {
-		if (is(n, "Version") || is(n, "DeleteMarker")) {
-			xmlChar *key = child_text(n, "Key"), *id = child_text(n, "VersionId");
-			if (!key)
-				rc = gw_error_set(GW_ECORRUPT, "the S3 version listing has an entry without a Key");
-			else
-				rc = cb((const char *)key, id ? (const char *)id : "null", is(n, "DeleteMarker"), payload);
-			xmlFree(key);
-			xmlFree(id);
-		} else if (read_truncated(n, truncated)) {
-			continue;
-		} else if ((rc = read_marker(n, "NextKeyMarker", next_key)) == 0) {
-			rc = read_marker(n, "NextVersionIdMarker", next_version);
-		}
-		if (rc > 0)
-			rc = 0;
-	}
-	xmlFreeDoc(doc);
-	if (rc == 0 && *truncated && !*next_key)
-		rc = gw_error_set(GW_ECORRUPT, "the S3 version listing is truncated but has no NextKeyMarker");
+static int upload_entry(xmlNode *n, void *ctx)
+{
+	entry_ctx *c = ctx;
+	s3_xml_upload_cb cb = (s3_xml_upload_cb)c->cb;
+	xmlChar *key = child_text(n, "Key"), *id = child_text(n, "UploadId"), *initiated = child_text(n, "Initiated");
+	int rc = !key || !id || !*id
+			 ? gw_error_set(GW_ECORRUPT, "the S3 upload listing has an entry without a Key or UploadId")
+			 : cb((const char *)key, (const char *)id,
+			      initiated ? s3_parse_iso8601((const char *)initiated) : 0, c->payload);
+	xmlFree(key);
+	xmlFree(id);
+	xmlFree(initiated);
 	return rc;
 }
 
 int s3_xml_list_uploads(const unsigned char *xml, size_t len, s3_xml_upload_cb cb, void *payload, int *truncated,
 			char **next_key, char **next_upload)
 {
-	xmlDocPtr doc;
-	xmlNode *n;
-	int rc;
+	entry_ctx c = {(void (*)(void))cb, payload};
+	listing l = {"upload listing", "Upload", NULL, {"NextKeyMarker", "NextUploadIdMarker"},
+		     {next_key, next_upload}, upload_entry, &c};
+	return read_listing(xml, len, &l, truncated);
+}
 
-	*truncated = 0;
-	*next_key = *next_upload = NULL;
-	if ((rc = parse(xml, len, &doc)) < 0)
-		return rc;
-	for (n = xmlDocGetRootElement(doc)->children; n && rc == 0; n = n->next) {
-		if (is(n, "Upload")) {
-			xmlChar *key = child_text(n, "Key"), *id = child_text(n, "UploadId"),
-				*initiated = child_text(n, "Initiated");
-			if (!key || !id || !*id)
-				rc = gw_error_set(GW_ECORRUPT, "the S3 upload listing has an entry without a Key or UploadId");
-			else
-				rc = cb((const char *)key, (const char *)id,
-					initiated ? s3_parse_iso8601((const char *)initiated) : 0, payload);
-			xmlFree(key);
-			xmlFree(id);
-			xmlFree(initiated);
-		} else if (read_truncated(n, truncated)) {
-			continue;
-		} else if ((rc = read_marker(n, "NextKeyMarker", next_key)) == 0) {
-			rc = read_marker(n, "NextUploadIdMarker", next_upload);
-		}
-		if (rc > 0)
-			rc = 0;
-	}
-	xmlFreeDoc(doc);
-	if (rc == 0 && *truncated && !*next_key)
-		rc = gw_error_set(GW_ECORRUPT, "the S3 upload listing is truncated but has no NextKeyMarker");
-	return rc;
+static int part_entry(xmlNode *n, void *ctx)
+{
+	xmlChar *size = child_text(n, "Size");
+	*(uint64_t *)ctx += size_of(size);
+	xmlFree(size);
+	return 0;
 }
 
 int s3_xml_list_parts(const unsigned char *xml, size_t len, uint64_t *bytes, int *truncated, char **next_marker)
 {
-	xmlDocPtr doc;
-	xmlNode *n;
-	int rc;
-
-	*truncated = 0;
-	*next_marker = NULL;
-	if ((rc = parse(xml, len, &doc)) < 0)
-		return rc;
-	for (n = xmlDocGetRootElement(doc)->children; n && rc == 0; n = n->next) {
-		if (is(n, "Part")) {
-			xmlChar *size = child_text(n, "Size");
-			*bytes += size ? strtoull((const char *)size, NULL, 10) : 0;
-			xmlFree(size);
-		} else if (read_truncated(n, truncated)) {
-			continue;
-		} else if ((rc = read_marker(n, "NextPartNumberMarker", next_marker)) > 0) {
-			rc = 0;
-		}
-	}
-	xmlFreeDoc(doc);
-	if (rc == 0 && *truncated && !*next_marker)
-		rc = gw_error_set(GW_ECORRUPT, "the S3 part listing is truncated but has no NextPartNumberMarker");
-	return rc;
+	listing l = {"part listing", "Part", NULL, {"NextPartNumberMarker"}, {next_marker}, part_entry, bytes};
+	return read_listing(xml, len, &l, truncated);
 }
