@@ -37,10 +37,17 @@ static int git_fail(const char *rel, const char *what)
 	return gw_error_set(GW_ERROR, "repository %s: %s: %s", rel, what, e && e->message ? e->message : "libgit2 error");
 }
 
-static int file_nonempty(const char *path)
+/* 1 when the repository's file rel is there and not empty, else 0; <0 when out of memory. */
+static int file_nonempty(const gw_source *src, const char *rel)
 {
 	struct stat st;
-	return stat(path, &st) == 0 && st.st_size > 0;
+	char *path = gw_fs_join(src->path, rel);
+	int found;
+	if (!path)
+		return gw_error_set(GW_ERROR, "out of memory");
+	found = stat(path, &st) == 0 && st.st_size > 0;
+	free(path);
+	return found;
 }
 
 /*
@@ -188,23 +195,18 @@ static int check_promisor_packs(gw_source *src)
  */
 static int check_supported(gw_source *src)
 {
-	char *path;
 	int rc;
 
-	if (!(path = gw_fs_join(src->path, "objects/info/alternates")))
-		return gw_error_set(GW_ERROR, "out of memory");
-	rc = file_nonempty(path);
-	free(path);
+	if ((rc = file_nonempty(src, "objects/info/alternates")) < 0)
+		return rc;
 	if (rc)
 		return gw_error_set(GW_EUNSUPPORTED,
 				    "repository %s uses alternates (objects/info/alternates): its objects live in "
 				    "another repository; run 'git repack -a -d' in it to make it self-contained, or "
 				    "back up the pool repository",
 				    src->rel);
-	if (!(path = gw_fs_join(src->path, "shallow")))
-		return gw_error_set(GW_ERROR, "out of memory");
-	rc = file_nonempty(path);
-	free(path);
+	if ((rc = file_nonempty(src, "shallow")) < 0)
+		return rc;
 	if (rc)
 		return gw_error_set(GW_EUNSUPPORTED,
 				    "repository %s is a shallow clone (it has a 'shallow' file): the history before "
@@ -444,24 +446,18 @@ static int list_loose(gw_source *src)
 
 static int have_object(gw_source *src, const unsigned char *oid)
 {
-	size_t i, lo = 0, hi = src->nloose;
+	gw_loose_source key;
+	size_t i;
 	uint32_t pos;
 	for (i = 0; i < src->npacks; i++) {
 		int rc = gw_idx_find(&src->packs[i].idx, oid, &pos);
 		if (rc != 0)
 			return rc;
 	}
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int cmp = memcmp(src->loose[mid].oid, oid, src->hash_len);
-		if (cmp == 0)
-			return 1;
-		if (cmp < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return 0;
+	/* The loose objects are sorted by loose_cmp, their ids zero-padded as key's. */
+	memset(&key, 0, sizeof(key));
+	memcpy(key.oid, oid, src->hash_len);
+	return src->nloose && bsearch(&key, src->loose, src->nloose, sizeof(*src->loose), loose_cmp) != NULL;
 }
 
 void gw_source_release_snapshot(gw_source *src)

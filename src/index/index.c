@@ -499,6 +499,28 @@ static int read_row(sqlite3_stmt *st, gw_full_record *r)
 	return 0;
 }
 
+/* A walk of rows: the index's lock and the statement sql; NULL (rc set, lock released) when it cannot be prepared. */
+static sqlite3_stmt *walk_begin(gw_index *ix, const char *sql, int *rc)
+{
+	sqlite3_stmt *st;
+	pthread_mutex_lock(&ix->lock);
+	if (!(st = gw_index__stmt(ix, sql))) {
+		*rc = db_fail(ix, "prepare");
+		pthread_mutex_unlock(&ix->lock);
+	}
+	return st;
+}
+
+/* End it: rc, or the query's failure when the rows stopped (step) before their end; the lock is released. */
+static int walk_end(gw_index *ix, sqlite3_stmt *st, int rc, int step)
+{
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = db_fail(ix, "query");
+	gw_index__done(st);
+	pthread_mutex_unlock(&ix->lock);
+	return rc;
+}
+
 /* Run a one-row full-backup query bound to (repo, arg); GW_ENOTFOUND with `missing` when no row. */
 static int full_query(gw_index *ix, const char *sql, const char *repo, int64_t arg, int bind_arg, gw_full_record *out,
 		      const char *missing)
@@ -554,12 +576,8 @@ int gw_index_full_foreach(gw_index *ix, const char *repo, gw_index_full_cb cb, v
 	sqlite3_stmt *st;
 	int rc = 0, step;
 	const char *sql = repo ? FULL_COLUMNS "WHERE r.path=?1 ORDER BY r.path, f.lsn" : FULL_COLUMNS "ORDER BY r.path, f.lsn";
-	pthread_mutex_lock(&ix->lock);
-	if (!(st = gw_index__stmt(ix, sql))) {
-		rc = db_fail(ix, "prepare");
-		pthread_mutex_unlock(&ix->lock);
+	if (!(st = walk_begin(ix, sql, &rc)))
 		return rc;
-	}
 	if (repo)
 		sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -571,11 +589,7 @@ int gw_index_full_foreach(gw_index *ix, const char *repo, gw_index_full_cb cb, v
 		if (rc)
 			break;
 	}
-	if (rc == 0 && step != SQLITE_DONE)
-		rc = db_fail(ix, "query");
-	gw_index__done(st);
-	pthread_mutex_unlock(&ix->lock);
-	return rc;
+	return walk_end(ix, st, rc, step);
 }
 
 int gw_index_repos(gw_index *ix, char ***out, size_t *count)
@@ -583,22 +597,17 @@ int gw_index_repos(gw_index *ix, char ***out, size_t *count)
 	sqlite3_stmt *st;
 	char **list = NULL;
 	size_t n = 0, cap = 0;
-	int rc = 0;
+	int rc = 0, step;
 	*out = NULL;
 	*count = 0;
-	pthread_mutex_lock(&ix->lock);
-	if (!(st = gw_index__stmt(ix, "SELECT path FROM repos WHERE id IN (SELECT repo_id FROM fulls) ORDER BY path"))) {
-		rc = db_fail(ix, "prepare");
-		pthread_mutex_unlock(&ix->lock);
+	if (!(st = walk_begin(ix, "SELECT path FROM repos WHERE id IN (SELECT repo_id FROM fulls) ORDER BY path", &rc)))
 		return rc;
-	}
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((rc = GW_ARRAY_RESERVE(list, cap, n + 1)) < 0)
 			break;
 		list[n++] = strdup((const char *)sqlite3_column_text(st, 0));
 	}
-	gw_index__done(st);
-	pthread_mutex_unlock(&ix->lock);
+	rc = walk_end(ix, st, rc, step);
 	*out = list;
 	*count = n;
 	return rc;
@@ -720,15 +729,12 @@ int gw_index_segment_foreach(gw_index *ix, const char *repo, uint64_t from, uint
 {
 	sqlite3_stmt *st;
 	int rc = 0, step;
-	pthread_mutex_lock(&ix->lock);
-	if (!(st = gw_index__stmt(ix, "SELECT r.path, s.lsn, s.base_lsn, s.time_first_us, s.time_last_us, s.key, s.size, s.sha256, "
-			       "s.prev_sha256, s.objects, s.updates, s.gap, s.gap_from_us, s.gap_to_us FROM segments s "
-			       "JOIN repos r ON r.id = s.repo_id "
-			       "WHERE r.path = ?1 AND s.lsn BETWEEN ?2 AND ?3 ORDER BY s.lsn"))) {
-		rc = db_fail(ix, "prepare");
-		pthread_mutex_unlock(&ix->lock);
+	if (!(st = walk_begin(ix, "SELECT r.path, s.lsn, s.base_lsn, s.time_first_us, s.time_last_us, s.key, s.size, s.sha256, "
+				  "s.prev_sha256, s.objects, s.updates, s.gap, s.gap_from_us, s.gap_to_us FROM segments s "
+				  "JOIN repos r ON r.id = s.repo_id "
+				  "WHERE r.path = ?1 AND s.lsn BETWEEN ?2 AND ?3 ORDER BY s.lsn",
+			      &rc)))
 		return rc;
-	}
 	sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (int64_t)from);
 	sqlite3_bind_int64(st, 3, (int64_t)(to > INT64_MAX ? INT64_MAX : to));
@@ -754,11 +760,7 @@ int gw_index_segment_foreach(gw_index *ix, const char *repo, uint64_t from, uint
 		if (rc)
 			break;
 	}
-	if (rc == 0 && step != SQLITE_DONE)
-		rc = db_fail(ix, "query");
-	gw_index__done(st);
-	pthread_mutex_unlock(&ix->lock);
-	return rc;
+	return walk_end(ix, st, rc, step);
 }
 
 void gw_segment_record_dispose(gw_segment_record *r)

@@ -141,20 +141,24 @@ int gw_idx_open_buffer(gw_idx *idx, const unsigned char *buf, size_t len, const 
 	return idx_parse(idx, verify);
 }
 
-int gw_idx_oid_at(const gw_idx *idx, uint32_t pos, unsigned char *oid)
+/* Entry pos of the table at off, of width bytes an entry (one per object). */
+static int entry_at(const gw_idx *idx, uint64_t off, size_t width, uint32_t pos, unsigned char *out)
 {
 	if (pos >= idx->count)
 		return gw_error_set(GW_ECORRUPT, "%s: object position %u out of range", idx->name, pos);
-	return pread_full(idx, oid, idx->hash_len, idx->oid_off + (uint64_t)pos * idx->hash_len);
+	return pread_full(idx, out, width, off + (uint64_t)pos * width);
+}
+
+int gw_idx_oid_at(const gw_idx *idx, uint32_t pos, unsigned char *oid)
+{
+	return entry_at(idx, idx->oid_off, idx->hash_len, pos, oid);
 }
 
 int gw_idx_crc_at(const gw_idx *idx, uint32_t pos, uint32_t *crc)
 {
 	unsigned char b[4];
 	int rc;
-	if (pos >= idx->count)
-		return gw_error_set(GW_ECORRUPT, "%s: object position %u out of range", idx->name, pos);
-	if ((rc = pread_full(idx, b, 4, idx->crc_off + (uint64_t)pos * 4)) < 0)
+	if ((rc = entry_at(idx, idx->crc_off, 4, pos, b)) < 0)
 		return rc;
 	*crc = gw_get_be32(b);
 	return 0;
@@ -184,9 +188,7 @@ int gw_idx_offset_at(const gw_idx *idx, uint32_t pos, uint64_t *offset)
 {
 	unsigned char b[4];
 	int rc;
-	if (pos >= idx->count)
-		return gw_error_set(GW_ECORRUPT, "%s: object position %u out of range", idx->name, pos);
-	if ((rc = pread_full(idx, b, 4, idx->ofs_off + (uint64_t)pos * 4)) < 0)
+	if ((rc = entry_at(idx, idx->ofs_off, 4, pos, b)) < 0)
 		return rc;
 	return gw_idx_decode_offset(idx, b, offset);
 }
