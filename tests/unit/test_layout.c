@@ -7,29 +7,30 @@
 
 static void test_full_key_formats(void **state)
 {
+	static const struct {
+		const char *rel;
+		uint64_t lsn;
+		gw_key_kind kind;
+		const char *key;
+	} keys[] = {
+		{"a.git", 1, GW_KEY_FULL_BUNDLE, "repos/a.git/00000000000000000001.full.bundle"},
+		{"a.git", 42, GW_KEY_FULL_IDX, "repos/a.git/00000000000000000042.full.idx"},
+		{"g/r.git", 1234567890123ULL, GW_KEY_FULL_MANIFEST, "repos/g%2Fr.git/00000001234567890123.full.manifest"},
+		{".dot", UINT64_MAX, GW_KEY_FULL_BUNDLE, "repos/%2Edot/18446744073709551615.full.bundle"},
+		{"g/r.git", 77, GW_KEY_SEGMENT, "repos/g%2Fr.git/00000000000000000077.seg"},
+		{"x", 0, GW_KEY_FULL_BUNDLE, "repos/x/00000000000000000000.full.bundle"},
+	};
 	char *k;
+	size_t i;
 	(void)state;
 	k = gw_layout_repo_prefix("group/p.git");
 	assert_string_equal(k, "repos/group%2Fp.git/");
 	free(k);
-	k = gw_layout_key("a.git", 1, GW_KEY_FULL_BUNDLE);
-	assert_string_equal(k, "repos/a.git/00000000000000000001.full.bundle");
-	free(k);
-	k = gw_layout_key("a.git", 42, GW_KEY_FULL_IDX);
-	assert_string_equal(k, "repos/a.git/00000000000000000042.full.idx");
-	free(k);
-	k = gw_layout_key("g/r.git", 1234567890123ULL, GW_KEY_FULL_MANIFEST);
-	assert_string_equal(k, "repos/g%2Fr.git/00000001234567890123.full.manifest");
-	free(k);
-	k = gw_layout_key(".dot", UINT64_MAX, GW_KEY_FULL_BUNDLE);
-	assert_string_equal(k, "repos/%2Edot/18446744073709551615.full.bundle");
-	free(k);
-	k = gw_layout_key("g/r.git", 77, GW_KEY_SEGMENT);
-	assert_string_equal(k, "repos/g%2Fr.git/00000000000000000077.seg");
-	free(k);
-	k = gw_layout_key("x", 0, GW_KEY_FULL_BUNDLE);
-	assert_string_equal(k, "repos/x/00000000000000000000.full.bundle");
-	free(k);
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		k = gw_layout_key(keys[i].rel, keys[i].lsn, keys[i].kind);
+		assert_string_equal(k, keys[i].key);
+		free(k);
+	}
 	assert_null(gw_layout_key("x", 1, GW_KEY_UNKNOWN));
 	assert_null(gw_layout_key("x", 1, (gw_key_kind)99));
 }

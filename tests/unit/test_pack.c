@@ -20,12 +20,8 @@ static char tmp[128];
 
 static int group_setup(void **state)
 {
-	char home[256];
 	(void)state;
-	tu_mkdtemp(tmp, sizeof(tmp));
-	snprintf(home, sizeof(home), "%s/home", tmp);
-	mkdir(home, 0700);
-	tu_git_env(home);
+	tu_git_tmp(tmp, sizeof(tmp));
 	/* 20 commits of slowly changing files: plenty of deltas (blobs and trees). */
 	if (tu_sh("cd %s && git init -q repo && cd repo && "
 		  "for i in $(seq 1 20); do "

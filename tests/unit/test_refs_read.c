@@ -19,12 +19,8 @@ static char tmp[128];
 
 static int group_setup(void **state)
 {
-	char home[256];
 	(void)state;
-	tu_mkdtemp(tmp, sizeof(tmp));
-	snprintf(home, sizeof(home), "%s/home", tmp);
-	mkdir(home, 0700);
-	tu_git_env(home);
+	tu_git_tmp(tmp, sizeof(tmp));
 	gw_git_init();
 	return 0;
 }

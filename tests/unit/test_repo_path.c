@@ -221,11 +221,25 @@ static void test_decode_rejects_non_canonical(void **state)
 
 /* ---- discovery ---- */
 
+/* gw_repo_discover(root) lists exactly want, in that order. */
+static void assert_discovered(const char *root, const char *const *want, size_t nwant)
+{
+	char **list;
+	size_t n, i;
+	assert_int_equal(gw_repo_discover(root, &list, &n), 0);
+	for (i = 0; i < n; i++)
+		fprintf(stderr, "  discovered %s\n", list[i]);
+	assert_int_equal(n, nwant);
+	for (i = 0; i < n; i++)
+		assert_string_equal(list[i], want[i]);
+	gw_repo_list_free(list, n);
+}
+
 static void test_discover(void **state)
 {
 	char root[128], home[128], *out;
 	char **list;
-	size_t n, i;
+	size_t n;
 	static const char *want[] = {"a.git", "group/b.git", "group/sub/c.git", "outer.git", "plain/deep/er/d.git"};
 	(void)state;
 	tu_mkdtemp(home, sizeof(home));
@@ -238,13 +252,7 @@ static void test_discover(void **state)
 			       "git init -q --bare plain/deep/er/d.git && git init -q worktree && echo x > file.txt",
 			       root),
 			 0);
-	assert_int_equal(gw_repo_discover(root, &list, &n), 0);
-	for (i = 0; i < n; i++)
-		fprintf(stderr, "  discovered %s\n", list[i]);
-	assert_int_equal(n, sizeof(want) / sizeof(want[0]));
-	for (i = 0; i < n; i++)
-		assert_string_equal(list[i], want[i]);
-	gw_repo_list_free(list, n);
+	assert_discovered(root, want, sizeof(want) / sizeof(want[0]));
 
 	/* gw_repo_is_bare. */
 	out = malloc(512);
@@ -289,8 +297,6 @@ static void test_discover(void **state)
 static void test_discover_symlinks(void **state)
 {
 	char root[128], home[128], out[256];
-	char **list;
-	size_t n, i;
 	static const char *want[] = {"a.git", "group/b.git"};
 	(void)state;
 	tu_mkdtemp(home, sizeof(home));
@@ -302,13 +308,7 @@ static void test_discover_symlinks(void **state)
 			       "ln -s nowhere dangling && ln -s loop1 chain",
 			       root, root, home, home),
 			 0);
-	assert_int_equal(gw_repo_discover(root, &list, &n), 0);
-	for (i = 0; i < n; i++)
-		fprintf(stderr, "  discovered %s\n", list[i]);
-	assert_int_equal(n, sizeof(want) / sizeof(want[0]));
-	for (i = 0; i < n; i++)
-		assert_string_equal(list[i], want[i]);
-	gw_repo_list_free(list, n);
+	assert_discovered(root, want, sizeof(want) / sizeof(want[0]));
 
 	/* Named: the real path is the name; through a symlink it is refused, saying which name to use. */
 	assert_int_equal(gw_repo_path_real(root, "a.git"), 0);

@@ -168,6 +168,16 @@ static inline void tu_git_env(const char *home)
 	setenv("GIT_COMMITTER_DATE", "2024-01-01T00:00:00Z", 1);
 }
 
+/* A fresh directory under /tmp (tmp, at least 64 bytes) with a home for git in it, and git isolated there. */
+static inline void tu_git_tmp(char *tmp, size_t n)
+{
+	char home[256];
+	tu_mkdtemp(tmp, n);
+	snprintf(home, sizeof(home), "%s/home", tmp);
+	assert_int_equal(mkdir(home, 0700), 0);
+	tu_git_env(home);
+}
+
 /*
  * Run a group; TU_FILTER=<pattern> in the environment runs only the matching
  * tests (cmocka's filter), handy when one test aborts the process.
