@@ -316,59 +316,65 @@ static void test_xml_list_objects(void **state)
 		      "malformed XML");
 }
 
-static void test_xml_list_versions(void **state)
+static int list_versions(const char *xml, entries *e, int *truncated, char **key, char **version)
 {
-	entries e = {0};
-	int truncated;
-	char *key, *version;
-	(void)state;
-	assert_int_equal(s3_xml_list_versions(XML("<ListVersionsResult" NS ">"
-						  "<Version><Key>k</Key><VersionId>v2</VersionId></Version>"
-						  "<DeleteMarker><Key>k</Key><VersionId>v3</VersionId></DeleteMarker>"
-						  "<Version><Key>m</Key></Version>"
-						  "<IsTruncated>true</IsTruncated><NextKeyMarker>m</NextKeyMarker>"
-						  "<NextVersionIdMarker>v9</NextVersionIdMarker></ListVersionsResult>"),
-					      on_version, &e, &truncated, &key, &version), 0);
-	assert_string_equal(e.seen, "k:v2;k:v3(deleted);m:null;");
-	assert_int_equal(truncated, 1);
-	assert_string_equal(key, "m");
-	assert_string_equal(version, "v9");
-	free(key);
-	free(version);
-	tu_assert_err(s3_xml_list_versions(XML("<L><IsTruncated>true</IsTruncated><NextVersionIdMarker>v</NextVersionIdMarker></L>"),
-					   on_version, &e, &truncated, &key, &version),
-		      GW_ECORRUPT, "the S3 version listing is truncated but has no NextKeyMarker");
-	free(version);
-	tu_assert_err(s3_xml_list_versions(XML("<L><DeleteMarker><VersionId>v</VersionId></DeleteMarker></L>"), on_version,
-					   &e, &truncated, &key, &version),
-		      GW_ECORRUPT, "the S3 version listing has an entry without a Key");
+	return s3_xml_list_versions(XML(xml), on_version, e, truncated, key, version);
 }
 
-static void test_xml_list_uploads(void **state)
+static int list_uploads(const char *xml, entries *e, int *truncated, char **key, char **upload)
 {
-	entries e = {0};
-	int truncated;
-	char *key, *upload;
+	return s3_xml_list_uploads(XML(xml), on_upload, e, truncated, key, upload);
+}
+
+/* Versions and uploads: entries, and two markers, the first of which a truncated page must have. */
+static void test_xml_two_marker_listings(void **state)
+{
+	static const struct {
+		int (*list)(const char *xml, entries *e, int *truncated, char **m1, char **m2);
+		const char *page, *seen, *m1, *m2;
+		const char *unmarked, *unmarked_error; /* truncated without the first marker */
+		const char *bad_entry, *bad_entry_error;
+	} cases[] = {
+		{list_versions,
+		 "<ListVersionsResult" NS "><Version><Key>k</Key><VersionId>v2</VersionId></Version>"
+		 "<DeleteMarker><Key>k</Key><VersionId>v3</VersionId></DeleteMarker><Version><Key>m</Key></Version>"
+		 "<IsTruncated>true</IsTruncated><NextKeyMarker>m</NextKeyMarker>"
+		 "<NextVersionIdMarker>v9</NextVersionIdMarker></ListVersionsResult>",
+		 "k:v2;k:v3(deleted);m:null;", "m", "v9",
+		 "<L><IsTruncated>true</IsTruncated><NextVersionIdMarker>v</NextVersionIdMarker></L>",
+		 "the S3 version listing is truncated but has no NextKeyMarker",
+		 "<L><DeleteMarker><VersionId>v</VersionId></DeleteMarker></L>",
+		 "the S3 version listing has an entry without a Key"},
+		{list_uploads,
+		 "<ListMultipartUploadsResult" NS "><Upload><Key>p/a</Key><UploadId>u1</UploadId>"
+		 "<Initiated>2026-12-01T00:00:00.000Z</Initiated></Upload><Upload><Key>p/b</Key><UploadId>u2</UploadId>"
+		 "</Upload><IsTruncated>true</IsTruncated><NextKeyMarker>p/b</NextKeyMarker>"
+		 "<NextUploadIdMarker>u2</NextUploadIdMarker></ListMultipartUploadsResult>",
+		 "p/a:u1@1796083200;p/b:u2@0;", "p/b", "u2",
+		 "<L><IsTruncated>true</IsTruncated><NextUploadIdMarker>u</NextUploadIdMarker></L>",
+		 "the S3 upload listing is truncated but has no NextKeyMarker",
+		 "<L><Upload><Key>p/a</Key><UploadId></UploadId></Upload></L>",
+		 "the S3 upload listing has an entry without a Key or UploadId"},
+	};
+	size_t i;
 	(void)state;
-	assert_int_equal(s3_xml_list_uploads(XML("<ListMultipartUploadsResult" NS ">"
-						 "<Upload><Key>p/a</Key><UploadId>u1</UploadId>"
-						 "<Initiated>2026-12-01T00:00:00.000Z</Initiated></Upload>"
-						 "<Upload><Key>p/b</Key><UploadId>u2</UploadId></Upload>"
-						 "<IsTruncated>true</IsTruncated><NextKeyMarker>p/b</NextKeyMarker>"
-						 "<NextUploadIdMarker>u2</NextUploadIdMarker></ListMultipartUploadsResult>"),
-					     on_upload, &e, &truncated, &key, &upload), 0);
-	assert_string_equal(e.seen, "p/a:u1@1796083200;p/b:u2@0;");
-	assert_int_equal(truncated, 1);
-	assert_string_equal(key, "p/b");
-	assert_string_equal(upload, "u2");
-	free(key);
-	free(upload);
-	tu_assert_err(s3_xml_list_uploads(XML("<L><Upload><Key>p/a</Key><UploadId></UploadId></Upload></L>"), on_upload, &e,
-					  &truncated, &key, &upload),
-		      GW_ECORRUPT, "the S3 upload listing has an entry without a Key or UploadId");
-	tu_assert_err(s3_xml_list_uploads(XML("<L><IsTruncated>true</IsTruncated></L>"), on_upload, &e, &truncated, &key,
-					  &upload),
-		      GW_ECORRUPT, "the S3 upload listing is truncated but has no NextKeyMarker");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		entries e = {0};
+		int truncated;
+		char *m1, *m2;
+		assert_int_equal(cases[i].list(cases[i].page, &e, &truncated, &m1, &m2), 0);
+		assert_string_equal(e.seen, cases[i].seen);
+		assert_int_equal(truncated, 1);
+		assert_string_equal(m1, cases[i].m1);
+		assert_string_equal(m2, cases[i].m2);
+		free(m1);
+		free(m2);
+		tu_assert_err(cases[i].list(cases[i].unmarked, &e, &truncated, &m1, &m2), GW_ECORRUPT,
+			      cases[i].unmarked_error);
+		free(m2);
+		tu_assert_err(cases[i].list(cases[i].bad_entry, &e, &truncated, &m1, &m2), GW_ECORRUPT,
+			      cases[i].bad_entry_error);
+	}
 }
 
 static void test_xml_list_parts(void **state)
@@ -393,10 +399,13 @@ static void test_xml_list_parts(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_url_parameters),	  cmocka_unit_test(test_canonical_query),
-		cmocka_unit_test(test_dates),		  cmocka_unit_test(test_credentials_file),
-		cmocka_unit_test(test_xml_text_and_errors), cmocka_unit_test(test_xml_list_objects),
-		cmocka_unit_test(test_xml_list_versions),   cmocka_unit_test(test_xml_list_uploads),
+		cmocka_unit_test(test_url_parameters),
+		cmocka_unit_test(test_canonical_query),
+		cmocka_unit_test(test_dates),
+		cmocka_unit_test(test_credentials_file),
+		cmocka_unit_test(test_xml_text_and_errors),
+		cmocka_unit_test(test_xml_list_objects),
+		cmocka_unit_test(test_xml_two_marker_listings),
 		cmocka_unit_test(test_xml_list_parts),
 	};
 	return tu_run_tests(tests);
