@@ -48,7 +48,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/.." && pwd)
+BENCH_NAME=bench-archive
+. "$here/bench-lib.sh"
 BENCH_DIR=${BENCH_DIR:-/tmp/gitwal-bench-archive}
 BARS=${BARS:-"1 2 3"}
 RATE=${RATE:-50}
@@ -65,54 +66,18 @@ SETUP_TIMEOUT=${SETUP_TIMEOUT:-1800}
 GEN=$here/gen-archive-data.py
 HZ=$(getconf CLK_TCK)
 
-die() {
-  echo "bench-archive: $*" >&2
-  exit 2
-}
-note() { echo "== $(date +%T) $*" >&2; }
-
-if [[ -z ${GITWAL_BIN:-} ]]; then
-  GITWAL_BIN=$top/build/release/gitwal
-  if [[ ! -x $GITWAL_BIN ]]; then
-    note "building gitwal (scripts/build.sh release)"
-    "$here/build.sh" release
-  fi
-fi
-[[ -x $GITWAL_BIN ]] || die "GITWAL_BIN=$GITWAL_BIN is not executable"
+bench_gitwal_bin
 command -v python3 >/dev/null || die "python3 is required"
 
-export GIT_CONFIG_NOSYSTEM=1
-mkdir -p "$BENCH_DIR"
-BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
-run=$BENCH_DIR/run
-rm -rf "$run"
-mkdir -p "$run"
-# A private copy: a rebuild during the run must not change the binary measured.
-cp "$GITWAL_BIN" "$run/gitwal"
-GW=$run/gitwal
+bench_setup_run run
 
 rows=()     # "bar|measured|limit|verdict"
 setups=()   # "what|seconds"
 failed=0
-svc_pid=""
 
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.1f", b-a}'; }
-le() { awk -v a="$1" -v b="$2" 'BEGIN {exit !(a <= b)}'; }
-lt() { awk -v a="$1" -v b="$2" 'BEGIN {exit !(a < b)}'; }
-# verdict TEST...: PASS or FAIL (it runs inside $(...): the exit status is worked out from the rows)
-verdict() { if "$@"; then echo PASS; else echo FAIL; fi; }
 # cpu PID: "self children" in clock ticks (utime+stime, cutime+cstime)
 cpu() { awk '{print $14+$15, $16+$17}' "/proc/$1/stat"; }
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
-
-cleanup() {
-  if [[ -n $svc_pid ]] && kill -0 "$svc_pid" 2>/dev/null; then
-    kill -9 "$svc_pid" 2>/dev/null || true
-  fi
-}
-trap cleanup EXIT
 
 # start_service ROOT STATE LOG [extra args]: sets svc_pid
 start_service() {
@@ -121,22 +86,6 @@ start_service() {
   mkdir -p "$state"
   GITWAL_STATE_DIR=$state "$GW" archive --root "$root" --metrics-addr 127.0.0.1:0 "$@" 2>"$log" &
   svc_pid=$!
-}
-# stop_service: SIGTERM, then (the initial catch-up does not stop on SIGTERM) SIGKILL after 10 s.
-stop_service() {
-  local i
-  [[ -n $svc_pid ]] || return 0
-  kill -TERM "$svc_pid" 2>/dev/null || true
-  for i in $(seq 100); do
-    kill -0 "$svc_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$svc_pid" 2>/dev/null; then
-    note "the service ignored SIGTERM for 10 s: SIGKILL"
-    kill -9 "$svc_pid" 2>/dev/null || true
-  fi
-  wait "$svc_pid" 2>/dev/null || true
-  svc_pid=""
 }
 count() { grep -c -- "$1" "$2" || true; }
 # wait_for LOG PATTERN N TIMEOUT [ERRPATTERN]: until N lines match (plus ERRPATTERN lines)

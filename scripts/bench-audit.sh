@@ -26,15 +26,13 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/.." && pwd)
+BENCH_NAME=bench-audit
+. "$here/bench-lib.sh"
 BENCH_DIR=${BENCH_DIR:-/tmp/gitwal-bench-audit}
 FULLS=${FULLS:-4}
 RUNS=${RUNS:-3}
 LIBGIT2_BUNDLE=${LIBGIT2_BUNDLE:-$top/../shared/data/libgit2.bundle}
 BAR_MBS=500
-
-die() { echo "bench-audit: $*" >&2; exit 2; }
-note() { echo "== $*" >&2; }
 
 if [[ -z ${GITWAL_BIN:-} ]]; then
   GITWAL_BIN=$top/build/release/gitwal
@@ -81,8 +79,8 @@ note "archive: $dataset, $have full backups, $nfiles keys, $bytes bytes"
 jobs=()
 [[ -n ${JOBS:-} ]] && jobs=(--jobs "$JOBS")
 
-# median RUNS COMMAND...: "WALL CPU" seconds of the run with the median wall time (one warm-up run first).
-median() {
+# median_run COMMAND...: "WALL CPU" seconds of the run with the median wall time (one warm-up run first).
+median_run() {
   local i rc
   "$@" >/dev/null 2>&1 || true
   : > "$BENCH_DIR/times"
@@ -100,9 +98,9 @@ median() {
 hash_all() { find "$store" -type f -print0 | xargs -0 openssl dgst -sha256 >/dev/null; }
 
 [[ -x /usr/bin/time ]] || die "/usr/bin/time is missing (apt-get install time)"
-read -r w_meta c_meta <<<"$(median "$GITWAL_BIN" audit "${jobs[@]}")"
-read -r w_data c_data <<<"$(median "$GITWAL_BIN" audit --read-data "${jobs[@]}")"
-read -r w_sha c_sha <<<"$(median bash -c "$(declare -f hash_all); store=$store; hash_all")"
+read -r w_meta c_meta <<<"$(median_run "$GITWAL_BIN" audit "${jobs[@]}")"
+read -r w_data c_data <<<"$(median_run "$GITWAL_BIN" audit --read-data "${jobs[@]}")"
+read -r w_sha c_sha <<<"$(median_run bash -c "$(declare -f hash_all); store=$store; hash_all")"
 
 mbs() { echo "$bytes / $1 / 1000000" | bc -l | xargs printf '%.0f'; }
 echo

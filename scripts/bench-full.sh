@@ -39,70 +39,25 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/.." && pwd)
+BENCH_NAME=bench-full
+. "$here/bench-lib.sh"
 BENCH_DIR=${BENCH_DIR:-/tmp/gitwal-bench}
 RUNS=${RUNS:-3}
 DATASETS=${DATASETS:-"libgit2 generated"}
 LIBGIT2_BUNDLE=${LIBGIT2_BUNDLE:-$top/../shared/data/libgit2.bundle}
-TIME=/usr/bin/time
 RSS_BAR_KB=$((64 * 1024))
-
-die() {
-  echo "bench-full: $*" >&2
-  exit 2
-}
-note() { echo "== $*" >&2; }
 
 [[ -x $TIME ]] || die "$TIME is missing (apt-get install time)"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive number"
-if [[ -z ${GITWAL_BIN:-} ]]; then
-  GITWAL_BIN=$top/build/release/gitwal
-  if [[ ! -x $GITWAL_BIN ]]; then
-    note "building gitwal (scripts/build.sh release)"
-    "$here/build.sh" release
-  fi
-fi
-[[ -x $GITWAL_BIN ]] || die "GITWAL_BIN=$GITWAL_BIN is not executable"
+bench_gitwal_bin
 
-export GIT_CONFIG_NOSYSTEM=1
+bench_setup_run work
+scratch=$run
 mkdir -p "$BENCH_DIR/root"
-root=$(cd "$BENCH_DIR/root" && pwd)
-scratch=$(cd "$BENCH_DIR" && pwd)/work
-rm -rf "$scratch"
-mkdir -p "$scratch"
-# A private copy: a rebuild of build/release during the run must not change
-# (or remove) the binary under measurement.
-cp "$GITWAL_BIN" "$scratch/gitwal"
-gitwal_version="$("$scratch/gitwal" --version 2>/dev/null || echo gitwal) ($GITWAL_BIN)"
-GITWAL_BIN=$scratch/gitwal
+root=$BENCH_DIR/root
+gitwal_version="$("$GW" --version 2>/dev/null || echo gitwal) ($GITWAL_BIN)"
+GITWAL_BIN=$GW
 
-# timed LOG CMD...: run CMD under /usr/bin/time, append "wall_s rss_kb" to LOG.
-timed() {
-  local log=$1 out=$scratch/time.out err=$scratch/cmd.err
-  shift
-  if ! $TIME -f '%e %M' -o "$out" "$@" >/dev/null 2>"$err"; then
-    cat "$err" >&2
-    die "command failed: $*"
-  fi
-  tail -n 1 "$out" >>"$log"
-}
-# untimed CMD...: the warm-up run.
-untimed() {
-  local err=$scratch/cmd.err
-  if ! "$@" >/dev/null 2>"$err"; then
-    cat "$err" >&2
-    die "command failed: $*"
-  fi
-}
-median() { cut -d' ' -f1 "$1" | sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
-max_rss_mib() { cut -d' ' -f2 "$1" | sort -n | tail -n 1 | awk '{printf "%.1f", $1/1024}'; }
-max_rss_kb() { cut -d' ' -f2 "$1" | sort -n | tail -n 1; }
-runs_of() { cut -d' ' -f1 "$1" | paste -sd' '; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.3f", a/b; else print "inf"}'; }
-le() { awk -v a="$1" -v b="$2" 'BEGIN {exit !(a <= b)}'; }
-
-refs_of() { git -C "$1" for-each-ref --format='%(objectname) %(objecttype) %(refname)'; }
-head_of() { git -C "$1" symbolic-ref -q HEAD || git -C "$1" rev-parse --verify -q HEAD || echo "(none)"; }
 same_repo_state() { # SOURCE COPY WHAT
   diff <(refs_of "$1") <(refs_of "$2") >"$scratch/refs.diff" ||
     { head -n 20 "$scratch/refs.diff" >&2; die "$3: refs differ from the source"; }
@@ -111,27 +66,7 @@ same_repo_state() { # SOURCE COPY WHAT
     die "$3: HEAD resolves differently"
 }
 
-prepare_libgit2() {
-  local repo=$root/libgit2.git sum want=""
-  if [[ ! -f $LIBGIT2_BUNDLE ]]; then
-    note "libgit2: $LIBGIT2_BUNDLE is absent: data set skipped"
-    return 1
-  fi
-  sum=$(sha256sum "$LIBGIT2_BUNDLE" | cut -d' ' -f1)
-  if [[ -f $LIBGIT2_BUNDLE.sha256 ]]; then
-    want=$(cut -d' ' -f1 "$LIBGIT2_BUNDLE.sha256")
-    [[ $sum == "$want" ]] || die "libgit2: $LIBGIT2_BUNDLE has sha256 $sum, $LIBGIT2_BUNDLE.sha256 says $want"
-  fi
-  if [[ -f $repo/gitwal-bench-stamp && "$(cat "$repo/gitwal-bench-stamp")" == "$sum" ]]; then
-    return 0
-  fi
-  note "libgit2: git clone --mirror $LIBGIT2_BUNDLE (cached in $repo)"
-  rm -rf "$repo" "$repo.tmp"
-  git clone -q --mirror "$LIBGIT2_BUNDLE" "$repo.tmp"
-  git -C "$repo.tmp" config gc.auto 0
-  echo "$sum" >"$repo.tmp/gitwal-bench-stamp"
-  mv "$repo.tmp" "$repo"
-}
+prepare_libgit2() { bench_libgit2_mirror "$root/libgit2.git"; }
 
 prepare_generated() {
   note "generated: scripts/gen-repo.sh (cached in $root/generated.git)"

@@ -69,7 +69,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/.." && pwd)
+BENCH_NAME=bench-pitr
+. "$here/bench-lib.sh"
 BENCH_DIR=${BENCH_DIR:-/tmp/gitwal-bench-pitr}
 BARS=${BARS:-"A B C"}
 PLAN_REPOS=${PLAN_REPOS:-1000}
@@ -82,60 +83,27 @@ SEG_TIMEOUT=${SEG_TIMEOUT:-60}
 PACKS_MAX=${PACKS_MAX:-4}
 GEN_COMMITS=${GEN_COMMITS:-16000}
 PROFILE=${PROFILE:-0}
-TIME=/usr/bin/time
 if [[ -z ${LIBGIT2_BUNDLE:-} ]]; then
   LIBGIT2_BUNDLE=$top/../shared/data/libgit2.bundle
   [[ -f $LIBGIT2_BUNDLE || ! -f /work/shared/data/libgit2.bundle ]] || LIBGIT2_BUNDLE=/work/shared/data/libgit2.bundle
 fi
-
-die() {
-  echo "bench-pitr: $*" >&2
-  exit 2
-}
-note() { echo "== $(date +%T) $*" >&2; }
 
 [[ -x $TIME ]] || die "$TIME is missing (apt-get install time)"
 for v in RUNS NSEG NSEG_B SEG_TIMEOUT PACKS_MAX PLAN_REPOS PLAN_SEGS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive number"
 done
 [[ $DEBOUNCE =~ ^[0-9]+$ ]] || die "DEBOUNCE must be a number of milliseconds"
-if [[ -z ${GITWAL_BIN:-} ]]; then
-  GITWAL_BIN=$top/build/release/gitwal
-  if [[ ! -x $GITWAL_BIN ]]; then
-    note "building gitwal (scripts/build.sh release)"
-    "$here/build.sh" release
-  fi
-fi
-[[ -x $GITWAL_BIN ]] || die "GITWAL_BIN=$GITWAL_BIN is not executable"
+bench_gitwal_bin
 command -v python3 >/dev/null || die "python3 is required"
 
-export GIT_CONFIG_NOSYSTEM=1
-mkdir -p "$BENCH_DIR"
-BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
-run=$BENCH_DIR/run
-rm -rf "$run"
-mkdir -p "$run"
-# A private copy: a rebuild during the run must not change the binary measured.
-cp "$GITWAL_BIN" "$run/gitwal"
-GW=$run/gitwal
+bench_setup_run run
 
 rows=()    # "bar|what|gitwal s|baseline s|ratio|limit|verdict|gitwal rss|baseline rss"
 details=() # lines printed under the table
 setups=()  # "what|seconds"
 failed=0
 broken=()  # correctness failures
-svc_pid=""
 
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.1f", b-a}'; }
-le() { awk -v a="$1" -v b="$2" 'BEGIN {exit !(a <= b)}'; }
-# verdict TEST...: PASS or FAIL (run in $(...): the exit status comes from the rows)
-verdict() { if "$@"; then echo PASS; else echo FAIL; fi; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.3f", a/b; else print "inf"}'; }
-median() { cut -d' ' -f1 "$1" | sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
-max_rss_mib() { cut -d' ' -f2 "$1" | sort -n | tail -n 1 | awk '{printf "%.1f", $1/1024}'; }
-runs_of() { cut -d' ' -f1 "$1" | paste -sd' '; }
 # at_us MICROSECONDS: the --until argument for that instant (@seconds.micro)
 at_us() { printf '@%d.%06d' $(($1 / 1000000)) $(($1 % 1000000)); }
 bad() {
@@ -143,48 +111,6 @@ bad() {
   broken+=("$*")
 }
 
-cleanup() {
-  if [[ -n $svc_pid ]] && kill -0 "$svc_pid" 2>/dev/null; then
-    kill -9 "$svc_pid" 2>/dev/null || true
-  fi
-}
-trap cleanup EXIT
-
-# stop_service: SIGTERM, then SIGKILL after 10 s.
-stop_service() {
-  local i
-  [[ -n $svc_pid ]] || return 0
-  kill -TERM "$svc_pid" 2>/dev/null || true
-  for i in $(seq 100); do
-    kill -0 "$svc_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$svc_pid" 2>/dev/null; then
-    note "the service ignored SIGTERM for 10 s: SIGKILL"
-    kill -9 "$svc_pid" 2>/dev/null || true
-  fi
-  wait "$svc_pid" 2>/dev/null || true
-  svc_pid=""
-}
-
-# timed LOG CMD...: run CMD under /usr/bin/time, append "wall_s rss_kb" to LOG.
-timed() {
-  local log=$1 out=$run/time.out err=$run/cmd.err
-  shift
-  if ! $TIME -f '%e %M' -o "$out" "$@" >/dev/null 2>"$err"; then
-    cat "$err" >&2
-    die "command failed: $*"
-  fi
-  tail -n 1 "$out" >>"$log"
-}
-# untimed CMD...: the warm-up run.
-untimed() {
-  local err=$run/cmd.err
-  if ! "$@" >/dev/null 2>"$err"; then
-    cat "$err" >&2
-    die "command failed: $*"
-  fi
-}
 # measure NAME OUT CHECK CMD...: one warm-up and RUNS timed runs of CMD, each
 # into a fresh OUT; CHECK OUT after each (outside the timing). Times in $run/t.NAME.
 measure() {
@@ -199,8 +125,6 @@ measure() {
   rm -rf "$out"
 }
 
-refs_of() { git -C "$1" for-each-ref --format='%(objectname) %(objecttype) %(refname)'; }
-head_of() { git -C "$1" symbolic-ref -q HEAD || git -C "$1" rev-parse --verify -q HEAD || echo "(none)"; }
 npacks() { find "$1/objects/pack" -name 'pack-*.pack' | wc -l; }
 # check_restored DIR SOURCE MAIN WHAT: refs as SOURCE's but refs/heads/main at MAIN,
 # HEAD as SOURCE's, fsck --connectivity-only, at most PACKS_MAX packs.
@@ -223,22 +147,7 @@ check_restored() {
 }
 
 # ---------------------------------------------------------------- data
-prepare_libgit2() { # the pristine mirror; 1 if the bundle is absent
-  local repo=$BENCH_DIR/libgit2.git sum want
-  [[ -f $LIBGIT2_BUNDLE ]] || return 1
-  sum=$(sha256sum "$LIBGIT2_BUNDLE" | cut -d' ' -f1)
-  if [[ -f $LIBGIT2_BUNDLE.sha256 ]]; then
-    want=$(cut -d' ' -f1 "$LIBGIT2_BUNDLE.sha256")
-    [[ $sum == "$want" ]] || die "libgit2: $LIBGIT2_BUNDLE has sha256 $sum, $LIBGIT2_BUNDLE.sha256 says $want"
-  fi
-  [[ -f $repo/gitwal-bench-stamp && "$(cat "$repo/gitwal-bench-stamp")" == "$sum" ]] && return 0
-  note "libgit2: git clone --mirror $LIBGIT2_BUNDLE (cached in $repo)"
-  rm -rf "$repo" "$repo.tmp"
-  git clone -q --mirror "$LIBGIT2_BUNDLE" "$repo.tmp"
-  git -C "$repo.tmp" config gc.auto 0
-  echo "$sum" >"$repo.tmp/gitwal-bench-stamp"
-  mv "$repo.tmp" "$repo"
-}
+prepare_libgit2() { bench_libgit2_mirror "$BENCH_DIR/libgit2.git"; } # the pristine mirror; 1 if the bundle is absent
 prepare_generated() {
   note "generated: scripts/gen-repo.sh, GEN_COMMITS=$GEN_COMMITS (cached in $BENCH_DIR/generated.git)"
   GEN_COMMITS=$GEN_COMMITS "$here/gen-repo.sh" "$BENCH_DIR/generated.git"
@@ -331,6 +240,12 @@ prepare_archive() {
     ((i % 1000 == 0)) && note "$src: $i/$n segments ($(elapsed "$t1") s)"
   done <"$chain"
   exec {sfd}<&-
+  # The service logs a segment once the upload thread reports it stored, a moment after the key appears.
+  deadline=$((SECONDS + SEG_TIMEOUT))
+  until (($(grep -c 'event=segment ' "$log") >= n)); do
+    ((SECONDS < deadline)) || break
+    sleep 0.1
+  done
   stop_service
   setups+=("$src: $n ref updates, one segment each (gitwal archive)|$(elapsed "$t1")")
 
@@ -338,7 +253,9 @@ prepare_archive() {
   grep -q 'event=error ' "$log" && { grep 'event=error ' "$log" | head -n 3 >&2; die "$src: the archiver reported errors"; }
   [[ $(grep -c 'event=full ' "$log") == 1 ]] || die "$src: $(grep -c 'event=full ' "$log") full backups, want 1 (log $log)"
   [[ $(grep -c 'event=segment ' "$log") == "$n" ]] || die "$src: $(grep -c 'event=segment ' "$log") segments logged, want $n"
-  [[ $(find "$repodir" -name '*.seg' | wc -l) == "$n" ]] || die "$src: $(find "$repodir" -name '*.seg' | wc -l) segments stored, want $n"
+  # The full backup's log record (its claim on its LSN, DESIGN.md 3) is a .seg key too.
+  [[ $(find "$repodir" -name '*.seg' | wc -l) == $((n + 1)) ]] ||
+    die "$src: $(find "$repodir" -name '*.seg' | wc -l) .seg keys stored, want $n segments and the full backup's log record"
   "$GW" log --store "file://$store" --index "$d/index.db" --repo "$rel" --json >"$d/log.json" ||
     die "$src: gitwal log failed"
   python3 - "$d/log.json" "$chain" "$c0" "$full_lsn" >"$d/times" <<'EOF' || die "$src: the archived log does not match the updates made"
