@@ -3,6 +3,7 @@
  */
 #include "cli/cli.h"
 #include "cli/progress.h"
+#include "gitwal/array.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
 #include "gitwal/repo.h"
@@ -146,12 +147,8 @@ static int add_repo(restore_run *run, size_t *cap, const char *rel, int unique)
 	for (i = 0; unique && i < run->count; i++)
 		if (strcmp(run->repos[i], rel) == 0)
 			return 0;
-	if (run->count == *cap) {
-		char **n = realloc(run->repos, (*cap = *cap ? *cap * 2 : 8) * sizeof(char *));
-		if (!n)
-			return gw_error_set(GW_ERROR, "out of memory");
-		run->repos = n;
-	}
+	if (GW_ARRAY_RESERVE(run->repos, *cap, run->count + 1) < 0)
+		return GW_ERROR;
 	if (!(run->repos[run->count] = strdup(rel)))
 		return gw_error_set(GW_ERROR, "out of memory");
 	run->count++;
