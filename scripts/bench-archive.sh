@@ -48,7 +48,6 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-BENCH_NAME=bench-archive
 . "$here/bench-lib.sh"
 BENCH_DIR=${BENCH_DIR:-/tmp/gitwal-bench-archive}
 BARS=${BARS:-"1 2 3"}

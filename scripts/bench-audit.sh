@@ -26,7 +26,6 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-BENCH_NAME=bench-audit
 . "$here/bench-lib.sh"
 BENCH_DIR=${BENCH_DIR:-/tmp/gitwal-bench-audit}
 FULLS=${FULLS:-4}

@@ -39,7 +39,6 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-BENCH_NAME=bench-full
 . "$here/bench-lib.sh"
 BENCH_DIR=${BENCH_DIR:-/tmp/gitwal-bench}
 RUNS=${RUNS:-3}

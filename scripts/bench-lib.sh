@@ -1,15 +1,16 @@
 # What the benchmark scripts (scripts/bench-*.sh) share: messages, the
 # binary under measurement, timing with /usr/bin/time, the figures made of
 # the timings, the archive service they start, and a repository's state.
-# Source it after setting BENCH_NAME (the prefix of error messages):
+# Each sources it first:
 #
 #   here=$(cd "$(dirname "$0")" && pwd)
-#   BENCH_NAME=bench-x
 #   . "$here/bench-lib.sh"
 #
-# It sets top (the source tree) and TIME; timed and untimed keep their
-# scratch files in $BENCH_TMP, which the script sets.
+# It sets BENCH_NAME (the script's name, the prefix of its error messages),
+# top (the source tree) and TIME; timed and untimed keep their scratch files
+# in $BENCH_TMP (bench_setup_run sets it).
 
+BENCH_NAME=$(basename "$0" .sh)
 top=$(cd "$here/.." && pwd)
 TIME=/usr/bin/time
 

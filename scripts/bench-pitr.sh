@@ -69,7 +69,6 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-BENCH_NAME=bench-pitr
 . "$here/bench-lib.sh"
 BENCH_DIR=${BENCH_DIR:-/tmp/gitwal-bench-pitr}
 BARS=${BARS:-"A B C"}
