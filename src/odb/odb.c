@@ -8,6 +8,7 @@
  * more. Packs themselves are read in pack.c.
  */
 #include "odb/odb_internal.h"
+#include "gitwal/array.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
 #include "util/git_init.h"
@@ -395,14 +396,9 @@ static int source_refresh(gw_odb *odb, odb_source *s, size_t *added)
 		}
 		if (rc < 0)
 			break;
-		if (s->npacks == s->cap) {
-			odb_pack **np = realloc(s->packs, (s->cap = s->cap ? s->cap * 2 : 8) * sizeof(*np));
-			if (!np) {
-				odb_pack_free(odb, p);
-				rc = gw_error_set(GW_ERROR, "out of memory");
-				break;
-			}
-			s->packs = np;
+		if ((rc = GW_ARRAY_RESERVE(s->packs, s->cap, s->npacks + 1)) < 0) {
+			odb_pack_free(odb, p);
+			break;
 		}
 		s->packs[s->npacks++] = p;
 		(*added)++;
@@ -413,10 +409,10 @@ static int source_refresh(gw_odb *odb, odb_source *s, size_t *added)
 
 static int add_source(gw_odb *odb, const char *objects)
 {
-	odb_source *ns = realloc(odb->sources, (odb->nsources + 1) * sizeof(*ns));
-	if (!ns)
-		return gw_error_set(GW_ERROR, "out of memory");
-	odb->sources = ns;
+	odb_source *ns;
+	if (GW_ARRAY_RESERVE(odb->sources, odb->sources_cap, odb->nsources + 1) < 0)
+		return GW_ERROR;
+	ns = odb->sources;
 	memset(&ns[odb->nsources], 0, sizeof(*ns));
 	if (!(ns[odb->nsources].objects = strdup(objects)))
 		return gw_error_set(GW_ERROR, "out of memory");

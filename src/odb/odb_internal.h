@@ -51,7 +51,7 @@ struct gw_odb {
 	uint64_t max_object_size;
 	int alternates_ignored; /* the repository has alternates and they were not asked for */
 	odb_source *sources;
-	size_t nsources;
+	size_t nsources, sources_cap;
 	/* Read windows over .idx and .pack files: direct-mapped by (fd, window number). */
 	odb_window *windows;
 	size_t nwindows;

@@ -16,6 +16,7 @@
  * GW_ECORRUPT naming the object, the file and the offset.
  */
 #include "odb/odb_internal.h"
+#include "gitwal/array.h"
 #include "gitwal/error.h"
 #include "util/bytes.h"
 
@@ -456,12 +457,8 @@ static int delta_base(gw_odb *odb, odb_pack *p, uint64_t off, const entry_hdr *e
 
 static int chain_push(chain_link **chain, size_t *n, size_t *cap, uint64_t off, const entry_hdr *e)
 {
-	if (*n == *cap) {
-		chain_link *nc = realloc(*chain, (*cap = *cap ? *cap * 2 : 16) * sizeof(**chain));
-		if (!nc)
-			return gw_error_set(GW_ERROR, "out of memory");
-		*chain = nc;
-	}
+	if (GW_ARRAY_RESERVE(*chain, *cap, *n + 1) < 0)
+		return GW_ERROR;
 	(*chain)[*n].off = off;
 	(*chain)[(*n)++].e = *e;
 	return 0;

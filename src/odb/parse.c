@@ -6,6 +6,7 @@
  * naming it. Nothing past the links is parsed (authors, messages).
  */
 #include "gitwal/odb.h"
+#include "gitwal/array.h"
 #include "gitwal/error.h"
 
 #include <stdlib.h>
@@ -43,13 +44,9 @@ int gw_commit_parse(gw_commit_links *c, const unsigned char *data, size_t len, c
 		return malformed("commit", id, "no tree line first");
 	memset(&parent, 0, sizeof(parent));
 	while (id_line(&p, end, "parent", id->len, &parent)) {
-		if (c->nparents == cap) {
-			gw_oid *np = realloc(c->parents, (cap = cap ? cap * 2 : 4) * sizeof(*np));
-			if (!np) {
-				gw_commit_links_dispose(c);
-				return gw_error_set(GW_ERROR, "out of memory");
-			}
-			c->parents = np;
+		if (GW_ARRAY_RESERVE(c->parents, cap, c->nparents + 1) < 0) {
+			gw_commit_links_dispose(c);
+			return GW_ERROR;
 		}
 		c->parents[c->nparents++] = parent;
 	}
