@@ -33,11 +33,25 @@ scripts/deps.sh
 scripts/rgw.sh install
 scripts/build.sh release
 endpoint=http://127.0.0.1:7480
+empty=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
 export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-testkey} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-testsecret}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/gitwal-bench-s3.XXXXXX")
 started=0
+bucket=
 cleanup() {
+  # The bucket goes (the test server keeps everything in a few GiB of RAM).
+  if [ -n "$bucket" ] && [ $started -eq 0 ] && [ -f "$work/curl.cfg" ]; then
+    local k
+    for k in $("${s3curl[@]}" -H "x-amz-content-sha256: $empty" "$endpoint/$bucket?list-type=2" 2>/dev/null |
+      grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g'); do
+      "${s3curl[@]}" -X DELETE -H "x-amz-content-sha256: $empty" "$endpoint/$bucket/$k" 2>/dev/null || true
+    done
+    "${s3curl[@]}" -X DELETE -H "x-amz-content-sha256: $empty" "$endpoint/$bucket" 2>/dev/null || true
+    # radosgw frees deleted multipart data only in its garbage collection (hours later): now.
+    rgw_conf=${GITWAL_RGW_DIR:-${TMPDIR:-/tmp}/gitwal-rgw}/ceph.conf
+    [ -f "$rgw_conf" ] && timeout 120 radosgw-admin -c "$rgw_conf" gc process --include-all >/dev/null 2>&1 || true
+  fi
   [ $started -eq 1 ] && scripts/rgw.sh stop
   rm -rf "$work"
 }
@@ -52,11 +66,11 @@ bin=$work/gitwal
 
 git clone -q --mirror "$bundle" "$work/root/libgit2.git"
 pack=$(ls "$work"/root/libgit2.git/objects/pack/*.pack | head -1)
-bucket=bench-$$-$(date +%s)
 # curl's credentials in a file only we read (never on a command line).
 (umask 077 && printf 'user = "%s:%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >"$work/curl.cfg")
 s3curl=(curl -fsS -K "$work/curl.cfg" --aws-sigv4 "aws:amz:us-east-1:s3")
-"${s3curl[@]}" -X PUT -o /dev/null -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
+bucket=bench-$$-$(date +%s)
+"${s3curl[@]}" -X PUT -o /dev/null -H "x-amz-content-sha256: $empty" \
   "$endpoint/$bucket"
 store_s3="s3://$bucket/PREFIX?endpoint=$endpoint&region=us-east-1&path_style=true${GITWAL_S3_PARAMS:-}"
 
@@ -85,7 +99,7 @@ restore() { # NAME STORE STATE
 
 for i in $(seq "$rounds"); do
   timed curl-put "${s3curl[@]}" -o /dev/null -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -T "$pack" "$endpoint/$bucket/curl-$i"
-  timed curl-get "${s3curl[@]}" -o /dev/null -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
+  timed curl-get "${s3curl[@]}" -o /dev/null -H "x-amz-content-sha256: $empty" \
     "$endpoint/$bucket/curl-$i"
   backup s3-backup "${store_s3/PREFIX/round-$i}" "$work/state-s3-$i"
   restore s3-restore "${store_s3/PREFIX/round-$i}" "$work/state-s3-$i"
