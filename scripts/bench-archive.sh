@@ -29,6 +29,12 @@
 #      lines = N3). Checks fs.inotify.max_user_watches (raised with sysctl
 #      when below 8 per repository, if allowed) and the open-file limit.
 #
+# With STORE set (e.g. s3://BUCKET/PREFIX?endpoint=http://127.0.0.1:7480&path_style=true,
+# the bucket existing), bar 1 archives into that store instead of the default file store,
+# with the S3 driver's trace on (GITWAL_S3_TRACE): the requests the store got while the
+# driver ran are counted per segment uploaded (by method; goal: one PUT per segment, and a
+# HEAD only where a versioned bucket needs the key-free check).
+#
 # Generated data is cached under BENCH_DIR (default /tmp/gitwal-bench-archive):
 # seed.git, root1k/ (pristine, copied per run: the run moves its refs),
 # root10k/ (read only), bigrefs.git (pristine, copied per run). Each run gets
@@ -42,6 +48,7 @@
 #   RATE DURATION DRAIN N1   bar 1 (50, 40, 60, 1000)
 #   NREFS REPS PROFILE PROF_REPS   bar 2 (100000, 7, 1, 10)
 #   N3 IDLE     bar 3 (10000, 60)
+#   STORE       bar 1's store URL (default: the state directory's file store)
 #   SETUP_TIMEOUT  seconds to wait for initial full backups (default 1800)
 # The machine's load average is printed: results under load are noisy.
 # Exit status: 0 if every measured bar passes, 1 otherwise, 2 on setup errors.
@@ -136,9 +143,13 @@ bar1() {
   rm -f "$root/.complete"
   setups+=("bar 1: copy $N1 repositories|$(elapsed "$t0")")
 
-  note "bar 1: starting the service, waiting for $N1 initial full backups"
+  note "bar 1: starting the service, waiting for $N1 initial full backups${STORE:+ (store $STORE)}"
   t0=$(now)
-  start_service "$root" "$run/state1" "$log"
+  if [[ -n ${STORE:-} ]]; then
+    GITWAL_S3_TRACE=1 start_service "$root" "$run/state1" "$log" --store "$STORE"
+  else
+    start_service "$root" "$run/state1" "$log"
+  fi
   wait_for "$log" "event=full " "$N1" "$SETUP_TIMEOUT" "event=error " || die "bar 1: initial full backups not done in ${SETUP_TIMEOUT}s"
   setups+=("bar 1: $N1 initial full backups (service)|$(elapsed "$t0")")
   port=$(metrics_port "$log")
@@ -150,8 +161,9 @@ bar1() {
   setups+=("bar 1: $total new commits|$(elapsed "$t0")")
   sleep 2
   scrape "$port" >"$run/bar1.metrics.before" || true
-  local c0 c1 load1
+  local c0 c1 load1 log0
   c0=$(cpu "$svc_pid")
+  log0=$(wc -l <"$log")
   note "bar 1: driving $RATE updates/s for ${DURATION}s (load $(loadavg))"
   drv=$(python3 "$GEN" drive "$plan" "$RATE" 2>"$run/bar1.drive.err")
   load1=$(loadavg)
@@ -181,6 +193,16 @@ bar1() {
   c1=$(cpu "$svc_pid")
   scrape "$port" >"$run/bar1.metrics" || true
   stop_service
+  # Store requests per segment over the drive and drain (the S3 trace: one line per attempt).
+  local reqs=""
+  if [[ -n ${STORE:-} ]]; then
+    reqs=$(tail -n +"$((log0 + 1))" "$log" | awk '
+      /event=segment / {segs++}
+      /^s3_trace method=/ {split($2, m, "="); n[m[2]]++; total++}
+      END {printf "%d attempts for %d segments (%.2f per segment):", total, segs, segs ? total / segs : 0;
+        for (k in n) printf " %s %d (%.2f)", k, n[k], segs ? n[k] / segs : 0; printf "\n"}')
+    echo "bar 1: store requests during the drive: $reqs" >&2
+  fi
 
   # Percentiles: one lag per segment, weighted by its updates; missing ones are +inf.
   stats=$(grep 'event=segment ' "$log" | sed -n 's/.* updates=\([0-9]*\).* lag_ms=\([0-9.]*\).*/\1 \2/p' |
@@ -224,9 +246,9 @@ EOF
     'BEGIN {printf "service %.1f s, children (git pack-objects) %.1f s", (b-a)/hz, (cb-ca)/hz}')
   echo "bar 1: $drv; segments for $archived of $want updates; max archived lag ${maxlag} ms;" \
     "$coalesced coalesced; histogram p50~${h50} ms p99~${h99} ms over $hcount; CPU $cpu_s; load during drive $load1" >&2
-  rows+=("1. lag p50 @${RATE}/s over $N1 repos|${p50} ms (hist ~${h50})|report|-")
+  rows+=("1. lag p50 @${RATE}/s over $N1 repos${STORE:+ (s3)}|${p50} ms (hist ~${h50})|report|-")
   rows+=("1. lag p99 @${RATE}/s over $N1 repos|${p99} ms (hist ~${h99}); $want segs, $coalesced coalesced|<= 250 ms|$(verdict le "${p99/inf/1e18}" 250)")
-  bar1_detail="driver: $drv; archived $archived/$want within ${DRAIN}s after the drive ($coalesced more coalesced into later segments); CPU $cpu_s"
+  bar1_detail="driver: $drv; archived $archived/$want within ${DRAIN}s after the drive ($coalesced more coalesced into later segments); CPU $cpu_s${reqs:+; store requests: $reqs}"
 }
 
 # ---------------------------------------------------------------- bar 2

@@ -61,7 +61,8 @@ static const gw_opt common_options[] = {
 		 "retain=Nd|Nh (Object Lock on every object; the bucket must have it),\n"
 		 "ca_file=PATH (extra CAs; TLS is always verified), retries=N (5),\n"
 		 "upload_max_age=24h, time limits connect_timeout=5s, stall_timeout=5s,\n"
-		 "first_byte_timeout=10s, deadline=60s (README, S3 stores).\n"
+		 "first_byte_timeout=10s, deadline=60s, parallel=2 (parts or ranges of\n"
+		 "one object moved at once) (README, S3 stores).\n"
 		 "S3 credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
 		 "AWS_SESSION_TOKEN, else AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials\n"
 		 "(mode 0600; profile $AWS_PROFILE or default); never in the URL."},

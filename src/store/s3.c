@@ -16,13 +16,18 @@
  *    CreateMultipartUpload headers), and open refuses a bucket without Object
  *    Lock rather than store unprotected objects.
  *
- * Memory is bounded: a writer holds at most two part buffers, one being
- * filled by the caller while the other uploads on a helper thread. Readers
- * fetch the object in ranged GETs of READ_CHUNK bytes, each pinned to the
- * ETag seen at open (If-Match), so a reader never mixes two versions.
+ * Parallel transfers, with bounded memory (DESIGN.md 12.2): a writer fills
+ * one part buffer from its caller while up to parallel= full ones upload on
+ * the store's transfer threads (s3_xfer.c), and waits for one to come back
+ * when all are in flight (backpressure). Parts complete in any order; the
+ * ETags are kept by part number for the completion. A reader of more than
+ * one chunk keeps up to parallel= ranged GETs of READ_CHUNK bytes in flight
+ * and hands their bytes out in order. Buffers past a writer's first two and
+ * a reader's first come from the store's budget (S3_BUFFER_BUDGET). Every
+ * ranged GET is pinned to the ETag seen at open (If-Match), so a reader
+ * never mixes two versions.
  */
 #include "store/s3.h"
-#include "util/thread.h"
 #include "gitwal/array.h"
 #include "gitwal/error.h"
 
@@ -34,17 +39,31 @@
 
 #include <openssl/evp.h>
 
-#define PART_SIZE (8u * 1024 * 1024) /* S3 wants >= 5 MiB for every part but the last */
+#define PART_SIZE S3_PART_SIZE
 #define PART_SIZE_GROWTH 2000        /* parts of one size before it doubles (S3 allows 10,000 parts) */
 #define MAX_PARTS 10000
-#define READ_CHUNK (4u * 1024 * 1024)
+#define READ_CHUNK S3_READ_CHUNK
 #define LIST_PAGE_MAX (64u * 1024 * 1024)
 
+struct s3_writer;
+
+/* A part buffer: uploading on a transfer thread (busy), or idle for the next part. */
 typedef struct {
+	s3_job job;
+	struct s3_writer *w;
+	s3_buf buf;
+	unsigned number; /* its part number (1-based) */
+	int busy;        /* a transfer thread has it (under w->mu) */
+	int finished;    /* its upload ended and the writer has not looked yet */
+	int rc;
+	char *msg;       /* the transfer thread's error message */
+	char etag[80];
+} w_slot;
+
+typedef struct s3_writer {
 	gw_store_writer base;
 	gw_s3 *s3;
 	s3_buf fill;     /* the part the caller is filling */
-	s3_buf sending;  /* the part the helper thread uploads (its buffer is reused) */
 	uint64_t size_hint;
 	char *upload_id; /* set once the object went multipart */
 	unsigned nparts; /* parts started */
@@ -52,24 +71,49 @@ typedef struct {
 	char (*etags)[80];
 	size_t etags_cap;
 	char lock[2][96]; /* Object Lock headers sent at creation */
-	/* MD5 of the part being filled, hashed as bytes arrive (overlapping the previous part's upload). */
-	EVP_MD_CTX *md5;
-	unsigned char sending_md5[16];
-	pthread_t thread;
-	int busy;        /* the helper thread runs */
-	int thread_rc;
-	char *thread_msg;
+	/* Parts in flight (their slots, and the transfer threads' reports, under mu). */
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	w_slot *slots[S3_MAX_PARALLEL];
+	size_t nslots;      /* slots made; the first is the writer's own, the others the budget's */
+	size_t slot_size;   /* the part size the budget was charged for, per slot past the first */
+	unsigned busy;      /* slots in flight */
+	int cancel;         /* atomic: parts in flight stop (a part failed, or the writer is freed unused) */
+	int part_rc;        /* the first failed part's error, and its message */
+	char *part_msg;
 	int failed;      /* a write failed: the object can never be committed */
 	int done;
 } s3_writer;
 
+struct s3_reader;
+
+/* A range buffer: downloading on a transfer thread (busy), or holding bytes to hand out. */
 typedef struct {
+	s3_job job;
+	struct s3_reader *r;
+	s3_buf buf;
+	uint64_t at;   /* the range's first byte */
+	size_t want;   /* and its length */
+	size_t off;    /* bytes of buf handed out */
+	int busy;      /* a transfer thread has it (under r->mu) */
+	int rc;
+	char *msg;
+} r_slot;
+
+typedef struct s3_reader {
 	gw_store_reader base;
 	gw_s3 *s3;
-	uint64_t pos, end;
+	uint64_t pos, end; /* the next byte to hand out, and the range's end */
+	uint64_t next;     /* the next byte to ask for */
 	char etag[80];
-	s3_buf buf;
-	size_t off;
+	/* One slot, fetched on the caller's thread; or, for a range of several chunks, a ring of them in flight. */
+	r_slot *slots;
+	size_t nslots, head; /* slots[head] holds pos */
+	size_t charged;      /* budget bytes taken */
+	int started, threaded;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	int cancel; /* atomic: ranges in flight stop (the reader is freed early) */
 } s3_reader;
 
 static gw_s3 *impl(gw_store *store)
@@ -104,6 +148,7 @@ static void s3_destroy(gw_s3 *s3)
 	size_t i;
 	if (!s3)
 		return;
+	s3_xfer_dispose(s3);
 	s3_disconnect(s3);
 	for (i = 0; i < s3->nuploads; i++)
 		free(s3->uploads[i]);
@@ -127,7 +172,9 @@ static int s3_create(gw_s3 **out, const char *rest)
 	pthread_mutex_init(&s3->uploads_lock, NULL);
 	pthread_mutex_init(&s3->probe_lock, NULL);
 	pthread_mutex_init(&s3->cleared.lock, NULL);
+	s3_xfer_init(s3);
 	if ((rc = s3_config_parse(&s3->cfg, rest)) < 0) {
+		s3_xfer_dispose(s3);
 		pthread_mutex_destroy(&s3->uploads_lock);
 		pthread_mutex_destroy(&s3->probe_lock);
 		pthread_mutex_destroy(&s3->cleared.lock);
@@ -357,18 +404,14 @@ static int s3_write_open(gw_store_writer **out, gw_store *store, const char *key
 		return oom();
 	w->s3 = impl(store);
 	w->size_hint = size_hint;
-	if (!(w->md5 = EVP_MD_CTX_new()) || EVP_DigestInit_ex(w->md5, EVP_md5(), NULL) != 1) {
-		EVP_MD_CTX_free(w->md5);
-		free(w);
-		return gw_error_set(GW_ERROR, "cannot initialise MD5");
-	}
 	/* A known small object gets exactly its size; anything else grows as bytes come. */
 	if (size_hint != GW_STORE_SIZE_UNKNOWN && size_hint <= PART_SIZE &&
 	    s3_buf_reserve(&w->fill, size_hint ? (size_t)size_hint : 1) < 0) {
-		EVP_MD_CTX_free(w->md5);
 		free(w);
 		return GW_ERROR;
 	}
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cond, NULL);
 	*out = &w->base;
 	return 0;
 }
@@ -392,90 +435,187 @@ static int multipart_start(s3_writer *w)
 	return rc;
 }
 
-static void *part_thread(void *arg)
+/* On a transfer thread: upload one part, then hand the slot back. */
+static void part_run(s3_job *job)
 {
-	s3_writer *w = arg;
+	w_slot *sl = (w_slot *)job;
+	s3_writer *w = sl->w;
 	char number[16];
 	s3_param params[2] = {{"partNumber", number}, {"uploadId", w->upload_id}};
-	s3_request req = {.method = "PUT", .key = w->base.key};
-	char *query;
+	s3_request req = {.method = "PUT", .key = w->base.key, .cancel = &w->cancel};
+	char *query, *msg = NULL;
+	int rc;
 
-	snprintf(number, sizeof(number), "%u", w->nparts);
+	snprintf(number, sizeof(number), "%u", sl->number);
+	sl->etag[0] = '\0';
 	if (!(query = s3_query_build(params, 2))) {
-		w->thread_rc = oom();
+		rc = oom();
 	} else {
 		req.query = query;
-		req.body = w->sending.data;
-		req.body_len = w->sending.len;
+		req.body = sl->buf.data;
+		req.body_len = sl->buf.len;
+		/* Its Content-MD5 is computed here, on the transfer thread: parts in flight hash at once. */
 		req.unsigned_payload = 1;
-		req.md5 = w->sending_md5;
-		w->thread_rc = s3_request_run(w->s3, &req);
-		if (w->thread_rc == 0 && !req.etag[0])
-			w->thread_rc = gw_error_set(GW_EIO, "store %s: key %s: part %u was stored without an ETag",
-						    w->s3->url, w->base.key, w->nparts);
-		if (w->thread_rc == 0)
-			memcpy(w->etags[w->nparts - 1], req.etag, sizeof(req.etag));
+		rc = s3_request_run(w->s3, &req);
+		if (rc == 0 && !req.etag[0])
+			rc = gw_error_set(GW_EIO, "store %s: key %s: part %u was stored without an ETag", w->s3->url,
+					  w->base.key, sl->number);
+		if (rc == 0)
+			memcpy(sl->etag, req.etag, sizeof(sl->etag));
 	}
-	/* The message is this thread's: hand it to the writer's thread. */
-	if (w->thread_rc < 0)
-		w->thread_msg = strdup(gw_error_message());
+	/* The message is this thread's: it goes to the writer's thread with the slot. */
+	if (rc < 0 && !(msg = strdup(gw_error_message())))
+		msg = NULL;
 	s3_request_dispose(&req);
 	free(query);
-	return NULL;
+	pthread_mutex_lock(&w->mu);
+	sl->rc = rc;
+	sl->msg = msg;
+	sl->busy = 0;
+	sl->finished = 1;
+	w->busy--;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->mu);
 }
 
-static int part_wait(s3_writer *w)
+/*
+ * Take in the parts that finished (under w->mu): their ETags, and the
+ * first failure, which stops the others.
+ */
+static void parts_reap(s3_writer *w)
 {
-	if (!w->busy)
-		return 0;
-	pthread_join(w->thread, NULL);
-	w->busy = 0;
-	if (w->thread_rc < 0) {
-		w->failed = 1;
-		gw_error_set(w->thread_rc, "%s", w->thread_msg ? w->thread_msg : "part upload failed");
-		free(w->thread_msg);
-		w->thread_msg = NULL;
-		return w->thread_rc;
+	size_t i;
+	for (i = 0; i < w->nslots; i++) {
+		w_slot *sl = w->slots[i];
+		if (!sl->finished)
+			continue;
+		sl->finished = 0;
+		if (sl->rc < 0 && !w->part_rc) {
+			w->part_rc = sl->rc;
+			w->part_msg = sl->msg;
+			sl->msg = NULL;
+			__atomic_store_n(&w->cancel, 1, __ATOMIC_RELEASE);
+		} else if (sl->rc == 0) {
+			memcpy(w->etags[sl->number - 1], sl->etag, sizeof(sl->etag));
+		}
+		free(sl->msg);
+		sl->msg = NULL;
 	}
-	return 0;
 }
 
-/* The MD5 of the bytes filled so far; starts the next part's. */
-static void md5_take(s3_writer *w, unsigned char *out)
+/* The first failed part's error, as this thread's (under w->mu). */
+static int parts_error(s3_writer *w)
 {
-	unsigned int n;
-	EVP_DigestFinal_ex(w->md5, out, &n);
-	EVP_DigestInit_ex(w->md5, EVP_md5(), NULL);
+	if (!w->part_rc)
+		return 0;
+	w->failed = 1;
+	return gw_error_set(w->part_rc, "%s", w->part_msg ? w->part_msg : "a part's upload failed");
 }
 
-/* Hand the filled buffer to the helper thread; the caller fills the other one meanwhile. */
+/* Wait until no part is in flight; the first failure, if any. */
+static int parts_wait(s3_writer *w)
+{
+	int rc;
+	pthread_mutex_lock(&w->mu);
+	while (w->busy)
+		pthread_cond_wait(&w->cond, &w->mu);
+	parts_reap(w);
+	rc = parts_error(w);
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}
+
+/* Free the slots past the first (all idle) and give their budget back. */
+static void slots_shrink(s3_writer *w)
+{
+	while (w->nslots > 1) {
+		w_slot *sl = w->slots[--w->nslots];
+		s3_buf_dispose(&sl->buf);
+		free(sl);
+		s3_budget_give(w->s3, w->slot_size);
+	}
+}
+
+/*
+ * An idle slot for the next part: one that came back, a new one while
+ * fewer than parallel= are made (past the first, only with room in the
+ * store's budget), else wait for one to come back. NULL on a failed part
+ * or no memory.
+ */
+static int slot_get(s3_writer *w, w_slot **out)
+{
+	size_t part = part_size_for(w->nparts), i;
+	int rc = 0;
+
+	if (part != w->slot_size && w->nslots > 1) {
+		/* Parts grow (every PART_SIZE_GROWTH parts): the budget is charged again at the new size. */
+		if ((rc = parts_wait(w)) < 0)
+			return rc;
+		slots_shrink(w);
+	}
+	w->slot_size = part;
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		parts_reap(w);
+		if ((rc = parts_error(w)) < 0)
+			break;
+		for (i = 0; i < w->nslots; i++)
+			if (!w->slots[i]->busy) {
+				pthread_mutex_unlock(&w->mu);
+				*out = w->slots[i];
+				return 0;
+			}
+		if (w->nslots < (size_t)w->s3->cfg.parallel &&
+		    (w->nslots == 0 || s3_budget_take(w->s3, part, 0))) {
+			w_slot *sl = calloc(1, sizeof(*sl));
+			if (!sl) {
+				if (w->nslots)
+					s3_budget_give(w->s3, part);
+				rc = oom();
+				break;
+			}
+			sl->job.run = part_run;
+			sl->w = w;
+			w->slots[w->nslots++] = sl;
+			pthread_mutex_unlock(&w->mu);
+			*out = sl;
+			return 0;
+		}
+		/* Every part buffer is in flight: the caller waits for one (backpressure). */
+		pthread_cond_wait(&w->cond, &w->mu);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}
+
+/* Hand the filled buffer to a transfer thread; the caller fills another meanwhile. */
 static int part_send(s3_writer *w)
 {
 	s3_buf tmp;
+	w_slot *sl = NULL;
 	int rc;
 
-	if ((rc = part_wait(w)) < 0)
-		return rc;
 	if (!w->upload_id && (rc = multipart_start(w)) < 0)
 		return rc;
 	if (w->nparts >= MAX_PARTS)
 		return gw_error_set(GW_EINVALID, "store %s: key %s: more than %d parts", w->s3->url, w->base.key,
 				    MAX_PARTS);
+	/* Only the writer's thread touches etags (parts_reap copies the finished parts' in). */
 	if ((rc = GW_ARRAY_RESERVE(w->etags, w->etags_cap, w->nparts + 1)) < 0)
 		return rc;
-	md5_take(w, w->sending_md5);
+	if ((rc = slot_get(w, &sl)) < 0)
+		return rc;
 	w->total += w->fill.len;
-	tmp = w->sending;
-	w->sending = w->fill;
+	tmp = sl->buf;
+	sl->buf = w->fill;
 	w->fill = tmp;
 	w->fill.len = 0;
-	w->nparts++;
-	w->thread_rc = 0;
-	if (gw_thread_create(&w->thread, part_thread, w) != 0) {
-		w->nparts--;
-		return gw_error_set(GW_ERROR, "store %s: key %s: cannot start an upload thread", w->s3->url, w->base.key);
-	}
-	w->busy = 1;
+	sl->number = ++w->nparts;
+	pthread_mutex_lock(&w->mu);
+	sl->busy = 1;
+	w->busy++;
+	pthread_mutex_unlock(&w->mu);
+	s3_xfer_submit(w->s3, &sl->job);
 	return 0;
 }
 
@@ -506,7 +646,6 @@ static int s3_write(gw_store_writer *base, const void *buf, size_t len)
 			}
 		}
 		memcpy(w->fill.data + w->fill.len, p, n);
-		EVP_DigestUpdate(w->md5, p, n);
 		w->fill.len += n;
 		p += n;
 		len -= n;
@@ -560,7 +699,7 @@ static int commit_put(s3_writer *w)
 	req.body = w->fill.data ? (const void *)w->fill.data : "";
 	req.body_len = w->fill.len;
 	req.unsigned_payload = 1;
-	md5_take(w, md5);
+	EVP_Digest(req.body, req.body_len, md5, NULL, EVP_md5(), NULL);
 	req.md5 = md5;
 	gw_hex_encode(hex, md5, 16);
 	snprintf(want.etag, sizeof(want.etag), "\"%s\"", hex);
@@ -651,7 +790,7 @@ static int commit_multipart(s3_writer *w)
 
 	if (w->fill.len && (rc = part_send(w)) < 0)
 		return rc;
-	if ((rc = part_wait(w)) < 0)
+	if ((rc = parts_wait(w)) < 0)
 		return rc;
 	/* radosgw ignores If-None-Match on completion, in any bucket: check here, as late as possible. */
 	if ((rc = refuse_existing(w->s3, w->base.key, 1)) < 0)
@@ -831,17 +970,29 @@ static void multipart_abort(s3_writer *w)
 static void s3_writer_free(gw_store_writer *base)
 {
 	s3_writer *w = (s3_writer *)base;
-	if (w->busy) {
-		pthread_join(w->thread, NULL);
-		free(w->thread_msg);
+	size_t i;
+	if (!w->done) {
+		/* Nothing of it will be used: parts in flight stop, and the upload is aborted once none is. */
+		__atomic_store_n(&w->cancel, 1, __ATOMIC_RELEASE);
 	}
+	pthread_mutex_lock(&w->mu);
+	while (w->busy)
+		pthread_cond_wait(&w->cond, &w->mu);
+	pthread_mutex_unlock(&w->mu);
 	if (w->upload_id && !w->done)
 		multipart_abort(w);
 	if (w->upload_id)
 		upload_track(w->s3, w->upload_id, 0);
-	EVP_MD_CTX_free(w->md5);
+	slots_shrink(w);
+	for (i = 0; i < w->nslots; i++) {
+		s3_buf_dispose(&w->slots[i]->buf);
+		free(w->slots[i]->msg);
+		free(w->slots[i]);
+	}
+	free(w->part_msg);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->mu);
 	s3_buf_dispose(&w->fill);
-	s3_buf_dispose(&w->sending);
 	free(w->upload_id);
 	free(w->etags);
 	free(base->key);
@@ -871,70 +1022,177 @@ static int s3_read_open(gw_store_reader **out, gw_store *store, const char *key,
 	r->base.store = store;
 	r->base.size = head.content_length;
 	r->s3 = s3;
-	r->pos = offset;
+	r->pos = r->next = offset;
 	r->end = length == GW_STORE_TO_END || length > head.content_length - offset ? head.content_length
 										      : offset + length;
 	memcpy(r->etag, head.etag, sizeof(r->etag));
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cond, NULL);
 	*out = &r->base;
 	return 0;
 }
 
-static int fetch_chunk(s3_reader *r)
+/* GET one range into its slot (on the caller's thread or a transfer thread). */
+static int range_get(s3_reader *r, r_slot *sl)
 {
-	uint64_t want = r->end - r->pos < READ_CHUNK ? r->end - r->pos : READ_CHUNK;
-	s3_request req = {.method = "GET", .key = r->base.key};
+	s3_request req = {.method = "GET", .key = r->base.key, .cancel = &r->cancel};
 	char range[80], match[120];
 	int rc;
 
-	snprintf(range, sizeof(range), "Range: bytes=%llu-%llu", (unsigned long long)r->pos,
-		 (unsigned long long)(r->pos + want - 1));
+	snprintf(range, sizeof(range), "Range: bytes=%llu-%llu", (unsigned long long)sl->at,
+		 (unsigned long long)(sl->at + sl->want - 1));
 	req.headers[0] = range;
 	if (r->etag[0]) {
 		snprintf(match, sizeof(match), "If-Match: %s", r->etag);
 		req.headers[1] = match;
 	}
-	r->buf.len = 0;
-	r->buf.max = READ_CHUNK;
-	r->off = 0;
-	req.response = &r->buf;
-	req.expect_bytes = want;
+	sl->buf.len = 0;
+	sl->buf.max = READ_CHUNK;
+	sl->off = 0;
+	if (s3_buf_reserve(&sl->buf, sl->want) < 0)
+		return GW_ERROR;
+	req.response = &sl->buf;
+	req.expect_bytes = sl->want;
 	req.ok_status[0] = 412;
 	rc = s3_request_run(r->s3, &req);
 	if (rc == 0 && req.status == 412)
 		rc = gw_error_set(GW_ECHANGED, "store %s: key %s changed while it was read (ETag %s)", r->s3->url,
 				  r->base.key, r->etag);
-	else if (rc == 0 && r->buf.len != want)
-		rc = gw_error_set(GW_EIO, "store %s: key %s: asked for %llu bytes at %llu, got %zu", r->s3->url,
-				  r->base.key, (unsigned long long)want, (unsigned long long)r->pos, r->buf.len);
+	else if (rc == 0 && sl->buf.len != sl->want)
+		rc = gw_error_set(GW_EIO, "store %s: key %s: asked for %zu bytes at %llu, got %zu", r->s3->url,
+				  r->base.key, sl->want, (unsigned long long)sl->at, sl->buf.len);
 	if (rc < 0)
-		r->buf.len = 0;
+		sl->buf.len = 0;
 	s3_request_dispose(&req);
 	return rc;
+}
+
+/* On a transfer thread: fetch one range, then hand the slot back. */
+static void range_run(s3_job *job)
+{
+	r_slot *sl = (r_slot *)job;
+	s3_reader *r = sl->r;
+	int rc = range_get(r, sl);
+	char *msg = rc < 0 ? strdup(gw_error_message()) : NULL;
+	pthread_mutex_lock(&r->mu);
+	sl->rc = rc;
+	sl->msg = msg;
+	sl->busy = 0;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Point the slot at the next range [next, next + READ_CHUNK) and, threaded, send it off. */
+static void range_issue(s3_reader *r, r_slot *sl)
+{
+	sl->at = r->next;
+	sl->want = r->end - r->next < READ_CHUNK ? (size_t)(r->end - r->next) : READ_CHUNK;
+	sl->buf.len = sl->off = 0;
+	sl->rc = 0;
+	r->next += sl->want;
+	if (!r->threaded)
+		return;
+	pthread_mutex_lock(&r->mu);
+	sl->busy = 1;
+	pthread_mutex_unlock(&r->mu);
+	s3_xfer_submit(r->s3, &sl->job);
+}
+
+/*
+ * At the first read: one slot fetched on the caller's thread for a range of
+ * one chunk (or parallel=1); else parallel= slots in flight at once (past
+ * the first, as the store's budget allows), each refilled with the next
+ * range once its bytes are handed out.
+ */
+static int ranges_start(s3_reader *r)
+{
+	uint64_t chunks = (r->end - r->pos + READ_CHUNK - 1) / READ_CHUNK;
+	size_t want = (size_t)(chunks < (uint64_t)r->s3->cfg.parallel ? chunks : (uint64_t)r->s3->cfg.parallel), i;
+
+	r->started = 1;
+	if (!want)
+		return 0;
+	r->threaded = want > 1;
+	if (!(r->slots = calloc(want, sizeof(*r->slots))))
+		return oom();
+	for (r->nslots = 1; r->nslots < want && s3_budget_take(r->s3, READ_CHUNK, 0); r->nslots++)
+		r->charged += READ_CHUNK;
+	r->threaded = r->nslots > 1;
+	for (i = 0; i < r->nslots; i++) {
+		r->slots[i].job.run = range_run;
+		r->slots[i].r = r;
+		range_issue(r, &r->slots[i]);
+	}
+	return 0;
+}
+
+/*
+ * The slot's bytes, once they are there: fetched now on the caller's
+ * thread, or waited for (a slot in flight is the transfer thread's: nothing
+ * of it is looked at before it comes back).
+ */
+static int slot_ready(s3_reader *r, r_slot *sl)
+{
+	if (!r->threaded)
+		return sl->buf.len ? 0 : range_get(r, sl);
+	pthread_mutex_lock(&r->mu);
+	while (sl->busy)
+		pthread_cond_wait(&r->cond, &r->mu);
+	pthread_mutex_unlock(&r->mu);
+	if (sl->rc < 0)
+		return gw_error_set(sl->rc, "%s", sl->msg ? sl->msg : "a ranged read failed");
+	return 0;
 }
 
 static ssize_t s3_read(gw_store_reader *base, void *buf, size_t len)
 {
 	s3_reader *r = (s3_reader *)base;
+	r_slot *sl;
 	size_t n;
 	int rc;
 
-	if (r->off == r->buf.len) {
-		if (r->pos == r->end)
-			return 0;
-		if ((rc = fetch_chunk(r)) < 0)
+	if (r->pos == r->end)
+		return 0;
+	if (!r->started && (rc = ranges_start(r)) < 0)
+		return rc;
+	sl = &r->slots[r->head];
+	if ((rc = slot_ready(r, sl)) < 0)
+		return rc;
+	if (sl->off == sl->buf.len) {
+		/* Its bytes are handed out: the next range goes into it, and the slot after holds pos. */
+		if (r->next < r->end)
+			range_issue(r, sl);
+		r->head = (r->head + 1) % r->nslots;
+		sl = &r->slots[r->head];
+		if ((rc = slot_ready(r, sl)) < 0)
 			return rc;
-		r->pos += r->buf.len;
 	}
-	n = r->buf.len - r->off < len ? r->buf.len - r->off : len;
-	memcpy(buf, r->buf.data + r->off, n);
-	r->off += n;
+	n = sl->buf.len - sl->off < len ? sl->buf.len - sl->off : len;
+	memcpy(buf, sl->buf.data + sl->off, n);
+	sl->off += n;
+	r->pos += n;
 	return (ssize_t)n;
 }
 
 static void s3_reader_free(gw_store_reader *base)
 {
 	s3_reader *r = (s3_reader *)base;
-	s3_buf_dispose(&r->buf);
+	size_t i;
+	/* Ranges still in flight are not wanted any more. */
+	__atomic_store_n(&r->cancel, 1, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&r->mu);
+	for (i = 0; i < r->nslots; i++)
+		while (r->slots[i].busy)
+			pthread_cond_wait(&r->cond, &r->mu);
+	pthread_mutex_unlock(&r->mu);
+	for (i = 0; i < r->nslots; i++) {
+		s3_buf_dispose(&r->slots[i].buf);
+		free(r->slots[i].msg);
+	}
+	free(r->slots);
+	s3_budget_give(r->s3, r->charged);
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->mu);
 	free(base->key);
 	free(r);
 }

@@ -3,6 +3,7 @@
  *   s3_config.c  the store URL and the credentials
  *   s3_http.c    signed requests through libcurl, retries, error messages
  *   s3_xml.c     the XML answers, read with libxml2
+ *   s3_xfer.c    the store's transfer threads and buffer budget (parallel parts and ranges)
  *   s3.c         the driver itself (write-once objects, multipart, listing)
  * Nothing here is public API: include/gitwal/store.h is.
  */
@@ -24,7 +25,21 @@
 
 #define S3_DEFAULT_RETRIES 5
 #define S3_MAX_RETRIES 20
-#define S3_POOL_MAX 16
+#define S3_POOL_MAX 32 /* idle easy handles (each with its open connection) kept per store */
+/*
+ * Parallel transfers (README, "S3 stores"; DESIGN.md 12.2). parallel= parts
+ * of one object upload at once, and as many ranges of one object download
+ * at once, on the store's transfer threads (at most S3_WORKERS_MAX, shared
+ * by every writer and reader of the store). Their buffers come from a
+ * budget of S3_BUFFER_BUDGET per store; each writer and reader always has
+ * its first buffers (one to fill and one in flight) so it makes progress.
+ */
+#define S3_PART_SIZE (8u * 1024 * 1024)  /* a multipart upload's parts (S3 wants >= 5 MiB but the last) */
+#define S3_READ_CHUNK (4u * 1024 * 1024) /* a reader's ranged GETs */
+#define S3_DEFAULT_PARALLEL 2
+#define S3_MAX_PARALLEL 16
+#define S3_WORKERS_MAX 16
+#define S3_BUFFER_BUDGET (64u * 1024 * 1024)
 #define S3_DEFAULT_UPLOAD_MAX_AGE (24 * 3600)
 /*
  * Time limits (README, "S3 stores"; DESIGN.md 12.1). A request on the local
@@ -53,6 +68,7 @@ typedef struct s3_config {
 	int64_t first_byte_timeout_ms; /* waiting for the answer once the request is sent */
 	int64_t stall_timeout_ms;      /* no byte moving while sending or receiving */
 	int64_t deadline_ms;           /* a request with all its attempts, before its bytes' share */
+	int parallel;                  /* parts (ranges) of one object in flight at once */
 } s3_config;
 
 typedef struct s3_credentials {
@@ -61,6 +77,20 @@ typedef struct s3_credentials {
 	char *session_token; /* NULL without one */
 	char *userpwd;       /* "KEY:SECRET" for CURLOPT_USERPWD */
 } s3_credentials;
+
+/* One piece of work for the store's transfer threads (s3_xfer.c): run() is called once, on one of them. */
+typedef struct s3_job {
+	void (*run)(struct s3_job *job);
+	struct s3_job *next;
+} s3_job;
+
+/* Requests by method, for tests and the trace (s3_stats_get). */
+enum { S3_M_GET, S3_M_HEAD, S3_M_PUT, S3_M_POST, S3_M_DELETE, S3_M_OTHER, S3_M_COUNT };
+typedef struct s3_stats {
+	uint64_t requests[S3_M_COUNT]; /* requests run (each with all its attempts) */
+	uint64_t attempts;             /* attempts sent */
+	uint64_t connections;          /* connections opened (the others reused one of the store's) */
+} s3_stats;
 
 typedef struct gw_s3 {
 	s3_config cfg;
@@ -72,8 +102,22 @@ typedef struct gw_s3 {
 	int probed;      /* versioned (and Object Lock) are known; else probe before writing (under probe_lock) */
 	pthread_mutex_t probe_lock;
 	pthread_mutex_t pool_lock;
-	CURL *pool[S3_POOL_MAX];
+	struct s3_handle *pool[S3_POOL_MAX];
 	size_t pool_len;
+	/* What every handle of the store shares: DNS answers and TLS sessions (each under its lock). */
+	CURLSH *share;
+	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+	s3_stats stats; /* atomics */
+	int trace;      /* GITWAL_S3_TRACE: one line per attempt on stderr */
+	/* Transfer threads and the buffer budget (s3_xfer.c; under xfer_lock). */
+	pthread_mutex_t xfer_lock;
+	pthread_cond_t xfer_cond;
+	s3_job *jobs, *jobs_tail;
+	pthread_t workers[S3_WORKERS_MAX];
+	size_t nworkers, idle_workers;
+	int xfer_stop;
+	size_t buffered;      /* bytes of buffers taken from the budget */
+	size_t buffered_peak; /* the most it held at once (for tests) */
 	/* This store's multipart uploads in progress: never taken for a dead writer's (under uploads_lock). */
 	pthread_mutex_t uploads_lock;
 	char **uploads;
@@ -121,6 +165,7 @@ typedef struct s3_request {
 	s3_buf *response;            /* where the response body goes (NULL: a small internal buffer) */
 	int ok_status[4];            /* statuses besides 2xx the caller handles itself (e.g. 404, 412) */
 	uint64_t expect_bytes;       /* the answer's body when large (a ranged GET), for the deadline */
+	const int *cancel;           /* when it becomes non-zero (read atomically), the request stops: GW_ECHANGED */
 	/*
 	 * Requests that create an object (a PUT of one, CompleteMultipartUpload)
 	 * are not sent twice blindly, neither by the retries here nor by libcurl
@@ -160,6 +205,21 @@ void s3_request_dispose(s3_request *req);
 int s3_request_run(gw_s3 *s3, s3_request *req);
 /* gw_store_health_get for an s3:// store. */
 void s3_health_get(gw_s3 *s3, gw_store_health *out);
+/* The store's request counts so far. */
+void s3_stats_get(gw_s3 *s3, s3_stats *out);
+
+/*
+ * Transfer threads (s3_xfer.c). s3_xfer_submit queues a job; a thread runs
+ * it (one is started when none is idle, up to S3_WORKERS_MAX; they live
+ * until the store is freed). A job signals its own completion.
+ */
+int s3_xfer_init(gw_s3 *s3);
+void s3_xfer_submit(gw_s3 *s3, s3_job *job);
+/* Stop the threads once the queue is empty (every writer and reader is freed by then). */
+void s3_xfer_dispose(gw_s3 *s3);
+/* Take bytes from the store's buffer budget: 1 when there was room, else 0; force: take them anyway. */
+int s3_budget_take(gw_s3 *s3, size_t bytes, int force);
+void s3_budget_give(gw_s3 *s3, size_t bytes);
 
 /* Config and credentials (s3_config.c). */
 int s3_config_parse(s3_config *cfg, const char *rest);

@@ -4,7 +4,7 @@
  *   s3://BUCKET[/PREFIX][?endpoint=URL&region=R&path_style=true|false
  *                         &lock=compliance|governance&retain=30d&ca_file=PATH&retries=N
  *                         &upload_max_age=24h&connect_timeout=5s&first_byte_timeout=10s
- *                         &stall_timeout=5s&deadline=60s]
+ *                         &stall_timeout=5s&deadline=60s&parallel=N]
  *
  * Credentials never come from the URL (a URL ends up in configs, process
  * lists and messages): only from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
@@ -199,10 +199,19 @@ static int parse_param(s3_config *cfg, char *name, char *value)
 		return parse_duration(name, value, "5s", 100, 600000, &cfg->stall_timeout_ms);
 	if (!strcmp(name, "deadline"))
 		return parse_duration(name, value, "60s", 100, 86400000, &cfg->deadline_ms);
+	if (!strcmp(name, "parallel")) {
+		errno = 0;
+		n = strtol(value, &end, 10);
+		if (errno || end == value || *end || n < 1 || n > S3_MAX_PARALLEL)
+			return gw_error_set(GW_EINVALID, "store URL s3://: parallel='%s' is not a number from 1 to %d",
+					    value, S3_MAX_PARALLEL);
+		cfg->parallel = (int)n;
+		return 0;
+	}
 	/* The value is not repeated: an unknown parameter might be a misplaced secret. */
 	return gw_error_set(GW_EINVALID,
 			    "store URL s3://: unknown parameter '%s' (known: endpoint, region, path_style, lock, retain, ca_file, retries, upload_max_age, connect_timeout, "
-			    "first_byte_timeout, stall_timeout, deadline)",
+			    "first_byte_timeout, stall_timeout, deadline, parallel)",
 			    name);
 }
 
@@ -280,6 +289,7 @@ int s3_config_parse(s3_config *cfg, const char *rest)
 	cfg->first_byte_timeout_ms = S3_DEFAULT_FIRST_BYTE_TIMEOUT_MS;
 	cfg->stall_timeout_ms = S3_DEFAULT_STALL_TIMEOUT_MS;
 	cfg->deadline_ms = S3_DEFAULT_DEADLINE_MS;
+	cfg->parallel = S3_DEFAULT_PARALLEL;
 	if (at)
 		return gw_error_set(GW_EINVALID,
 				    "store URL s3://: credentials are never taken from the URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or use a credentials file");
@@ -340,6 +350,8 @@ char *s3_config_url(const s3_config *cfg)
 		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "&ca_file=%s", cfg->ca_file);
 	if (cfg->retries != S3_DEFAULT_RETRIES && n > 0 && (size_t)n < sizeof(buf))
 		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "&retries=%d", cfg->retries);
+	if (cfg->parallel != S3_DEFAULT_PARALLEL && n > 0 && (size_t)n < sizeof(buf))
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "&parallel=%d", cfg->parallel);
 	if (cfg->upload_max_age != S3_DEFAULT_UPLOAD_MAX_AGE && n > 0 && (size_t)n < sizeof(buf))
 		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "&upload_max_age=%llds", (long long)cfg->upload_max_age);
 	{

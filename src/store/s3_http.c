@@ -8,9 +8,15 @@
  * encodes it; and it would stream a body of unknown length chunked, which S3
  * refuses, so every upload here is a buffer with a length.
  *
- * Easy handles are pooled per store (connections stay open between requests)
- * and each request takes one for its duration, so any number of threads may
- * share a store.
+ * Easy handles are pooled per store and each request takes one for its
+ * duration, so any number of threads may share a store. A handle keeps its
+ * connection open between requests, so the pool is the store's connection
+ * pool: requests one after another reuse one connection, and as many stay
+ * open as requests ran at once (up to S3_POOL_MAX). DNS answers and TLS
+ * sessions are shared by every handle of the store (a curl share, under
+ * locks), so a new connection skips a full TLS handshake. The connection
+ * cache itself is not put in the share: libcurl does not support sharing
+ * it between threads that transfer at once.
  *
  * Time limits (DESIGN.md 12.1): libcurl's connect timeout, and a watchdog of
  * our own in the progress callback for the rest, because libcurl's
@@ -29,6 +35,10 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <libxml/parser.h>
 #include <openssl/evp.h>
@@ -162,11 +172,45 @@ static void global_init(void)
 	xmlInitParser();
 }
 
+/* A pooled easy handle, and the socket of the connection it keeps (see ack_now). */
+typedef struct s3_handle {
+	CURL *curl;
+	curl_socket_t fd; /* CURL_SOCKET_BAD when not known */
+} s3_handle;
+
+static void handle_free(s3_handle *sh)
+{
+	if (sh) {
+		curl_easy_cleanup(sh->curl);
+		free(sh);
+	}
+}
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *payload)
+{
+	gw_s3 *s3 = payload;
+	(void)h;
+	(void)access;
+	pthread_mutex_lock(&s3->share_locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *payload)
+{
+	gw_s3 *s3 = payload;
+	(void)h;
+	pthread_mutex_unlock(&s3->share_locks[data]);
+}
+
 int s3_connect(gw_s3 *s3)
 {
 	const s3_config *cfg = &s3->cfg;
+	const char *trace = getenv("GITWAL_S3_TRACE");
 	size_t n;
 
+	pthread_mutex_init(&s3->pool_lock, NULL);
+	pthread_mutex_init(&s3->health_lock, NULL);
+	for (n = 0; n < CURL_LOCK_DATA_LAST; n++)
+		pthread_mutex_init(&s3->share_locks[n], NULL);
 	pthread_once(&global_once, global_init);
 	if (global_rc != CURLE_OK)
 		return gw_error_set(GW_ERROR, "cannot initialise libcurl: %s", curl_easy_strerror(global_rc));
@@ -184,10 +228,16 @@ int s3_connect(gw_s3 *s3)
 		const char *host = strstr(cfg->endpoint, "://") + 3;
 		snprintf(s3->base_url, n, "%.*s%s.%s", (int)(host - cfg->endpoint), cfg->endpoint, cfg->bucket, host);
 	}
-	pthread_mutex_init(&s3->pool_lock, NULL);
-	pthread_mutex_init(&s3->health_lock, NULL);
 	memset(&s3->health, 0, sizeof(s3->health));
 	s3->health.healthy = 1;
+	s3->trace = trace && *trace && strcmp(trace, "0");
+	if (!(s3->share = curl_share_init()) ||
+	    curl_share_setopt(s3->share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
+	    curl_share_setopt(s3->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
+	    curl_share_setopt(s3->share, CURLSHOPT_USERDATA, s3) != CURLSHE_OK ||
+	    curl_share_setopt(s3->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+	    curl_share_setopt(s3->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)
+		return gw_error_set(GW_ERROR, "cannot set up a libcurl share");
 	return 0;
 }
 
@@ -195,37 +245,79 @@ void s3_disconnect(gw_s3 *s3)
 {
 	size_t i;
 	for (i = 0; i < s3->pool_len; i++)
-		curl_easy_cleanup(s3->pool[i]);
+		handle_free(s3->pool[i]);
 	s3->pool_len = 0;
+	if (s3->trace) {
+		s3_stats st;
+		s3_stats_get(s3, &st);
+		fprintf(stderr,
+			"s3_trace stats requests=%llu get=%llu head=%llu put=%llu post=%llu delete=%llu attempts=%llu connections=%llu\n",
+			(unsigned long long)(st.requests[S3_M_GET] + st.requests[S3_M_HEAD] + st.requests[S3_M_PUT] +
+					     st.requests[S3_M_POST] + st.requests[S3_M_DELETE] + st.requests[S3_M_OTHER]),
+			(unsigned long long)st.requests[S3_M_GET], (unsigned long long)st.requests[S3_M_HEAD],
+			(unsigned long long)st.requests[S3_M_PUT], (unsigned long long)st.requests[S3_M_POST],
+			(unsigned long long)st.requests[S3_M_DELETE], (unsigned long long)st.attempts,
+			(unsigned long long)st.connections);
+	}
+	if (s3->share) {
+		curl_share_cleanup(s3->share);
+		s3->share = NULL;
+	}
 	if (s3->sigv4) {
 		pthread_mutex_destroy(&s3->pool_lock);
 		pthread_mutex_destroy(&s3->health_lock);
+		for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+			pthread_mutex_destroy(&s3->share_locks[i]);
 	}
 	free(s3->sigv4);
 	free(s3->base_url);
 	s3->sigv4 = s3->base_url = NULL;
 }
 
-static CURL *handle_get(gw_s3 *s3)
+static s3_handle *handle_get(gw_s3 *s3)
 {
-	CURL *h = NULL;
+	s3_handle *sh = NULL;
 	pthread_mutex_lock(&s3->pool_lock);
 	if (s3->pool_len)
-		h = s3->pool[--s3->pool_len];
+		sh = s3->pool[--s3->pool_len];
 	pthread_mutex_unlock(&s3->pool_lock);
-	return h ? h : curl_easy_init();
+	if (sh)
+		return sh;
+	if (!(sh = malloc(sizeof(*sh))))
+		return NULL;
+	sh->fd = CURL_SOCKET_BAD;
+	if (!(sh->curl = curl_easy_init())) {
+		free(sh);
+		return NULL;
+	}
+	return sh;
 }
 
-static void handle_put(gw_s3 *s3, CURL *h)
+static void handle_put(gw_s3 *s3, s3_handle *sh)
 {
 	pthread_mutex_lock(&s3->pool_lock);
 	if (s3->pool_len < S3_POOL_MAX) {
-		s3->pool[s3->pool_len++] = h;
-		h = NULL;
+		s3->pool[s3->pool_len++] = sh;
+		sh = NULL;
 	}
 	pthread_mutex_unlock(&s3->pool_lock);
-	if (h)
-		curl_easy_cleanup(h);
+	handle_free(sh);
+}
+
+/* libcurl made a socket for a connection of this handle, or closes one. */
+static int sockopt_cb(void *payload, curl_socket_t fd, curlsocktype purpose)
+{
+	if (purpose == CURLSOCKTYPE_IPCXN)
+		((s3_handle *)payload)->fd = fd;
+	return CURL_SOCKOPT_OK;
+}
+
+static int closesocket_cb(void *payload, curl_socket_t fd)
+{
+	s3_handle *sh = payload;
+	if (sh->fd == fd)
+		sh->fd = CURL_SOCKET_BAD;
+	return close(fd);
 }
 
 static int64_t mono_ms(void)
@@ -242,6 +334,25 @@ void s3_health_get(gw_s3 *s3, gw_store_health *out)
 	pthread_mutex_lock(&s3->health_lock);
 	*out = s3->health;
 	pthread_mutex_unlock(&s3->health_lock);
+}
+
+void s3_stats_get(gw_s3 *s3, s3_stats *out)
+{
+	size_t i;
+	for (i = 0; i < S3_M_COUNT; i++)
+		out->requests[i] = __atomic_load_n(&s3->stats.requests[i], __ATOMIC_RELAXED);
+	out->attempts = __atomic_load_n(&s3->stats.attempts, __ATOMIC_RELAXED);
+	out->connections = __atomic_load_n(&s3->stats.connections, __ATOMIC_RELAXED);
+}
+
+static int method_index(const char *m)
+{
+	static const char *const names[] = {"GET", "HEAD", "PUT", "POST", "DELETE"};
+	int i;
+	for (i = 0; i < S3_M_OTHER; i++)
+		if (!strcmp(m, names[i]))
+			return i;
+	return S3_M_OTHER;
 }
 
 /*
@@ -286,6 +397,7 @@ typedef struct {
 	gw_s3 *s3;
 	s3_request *req;
 	s3_buf *response;
+	s3_handle *sh;
 	CURL *handle;
 	size_t sent;
 	int overflow;
@@ -296,6 +408,7 @@ typedef struct {
 	int64_t progress_ms;   /* a byte last moved (or the request went out) */
 	curl_off_t ul, dl;     /* bytes moved at progress_ms */
 	int stall_reported;    /* told the health about a stall in flight */
+	int cancelled;         /* the caller no longer wants the answer (s3_request.cancel) */
 	char abandoned[160];   /* the watchdog gave up: why */
 } transfer;
 
@@ -347,6 +460,10 @@ static int progress_cb(void *payload, curl_off_t dltotal, curl_off_t dlnow, curl
 	(void)dltotal;
 	(void)ultotal;
 
+	if (t->req->cancel && __atomic_load_n(t->req->cancel, __ATOMIC_ACQUIRE)) {
+		t->cancelled = 1;
+		return 1;
+	}
 	if (curl_easy_getinfo(t->handle, CURLINFO_PRETRANSFER_TIME_T, &pre) != CURLE_OK || pre == 0) {
 		t->progress_ms = now; /* still connecting */
 		return 0;
@@ -399,6 +516,27 @@ static void copy_header_value(char *dst, size_t size, const char *v, size_t n)
 	dst[n] = '\0';
 }
 
+/*
+ * Acknowledge the answer's head at once. A server that writes an answer's
+ * head and body (or a "100 Continue" and the final answer) separately
+ * without TCP_NODELAY (radosgw) holds the second back until the first is
+ * acknowledged (Nagle), and on a reused connection Linux delays that
+ * acknowledgement by up to 40 ms: every small GET, and every upload of more
+ * than 1 KiB, took 40 ms instead of 1-2. TCP_QUICKACK sends the pending
+ * acknowledgement now. Best effort: nothing changes where the option or the
+ * socket is not there.
+ */
+static void ack_now(const s3_handle *sh)
+{
+#ifdef TCP_QUICKACK
+	int one = 1;
+	if (sh->fd != CURL_SOCKET_BAD)
+		setsockopt(sh->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+#else
+	(void)sh;
+#endif
+}
+
 static size_t header_cb(char *data, size_t size, size_t nmemb, void *payload)
 {
 	transfer *t = payload;
@@ -410,14 +548,17 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *payload)
 	if (len > 5 && !memcmp(data, "HTTP/", 5)) {
 		const char *sp = memchr(data, ' ', len);
 		t->answered = !(sp && sp + 1 < data + len && sp[1] == '1');
+		ack_now(t->sh);
 		/* A new status line (after "100 Continue", or a retry): forget earlier headers. */
 		req->content_length = 0;
 		req->last_modified = req->retain_until = 0;
 		req->etag[0] = req->version_id[0] = '\0';
 		return len;
 	}
-	if (!colon)
+	if (!colon) {
+		ack_now(t->sh); /* the end of a head: a body, or the final answer after "100 Continue", follows */
 		return len;
+	}
 	for (v = colon + 1; v < end && (*v == ' ' || *v == '\t'); v++)
 		;
 	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
@@ -555,10 +696,16 @@ fail:
 	return NULL;
 }
 
-static void setup_handle(gw_s3 *s3, CURL *h, s3_request *req, transfer *t, const char *url,
+static void setup_handle(gw_s3 *s3, s3_handle *sh, s3_request *req, transfer *t, const char *url,
 			 struct curl_slist *headers, char *errbuf, int64_t left_ms)
 {
+	CURL *h = sh->curl;
 	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
+	curl_easy_setopt(h, CURLOPT_SOCKOPTDATA, sh);
+	curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, closesocket_cb);
+	curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, sh);
+	curl_easy_setopt(h, CURLOPT_SHARE, s3->share);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(h, CURLOPT_AWS_SIGV4, s3->sigv4);
@@ -603,6 +750,9 @@ static void setup_handle(gw_s3 *s3, CURL *h, s3_request *req, transfer *t, const
 			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
 	} else if (strcmp(req->method, "GET")) {
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+	} else if (req->expect_bytes >= 1024 * 1024) {
+		/* Fewer, larger writes for multi-MiB ranges. */
+		curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
 	}
 }
 
@@ -724,6 +874,7 @@ int s3_request_run(gw_s3 *s3, s3_request *req)
 	int64_t deadline;
 	int out_of_time = 0;
 	transfer t;
+	s3_handle *sh;
 	CURL *h;
 	int rc = 0;
 
@@ -745,18 +896,25 @@ int s3_request_run(gw_s3 *s3, s3_request *req)
 		free(url);
 		return gw_error_set(GW_ERROR, "out of memory");
 	}
-	if (!(h = handle_get(s3))) {
+	if (!(sh = handle_get(s3))) {
 		curl_slist_free_all(headers);
 		free(url);
 		return gw_error_set(GW_ERROR, "cannot create a libcurl handle");
 	}
+	__atomic_fetch_add(&s3->stats.requests[method_index(req->method)], 1, __ATOMIC_RELAXED);
 	for (req->attempts = 1;; req->attempts++) {
 		int failed, lost;
+		long conns = 0;
 		unsigned wait;
 		memset(&t, 0, sizeof(t));
 		t.s3 = s3;
 		t.req = req;
-		t.handle = h;
+		t.handle = h = sh->curl;
+		t.sh = sh;
+		if (req->cancel && __atomic_load_n(req->cancel, __ATOMIC_ACQUIRE)) {
+			t.cancelled = 1; /* between attempts */
+			break;
+		}
 		t.response = req->response;
 		t.start_ms = t.progress_ms = mono_ms();
 		t.start_us = gw_time_now_us();
@@ -764,13 +922,22 @@ int s3_request_run(gw_s3 *s3, s3_request *req)
 		req->status = 0;
 		req->error_code[0] = '\0';
 		errbuf[0] = '\0';
-		setup_handle(s3, h, req, &t, url, headers, errbuf, deadline - t.start_ms);
+		setup_handle(s3, sh, req, &t, url, headers, errbuf, deadline - t.start_ms);
 		/* libcurl resends a request without a body on a fresh connection unasked: not a creating one. */
 		if (req->landed_check && !req->body_len)
 			curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
 		cc = curl_easy_perform(h);
 		if (cc == CURLE_OK)
 			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &req->status);
+		if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &conns) == CURLE_OK && conns > 0)
+			__atomic_fetch_add(&s3->stats.connections, (uint64_t)conns, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&s3->stats.attempts, 1, __ATOMIC_RELAXED);
+		if (s3->trace)
+			fprintf(stderr, "s3_trace method=%s %s attempt=%u status=%ld curl=%d new_connection=%ld start_ms=%lld ms=%lld\n",
+				req->method, what, req->attempts, req->status, (int)cc, conns,
+				(long long)(t.start_us / 1000 % 1000000), (long long)(mono_ms() - t.start_ms));
+		if (t.cancelled)
+			break; /* not the store's doing: no health report, no retry */
 		if (cc == CURLE_OK)
 			failed = req->status >= 500 || req->status == 429;
 		else
@@ -816,12 +983,14 @@ int s3_request_run(gw_s3 *s3, s3_request *req)
 			break;
 	}
 	/* Credentials and callbacks must not outlive this request in a pooled handle. */
-	curl_easy_reset(h);
-	handle_put(s3, h);
+	curl_easy_reset(sh->curl);
+	handle_put(s3, sh);
 	curl_slist_free_all(headers);
 	free(url);
 	if (rc < 0)
 		return rc;
+	if (t.cancelled)
+		return gw_error_set(GW_ERROR, "store %s: %s: %s cancelled", s3->url, what, req->method);
 	if (cc != CURLE_OK) {
 		char detail[400];
 		if (t.overflow)

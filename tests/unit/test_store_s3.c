@@ -579,6 +579,189 @@ static void test_stale_uploads(void **state)
 	gw_store_free(store);
 }
 
+/* Remove every key under prefix: the big objects of a test go, so the shared test server does not fill up. */
+static void remove_all(gw_store *store, const char *prefix)
+{
+	gw_store_listing l;
+	size_t i;
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(gw_store_list_all(store, prefix, &l), 0);
+	for (i = 0; i < l.count; i++)
+		assert_int_equal(gw_store_remove(store, l.keys[i]), 0);
+	gw_store_listing_dispose(&l);
+}
+
+/* Requests of one method since `before`. */
+static uint64_t requests_since(gw_store *store, const s3_stats *before, int method)
+{
+	s3_stats now;
+	s3_stats_get(gw_s3_from_store(store), &now);
+	return now.requests[method] - before->requests[method];
+}
+
+/* Bytes [offset, offset + len) of a pattern object, read through a reader of that range. */
+static void check_range(gw_store *store, const char *key, uint64_t offset, uint64_t len, uint64_t seed)
+{
+	unsigned char *got = malloc(65536), *want = malloc(65536);
+	gw_store_reader *r;
+	uint64_t done = 0;
+	ssize_t n;
+	if (gw_store_read_open(&r, store, key, offset, len) < 0)
+		fail_msg("read_open %s at %llu: %s", key, (unsigned long long)offset, gw_error_message());
+	while ((n = gw_store_reader_read(r, got, 65536)) > 0) {
+		fill_pattern(want, (size_t)n, seed, offset + done);
+		if (memcmp(got, want, (size_t)n))
+			fail_msg("%s: bytes differ in [%llu, +%zd)", key, (unsigned long long)(offset + done), n);
+		done += (uint64_t)n;
+	}
+	assert_true(n == 0);
+	assert_int_equal(done, len);
+	gw_store_reader_free(r);
+	free(got);
+	free(want);
+}
+
+/*
+ * Parallel parts: an object of several parts with parallel=4 goes up as
+ * one multipart upload (one PUT per part, nothing else per part) and reads
+ * back whole; objects at the reader's chunk boundaries, read whole and in
+ * ranges that cross chunks, with several ranges in flight.
+ */
+static void test_parallel_transfers(void **state)
+{
+	static const uint64_t sizes[] = {0, 1, S3_READ_CHUNK - 1, S3_READ_CHUNK, S3_READ_CHUNK + 1,
+					 3ull * S3_READ_CHUNK + 17};
+	gw_store *store = open_new(GW_S3_BUCKET_PLAIN, "&parallel=4");
+	gw_s3 *s3 = gw_s3_from_store(store);
+	const uint64_t big = 5ull * S3_PART_SIZE + 123;
+	s3_stats before;
+	size_t i;
+	(void)state;
+
+	s3_stats_get(s3, &before);
+	assert_int_equal(write_pattern(store, "par/big", big, GW_STORE_SIZE_UNKNOWN, 1 << 20, 11), 0);
+	/* Six parts, each one PUT; CreateMultipartUpload and its completion; the key-free check. */
+	assert_int_equal(requests_since(store, &before, S3_M_PUT), 6);
+	assert_int_equal(requests_since(store, &before, S3_M_POST), 2);
+	assert_int_equal(requests_since(store, &before, S3_M_HEAD), 1);
+	check_pattern(store, "par/big", big, 11);
+	/* Ranges across chunk boundaries, from inside the first chunk to inside the last. */
+	check_range(store, "par/big", S3_READ_CHUNK - 5, 10, 11);
+	check_range(store, "par/big", 3, 2ull * S3_READ_CHUNK + 1, 11);
+	check_range(store, "par/big", S3_READ_CHUNK, big - S3_READ_CHUNK, 11);
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "par/size-%llu", (unsigned long long)sizes[i]);
+		assert_int_equal(write_pattern(store, key, sizes[i], GW_STORE_SIZE_UNKNOWN, 777777, 20 + i), 0);
+		s3_stats_get(s3, &before);
+		check_pattern(store, key, sizes[i], 20 + i);
+		/* One HEAD, then one GET per chunk (none for an empty object). */
+		assert_int_equal(requests_since(store, &before, S3_M_GET), (sizes[i] + S3_READ_CHUNK - 1) / S3_READ_CHUNK);
+	}
+	/* Every buffer went back to the budget. */
+	assert_int_equal(s3->buffered, 0);
+	remove_all(store, "par/");
+	gw_store_free(store);
+}
+
+/*
+ * A key replaced while a parallel reader is open: the ranges asked for
+ * after it fail with GW_ECHANGED (If-Match), never a mix of two versions;
+ * and a reader freed with ranges in flight stops them.
+ */
+static void test_parallel_read_changed(void **state)
+{
+	gw_store *store = open_new(GW_S3_BUCKET_PLAIN, "&parallel=2");
+	const uint64_t size = 4ull * S3_READ_CHUNK;
+	unsigned char *buf = malloc(S3_READ_CHUNK), *want = malloc(S3_READ_CHUNK);
+	gw_store_reader *r;
+	ssize_t n = 0;
+	uint64_t done = 0;
+	s3_request put = {.method = "PUT", .key = "chg/obj", .body = "replaced", .body_len = 8};
+	(void)state;
+
+	assert_int_equal(write_pattern(store, "chg/obj", size, GW_STORE_SIZE_UNKNOWN, 1 << 20, 5), 0);
+	assert_int_equal(gw_store_read_open(&r, store, "chg/obj", 0, GW_STORE_TO_END), 0);
+	/* The first chunk read: chunks 0 and 1 were asked for; the third is asked for once it is handed out. */
+	while (done < S3_READ_CHUNK && (n = gw_store_reader_read(r, buf, S3_READ_CHUNK - (size_t)done)) > 0)
+		done += (uint64_t)n;
+	assert_int_equal(done, S3_READ_CHUNK);
+	fill_pattern(want, S3_READ_CHUNK, 5, 0);
+	assert_memory_equal(buf, want, S3_READ_CHUNK);
+	/* Replaced behind the reader's back (a plain PUT, as another tool would). */
+	assert_int_equal(s3_request_run(gw_s3_from_store(store), &put), 0);
+	s3_request_dispose(&put);
+	while ((n = gw_store_reader_read(r, buf, S3_READ_CHUNK)) > 0)
+		done += (uint64_t)n;
+	assert_int_equal(n, GW_ECHANGED);
+	assert_non_null(strstr(gw_error_message(), "key chg/obj changed while it was read"));
+	assert_true(done <= 2ull * S3_READ_CHUNK);
+	/* Again: the error stays. */
+	assert_int_equal(gw_store_reader_read(r, buf, 10), GW_ECHANGED);
+	gw_store_reader_free(r);
+
+	/* Freed after one byte, with ranges in flight. */
+	assert_int_equal(write_pattern(store, "chg/other", size, GW_STORE_SIZE_UNKNOWN, 1 << 20, 6), 0);
+	assert_int_equal(gw_store_read_open(&r, store, "chg/other", 0, GW_STORE_TO_END), 0);
+	assert_int_equal(gw_store_reader_read(r, buf, 1), 1);
+	gw_store_reader_free(r);
+	assert_int_equal(gw_s3_from_store(store)->buffered, 0);
+	free(buf);
+	free(want);
+	remove_all(store, "chg/");
+	gw_store_free(store);
+}
+
+typedef struct {
+	gw_store *store;
+	int first, count;
+} small_job;
+
+static void *put_small(void *arg)
+{
+	small_job *j = arg;
+	int i;
+	for (i = j->first; i < j->first + j->count; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "conn/k%03d", i);
+		if (gw_store_put(j->store, key, key, strlen(key)) < 0)
+			fail_msg("put %s: %s", key, gw_error_message());
+	}
+	return NULL;
+}
+
+/*
+ * Connections are reused across requests: 40 small PUTs one after another
+ * open one connection, and 4 threads of 10 each at most one apiece (the
+ * store's pool of handles keeps them open).
+ */
+static void test_connection_reuse(void **state)
+{
+	gw_store *store = open_new(GW_S3_BUCKET_PLAIN, NULL);
+	gw_s3 *s3 = gw_s3_from_store(store);
+	small_job seq = {store, 0, 40}, jobs[4];
+	pthread_t threads[4];
+	s3_stats a, b;
+	int i;
+	(void)state;
+	s3_stats_get(s3, &a);
+	put_small(&seq);
+	s3_stats_get(s3, &b);
+	assert_int_equal(b.requests[S3_M_PUT] - a.requests[S3_M_PUT], 40);
+	assert_true(b.connections - a.connections <= 1);
+	for (i = 0; i < 4; i++) {
+		jobs[i] = (small_job){store, 100 + i * 10, 10};
+		assert_int_equal(pthread_create(&threads[i], NULL, put_small, &jobs[i]), 0);
+	}
+	for (i = 0; i < 4; i++)
+		pthread_join(threads[i], NULL);
+	s3_stats_get(s3, &a);
+	assert_int_equal(a.requests[S3_M_PUT] - b.requests[S3_M_PUT], 40);
+	assert_true(a.connections - b.connections <= 4);
+	gw_store_free(store);
+}
+
 /* An open store's URL names no secret (parsing the URL itself: test_store_s3_offline.c). */
 static void test_url_names_no_secret(void **state)
 {
@@ -605,6 +788,9 @@ int main(void)
 		cmocka_unit_test(test_wrong_secret),
 		cmocka_unit_test(test_credentials_file),
 		cmocka_unit_test(test_stale_uploads),
+		cmocka_unit_test(test_parallel_transfers),
+		cmocka_unit_test(test_parallel_read_changed),
+		cmocka_unit_test(test_connection_reuse),
 	};
 	endpoint = getenv("GITWAL_TEST_S3_ENDPOINT");
 	if (!endpoint || !*endpoint) {

@@ -95,6 +95,23 @@ static int proxy_count(const char *a, const char *b)
 	return n;
 }
 
+/* The number (from 1) of the proxy's first log line containing a and b; 0 when none. */
+static int proxy_line(const char *a, const char *b)
+{
+	char path[300], *log, *line, *save = NULL;
+	int n = 0, found = 0;
+	snprintf(path, sizeof(path), "%s/log", proxy_dir);
+	if (!(log = slurp(path)))
+		return 0;
+	for (line = strtok_r(log, "\n", &save); line && !found; line = strtok_r(NULL, "\n", &save)) {
+		n++;
+		if (strstr(line, a) && (!b || strstr(line, b)))
+			found = n;
+	}
+	free(log);
+	return found;
+}
+
 /* Wait (up to 30 s) until the proxy logged n lines with a and b. */
 static void proxy_wait(const char *a, const char *b, int n)
 {
@@ -326,6 +343,195 @@ static void test_get_faults(void **state)
 	gw_store_free(direct);
 }
 
+/* Leftovers (incomplete uploads) under prefix. */
+static int count_stray(const gw_store_stray *stray, void *payload)
+{
+	(void)stray;
+	++*(int *)payload;
+	return 0;
+}
+
+static int strays_under(gw_store *store, const char *prefix)
+{
+	int n = 0;
+	assert_int_equal(gw_store_strays(store, prefix, count_stray, &n), 0);
+	return n;
+}
+
+/*
+ * Parallel parts (parallel=4) through faults: part 1 held back while the
+ * others go up (they are sent at once, not one after another); a part
+ * answered 500 once is sent again alone; connections reset and refused
+ * mid-upload (the server gone for a moment) are retried part by part; a
+ * part refused for good fails the object, whose upload is aborted with
+ * nothing visible.
+ */
+static void test_parallel_parts(void **state)
+{
+	const uint64_t size = 4ull * S3_PART_SIZE + 5;
+	gw_store *store, *direct;
+	int rc;
+	(void)state;
+	open_pair(GW_S3_BUCKET_PLAIN, "&parallel=4", NULL, &store, &direct);
+
+	proxy_rules("[{\"fault\":\"delay\",\"delay\":2,\"method\":\"PUT\",\"path\":\"/p/pp/a\\\\?partNumber=1&\",\"count\":1}]");
+	assert_int_equal(write_pattern(store, "pp/a", size, GW_STORE_SIZE_UNKNOWN, 1 << 20, 31), 0);
+	proxy_rules("[]");
+	assert_true(proxy_line("req PUT", "pp/a?partNumber=2&") > 0);
+	assert_true(proxy_line("req PUT", "pp/a?partNumber=2&") < proxy_line("req PUT", "pp/a?partNumber=1&"));
+	check_pattern(direct, "pp/a", size, 31);
+
+	proxy_rules("[{\"fault\":\"status\",\"status\":500,\"method\":\"PUT\",\"path\":\"/p/pp/b\\\\?partNumber=3&\",\"count\":1}]");
+	assert_int_equal(write_pattern(store, "pp/b", size, GW_STORE_SIZE_UNKNOWN, 1 << 20, 32), 0);
+	proxy_rules("[]");
+	assert_int_equal(proxy_count("fault status", "pp/b?partNumber=3&"), 1);
+	assert_int_equal(proxy_count("req PUT", "pp/b?partNumber=3&"), 1);
+	assert_int_equal(proxy_count("req PUT", "pp/b?partNumber=2&"), 1);
+	check_pattern(direct, "pp/b", size, 32);
+
+	/* The server goes away for a second when part 3 comes: every connection in flight is reset. */
+	proxy_rules("[{\"fault\":\"refuse\",\"seconds\":1,\"method\":\"PUT\",\"path\":\"/p/pp/c\\\\?partNumber=3&\"}]");
+	assert_int_equal(write_pattern(store, "pp/c", size, GW_STORE_SIZE_UNKNOWN, 1 << 20, 33), 0);
+	proxy_rules("[]");
+	proxy_wait("listening again", NULL, 1);
+	assert_true(proxy_count("fault refuse", "pp/c?partNumber=3&") >= 1);
+	check_pattern(direct, "pp/c", size, 33);
+	assert_int_equal(gw_store_remove(direct, "pp/a"), 0);
+	assert_int_equal(gw_store_remove(direct, "pp/b"), 0);
+	assert_int_equal(gw_store_remove(direct, "pp/c"), 0);
+
+	/* Part 2 refused every time: the object fails, named, and nothing of it stays. */
+	proxy_rules("[{\"fault\":\"status\",\"status\":400,\"method\":\"PUT\",\"path\":\"/p/pp/d\\\\?partNumber=2&\"}]");
+	rc = write_pattern(store, "pp/d", size, GW_STORE_SIZE_UNKNOWN, 1 << 20, 34);
+	proxy_rules("[]");
+	assert_int_equal(rc, GW_EINVALID);
+	assert_non_null(strstr(gw_error_message(), "key pp/d"));
+	assert_non_null(strstr(gw_error_message(), "HTTP 400"));
+	{
+		gw_store_stat st;
+		assert_int_equal(gw_store_stat_key(direct, "pp/d", &st), GW_ENOTFOUND);
+	}
+	assert_int_equal(strays_under(direct, "pp/"), 0);
+	/* 500 on every attempt (retries=1 here): the same, after its retry. */
+	gw_store_free(store);
+	gw_store_free(direct);
+	open_pair(GW_S3_BUCKET_PLAIN, "&parallel=4", "&retries=1", &store, &direct);
+	proxy_rules("[{\"fault\":\"status\",\"status\":500,\"method\":\"PUT\",\"path\":\"/p/pp/e\\\\?partNumber=2&\"}]");
+	rc = write_pattern(store, "pp/e", size, GW_STORE_SIZE_UNKNOWN, 1 << 20, 35);
+	proxy_rules("[]");
+	assert_int_equal(rc, GW_EIO);
+	assert_non_null(strstr(gw_error_message(), "after 2 attempts"));
+	assert_int_equal(proxy_count("fault status", "pp/e?partNumber=2&"), 2);
+	{
+		gw_store_stat st;
+		assert_int_equal(gw_store_stat_key(direct, "pp/e", &st), GW_ENOTFOUND);
+	}
+	assert_int_equal(strays_under(direct, "pp/"), 0);
+	assert_int_equal(gw_s3_from_store(store)->buffered, 0);
+	gw_store_free(store);
+	gw_store_free(direct);
+}
+
+typedef struct {
+	gw_store *store;
+	int index;
+	int rc;
+} writer_job;
+
+static void *write_three_parts(void *arg)
+{
+	writer_job *j = arg;
+	char key[64];
+	snprintf(key, sizeof(key), "budget/w%d", j->index);
+	j->rc = write_pattern(j->store, key, 2ull * S3_PART_SIZE + 1, GW_STORE_SIZE_UNKNOWN, 1 << 20, 100 + (uint64_t)j->index);
+	return NULL;
+}
+
+/*
+ * Memory stays bounded however many objects are open: eight writers of
+ * three parts at once with parallel=16, every part held back a while by
+ * the server, would want 128 MiB of buffers past their first two each;
+ * they get S3_BUFFER_BUDGET, wait for their own parts, and all finish.
+ */
+static void test_parallel_budget(void **state)
+{
+	enum { WRITERS = 8 };
+	writer_job jobs[WRITERS];
+	pthread_t threads[WRITERS];
+	gw_store *store, *direct;
+	gw_s3 *s3;
+	int i;
+	(void)state;
+	open_pair(GW_S3_BUCKET_PLAIN, "&parallel=16", NULL, &store, &direct);
+	s3 = gw_s3_from_store(store);
+	proxy_rules("[{\"fault\":\"delay\",\"delay\":0.5,\"method\":\"PUT\",\"path\":\"partNumber=\"}]");
+	for (i = 0; i < WRITERS; i++) {
+		jobs[i] = (writer_job){store, i, -1};
+		assert_int_equal(pthread_create(&threads[i], NULL, write_three_parts, &jobs[i]), 0);
+	}
+	for (i = 0; i < WRITERS; i++) {
+		pthread_join(threads[i], NULL);
+		assert_int_equal(jobs[i].rc, 0);
+	}
+	proxy_rules("[]");
+	assert_int_equal(s3->buffered_peak, S3_BUFFER_BUDGET);
+	assert_int_equal(s3->buffered, 0);
+	assert_true(s3->nworkers <= S3_WORKERS_MAX);
+	for (i = 0; i < WRITERS; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "budget/w%d", i);
+		check_pattern(direct, key, 2ull * S3_PART_SIZE + 1, 100 + (uint64_t)i);
+		assert_int_equal(gw_store_remove(direct, key), 0);
+	}
+	gw_store_free(store);
+	gw_store_free(direct);
+}
+
+/*
+ * Parallel ranges (parallel=4, an object of three chunks) under every
+ * fault: a range reset halfway, dropped, answered 5xx, delayed or stalled
+ * is fetched again on its own, and the bytes come out whole and in order.
+ * A reader freed while its ranges are held back stops them at once.
+ */
+static void test_parallel_ranges(void **state)
+{
+	const uint64_t size = 2ull * S3_READ_CHUNK + 1;
+	gw_store *store, *direct;
+	gw_store_reader *r;
+	unsigned char byte;
+	double t0;
+	size_t i;
+	(void)state;
+	open_pair(GW_S3_BUCKET_PLAIN, "&parallel=4", NULL, &store, &direct);
+	assert_int_equal(write_pattern(direct, "pr/obj", size, GW_STORE_SIZE_UNKNOWN, 1 << 20, 41), 0);
+	for (i = 0; i < NFAULTS; i++) {
+		int before = proxy_count("fault ", "/p/pr/obj");
+		set_fault(&faults[i], "GET", "/p/pr/obj$");
+		check_pattern(store, "pr/obj", size, 41);
+		proxy_rules("[]");
+		if (faults[i].times >= 0)
+			assert_int_equal(proxy_count("fault ", "/p/pr/obj") - before, faults[i].times);
+	}
+	/* A range whose answer stops halfway through its body. */
+	proxy_rules("[{\"fault\":\"stall\",\"forward\":true,\"method\":\"GET\",\"path\":\"/p/pr/obj$\",\"count\":1}]");
+	check_pattern(store, "pr/obj", size, 41);
+	proxy_rules("[]");
+
+	/* Two of the three ranges held back 8 s; the reader is freed after its first byte. */
+	proxy_rules("[{\"fault\":\"delay\",\"delay\":8,\"method\":\"GET\",\"path\":\"/p/pr/obj$\",\"count\":2}]");
+	assert_int_equal(gw_store_read_open(&r, store, "pr/obj", 0, GW_STORE_TO_END), 0);
+	assert_int_equal(gw_store_reader_read(r, &byte, 1), 1);
+	t0 = now_s();
+	gw_store_reader_free(r);
+	proxy_rules("[]");
+	if (now_s() - t0 > 5)
+		fail_msg("freeing a reader with ranges in flight took %.1f s", now_s() - t0);
+	assert_int_equal(gw_s3_from_store(store)->buffered, 0);
+	assert_int_equal(gw_store_remove(direct, "pr/obj"), 0);
+	gw_store_free(store);
+	gw_store_free(direct);
+}
+
 typedef struct {
 	gw_store *store;
 	const char *key;
@@ -467,6 +673,9 @@ int main(void)
 		cmocka_unit_test(test_get_faults),
 		cmocka_unit_test(test_stall_health_deadline),
 		cmocka_unit_test(test_lost_answer_other_object),
+		cmocka_unit_test(test_parallel_parts),
+		cmocka_unit_test(test_parallel_budget),
+		cmocka_unit_test(test_parallel_ranges),
 	};
 	if (!(endpoint = getenv("GITWAL_TEST_S3_ENDPOINT")) || !*endpoint) {
 		printf("skipped: GITWAL_TEST_S3_ENDPOINT is not set (scripts/test.sh starts radosgw and sets it)\n");

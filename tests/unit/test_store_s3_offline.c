@@ -41,6 +41,16 @@ static void test_url_parameters(void **state)
 	assert_non_null(strstr(gw_error_message(), "upload_max_age='0h'"));
 	assert_int_equal(gw_store_open(&store, "s3://bucket/p?upload_max_age=12"), GW_EINVALID);
 	assert_int_equal(gw_store_open(&store, "s3://bucket/p?upload_max_age=1w"), GW_EINVALID);
+	assert_int_equal(gw_store_open(&store, "s3://bucket/p?parallel=0"), GW_EINVALID);
+	assert_non_null(strstr(gw_error_message(), "parallel='0' is not a number from 1 to 16"));
+	assert_int_equal(gw_store_open(&store, "s3://bucket/p?parallel=17"), GW_EINVALID);
+	assert_int_equal(gw_store_open(&store, "s3://bucket/p?parallel=2x"), GW_EINVALID);
+	assert_int_equal(s3_config_parse(&cfg, "bucket?parallel=7"), 0);
+	assert_int_equal(cfg.parallel, 7);
+	url = s3_config_url(&cfg);
+	assert_non_null(strstr(url, "&parallel=7"));
+	free(url);
+	s3_config_dispose(&cfg);
 	assert_int_equal(s3_config_parse(&cfg, "bucket?upload_max_age=90m"), 0);
 	assert_int_equal(cfg.upload_max_age, 90 * 60);
 	url = s3_config_url(&cfg);
@@ -53,6 +63,7 @@ static void test_url_parameters(void **state)
 	assert_int_equal(cfg.first_byte_timeout_ms, 10000);
 	assert_int_equal(cfg.stall_timeout_ms, 5000);
 	assert_int_equal(cfg.deadline_ms, 60000);
+	assert_int_equal(cfg.parallel, S3_DEFAULT_PARALLEL);
 	s3_config_dispose(&cfg);
 
 	/* Time limits: a number and its unit, within bounds. */
