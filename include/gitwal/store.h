@@ -89,6 +89,16 @@ int gw_store_read_open(gw_store_reader **out, gw_store *store, const char *key,
 ssize_t gw_store_reader_read(gw_store_reader *r, void *buf, size_t len);
 void gw_store_reader_free(gw_store_reader *r);
 
+/*
+ * The read side of a filter chain (io.h): key[offset, offset + length)
+ * (GW_STORE_TO_END: to its end) read in order and written into `into`, a
+ * sink or the first filter of a chain (a gw_check_filter, then where the
+ * bytes go). Returns 0, or the first error: the store's or the chain's (with
+ * its message). Checks of size and content are the chain's: the pump only
+ * moves bytes.
+ */
+int gw_store_pump(gw_store *store, const char *key, uint64_t offset, uint64_t length, gw_sink *into);
+
 /* Read exactly len bytes of key from offset into buf: fewer is GW_ECORRUPT ("key ... is truncated"). */
 int gw_store_read_range(gw_store *store, const char *key, uint64_t offset, size_t len, void *buf);
 

@@ -8,6 +8,7 @@
  */
 #include "cli/progress.h"
 #include "util/thread.h"
+#include "gitwal/io.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -139,17 +140,10 @@ static void compose(gw_progress *p, char *line, size_t n)
 	}
 }
 
+/* stderr gone is not worth failing for: the display is dropped. */
 static void write_all(const char *buf, size_t len)
 {
-	while (len > 0) {
-		ssize_t n = write(STDERR_FILENO, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return; /* stderr is gone: the display is not worth failing for */
-		buf += n;
-		len -= (size_t)n;
-	}
+	(void)gw_write_all(STDERR_FILENO, buf, len);
 }
 
 /* Terminal: erase the line (spaces over it, back to its start). Called with the lock held. */

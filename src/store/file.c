@@ -187,22 +187,6 @@ fail:
 	return rc;
 }
 
-static int write_all(int fd, const void *buf, size_t len, gw_store_writer *w)
-{
-	const char *p = buf;
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return gw_error_set_errno(GW_EIO, "store %s: cannot write key %s", w->store->url, w->key);
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static void start_writeback(file_writer *w)
 {
 	if (w->written - w->flushed >= FILE_WRITEBACK_CHUNK) {
@@ -213,12 +197,11 @@ static void start_writeback(file_writer *w)
 
 static int write_counted(file_writer *w, const void *buf, size_t len)
 {
-	int rc = write_all(w->fd, buf, len, &w->base);
-	if (rc == 0) {
-		w->written += len;
-		start_writeback(w);
-	}
-	return rc;
+	if (gw_write_all(w->fd, buf, len) < 0)
+		return gw_error_set_errno(GW_EIO, "store %s: cannot write key %s", w->base.store->url, w->base.key);
+	w->written += len;
+	start_writeback(w);
+	return 0;
 }
 
 static int file_flush(file_writer *w)

@@ -6,6 +6,7 @@
 #include "gitwal/array.h"
 #include "gitwal/error.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -209,32 +210,62 @@ void gw_store_reader_free(gw_store_reader *r)
 		r->store->driver->reader_free(r);
 }
 
-int gw_store_read_range(gw_store *store, const char *key, uint64_t offset, size_t len, void *buf)
+/* Read buffer of the pump: large enough that a request's overhead does not count, small next to a pack. */
+#define PUMP_BUFFER (1u << 20)
+
+/* The one loop that reads a key: an open reader's bytes into a sink. */
+static int pump(gw_store_reader *r, uint64_t left, gw_sink *into)
 {
-	gw_store_reader *r;
-	size_t got = 0;
+	unsigned char *buf;
+	/* No more buffer than the key needs: the spool and the object set read many small keys. */
+	size_t size = left < PUMP_BUFFER ? (size_t)left + 1 : PUMP_BUFFER;
 	int rc;
-	if ((rc = gw_store_read_open(&r, store, key, offset, len)) < 0)
-		return rc;
-	while (got < len) {
-		ssize_t n = gw_store_reader_read(r, (unsigned char *)buf + got, len - got);
+	if (!(buf = malloc(size)))
+		return gw_error_set(GW_ERROR, "out of memory");
+	for (;;) {
+		ssize_t n = gw_store_reader_read(r, buf, size);
 		if (n <= 0) {
-			rc = n < 0 ? (int)n
-				   : gw_error_set(GW_ECORRUPT, "key %s in store %s is truncated: %zu of the %zu bytes at %llu",
-						  key, store->url, got, len, (unsigned long long)offset);
+			rc = (int)n;
 			break;
 		}
-		got += (size_t)n;
+		if ((rc = gw_sink_write(into, buf, (size_t)n)) < 0)
+			break;
 	}
+	free(buf);
+	return rc;
+}
+
+int gw_store_pump(gw_store *store, const char *key, uint64_t offset, uint64_t length, gw_sink *into)
+{
+	gw_store_reader *r;
+	uint64_t left;
+	int rc;
+	if ((rc = gw_store_read_open(&r, store, key, offset, length)) < 0)
+		return rc;
+	left = r->size > offset ? r->size - offset : 0;
+	rc = pump(r, length < left ? length : left, into);
 	gw_store_reader_free(r);
+	return rc;
+}
+
+int gw_store_read_range(gw_store *store, const char *key, uint64_t offset, size_t len, void *buf)
+{
+	gw_buffer_sink b;
+	char what[64];
+	int rc;
+	snprintf(what, sizeof(what), "a read of %zu bytes", len);
+	gw_buffer_sink_init(&b, buf, len, 0, what);
+	if ((rc = gw_store_pump(store, key, offset, len, &b.sink)) == 0 && b.len < len)
+		rc = gw_error_set(GW_ECORRUPT, "key %s in store %s is truncated: %zu of the %zu bytes at %llu", key,
+				  store->url, b.len, len, (unsigned long long)offset);
 	return rc;
 }
 
 int gw_store_get(gw_store *store, const char *key, size_t max_size, char **out, size_t *out_len)
 {
 	gw_store_reader *r;
-	size_t cap = 4096, len = 0;
-	char *buf = NULL;
+	gw_buffer_sink b;
+	char *what = NULL;
 	int rc;
 
 	*out = NULL;
@@ -248,41 +279,18 @@ int gw_store_get(gw_store *store, const char *key, size_t max_size, char **out, 
 		gw_store_reader_free(r);
 		return rc;
 	}
-	for (;;) {
-		ssize_t n;
-		if (len + 1 >= cap || !buf) {
-			char *nb;
-			if (buf)
-				cap *= 2;
-			if (!(nb = realloc(buf, cap))) {
-				rc = gw_error_set(GW_ERROR, "out of memory");
-				break;
-			}
-			buf = nb;
-		}
-		n = gw_store_reader_read(r, buf + len, cap - len - 1);
-		if (n < 0) {
-			rc = (int)n;
-			break;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > max_size) {
-			rc = gw_error_set(GW_ECORRUPT, "key %s in store %s is larger than the %zu bytes allowed", key,
-					  store->url, max_size);
-			break;
-		}
+	if (asprintf(&what, "key %s in store %s", key, store->url) < 0) {
+		gw_store_reader_free(r);
+		return gw_error_set(GW_ERROR, "out of memory");
 	}
+	/* It may still grow while read (a driver's size is what it was at open): the sink keeps to the cap. */
+	gw_buffer_sink_init(&b, NULL, max_size, (size_t)r->size, what);
+	if ((rc = pump(r, r->size, &b.sink)) == 0 && !(*out = (char *)gw_buffer_sink_take(&b, out_len)))
+		rc = GW_ERROR;
+	gw_buffer_sink_dispose(&b);
 	gw_store_reader_free(r);
-	if (rc < 0) {
-		free(buf);
-		return rc;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	*out_len = len;
-	return 0;
+	free(what);
+	return rc;
 }
 
 int gw_store_stat_key(gw_store *store, const char *key, gw_store_stat *st)

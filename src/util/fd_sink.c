@@ -1,7 +1,8 @@
 /*
  * The buffered file-descriptor sink (gitwal/io.h): pack and index writers
  * produce many pieces of a few bytes each; a write(2) apiece would cost
- * more than the copying.
+ * more than the copying. And the one loop that writes a whole buffer to a
+ * descriptor (gw_write_all), for every writer of files.
  */
 #include "gitwal/io.h"
 #include "gitwal/error.h"
@@ -13,17 +14,28 @@
 
 #define FD_SINK_BUFFER (256u << 10)
 
-static int write_all(gw_fd_sink *s, const unsigned char *p, size_t len)
+int gw_write_all(int fd, const void *buf, size_t len)
 {
+	const unsigned char *p = buf;
 	while (len) {
-		ssize_t n = write(s->fd, p, len);
+		ssize_t n = write(fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			return gw_error_set_errno(GW_EIO, "cannot write %s", s->path);
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO; /* no progress and no reason: not to be retried forever */
+			return -1;
+		}
 		p += n;
 		len -= (size_t)n;
 	}
+	return 0;
+}
+
+static int write_all(gw_fd_sink *s, const unsigned char *p, size_t len)
+{
+	if (gw_write_all(s->fd, p, len) < 0)
+		return gw_error_set_errno(GW_EIO, "cannot write %s", s->path);
 	return 0;
 }
 
