@@ -1,8 +1,11 @@
 /*
- * Restoring full backups into bare repositories. Each repository is built in
- * a temporary directory beside its target and renamed into place, so a
- * failed restore leaves nothing half-made, and every byte is checked against
- * the SHA-256 digests of its manifest before the result becomes visible.
+ * Restoring repositories into bare repositories: as they were at a point in
+ * time (a full backup, then the log segments after it, up to that time), or
+ * as one full backup alone. Each repository is built in a temporary
+ * directory beside its target and renamed into place, so a failed restore
+ * leaves nothing half-made, and every byte is checked against the SHA-256
+ * digests its manifest and the index record before the result becomes
+ * visible.
  */
 #ifndef GITWAL_RESTORE_H
 #define GITWAL_RESTORE_H
@@ -76,9 +79,9 @@ typedef struct gw_restore_result {
  * full backup at or before it, then the segments up to it); otherwise its
  * latest full backup alone, or the one at opts->lsn.
  */
-int gw_restore_full(gw_store *store, gw_index *index, const char *rel, const gw_restore_opts *opts,
-		    gw_restore_result *result);
-/* Free what a result holds (gaps, end refs); call it after every gw_restore_full(). */
+int gw_restore_run(gw_store *store, gw_index *index, const char *rel, const gw_restore_opts *opts,
+		   gw_restore_result *result);
+/* Free what a result holds (gaps, end refs); call it after every gw_restore_run(). */
 void gw_restore_result_dispose(gw_restore_result *result);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * gitwal restore: rebuild repositories from full backups, several at once.
+ * gitwal restore: rebuild repositories as they were at a time (a full backup
+ * and the log segments after it) or from one full backup, several at once.
  */
 #include "cli/cli.h"
 #include "cli/progress.h"
@@ -99,7 +100,7 @@ static void restore_one(size_t i, void *payload)
 		opts.report = &mine; /* restore's sync goes on past damaged keys: they fail it only where needed */
 	opts.progress = &run->counters;
 	GW_PROGRESS_ADD(&run->counters, started, 1);
-	rc = gw_restore_full(run->cli->store, run->cli->index, rel, &opts, &res);
+	rc = gw_restore_run(run->cli->store, run->cli->index, rel, &opts, &res);
 	GW_PROGRESS_ADD(&run->counters, done, 1);
 	pthread_mutex_lock(&run->lock);
 	gw_progress_hold(run->progress);

@@ -1,0 +1,120 @@
+/*
+ * What the phases of a restore share and nothing else may see. A restore
+ * runs them in order (restore.c):
+ *
+ *   plan     (plan.c)    from the index alone: the full backup, the span of
+ *                        segments after it and the refs at the end;
+ *   fetch    (fetch.c)   each part of the plan read from the store once,
+ *                        through the checks of what the index and the
+ *                        manifest say of it (size, SHA-256, the packs
+ *                        against their indexes);
+ *   build    (build.c)   a bare repository in a scratch directory: one pack
+ *                        of the full backup and the segments, its refs;
+ *   install  (install.c) the scratch directory renamed into place.
+ */
+#ifndef GITWAL_RESTORE_INTERNAL_H
+#define GITWAL_RESTORE_INTERNAL_H
+
+#include "gitwal/restore.h"
+#include "gitwal/manifest.h"
+#include "format/refstate.h"
+#include "pack/pack.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Segments up to this size are read whole and their packs appended to one; larger ones are streamed. */
+#define GW_RESTORE_SEGMENT_IN_MEMORY (8u << 20)
+
+/* What building needs of a segment: the index's record, compacted (a plan may hold a great many). */
+typedef struct gw_restore_segment {
+	uint64_t lsn, size, objects;
+	char *key;
+	unsigned char sha256[32];
+} gw_restore_segment;
+
+typedef struct gw_restore_plan {
+	gw_full_record full;
+	gw_manifest m;
+	gw_index_span span;
+	gw_restore_segment *segs; /* filled only to build (gw_restore__plan_segments): a dry run needs none */
+	size_t nsegs, cap;
+	unsigned char last_sha256[32]; /* of the last record loaded: the next must link to it */
+	gw_refstate state;
+	int exists;
+	int not_archived; /* until is before the first full backup, and nothing of the repository is older */
+	gw_restore_gap *gaps;
+	size_t ngaps;
+} gw_restore_plan;
+
+/* ---- plan.c ---- */
+
+/*
+ * The plan for rel: with opts->until_set, the newest full backup at or
+ * before the time and its segments up to it (the index synced from the
+ * store first unless opts->index_synced); otherwise the full backup at
+ * opts->lsn, or the latest. Reads the index and the full backup's manifest,
+ * nothing else. A repository deleted by then is p->exists 0 (not an error
+ * here); one not archived yet then is p->not_archived, with the error.
+ * Dispose of p whatever it returns.
+ */
+int gw_restore__plan(gw_store *store, gw_index *index, const char *rel, const gw_restore_opts *opts,
+		     gw_restore_plan *p);
+/* The span's segment records, read for building and checked once more: contiguous, linked, of this generation. */
+int gw_restore__plan_segments(gw_index *index, const char *rel, gw_restore_plan *p);
+/* The end state as the CLI prints it: HEAD first, then the refs by name. */
+int gw_restore__plan_end_refs(const gw_restore_plan *p, gw_restore_result *res);
+void gw_restore__plan_dispose(gw_restore_plan *p);
+
+/* ---- fetch.c ---- */
+
+/*
+ * The full backup's index into path, checked (size and SHA-256 against the
+ * manifest, for the manifest's pack, holding its objects, then on its own:
+ * its SHA-1, fanout, sorted unique ids) and opened in *idx through *fd
+ * (the caller closes it, -1 when not opened). durable: fsync'd, to be
+ * installed; otherwise a scratch file.
+ */
+int gw_restore__fetch_full_index(gw_store *store, const gw_manifest *m, const char *path, int durable, gw_idx *idx,
+				 int *fd);
+/*
+ * The full backup's pack (its bundle from pack_offset on) into out: the
+ * bundle read once and checked against the manifest (size, SHA-256) on the
+ * way. trailer gets the pack's last 20 bytes, for
+ * gw_restore__check_pack_trailer once out has done its own checks.
+ */
+int gw_restore__fetch_full_pack(gw_store *store, const gw_manifest *m, gw_sink *out, unsigned char trailer[20]);
+/* The pack's header (its first 12 bytes) and trailer against the manifest. */
+int gw_restore__check_pack_header(const gw_manifest *m, const unsigned char *header);
+int gw_restore__check_pack_trailer(const gw_manifest *m, const unsigned char *trailer);
+/*
+ * A small segment read whole and checked (size and SHA-256 against the
+ * index and its trailer, its lengths), its pack and index appended to app
+ * (NULL: the segment must hold no objects).
+ */
+int gw_restore__fetch_segment_append(gw_store *store, const gw_restore_segment *seg, gw_pack_appender *app);
+/*
+ * A segment of any size streamed once, checked as above, its pack and
+ * index written into dir/objects/pack as pack-<checksum>.pack/.idx (n
+ * names the temporary files); nothing for a segment without objects.
+ */
+int gw_restore__fetch_segment_pack(gw_store *store, const gw_restore_segment *seg, const char *dir, unsigned n);
+
+/* ---- build.c ---- */
+
+/* The repository of plan p built in dir (created empty): its objects, checked, and its refs; not yet durable. */
+int gw_restore__build(gw_store *store, const char *rel, const gw_restore_plan *p, const char *dir);
+
+/* ---- install.c ---- */
+
+/*
+ * Where rel goes (opts->to/rel), refused when it exists and is not empty,
+ * unless opts->force (*replace then set); and a fresh scratch directory
+ * beside it in tmp, once the dead restores' there are cleared.
+ */
+int gw_restore__prepare_target(const char *rel, const gw_restore_opts *opts, char *target, size_t tsize, char *tmp,
+			       size_t tmpsize, int *replace);
+/* The finished tmp, made durable, moved into target: a rename, or an exchange when replacing. */
+int gw_restore__install(const char *tmp, const char *target, int replace, const char *rel);
+
+#endif
