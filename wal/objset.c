@@ -193,26 +193,17 @@ fail:
 /* Download key into path, durably. */
 static int fetch(gw_store *store, const char *key, const char *path)
 {
-	gw_store_reader *r;
-	char buf[1 << 16];
-	ssize_t n;
+	gw_fd_sink out;
 	int fd, rc;
-	if ((rc = gw_store_read_open(&r, store, key, 0, GW_STORE_TO_END)) < 0)
-		return rc;
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
-		gw_store_reader_free(r);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
 		return gw_error_set_errno(GW_EIO, "cannot create %s", path);
-	}
-	while ((n = gw_store_reader_read(r, buf, sizeof(buf))) > 0)
-		if (write(fd, buf, (size_t)n) != n) {
-			n = gw_error_set_errno(GW_EIO, "cannot write %s", path);
-			break;
-		}
-	if (n == 0 && fsync(fd) < 0)
-		n = gw_error_set_errno(GW_EIO, "cannot fsync %s", path);
+	if ((rc = gw_fd_sink_init(&out, fd, path)) == 0 &&
+	    (rc = gw_store_pump(store, key, 0, GW_STORE_TO_END, &out.sink)) == 0 && (rc = gw_fd_sink_flush(&out)) == 0 &&
+	    fsync(fd) < 0)
+		rc = gw_error_set_errno(GW_EIO, "cannot fsync %s", path);
+	gw_fd_sink_dispose(&out);
 	close(fd);
-	gw_store_reader_free(r);
-	return n < 0 ? (int)n : 0;
+	return rc;
 }
 
 int gw_objset_reset(gw_objset *s, gw_store *store, const char *idx_key, uint64_t base_lsn)

@@ -412,29 +412,15 @@ int gw_spool_add(gw_spool *s, const char *rel, const gw_spool_item *info)
 
 /* ---- uploading ---- */
 
-/* Copy one spooled segment to the store, create-only. */
+/* Copy one spooled segment to the store, create-only: the spool's file pumped into the store's writer. */
 static int upload(gw_spool *s, const char *key, uint64_t size)
 {
-	gw_store_reader *r = NULL;
 	gw_store_writer *w = NULL;
-	char buf[1 << 16];
-	ssize_t n;
 	int rc;
-	if ((rc = gw_store_read_open(&r, s->store, key, 0, GW_STORE_TO_END)) < 0)
-		return rc;
-	if ((rc = gw_store_write_open(&w, s->target, key, size)) < 0)
-		goto out;
-	while ((n = gw_store_reader_read(r, buf, sizeof(buf))) > 0)
-		if ((rc = gw_store_writer_write(w, buf, (size_t)n)) < 0)
-			goto out;
-	if (n < 0) {
-		rc = (int)n;
-		goto out;
-	}
-	rc = gw_store_writer_commit(w);
-out:
+	if ((rc = gw_store_write_open(&w, s->target, key, size)) == 0 &&
+	    (rc = gw_store_pump(s->store, key, 0, GW_STORE_TO_END, gw_store_writer_sink(w))) == 0)
+		rc = gw_store_writer_commit(w);
 	gw_store_writer_free(w);
-	gw_store_reader_free(r);
 	return rc;
 }
 

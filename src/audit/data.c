@@ -31,7 +31,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define READ_BUF_SIZE (4u << 20)
 #define BUNDLE_HEADER_MAX (64u << 20)
 #define SHA1_LEN 20
 /* A segment's index read whole for restore's pack check up to this size (larger: the audit's own checks only). */
@@ -327,144 +326,139 @@ static int memfile_open(int *fd)
 
 static int memfile_write(int fd, const unsigned char *buf, size_t len)
 {
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return gw_error_set_errno(GW_EIO, "cannot write a pack index to a memory file");
-		buf += n;
-		len -= (size_t)n;
-	}
+	if (gw_write_all(fd, buf, len) < 0)
+		return gw_error_set_errno(GW_EIO, "cannot write a pack index to a memory file");
 	return 0;
 }
 
 /* ---- reading a key ---- */
 
-typedef int (*chunk_fn)(void *payload, const unsigned char *buf, size_t len);
+/*
+ * The audit's end of a read chain: its own work on each piece (parsing,
+ * copying an index into a memory file). Its failures (out of memory, the
+ * memory file) end the audit; the store's are problems to report.
+ */
+typedef struct {
+	gw_sink sink;
+	int (*fn)(void *payload, const unsigned char *buf, size_t len);
+	void *payload;
+	int failed;
+} audit_sink;
+
+static int audit_sink_write(gw_sink *sink, const void *buf, size_t len)
+{
+	audit_sink *a = (audit_sink *)sink;
+	int rc = a->fn(a->payload, buf, len);
+	a->failed = rc < 0;
+	return rc;
+}
 
 /*
- * Read all of w->key through fn. 0 when read; 1 when the key could not be
- * read (reported as a problem); < 0 when fn failed.
+ * Read all of w->key through check, whose chain ends in `end`. 0 when read
+ * (check finished: check->result says what it found); 1 when the key could
+ * not be read (reported as a problem); < 0 when the audit's own work failed.
  */
-static int read_key(gw_store *store, const where *w, unsigned char *buf, chunk_fn fn, void *payload, uint64_t *bytes)
+static int read_key(gw_store *store, const where *w, gw_check_filter *check, audit_sink *end)
 {
-	gw_store_reader *r;
-	int rc;
-	*bytes = 0;
-	if ((rc = gw_store_read_open(&r, store, w->key, 0, GW_STORE_TO_END)) < 0) {
+	int rc = gw_store_pump(store, w->key, 0, GW_STORE_TO_END, &check->sink);
+	if (rc < 0 && end->failed)
+		return rc;
+	if (rc < 0) {
 		gw_audit_report_add(w->report, w->rel, w->lsn, w->key,
 				    rc == GW_ENOTFOUND ? GW_AUDIT_MISSING : GW_AUDIT_UNREADABLE, "%s", gw_error_message());
 		return 1;
 	}
-	for (;;) {
-		ssize_t n = gw_store_reader_read(r, buf, READ_BUF_SIZE);
-		if (n < 0) {
-			gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_UNREADABLE, "%s", gw_error_message());
-			rc = 1;
-			break;
-		}
-		if (n == 0)
-			break;
-		*bytes += (uint64_t)n;
-		if ((rc = fn(payload, buf, (size_t)n)) < 0)
-			break;
-	}
-	gw_store_reader_free(r);
-	return rc;
+	gw_check_filter_finish(check);
+	gw_error_clear(); /* what the check found is reported by the caller, as an audit problem */
+	return 0;
 }
 
 /* ---- full backups ---- */
 
-typedef struct {
-	gw_hash *sha256;
-	bundle_check b;
-} full_bundle_state;
-
 static int full_bundle_chunk(void *payload, const unsigned char *buf, size_t len)
 {
-	full_bundle_state *s = payload;
-	gw_hash_update(s->sha256, buf, len);
-	return bundle_feed(&s->b, buf, len);
+	return bundle_feed(payload, buf, len);
 }
-
-typedef struct {
-	gw_hash *sha256;
-	int fd;
-} idx_state;
 
 static int idx_chunk(void *payload, const unsigned char *buf, size_t len)
 {
-	idx_state *s = payload;
-	gw_hash_update(s->sha256, buf, len);
-	return memfile_write(s->fd, buf, len);
+	return memfile_write(*(int *)payload, buf, len);
 }
 
-/* The size and SHA-256 of a part read whole; 1 when both match the manifest. */
-static int part_matches(gw_hash *sha256, const gw_manifest_part *part, uint64_t got, const where *w)
+/* A part of a full backup read whole: 1 when its size and SHA-256 are the manifest's, else reported. */
+static int part_matches(const gw_check_filter *check, const gw_manifest_part *part, const where *w)
 {
-	unsigned char d[32];
-	char hex[65];
-	gw_hash_final(sha256, d);
-	gw_hex_encode(hex, d, 32);
-	if (got != part->size) {
+	if (check->result == GW_CHECK_SIZE) {
 		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_SIZE,
-				    "read %llu bytes, the manifest says %llu", (unsigned long long)got,
+				    "read %llu bytes, the manifest says %llu", (unsigned long long)check->bytes,
 				    (unsigned long long)part->size);
 		return 0;
 	}
-	if (strcmp(hex, part->sha256) != 0) {
+	if (check->result == GW_CHECK_DIGEST) {
 		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_CHECKSUM,
-				    "content has SHA-256 %s, the manifest records %s", hex, part->sha256);
+				    "content has SHA-256 %s, the manifest records %s", check->hex, part->sha256);
 		return 0;
 	}
 	return 1;
 }
 
+/* A check of part that reads every byte (the audit reports the size it finds) on its way into end. */
+static int part_check(gw_check_filter *check, const gw_manifest_part *part, audit_sink *end)
+{
+	int rc = gw_check_filter_init(check, GW_HASH_SHA256, &end->sink, part->key, "its manifest", part->size,
+				      part->sha256);
+	check->lenient = 1;
+	return rc;
+}
+
 int gw_audit_verify_full(gw_store *store, const char *rel, const gw_manifest *m, gw_audit_report *report,
 			 uint64_t *bytes)
 {
-	full_bundle_state fb;
-	idx_state is = {NULL, -1};
+	bundle_check b;
+	int idx_fd = -1;
+	audit_sink idx_end = {{audit_sink_write}, idx_chunk, &idx_fd, 0};
+	audit_sink bundle_end = {{audit_sink_write}, full_bundle_chunk, &b, 0};
+	gw_check_filter idx_check_f, bundle_check_f;
 	gw_idx idx;
-	unsigned char *buf = NULL;
 	where w = {report, rel, m->lsn, m->idx.key};
-	uint64_t got = 0, pack_size = 0;
+	uint64_t pack_size = 0;
 	int rc, pack_ok = 0, idx_read = 0;
 
 	*bytes = 0;
-	memset(&fb, 0, sizeof(fb));
-	if (!(buf = malloc(READ_BUF_SIZE)) || gw_hash_new(&fb.sha256, GW_HASH_SHA256) < 0 ||
-	    gw_hash_new(&fb.b.pack.sha1, GW_HASH_SHA1) < 0 || gw_hash_new(&is.sha256, GW_HASH_SHA256) < 0) {
+	memset(&b, 0, sizeof(b));
+	memset(&idx_check_f, 0, sizeof(idx_check_f));
+	memset(&bundle_check_f, 0, sizeof(bundle_check_f));
+	if (gw_hash_new(&b.pack.sha1, GW_HASH_SHA1) < 0 || part_check(&idx_check_f, &m->idx, &idx_end) < 0 ||
+	    part_check(&bundle_check_f, &m->bundle, &bundle_end) < 0) {
 		rc = gw_error_set(GW_ERROR, "out of memory");
 		goto out;
 	}
 	/* The idx first: its SHA-256; when it is sound on its own, the pack streams through restore's check. */
-	if ((rc = memfile_open(&is.fd)) < 0)
+	if ((rc = memfile_open(&idx_fd)) < 0)
 		goto out;
-	if ((rc = read_key(store, &w, buf, idx_chunk, &is, &got)) < 0)
+	if ((rc = read_key(store, &w, &idx_check_f, &idx_end)) < 0)
 		goto out;
-	*bytes += got;
+	*bytes += idx_check_f.bytes;
 	if (rc == 0) {
 		idx_read = 1;
-		if (part_matches(is.sha256, &m->idx, got, &w) && gw_idx_open(&idx, is.fd, w.key, SHA1_LEN, 1) == 0 &&
+		if (part_matches(&idx_check_f, &m->idx, &w) && gw_idx_open(&idx, idx_fd, w.key, SHA1_LEN, 1) == 0 &&
 		    gw_idx_verify(&idx, NULL, 0, NULL) == 0) {
-			fb.b.idx = &idx;
-			fb.b.bundle_size = m->bundle.size;
+			b.idx = &idx;
+			b.bundle_size = m->bundle.size;
 		}
 		gw_error_clear();
 	}
 	/* The bundle: SHA-256 of all of it, its header against the manifest, its pack. */
 	w.key = m->bundle.key;
-	if ((rc = read_key(store, &w, buf, full_bundle_chunk, &fb, &got)) < 0)
+	if ((rc = read_key(store, &w, &bundle_check_f, &bundle_end)) < 0)
 		goto out;
-	*bytes += got;
+	*bytes += bundle_check_f.bytes;
 	if (rc == 0) {
-		part_matches(fb.sha256, &m->bundle, got, &w);
-		if (!fb.b.in_pack) {
+		part_matches(&bundle_check_f, &m->bundle, &w);
+		if (!b.in_pack) {
 			gw_audit_report_add(report, rel, m->lsn, w.key, GW_AUDIT_PACK,
 					    "bundle: the header does not end (no empty line%s)",
-					    fb.b.too_long ? " in its first 64 MiB" : "");
+					    b.too_long ? " in its first 64 MiB" : "");
 		} else {
 			size_t elen;
 			char *expect = expected_full_header(m, &elen);
@@ -472,17 +466,17 @@ int gw_audit_verify_full(gw_store *store, const char *rel, const gw_manifest *m,
 				rc = gw_error_set(GW_ERROR, "out of memory");
 				goto out;
 			}
-			if (fb.b.header_len != m->pack_offset)
+			if (b.header_len != m->pack_offset)
 				gw_audit_report_add(report, rel, m->lsn, w.key, GW_AUDIT_PACK,
 						    "bundle: the header is %zu bytes, the manifest's pack_offset is %llu",
-						    fb.b.header_len, (unsigned long long)m->pack_offset);
-			else if (elen != fb.b.header_len || memcmp(expect, fb.b.header, elen) != 0)
+						    b.header_len, (unsigned long long)m->pack_offset);
+			else if (elen != b.header_len || memcmp(expect, b.header, elen) != 0)
 				gw_audit_report_add(report, rel, m->lsn, w.key, GW_AUDIT_PACK,
 						    "bundle: the header's refs differ from the manifest's refs and HEAD");
 			free(expect);
-			pack_size = fb.b.pack.bytes;
-			pack_ok = pack_finish(&fb.b.pack, &w, "bundle", m->objects, m->pack_checksum);
-			restore_check_finish(&fb.b, &w, pack_ok);
+			pack_size = b.pack.bytes;
+			pack_ok = pack_finish(&b.pack, &w, "bundle", m->objects, m->pack_checksum);
+			restore_check_finish(&b, &w, pack_ok);
 		}
 	}
 	/* The idx, held against the pack. */
@@ -490,35 +484,32 @@ int gw_audit_verify_full(gw_store *store, const char *rel, const gw_manifest *m,
 	if (idx_read) {
 		unsigned char want[SHA1_LEN];
 		/* Without a sound pack, compare with the checksum the manifest names. */
-		const unsigned char *trailer = pack_ok ? fb.b.pack.tail : NULL;
+		const unsigned char *trailer = pack_ok ? b.pack.tail : NULL;
 		if (!pack_ok && gw_hex_decode(want, m->pack_checksum, SHA1_LEN) == 0)
 			trailer = want;
 		if (!pack_size)
 			pack_size = m->bundle.size > m->pack_offset ? m->bundle.size - m->pack_offset : 0;
-		idx_check(is.fd, &w, "idx", m->objects, trailer, pack_size);
+		idx_check(idx_fd, &w, "idx", m->objects, trailer, pack_size);
 	}
 	rc = 0;
 out:
-	gw_pack_check_free(fb.b.pc);
-	free(fb.b.pc_error);
-	if (is.fd >= 0)
-		close(is.fd);
-	gw_hash_free(is.sha256);
-	gw_hash_free(fb.sha256);
-	gw_hash_free(fb.b.pack.sha1);
-	free(fb.b.header);
-	free(buf);
+	gw_pack_check_free(b.pc);
+	free(b.pc_error);
+	if (idx_fd >= 0)
+		close(idx_fd);
+	gw_check_filter_dispose(&idx_check_f);
+	gw_check_filter_dispose(&bundle_check_f);
+	gw_hash_free(b.pack.sha1);
+	free(b.header);
 	return rc;
 }
 
 /* ---- segments ---- */
 
 typedef struct {
-	gw_hash *sha256;
 	uint64_t pos, size;
 	uint64_t bundle_start, idx_start, trailer_start; /* known once the prefix is read */
 	unsigned char prefix[GW_SEGMENT_PREFIX_SIZE];
-	unsigned char trailer[GW_SEGMENT_TRAILER_SIZE];
 	uint64_t bundle_len, idx_len;
 	int layout_known;
 	bundle_check b;
@@ -530,9 +521,6 @@ static int segment_chunk(void *payload, const unsigned char *buf, size_t len)
 	segment_state *s = payload;
 	uint64_t start = s->pos, end = s->pos + len;
 	int rc;
-	/* The digest covers everything before its own 32 bytes. */
-	if (start < s->size - 32)
-		gw_hash_update(s->sha256, buf, (size_t)((end < s->size - 32 ? end : s->size - 32) - start));
 	if (start < GW_SEGMENT_PREFIX_SIZE) {
 		size_t n = (size_t)((end < GW_SEGMENT_PREFIX_SIZE ? end : GW_SEGMENT_PREFIX_SIZE) - start);
 		memcpy(s->prefix + start, buf, n);
@@ -556,10 +544,6 @@ static int segment_chunk(void *payload, const unsigned char *buf, size_t len)
 		if (a < z && (rc = memfile_write(s->idx_fd, buf + (a - start), (size_t)(z - a))) < 0)
 			return rc;
 	}
-	if (end > s->trailer_start) {
-		uint64_t a = start > s->trailer_start ? start : s->trailer_start;
-		memcpy(s->trailer + (a - s->trailer_start), buf + (a - start), (size_t)(end - a));
-	}
 	s->pos = end;
 	return 0;
 }
@@ -568,15 +552,19 @@ int gw_audit_verify_segment(gw_store *store, const char *rel, uint64_t lsn, cons
 			    gw_audit_report *report, uint64_t *bytes)
 {
 	segment_state s;
+	audit_sink end = {{audit_sink_write}, segment_chunk, &s, 0};
+	gw_check_filter check;
+	gw_slice_filter keep; /* the trailer, at the end */
 	gw_segment_header h;
 	gw_idx sidx;
-	unsigned char *buf = NULL, *ibuf = NULL, meta_trailer[GW_SEGMENT_TRAILER_SIZE], d[32];
+	unsigned char *ibuf = NULL, meta_trailer[GW_SEGMENT_TRAILER_SIZE];
+	const unsigned char *trailer;
 	where w = {report, rel, lsn, key};
-	uint64_t got = 0;
 	int rc, pack_ok = 0;
 
 	*bytes = 0;
 	memset(&s, 0, sizeof(s));
+	memset(&check, 0, sizeof(check));
 	s.idx_fd = -1;
 	/* The header and trailer first: the trailer gives the bundle's and the index's lengths. */
 	if (gw_segment_read_meta(store, key, size, &h, meta_trailer) < 0) {
@@ -594,30 +582,33 @@ int gw_audit_verify_segment(gw_store *store, const char *rel, uint64_t lsn, cons
 		s.b.bundle_size = s.bundle_len;
 	}
 	gw_error_clear();
-	if (!(buf = malloc(READ_BUF_SIZE)) || gw_hash_new(&s.sha256, GW_HASH_SHA256) < 0 ||
-	    gw_hash_new(&s.b.pack.sha1, GW_HASH_SHA1) < 0) {
+	/* Every byte read (the size found is reported); the digest covers everything before its own 32 bytes. */
+	gw_slice_filter_init(&keep, &end.sink, 0, GW_SLICE_END);
+	if (gw_hash_new(&s.b.pack.sha1, GW_HASH_SHA1) < 0 ||
+	    gw_check_filter_init(&check, GW_HASH_SHA256, &keep.sink, key, "the listing", size, NULL) < 0) {
 		rc = gw_error_set(GW_ERROR, "out of memory");
 		goto out;
 	}
-	if ((rc = memfile_open(&s.idx_fd)) < 0 || (rc = read_key(store, &w, buf, segment_chunk, &s, &got)) < 0)
+	check.lenient = 1;
+	check.covered = size - 32;
+	if ((rc = memfile_open(&s.idx_fd)) < 0 || (rc = read_key(store, &w, &check, &end)) < 0)
 		goto out;
-	*bytes = got;
+	*bytes = check.bytes;
 	if (rc == 1) {
 		rc = 0;
 		goto out;
 	}
-	if (got != size) {
+	if (check.result == GW_CHECK_SIZE) {
 		gw_audit_report_add(report, rel, lsn, key, GW_AUDIT_SIZE, "read %llu bytes, the listing said %llu",
-				    (unsigned long long)got, (unsigned long long)size);
+				    (unsigned long long)check.bytes, (unsigned long long)size);
 		goto out;
 	}
-	gw_hash_final(s.sha256, d);
-	if (memcmp(d, GW_SEGMENT_TRAILER_DIGEST(s.trailer), 32) != 0) {
-		char a[65], b[65];
-		gw_hex_encode(a, d, 32);
-		gw_hex_encode(b, GW_SEGMENT_TRAILER_DIGEST(s.trailer), 32);
+	trailer = gw_slice_filter_tail(&keep, GW_SEGMENT_TRAILER_SIZE);
+	if (memcmp(check.raw, GW_SEGMENT_TRAILER_DIGEST(trailer), 32) != 0) {
+		char b[65];
+		gw_hex_encode(b, GW_SEGMENT_TRAILER_DIGEST(trailer), 32);
 		gw_audit_report_add(report, rel, lsn, key, GW_AUDIT_CHECKSUM,
-				    "content has SHA-256 %s, the segment's trailer records %s", a, b);
+				    "content has SHA-256 %s, the segment's trailer records %s", check.hex, b);
 	}
 	if (!s.layout_known) {
 		gw_audit_report_add(report, rel, lsn, key, GW_AUDIT_CORRUPT,
@@ -655,9 +646,8 @@ out:
 	free(ibuf);
 	if (s.idx_fd >= 0)
 		close(s.idx_fd);
-	gw_hash_free(s.sha256);
+	gw_check_filter_dispose(&check);
 	gw_hash_free(s.b.pack.sha1);
 	free(s.b.header);
-	free(buf);
 	return rc;
 }

@@ -30,29 +30,6 @@ typedef struct {
 	gw_sync_report report;
 } fixture;
 
-static void commit_id(char out[41], const char *text)
-{
-	size_t n = strcspn(text, "\n");
-	assert_int_equal(n, 40);
-	memcpy(out, text, 40);
-	out[40] = 0;
-}
-
-/* A bare repository root/rel with main at one commit (c1), c2 made after it; HEAD on main. */
-static void make_repo(fixture *f, const char *rel, char c1[41], char c2[41])
-{
-	char *out;
-	assert_int_equal(tu_sh("git init -q --bare %s/%s", f->root, rel), 0);
-	out = tu_sh_out("cd %s/%s && t=$(git hash-object -t tree -w --stdin </dev/null) && "
-			"a=$(git commit-tree $t -m one) && git update-ref refs/heads/main $a && "
-			"git symbolic-ref HEAD refs/heads/main && echo $a && git commit-tree $t -p $a -m two",
-			f->root, rel);
-	assert_non_null(out);
-	commit_id(c1, out);
-	commit_id(c2, strchr(out, '\n') + 1);
-	free(out);
-}
-
 static int setup(void **state)
 {
 	fixture *f = calloc(1, sizeof(*f));
@@ -64,7 +41,7 @@ static int setup(void **state)
 	snprintf(f->root, sizeof(f->root), "%s/root", f->dir);
 	snprintf(f->url, sizeof(f->url), "file://%s/store", f->dir);
 	snprintf(f->index_path, sizeof(f->index_path), "%s/index.db", f->dir);
-	make_repo(f, "a.git", f->c1, f->c2);
+	tu_git_repo(f->root, "a.git", f->c1, f->c2);
 	assert_int_equal(gw_store_open(&f->store, f->url), 0);
 	assert_int_equal(gw_index_open(&f->index, f->index_path), 0);
 	assert_int_equal(gw_backup_full(f->store, f->index, f->root, "a.git", &res), 0);
@@ -255,7 +232,7 @@ static void test_before_the_first_full_backup(void **state)
 	assert_true(p.not_archived);
 	gw_restore__plan_dispose(&p);
 	/* b.git has a record older than its first full backup (that generation's manifest lost): not provable. */
-	make_repo(f, "b.git", b1, b2);
+	tu_git_repo(f->root, "b.git", b1, b2);
 	put_segment(f, "b.git", 1, 1, "", f->t, NULL, 0, 0, d);
 	assert_int_equal(gw_backup_full(f->store, f->index, f->root, "b.git", &res), 0);
 	assert_true(res.lsn > 1);
@@ -314,7 +291,7 @@ static void test_broken_chains_are_refused(void **state)
 		char b1[41], b2[41];
 		gw_backup_result res;
 		gw_full_record rec;
-		make_repo(f, "b.git", b1, b2);
+		tu_git_repo(f->root, "b.git", b1, b2);
 		assert_int_equal(gw_backup_full(f->store, f->index, f->root, "b.git", &res), 0);
 		assert_int_equal(gw_index_full_find(f->index, "b.git", res.lsn, &rec), 0);
 		put_segment(f, "b.git", res.lsn + 1, res.lsn, rec.manifest_sha256, res.time_us + 1000, NULL, 0, 0, d2);

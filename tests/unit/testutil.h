@@ -179,6 +179,28 @@ static inline void tu_git_tmp(char *tmp, size_t n)
 }
 
 /*
+ * A bare repository root/rel (git, tu_git_env first) holding two commits of
+ * an empty tree: main and HEAD at the first (c1), the second (c2, its
+ * child) made but on no ref.
+ */
+static inline void tu_git_repo(const char *root, const char *rel, char c1[41], char c2[41])
+{
+	char *out;
+	assert_int_equal(tu_sh("git init -q --bare %s/%s", root, rel), 0);
+	out = tu_sh_out("cd %s/%s && t=$(git hash-object -t tree -w --stdin </dev/null) && "
+			"a=$(git commit-tree $t -m one) && git update-ref refs/heads/main $a && "
+			"git symbolic-ref HEAD refs/heads/main && echo $a && git commit-tree $t -p $a -m two",
+			root, rel);
+	assert_non_null(out);
+	assert_int_equal(strlen(out), 82);
+	memcpy(c1, out, 40);
+	c1[40] = 0;
+	memcpy(c2, out + 41, 40);
+	c2[40] = 0;
+	free(out);
+}
+
+/*
  * Run a group; TU_FILTER=<pattern> in the environment runs only the matching
  * tests (cmocka's filter), handy when one test aborts the process.
  */
