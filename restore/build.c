@@ -161,6 +161,20 @@ out:
 	return rc;
 }
 
+int gw_restore__name_pack(const char *packdir, const char *tmp_pack, const char *tmp_idx,
+			  const unsigned char checksum[20])
+{
+	char hex[GW_HEX_MAX], final[4300];
+	gw_hex_encode(hex, checksum, 20);
+	snprintf(final, sizeof(final), "%s/pack-%s.pack", packdir, hex);
+	if (rename(tmp_pack, final) < 0)
+		return gw_error_set_errno(GW_EIO, "cannot rename %s", tmp_pack);
+	snprintf(final, sizeof(final), "%s/pack-%s.idx", packdir, hex);
+	if (rename(tmp_idx, final) < 0)
+		return gw_error_set_errno(GW_EIO, "cannot rename %s", tmp_idx);
+	return 0;
+}
+
 /* ---- consolidation: one pack, not thousands ---- */
 
 static int name_cmp(const void *a, const void *b)
@@ -177,7 +191,7 @@ static int name_cmp(const void *a, const void *b)
  */
 static int consolidate_packs(const char *dir, const char *rel, const char *keep)
 {
-	char packdir[4200], tmp_pack[4300], tmp_idx[4300], final[4300], hex[GW_HEX_MAX];
+	char packdir[4200], tmp_pack[4300], tmp_idx[4300];
 	char **names = NULL;
 	size_t n = 0, cap = 0, i;
 	gw_pack_source *srcs = NULL;
@@ -253,13 +267,7 @@ static int consolidate_packs(const char *dir, const char *rel, const char *keep)
 		snprintf(path, sizeof(path), "%s/%s.idx", packdir, names[i]);
 		unlink(path);
 	}
-	gw_hex_encode(hex, stats.pack_checksum, 20);
-	snprintf(final, sizeof(final), "%s/pack-%s.pack", packdir, hex);
-	if (rename(tmp_pack, final) < 0)
-		rc = gw_error_set_errno(GW_EIO, "cannot rename %s", tmp_pack);
-	snprintf(final, sizeof(final), "%s/pack-%s.idx", packdir, hex);
-	if (rc == 0 && rename(tmp_idx, final) < 0)
-		rc = gw_error_set_errno(GW_EIO, "cannot rename %s", tmp_idx);
+	rc = gw_restore__name_pack(packdir, tmp_pack, tmp_idx, stats.pack_checksum);
 out:
 	if (pfd >= 0)
 		close(pfd);

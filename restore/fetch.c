@@ -292,7 +292,7 @@ static int check_written_pack(int pfd, int ifd, uint64_t pack_size, const char *
 int gw_restore__fetch_segment_pack(gw_store *store, const gw_restore_segment *seg, const char *dir, unsigned n)
 {
 	unsigned char trailer[GW_SEGMENT_TRAILER_SIZE], sum[20];
-	char pack_path[4200], idx_path[4200], final[4200], hex[GW_HEX_MAX];
+	char pack_path[4200], idx_path[4200], packdir[4200];
 	segment_split split;
 	gw_fd_sink out;
 	uint64_t blen = 0, ilen = 0, pack_len;
@@ -332,13 +332,8 @@ int gw_restore__fetch_segment_pack(gw_store *store, const gw_restore_segment *se
 	if ((rc = check_written_pack(pfd, ifd, pack_len, seg->key, sum)) < 0)
 		goto out;
 	/* No fsync: these packs are joined (and the result fsync'd) before anything becomes visible. */
-	gw_hex_encode(hex, sum, 20);
-	snprintf(final, sizeof(final), "%s/objects/pack/pack-%s.pack", dir, hex);
-	if (rename(pack_path, final) < 0)
-		rc = gw_error_set_errno(GW_EIO, "cannot rename %s", pack_path);
-	snprintf(final, sizeof(final), "%s/objects/pack/pack-%s.idx", dir, hex);
-	if (rc == 0 && rename(idx_path, final) < 0)
-		rc = gw_error_set_errno(GW_EIO, "cannot rename %s", idx_path);
+	snprintf(packdir, sizeof(packdir), "%s/objects/pack", dir);
+	rc = gw_restore__name_pack(packdir, pack_path, idx_path, sum);
 out:
 	close(pfd);
 	if (ifd >= 0)

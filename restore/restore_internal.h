@@ -102,6 +102,9 @@ int gw_restore__fetch_segment_pack(gw_store *store, const gw_restore_segment *se
 
 /* ---- build.c ---- */
 
+/* A finished pack and its index, named by the pack's checksum: moved from their temporary names into packdir. */
+int gw_restore__name_pack(const char *packdir, const char *tmp_pack, const char *tmp_idx,
+			  const unsigned char checksum[20]);
 /* The repository of plan p built in dir (created empty): its objects, checked, and its refs; not yet durable. */
 int gw_restore__build(gw_store *store, const char *rel, const gw_restore_plan *p, const char *dir);
 
