@@ -10,6 +10,7 @@
  */
 #include "restore/restore_internal.h"
 #include "util/thread.h"
+#include "gitwal/array.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
 
@@ -211,16 +212,16 @@ static int consolidate_packs(const char *dir, const char *rel, const char *keep)
 			continue;
 		if (keep && !strncmp(de->d_name, keep, len - 5) && !keep[len - 5])
 			continue;
-		if (n == cap) {
-			char **nn = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(char *));
-			if (!nn)
-				break;
-			names = nn;
+		if ((rc = GW_ARRAY_RESERVE(names, cap, n + 1)) < 0)
+			break;
+		if (!(names[n] = strndup(de->d_name, len - 5))) {
+			rc = gw_error_set(GW_ERROR, "out of memory");
+			break;
 		}
-		names[n++] = strndup(de->d_name, len - 5);
+		n++;
 	}
 	closedir(d);
-	if (n <= 1)
+	if (rc < 0 || n <= 1)
 		goto out;
 	qsort(names, n, sizeof(char *), name_cmp);
 	if (!(srcs = calloc(n, sizeof(*srcs)))) {

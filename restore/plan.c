@@ -7,6 +7,7 @@
  * for one listing when the time asked for is before every full backup.
  */
 #include "restore/restore_internal.h"
+#include "gitwal/array.h"
 #include "gitwal/error.h"
 #include "gitwal/expire.h"
 #include "gitwal/layout.h"
@@ -183,10 +184,8 @@ static int check_span(const char *rel, const gw_index_span *s)
 static int collect_gap(uint64_t lsn, int64_t from_us, int64_t to_us, void *payload)
 {
 	gw_restore_plan *p = payload;
-	gw_restore_gap *ng = realloc(p->gaps, (p->ngaps + 1) * sizeof(*ng));
-	if (!ng)
-		return gw_error_set(GW_ERROR, "out of memory");
-	p->gaps = ng;
+	if (GW_ARRAY_RESERVE(p->gaps, p->gaps_cap, p->ngaps + 1) < 0)
+		return GW_ERROR;
 	p->gaps[p->ngaps++] = (gw_restore_gap){lsn, from_us, to_us, 0};
 	return 0;
 }

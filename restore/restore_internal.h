@@ -44,7 +44,7 @@ typedef struct gw_restore_plan {
 	int exists;
 	int not_archived; /* until is before the first full backup, and nothing of the repository is older */
 	gw_restore_gap *gaps;
-	size_t ngaps;
+	size_t ngaps, gaps_cap;
 } gw_restore_plan;
 
 /* ---- plan.c ---- */
