@@ -13,13 +13,16 @@ gitwal backup a.git b.git >/dev/null       # LSN 4 (a), 2 (b)
 push_commit a.git; arch_once >/dev/null    # a: LSN 5
 t_old=$(pitr_now_us)
 repo_state "$T/root/a.git" > "$T/a.old"
-sleep 1.1
 gitwal backup a.git >/dev/null             # a: LSN 6
+t_start=$(pitr_now_us)                     # the window starts here: after LSN 6, before LSN 7
 push_commit a.git; arch_once >/dev/null    # a: LSN 7
 t_in=$(pitr_now_us)
 repo_state "$T/root/a.git" > "$T/a.in"
-sleep 0.3
-window=$(( ($(pitr_now_us) - t_in) / 1000 + 500 ))ms   # reaches back over t_in, not over t_old
+# Every expire below sees this same "now", so the window does not slide however slow the machine:
+# it starts within a millisecond after t_start (whole milliseconds), before LSN 7 was stamped.
+now=$(pitr_now_us)
+export GITWAL_TEST_EXPIRE_NOW=$(pitr_at "$now")
+window=$(( (now - t_start) / 1000 ))ms
 
 # ---- usage errors (exit 2), and the config keys ----
 rc=0; gitwal expire 2>"$T/err" || rc=$?
@@ -119,12 +122,16 @@ pass "a key missing without an expire record is damage (exit 1)"
 # ---- a deleted repository: kept for the window after its deletion, then whole ----
 rm -rf "$T/root/b.git"
 arch_once >/dev/null                                   # b: LSN 3 deletes it
+t_del=$(pitr_now_us)
+unset GITWAL_TEST_EXPIRE_NOW                           # from here on, the clock
 rc=0; gitwal restore --until "$(pitr_at "$t_in")" --repo b.git --to "$T/rb0" >/dev/null 2>&1 || rc=$?
 [ $rc -eq 0 ] || fail "b.git before its deletion"
 gitwal expire --keep-within 100d --repo b.git > "$T/out" 2>&1 || fail "expire b: $(cat "$T/out")"
 grep -q "expired b.git" "$T/out" && fail "b.git expired inside the window: $(cat "$T/out")"
-sleep 0.6
-gitwal expire --keep-within 500ms --repo b.git > "$T/out" 2>&1 || fail "expire b whole: $(cat "$T/out")"
+# A window that starts after the deletion (the expire above took more than a millisecond of it).
+now=$(pitr_now_us)
+GITWAL_TEST_EXPIRE_NOW=$(pitr_at "$now") gitwal expire --keep-within "$(( (now - t_del) / 1000 ))ms" --repo b.git > "$T/out" 2>&1 ||
+  fail "expire b whole: $(cat "$T/out")"
 grep -q "expired b.git whole: deleted .* lsn=2..3" "$T/out" || fail "b.git not whole: $(cat "$T/out")"
 [ "$(arch_keys b.git | tr '\n' ' ')" = "00000000000000000001.expire 00000000000000000003.expire " ] || fail "b.git keys: $(arch_keys b.git)"
 gitwal restore --to "$T/rb1" > "$T/out" 2>&1 || fail "restore all after b's whole expiry: $(cat "$T/out")"

@@ -27,7 +27,7 @@ git -C "$wa" reset -q --hard HEAD~1; echo f > "$wa/f"; git -C "$wa" add f; git -
 git -C "$wa" push -q -f origin main 2>/dev/null; arch_once >/dev/null; moment
 git -C "$wb" push -q origin :feature 2>/dev/null; push_commit c.git; arch_once >/dev/null; moment
 old=$n
-sleep 1.2
+t_cut=$(pitr_now_us)   # the window starts here: after moment $old, before the next backup
 gitwal backup a.git g/b.git c.git >/dev/null 2>&1; moment
 first_in=$n
 push_commit a.git topic; git -C "$T/root/a.git" symbolic-ref HEAD refs/heads/topic; arch_once >/dev/null; moment
@@ -35,11 +35,11 @@ git -C "$wa" push -q origin :v1 2>/dev/null; push_commit g/b.git; arch_once >/de
 rm -rf "$T/root/c.git"; arch_once >/dev/null; moment
 push_commit a.git main; push_commit g/b.git main; arch_once >/dev/null; moment
 last=$n
-sleep 0.2
 # The expire runs all see the same "now" (GITWAL_TEST_EXPIRE_NOW), so the window stays where it is
-# while the test checks it, however long that takes on a loaded machine.
-t_first=$(cat "$T/m$first_in.t") t_old=$(cat "$T/m$old.t") now=$(pitr_now_us)
-window=$(( (now - (t_first + t_old) / 2) / 1000 ))ms
+# while the test checks it, however long that takes on a loaded machine. In whole milliseconds it
+# starts less than one after t_cut, long before the backup that follows was stamped.
+now=$(pitr_now_us)
+window=$(( (now - t_cut) / 1000 ))ms
 export GITWAL_TEST_EXPIRE_NOW=$(pitr_at "$now")
 
 # check_window TAG: every moment from first_in on restores to its recorded state.

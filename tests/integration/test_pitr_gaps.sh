@@ -18,7 +18,6 @@ archive_once
 BEFORE=$(repo_state "$T/root/a.git")
 push unseen-1
 INSIDE=$(pitr_rfc "$(pitr_now_us)")   # a state the archiver never saw
-sleep 0.05
 push unseen-2
 archive_once                          # the gap segment
 AFTER_STATE=$(repo_state "$T/root/a.git")
