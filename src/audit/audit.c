@@ -103,7 +103,7 @@ typedef struct {
 	pthread_mutex_t lock;
 	int fatal;
 	char **expires; /* expire records listed (DESIGN.md 18.6) */
-	size_t nexpires;
+	size_t nexpires, expires_cap;
 } audit;
 
 static const char *part_name(gw_key_kind k)
@@ -139,6 +139,45 @@ static int repo_selected(const audit *a, const char *rel)
 
 /* ---- step 1: the index as it is ---- */
 
+/* An index row copied by index_full_cb or index_segment_cb (either may be NULL). */
+static void free_rows(gw_full_record *ifull, gw_segment_record *iseg)
+{
+	if (ifull) {
+		gw_full_record_dispose(ifull);
+		free(ifull);
+	}
+	if (iseg) {
+		gw_segment_record_dispose(iseg);
+		free(iseg);
+	}
+}
+
+/* An item's fields that are still its own (what build_table has not moved). */
+static void free_item(item *it)
+{
+	free_rows(it->ifull, it->iseg);
+	free(it->rel);
+	free(it->prefix);
+	free(it->key);
+	memset(it, 0, sizeof(*it));
+}
+
+/*
+ * Add the item of an index row of repository rel at lsn, whose copy of the
+ * row is complete when copied; on any failure the item is freed.
+ */
+static int add_index_item(audit *a, item *it, const char *rel, uint64_t lsn, int copied)
+{
+	it->rel = strdup(rel);
+	it->prefix = gw_layout_repo_prefix(rel);
+	it->lsn = lsn;
+	if (!copied || !it->rel || !it->prefix || add_item(a, it) < 0) {
+		free_item(it);
+		return gw_error_set(GW_ERROR, "out of memory");
+	}
+	return 0;
+}
+
 static int index_full_cb(const gw_full_record *r, void *payload)
 {
 	audit *a = payload;
@@ -151,17 +190,7 @@ static int index_full_cb(const gw_full_record *r, void *payload)
 	*it.ifull = *r;
 	it.ifull->repository = strdup(r->repository);
 	it.ifull->manifest_key = strdup(r->manifest_key);
-	it.rel = strdup(r->repository);
-	it.prefix = gw_layout_repo_prefix(r->repository);
-	it.lsn = r->lsn;
-	if (!it.ifull->repository || !it.ifull->manifest_key || !it.rel || !it.prefix || add_item(a, &it) < 0) {
-		gw_full_record_dispose(it.ifull);
-		free(it.ifull);
-		free(it.rel);
-		free(it.prefix);
-		return gw_error_set(GW_ERROR, "out of memory");
-	}
-	return 0;
+	return add_index_item(a, &it, r->repository, r->lsn, it.ifull->repository && it.ifull->manifest_key);
 }
 
 static int index_segment_cb(const gw_segment_record *r, void *payload)
@@ -174,17 +203,7 @@ static int index_segment_cb(const gw_segment_record *r, void *payload)
 	*it.iseg = *r;
 	it.iseg->repository = strdup(r->repository);
 	it.iseg->key = strdup(r->key);
-	it.rel = strdup(r->repository);
-	it.prefix = gw_layout_repo_prefix(r->repository);
-	it.lsn = r->lsn;
-	if (!it.iseg->repository || !it.iseg->key || !it.rel || !it.prefix || add_item(a, &it) < 0) {
-		gw_segment_record_dispose(it.iseg);
-		free(it.iseg);
-		free(it.rel);
-		free(it.prefix);
-		return gw_error_set(GW_ERROR, "out of memory");
-	}
-	return 0;
+	return add_index_item(a, &it, r->repository, r->lsn, it.iseg->repository && it.iseg->key);
 }
 
 static int load_index(audit *a)
@@ -252,11 +271,10 @@ static int list_cb(const gw_store_entry *e, void *payload)
 	}
 	if (kind == GW_KEY_EXPIRE) {
 		/* Not a record of the chain: what it covers is expired by policy (apply_expires). */
-		char **n = realloc(a->expires, (a->nexpires + 1) * sizeof(char *));
 		free(rel);
-		if (!n || !(n[a->nexpires] = strdup(e->key)))
+		if (GW_ARRAY_RESERVE(a->expires, a->expires_cap, a->nexpires + 1) < 0 ||
+		    !(a->expires[a->nexpires] = strdup(e->key)))
 			return gw_error_set(GW_ERROR, "out of memory");
-		a->expires = n;
 		a->nexpires++;
 		return 0;
 	}
@@ -267,28 +285,35 @@ static int list_cb(const gw_store_entry *e, void *payload)
 	it.key = strdup(e->key);
 	it.size = e->size;
 	if (!it.prefix || !it.key || add_item(a, &it) < 0) {
-		free(it.rel);
-		free(it.prefix);
-		free(it.key);
+		free_item(&it);
 		return gw_error_set(GW_ERROR, "out of memory");
 	}
 	return 0;
 }
 
-static int list_store(audit *a)
+/*
+ * Call fn with each prefix the audit reads below: repos/, or each selected
+ * repository's prefix.
+ */
+static int each_prefix(audit *a, int (*fn)(audit *a, const char *prefix))
 {
 	size_t i;
 	int rc = 0;
 	if (!a->opts->nrepos)
-		return gw_store_list(a->store, GW_LAYOUT_REPOS, list_cb, a);
+		return fn(a, GW_LAYOUT_REPOS);
 	for (i = 0; i < a->opts->nrepos && rc >= 0; i++) {
 		char *prefix = gw_layout_repo_prefix(a->opts->repos[i]);
 		if (!prefix)
 			return gw_error_set(GW_ERROR, "out of memory");
-		rc = gw_store_list(a->store, prefix, list_cb, a);
+		rc = fn(a, prefix);
 		free(prefix);
 	}
 	return rc;
+}
+
+static int list_prefix(audit *a, const char *prefix)
+{
+	return gw_store_list(a->store, prefix, list_cb, a);
 }
 
 /*
@@ -337,20 +362,9 @@ static int stray_cb(const gw_store_stray *s, void *payload)
 	return rc;
 }
 
-static int list_strays(audit *a)
+static int strays_prefix(audit *a, const char *prefix)
 {
-	size_t i;
-	int rc = 0;
-	if (!a->opts->nrepos)
-		return gw_store_strays(a->store, GW_LAYOUT_REPOS, stray_cb, a);
-	for (i = 0; i < a->opts->nrepos && rc >= 0; i++) {
-		char *prefix = gw_layout_repo_prefix(a->opts->repos[i]);
-		if (!prefix)
-			return gw_error_set(GW_ERROR, "out of memory");
-		rc = gw_store_strays(a->store, prefix, stray_cb, a);
-		free(prefix);
-	}
-	return rc;
+	return gw_store_strays(a->store, prefix, stray_cb, a);
 }
 
 static int item_cmp(const void *pa, const void *pb)
@@ -408,8 +422,7 @@ static int build_table(audit *a)
 			rec->iseg = it->iseg;
 			it->iseg = NULL;
 		}
-		free(it->rel);
-		free(it->prefix);
+		free_item(it);
 	}
 	free(a->items);
 	a->items = NULL;
@@ -421,54 +434,32 @@ static int build_table(audit *a)
 	return 0;
 }
 
-static void free_table(audit *a)
-{
-	size_t r, i;
-	int k;
-	for (r = 0; r < a->nrepos; r++) {
-		for (i = 0; i < a->repos[r].n; i++) {
-			record *rec = &a->repos[r].recs[i];
-			for (k = 0; k <= GW_KEY_SEGMENT; k++)
-				free(rec->parts[k].key);
-			if (rec->ifull) {
-				gw_full_record_dispose(rec->ifull);
-				free(rec->ifull);
-			}
-			if (rec->iseg) {
-				gw_segment_record_dispose(rec->iseg);
-				free(rec->iseg);
-			}
-		}
-		free(a->repos[r].recs);
-		free(a->repos[r].rel);
-		free(a->repos[r].prefix);
-	}
-	free(a->repos);
-	for (r = 0; r < a->nitems; r++) {
-		free(a->items[r].rel);
-		free(a->items[r].prefix);
-		free(a->items[r].key);
-	}
-	free(a->items);
-	free(a->work);
-	for (r = 0; r < a->nexpires; r++)
-		free(a->expires[r]);
-	free(a->expires);
-}
-
 static void free_record(record *rec)
 {
 	int k;
 	for (k = 0; k <= GW_KEY_SEGMENT; k++)
 		free(rec->parts[k].key);
-	if (rec->ifull) {
-		gw_full_record_dispose(rec->ifull);
-		free(rec->ifull);
+	free_rows(rec->ifull, rec->iseg);
+}
+
+static void free_table(audit *a)
+{
+	size_t r, i;
+	for (r = 0; r < a->nrepos; r++) {
+		for (i = 0; i < a->repos[r].n; i++)
+			free_record(&a->repos[r].recs[i]);
+		free(a->repos[r].recs);
+		free(a->repos[r].rel);
+		free(a->repos[r].prefix);
 	}
-	if (rec->iseg) {
-		gw_segment_record_dispose(rec->iseg);
-		free(rec->iseg);
-	}
+	free(a->repos);
+	for (r = 0; r < a->nitems; r++)
+		free_item(&a->items[r]);
+	free(a->items);
+	free(a->work);
+	for (r = 0; r < a->nexpires; r++)
+		free(a->expires[r]);
+	free(a->expires);
 }
 
 /*
@@ -1166,7 +1157,7 @@ int gw_audit_run(gw_store *store, gw_index *index, const gw_audit_opts *opts, gw
 	if ((rc = load_index(&a)) < 0)
 		goto out;
 	index_records = (int)(a.nitems > 0);
-	if ((rc = list_store(&a)) < 0 || (rc = list_strays(&a)) < 0) {
+	if ((rc = each_prefix(&a, list_prefix)) < 0 || (rc = each_prefix(&a, strays_prefix)) < 0) {
 		gw_error_prefix("listing the store");
 		goto out;
 	}

@@ -17,6 +17,7 @@
  * offsets tiling the objects, each object's CRC32 and entry header): what
  * the audit calls sound, restore installs.
  */
+#include "gitwal/array.h"
 #include "gitwal/audit.h"
 #include "gitwal/error.h"
 #include "gitwal/layout.h"
@@ -177,14 +178,8 @@ static int bundle_feed(bundle_check *b, const unsigned char *buf, size_t len)
 	size_t i = 0;
 	while (!b->in_pack && !b->too_long && i < len) {
 		/* The header ends with an empty line: the first "\n\n". */
-		if (b->header_len == b->header_cap) {
-			size_t cap = b->header_cap ? b->header_cap * 2 : 4096;
-			char *n = realloc(b->header, cap);
-			if (!n)
-				return gw_error_set(GW_ERROR, "out of memory");
-			b->header = n;
-			b->header_cap = cap;
-		}
+		if (GW_ARRAY_RESERVE(b->header, b->header_cap, b->header_len + 1) < 0)
+			return GW_ERROR;
 		b->header[b->header_len++] = (char)buf[i++];
 		if (b->header_len >= 2 && b->header[b->header_len - 1] == '\n' && b->header[b->header_len - 2] == '\n')
 			b->in_pack = 1;

@@ -9,6 +9,7 @@
  * sync found starts not done, so the next expire run checks its keys once.
  */
 #include "index_internal.h"
+#include "gitwal/array.h"
 #include "gitwal/error.h"
 #include "gitwal/expire.h"
 
@@ -146,14 +147,8 @@ int gw_index_expire_foreach(gw_index *ix, const char *repo, int pending_only, gw
 	sqlite3_bind_int(st, 2, pending_only);
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		row *x;
-		if (n == cap) {
-			row *nr = realloc(rows, (cap = cap ? cap * 2 : 8) * sizeof(*rows));
-			if (!nr) {
-				rc = gw_error_set(GW_ERROR, "out of memory");
-				break;
-			}
-			rows = nr;
-		}
+		if ((rc = GW_ARRAY_RESERVE(rows, cap, n + 1)) < 0)
+			break;
 		x = &rows[n];
 		memset(x, 0, sizeof(*x));
 		x->r.repository = strdup((const char *)sqlite3_column_text(st, 0));
