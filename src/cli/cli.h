@@ -58,6 +58,14 @@ size_t gw_cli_report_problems(const char *cmd, const gw_sync_report *report, con
  * record of it); otherwise 1, with a one-line error naming it.
  */
 int gw_cli_repo_known(const char *cmd, gw_cli *cli, const gw_sync_report *report, const char *repo);
+/*
+ * The archive as a command that reads it (info, log) sees it: --repo (repo,
+ * or NULL for all) checked, the options resolved, the store opened and the
+ * index brought up to date with it into report (unless no_sync), the index
+ * opened, and a repo the archive does not know refused. 0 to go on, else the
+ * command's exit status, its error printed.
+ */
+int gw_cli_open_archive(const char *cmd, gw_cli *cli, const char *repo, int no_sync, gw_sync_report *report);
 
 /* Run fn(i, payload) for i in [0, n) on `jobs` threads. */
 void gw_cli_parallel(size_t n, int jobs, void (*fn)(size_t i, void *payload), void *payload);

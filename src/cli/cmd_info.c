@@ -4,7 +4,6 @@
  */
 #include "cli/cli.h"
 #include "gitwal/error.h"
-#include "gitwal/repo.h"
 #include "gitwal/time.h"
 
 #include <jansson.h>
@@ -90,28 +89,16 @@ int gw_cmd_info(int argc, char **argv)
 	gw_cli *cli = &o.cli;
 	info_run run = {0};
 	gw_sync_report report = {0};
-	const char *repo;
 	size_t i, bad = 0;
 	int rc, operands;
 
 	if ((rc = gw_cli_parse(&gw_cmd_info_spec, argc, argv, &o, &operands)) != GW_CLI_GO)
 		goto out;
-	rc = 0;
-	repo = o.repo;
 	run.json = o.json;
-	if (repo && gw_repo_path_check(repo) < 0) {
-		rc = gw_cli_usage_error("info", "option --repo: %s", gw_error_message());
-		goto out;
-	}
-	if (gw_cli_resolve(cli, 0) < 0 || gw_cli_open_index(cli) < 0 ||
-	    (!o.no_sync && (gw_cli_open_store(cli) < 0 || gw_index_sync_report(cli->index, cli->store, repo, 0, &report) < 0))) {
-		rc = gw_cli_fail("info");
-		goto out;
-	}
-	if (repo && (rc = gw_cli_repo_known("info", cli, &report, repo)) != 0)
+	if ((rc = gw_cli_open_archive("info", cli, o.repo, o.no_sync, &report)) != 0)
 		goto out;
 	run.repos = json_array();
-	if (gw_index_full_foreach(cli->index, repo, print_one, &run) < 0) {
+	if (gw_index_full_foreach(cli->index, o.repo, print_one, &run) < 0) {
 		rc = gw_cli_fail("info");
 		goto out;
 	}

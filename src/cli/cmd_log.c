@@ -5,7 +5,6 @@
  */
 #include "cli/cli.h"
 #include "gitwal/error.h"
-#include "gitwal/repo.h"
 #include "gitwal/segment.h"
 #include "gitwal/time.h"
 
@@ -133,23 +132,13 @@ int gw_cmd_log(int argc, char **argv)
 
 	if ((rc = gw_cli_parse(&gw_cmd_log_spec, argc, argv, &o, &operands)) != GW_CLI_GO)
 		goto out;
-	rc = 0;
 	repo = o.repo;
 	run.json = o.json;
 	if (!repo || operands < argc) {
 		rc = gw_cli_usage_error("log", "give exactly one --repo REL");
 		goto out;
 	}
-	if (gw_repo_path_check(repo) < 0) {
-		rc = gw_cli_usage_error("log", "option --repo: %s", gw_error_message());
-		goto out;
-	}
-	if (gw_cli_resolve(cli, 0) < 0 || gw_cli_open_store(cli) < 0 || gw_cli_open_index(cli) < 0 ||
-	    gw_index_sync_report(cli->index, cli->store, repo, 0, &report) < 0) {
-		rc = gw_cli_fail("log");
-		goto out;
-	}
-	if ((rc = gw_cli_repo_known("log", cli, &report, repo)) != 0)
+	if ((rc = gw_cli_open_archive("log", cli, repo, 0, &report)) != 0)
 		goto out;
 	run.cli = cli;
 	run.records = json_array();

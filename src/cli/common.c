@@ -9,6 +9,7 @@
 #include "util/thread.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
+#include "gitwal/repo.h"
 
 #include <git2.h>
 #include <limits.h>
@@ -44,6 +45,16 @@ int gw_cli_repo_known(const char *cmd, gw_cli *cli, const gw_sync_report *report
 	fprintf(stderr, "gitwal %s: repository %s is not in the archive: the store %s holds no key of it\n", cmd, repo,
 		cli->store ? gw_store_url(cli->store) : cli->store_url);
 	return 1;
+}
+
+int gw_cli_open_archive(const char *cmd, gw_cli *cli, const char *repo, int no_sync, gw_sync_report *report)
+{
+	if (repo && gw_repo_path_check(repo) < 0)
+		return gw_cli_usage_error(cmd, "option --repo: %s", gw_error_message());
+	if (gw_cli_resolve(cli, 0) < 0 || (!no_sync && gw_cli_open_store(cli) < 0) || gw_cli_open_index(cli) < 0 ||
+	    (!no_sync && gw_index_sync_report(cli->index, cli->store, repo, 0, report) < 0))
+		return gw_cli_fail(cmd);
+	return repo ? gw_cli_repo_known(cmd, cli, report, repo) : 0;
 }
 
 static const gw_opt common_options[] = {
