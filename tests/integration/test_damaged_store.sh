@@ -8,18 +8,12 @@
 # damaged key in one line (repository, key, reason).
 source "$(dirname "$0")/lib.sh"
 
-push() {
-  echo "change $2" >> "$T/work/$1/file.txt"
-  git -C "$T/work/$1" commit -qam "change $2"
-  git -C "$T/work/$1" push -q origin main
-}
-
 # a.git: full backup at LSN 1 (its claim at 1.seg), then segments 2, 3, 4; b.git and c.git: full backups.
 make_repo a.git 2
 make_repo b.git 2
 make_repo c.git 2
 backup_ok --all >/dev/null
-for i in 1 2 3; do push a.git "$i"; archive_once; done
+for i in 1 2 3; do push_commit a.git; archive_once; done
 PRISTINE=$T/pristine
 cp -a "$GITWAL_STATE_DIR/store" "$PRISTINE"
 ls "$PRISTINE/repos/a.git/00000000000000000004.seg" >/dev/null || fail "setup: a.git has no segment at LSN 4"
@@ -169,7 +163,7 @@ pass "a damaged manifest: the other repositories are restored and listed, the ke
 # --- a newer full backup whose manifest is lost: never a silent older state ----------------------------
 fresh lostnewer
 # b.git gets a second full backup (LSN 2) in this store alone; then its manifest goes.
-push b.git newer
+push_commit b.git
 gitwal backup --store "file://$S" --index "$T/lostnewer/other.db" b.git >/dev/null
 chmod -R u+w "$S"
 rm -f "$(full b.git 2 manifest)"

@@ -7,18 +7,12 @@
 # dry-run JSON lists the gap with covers_until set accordingly.
 source "$(dirname "$0")/lib.sh"
 
-push() {
-  echo "change $1" >> "$T/work/a.git/file.txt"
-  git -C "$T/work/a.git" commit -qam "change $1"
-  git -C "$T/work/a.git" push -q origin main
-}
-
 make_repo a.git 2
 archive_once
 BEFORE=$(repo_state "$T/root/a.git")
-push unseen-1
+push_commit a.git
 INSIDE=$(pitr_rfc "$(pitr_now_us)")   # a state the archiver never saw
-push unseen-2
+push_commit a.git
 archive_once                          # the gap segment
 AFTER_STATE=$(repo_state "$T/root/a.git")
 AFTER=$(pitr_rfc "$(pitr_now_us)")

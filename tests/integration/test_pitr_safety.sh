@@ -6,21 +6,16 @@
 source "$(dirname "$0")/lib.sh"
 
 ra() { git --git-dir="$T/root/a.git" "$@"; }
-push() {
-  echo "change $1" >> "$T/work/a.git/file.txt"
-  git -C "$T/work/a.git" commit -qam "change $1"
-  git -C "$T/work/a.git" push -q origin main
-}
 declare -a TS STATE
 step() { archive_once; STATE[$1]=$(repo_state "$T/root/a.git"); TS[$1]=$(pitr_rfc "$(pitr_now_us)"); }
 
 # LSN 1: full; 2, 3, 4: pushes (segments with objects); 5: a branch (no objects); 6: a push.
 make_repo a.git 2; step 1
-push 2; step 2
-push 3; step 3
-push 4; step 4
+push_commit a.git; step 2
+push_commit a.git; step 3
+push_commit a.git; step 4
 ra branch side main~1; step 5
-push 6; step 6
+push_commit a.git; step 6
 seg() { printf '%s/store/repos/a.git/%020d.seg' "$GITWAL_STATE_DIR" "$1"; }
 for l in 2 3 4 5 6; do [ -f "$(seg $l)" ] || fail "segment LSN $l is not in the store"; done
 
@@ -36,6 +31,11 @@ nothing_made() {
   [ ! -e "$1/a.git" ] || fail "a failed restore left $1/a.git"
   if [ -d "$1" ] && [ -n "$(ls -A "$1")" ]; then fail "a failed restore left $(ls -A "$1") in $1"; fi
   return 0
+}
+# restore_refused WHAT PATTERN DIR N: a restore of a.git into DIR at TS[N] fails naming PATTERN and makes nothing.
+restore_refused() {
+  assert_fails "$1" "$2" gitwal restore --to "$3" --repo a.git --until "${TS[$4]}"
+  nothing_made "$3"
 }
 for n in 1 3 6; do restore_at $n "$T/ok$n"; done
 pass "restores before any damage"
@@ -131,12 +131,8 @@ pass "a non-empty target is refused without --force and replaced with it"
 f=$(seg 4)
 size=$(stat -c %s "$f")
 pitr_flip "$f" $((size - 200))   # in the pack or its index, well before the 48-byte trailer
-assert_fails "restore after a damaged segment" "0*4\.seg|LSN 4" \
-  gitwal restore --to "$T/bad4" --repo a.git --until "${TS[4]}"
-nothing_made "$T/bad4"
-assert_fails "restore after a damaged segment (later time)" "0*4\.seg|LSN 4" \
-  gitwal restore --to "$T/bad6" --repo a.git --until "${TS[6]}"
-nothing_made "$T/bad6"
+restore_refused "restore after a damaged segment" "0*4\.seg|LSN 4" "$T/bad4" 4
+restore_refused "restore after a damaged segment (later time)" "0*4\.seg|LSN 4" "$T/bad6" 6
 restore_at 3 "$T/before4"
 restore_at 1 "$T/before4b"
 pitr_flip "$f" $((size - 200))   # undo
@@ -148,9 +144,7 @@ full=$GITWAL_STATE_DIR/store/repos/a.git/$(printf '%020d' 1).full
 for part in bundle idx; do
   size=$(stat -c %s "$full.$part")
   pitr_flip "$full.$part" $((size / 2))
-  assert_fails "restore after a damaged full backup $part" "full\.$part.*(SHA-256|corrupt)|(SHA-256|corrupt).*full\.$part" \
-    gitwal restore --to "$T/badfull-$part" --repo a.git --until "${TS[6]}"
-  nothing_made "$T/badfull-$part"
+  restore_refused "restore after a damaged full backup $part" "full\.$part.*(SHA-256|corrupt)|(SHA-256|corrupt).*full\.$part" "$T/badfull-$part" 6
   pitr_flip "$full.$part" $((size / 2))   # undo
 done
 restore_at 6 "$T/fullfixed"
@@ -159,17 +153,11 @@ pass "a damaged full backup is named (key), leaves nothing, and restores once me
 # ---- a segment missing in the middle of the chain ----
 mv "$(seg 3)" "$T/seg3.aside"
 # With the index still listing it: the restore must fail naming it.
-assert_fails "restore after a missing segment (indexed)" "0*3\.seg|LSN 3" \
-  gitwal restore --to "$T/gap-a" --repo a.git --until "${TS[4]}"
-nothing_made "$T/gap-a"
+restore_refused "restore after a missing segment (indexed)" "0*3\.seg|LSN 3" "$T/gap-a" 4
 # With an index rebuilt from the store alone: a gap, named by its LSN.
 rm -f "$GITWAL_STATE_DIR/index.db"
-assert_fails "restore after a missing segment (gap)" "LSN 3.*(missing|gap)|(missing|gap).*LSN 3" \
-  gitwal restore --to "$T/gap-b" --repo a.git --until "${TS[4]}"
-nothing_made "$T/gap-b"
-assert_fails "restore after a missing segment (gap, latest)" "LSN 3" \
-  gitwal restore --to "$T/gap-c" --repo a.git --until "${TS[6]}"
-nothing_made "$T/gap-c"
+restore_refused "restore after a missing segment (gap)" "LSN 3.*(missing|gap)|(missing|gap).*LSN 3" "$T/gap-b" 4
+restore_refused "restore after a missing segment (gap, latest)" "LSN 3" "$T/gap-c" 6
 # Before the segment that precedes the gap, nothing is in doubt.
 restore_at 1 "$T/gap-ok1"
 # Every repository at once: the failure is reported and the exit status is 1.

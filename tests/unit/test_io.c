@@ -101,6 +101,16 @@ static void test_hex_encode(void **state)
 
 static void test_hex_decode(void **state)
 {
+	static const struct {
+		const char *hex;
+		size_t len;
+	} bad[] = {
+		/* Bad digits, in either nibble and at any position. */
+		{"0g", 1}, {"g0", 1}, {"00 0", 2}, {"0-", 1}, {"0x12", 2},
+		{":0", 1}, {"/0", 1}, {"@0", 1}, {"`0", 1}, {"G0", 1},
+		/* Too short: the terminator is not a digit. */
+		{"a", 1}, {"abc", 2}, {"\xff\xff", 1},
+	};
 	unsigned char raw[256], back[256];
 	char hex[513];
 	int i;
@@ -120,21 +130,8 @@ static void test_hex_decode(void **state)
 	assert_int_equal(gw_hex_decode(back, "0aZZ", 1), 0);
 	assert_int_equal(back[0], 0x0a);
 
-	/* Bad digits, in either nibble and at any position. */
-	assert_int_equal(gw_hex_decode(back, "0g", 1), -1);
-	assert_int_equal(gw_hex_decode(back, "g0", 1), -1);
-	assert_int_equal(gw_hex_decode(back, "00 0", 2), -1);
-	assert_int_equal(gw_hex_decode(back, "0-", 1), -1);
-	assert_int_equal(gw_hex_decode(back, "0x12", 2), -1);
-	assert_int_equal(gw_hex_decode(back, ":0", 1), -1);
-	assert_int_equal(gw_hex_decode(back, "/0", 1), -1);
-	assert_int_equal(gw_hex_decode(back, "@0", 1), -1);
-	assert_int_equal(gw_hex_decode(back, "`0", 1), -1);
-	assert_int_equal(gw_hex_decode(back, "G0", 1), -1);
-	/* Too short: the terminator is not a digit. */
-	assert_int_equal(gw_hex_decode(back, "a", 1), -1);
-	assert_int_equal(gw_hex_decode(back, "abc", 2), -1);
-	assert_int_equal(gw_hex_decode(back, "\xff\xff", 1), -1);
+	for (i = 0; i < (int)(sizeof(bad) / sizeof(bad[0])); i++)
+		assert_int_equal(gw_hex_decode(back, bad[i].hex, bad[i].len), -1);
 }
 
 /* A sink that keeps what it is given, and may fail on demand. */

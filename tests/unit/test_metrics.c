@@ -337,10 +337,40 @@ static void test_concurrent_updates(void **state)
 
 static void test_archiver_set(void **state)
 {
+	static const char *const want[] = {
+		"# TYPE gitwal_segments_written_total counter\ngitwal_segments_written_total 1\n",
+		"\ngitwal_segment_bytes_total 4096\n",
+		"\ngitwal_full_backups_total 0\n",
+		"\ngitwal_errors_total{kind=\"store\"} 0\n"
+		"gitwal_errors_total{kind=\"repository\"} 0\n"
+		"gitwal_errors_total{kind=\"watch\"} 1\n"
+		"gitwal_errors_total{kind=\"conflict\"} 0\n"
+		"gitwal_errors_total{kind=\"unsupported\"} 0\n",
+		"# TYPE gitwal_archive_lag_seconds histogram\n",
+		"\ngitwal_archive_lag_seconds_bucket{le=\"0.025\"} 1\n",
+		"\ngitwal_archive_lag_seconds_count 1\n",
+		"\ngitwal_spool_segments 0\n",
+		"\ngitwal_spool_bytes 0\n",
+		"\ngitwal_repositories 0\n",
+		"\ngitwal_watches 12\n",
+		"\ngitwal_last_segment_timestamp_seconds 0\n",
+		"\ngitwal_gaps_total 0\n",
+		"\ngitwal_inotify_overflows_total 0\n",
+		/* The pipeline's series: healthy until a store request fails, nothing spooled or uploaded yet. */
+		"# TYPE gitwal_store_healthy gauge\ngitwal_store_healthy 1\n",
+		"# TYPE gitwal_last_spooled_timestamp_seconds gauge\n"
+		"gitwal_last_spooled_timestamp_seconds 0\n",
+		"# TYPE gitwal_spool_oldest_age_seconds gauge\ngitwal_spool_oldest_age_seconds 0\n",
+		"# TYPE gitwal_upload_duration_seconds histogram\n",
+		"\ngitwal_upload_duration_seconds_bucket{le=\"60\"} 0\n"
+		"gitwal_upload_duration_seconds_bucket{le=\"+Inf\"} 0\n"
+		"gitwal_upload_duration_seconds_sum 0\n"
+		"gitwal_upload_duration_seconds_count 0\n",
+	};
 	gw_metrics *reg;
 	gw_metrics_archiver a, again;
 	char *text;
-	size_t len;
+	size_t len, i;
 	(void)state;
 	assert_int_equal(gw_metrics_new(&reg), 0);
 	assert_int_equal(gw_metrics_register_archiver(reg, &a), 0);
@@ -350,34 +380,8 @@ static void test_archiver_set(void **state)
 	gw_metrics_histogram_observe(a.archive_lag, 0.02);
 	gw_metrics_gauge_set(a.watches, 12);
 	assert_int_equal(gw_metrics_render(reg, &text, &len), 0);
-	assert_non_null(strstr(text, "# TYPE gitwal_segments_written_total counter\ngitwal_segments_written_total 1\n"));
-	assert_non_null(strstr(text, "\ngitwal_segment_bytes_total 4096\n"));
-	assert_non_null(strstr(text, "\ngitwal_full_backups_total 0\n"));
-	assert_non_null(strstr(text, "\ngitwal_errors_total{kind=\"store\"} 0\n"
-				     "gitwal_errors_total{kind=\"repository\"} 0\n"
-				     "gitwal_errors_total{kind=\"watch\"} 1\n"
-				     "gitwal_errors_total{kind=\"conflict\"} 0\n"
-				     "gitwal_errors_total{kind=\"unsupported\"} 0\n"));
-	assert_non_null(strstr(text, "# TYPE gitwal_archive_lag_seconds histogram\n"));
-	assert_non_null(strstr(text, "\ngitwal_archive_lag_seconds_bucket{le=\"0.025\"} 1\n"));
-	assert_non_null(strstr(text, "\ngitwal_archive_lag_seconds_count 1\n"));
-	assert_non_null(strstr(text, "\ngitwal_spool_segments 0\n"));
-	assert_non_null(strstr(text, "\ngitwal_spool_bytes 0\n"));
-	assert_non_null(strstr(text, "\ngitwal_repositories 0\n"));
-	assert_non_null(strstr(text, "\ngitwal_watches 12\n"));
-	assert_non_null(strstr(text, "\ngitwal_last_segment_timestamp_seconds 0\n"));
-	assert_non_null(strstr(text, "\ngitwal_gaps_total 0\n"));
-	assert_non_null(strstr(text, "\ngitwal_inotify_overflows_total 0\n"));
-	/* The pipeline's series: healthy until a store request fails, nothing spooled or uploaded yet. */
-	assert_non_null(strstr(text, "# TYPE gitwal_store_healthy gauge\ngitwal_store_healthy 1\n"));
-	assert_non_null(strstr(text, "# TYPE gitwal_last_spooled_timestamp_seconds gauge\n"
-				     "gitwal_last_spooled_timestamp_seconds 0\n"));
-	assert_non_null(strstr(text, "# TYPE gitwal_spool_oldest_age_seconds gauge\ngitwal_spool_oldest_age_seconds 0\n"));
-	assert_non_null(strstr(text, "# TYPE gitwal_upload_duration_seconds histogram\n"));
-	assert_non_null(strstr(text, "\ngitwal_upload_duration_seconds_bucket{le=\"60\"} 0\n"
-				     "gitwal_upload_duration_seconds_bucket{le=\"+Inf\"} 0\n"
-				     "gitwal_upload_duration_seconds_sum 0\n"
-				     "gitwal_upload_duration_seconds_count 0\n"));
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		assert_non_null(strstr(text, want[i]));
 	free(text);
 	assert_string_equal(gw_metrics_error_kind_name(GW_METRICS_ERROR_REPOSITORY), "repository");
 	assert_null(gw_metrics_error_kind_name(GW_METRICS_ERROR_KINDS));
@@ -557,6 +561,17 @@ static CURLcode http(const char *url, const char *method, struct http_reply *r)
 	return rc;
 }
 
+/* A request (method NULL: GET) for path on 127.0.0.1:port is answered with status. */
+static void assert_status(uint16_t port, const char *path, const char *method, long status)
+{
+	struct http_reply r;
+	char url[128];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
+	assert_int_equal(http(url, method, &r), CURLE_OK);
+	assert_int_equal(r.status, status);
+	free(r.body);
+}
+
 static void test_serve_metrics(void **state)
 {
 	gw_metrics *reg;
@@ -586,38 +601,21 @@ static void test_serve_metrics(void **state)
 	free(r.body);
 
 	/* A query string is not part of the path. */
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics?x=1", port);
-	assert_int_equal(http(url, NULL, &r), CURLE_OK);
-	assert_int_equal(r.status, 200);
-	free(r.body);
+	assert_status(port, "/metrics?x=1", NULL, 200);
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", port);
 	assert_int_equal(http(url, "HEAD", &r), CURLE_OK);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(r.len, 0);
 	free(r.body);
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u/other", port);
-	assert_int_equal(http(url, NULL, &r), CURLE_OK);
-	assert_int_equal(r.status, 404);
-	free(r.body);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u/", port);
-	assert_int_equal(http(url, NULL, &r), CURLE_OK);
-	assert_int_equal(r.status, 404);
-	free(r.body);
+	assert_status(port, "/other", NULL, 404);
+	assert_status(port, "/", NULL, 404);
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", port);
-	assert_int_equal(http(url, "POST", &r), CURLE_OK);
-	assert_int_equal(r.status, 405);
-	free(r.body);
-	assert_int_equal(http(url, "DELETE", &r), CURLE_OK);
-	assert_int_equal(r.status, 405);
-	free(r.body);
+	assert_status(port, "/metrics", "POST", 405);
+	assert_status(port, "/metrics", "DELETE", 405);
 
 	/* Still serving after the refusals. */
-	assert_int_equal(http(url, NULL, &r), CURLE_OK);
-	assert_int_equal(r.status, 200);
-	free(r.body);
+	assert_status(port, "/metrics", NULL, 200);
 
 	gw_metrics_server_stop(srv);
 	/* Stopped: nobody listens any more. */
