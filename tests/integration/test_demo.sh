@@ -54,6 +54,17 @@ grep -Eq '^  small.git +refs/heads/topic .* deleted$' "$T/bundle.out" || fail "n
 service_gone "$T/bundle.out"
 pass "the demo with a bundle without HEAD: HEAD -> dev, a branch deleted after T, PASS"
 
+# demo_fails NAME BIN WHAT VERDICT: the demo run NAME with BIN exits 1 and its last line ($last)
+# matches the pattern VERDICT; WHAT names the case in a failure.
+demo_fails() {
+  local rc=0
+  demo "$1" "$2" || rc=$?
+  [ $rc -eq 1 ] || fail "$3: the demo exited $rc: $(tail -5 "$T/$1.out")"
+  last=$(tail -1 "$T/$1.out")
+  # shellcheck disable=SC2053 # VERDICT is a pattern
+  [[ $last == $4 ]] || fail "$3: verdict '$last'"
+}
+
 # A restore that ignores --until (the newest state instead of T's): the demo must notice.
 cat > "$T/gw-no-until" <<EOF
 #!/usr/bin/env bash
@@ -67,11 +78,8 @@ fi
 exec "$GITWAL_BIN" "\$@"
 EOF
 chmod +x "$T/gw-no-until"
-rc=0; demo wrong "$T/gw-no-until" || rc=$?
-[ $rc -eq 1 ] || fail "a restore of the wrong state: the demo exited $rc: $(tail -5 "$T/wrong.out")"
-last=$(tail -1 "$T/wrong.out")
-[[ $last == "demo: FAIL: the restored refs differ from the state at T in: "*shop/app.git* ]] ||
-  fail "a restore of the wrong state: verdict '$last'"
+demo_fails wrong "$T/gw-no-until" "a restore of the wrong state" \
+  'demo: FAIL: the restored refs differ from the state at T in: *shop/app.git*'
 service_gone "$T/wrong.out"
 pass "a restore of the wrong state: $last"
 
@@ -82,19 +90,13 @@ cat > "$T/gw-no-archive" <<EOF
 exec "$GITWAL_BIN" "\$@"
 EOF
 chmod +x "$T/gw-no-archive"
-rc=0; demo nostart "$T/gw-no-archive" || rc=$?
-[ $rc -eq 1 ] || fail "a service that cannot start: the demo exited $rc: $(tail -5 "$T/nostart.out")"
-last=$(tail -1 "$T/nostart.out")
-[[ $last == "demo: FAIL: the service exited at start-up: gitwal archive: cannot start (test)" ]] ||
-  fail "a service that cannot start: verdict '$last'"
+demo_fails nostart "$T/gw-no-archive" "a service that cannot start" \
+  'demo: FAIL: the service exited at start-up: gitwal archive: cannot start (test)'
 pass "a service that cannot start: $last"
 
 # GITWAL_DEMO_DIR naming a directory the demo did not make: refused, nothing in it touched.
 mkdir -p "$T/precious"; echo keep > "$T/precious/file"
-rc=0; demo precious "$GITWAL_BIN" || rc=$?
-[ $rc -eq 1 ] || fail "a foreign GITWAL_DEMO_DIR: the demo exited $rc: $(tail -5 "$T/precious.out")"
-last=$(tail -1 "$T/precious.out")
-[[ $last == "demo: FAIL: $T/precious is not empty and is not a directory the demo made"* ]] ||
-  fail "a foreign GITWAL_DEMO_DIR: verdict '$last'"
+demo_fails precious "$GITWAL_BIN" "a foreign GITWAL_DEMO_DIR" \
+  "demo: FAIL: $T/precious is not empty and is not a directory the demo made*"
 [ "$(ls -A "$T/precious")" = file ] && [ "$(cat "$T/precious/file")" = keep ] || fail "the demo touched $T/precious"
 pass "a foreign GITWAL_DEMO_DIR is refused and left alone"

@@ -242,8 +242,7 @@ static void test_discover(void **state)
 	size_t n;
 	static const char *want[] = {"a.git", "group/b.git", "group/sub/c.git", "outer.git", "plain/deep/er/d.git"};
 	(void)state;
-	tu_mkdtemp(home, sizeof(home));
-	tu_git_env(home);
+	tu_git_tmp(home, sizeof(home));
 	tu_mkdtemp(root, sizeof(root));
 	assert_int_equal(tu_sh("cd %s && git init -q --bare a.git && git init -q --bare group/b.git && "
 			       "git init -q --bare group/sub/c.git && git init -q --bare .hidden/x.git && "
@@ -299,8 +298,7 @@ static void test_discover_symlinks(void **state)
 	char root[128], home[128], out[256];
 	static const char *want[] = {"a.git", "group/b.git"};
 	(void)state;
-	tu_mkdtemp(home, sizeof(home));
-	tu_git_env(home);
+	tu_git_tmp(home, sizeof(home));
 	tu_mkdtemp(root, sizeof(root));
 	assert_int_equal(tu_sh("cd %s && git init -q --bare a.git && git init -q --bare group/b.git && "
 			       "ln -s %s loop1 && ln -s .. group/loop2 && ln -s a.git alias.git && ln -s group grp && "
