@@ -27,6 +27,7 @@
  * shared with a policy's full backup under lsn_lock.
  */
 #include "gitwal/archive.h"
+#include "gitwal/array.h"
 #include "gitwal/backup.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
@@ -110,6 +111,33 @@ typedef struct ajob {
 	struct ajob *next;
 } ajob;
 
+/* Jobs in the order they came: waiting for a thread, or done and waiting for the loop. */
+typedef struct {
+	ajob *head, *tail;
+} ajob_queue;
+
+static void jobs_push(ajob_queue *q, ajob *j)
+{
+	j->next = NULL;
+	if (q->tail)
+		q->tail->next = j;
+	else
+		q->head = j;
+	q->tail = j;
+}
+
+/* The first job, taken off q; NULL when q is empty. */
+static ajob *jobs_pop(ajob_queue *q)
+{
+	ajob *j = q->head;
+	if (!j)
+		return NULL;
+	if (!(q->head = j->next))
+		q->tail = NULL;
+	j->next = NULL;
+	return j;
+}
+
 struct gw_archiver {
 	gw_store *store;
 	gw_index *index;
@@ -128,8 +156,8 @@ struct gw_archiver {
 	/* Store jobs: loads and full backups off the loop's thread (the service). */
 	pthread_mutex_t jobs_lock; /* the queues and stopping */
 	pthread_cond_t jobs_cond;
-	ajob *queue, *queue_tail;  /* waiting for a thread */
-	ajob *done, *done_tail;    /* finished: the loop takes them (gw_archiver_tick) */
+	ajob_queue queue;          /* waiting for a thread */
+	ajob_queue done;           /* finished: the loop takes them (gw_archiver_tick) */
 	pthread_t *threads;
 	unsigned nthreads;
 	int stopping;
@@ -256,6 +284,7 @@ static void job_free(ajob *j)
 
 void gw_archiver_free(gw_archiver *a)
 {
+	ajob *j;
 	size_t i;
 	unsigned t;
 	if (!a)
@@ -268,16 +297,10 @@ void gw_archiver_free(gw_archiver *a)
 	for (t = 0; t < a->nthreads; t++)
 		pthread_join(a->threads[t], NULL);
 	free(a->threads);
-	while (a->queue) {
-		ajob *j = a->queue;
-		a->queue = j->next;
+	while ((j = jobs_pop(&a->queue)))
 		job_free(j);
-	}
-	while (a->done) {
-		ajob *j = a->done;
-		a->done = j->next;
+	while ((j = jobs_pop(&a->done)))
 		job_free(j);
-	}
 	for (i = 0; i < a->nrepos; i++) {
 		repo_unload(a->repos[i]);
 		gw_refs_reader_free(a->repos[i]->reader);
@@ -331,12 +354,8 @@ static arepo *repo_get(gw_archiver *a, const char *rel)
 	size_t at;
 	if (found)
 		return *found;
-	if (a->nrepos == a->cap) {
-		arepo **n = realloc(a->repos, (a->cap = a->cap ? a->cap * 2 : 64) * sizeof(arepo *));
-		if (!n)
-			return NULL;
-		a->repos = n;
-	}
+	if (GW_ARRAY_RESERVE(a->repos, a->cap, a->nrepos + 1) < 0)
+		return NULL;
 	if (!(r = calloc(1, sizeof(*r))) || !(r->rel = strdup(rel))) {
 		free(r);
 		return NULL;
@@ -908,24 +927,21 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 static int record_deleted(gw_archiver *a, arepo *r, int64_t changed_us)
 {
 	gw_update *updates = NULL;
-	size_t n = 0;
+	size_t n = 0, cap;
 	int64_t now = gw_time_now_us();
 	int rc;
 	/* Every ref goes, then the repository itself. */
 	if ((rc = gw_segment_diff(&r->refs, NULL, NULL, now, &updates, &n)) < 0)
 		return rc;
-	{
-		gw_update *nu = realloc(updates, (n + 1) * sizeof(gw_update));
-		if (!nu) {
-			gw_updates_free(updates, n);
-			return gw_error_set(GW_ERROR, "out of memory");
-		}
-		updates = nu;
-		memset(&updates[n], 0, sizeof(gw_update));
-		updates[n].kind = GW_UPDATE_DELETED;
-		updates[n].time_us = now;
-		n++;
+	cap = n; /* the diff's array is exactly as long as its updates */
+	if (GW_ARRAY_RESERVE(updates, cap, n + 1) < 0) {
+		gw_updates_free(updates, n);
+		return GW_ERROR;
 	}
+	memset(&updates[n], 0, sizeof(gw_update));
+	updates[n].kind = GW_UPDATE_DELETED;
+	updates[n].time_us = now;
+	n++;
 	rc = write_segment(a, r, updates, n, now, changed_us, NULL);
 	if (rc == 0) {
 		forget_seen(r);
@@ -1093,11 +1109,7 @@ static int sync_done(gw_archiver *a, arepo *r, int rc, int64_t changed_us)
 static void job_submit(gw_archiver *a, ajob *j)
 {
 	pthread_mutex_lock(&a->jobs_lock);
-	if (a->queue_tail)
-		a->queue_tail->next = j;
-	else
-		a->queue = j;
-	a->queue_tail = j;
+	jobs_push(&a->queue, j);
 	pthread_cond_signal(&a->jobs_cond);
 	pthread_mutex_unlock(&a->jobs_lock);
 }
@@ -1227,26 +1239,18 @@ static void *job_thread(void *arg)
 	gw_archiver *a = arg;
 	pthread_mutex_lock(&a->jobs_lock);
 	while (!a->stopping) {
-		ajob *j = a->queue;
+		ajob *j = jobs_pop(&a->queue);
 		if (!j) {
 			pthread_cond_wait(&a->jobs_cond, &a->jobs_lock);
 			continue;
 		}
-		a->queue = j->next;
-		if (!a->queue)
-			a->queue_tail = NULL;
-		j->next = NULL;
 		pthread_mutex_unlock(&a->jobs_lock);
 		gw_error_clear();
 		j->rc = j->kind == JOB_LOAD ? prepare(a, j->r, &j->asked) : policy_full(j);
 		if (j->rc < 0)
 			j->message = strdup(gw_error_message());
 		pthread_mutex_lock(&a->jobs_lock);
-		if (a->done_tail)
-			a->done_tail->next = j;
-		else
-			a->done = j;
-		a->done_tail = j;
+		jobs_push(&a->done, j);
 		gw_spool_wake(a->spool); /* the loop polls it */
 	}
 	pthread_mutex_unlock(&a->jobs_lock);
@@ -1333,8 +1337,7 @@ static void take_jobs(gw_archiver *a)
 	for (;;) {
 		ajob *j;
 		pthread_mutex_lock(&a->jobs_lock);
-		if ((j = a->done) && !(a->done = j->next))
-			a->done_tail = NULL;
+		j = jobs_pop(&a->done);
 		pthread_mutex_unlock(&a->jobs_lock);
 		if (!j)
 			break;
