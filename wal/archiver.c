@@ -27,6 +27,7 @@
  * shared with a policy's full backup under lsn_lock.
  */
 #include "gitwal/archive.h"
+#include "gitwal/array.h"
 #include "gitwal/backup.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
@@ -107,9 +108,35 @@ typedef struct ajob {
 	char *message;      /* the job thread's error message */
 	int gave_way;       /* POLICY_FULL: gave way to a segment spooled meanwhile */
 	int claimed;        /* POLICY_FULL: passed the gate: the repository is claiming */
-	uint64_t fulls;     /* full backups it took */
 	struct ajob *next;
 } ajob;
+
+/* Jobs in the order they came: waiting for a thread, or done and waiting for the loop. */
+typedef struct {
+	ajob *head, *tail;
+} ajob_queue;
+
+static void jobs_push(ajob_queue *q, ajob *j)
+{
+	j->next = NULL;
+	if (q->tail)
+		q->tail->next = j;
+	else
+		q->head = j;
+	q->tail = j;
+}
+
+/* The first job, taken off q; NULL when q is empty. */
+static ajob *jobs_pop(ajob_queue *q)
+{
+	ajob *j = q->head;
+	if (!j)
+		return NULL;
+	if (!(q->head = j->next))
+		q->tail = NULL;
+	j->next = NULL;
+	return j;
+}
 
 struct gw_archiver {
 	gw_store *store;
@@ -119,13 +146,18 @@ struct gw_archiver {
 	gw_spool *spool;
 	arepo **repos; /* sorted by rel */
 	size_t nrepos, cap;
-	gw_archiver_stats stats;
+	/*
+	 * The one set of counters (DESIGN.md 10.7): kept whether or not
+	 * /metrics is served, and read by gw_archiver_get_stats too.
+	 */
+	gw_metrics *registry;
+	gw_metrics_archiver metrics;
 
 	/* Store jobs: loads and full backups off the loop's thread (the service). */
 	pthread_mutex_t jobs_lock; /* the queues and stopping */
 	pthread_cond_t jobs_cond;
-	ajob *queue, *queue_tail;  /* waiting for a thread */
-	ajob *done, *done_tail;    /* finished: the loop takes them (gw_archiver_tick) */
+	ajob_queue queue;          /* waiting for a thread */
+	ajob_queue done;           /* finished: the loop takes them (gw_archiver_tick) */
 	pthread_t *threads;
 	unsigned nthreads;
 	int stopping;
@@ -141,9 +173,6 @@ static int64_t mono_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
-
-/* Metric handles are NULL-safe; the set itself may be absent. */
-#define METRIC(a, field) ((a)->opts.metrics ? (a)->opts.metrics->field : NULL)
 
 static void log_event(gw_archiver *a, const char *fmt, ...)
 {
@@ -176,6 +205,11 @@ int gw_archiver_new(gw_archiver **out, gw_store *store, gw_index *index, const g
 	a->store = store;
 	a->index = index;
 	a->opts = *opts;
+	if (gw_metrics_new(&a->registry) < 0 || gw_metrics_register_archiver(a->registry, &a->metrics) < 0) {
+		int rc = gw_error_code();
+		gw_archiver_free(a);
+		return rc;
+	}
 	if (!(a->scratch = gw_fs_join(opts->state_dir, "tmp")) || gw_fs_mkdir_p(a->scratch, 0700) < 0) {
 		int rc = gw_error_code();
 		free(a->scratch);
@@ -189,7 +223,7 @@ int gw_archiver_new(gw_archiver **out, gw_store *store, gw_index *index, const g
 		char *dir = gw_fs_join(opts->state_dir, "spool");
 		int rc = dir ? gw_spool_open(&a->spool, dir, a->opts.spool_max_bytes) : GW_ERROR;
 		free(dir);
-		if (rc == 0 && (rc = gw_spool_start(a->spool, store, index, opts->upload_threads, opts->metrics)) < 0)
+		if (rc == 0 && (rc = gw_spool_start(a->spool, store, index, opts->upload_threads, &a->metrics)) < 0)
 			gw_spool_free(a->spool);
 		if (rc < 0) {
 			a->spool = NULL;
@@ -250,6 +284,7 @@ static void job_free(ajob *j)
 
 void gw_archiver_free(gw_archiver *a)
 {
+	ajob *j;
 	size_t i;
 	unsigned t;
 	if (!a)
@@ -262,16 +297,10 @@ void gw_archiver_free(gw_archiver *a)
 	for (t = 0; t < a->nthreads; t++)
 		pthread_join(a->threads[t], NULL);
 	free(a->threads);
-	while (a->queue) {
-		ajob *j = a->queue;
-		a->queue = j->next;
+	while ((j = jobs_pop(&a->queue)))
 		job_free(j);
-	}
-	while (a->done) {
-		ajob *j = a->done;
-		a->done = j->next;
+	while ((j = jobs_pop(&a->done)))
 		job_free(j);
-	}
 	for (i = 0; i < a->nrepos; i++) {
 		repo_unload(a->repos[i]);
 		gw_refs_reader_free(a->repos[i]->reader);
@@ -282,6 +311,7 @@ void gw_archiver_free(gw_archiver *a)
 	free(a->repos);
 	free(a->scratch);
 	gw_spool_free(a->spool); /* joins the upload threads (they touch the spool, store and index only) */
+	gw_metrics_free(a->registry); /* after every thread that counts into it */
 	pthread_mutex_destroy(&a->lsn_lock);
 	pthread_cond_destroy(&a->jobs_cond);
 	pthread_mutex_destroy(&a->jobs_lock);
@@ -293,13 +323,23 @@ int gw_archiver_fd(gw_archiver *a)
 	return gw_spool_fd(a->spool);
 }
 
+gw_metrics *gw_archiver_registry(gw_archiver *a)
+{
+	return a->registry;
+}
+
+gw_metrics_archiver *gw_archiver_metrics(gw_archiver *a)
+{
+	return &a->metrics;
+}
+
 void gw_archiver_get_stats(gw_archiver *a, gw_archiver_stats *stats)
 {
-	a->stats.spool_segments = gw_spool_count(a->spool);
-	a->stats.spool_bytes = gw_spool_bytes(a->spool);
-	a->stats.repositories = a->nrepos;
-	gw_metrics_gauge_set(METRIC(a, repositories), (int64_t)a->nrepos);
-	*stats = a->stats;
+	stats->segments = gw_metrics_counter_value(a->metrics.segments_written);
+	stats->fulls = gw_metrics_counter_value(a->metrics.full_backups);
+	stats->repositories = (uint64_t)gw_metrics_gauge_value(a->metrics.repositories);
+	/* The spool's gauges are computed at scrape time from the spool itself: so is this. */
+	stats->spool_segments = gw_spool_count(a->spool);
 }
 
 static int repo_cmp(const void *key, const void *elem)
@@ -314,12 +354,8 @@ static arepo *repo_get(gw_archiver *a, const char *rel)
 	size_t at;
 	if (found)
 		return *found;
-	if (a->nrepos == a->cap) {
-		arepo **n = realloc(a->repos, (a->cap = a->cap ? a->cap * 2 : 64) * sizeof(arepo *));
-		if (!n)
-			return NULL;
-		a->repos = n;
-	}
+	if (GW_ARRAY_RESERVE(a->repos, a->cap, a->nrepos + 1) < 0)
+		return NULL;
 	if (!(r = calloc(1, sizeof(*r))) || !(r->rel = strdup(rel))) {
 		free(r);
 		return NULL;
@@ -329,6 +365,7 @@ static arepo *repo_get(gw_archiver *a, const char *rel)
 	memmove(a->repos + at + 1, a->repos + at, (a->nrepos - at) * sizeof(arepo *));
 	a->repos[at] = r;
 	a->nrepos++;
+	gw_metrics_gauge_set(a->metrics.repositories, (int64_t)a->nrepos);
 	return r;
 }
 
@@ -704,14 +741,14 @@ static int repo_load(gw_archiver *a, arepo *r, int *asked)
 
 static void log_full(gw_archiver *a, const char *rel, const gw_backup_result *res, const char *why)
 {
-	gw_metrics_counter_inc(METRIC(a, full_backups));
+	gw_metrics_counter_inc(a->metrics.full_backups);
 	log_event(a, "event=full repo=%s lsn=%llu bytes=%llu objects=%llu reason=%s seconds=%.3f", rel,
 		  (unsigned long long)res->lsn, (unsigned long long)res->bundle_bytes, (unsigned long long)res->objects,
 		  why, res->seconds);
 }
 
-/* A full backup of r, then its state loaded again; *fulls counts it. asked: see store_may. */
-static int take_full(gw_archiver *a, arepo *r, const char *why, int *asked, uint64_t *fulls)
+/* A full backup of r, then its state loaded again. asked: see store_may. */
+static int take_full(gw_archiver *a, arepo *r, const char *why, int *asked)
 {
 	gw_backup_result res;
 	int rc;
@@ -722,7 +759,6 @@ static int take_full(gw_archiver *a, arepo *r, const char *why, int *asked, uint
 	gw_spool_note_store(a->spool, rc < 0 ? rc : 0);
 	if (rc < 0)
 		return rc;
-	(*fulls)++;
 	log_full(a, r->rel, &res, why);
 	return repo_load(a, r, NULL);
 }
@@ -759,8 +795,7 @@ static void lsn_taken(gw_archiver *a, arepo *r, uint64_t lsn, int full, int unre
 				     "repository is archived again from the store\"", r->rel, (unsigned long long)lsn);
 	} else {
 		r->foreign = 1;
-		a->stats.errors++;
-		gw_metrics_counter_inc(a->opts.metrics ? a->opts.metrics->errors[GW_METRICS_ERROR_CONFLICT] : NULL);
+		gw_metrics_counter_inc(a->metrics.errors[GW_METRICS_ERROR_CONFLICT]);
 		log_event(a, "event=writer_conflict repo=%s lsn=%llu key=%s action=stopped error=\"another writer archives "
 			     "it; this archiver stopped writing it: run 'gitwal audit' and keep one archiver per "
 			     "repository\"", r->rel, (unsigned long long)lsn, key ? key : "?");
@@ -868,10 +903,8 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 		gw_segment_result_dispose(&res);
 		return rc;
 	}
-	if (spec.gap) {
-		a->stats.gaps++;
-		gw_metrics_counter_inc(METRIC(a, gaps));
-	}
+	if (spec.gap)
+		gw_metrics_counter_inc(a->metrics.gaps);
 	r->dirty_since = r->unobserved_since = 0;
 	r->last_record_us = now;
 	if ((rc = gw_objset_add(r->objset, res.oids, res.objects, spec.lsn)) < 0 ||
@@ -883,8 +916,7 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 	memcpy(r->last_digest, res.sha256, 65);
 	r->segments_since_full++;
 	r->bytes_since_full += res.bytes;
-	a->stats.spooled++;
-	gw_metrics_gauge_set_double(METRIC(a, last_spooled_timestamp), (double)item.spooled_us / 1e6);
+	gw_metrics_gauge_set_double(a->metrics.last_spooled_timestamp, (double)item.spooled_us / 1e6);
 	log_event(a, "event=spooled repo=%s lsn=%llu updates=%zu objects=%llu bytes=%llu lag_ms=%.1f%s", r->rel,
 		  (unsigned long long)spec.lsn, n, (unsigned long long)res.objects, (unsigned long long)res.bytes,
 		  changed_us ? (double)(item.spooled_us - changed_us) / 1000.0 : 0.0, spec.gap ? " gap=1" : "");
@@ -895,24 +927,21 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 static int record_deleted(gw_archiver *a, arepo *r, int64_t changed_us)
 {
 	gw_update *updates = NULL;
-	size_t n = 0;
+	size_t n = 0, cap;
 	int64_t now = gw_time_now_us();
 	int rc;
 	/* Every ref goes, then the repository itself. */
 	if ((rc = gw_segment_diff(&r->refs, NULL, NULL, now, &updates, &n)) < 0)
 		return rc;
-	{
-		gw_update *nu = realloc(updates, (n + 1) * sizeof(gw_update));
-		if (!nu) {
-			gw_updates_free(updates, n);
-			return gw_error_set(GW_ERROR, "out of memory");
-		}
-		updates = nu;
-		memset(&updates[n], 0, sizeof(gw_update));
-		updates[n].kind = GW_UPDATE_DELETED;
-		updates[n].time_us = now;
-		n++;
+	cap = n; /* the diff's array is exactly as long as its updates */
+	if (GW_ARRAY_RESERVE(updates, cap, n + 1) < 0) {
+		gw_updates_free(updates, n);
+		return GW_ERROR;
 	}
+	memset(&updates[n], 0, sizeof(gw_update));
+	updates[n].kind = GW_UPDATE_DELETED;
+	updates[n].time_us = now;
+	n++;
 	rc = write_segment(a, r, updates, n, now, changed_us, NULL);
 	if (rc == 0) {
 		forget_seen(r);
@@ -950,7 +979,7 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 	}
 	if (!r->base_lsn || !r->exists) {
 		/* First sight, a broken chain, or a repository created again: a new generation. */
-		if ((rc = take_full(a, r, r->base_lsn ? "recreated" : "initial", NULL, &a->stats.fulls)) < 0)
+		if ((rc = take_full(a, r, r->base_lsn ? "recreated" : "initial", NULL)) < 0)
 			goto out;
 	}
 	/* Opened for its checks (a bare repository, no alternates, sha1); the refs come from our reader. */
@@ -990,7 +1019,7 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 	 */
 	if (rc == 0 && !a->nthreads && !r->dirty_since && gw_spool_healthy(a->spool) &&
 	    !gw_spool_has_repo(a->spool, r->rel) && full_due(a, r, &why))
-		rc = take_full(a, r, why, NULL, &a->stats.fulls);
+		rc = take_full(a, r, why, NULL);
 out:
 	gw_source_free(src);
 	free(path);
@@ -1011,8 +1040,7 @@ static void refuse(gw_archiver *a, arepo *r)
 		free(r->refused);
 		r->refused = why;
 	}
-	a->stats.errors++;
-	gw_metrics_counter_inc(a->opts.metrics ? a->opts.metrics->errors[GW_METRICS_ERROR_UNSUPPORTED] : NULL);
+	gw_metrics_counter_inc(a->metrics.errors[GW_METRICS_ERROR_UNSUPPORTED]);
 	log_event(a, "event=refused repo=%s reason=\"%s\"", r->rel, gw_error_message());
 }
 
@@ -1040,9 +1068,8 @@ static int still_refused(gw_archiver *a, arepo *r)
 /* A failed sync or job: counted, logged, and tried again on r's own backoff (1 s, doubling up to a minute). */
 static void note_failure(gw_archiver *a, arepo *r, int rc, int64_t changed_us)
 {
-	a->stats.errors++;
-	if (a->opts.metrics && !r->foreign)
-		gw_metrics_counter_inc(a->opts.metrics->errors[rc == GW_EIO || rc == GW_EAUTH ? GW_METRICS_ERROR_STORE
+	if (!r->foreign)
+		gw_metrics_counter_inc(a->metrics.errors[rc == GW_EIO || rc == GW_EAUTH ? GW_METRICS_ERROR_STORE
 											      : GW_METRICS_ERROR_REPOSITORY]);
 	if (strncmp(gw_error_message(), "repository ", 11) != 0)
 		gw_error_prefix("repository %s", r->rel);
@@ -1082,11 +1109,7 @@ static int sync_done(gw_archiver *a, arepo *r, int rc, int64_t changed_us)
 static void job_submit(gw_archiver *a, ajob *j)
 {
 	pthread_mutex_lock(&a->jobs_lock);
-	if (a->queue_tail)
-		a->queue_tail->next = j;
-	else
-		a->queue = j;
-	a->queue_tail = j;
+	jobs_push(&a->queue, j);
 	pthread_cond_signal(&a->jobs_cond);
 	pthread_mutex_unlock(&a->jobs_lock);
 }
@@ -1140,27 +1163,27 @@ static void policy_full_maybe(gw_archiver *a, arepo *r)
 }
 
 /* What needs the store before r can be captured: its state, and a first full backup when it has no generation. */
-static int prepare_once(gw_archiver *a, arepo *r, int *asked, uint64_t *fulls)
+static int prepare_once(gw_archiver *a, arepo *r, int *asked)
 {
 	int rc;
 	if (!r->loaded && (rc = repo_load(a, r, asked)) < 0)
 		return rc;
 	if (gw_repo_present(a->opts.root, r->rel) && (!r->base_lsn || !r->exists))
-		return take_full(a, r, r->base_lsn ? "recreated" : "initial", asked, fulls);
+		return take_full(a, r, r->base_lsn ? "recreated" : "initial", asked);
 	return 0;
 }
 
 /* JOB_LOAD, on a job thread: r is held. */
-static int prepare(gw_archiver *a, arepo *r, int *asked, uint64_t *fulls)
+static int prepare(gw_archiver *a, arepo *r, int *asked)
 {
 	unsigned tries = 0;
-	int rc = prepare_once(a, r, asked, fulls);
+	int rc = prepare_once(a, r, asked);
 	while ((rc == GW_EEXISTS || rc == GW_ECHANGED) && ++tries < 4) {
 		/* A writer took the LSN, or the repository moved under the backup: load again and go on after it. */
 		if ((rc = repo_load(a, r, NULL)) < 0)
 			break;
 		r->unobserved_since = 0;
-		rc = prepare_once(a, r, asked, fulls);
+		rc = prepare_once(a, r, asked);
 	}
 	return rc;
 }
@@ -1206,10 +1229,8 @@ static int policy_full(ajob *j)
 	if (j->gave_way)
 		return rc;
 	gw_spool_note_store(a->spool, rc < 0 ? rc : 0);
-	if (rc == 0) {
-		j->fulls++;
+	if (rc == 0)
 		log_full(a, j->r->rel, &res, j->why);
-	}
 	return rc;
 }
 
@@ -1218,26 +1239,18 @@ static void *job_thread(void *arg)
 	gw_archiver *a = arg;
 	pthread_mutex_lock(&a->jobs_lock);
 	while (!a->stopping) {
-		ajob *j = a->queue;
+		ajob *j = jobs_pop(&a->queue);
 		if (!j) {
 			pthread_cond_wait(&a->jobs_cond, &a->jobs_lock);
 			continue;
 		}
-		a->queue = j->next;
-		if (!a->queue)
-			a->queue_tail = NULL;
-		j->next = NULL;
 		pthread_mutex_unlock(&a->jobs_lock);
 		gw_error_clear();
-		j->rc = j->kind == JOB_LOAD ? prepare(a, j->r, &j->asked, &j->fulls) : policy_full(j);
+		j->rc = j->kind == JOB_LOAD ? prepare(a, j->r, &j->asked) : policy_full(j);
 		if (j->rc < 0)
 			j->message = strdup(gw_error_message());
 		pthread_mutex_lock(&a->jobs_lock);
-		if (a->done_tail)
-			a->done_tail->next = j;
-		else
-			a->done = j;
-		a->done_tail = j;
+		jobs_push(&a->done, j);
 		gw_spool_wake(a->spool); /* the loop polls it */
 	}
 	pthread_mutex_unlock(&a->jobs_lock);
@@ -1324,13 +1337,11 @@ static void take_jobs(gw_archiver *a)
 	for (;;) {
 		ajob *j;
 		pthread_mutex_lock(&a->jobs_lock);
-		if ((j = a->done) && !(a->done = j->next))
-			a->done_tail = NULL;
+		j = jobs_pop(&a->done);
 		pthread_mutex_unlock(&a->jobs_lock);
 		if (!j)
 			break;
 		j->r->job = NULL;
-		a->stats.fulls += j->fulls;
 		if (j->kind == JOB_LOAD)
 			load_reported(a, j->r, j);
 		else
@@ -1510,9 +1521,6 @@ static void take_events(gw_archiver *a)
 	while (gw_spool_next_event(a->spool, &ev) == 1) {
 		switch (ev.kind) {
 		case GW_SPOOL_UPLOADED:
-			a->stats.segments++;
-			a->stats.segment_bytes += ev.item.bytes;
-			a->stats.last_segment_us = ev.durable_us;
 			log_event(a, "event=segment repo=%s lsn=%llu updates=%llu objects=%llu bytes=%llu lag_ms=%.1f "
 				     "upload_ms=%.1f%s", ev.rel, (unsigned long long)ev.item.lsn,
 				  (unsigned long long)ev.item.updates, (unsigned long long)ev.item.objects,
@@ -1528,7 +1536,6 @@ static void take_events(gw_archiver *a)
 			}
 			break;
 		case GW_SPOOL_FAILED:
-			a->stats.errors++;
 			log_event(a, "event=upload_failed repo=%s lsn=%llu spool_segments=%zu retry_ms=%lld error=\"%s\"",
 				  ev.rel, (unsigned long long)ev.item.lsn, gw_spool_count(a->spool), (long long)ev.retry_ms,
 				  ev.message ? ev.message : "");

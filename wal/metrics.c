@@ -10,6 +10,7 @@
  * patterns in 64-bit atomics and updated by compare-and-swap.
  */
 #include "gitwal/metrics.h"
+#include "gitwal/array.h"
 #include "gitwal/error.h"
 
 #include <arpa/inet.h>
@@ -313,17 +314,8 @@ static int series_register(gw_metrics *reg, metric_type type, const char *name, 
 			goto fail;
 		}
 	} else {
-		if (reg->nfamilies == reg->cap) {
-			size_t cap = reg->cap ? reg->cap * 2 : 16;
-			struct family **n = realloc(reg->families, cap * sizeof(*n));
-			if (!n) {
-				pthread_mutex_unlock(&reg->lock);
-				goto oom;
-			}
-			reg->families = n;
-			reg->cap = cap;
-		}
-		if (!(f = made = family_new(name, help, type, labels, nlabels))) {
+		if (GW_ARRAY_RESERVE(reg->families, reg->cap, reg->nfamilies + 1) < 0 ||
+		    !(f = made = family_new(name, help, type, labels, nlabels))) {
 			pthread_mutex_unlock(&reg->lock);
 			goto oom;
 		}

@@ -2,6 +2,7 @@
  * The archived-object set of one repository generation (see objset.h).
  */
 #include "wal/objset.h"
+#include "gitwal/array.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
 #include "pack/pack.h"
@@ -54,16 +55,10 @@ static int read_lsn_file(gw_objset *s, const char *name, uint64_t *lsn)
 	return 0;
 }
 
+/* Room for n more ids in s->added (an array of OID-byte elements). */
 static int grow(gw_objset *s, size_t n)
 {
-	unsigned char *nb;
-	if (s->nadded + n <= s->cap)
-		return 0;
-	s->cap = (s->nadded + n) * 2;
-	if (!(nb = realloc(s->added, s->cap * OID)))
-		return gw_error_set(GW_ERROR, "out of memory");
-	s->added = nb;
-	return 0;
+	return gw_array_reserve(&s->added, &s->cap, s->nadded + n, OID);
 }
 
 /* Open base.idx and added.oids (at load, and again after gw_objset_release()). */
@@ -151,14 +146,10 @@ static int load(gw_objset *s)
 	return 0;
 }
 
+/* Released, and the ids added in memory forgotten too: they are read again at the next load. */
 static void unload(gw_objset *s)
 {
-	if (s->idx_fd >= 0)
-		close(s->idx_fd);
-	if (s->added_fd >= 0)
-		close(s->added_fd);
-	s->idx_fd = s->added_fd = -1;
-	s->have_idx = 0;
+	gw_objset_release(s);
 	s->nadded = 0;
 }
 
@@ -273,14 +264,8 @@ int gw_objset_mark_closed(gw_objset *s, const unsigned char *oids, size_t n)
 {
 	if (!n)
 		return 0;
-	if (s->nclosed + n > s->closed_cap) {
-		size_t cap = (s->nclosed + n) * 2;
-		unsigned char *nc = realloc(s->closed, cap * OID);
-		if (!nc)
-			return gw_error_set(GW_ERROR, "out of memory");
-		s->closed = nc;
-		s->closed_cap = cap;
-	}
+	if (gw_array_reserve(&s->closed, &s->closed_cap, s->nclosed + n, OID) < 0)
+		return GW_ERROR;
 	/* Sort the new ids at the end, then merge from the back: a few marks cost no sort of them all. */
 	{
 		unsigned char *add = s->closed + s->nclosed * OID;

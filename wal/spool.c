@@ -9,6 +9,7 @@
  */
 #include "wal/spool.h"
 #include "util/thread.h"
+#include "gitwal/array.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
 #include "gitwal/layout.h"
@@ -43,7 +44,7 @@ typedef struct srepo {
 	char *last_error; /* of its last failed upload, until one succeeds */
 	int pinned;       /* its state is being loaded: uploaded files stay until gw_spool_pin(0) */
 	char **kept;      /* ... those files' keys */
-	size_t nkept;
+	size_t nkept, keptcap;
 } srepo;
 
 struct gw_spool {
@@ -54,7 +55,7 @@ struct gw_spool {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	uint64_t bytes; /* of the queued segments */
-	size_t count;
+	uint64_t count;
 	srepo **repos;  /* sorted by rel; a repository stays once seen */
 	size_t nrepos, cap, cursor;
 
@@ -102,14 +103,8 @@ static srepo *srepo_get(gw_spool *s, const char *rel)
 	size_t at;
 	if (r)
 		return r;
-	if (s->nrepos == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		srepo **n = realloc(s->repos, cap * sizeof(srepo *));
-		if (!n)
-			return NULL;
-		s->repos = n;
-		s->cap = cap;
-	}
+	if (GW_ARRAY_RESERVE(s->repos, s->cap, s->nrepos + 1) < 0)
+		return NULL;
 	if (!(r = calloc(1, sizeof(*r))) || !(r->rel = strdup(rel))) {
 		free(r);
 		return NULL;
@@ -167,15 +162,9 @@ static void dequeue(gw_spool *s, srepo *r)
 static void post(gw_spool *s, gw_spool_event *ev)
 {
 	uint64_t one = 1;
-	if (s->nevents == s->evcap) {
-		size_t cap = s->evcap ? s->evcap * 2 : 16;
-		gw_spool_event *n = realloc(s->events, cap * sizeof(*n));
-		if (!n) {
-			gw_spool_event_dispose(ev); /* the event is lost, not the segment: the queue still has it */
-			return;
-		}
-		s->events = n;
-		s->evcap = cap;
+	if (GW_ARRAY_RESERVE(s->events, s->evcap, s->nevents + 1) < 0) {
+		gw_spool_event_dispose(ev); /* the event is lost, not the segment: the queue still has it */
+		return;
 	}
 	s->events[s->nevents++] = *ev;
 	if (s->evfd >= 0 && write(s->evfd, &one, sizeof(one)) < 0) {
@@ -362,22 +351,24 @@ gw_store *gw_spool_store(gw_spool *s)
 	return s->store;
 }
 
+/* One of the queue's totals (s->bytes, s->count): the upload threads change them, so read under the lock. */
+static uint64_t total(gw_spool *s, const uint64_t *which)
+{
+	uint64_t v;
+	pthread_mutex_lock(&s->lock);
+	v = *which;
+	pthread_mutex_unlock(&s->lock);
+	return v;
+}
+
 uint64_t gw_spool_bytes(gw_spool *s)
 {
-	uint64_t b;
-	pthread_mutex_lock(&s->lock);
-	b = s->bytes;
-	pthread_mutex_unlock(&s->lock);
-	return b;
+	return total(s, &s->bytes);
 }
 
 size_t gw_spool_count(gw_spool *s)
 {
-	size_t n;
-	pthread_mutex_lock(&s->lock);
-	n = s->count;
-	pthread_mutex_unlock(&s->lock);
-	return n;
+	return (size_t)total(s, &s->count);
 }
 
 int gw_spool_full(gw_spool *s)
@@ -654,9 +645,7 @@ int gw_spool_next_event(gw_spool *s, gw_spool_event *ev)
 	if (got && ev->kind == GW_SPOOL_UPLOADED) {
 		/* Its state is being loaded (gw_spool_pin): the file stays until the load is done. */
 		srepo *r = srepo_find(s, ev->rel);
-		char **n2 = r && r->pinned ? realloc(r->kept, (r->nkept + 1) * sizeof(char *)) : NULL;
-		if (n2) {
-			r->kept = n2;
+		if (r && r->pinned && GW_ARRAY_RESERVE(r->kept, r->keptcap, r->nkept + 1) == 0) {
 			r->kept[r->nkept++] = ev->message;
 			ev->message = NULL;
 			keep = 1;
@@ -685,7 +674,7 @@ void gw_spool_pin(gw_spool *s, const char *rel, int pin)
 			kept = r->kept;
 			n = r->nkept;
 			r->kept = NULL;
-			r->nkept = 0;
+			r->nkept = r->keptcap = 0;
 		}
 	}
 	pthread_mutex_unlock(&s->lock);

@@ -22,7 +22,8 @@
 #include "gitwal/store.h"
 
 typedef struct gw_archiver gw_archiver;
-/* The service's metric handles (gitwal/metrics.h): only a pointer is kept here. */
+/* The archiver's metrics (gitwal/metrics.h): only pointers are handed out here. */
+typedef struct gw_metrics gw_metrics;
 typedef struct gw_metrics_archiver gw_metrics_archiver;
 
 typedef struct gw_archiver_opts {
@@ -32,19 +33,18 @@ typedef struct gw_archiver_opts {
 	double full_ratio;            /* ... or when segment bytes exceed this fraction of the full (0.5) */
 	int64_t full_max_age_s;       /* ... or when the full backup is older than this (86400) */
 	FILE *log;                    /* key=value event lines; NULL: none */
-	gw_metrics_archiver *metrics; /* NULL: no metrics */
 	uint64_t spool_max_bytes;     /* local spool bound while the store is unreachable (1 GiB) */
 	unsigned upload_threads;      /* threads uploading the spool; 0: gw_archiver_tick() uploads (archive --once) */
 	unsigned job_threads;         /* threads for loads and full backups; 0: in the caller's thread (archive --once) */
 	volatile int *stop;           /* when set and non-zero, long scans return early (SIGTERM) */
 } gw_archiver_opts;
 
+/* What `archive` reports (gw_archiver_get_stats), read from the archiver's metrics. */
 typedef struct gw_archiver_stats {
-	uint64_t segments, segment_bytes; /* durable in the store (as reported by gw_archiver_tick) */
-	uint64_t spooled;                 /* segments captured into the spool */
-	uint64_t fulls, errors, repositories, gaps;
-	uint64_t spool_segments, spool_bytes; /* not yet in the store */
-	int64_t last_segment_us;          /* when the last one became durable in the store */
+	uint64_t segments;       /* durable in the store (gitwal_segments_written_total) */
+	uint64_t fulls;          /* gitwal_full_backups_total */
+	uint64_t repositories;   /* gitwal_repositories */
+	uint64_t spool_segments; /* not yet in the store (gitwal_spool_segments) */
 } gw_archiver_stats;
 
 int gw_archiver_new(gw_archiver **out, gw_store *store, gw_index *index, const gw_archiver_opts *opts);
@@ -61,6 +61,15 @@ int gw_archiver_sync_repo(gw_archiver *a, const char *rel, int64_t changed_us);
 /* Every repository under the root, and every archived one that is gone. Returns the number that failed. */
 int gw_archiver_sync_all(gw_archiver *a);
 void gw_archiver_get_stats(gw_archiver *a, gw_archiver_stats *stats);
+/*
+ * The archiver counts every event once, into its own metrics registry (kept
+ * whether or not it is served; DESIGN.md 10.7): the registry, to serve on
+ * /metrics, and its handles, for what the caller counts (watches, watch
+ * errors, inotify overflows). Both live until gw_archiver_free(): stop a
+ * server using the registry first.
+ */
+gw_metrics *gw_archiver_registry(gw_archiver *a);
+gw_metrics_archiver *gw_archiver_metrics(gw_archiver *a);
 /*
  * Background duties: take what the upload threads report (segments durable
  * in the store, failures, conflicts, the store's health; with no threads,

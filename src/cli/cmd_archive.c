@@ -56,20 +56,16 @@ static int64_t event_time_us(uint64_t first_ms)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - (mono_ms() - (int64_t)first_ms) * 1000;
 }
 
-static void update_watch_metrics(gw_metrics_archiver *m, gw_watch *w, gw_archiver *ar)
+static void update_watch_metrics(gw_metrics_archiver *m, gw_watch *w)
 {
 	struct gw_watch_stats ws;
-	gw_archiver_stats as;
-	if (!m)
-		return;
 	gw_watch_stats(w, &ws);
 	gw_metrics_gauge_set(m->watches, (int64_t)ws.watches);
-	gw_archiver_get_stats(ar, &as);
 }
 
-static int run_service(gw_archiver *ar, const char *root, unsigned debounce, double reconcile_s,
-		       gw_metrics_archiver *m)
+static int run_service(gw_archiver *ar, const char *root, unsigned debounce, double reconcile_s)
 {
+	gw_metrics_archiver *m = gw_archiver_metrics(ar);
 	gw_watch_options wopts = GW_WATCH_OPTIONS_INIT;
 	gw_watch *w = NULL;
 	int64_t next_reconcile;
@@ -96,7 +92,7 @@ static int run_service(gw_archiver *ar, const char *root, unsigned debounce, dou
 	fprintf(stderr, "ts=start event=start root=%s\n", root);
 	gw_archiver_tick(ar); /* segments spooled before a restart go first */
 	gw_archiver_sync_all(ar);
-	update_watch_metrics(m, w, ar);
+	update_watch_metrics(m, w);
 	next_reconcile = mono_ms() + (int64_t)(reconcile_s * 1000);
 	while (!stop_requested) {
 		/* The watcher, and the upload threads' reports (segments in the store, failures, conflicts). */
@@ -127,14 +123,12 @@ static int run_service(gw_archiver *ar, const char *root, unsigned debounce, dou
 			break;
 		if (gw_watch_process(w) < 0) {
 			fprintf(stderr, "ts=now event=watch_error error=\"%s\"\n", gw_error_message());
-			if (m)
-				gw_metrics_counter_inc(m->errors[GW_METRICS_ERROR_WATCH]);
+			gw_metrics_counter_inc(m->errors[GW_METRICS_ERROR_WATCH]);
 		}
 		while (!stop_requested && gw_watch_take(w, &ev) == 1) {
 			if (ev.kind == GW_WATCH_RESCAN_ALL) {
 				fprintf(stderr, "ts=now event=rescan_all reason=inotify_overflow\n");
-				if (m)
-					gw_metrics_counter_inc(m->inotify_overflows);
+				gw_metrics_counter_inc(m->inotify_overflows);
 				gw_archiver_sync_all(ar);
 			} else {
 				if (ev.kind == GW_WATCH_RESCAN)
@@ -142,7 +136,7 @@ static int run_service(gw_archiver *ar, const char *root, unsigned debounce, dou
 				gw_archiver_sync_repo(ar, ev.repo, event_time_us(ev.first_ms));
 			}
 		}
-		update_watch_metrics(m, w, ar);
+		update_watch_metrics(m, w);
 		if (reconcile_s > 0 && mono_ms() >= next_reconcile) {
 			gw_watch_rescan(w);
 			gw_archiver_sync_all(ar);
@@ -251,9 +245,7 @@ int gw_cmd_archive(int argc, char **argv)
 	gw_archiver *ar = NULL;
 	int rc, operands;
 	char *state = NULL;
-	gw_metrics *reg = NULL;
 	gw_metrics_server *srv = NULL;
-	gw_metrics_archiver handles;
 	gw_expire_service *expire = NULL;
 	gw_expire_opts eopts;
 	int64_t every_us = 3600LL * 1000000;
@@ -293,19 +285,18 @@ int gw_cmd_archive(int argc, char **argv)
 	aopts.stop = &stop_requested;
 	aopts.upload_threads = o.once ? 0 : 4; /* --once uploads at the end, in this thread */
 	aopts.job_threads = o.once ? 0 : 2;    /* --once loads and takes full backups in this thread */
-	if (o.metrics_addr) {
-		if (gw_metrics_new(&reg) < 0 || gw_metrics_register_archiver(reg, &handles) < 0 ||
-		    gw_metrics_serve(reg, o.metrics_addr, &srv) < 0) {
-			rc = gw_cli_fail("archive");
-			goto out;
-		}
-		aopts.metrics = &handles;
-		fprintf(stderr, "ts=start event=metrics addr=%s port=%u\n", o.metrics_addr,
-			(unsigned)gw_metrics_server_port(srv));
-	}
 	if (gw_archiver_new(&ar, cli->store, cli->index, &aopts) < 0) {
 		rc = gw_cli_fail("archive");
 		goto out;
+	}
+	if (o.metrics_addr) {
+		/* The archiver counts whether or not this serves its registry. */
+		if (gw_metrics_serve(gw_archiver_registry(ar), o.metrics_addr, &srv) < 0) {
+			rc = gw_cli_fail("archive");
+			goto out;
+		}
+		fprintf(stderr, "ts=start event=metrics addr=%s port=%u\n", o.metrics_addr,
+			(unsigned)gw_metrics_server_port(srv));
 	}
 	if (o.once) {
 		int failed, round;
@@ -339,13 +330,12 @@ int gw_cmd_archive(int argc, char **argv)
 			fprintf(stderr, "ts=start event=expire_policy keep_within=%s keep_full=%d every=%s\n", o.keep_within,
 				o.keep_full, o.expire_every ? o.expire_every : "1h");
 		}
-		rc = run_service(ar, cli->root, (unsigned)o.debounce, o.reconcile, aopts.metrics);
+		rc = run_service(ar, cli->root, (unsigned)o.debounce, o.reconcile);
 	}
 out:
 	gw_expire_service_stop(expire);
 	gw_metrics_server_stop(srv);
 	gw_archiver_free(ar);
-	gw_metrics_free(reg);
 	free(state);
 	free(o.keep_within);
 	free(o.expire_every);

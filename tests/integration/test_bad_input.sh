@@ -267,3 +267,10 @@ refused "backup: unknown option" 2 "'--bogus'.*gitwal backup --help" gitwal back
 refused "backup: --jobs 0" 2 '--jobs' gitwal backup --jobs 0 good.git
 refused "backup: --jobs x" 2 '--jobs' gitwal backup --jobs x good.git
 [ ! -e "$T/x" ] || fail "a usage error created $T/x"
+
+# --- archive: the metrics endpoint -------------------------------------------------------------
+# The archiver counts whether or not it serves; an address it may not serve on is still refused.
+refused "archive: a metrics address that is not loopback" 1 \
+  "metrics address '0\.0\.0\.0:0': not a loopback address" gitwal archive --once --metrics-addr 0.0.0.0:0
+refused "archive: a metrics address without a port" 1 "metrics address '127\.0\.0\.1': expected HOST:PORT" \
+  gitwal archive --once --metrics-addr 127.0.0.1
