@@ -56,19 +56,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/bench-lib.sh"
-BENCH_DIR=${BENCH_DIR:-/tmp/gitwal-bench-archive}
-BARS=${BARS:-"1 2 3"}
-RATE=${RATE:-50}
-DURATION=${DURATION:-40}
-DRAIN=${DRAIN:-60}
-N1=${N1:-1000}
-NREFS=${NREFS:-100000}
-REPS=${REPS:-7}
-PROFILE=${PROFILE:-1}
-PROF_REPS=${PROF_REPS:-10}
-N3=${N3:-10000}
-IDLE=${IDLE:-60}
-SETUP_TIMEOUT=${SETUP_TIMEOUT:-1800}
+bench_defaults BENCH_DIR=/tmp/gitwal-bench-archive BARS="1 2 3" RATE=50 DURATION=40 DRAIN=60 N1=1000 \
+  NREFS=100000 REPS=7 PROFILE=1 PROF_REPS=10 N3=10000 IDLE=60 SETUP_TIMEOUT=1800
 GEN=$here/gen-archive-data.py
 HZ=$(getconf CLK_TCK)
 
@@ -78,7 +67,6 @@ command -v python3 >/dev/null || die "python3 is required"
 bench_setup_run run
 
 rows=()     # "bar|measured|limit|verdict"
-setups=()   # "what|seconds"
 failed=0
 
 # cpu PID: "self children" in clock ticks (utime+stime, cutime+cstime)
@@ -377,13 +365,6 @@ for r in "${rows[@]}"; do
   printf '%-38s | %-58s | %-10s | %s\n' "$c1" "$c2" "$c3" "$c4"
   if [[ $c4 == FAIL ]]; then failed=1; fi
 done
-if ((${#setups[@]})); then
-  echo
-  echo "setup times (s):"
-  for s in "${setups[@]}"; do
-    IFS='|' read -r c1 c2 <<<"$s"
-    printf '  %-50s %s\n' "$c1" "$c2"
-  done
-fi
+print_setups 50
 [[ -n ${bar1_detail:-} ]] && echo "bar 1 detail: $bar1_detail"
 exit "$failed"

@@ -1,6 +1,7 @@
-# What the benchmark scripts (scripts/bench-*.sh) share: messages, the
-# binary under measurement, timing with /usr/bin/time, the figures made of
-# the timings, the archive service they start, and a repository's state.
+# What the benchmark scripts (scripts/bench-*.sh) share: messages, their
+# knobs' defaults, the binary under measurement, timing with /usr/bin/time,
+# the figures made of the timings, the setup times, the archive service they
+# start, and a repository's state.
 # Each sources it first:
 #
 #   here=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +20,16 @@ die() {
   exit 2
 }
 note() { echo "== $(date +%T) $*" >&2; }
+
+# bench_defaults NAME=VALUE...: the script's knobs; each NAME keeps its value
+# from the environment, or is VALUE where it is unset or empty.
+bench_defaults() {
+  local kv name
+  for kv in "$@"; do
+    name=${kv%%=*}
+    [[ -n ${!name:-} ]] || printf -v "$name" '%s' "${kv#*=}"
+  done
+}
 
 # bench_gitwal_bin: GITWAL_BIN, by default build/release/gitwal (built with
 # scripts/build.sh release when missing), and it must be executable.
@@ -96,6 +107,19 @@ untimed() {
     cat "$err" >&2
     die "command failed: $*"
   fi
+}
+# What preparing the data cost, shown after the results: setups+=("what|seconds").
+setups=()
+# print_setups WIDTH: the setup times, each "what" padded to WIDTH.
+print_setups() {
+  local s what secs
+  ((${#setups[@]})) || return 0
+  echo
+  echo "setup times (s):"
+  for s in "${setups[@]}"; do
+    IFS='|' read -r what secs <<<"$s"
+    printf '  %-*s %s\n' "$1" "$what" "$secs"
+  done
 }
 # Figures of a LOG written by timed: median wall time, largest peak RSS, every run's time.
 median() { cut -d' ' -f1 "$1" | sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }

@@ -70,18 +70,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/bench-lib.sh"
-BENCH_DIR=${BENCH_DIR:-/tmp/gitwal-bench-pitr}
-BARS=${BARS:-"A B C"}
-PLAN_REPOS=${PLAN_REPOS:-1000}
-PLAN_SEGS=${PLAN_SEGS:-10000}
-RUNS=${RUNS:-3}
-NSEG=${NSEG:-10000}
-NSEG_B=${NSEG_B:-20}
-DEBOUNCE=${DEBOUNCE:-5}
-SEG_TIMEOUT=${SEG_TIMEOUT:-60}
-PACKS_MAX=${PACKS_MAX:-4}
-GEN_COMMITS=${GEN_COMMITS:-16000}
-PROFILE=${PROFILE:-0}
+bench_defaults BENCH_DIR=/tmp/gitwal-bench-pitr BARS="A B C" PLAN_REPOS=1000 PLAN_SEGS=10000 RUNS=3 \
+  NSEG=10000 NSEG_B=20 DEBOUNCE=5 SEG_TIMEOUT=60 PACKS_MAX=4 GEN_COMMITS=16000 PROFILE=0
 if [[ -z ${LIBGIT2_BUNDLE:-} ]]; then
   LIBGIT2_BUNDLE=$top/../shared/data/libgit2.bundle
   [[ -f $LIBGIT2_BUNDLE || ! -f /work/shared/data/libgit2.bundle ]] || LIBGIT2_BUNDLE=/work/shared/data/libgit2.bundle
@@ -99,7 +89,6 @@ bench_setup_run run
 
 rows=()    # "bar|what|gitwal s|baseline s|ratio|limit|verdict|gitwal rss|baseline rss"
 details=() # lines printed under the table
-setups=()  # "what|seconds"
 failed=0
 broken=()  # correctness failures
 
@@ -467,14 +456,7 @@ for r in "${rows[@]}"; do
   [[ $c7 == PASS ]] || failed=1
   echo "$c7 $c1: $c2: ratio $c5 (limit $c6)"
 done
-if ((${#setups[@]})); then
-  echo
-  echo "setup times (s):"
-  for s in "${setups[@]}"; do
-    IFS='|' read -r c1 c2 <<<"$s"
-    printf '  %-58s %s\n' "$c1" "$c2"
-  done
-fi
+print_setups 58
 if ((${#broken[@]})); then
   echo
   printf 'CORRECTNESS FAILURE: %s\n' "${broken[@]}"
