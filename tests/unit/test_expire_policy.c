@@ -9,164 +9,174 @@
 #include "gitwal/expire.h"
 
 #define S 1000000LL /* a second in microseconds */
+#define ANY (-1)      /* a field of the plan the case does not check */
 
-static gw_expire_plan plan(const gw_expire_full *fulls, size_t n, uint64_t first, uint64_t last, int64_t now_s,
-			   int64_t within_s, unsigned keep_full)
+/* One history and policy, and what the plan must say. */
+typedef struct {
+	const char *what;
+	gw_expire_input in;
+	gw_expire_policy_opts opts;
+	struct {
+		int64_t action, first_lsn, last_lsn, kept_lsn, kept_us, deleted_us;
+	} want;
+} policy_case;
+
+/* A plan's field against the case's (unless ANY), naming the case on failure. */
+#define check_field(c, got, wanted)                                                                           \
+	do {                                                                                                   \
+		if ((wanted) != ANY && (int64_t)(got) != (wanted)) {                                           \
+			print_error("%s: %s is %lld, want %lld\n", (c)->what, #got, (long long)(got),        \
+				    (long long)(wanted));                                                      \
+			fail();                                                                                \
+		}                                                                                              \
+	} while (0)
+
+static void check(const policy_case *c, size_t n)
 {
-	gw_expire_input in = {fulls, n, first, last, 0, 0};
-	gw_expire_policy_opts o = {now_s * S, within_s * S, keep_full};
-	gw_expire_plan p;
-	assert_int_equal(gw_expire_policy(&in, &o, &p), 0);
-	return p;
+	size_t i;
+	for (i = 0; i < n; i++, c++) {
+		gw_expire_plan p;
+		assert_int_equal(gw_expire_policy(&c->in, &c->opts, &p), 0);
+		check_field(c, p.action, c->want.action);
+		check_field(c, p.first_lsn, c->want.first_lsn);
+		check_field(c, p.last_lsn, c->want.last_lsn);
+		check_field(c, p.kept_lsn, c->want.kept_lsn);
+		check_field(c, p.kept_us, c->want.kept_us);
+		check_field(c, p.deleted_us, c->want.deleted_us);
+	}
 }
+#define CHECK(cases) check(cases, sizeof(cases) / sizeof(cases[0]))
 
 /* Full backups at LSNs 1 (t=100), 5 (t=200), 9 (t=300); segments up to LSN 12 (t=350). */
 static const gw_expire_full history[] = {{1, 100 * S}, {5, 200 * S}, {9, 300 * S}};
+#define HISTORY {history, 3, 1, 12, 0, 0}
 
 static void test_cut_at_newest_full_before_window(void **state)
 {
-	/* Window [250, 400]: the full at 5 (t=200) serves 250..300; 1..4 only serve earlier times. */
-	gw_expire_plan p = plan(history, 3, 1, 12, 400, 150, 0);
+	static const policy_case cases[] = {
+		{"window [250, 400]: the full at 5 (t=200) serves 250..300; 1..4 only serve earlier times",
+		 HISTORY, {400 * S, 150 * S, 0}, {GW_EXPIRE_PREFIX, 1, 4, 5, 200 * S, ANY}},
+	};
 	(void)state;
-	assert_int_equal(p.action, GW_EXPIRE_PREFIX);
-	assert_int_equal(p.first_lsn, 1);
-	assert_int_equal(p.last_lsn, 4);
-	assert_int_equal(p.kept_lsn, 5);
-	assert_true(p.kept_us == 200 * S);
+	CHECK(cases);
 }
 
 static void test_window_start_on_a_full(void **state)
 {
-	/* Window starts exactly at t=300: the full at 9 is "at or before" it. */
-	gw_expire_plan p = plan(history, 3, 1, 12, 400, 100, 0);
+	static const policy_case cases[] = {
+		{"window starts exactly at t=300: the full at 9 is \"at or before\" it", HISTORY,
+		 {400 * S, 100 * S, 0}, {GW_EXPIRE_PREFIX, ANY, 8, 9, ANY, ANY}},
+	};
 	(void)state;
-	assert_int_equal(p.action, GW_EXPIRE_PREFIX);
-	assert_int_equal(p.last_lsn, 8);
-	assert_int_equal(p.kept_lsn, 9);
+	CHECK(cases);
 }
 
 static void test_window_covers_everything(void **state)
 {
-	gw_expire_plan p = plan(history, 3, 1, 12, 400, 1000, 0);
+	static const policy_case cases[] = {
+		{"window over everything", HISTORY, {400 * S, 1000 * S, 0}, {GW_EXPIRE_KEEP, ANY, ANY, 0, ANY, ANY}},
+		{"window reaching before the epoch", HISTORY, {400 * S, 400 * S, 0},
+		 {GW_EXPIRE_KEEP, ANY, ANY, ANY, ANY, ANY}},
+		{"window to the start of time", HISTORY, {INT64_MIN + 5, 10, 0}, {GW_EXPIRE_KEEP, ANY, ANY, ANY, ANY, ANY}},
+	};
 	(void)state;
-	assert_int_equal(p.action, GW_EXPIRE_KEEP);
-	assert_int_equal(p.kept_lsn, 0);
-	/* The window reaching before the epoch, and to the start of time. */
-	p = plan(history, 3, 1, 12, 400, 400, 0);
-	assert_int_equal(p.action, GW_EXPIRE_KEEP);
-	{
-		gw_expire_input in = {history, 3, 1, 12, 0, 0};
-		gw_expire_policy_opts o = {INT64_MIN + 5, 10, 0};
-		assert_int_equal(gw_expire_policy(&in, &o, &p), 0);
-		assert_int_equal(p.action, GW_EXPIRE_KEEP);
-	}
+	CHECK(cases);
 }
+
+static const gw_expire_full late[] = {{3, 200 * S}, {7, 300 * S}};
 
 static void test_no_full_before_window(void **state)
 {
-	/* Window [150, 160] with the first full at t=200: keep everything. */
-	static const gw_expire_full late[] = {{3, 200 * S}, {7, 300 * S}};
-	gw_expire_plan p = plan(late, 2, 1, 9, 160, 10, 0);
+	static const policy_case cases[] = {
+		{"window [150, 160] with the first full at t=200: keep everything", {late, 2, 1, 9, 0, 0},
+		 {160 * S, 10 * S, 0}, {GW_EXPIRE_KEEP, ANY, ANY, ANY, ANY, ANY}},
+		{"no full backup at all (segments of a lost generation): keep", {NULL, 0, 1, 9, 0, 0},
+		 {1000 * S, 10 * S, 0}, {GW_EXPIRE_KEEP, ANY, ANY, ANY, ANY, ANY}},
+		{"nothing recorded", {NULL, 0, 0, 0, 0, 0}, {1000 * S, 10 * S, 0}, {GW_EXPIRE_KEEP, ANY, ANY, ANY, ANY, ANY}},
+	};
 	(void)state;
-	assert_int_equal(p.action, GW_EXPIRE_KEEP);
-	/* No full backup at all (segments of a lost generation): keep. */
-	p = plan(NULL, 0, 1, 9, 1000, 10, 0);
-	assert_int_equal(p.action, GW_EXPIRE_KEEP);
-	/* Nothing recorded. */
-	p = plan(NULL, 0, 0, 0, 1000, 10, 0);
-	assert_int_equal(p.action, GW_EXPIRE_KEEP);
+	CHECK(cases);
 }
 
 static void test_already_expired(void **state)
 {
-	/* An earlier run left LSN 5 as the first record: nothing below the cut remains. */
-	gw_expire_plan p = plan(history + 1, 2, 5, 12, 400, 150, 0);
+	static const policy_case cases[] = {
+		{"an earlier run left LSN 5 as the first record: nothing below the cut remains",
+		 {history + 1, 2, 5, 12, 0, 0}, {400 * S, 150 * S, 0}, {GW_EXPIRE_KEEP, ANY, ANY, 5, ANY, ANY}},
+	};
 	(void)state;
-	assert_int_equal(p.action, GW_EXPIRE_KEEP);
-	assert_int_equal(p.kept_lsn, 5);
+	CHECK(cases);
 }
+
+static const gw_expire_full gappy[] = {{1, 100 * S}, {7, 150 * S}, {20, 300 * S}};
 
 static void test_gaps(void **state)
 {
-	/* LSNs 2..6 lost and the first record a full at 7: the cut still comes from full backups only. */
-	static const gw_expire_full gappy[] = {{1, 100 * S}, {7, 150 * S}, {20, 300 * S}};
-	gw_expire_plan p = plan(gappy, 3, 1, 25, 400, 200, 0);
+	static const policy_case cases[] = {
+		{"LSNs 2..6 lost and the first record a full at 7: the cut still comes from full backups only",
+		 {gappy, 3, 1, 25, 0, 0}, {400 * S, 200 * S, 0}, {GW_EXPIRE_PREFIX, 1, 6, 7, ANY, ANY}},
+	};
 	(void)state;
-	assert_int_equal(p.action, GW_EXPIRE_PREFIX);
-	assert_int_equal(p.first_lsn, 1);
-	assert_int_equal(p.last_lsn, 6);
-	assert_int_equal(p.kept_lsn, 7);
+	CHECK(cases);
 }
+
+/*
+ * A full backup at LSN 4 stamped t=260, after the window's start (250),
+ * though LSN 5's is t=200: restore --until 260 would choose LSN 4, so it is
+ * kept, with everything above it. And two full backups with the window's
+ * start as their time: the higher LSN is the one restore picks.
+ */
+static const gw_expire_full odd[] = {{1, 100 * S}, {4, 260 * S}, {5, 200 * S}, {9, 300 * S}};
+static const gw_expire_full tie[] = {{1, 100 * S}, {3, 250 * S}, {6, 250 * S}};
 
 static void test_times_not_following_lsns(void **state)
 {
-	/*
-	 * A full backup at LSN 4 stamped t=260, after the window's start (250),
-	 * though LSN 5's is t=200: restore --until 260 would choose LSN 4, so it
-	 * is kept, with everything above it.
-	 */
-	static const gw_expire_full odd[] = {{1, 100 * S}, {4, 260 * S}, {5, 200 * S}, {9, 300 * S}};
-	gw_expire_plan p = plan(odd, 4, 1, 12, 400, 150, 0);
+	static const policy_case cases[] = {
+		{"a full at LSN 4 after the window's start", {odd, 4, 1, 12, 0, 0}, {400 * S, 150 * S, 0},
+		 {GW_EXPIRE_PREFIX, ANY, 3, 4, ANY, ANY}},
+		{"two fulls at the window's start", {tie, 3, 1, 8, 0, 0}, {400 * S, 150 * S, 0},
+		 {ANY, ANY, 5, 6, ANY, ANY}},
+	};
 	(void)state;
-	assert_int_equal(p.action, GW_EXPIRE_PREFIX);
-	assert_int_equal(p.last_lsn, 3);
-	assert_int_equal(p.kept_lsn, 4);
-	/* Two full backups with the window's start as their time: the higher LSN is the one restore picks. */
-	{
-		static const gw_expire_full tie[] = {{1, 100 * S}, {3, 250 * S}, {6, 250 * S}};
-		p = plan(tie, 3, 1, 8, 400, 150, 0);
-		assert_int_equal(p.kept_lsn, 6);
-		assert_int_equal(p.last_lsn, 5);
-	}
+	CHECK(cases);
 }
 
 static void test_keep_full(void **state)
 {
-	gw_expire_plan p = plan(history, 3, 1, 12, 400, 50, 2);
+	static const policy_case cases[] = {
+		{"the window alone would keep from LSN 9; two newest fulls: from 5", HISTORY, {400 * S, 50 * S, 2},
+		 {GW_EXPIRE_PREFIX, ANY, 4, 5, ANY, ANY}},
+		{"more full backups to keep than there are: keep everything", HISTORY, {400 * S, 50 * S, 10},
+		 {GW_EXPIRE_KEEP, ANY, ANY, 1, ANY, ANY}},
+		{"fewer than the window keeps: the window decides", HISTORY, {400 * S, 150 * S, 1},
+		 {ANY, ANY, ANY, 5, ANY, ANY}},
+	};
 	(void)state;
-	/* The window alone would keep from LSN 9; two newest fulls: from 5. */
-	assert_int_equal(p.action, GW_EXPIRE_PREFIX);
-	assert_int_equal(p.last_lsn, 4);
-	assert_int_equal(p.kept_lsn, 5);
-	/* More than there are: keep everything. */
-	p = plan(history, 3, 1, 12, 400, 50, 10);
-	assert_int_equal(p.action, GW_EXPIRE_KEEP);
-	assert_int_equal(p.kept_lsn, 1);
-	/* Fewer than the window keeps: the window decides. */
-	p = plan(history, 3, 1, 12, 400, 150, 1);
-	assert_int_equal(p.kept_lsn, 5);
+	CHECK(cases);
 }
+
+/* Deleted at t=360, after LSN 13. */
+#define DELETED {history, 3, 1, 13, 1, 360 * S}
 
 static void test_deleted_repository(void **state)
 {
-	gw_expire_input in = {history, 3, 1, 13, 1, 360 * S};
-	gw_expire_policy_opts o = {400 * S, 150 * S, 3};
-	gw_expire_plan p;
+	static const policy_case cases[] = {
+		{"deleted inside the window [250, 400]: the usual cut (keep-full 3 keeps it all)", DELETED,
+		 {400 * S, 150 * S, 3}, {GW_EXPIRE_KEEP, ANY, ANY, ANY, ANY, ANY}},
+		{"deleted inside the window, keep-full 0", DELETED, {400 * S, 150 * S, 0},
+		 {GW_EXPIRE_PREFIX, ANY, 4, ANY, ANY, ANY}},
+		{"the window's start passed its deletion: all of it, whatever keep-full says", DELETED,
+		 {600 * S, 150 * S, 3}, {GW_EXPIRE_WHOLE, 1, 13, ANY, ANY, 360 * S}},
+		{"deleted exactly at the window's start: still inside", DELETED, {510 * S, 150 * S, 3},
+		 {GW_EXPIRE_KEEP, ANY, ANY, ANY, ANY, ANY}},
+	};
 	(void)state;
-	/* Deleted at 360, inside the window [250, 400]: the usual cut (here keep-full 3 keeps it all). */
-	assert_int_equal(gw_expire_policy(&in, &o, &p), 0);
-	assert_int_equal(p.action, GW_EXPIRE_KEEP);
-	o.keep_full = 0;
-	assert_int_equal(gw_expire_policy(&in, &o, &p), 0);
-	assert_int_equal(p.action, GW_EXPIRE_PREFIX);
-	assert_int_equal(p.last_lsn, 4);
-	/* The window's start passed its deletion: all of it, whatever keep-full says. */
-	o.now_us = 600 * S;
-	o.keep_full = 3;
-	assert_int_equal(gw_expire_policy(&in, &o, &p), 0);
-	assert_int_equal(p.action, GW_EXPIRE_WHOLE);
-	assert_int_equal(p.first_lsn, 1);
-	assert_int_equal(p.last_lsn, 13);
-	assert_true(p.deleted_us == 360 * S);
-	/* Deleted exactly at the window's start: still inside. */
-	o.now_us = 510 * S;
-	assert_int_equal(gw_expire_policy(&in, &o, &p), 0);
-	assert_int_equal(p.action, GW_EXPIRE_KEEP);
+	CHECK(cases);
 }
 
 static void test_bad_window(void **state)
 {
-	gw_expire_input in = {history, 3, 1, 12, 0, 0};
+	gw_expire_input in = HISTORY;
 	gw_expire_policy_opts o = {400 * S, -1, 0};
 	gw_expire_plan p;
 	(void)state;
