@@ -38,6 +38,22 @@ roundtrip() {
 }
 R() { echo "$T/restored-1-${1//\//_}/$1"; }
 
+# make_repo_unpack REL N LIMIT: make_repo REL N, then receive.unpackLimit LIMIT (1: every push
+# stays a pack; 100000: every push is unpacked into loose objects).
+make_repo_unpack() {
+  make_repo "$1" "$2"
+  git -C "$T/root/$1" config receive.unpackLimit "$3"
+}
+
+# roundtrip_saw REL FIELD WHAT: roundtrip REL; its backup line's FIELD (duplicates, loose) is
+# above 0, so the backup met the shape WHAT is about; pass WHAT.
+roundtrip_saw() {
+  local rel=$1 name=$2 what=$3 line
+  line=$(roundtrip "$rel")
+  [ "$(field "$line" "$name")" -gt 0 ] || fail "$what: $name=0 in: $line"
+  pass "$what ($name=$(field "$line" "$name"))"
+}
+
 # --- empty: no commits at all ---------------------------------------------
 git init -q --bare "$T/root/empty.git"
 line=$(roundtrip empty.git 0)
@@ -125,48 +141,35 @@ r=$(R tags.git)
 pass "annotated tags, tag of a tag"
 
 # --- several packs holding the same objects (thin pushes, repack without -d) -----------
-make_repo dups.git 2
-git -C "$T/root/dups.git" config receive.unpackLimit 1
+make_repo_unpack dups.git 2 1
 for b in main side main side main; do commit_push dups.git 3 "$b"; done
 git -C "$T/root/dups.git" repack -a -q        # a new all-in-one pack; the old ones stay
 commit_push dups.git 2 main
 git -C "$T/root/dups.git" repack -a -q
 npacks=$(ls "$T/root/dups.git/objects/pack/"*.pack | wc -l)
 [ "$npacks" -ge 3 ] || fail "setup: only $npacks packs"
-line=$(roundtrip dups.git)
-[ "$(field "$line" duplicates)" -gt 0 ] || fail "overlapping packs: duplicates=0 in: $line"
-pass "overlapping packs ($npacks packs, $(field "$line" duplicates) duplicates)"
+roundtrip_saw dups.git duplicates "overlapping packs ($npacks packs)"
 
 # thin packs alone (no repack): each push's pack is completed by index-pack --fix-thin
-make_repo thin.git 3
-git -C "$T/root/thin.git" config receive.unpackLimit 1
+make_repo_unpack thin.git 3 1
 for i in 1 2 3 4; do commit_push thin.git 2 main; commit_push thin.git 1 "br$i"; done
-line=$(roundtrip thin.git)
-[ "$(field "$line" duplicates)" -gt 0 ] || fail "thin packs: fixed thin packs repeat their bases, duplicates=0: $line"
-pass "fixed thin packs"
+roundtrip_saw thin.git duplicates "fixed thin packs (they repeat their bases)"
 
 # --- loose objects only, then loose objects also present in a pack ---------------------
-make_repo loose.git 0
-git -C "$T/root/loose.git" config receive.unpackLimit 100000
+make_repo_unpack loose.git 0 100000
 commit_push loose.git 5 main
 commit_push loose.git 3 side
 [ ! -e "$T/root/loose.git/objects/pack" ] || [ -z "$(ls "$T/root/loose.git/objects/pack")" ] || fail "setup: packs"
-line=$(roundtrip loose.git)
-[ "$(field "$line" loose)" -gt 0 ] || fail "loose objects: loose=0 in: $line"
-pass "loose objects only"
-make_repo loosedup.git 0
-git -C "$T/root/loosedup.git" config receive.unpackLimit 100000
+roundtrip_saw loose.git loose "loose objects only"
+make_repo_unpack loosedup.git 0 100000
 commit_push loosedup.git 4 main
 git -C "$T/root/loosedup.git" repack -q       # packs the loose objects, keeps them loose
 nl=$(find "$T/root/loosedup.git/objects" -path '*/objects/??/*' -type f | wc -l)
 [ "$nl" -gt 0 ] || fail "setup: no loose objects"
-line=$(roundtrip loosedup.git)
-[ "$(field "$line" duplicates)" -gt 0 ] || fail "loose objects also in a pack: duplicates=0 in: $line"
-pass "loose objects also in a pack"
+roundtrip_saw loosedup.git duplicates "loose objects also in a pack"
 
 # --- a mix of packs and loose objects ----------------------------------------------------
-make_repo mix.git 0
-git -C "$T/root/mix.git" config receive.unpackLimit 1
+make_repo_unpack mix.git 0 1
 commit_push mix.git 6 main
 commit_push mix.git 3 a
 git -C "$T/root/mix.git" config receive.unpackLimit 100000
@@ -174,9 +177,7 @@ commit_push mix.git 3 main
 commit_push mix.git 2 b
 git -C "$T/root/mix.git" config receive.unpackLimit 1
 commit_push mix.git 2 a
-line=$(roundtrip mix.git)
-[ "$(field "$line" loose)" -gt 0 ] || fail "mix: loose=0: $line"
-pass "packs and loose objects"
+roundtrip_saw mix.git loose "packs and loose objects"
 
 # --- a gc'd repository (one pack with deltas, unreachable objects pruned) ---------------
 make_repo gcd.git 12
