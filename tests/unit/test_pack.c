@@ -339,15 +339,17 @@ static void test_header_roundtrip_huge(void **state)
 static void test_header_rejects_overlong(void **state)
 {
 	unsigned char b[32];
+	const size_t lens[] = {sizeof(b), 0};
+	size_t i;
 	int t;
 	uint64_t s;
 	(void)state;
 	/* 20 continuation bytes: more than 64 bits; must be refused, never read past len. */
 	memset(b, 0xff, sizeof(b));
-	assert_int_equal(gw_pack_parse_header(b, sizeof(b), &t, &s), 0);
-	assert_int_equal(gw_pack_parse_ofs(b, sizeof(b), &s), 0);
-	assert_int_equal(gw_pack_parse_header(b, 0, &t, &s), 0);
-	assert_int_equal(gw_pack_parse_ofs(b, 0, &s), 0);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(gw_pack_parse_header(b, lens[i], &t, &s), 0);
+		assert_int_equal(gw_pack_parse_ofs(b, lens[i], &s), 0);
+	}
 }
 
 static void ofs_roundtrip(uint64_t d)
@@ -928,9 +930,24 @@ static void expect_loose_reject(const char *content, size_t len, int raw, const 
 
 static void test_splice_bad_loose(void **state)
 {
+	/* What the error names for each content (len bytes of it; raw: stored as is, else zlib-compressed first). */
+	static const struct {
+		const char *needle, *content;
+		size_t len;
+		int raw;
+	} bad[] = {
+		{"does not match its id", "blob 5\0world", 12, 0}, {"does not match its id", "blob 6\0hello!", 13, 0},
+		{"longer than", "blob 4\0hello", 12, 0},           {"shorter than", "blob 9\0hello", 12, 0},
+		{"unknown type", "blub 5\0hello", 12, 0},          {"bad size", "blob x\0hello", 12, 0},
+		{"bad size", "blob -5\0hello", 13, 0},             {"bad header", "blob5\0hello", 11, 0},
+		{"bad header", "blob 5 hello without a nul byte in the first forty-one bytes", 59, 0},
+		{"bad header", "blob 5", 6, 0},                     {"bad zlib data", "this is not zlib at all", 23, 1},
+		{"truncated", "", 0, 1},
+	};
 	gw_loose_source l;
 	gw_splice_stats st;
 	char path[512], out[512];
+	size_t i;
 	(void)state;
 	/* The good one first, so the harness itself is known to work. */
 	assert_int_equal(gw_hash_buffer(GW_HASH_SHA1, "blob 5\0hello", 12, l.oid), 0);
@@ -942,18 +959,8 @@ static void test_splice_bad_loose(void **state)
 	assert_int_equal(st.objects, 1);
 	assert_int_equal(tu_sh("git verify-pack '%s/pack-out.idx' > /dev/null", out), 0);
 
-	expect_loose_reject("blob 5\0world", 12, 0, "does not match its id");
-	expect_loose_reject("blob 6\0hello!", 13, 0, "does not match its id");
-	expect_loose_reject("blob 4\0hello", 12, 0, "longer than");
-	expect_loose_reject("blob 9\0hello", 12, 0, "shorter than");
-	expect_loose_reject("blub 5\0hello", 12, 0, "unknown type");
-	expect_loose_reject("blob x\0hello", 12, 0, "bad size");
-	expect_loose_reject("blob -5\0hello", 13, 0, "bad size");
-	expect_loose_reject("blob5\0hello", 11, 0, "bad header");
-	expect_loose_reject("blob 5 hello without a nul byte in the first forty-one bytes", 59, 0, "bad header");
-	expect_loose_reject("blob 5", 6, 0, "bad header");
-	expect_loose_reject("this is not zlib at all", 23, 1, "bad zlib data");
-	expect_loose_reject("", 0, 1, "truncated");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_loose_reject(bad[i].content, bad[i].len, bad[i].raw, bad[i].needle);
 	{
 		/* A valid stream cut short. */
 		uLongf n = 100;
