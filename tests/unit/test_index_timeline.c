@@ -213,31 +213,40 @@ static void test_gaps_foreach(void **state)
 	assert_int_equal(n, 0);
 }
 
-static const char *value_of(const gw_update *u, size_t n, const char *ref)
+/* The updates that decide a.git's refs at a time, in the span (s) of its full backup at LSN 1. */
+typedef struct {
+	gw_index_span s;
+	gw_update *u;
+	size_t n;
+} found;
+
+static void updates_at(gw_index *ix, int64_t until, found *got)
+{
+	span(ix, "a.git", 1, until, &got->s);
+	assert_int_equal(gw_index_span_updates(ix, "a.git", &got->s, until, &got->u, &got->n), 0);
+}
+
+/* The value the updates found give ref (a symbolic ref's target), or NULL. */
+static const char *value_of(const found *got, const char *ref)
 {
 	size_t i;
 	const char *v = NULL;
-	for (i = 0; i < n; i++)
-		if (u[i].ref && !strcmp(u[i].ref, ref))
-			v = u[i].kind == GW_UPDATE_SYMREF ? u[i].new_target : u[i].new_oid;
+	for (i = 0; i < got->n; i++)
+		if (got->u[i].ref && !strcmp(got->u[i].ref, ref))
+			v = got->u[i].kind == GW_UPDATE_SYMREF ? got->u[i].new_target : got->u[i].new_oid;
 	return v;
 }
 
-/* The updates that decide a.git's refs at until, in the span (s) of its full backup at LSN 1. */
-static size_t updates_at(gw_index *ix, int64_t until, gw_index_span *s, gw_update **got)
+static void found_free(found *got)
 {
-	size_t n;
-	span(ix, "a.git", 1, until, s);
-	assert_int_equal(gw_index_span_updates(ix, "a.git", s, until, got, &n), 0);
-	return n;
+	gw_updates_free(got->u, got->n);
 }
 
 static void test_span_updates_latest_per_ref(void **state)
 {
 	tu_fixture *f = *state;
-	gw_index_span s;
-	gw_update *got;
-	size_t n, i;
+	found got;
+	size_t i;
 	char h[8][41];
 	for (i = 0; i < 8; i++)
 		snprintf(h[i], sizeof(h[i]), "%040zx", i + 1);
@@ -257,35 +266,33 @@ static void test_span_updates_latest_per_ref(void **state)
 		add_seg(f->ix, "a.git", 4, 1, u4, 2);
 		add_seg(f->ix, "a.git", 5, 1, &u5, 1);
 	}
-	n = updates_at(f->ix, TU_AT(3), &s, &got);
-	assert_int_equal(n, 2);
-	assert_string_equal(value_of(got, n, "refs/heads/main"), h[2]);
-	assert_string_equal(value_of(got, n, "refs/tags/v1"), h[1]);
-	gw_updates_free(got, n);
+	updates_at(f->ix, TU_AT(3), &got);
+	assert_int_equal(got.n, 2);
+	assert_string_equal(value_of(&got, "refs/heads/main"), h[2]);
+	assert_string_equal(value_of(&got, "refs/tags/v1"), h[1]);
+	found_free(&got);
 
-	n = updates_at(f->ix, TU_AT(9), &s, &got);
-	assert_int_equal(n, 4);
-	assert_string_equal(value_of(got, n, "refs/heads/main"), h[2]);
-	assert_string_equal(value_of(got, n, "refs/tags/v1"), ""); /* deleted */
-	assert_string_equal(value_of(got, n, "refs/heads/side"), h[3]);
-	assert_string_equal(value_of(got, n, "HEAD"), "refs/heads/side");
+	updates_at(f->ix, TU_AT(9), &got);
+	assert_int_equal(got.n, 4);
+	assert_string_equal(value_of(&got, "refs/heads/main"), h[2]);
+	assert_string_equal(value_of(&got, "refs/tags/v1"), ""); /* deleted */
+	assert_string_equal(value_of(&got, "refs/heads/side"), h[3]);
+	assert_string_equal(value_of(&got, "HEAD"), "refs/heads/side");
 	/* In LSN order. */
-	for (i = 1; i < n; i++)
-		assert_true(got[i - 1].time_us <= got[i].time_us);
-	gw_updates_free(got, n);
+	for (i = 1; i < got.n; i++)
+		assert_true(got.u[i - 1].time_us <= got.u[i].time_us);
+	found_free(&got);
 
 	/* No segment in the span: nothing. */
-	n = updates_at(f->ix, TU_AT(1), &s, &got);
-	assert_int_equal(n, 0);
-	gw_updates_free(got, n);
+	updates_at(f->ix, TU_AT(1), &got);
+	assert_int_equal(got.n, 0);
+	found_free(&got);
 }
 
 static void test_span_updates_deletion_voids_older(void **state)
 {
 	tu_fixture *f = *state;
-	gw_index_span s;
-	gw_update *got;
-	size_t n;
+	found got;
 	gw_update u2 = ref_update(2, "refs/heads/main", "1111111111111111111111111111111111111111");
 	gw_update del = {0};
 	del.kind = GW_UPDATE_DELETED;
@@ -293,18 +300,16 @@ static void test_span_updates_deletion_voids_older(void **state)
 	tu_add_full(f->ix, "a.git", 1);
 	add_seg(f->ix, "a.git", 2, 1, &u2, 1);
 	add_seg(f->ix, "a.git", 3, 1, &del, 1);
-	n = updates_at(f->ix, TU_AT(3), &s, &got);
-	assert_int_equal(n, 1);
-	assert_int_equal(got[0].kind, GW_UPDATE_DELETED);
-	gw_updates_free(got, n);
+	updates_at(f->ix, TU_AT(3), &got);
+	assert_int_equal(got.n, 1);
+	assert_int_equal(got.u[0].kind, GW_UPDATE_DELETED);
+	found_free(&got);
 }
 
 static void test_span_updates_inside_last_segment(void **state)
 {
 	tu_fixture *f = *state;
-	gw_index_span s;
-	gw_update *got;
-	size_t n;
+	found got;
 	gw_update u[3] = {ref_update(2, "refs/heads/main", "1111111111111111111111111111111111111111"),
 			  ref_update(2, "refs/heads/main", "2222222222222222222222222222222222222222"),
 			  ref_update(2, "refs/heads/late", "3333333333333333333333333333333333333333")};
@@ -313,19 +318,19 @@ static void test_span_updates_inside_last_segment(void **state)
 	tu_add_full(f->ix, "a.git", 1);
 	add_seg(f->ix, "a.git", 2, 1, u, 3);
 	/* Only the updates of the last segment at or before until count. */
-	n = updates_at(f->ix, TU_AT(2) + 100, &s, &got);
-	assert_int_equal(s.last_lsn, 2);
-	assert_int_equal(n, 1);
-	assert_string_equal(value_of(got, n, "refs/heads/main"), "1111111111111111111111111111111111111111");
-	gw_updates_free(got, n);
-	n = updates_at(f->ix, TU_AT(2) + 550, &s, &got);
-	assert_int_equal(n, 1);
-	assert_string_equal(value_of(got, n, "refs/heads/main"), "2222222222222222222222222222222222222222");
-	gw_updates_free(got, n);
-	n = updates_at(f->ix, TU_AT(3), &s, &got);
-	assert_int_equal(n, 2);
-	assert_string_equal(value_of(got, n, "refs/heads/late"), "3333333333333333333333333333333333333333");
-	gw_updates_free(got, n);
+	updates_at(f->ix, TU_AT(2) + 100, &got);
+	assert_int_equal(got.s.last_lsn, 2);
+	assert_int_equal(got.n, 1);
+	assert_string_equal(value_of(&got, "refs/heads/main"), "1111111111111111111111111111111111111111");
+	found_free(&got);
+	updates_at(f->ix, TU_AT(2) + 550, &got);
+	assert_int_equal(got.n, 1);
+	assert_string_equal(value_of(&got, "refs/heads/main"), "2222222222222222222222222222222222222222");
+	found_free(&got);
+	updates_at(f->ix, TU_AT(3), &got);
+	assert_int_equal(got.n, 2);
+	assert_string_equal(value_of(&got, "refs/heads/late"), "3333333333333333333333333333333333333333");
+	found_free(&got);
 }
 
 static void test_batch(void **state)

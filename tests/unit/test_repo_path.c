@@ -235,6 +235,14 @@ static void assert_discovered(const char *root, const char *const *want, size_t 
 	gw_repo_list_free(list, n);
 }
 
+/* A temporary git home, and a root holding the bare repositories a.git and group/b.git. */
+static void discovery_root(char *root, size_t nroot, char *home, size_t nhome)
+{
+	tu_git_tmp(home, nhome);
+	tu_mkdtemp(root, nroot);
+	assert_int_equal(tu_sh("cd %s && git init -q --bare a.git && git init -q --bare group/b.git", root), 0);
+}
+
 static void test_discover(void **state)
 {
 	char root[128], home[128], *out;
@@ -242,10 +250,8 @@ static void test_discover(void **state)
 	size_t n;
 	static const char *want[] = {"a.git", "group/b.git", "group/sub/c.git", "outer.git", "plain/deep/er/d.git"};
 	(void)state;
-	tu_git_tmp(home, sizeof(home));
-	tu_mkdtemp(root, sizeof(root));
-	assert_int_equal(tu_sh("cd %s && git init -q --bare a.git && git init -q --bare group/b.git && "
-			       "git init -q --bare group/sub/c.git && git init -q --bare .hidden/x.git && "
+	discovery_root(root, sizeof(root), home, sizeof(home));
+	assert_int_equal(tu_sh("cd %s && git init -q --bare group/sub/c.git && git init -q --bare .hidden/x.git && "
 			       "git init -q --bare group/.e.git && git init -q --bare outer.git && "
 			       "git init -q --bare outer.git/inner.git && mkdir -p plain/empty && "
 			       "git init -q --bare plain/deep/er/d.git && git init -q worktree && echo x > file.txt",
@@ -298,11 +304,9 @@ static void test_discover_symlinks(void **state)
 	char root[128], home[128], out[256];
 	static const char *want[] = {"a.git", "group/b.git"};
 	(void)state;
-	tu_git_tmp(home, sizeof(home));
-	tu_mkdtemp(root, sizeof(root));
-	assert_int_equal(tu_sh("cd %s && git init -q --bare a.git && git init -q --bare group/b.git && "
-			       "ln -s %s loop1 && ln -s .. group/loop2 && ln -s a.git alias.git && ln -s group grp && "
-			       "git init -q --bare %s/outside.git && ln -s %s/outside.git out.git && "
+	discovery_root(root, sizeof(root), home, sizeof(home));
+	assert_int_equal(tu_sh("cd %s && ln -s %s loop1 && ln -s .. group/loop2 && ln -s a.git alias.git && "
+			       "ln -s group grp && git init -q --bare %s/outside.git && ln -s %s/outside.git out.git && "
 			       "ln -s nowhere dangling && ln -s loop1 chain",
 			       root, root, home, home),
 			 0);
