@@ -7,8 +7,9 @@
 #
 # Size: GITWAL_TEST_HASHED_REPOS repositories (default 2000). Each costs about 5 inotify watches
 # (its directory, refs, refs/heads, refs/tags, and its @hashed/ab/cd directory) and one full
-# backup at start-up; 2000 keep the test well under a minute on a quiet 2-core machine (measured
-# on a loaded one, load 8-10 from other builds: about 1 minute). The repositories are made
+# backup at start-up; 2000 aim at under a minute on a quiet 2-core machine. Measured only on a
+# loaded one (load 6-10 from other builds): 77-130 s in all, of which making the repositories
+# 5-29 s and the start-up to event=ready 29-70 s; the rest (pushes, restores, backup) about 15 s. The repositories are made
 # cheaply: one seed repository with a single pack, copied by one Python process (small files
 # written, the pack and its index hard-linked: packs are immutable) and each given its own tag,
 # so no two are alike.
