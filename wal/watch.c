@@ -111,6 +111,7 @@ struct gw_watch {
 	uint32_t rescan_all_events;
 	uint64_t rescan_all_first;
 	uint64_t events, overflows, failures;
+	int last_failure; /* errno of the last failed inotify_add_watch */
 	char cur[WATCH_PATH_MAX];
 	_Alignas(8) char buf[64 * 1024];
 };
@@ -444,6 +445,7 @@ static int node_watch(gw_watch *w, struct node *n, const char *path)
 		if (err == ENOENT || err == ENOTDIR)
 			return -err;
 		w->failures++;
+		w->last_failure = err;
 		gw_error_set_errno(GW_EIO, "cannot watch %s%s", path,
 				   err == ENOSPC ? " (inotify watch limit fs.inotify.max_user_watches reached)" : "");
 		return -err;
@@ -1152,6 +1154,11 @@ static void count_nodes(const struct node *n, struct gw_watch_stats *st)
 		st->degraded++;
 	for (c = n->child; c; c = c->next)
 		count_nodes(c, st);
+}
+
+int gw_watch_last_failure(const gw_watch *w)
+{
+	return w->last_failure;
 }
 
 void gw_watch_stats(const gw_watch *w, struct gw_watch_stats *out)

@@ -152,5 +152,10 @@ int gw_audit_verify_segment(gw_store *store, const char *rel, uint64_t lsn, cons
 /* --deep for one repository: restore, fsck, and compare with opts->live_root. */
 int gw_audit_deep_repo(gw_store *store, const char *rel, const gw_audit_opts *opts, const char *scratch,
 		       gw_index *scratch_index, gw_audit_report *report);
+/*
+ * --deep --root: a live repository without a full backup lags the archive
+ * entirely; one gitwal refuses (reftable, an unknown extension...) says why.
+ */
+int gw_audit_deep_unarchived(const char *live_root, const char *rel, gw_audit_report *report);
 
 #endif

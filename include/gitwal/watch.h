@@ -107,6 +107,12 @@ int gw_watch_next_timeout_ms(const gw_watch *w);
 int gw_watch_take(gw_watch *w, gw_watch_event *out);
 
 /*
+ * The errno of the last inotify_add_watch failure (0: none yet), for the log
+ * line of a RESCAN: ENOSPC means fs.inotify.max_user_watches is too low.
+ */
+int gw_watch_last_failure(const gw_watch *w);
+
+/*
  * Re-walk the root: drop what vanished, add what was missed (reported as
  * CREATED/DELETED), retry the watches that failed. Done automatically after a
  * queue overflow; call it when the RESCAN fallback poll runs, or after raising

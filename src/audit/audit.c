@@ -1119,12 +1119,8 @@ static int run_deep(audit *a)
 				continue;
 			for (r = 0; r < a->nrepos && !known; r++)
 				known = !strcmp(a->repos[r].rel, live[i]) && has_full_backup(&a->repos[r]);
-			if (!known) {
-				gw_audit_report_add(a->report, live[i], 0, NULL, GW_AUDIT_LAG,
-						    "the live repository under %s has no full backup in the archive",
-						    o->live_root);
-				__atomic_add_fetch(&a->report->counts.lagging, 1, __ATOMIC_RELAXED);
-			}
+			if (!known && (rc = gw_audit_deep_unarchived(o->live_root, live[i], a->report)) < 0)
+				goto out;
 		}
 	}
 	rc = 0;

@@ -147,6 +147,24 @@ static int live_exists(const char *live_root, const char *rel)
 	return gw_repo_present(live_root, rel);
 }
 
+int gw_audit_deep_unarchived(const char *live_root, const char *rel, gw_audit_report *report)
+{
+	gw_source *src = NULL;
+	int rc = gw_source_open(&src, live_root, rel);
+
+	gw_source_free(src);
+	if (rc == GW_EUNSUPPORTED)
+		/* The archiver refuses it too (event=refused): the reason is the finding. */
+		rc = gw_audit_report_add(report, rel, 0, NULL, GW_AUDIT_LAG,
+					 "the live repository under %s has no full backup in the archive: %s", live_root,
+					 gw_error_message());
+	else
+		rc = gw_audit_report_add(report, rel, 0, NULL, GW_AUDIT_LAG,
+					 "the live repository under %s has no full backup in the archive", live_root);
+	__atomic_add_fetch(&report->counts.lagging, 1, __ATOMIC_RELAXED);
+	return rc;
+}
+
 int gw_audit_deep_repo(gw_store *store, const char *rel, const gw_audit_opts *opts, const char *scratch,
 		       gw_index *scratch_index, gw_audit_report *report)
 {

@@ -63,6 +63,33 @@ static void update_watch_metrics(gw_metrics_archiver *m, gw_watch *w)
 	gw_metrics_gauge_set(m->watches, (int64_t)ws.watches);
 }
 
+/*
+ * A path left unwatched is polled until gw_watch_rescan attaches it; the log
+ * says why, and for the usual cause (the per-user watch limit, shared by
+ * every inotify user of the account) which sysctl to raise and its value.
+ */
+static void log_degraded(const gw_watch *w, const char *path)
+{
+	int err = gw_watch_last_failure(w);
+	long limit = -1;
+	FILE *f;
+
+	if (err != ENOSPC) {
+		fprintf(stderr, "ts=now event=watch_degraded path=%s reason=\"%s\"\n", path,
+			err ? strerror(err) : "cannot be watched");
+		return;
+	}
+	if ((f = fopen("/proc/sys/fs/inotify/max_user_watches", "r"))) {
+		if (fscanf(f, "%ld", &limit) != 1)
+			limit = -1;
+		fclose(f);
+	}
+	fprintf(stderr,
+		"ts=now event=watch_degraded path=%s reason=\"inotify watch limit reached "
+		"(fs.inotify.max_user_watches=%ld): raise it, about 5 per repository; polled until then\"\n",
+		path, limit);
+}
+
 static int run_service(gw_archiver *ar, const char *root, unsigned debounce, double reconcile_s)
 {
 	gw_metrics_archiver *m = gw_archiver_metrics(ar);
@@ -132,7 +159,7 @@ static int run_service(gw_archiver *ar, const char *root, unsigned debounce, dou
 				gw_archiver_sync_all(ar);
 			} else {
 				if (ev.kind == GW_WATCH_RESCAN)
-					fprintf(stderr, "ts=now event=watch_degraded path=%s\n", ev.repo);
+					log_degraded(w, ev.repo);
 				gw_archiver_sync_repo(ar, ev.repo, event_time_us(ev.first_ms));
 			}
 		}

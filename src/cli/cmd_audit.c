@@ -226,7 +226,8 @@ static const gw_opt options[] = {
 	GW_OPT_CUSTOM_("root", "DIR", take_root,
 		       "with --deep, given on the command line: compare the restored\n"
 		       "refs and HEAD with the live repositories under DIR and report\n"
-		       "every repository whose archive lags (kind lag)"),
+		       "every repository whose archive lags (kind lag; one gitwal\n"
+		       "refuses to archive, such as reftable, with the reason)"),
 	GW_OPT_STRING_("scratch", "DIR", audit_opts, ao.scratch_dir, "where --deep restores (default: $TMPDIR or /tmp)"),
 	GW_OPT_CUSTOM_("repo", "REL", take_repo, "only this repository (repeatable)"),
 	GW_OPT_CUSTOM_("since", "TIME", take_since,

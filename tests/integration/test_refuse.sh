@@ -2,6 +2,7 @@
 # them, by backup (named and --all) and by the archiver (--once and the service), and the
 # others are archived: reftable (made by hand: git 2.39 cannot create one), shallow and
 # partial clones (real git clones), sha256, unknown extensions and format versions. The
+# audit --deep --root names each as lagging with the reason. The
 # service says so once per repository (event=refused, errors{kind="unsupported"}), does
 # not retry it on every event, and archives it once it is fixed.
 source "$(dirname "$0")/lib.sh"
@@ -87,6 +88,19 @@ git config -f "$R/files.git/config" --unset extensions.refStorage   # for git 2.
 assert_same_repo "$R/files.git" "$T/restored/files.git"
 git config -f "$R/files.git/config" extensions.refStorage files
 pass "backup --all: 8 refused with their reasons, the 4 others backed up and restored"
+
+# ---- audit --deep --root: each refused live repository lags, with its reason ----
+rc=0
+gitwal audit --deep --root "$R" >"$T/audit.out" 2>"$T/audit.err" || rc=$?
+[ $rc -eq 1 ] || fail "audit --deep --root: exit $rc, expected 1: $(cat "$T/audit.out" "$T/audit.err")"
+for rel in "${!WHY[@]}"; do
+  [ "$(grep -Ec "^problem repo=$rel lsn=- key=- kind=lag detail=\"the live repository under $R has no full backup in the archive: repository $rel ${WHY[$rel]}" "$T/audit.out")" -eq 1 ] ||
+    fail "audit, $rel: $(cat "$T/audit.out")"
+done
+for rel in $GOOD; do
+  grep -q "^problem repo=$rel " "$T/audit.out" && fail "audit reports archived $rel: $(cat "$T/audit.out")"
+done
+pass "audit --deep --root: the 8 refused repositories lag, each naming its reason"
 
 # ---- archive --once: event=refused once each, the others archived ----
 rm -rf "$GITWAL_STATE_DIR"

@@ -742,6 +742,7 @@ static void test_watch_limit(void **state)
 
 	git_init(f, "a.git");
 	start(f, 0, 0);
+	assert_int_equal(gw_watch_last_failure(f->w), 0);
 	if (cur <= 0 || sysctl_write(SYSCTL_WATCHES, cur) < 0) {
 		print_message("      skipped: cannot write %s\n", SYSCTL_WATCHES);
 		skip();
@@ -776,6 +777,8 @@ static void test_watch_limit(void **state)
 	st = stats(f);
 	assert_int_equal(st.degraded, 2);
 	assert_true(st.failures >= 2);
+	/* What the service's event=watch_degraded line names (the sysctl to raise). */
+	assert_int_equal(gw_watch_last_failure(f->w), ENOSPC);
 	assert_int_equal(st.repos, 2);
 	assert_int_equal(st.watches, 1 + 4);
 
