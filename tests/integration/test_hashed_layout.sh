@@ -5,7 +5,8 @@
 # the service runs is watched (inotify on the new nested directories) and archived; then a manual
 # 'gitwal backup' of a subset and its restore.
 #
-# Size: GITWAL_TEST_HASHED_REPOS repositories (default 2000). Each costs about 5 inotify watches
+# Size: GITWAL_TEST_HASHED_REPOS repositories (default 2000; 300 in a sanitizer build, which
+# looks for memory errors, not scale, and runs several times slower). Each costs about 5 inotify watches
 # (its directory, refs, refs/heads, refs/tags, and its @hashed/ab/cd directory) and one full
 # backup at start-up; 2000 aim at under a minute on a quiet 2-core machine. Measured only on a
 # loaded one (load 6-10 from other builds): 77-130 s in all, of which making the repositories
@@ -15,7 +16,9 @@
 # so no two are alike.
 source "$(dirname "$0")/lib.sh"
 
-N=${GITWAL_TEST_HASHED_REPOS:-2000}
+n_default=2000
+grep -q '^GITWAL_SANITIZE:BOOL=ON' "${GITWAL_BUILD_DIR:-/nonexistent}/CMakeCache.txt" 2>/dev/null && n_default=300
+N=${GITWAL_TEST_HASHED_REPOS:-$n_default}
 R=$T/root L=$T/ar.log
 limit=$(cat /proc/sys/fs/inotify/max_user_watches 2>/dev/null || echo 0)
 if [ "$limit" -lt $((N * 5 + 300)) ]; then
