@@ -70,11 +70,6 @@ typedef struct gw_expire_plan {
  */
 int gw_expire_policy(const gw_expire_input *in, const gw_expire_policy_opts *opts, gw_expire_plan *out);
 
-/* "7d", "12h", "30m", "90s" or "500ms" (a positive number and a unit) into microseconds; GW_EINVALID. */
-int gw_expire_duration_parse(const char *text, int64_t *us);
-/* The shortest of those forms that is exact ("7d", "90m", "1500ms"). */
-void gw_expire_duration_format(int64_t us, char *out, size_t n);
-
 /* ---- the expire record (repos/<enc(rel)>/<LSN>.expire; DESIGN.md 18.2) ---- */
 
 #define GW_EXPIRE_MAGIC "GWEXPIR\0"

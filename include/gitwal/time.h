@@ -38,4 +38,16 @@ int64_t gw_time_now_us(void);
  */
 int gw_time_parse(const char *text, int64_t *time_us);
 
+/* The longest duration gw_duration_parse takes: 100 years, far past any retention, far from overflowing. */
+#define GW_DURATION_MAX_US (36500LL * 86400 * 1000000)
+/*
+ * A duration: digits and one unit, "500ms", "90s", "30m", "12h" or "7d",
+ * from 1 unit to GW_DURATION_MAX_US, into microseconds. GW_EINVALID with a
+ * message naming the text otherwise (no sign, blank, other unit or zero).
+ * Callers with narrower limits check them and prefix what the value is for.
+ */
+int gw_duration_parse(const char *text, int64_t *us);
+/* The largest unit that divides it exactly ("7d", "90m", "1500ms"; "12us" when none does). */
+void gw_duration_format(int64_t us, char *out, size_t n);
+
 #endif

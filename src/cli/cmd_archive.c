@@ -8,6 +8,7 @@
 #include "gitwal/archive.h"
 #include "gitwal/error.h"
 #include "gitwal/expire.h"
+#include "gitwal/time.h"
 #include "gitwal/fs.h"
 #include "gitwal/metrics.h"
 #include "gitwal/watch.h"
@@ -294,11 +295,11 @@ int gw_cmd_archive(int argc, char **argv)
 		rc = gw_cli_fail("archive");
 		goto out;
 	}
-	if (o.keep_within && gw_expire_duration_parse(o.keep_within, &eopts.keep_within_us) < 0) {
+	if (o.keep_within && gw_duration_parse(o.keep_within, &eopts.keep_within_us) < 0) {
 		rc = gw_cli_usage_error("archive", "option --keep-within (gitwal.keepWithin): %s", gw_error_message());
 		goto out;
 	}
-	if (o.expire_every && gw_expire_duration_parse(o.expire_every, &every_us) < 0) {
+	if (o.expire_every && gw_duration_parse(o.expire_every, &every_us) < 0) {
 		rc = gw_cli_usage_error("archive", "option --expire-every (gitwal.expireEvery): %s", gw_error_message());
 		goto out;
 	}

@@ -174,7 +174,7 @@ int gw_cmd_expire(int argc, char **argv)
 		rc = gw_cli_usage_error("expire", "no window: give --keep-within DURATION (or set gitwal.keepWithin)");
 		goto out;
 	}
-	if (gw_expire_duration_parse(o.keep_within, &within_us) < 0) {
+	if (gw_duration_parse(o.keep_within, &within_us) < 0) {
 		rc = gw_cli_usage_error("expire", "option --keep-within (gitwal.keepWithin): %s", gw_error_message());
 		goto out;
 	}
@@ -201,7 +201,7 @@ int gw_cmd_expire(int argc, char **argv)
 		rc = gw_cli_fail("expire");
 		goto out;
 	}
-	gw_expire_duration_format(within_us, within, sizeof(within));
+	gw_duration_format(within_us, within, sizeof(within));
 	if (o.json) {
 		print_plan_json(&res, eo.now_us, within, o.keep_full);
 	} else {
@@ -211,7 +211,7 @@ int gw_cmd_expire(int argc, char **argv)
 	fflush(stdout);
 	if (res.lock_period_s) {
 		char lock[32];
-		gw_expire_duration_format(res.lock_period_s * 1000000, lock, sizeof(lock));
+		gw_duration_format(res.lock_period_s * 1000000, lock, sizeof(lock));
 		fprintf(stderr,
 			"gitwal expire: warning: objects are locked for %s, longer than the window (%s): each is removed "
 			"only once its lock has passed, by a later run\n",

@@ -208,8 +208,8 @@ static int removal_cb(const gw_store_removal *r, void *payload)
 			char within[32], lock[32];
 			x->warned_lock = 1;
 			x->res->lock_period_s = r->retain_until - r->created;
-			gw_expire_duration_format(x->opts->keep_within_us, within, sizeof(within));
-			gw_expire_duration_format(x->res->lock_period_s * 1000000, lock, sizeof(lock));
+			gw_duration_format(x->opts->keep_within_us, within, sizeof(within));
+			gw_duration_format(x->res->lock_period_s * 1000000, lock, sizeof(lock));
 			log_line(x, "expire_warning kind=lock_longer_than_window lock=%s window=%s", lock, within);
 		}
 		return 0;

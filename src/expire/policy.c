@@ -15,9 +15,6 @@
 #include "gitwal/expire.h"
 #include "gitwal/error.h"
 
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 int gw_expire_policy(const gw_expire_input *in, const gw_expire_policy_opts *opts, gw_expire_plan *out)
@@ -72,46 +69,4 @@ int gw_expire_policy(const gw_expire_input *in, const gw_expire_policy_opts *opt
 	out->first_lsn = in->first_lsn;
 	out->last_lsn = cut - 1;
 	return 0;
-}
-
-static const struct {
-	const char *unit;
-	int64_t us;
-} units[] = {{"d", 86400000000LL}, {"h", 3600000000LL}, {"m", 60000000LL}, {"s", 1000000LL}, {"ms", 1000LL}};
-#define NUNITS (sizeof(units) / sizeof(units[0]))
-
-int gw_expire_duration_parse(const char *text, int64_t *us)
-{
-	char *end;
-	long long n;
-	size_t i;
-	errno = 0;
-	if (!text || text[0] < '0' || text[0] > '9')
-		goto bad;
-	n = strtoll(text, &end, 10);
-	if (errno || end == text || n <= 0)
-		goto bad;
-	for (i = 0; i < NUNITS; i++)
-		if (!strcmp(end, units[i].unit))
-			break;
-	if (i == NUNITS)
-		goto bad;
-	/* At most about 100 years: far past any retention, far from overflowing. */
-	if (n > (36500LL * units[0].us) / units[i].us)
-		return gw_error_set(GW_EINVALID, "'%s' is longer than 100 years", text);
-	*us = (int64_t)n * units[i].us;
-	return 0;
-bad:
-	return gw_error_set(GW_EINVALID, "'%s' is not a duration like 7d, 12h, 30m, 90s or 500ms", text ? text : "");
-}
-
-void gw_expire_duration_format(int64_t us, char *out, size_t n)
-{
-	size_t i;
-	for (i = 0; i < NUNITS; i++)
-		if (us > 0 && us % units[i].us == 0) {
-			snprintf(out, n, "%lld%s", (long long)(us / units[i].us), units[i].unit);
-			return;
-		}
-	snprintf(out, n, "%lldus", (long long)us);
 }

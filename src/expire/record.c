@@ -145,7 +145,7 @@ int64_t gw_expire_record_horizon(const gw_expire_record *r)
 void gw_expire_record_describe(const gw_expire_record *r, char *out, size_t n)
 {
 	char within[32], when[GW_TIME_TEXT_MAX];
-	gw_expire_duration_format(r->keep_within_us, within, sizeof(within));
+	gw_duration_format(r->keep_within_us, within, sizeof(within));
 	gw_time_format(r->time_us, when, sizeof(when));
 	snprintf(out, n, "policy keep-within=%s keep-full=%u, expired %s", within, r->keep_full, when);
 }

@@ -13,6 +13,7 @@
  */
 #include "store/s3.h"
 #include "gitwal/error.h"
+#include "gitwal/time.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -83,48 +84,32 @@ static int parse_bool(const char *name, const char *v, int *out)
 	return 0;
 }
 
-/* "30d" or "12h": the retention period. */
-static int parse_retain(const char *v, int64_t *out)
-{
-	char *end;
-	long long n;
-	errno = 0;
-	n = strtoll(v, &end, 10);
-	if (errno || end == v || n <= 0 || n > 36500 * 24 || (strcmp(end, "d") && strcmp(end, "h")))
-		return gw_error_set(GW_EINVALID,
-				    "store URL s3://: retain='%s' is not a period like 30d (days) or 12h (hours)", v);
-	*out = (int64_t)n * (*end == 'd' ? 86400 : 3600);
-	if (*out > (int64_t)36500 * 86400)
-		return gw_error_set(GW_EINVALID, "store URL s3://: retain='%s' is longer than 100 years", v);
-	return 0;
-}
-
 /*
- * A duration with its unit: "500ms", "30s", "90m", "24h" or "2d", from
+ * A duration (gw_duration_parse: "500ms", "30s", "90m", "24h" or "2d") from
  * min_ms to max_ms, into milliseconds. `like` is an example for the message.
  */
 static int parse_duration(const char *name, const char *v, const char *like, int64_t min_ms, int64_t max_ms,
 			  int64_t *out_ms)
 {
-	static const struct {
-		const char *unit;
-		int64_t ms;
-	} units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
-	char *end;
-	long long n;
-	size_t i;
-	errno = 0;
-	n = strtoll(v, &end, 10);
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (!strcmp(end, units[i].unit))
-			break;
-	if (errno || end == v || n <= 0 || i == sizeof(units) / sizeof(units[0]) || n > max_ms / units[i].ms ||
-	    n * units[i].ms < min_ms)
+	int64_t us;
+	if (gw_duration_parse(v, &us) < 0 || us % 1000 || us / 1000 < min_ms || us / 1000 > max_ms)
 		return gw_error_set(GW_EINVALID,
 				    "store URL s3://: %s='%s' is not a period like %s (ms, s, m, h or d) from %lldms to %llds",
 				    name, v, like, (long long)min_ms, (long long)(max_ms / 1000));
-	*out_ms = (int64_t)n * units[i].ms;
+	*out_ms = us / 1000;
 	return 0;
+}
+
+/* "30d", "12h" or "30s": how long each object stays locked (S3 dates are whole seconds). */
+static int parse_retain(const char *v, int64_t *out)
+{
+	int64_t ms;
+	int rc = parse_duration("retain", v, "30d", 1000, GW_DURATION_MAX_US / 1000, &ms);
+	if (rc == 0 && ms % 1000)
+		rc = gw_error_set(GW_EINVALID, "store URL s3://: retain='%s' is not whole seconds", v);
+	if (rc == 0)
+		*out = ms / 1000;
+	return rc;
 }
 
 /* "24h", "90m", "2d" or "30s": how old an incomplete multipart upload must be to be a dead writer's. */
@@ -341,10 +326,10 @@ char *s3_config_url(const s3_config *cfg)
 			 cfg->prefix[0] ? "/" : "", cfg->prefix, cfg->endpoint, cfg->region,
 			 cfg->path_style ? "true" : "false");
 	if (cfg->lock_mode && n > 0 && (size_t)n < sizeof(buf)) {
-		int64_t r = cfg->retain_seconds;
-		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "&lock=%s&retain=%lld%s",
-			      cfg->lock_mode == S3_LOCK_COMPLIANCE ? "compliance" : "governance",
-			      (long long)(r % 86400 ? r / 3600 : r / 86400), r % 86400 ? "h" : "d");
+		char retain[32];
+		gw_duration_format(cfg->retain_seconds * 1000000, retain, sizeof(retain));
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "&lock=%s&retain=%s",
+			      cfg->lock_mode == S3_LOCK_COMPLIANCE ? "compliance" : "governance", retain);
 	}
 	if (cfg->ca_file && n > 0 && (size_t)n < sizeof(buf))
 		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "&ca_file=%s", cfg->ca_file);

@@ -252,3 +252,55 @@ int gw_time_parse(const char *text, int64_t *time_us)
 		return gw_error_set(GW_EINVALID, "time '' is empty: give " RFC3339_HINT " or @<unix seconds>");
 	return text[0] == '@' ? parse_unix(text, time_us) : parse_rfc3339(text, time_us);
 }
+
+/*
+ * Durations (gw_duration_parse): one parser for every period a user gives,
+ * retention windows and the S3 store's time limits alike, so "90m" means
+ * the same everywhere. Largest unit first, so the formatter picks the
+ * largest that divides exactly.
+ */
+static const struct {
+	const char *unit;
+	int64_t us;
+} duration_units[] = {{"d", S_PER_DAY * US_PER_S}, {"h", 3600 * US_PER_S}, {"m", 60 * US_PER_S},
+		      {"s", US_PER_S},		   {"ms", 1000}};
+#define NDURATION_UNITS (sizeof(duration_units) / sizeof(duration_units[0]))
+
+int gw_duration_parse(const char *text, int64_t *us)
+{
+	int64_t n = 0;
+	const char *p = text;
+	size_t i;
+	/* Digits only: no sign, no blank (strtoll would take " +5d"), and an overflow is caught below. */
+	if (!text || *p < '0' || *p > '9')
+		goto bad;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (n > GW_DURATION_MAX_US)
+			goto long_;
+		n = n * 10 + (*p - '0');
+	}
+	for (i = 0; i < NDURATION_UNITS; i++)
+		if (!strcmp(p, duration_units[i].unit))
+			break;
+	if (i == NDURATION_UNITS || n == 0)
+		goto bad;
+	if (n > GW_DURATION_MAX_US / duration_units[i].us)
+		goto long_;
+	*us = n * duration_units[i].us;
+	return 0;
+long_:
+	return gw_error_set(GW_EINVALID, "'%s' is longer than 100 years", text);
+bad:
+	return gw_error_set(GW_EINVALID, "'%s' is not a duration like 7d, 12h, 30m, 90s or 500ms", text ? text : "");
+}
+
+void gw_duration_format(int64_t us, char *out, size_t n)
+{
+	size_t i;
+	for (i = 0; i < NDURATION_UNITS; i++)
+		if (us > 0 && us % duration_units[i].us == 0) {
+			snprintf(out, n, "%lld%s", (long long)(us / duration_units[i].us), duration_units[i].unit);
+			return;
+		}
+	snprintf(out, n, "%lldus", (long long)us);
+}

@@ -183,36 +183,6 @@ static void test_bad_window(void **state)
 	tu_assert_err(gw_expire_policy(&in, &o, &p), GW_EINVALID, "negative");
 }
 
-static void test_duration(void **state)
-{
-	int64_t us;
-	char buf[32];
-	(void)state;
-	assert_int_equal(gw_expire_duration_parse("7d", &us), 0);
-	assert_true(us == 7 * 86400 * S);
-	assert_int_equal(gw_expire_duration_parse("12h", &us), 0);
-	assert_true(us == 12 * 3600 * S);
-	assert_int_equal(gw_expire_duration_parse("90m", &us), 0);
-	assert_int_equal(gw_expire_duration_parse("3s", &us), 0);
-	assert_true(us == 3 * S);
-	assert_int_equal(gw_expire_duration_parse("1500ms", &us), 0);
-	gw_expire_duration_format(us, buf, sizeof(buf));
-	assert_string_equal(buf, "1500ms");
-	gw_expire_duration_format(7 * 86400 * S, buf, sizeof(buf));
-	assert_string_equal(buf, "7d");
-	gw_expire_duration_format(90 * 60 * S, buf, sizeof(buf));
-	assert_string_equal(buf, "90m");
-	tu_assert_err(gw_expire_duration_parse("7", &us), GW_EINVALID, "'7' is not a duration");
-	tu_assert_err(gw_expire_duration_parse("0d", &us), GW_EINVALID, "'0d'");
-	tu_assert_err(gw_expire_duration_parse("-1d", &us), GW_EINVALID, "'-1d'");
-	tu_assert_err(gw_expire_duration_parse("+1d", &us), GW_EINVALID, "'+1d'");
-	tu_assert_err(gw_expire_duration_parse("1w", &us), GW_EINVALID, "'1w'");
-	tu_assert_err(gw_expire_duration_parse("1d ", &us), GW_EINVALID, "'1d '");
-	tu_assert_err(gw_expire_duration_parse("", &us), GW_EINVALID, "''");
-	tu_assert_err(gw_expire_duration_parse("36501d", &us), GW_EINVALID, "100 years");
-	tu_assert_err(gw_expire_duration_parse("99999999999999999999s", &us), GW_EINVALID, "99999999999999999999s");
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -226,7 +196,6 @@ int main(void)
 		cmocka_unit_test(test_keep_full),
 		cmocka_unit_test(test_deleted_repository),
 		cmocka_unit_test(test_bad_window),
-		cmocka_unit_test(test_duration),
 	};
 	return tu_run_tests(tests);
 }

@@ -33,6 +33,10 @@ static void test_url_parameters(void **state)
 	assert_non_null(strstr(gw_error_message(), "needs retain="));
 	assert_int_equal(gw_store_open(&store, "s3://bucket/p?lock=forever&retain=1d"), GW_EINVALID);
 	assert_int_equal(gw_store_open(&store, "s3://bucket/p?lock=governance&retain=10y"), GW_EINVALID);
+	assert_non_null(strstr(gw_error_message(), "retain='10y' is not a period"));
+	assert_int_equal(gw_store_open(&store, "s3://bucket/p?lock=governance&retain=1500ms"), GW_EINVALID);
+	assert_non_null(strstr(gw_error_message(), "retain='1500ms' is not whole seconds"));
+	assert_int_equal(gw_store_open(&store, "s3://bucket/p?lock=governance&retain=36501d"), GW_EINVALID);
 	assert_int_equal(gw_store_open(&store, "s3://bucket/p?retries=99"), GW_EINVALID);
 	assert_int_equal(gw_store_open(&store, "s3://bucket/p?ca_file=/nonexistent/ca.pem"), GW_EINVALID);
 	assert_int_equal(gw_store_open(&store, "s3://Bad_Bucket/p"), GW_EINVALID);
@@ -98,6 +102,13 @@ static void test_url_parameters(void **state)
 	url = s3_config_url(&cfg);
 	assert_string_equal(url, "s3://bucket/a/b?endpoint=https://s3.eu-west-3.amazonaws.com&region=eu-west-3"
 				 "&path_style=false&lock=governance&retain=36h&retries=2");
+	free(url);
+	s3_config_dispose(&cfg);
+	/* A retention of seconds (tests of expiry on a locked bucket) reads back as itself. */
+	assert_int_equal(s3_config_parse(&cfg, "bucket?region=eu-west-3&lock=compliance&retain=90s"), 0);
+	assert_int_equal(cfg.retain_seconds, 90);
+	url = s3_config_url(&cfg);
+	assert_non_null(strstr(url, "&lock=compliance&retain=90s"));
 	free(url);
 	s3_config_dispose(&cfg);
 	setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.2:9000/", 1);

@@ -253,12 +253,69 @@ static void test_against_timegm(void **state)
 	}
 }
 
+/* Durations: every unit, the largest exact unit back, and the edges the parser refuses. */
+static void test_duration(void **state)
+{
+	static const struct {
+		const char *text;
+		int64_t us;
+		const char *back;
+	} good[] = {
+		{"1ms", 1000, "1ms"},
+		{"1500ms", 1500000, "1500ms"},
+		{"90s", 90000000LL, "90s"},
+		{"120s", 120000000LL, "2m"},
+		{"90m", 5400000000LL, "90m"},
+		{"12h", 43200000000LL, "12h"},
+		{"48h", 172800000000LL, "2d"},
+		{"7d", 604800000000LL, "7d"},
+		{"007d", 604800000000LL, "7d"},
+		{"36500d", GW_DURATION_MAX_US, "36500d"},
+		{"876000h", GW_DURATION_MAX_US, "36500d"},
+		{"3153600000000ms", GW_DURATION_MAX_US, "36500d"},
+	};
+	static const struct {
+		const char *text, *message;
+	} bad[] = {
+		{"", "'' is not a duration like 7d"}, {"7", "'7' is not a duration"}, {"d", "'d' is not"},
+		{"0d", "'0d' is not"},                {"0ms", "'0ms' is not"},         {"-1d", "'-1d' is not"},
+		{"+1d", "'+1d' is not"},              {" 1d", "' 1d' is not"},         {"1d ", "'1d ' is not"},
+		{"1 d", "'1 d' is not"},              {"1w", "'1w' is not"},           {"1D", "'1D' is not"},
+		{"1us", "'1us' is not"},              {"1.5h", "'1.5h' is not"},       {"1dd", "'1dd' is not"},
+		{"36501d", "'36501d' is longer than 100 years"},
+		{"3153600000001ms", "longer than 100 years"},
+		{"99999999999999999999s", "'99999999999999999999s' is longer than 100 years"},
+		{"99999999999999999999999999999999999999d", "longer than 100 years"},
+	};
+	int64_t us;
+	char buf[32];
+	size_t i;
+	(void)state;
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		us = 0;
+		assert_int_equal(gw_duration_parse(good[i].text, &us), 0);
+		assert_true(us == good[i].us);
+		gw_duration_format(us, buf, sizeof(buf));
+		assert_string_equal(buf, good[i].back);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		us = 42;
+		tu_assert_err(gw_duration_parse(bad[i].text, &us), GW_EINVALID, bad[i].message);
+		assert_true(us == 42); /* untouched on error */
+	}
+	tu_assert_err(gw_duration_parse(NULL, &us), GW_EINVALID, "'' is not a duration");
+	gw_duration_format(1500, buf, sizeof(buf));
+	assert_string_equal(buf, "1500us");
+	gw_duration_format(0, buf, sizeof(buf));
+	assert_string_equal(buf, "0us");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_format),       cmocka_unit_test(test_calendar), cmocka_unit_test(test_clock_fields),
 		cmocka_unit_test(test_leap_seconds), cmocka_unit_test(test_offsets),  cmocka_unit_test(test_range),
-		cmocka_unit_test(test_syntax),       cmocka_unit_test(test_against_timegm),
+		cmocka_unit_test(test_syntax),       cmocka_unit_test(test_against_timegm), cmocka_unit_test(test_duration),
 	};
 	return tu_run_tests(tests);
 }
