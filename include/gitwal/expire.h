@@ -154,7 +154,7 @@ typedef struct gw_expire_repo_result {
 
 typedef struct gw_expire_result {
 	gw_expire_repo_result *repos;
-	size_t nrepos;
+	size_t nrepos, repos_cap;
 	uint64_t keys_removed, bytes_removed, keys_locked, keys_failed, records;
 	uint64_t requests;      /* store requests of the run (listings, reads, writes, removals) */
 	int64_t lock_period_s;  /* a lock period longer than the window was met (warned once): that period */

@@ -22,6 +22,8 @@ typedef struct gw_cli {
 	int jobs;
 	char *config_path;
 	const gw_cli_spec *spec; /* the command's (gw_cli_parse): its options resolve too */
+	const gw_opt *given[GW_CLI_MAX_OPTIONS]; /* options given a value, even 0 (gw_opt_given) */
+	size_t ngiven;
 	/* opened on demand */
 	gw_store *store;
 	gw_index *index;

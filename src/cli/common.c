@@ -138,7 +138,7 @@ static int each_unset(gw_cli *cli, resolve_fn fn, void *payload)
 	int rc;
 	for (t = 0; t < 2; t++)
 		for (o = tables[t]; o && o->type != GW_OPT_END; o++)
-			if ((o->env || o->config) && !gw_opt_is_set(o, cli) && (rc = fn(cli, o, payload)) < 0)
+			if ((o->env || o->config) && !gw_opt_given(o, cli) && (rc = fn(cli, o, payload)) < 0)
 				return rc;
 	return 0;
 }
@@ -149,7 +149,10 @@ static int from_environment(gw_cli *cli, const gw_opt *o, void *payload)
 	(void)payload;
 	if (!value || (!*value && !(o->flags & GW_OPT_ENV_EMPTY)))
 		return 0;
-	return gw_opt_set(o, cli, value) < 0 ? gw_error_prefix("environment variable %s", o->env) : 0;
+	if (gw_opt_set(o, cli, value) < 0)
+		return gw_error_prefix("environment variable %s", o->env);
+	gw_opt_mark_given(o, cli); /* GITWAL_X=0 stays 0 whatever the config file says */
+	return 0;
 }
 
 typedef struct {
@@ -168,6 +171,8 @@ static int from_config(gw_cli *cli, const gw_opt *o, void *payload)
 	if ((rc = gw_opt_set(o, cli, e->value)) < 0) {
 		snprintf(why, sizeof(why), "%s", gw_error_message());
 		rc = gw_error_set(rc, "config file %s: %s = %s", f->path, o->config, why);
+	} else {
+		gw_opt_mark_given(o, cli);
 	}
 	git_config_entry_free(e);
 	return rc;

@@ -14,7 +14,7 @@
 #include <string.h>
 
 /* More than any command has: the table is on the stack. */
-#define MAX_OPTIONS 48
+#define MAX_OPTIONS GW_CLI_MAX_OPTIONS
 
 int gw_cli_fail(const char *cmd)
 {
@@ -115,6 +115,28 @@ int gw_opt_is_set(const gw_opt *o, const void *opts)
 	}
 }
 
+int gw_opt_given(const gw_opt *o, const void *opts)
+{
+	const gw_cli *cli = opts;
+	size_t i;
+	for (i = 0; i < cli->ngiven; i++)
+		if (cli->given[i] == o)
+			return 1;
+	return gw_opt_is_set(o, opts);
+}
+
+void gw_opt_mark_given(const gw_opt *o, void *opts)
+{
+	gw_cli *cli = opts;
+	size_t i;
+	for (i = 0; i < cli->ngiven; i++)
+		if (cli->given[i] == o)
+			return;
+	/* Room for every option: a command has at most GW_CLI_MAX_OPTIONS (gw_cli_parse takes no more). */
+	if (cli->ngiven < GW_CLI_MAX_OPTIONS)
+		cli->given[cli->ngiven++] = o;
+}
+
 int gw_cli_parse(const gw_cli_spec *spec, int argc, char **argv, void *opts, int *operands)
 {
 	const gw_opt *list[MAX_OPTIONS], *tables[2] = {spec->options, gw_cli_common.options}, *o;
@@ -156,6 +178,7 @@ int gw_cli_parse(const gw_cli_spec *spec, int argc, char **argv, void *opts, int
 			return rc == GW_EINVALID
 				       ? gw_cli_usage_error(spec->name, "option --%s: %s", o->name, gw_error_message())
 				       : gw_cli_fail(spec->name);
+		gw_opt_mark_given(o, opts);
 	}
 	if (optind < argc && !(spec->flags & GW_CLI_OPERANDS))
 		return gw_cli_usage_error(spec->name, "unexpected argument '%s'%s", argv[optind],

@@ -33,6 +33,9 @@ typedef enum {
 	GW_OPT_TEXT,    /* not an option: a line of help among them (a heading; "" a blank line) */
 } gw_opt_type;
 
+/* The most options a command has, its own and the common ones together. */
+#define GW_CLI_MAX_OPTIONS 48
+
 /* gw_opt.flags */
 #define GW_OPT_ABOVE_MIN 1u /* GW_OPT_NUMBER: min itself is out of range */
 #define GW_OPT_SETTING 2u   /* not on the command line: only the environment or the config file give it */
@@ -104,6 +107,16 @@ int gw_cli_parse(const gw_cli_spec *spec, int argc, char **argv, void *opts, int
 int gw_opt_set(const gw_opt *o, void *opts, const char *value);
 /* Whether o's field in opts holds a value (a string, or a number other than 0). */
 int gw_opt_is_set(const gw_opt *o, const void *opts);
+/*
+ * Whether o was given, by the command line or (gw_cli_resolve) the
+ * environment or the config file, or holds a value: then what comes later
+ * in the order (the environment, the config file, the defaults) leaves it
+ * alone. "Given" is recorded apart from the value, so `--keep-full 0` on
+ * the command line stays 0 whatever gitwal.keepFull says.
+ */
+int gw_opt_given(const gw_opt *o, const void *opts);
+/* Record that o was given (opts begins with its gw_cli). */
+void gw_opt_mark_given(const gw_opt *o, void *opts);
 
 /* The command's help: head, options, tail, then the common options. */
 void gw_cli_help(FILE *out, const gw_cli_spec *spec);

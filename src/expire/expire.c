@@ -27,6 +27,7 @@
  * step 4) and finishes it.
  */
 #include "gitwal/expire.h"
+#include "gitwal/array.h"
 #include "gitwal/error.h"
 #include "gitwal/layout.h"
 #include "gitwal/manifest.h"
@@ -92,10 +93,9 @@ static void log_line(run *x, const char *fmt, ...)
 static gw_expire_repo_result *add_result(run *x, const char *rel)
 {
 	gw_expire_result *r = x->res;
-	gw_expire_repo_result *n = realloc(r->repos, (r->nrepos + 1) * sizeof(*n));
-	if (!n)
+	gw_expire_repo_result *n;
+	if (GW_ARRAY_RESERVE(r->repos, r->repos_cap, r->nrepos + 1) < 0)
 		return NULL;
-	r->repos = n;
 	n = &r->repos[r->nrepos];
 	memset(n, 0, sizeof(*n));
 	if (!(n->repository = strdup(rel)))
@@ -330,34 +330,22 @@ typedef struct {
 	size_t n, cap;
 	char **repos;
 	size_t *start; /* repos[i]'s full backups begin at fulls[start[i]] */
-	size_t nrepos, rcap;
+	size_t nrepos, rcap, scap;
 } full_walk;
 
 static int full_cb(const gw_full_record *rec, void *payload)
 {
 	full_walk *w = payload;
 	if (!w->nrepos || strcmp(w->repos[w->nrepos - 1], rec->repository) != 0) {
-		if (w->nrepos == w->rcap) {
-			size_t cap = w->rcap ? w->rcap * 2 : 16;
-			char **nr = realloc(w->repos, cap * sizeof(*nr));
-			size_t *ns = nr ? realloc(w->start, cap * sizeof(*ns)) : NULL;
-			if (nr)
-				w->repos = nr;
-			if (!ns)
-				return oom();
-			w->start = ns;
-			w->rcap = cap;
-		}
+		if (GW_ARRAY_RESERVE(w->repos, w->rcap, w->nrepos + 1) < 0 ||
+		    GW_ARRAY_RESERVE(w->start, w->scap, w->nrepos + 1) < 0)
+			return GW_ERROR;
 		if (!(w->repos[w->nrepos] = strdup(rec->repository)))
 			return oom();
 		w->start[w->nrepos++] = w->n;
 	}
-	if (w->n == w->cap) {
-		gw_expire_full *nf = realloc(w->fulls, (w->cap = w->cap ? w->cap * 2 : 16) * sizeof(*nf));
-		if (!nf)
-			return oom();
-		w->fulls = nf;
-	}
+	if (GW_ARRAY_RESERVE(w->fulls, w->cap, w->n + 1) < 0)
+		return GW_ERROR;
 	w->fulls[w->n].lsn = rec->lsn;
 	w->fulls[w->n++].time_us = rec->time_us;
 	return 0;
@@ -566,12 +554,8 @@ static int keep_planned(run *x, const char *rel, const gw_expire_full *fulls, si
 		return rc;
 	if (plan.action == GW_EXPIRE_KEEP)
 		return 0;
-	if (pl->n == pl->cap) {
-		planned *np = realloc(pl->items, (pl->cap = pl->cap ? pl->cap * 2 : 16) * sizeof(*np));
-		if (!np)
-			return oom();
-		pl->items = np;
-	}
+	if (GW_ARRAY_RESERVE(pl->items, pl->cap, pl->n + 1) < 0)
+		return GW_ERROR;
 	p = &pl->items[pl->n];
 	memset(p, 0, sizeof(*p));
 	if (!(p->rel = strdup(rel)) || (n && !(p->fulls = malloc(n * sizeof(*fulls))))) {

@@ -43,8 +43,12 @@ printf '[gitwal]\n\tkeepWithin = 100d\n\tkeepFull = 2\n' > "$XDG_CONFIG_HOME/git
 gitwal expire --dry-run --json > "$T/plan.json" 2>"$T/err" || fail "dry run from the config: $(cat "$T/err")"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["keep_within"]=="100d" and d["keep_full"]==2 and d["repositories"]==[], d' "$T/plan.json" ||
   fail "the config's policy: $(cat "$T/plan.json")"
+# --keep-full 0 on the command line is given, not unset: it wins over gitwal.keepFull.
+gitwal expire --dry-run --json --keep-full 0 > "$T/plan.json" 2>"$T/err" || fail "dry run with --keep-full 0: $(cat "$T/err")"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["keep_full"]==0, d' "$T/plan.json" ||
+  fail "--keep-full 0 was overridden by gitwal.keepFull: $(cat "$T/plan.json")"
 rm "$XDG_CONFIG_HOME/gitwal/config"
-pass "usage errors name the option; gitwal.keepWithin and gitwal.keepFull are read"
+pass "usage errors name the option; gitwal.keepWithin and gitwal.keepFull are read; --keep-full 0 wins over them"
 
 # ---- the plan (dry run): nothing written ----
 store_snapshot > "$T/snap"

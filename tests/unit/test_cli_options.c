@@ -423,6 +423,46 @@ static void test_precedence(void **state)
 	gw_cli_dispose(&o.cli);
 }
 
+/* An option whose 0 is a value (--keep-full 0): given on the command line or in the environment, it stays 0. */
+static const gw_opt zero_options[] = {
+	{.type = GW_OPT_INT, .name = "level", .arg = "N", .offset = offsetof(t_opts, level), .min = 0, .max = 9,
+	 .env = "GITWAL_TEST_LEVEL", .config = "gitwal.level", .help = "a level, 0 included"},
+	GW_OPT_END_,
+};
+static const gw_cli_spec zero_spec = {.name = "z", .head = "usage: gitwal z\n", .options = zero_options, .column = 14};
+
+static void test_zero_given(void **state)
+{
+	char cfg[256];
+	capture err;
+	t_opts o;
+	int first;
+	(void)state;
+	snprintf(cfg, sizeof(cfg), "%s", write_config("zero", "[gitwal]\n\tlevel = 4\n"));
+	assert_int_equal(parse(&zero_spec, &o, &first, ARGS("--config", cfg), &err), GW_CLI_GO);
+	assert_int_equal(gw_cli_resolve(&o.cli, 0), 0);
+	assert_int_equal(o.level, 4);
+	gw_cli_dispose(&o.cli);
+	/* The command line's 0 over the config file's 4. */
+	assert_int_equal(parse(&zero_spec, &o, &first, ARGS("--config", cfg, "--level", "0"), &err), GW_CLI_GO);
+	assert_true(gw_opt_given(&zero_options[0], &o));
+	assert_int_equal(gw_cli_resolve(&o.cli, 0), 0);
+	assert_int_equal(o.level, 0);
+	gw_cli_dispose(&o.cli);
+	/* The environment's 0 over the config file's 4, and the command line over the environment. */
+	setenv("GITWAL_TEST_LEVEL", "0", 1);
+	assert_int_equal(parse(&zero_spec, &o, &first, ARGS("--config", cfg), &err), GW_CLI_GO);
+	assert_false(gw_opt_given(&zero_options[0], &o));
+	assert_int_equal(gw_cli_resolve(&o.cli, 0), 0);
+	assert_int_equal(o.level, 0);
+	gw_cli_dispose(&o.cli);
+	assert_int_equal(parse(&zero_spec, &o, &first, ARGS("--config", cfg, "--level", "2"), &err), GW_CLI_GO);
+	assert_int_equal(gw_cli_resolve(&o.cli, 0), 0);
+	assert_int_equal(o.level, 2);
+	gw_cli_dispose(&o.cli);
+	unsetenv("GITWAL_TEST_LEVEL");
+}
+
 static void test_resolve_errors(void **state)
 {
 	char expect[512], *bad;
@@ -468,6 +508,7 @@ int main(void)
 		cmocka_unit_test(test_man),
 		cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zero_given, setup, teardown),
 	};
 	git_libgit2_init(); /* the config file is read with libgit2 */
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
