@@ -149,6 +149,7 @@ typedef struct gw_expire_repo_result {
 	uint64_t keys_locked;   /* left: under Object Lock retention */
 	int64_t locked_until;   /* the latest retain-until among them (seconds) */
 	uint64_t keys_failed;   /* left: the store refused otherwise */
+	char *refused;          /* keys_failed: the first such key and why, one line */
 	char *error;            /* the repository failed (nothing more was removed), or NULL */
 } gw_expire_repo_result;
 

@@ -217,6 +217,15 @@ typedef int (*gw_store_removal_cb)(const gw_store_removal *r, void *payload);
 int gw_store_remove_batch(gw_store *store, const char *const *keys, size_t n, int64_t now_s, gw_store_removal_cb cb,
 			  void *payload);
 
+/*
+ * How long the store locks what it is given (seconds; 0: nothing is locked,
+ * or not known): on S3 the URL's retain= with lock=, else the bucket's
+ * default Object Lock retention (one request); the file store locks nothing
+ * that stops retention. For retention's warning that a lock longer than its
+ * window keeps what it expires (DESIGN.md 18.6).
+ */
+int gw_store_lock_period(gw_store *store, int64_t *seconds);
+
 /* 0 when key is a valid store key, GW_EINVALID (with a message) otherwise. */
 int gw_store_key_check(const char *key);
 

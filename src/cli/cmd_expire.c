@@ -140,8 +140,8 @@ static void print_repo(const gw_expire_repo_result *r, int dry_run)
 		       (unsigned long long)r->keys_locked, until);
 	}
 	if (r->keys_failed)
-		fprintf(stderr, "gitwal expire: %s: the store refused to remove %llu keys (named in the log above)\n",
-			r->repository, (unsigned long long)r->keys_failed);
+		fprintf(stderr, "gitwal expire: %s: the store refused to remove %llu keys, the first %s\n", r->repository,
+			(unsigned long long)r->keys_failed, r->refused ? r->refused : "(out of memory)");
 }
 
 int gw_cmd_expire(int argc, char **argv)

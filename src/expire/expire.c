@@ -121,6 +121,19 @@ static void kill_point(run *x, const char *point)
 		raise(SIGKILL);
 }
 
+/* A lock longer than the window keeps what the policy expires: say so once a run. */
+static void warn_lock(run *x, int64_t period_s)
+{
+	char within[32], lock[32];
+	if (x->warned_lock || period_s <= x->opts->keep_within_us / 1000000)
+		return;
+	x->warned_lock = 1;
+	x->res->lock_period_s = period_s;
+	gw_duration_format(x->opts->keep_within_us, within, sizeof(within));
+	gw_duration_format(period_s * 1000000, lock, sizeof(lock));
+	log_line(x, "expire_warning kind=lock_longer_than_window lock=%s window=%s", lock, within);
+}
+
 /* ---- removing what a record covers ---- */
 
 typedef struct {
@@ -203,18 +216,13 @@ static int removal_cb(const gw_store_removal *r, void *payload)
 			rr->locked_until = r->retain_until;
 		gw_time_format(r->retain_until * 1000000, until, sizeof(until));
 		log_line(x, "expire_locked repo=%s key=%s until=%s", rr->repository, r->key, until);
-		/* A lock longer than the window keeps what the policy expires: say so once. */
-		if (!x->warned_lock && r->created && r->retain_until - r->created > x->opts->keep_within_us / 1000000) {
-			char within[32], lock[32];
-			x->warned_lock = 1;
-			x->res->lock_period_s = r->retain_until - r->created;
-			gw_duration_format(x->opts->keep_within_us, within, sizeof(within));
-			gw_duration_format(x->res->lock_period_s * 1000000, lock, sizeof(lock));
-			log_line(x, "expire_warning kind=lock_longer_than_window lock=%s window=%s", lock, within);
-		}
+		if (r->created)
+			warn_lock(x, r->retain_until - r->created);
 		return 0;
 	}
 	rr->keys_failed++;
+	if (!rr->refused && asprintf(&rr->refused, "%s: %s", r->key, r->message ? r->message : "refused") < 0)
+		rr->refused = NULL;
 	log_line(x, "expire_refused repo=%s key=%s error=\"%s\"", rr->repository, r->key,
 		 r->message ? r->message : "refused");
 	return 0;
@@ -609,6 +617,21 @@ int gw_expire_run(gw_store *store, gw_index *index, const gw_expire_opts *opts, 
 	}
 	result->plan_seconds = since(&t0);
 
+	/*
+	 * The store's lock period (the URL's or the bucket's default retention),
+	 * once, when something is to go: a lock longer than the window is
+	 * warned of before any object refuses. A store that cannot say is no
+	 * reason not to expire: the locked objects then tell (removal_cb).
+	 */
+	if (rc == 0 && pl.n) {
+		int64_t period = 0;
+		if (gw_store_lock_period(store, &period) == 0)
+			warn_lock(&x, period);
+		else
+			gw_error_clear();
+		result->requests++;
+	}
+
 	/* 3-6. Each repository with something to remove. */
 	for (i = 0; i < pl.n && rc == 0 && !(opts->stop && *opts->stop); i++)
 		rc = expire_repo(&x, pl.items[i].rel, pl.items[i].fulls, pl.items[i].n);
@@ -642,6 +665,7 @@ void gw_expire_result_dispose(gw_expire_result *result)
 		free(result->repos[i].repository);
 		free(result->repos[i].record_key);
 		free(result->repos[i].error);
+		free(result->repos[i].refused);
 	}
 	free(result->repos);
 	memset(result, 0, sizeof(*result));

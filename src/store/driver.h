@@ -55,6 +55,8 @@ struct gw_store_driver {
 	/* gw_store_remove_batch; NULL: remove() key by key, with a stat first where objects can be locked. */
 	int (*remove_batch)(gw_store *store, const char *const *keys, size_t n, int64_t now_s, gw_store_removal_cb cb,
 			    void *payload);
+	/* gw_store_lock_period; NULL: the store locks nothing (0). */
+	int (*lock_period)(gw_store *store, int64_t *seconds);
 	/* gw_store_health_get; NULL: always healthy. */
 	void (*health)(gw_store *store, gw_store_health *out);
 };

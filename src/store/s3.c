@@ -1495,6 +1495,345 @@ static int s3_remove(gw_store *store, const char *key)
 	return rc;
 }
 
+/*
+ * Retention's removals (gw_store_remove_batch; DESIGN.md 18.6, 18.8):
+ * DeleteObjects, S3_DELETE_MAX objects per request. On a plain bucket the
+ * keys themselves are named; on a versioned one a key's DELETE would only add
+ * a delete marker, so its every version (delete markers included) is named,
+ * found by listing the versions under the batch's common prefix from its
+ * first key to its last: the listing and the requests follow what is
+ * removed. A version the server refuses with AccessDenied is an Object Lock
+ * retention (or legal hold): its retain-until date is read (HEAD of the
+ * version) and the key reported GW_ELOCKED with it, not fatal; any other
+ * refusal is reported for its key. Quiet mode: the answer lists refusals
+ * only, so it stays small whatever the batch.
+ */
+#define S3_DELETE_MAX 1000
+
+typedef struct {
+	const char *key;    /* the caller's */
+	char *object;       /* the object name (the store prefix and the key) */
+	gw_store_removal r; /* what happened: rc 0 until a version is refused */
+	int reported;
+} del_key;
+
+typedef struct {
+	size_t key;       /* index into the sorted del_key array */
+	char *version_id; /* NULL on a plain bucket */
+} del_version;
+
+typedef struct {
+	gw_s3 *s3;
+	int64_t now_s;
+	del_key *keys;
+	size_t nkeys;
+	del_version *versions;
+	size_t nversions, vcap;
+	char *prefix; /* the common prefix of the objects (for the version listing) */
+	int past;     /* the version listing went past the last object */
+} del_batch;
+
+static int del_key_cmp(const void *a, const void *b)
+{
+	return strcmp(((const del_key *)a)->object, ((const del_key *)b)->object);
+}
+
+static del_key *del_find(del_batch *d, const char *object)
+{
+	del_key probe = {.object = (char *)object};
+	return bsearch(&probe, d->keys, d->nkeys, sizeof(*d->keys), del_key_cmp);
+}
+
+static int del_add_version(del_batch *d, size_t key, const char *version_id)
+{
+	del_version *v;
+	if (GW_ARRAY_RESERVE(d->versions, d->vcap, d->nversions + 1) < 0)
+		return GW_ERROR;
+	v = &d->versions[d->nversions];
+	v->key = key;
+	v->version_id = NULL;
+	if (version_id && !(v->version_id = strdup(version_id)))
+		return oom();
+	d->nversions++;
+	return 0;
+}
+
+static int del_version_cb(const char *object, const char *version_id, int delete_marker, void *payload)
+{
+	del_batch *d = payload;
+	del_key *k;
+	(void)delete_marker; /* a delete marker is a version too: it goes with the rest */
+	if (strcmp(object, d->keys[d->nkeys - 1].object) > 0) {
+		d->past = 1;
+		return 1;
+	}
+	if (!(k = del_find(d, object)))
+		return 0; /* another key under the prefix, not removed in this batch */
+	return del_add_version(d, (size_t)(k - d->keys), version_id);
+}
+
+/* Every version of the batch's objects, in key order (ListObjectVersions lists a key's versions together). */
+static int del_list_versions(del_batch *d)
+{
+	char *key_marker = NULL, *version_marker = NULL;
+	int truncated = 1, rc = 0;
+	while (truncated && !d->past && rc == 0) {
+		s3_param params[4] = {{"versions", NULL}, {"prefix", d->prefix}};
+		s3_request req = {.method = "GET"};
+		s3_buf page = {.max = LIST_PAGE_MAX};
+		char *query, *nk = NULL, *nv = NULL;
+		size_t np = 2;
+		if (key_marker) {
+			params[np++] = (s3_param){"key-marker", key_marker};
+			if (version_marker)
+				params[np++] = (s3_param){"version-id-marker", version_marker};
+		}
+		if (!(query = s3_query_build(params, np))) {
+			rc = oom();
+			break;
+		}
+		req.query = query;
+		req.response = &page;
+		if ((rc = s3_request_run(d->s3, &req)) == 0)
+			rc = s3_xml_list_versions(page.data, page.len, del_version_cb, d, &truncated, &nk, &nv);
+		if (rc > 0)
+			rc = 0; /* past the last object */
+		free(key_marker);
+		free(version_marker);
+		key_marker = nk;
+		version_marker = nv;
+		free(query);
+		s3_buf_dispose(&page);
+		s3_request_dispose(&req);
+	}
+	free(key_marker);
+	free(version_marker);
+	return rc;
+}
+
+/* Append text with XML's five special characters escaped. */
+static int xml_append(s3_buf *b, const char *text)
+{
+	int rc = 0;
+	for (; *text && rc == 0; text++) {
+		const char *e = *text == '&' ? "&amp;" : *text == '<' ? "&lt;" : *text == '>' ? "&gt;"
+			      : *text == '"' ? "&quot;" : *text == '\'' ? "&apos;" : NULL;
+		rc = e ? s3_buf_append(b, e, strlen(e)) : s3_buf_append(b, text, 1);
+	}
+	return rc;
+}
+
+/* Why a version was refused: Object Lock retention (GW_ELOCKED with its dates) or the server's words. */
+static void del_refused(del_batch *d, del_key *k, const char *version_id, const char *code, const char *message)
+{
+	char *msg;
+	if (!strcmp(code, "NoSuchKey") || !strcmp(code, "NoSuchVersion"))
+		return; /* gone already: removed is what was asked */
+	if (!strcmp(code, "AccessDenied") && d->s3->versioned) {
+		s3_param params[1] = {{"versionId", version_id}};
+		s3_request head = {.method = "HEAD", .key = k->key, .ok_status = {404}};
+		char *query = version_id ? s3_query_build(params, 1) : NULL;
+		head.query = query;
+		if ((!version_id || query) && s3_request_run(d->s3, &head) == 0 && head.status != 404 &&
+		    head.retain_until > d->now_s) {
+			/* The latest date of its versions: the key is gone only when every one may go. */
+			if (k->r.rc != GW_ELOCKED || head.retain_until > k->r.retain_until) {
+				k->r.retain_until = head.retain_until;
+				k->r.created = head.last_modified;
+			}
+			if (k->r.rc == 0 || k->r.rc == GW_ELOCKED) {
+				k->r.rc = GW_ELOCKED;
+				free((char *)k->r.message);
+				k->r.message = strdup("under Object Lock retention");
+			}
+			gw_error_clear();
+			free(query);
+			s3_request_dispose(&head);
+			return;
+		}
+		gw_error_clear();
+		free(query);
+		s3_request_dispose(&head);
+	}
+	if (k->r.rc != 0 && k->r.rc != GW_ELOCKED)
+		return; /* the first refusal says why */
+	if (asprintf(&msg, "removal refused by store %s (%s: %s)", d->s3->url, code, message) < 0)
+		msg = NULL;
+	free((char *)k->r.message);
+	k->r.message = msg;
+	k->r.rc = !strcmp(code, "AccessDenied") ? GW_EAUTH : GW_ERROR;
+}
+
+static int del_error_cb(const char *object, const char *version_id, const char *code, const char *message,
+			void *payload)
+{
+	del_batch *d = payload;
+	del_key *k = del_find(d, object);
+	if (k)
+		del_refused(d, k, version_id, code, message);
+	return 0; /* an object not asked for: nothing of ours */
+}
+
+/* One DeleteObjects request for versions [from, to). */
+static int del_send(del_batch *d, size_t from, size_t to)
+{
+	static const char head[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+				   "<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>true</Quiet>";
+	s3_buf body = {0};
+	s3_request req = {.method = "POST", .query = "delete="};
+	size_t i;
+	int rc = s3_buf_append(&body, head, sizeof(head) - 1);
+	for (i = from; i < to && rc == 0; i++) {
+		const del_version *v = &d->versions[i];
+		if ((rc = s3_buf_append(&body, "<Object><Key>", 13)) == 0 &&
+		    (rc = xml_append(&body, d->keys[v->key].object)) == 0 &&
+		    (rc = s3_buf_append(&body, "</Key>", 6)) == 0 && v->version_id &&
+		    (rc = s3_buf_append(&body, "<VersionId>", 11)) == 0 && (rc = xml_append(&body, v->version_id)) == 0)
+			rc = s3_buf_append(&body, "</VersionId>", 12);
+		if (rc == 0)
+			rc = s3_buf_append(&body, "</Object>", 9);
+	}
+	if (rc == 0)
+		rc = s3_buf_append(&body, "</Delete>", 9);
+	if (rc < 0) {
+		s3_buf_dispose(&body);
+		return oom();
+	}
+	req.body = body.data;
+	req.body_len = body.len;
+	req.upload = 1;
+	if ((rc = s3_request_run(d->s3, &req)) == 0)
+		rc = s3_xml_delete_result(req.response->data, req.response->len, del_error_cb, d);
+	if (rc < 0)
+		gw_error_prefix("removing %zu objects (DeleteObjects)", to - from);
+	s3_request_dispose(&req);
+	s3_buf_dispose(&body);
+	return rc;
+}
+
+/* Tell the caller about every key before `upto` (sorted order) not yet told; non-zero from cb stops. */
+static int del_report(del_batch *d, size_t upto, gw_store_removal_cb cb, void *payload)
+{
+	size_t i;
+	int stop;
+	for (i = 0; i < upto; i++) {
+		if (d->keys[i].reported)
+			continue;
+		d->keys[i].reported = 1;
+		if ((stop = cb(&d->keys[i].r, payload)) != 0)
+			return stop;
+	}
+	return 0;
+}
+
+static void del_dispose(del_batch *d)
+{
+	size_t i;
+	for (i = 0; i < d->nkeys; i++) {
+		free(d->keys[i].object);
+		free((char *)d->keys[i].r.message);
+	}
+	for (i = 0; i < d->nversions; i++)
+		free(d->versions[i].version_id);
+	free(d->keys);
+	free(d->versions);
+	free(d->prefix);
+}
+
+static int s3_remove_batch(gw_store *store, const char *const *keys, size_t n, int64_t now_s, gw_store_removal_cb cb,
+			   void *payload)
+{
+	gw_s3 *s3 = impl(store);
+	del_batch d;
+	size_t i, j, plen;
+	int rc;
+
+	memset(&d, 0, sizeof(d));
+	d.s3 = s3;
+	d.now_s = now_s;
+	if (!n)
+		return 0;
+	if ((rc = ensure_probed(store)) < 0)
+		return rc;
+	if (!(d.keys = calloc(n, sizeof(*d.keys))))
+		return oom();
+	for (i = 0; i < n; i++) {
+		d.keys[i].key = keys[i];
+		d.keys[i].r.key = keys[i];
+		if (!(d.keys[i].object = object_name(s3, keys[i]))) {
+			d.nkeys = i;
+			del_dispose(&d);
+			return oom();
+		}
+	}
+	/* Sorted, each key once: the version listing comes in this order, and bsearch finds its entries. */
+	qsort(d.keys, n, sizeof(*d.keys), del_key_cmp);
+	for (i = 0, j = 0; i < n; i++) {
+		if (j && !strcmp(d.keys[j - 1].object, d.keys[i].object)) {
+			free(d.keys[i].object);
+			continue;
+		}
+		d.keys[j++] = d.keys[i];
+	}
+	d.nkeys = j;
+	if (!s3->versioned) {
+		for (i = 0; i < d.nkeys && rc == 0; i++)
+			rc = del_add_version(&d, i, NULL);
+	} else {
+		const char *first = d.keys[0].object, *last = d.keys[d.nkeys - 1].object;
+		for (plen = 0; first[plen] && first[plen] == last[plen]; plen++)
+			;
+		if (!(d.prefix = strndup(first, plen)))
+			rc = oom();
+		if (rc == 0)
+			rc = del_list_versions(&d);
+	}
+	/* S3_DELETE_MAX versions a request; after each, the keys whose every version was in it are told. */
+	for (i = 0; i < d.nversions && rc == 0; i = j) {
+		j = i + S3_DELETE_MAX < d.nversions ? i + S3_DELETE_MAX : d.nversions;
+		if ((rc = del_send(&d, i, j)) == 0)
+			rc = del_report(&d, j < d.nversions ? d.versions[j].key : d.nkeys, cb, payload);
+	}
+	if (rc == 0)
+		rc = del_report(&d, d.nkeys, cb, payload); /* keys without a version: not there, nothing to do */
+	del_dispose(&d);
+	return rc;
+}
+
+/*
+ * gw_store_lock_period: the URL's retain= when gitwal locks each object
+ * itself, else the bucket's default retention (GET ?object-lock=: Days or
+ * Years, a year taken as 365 days), which only a versioned bucket can have.
+ */
+static int s3_lock_period(gw_store *store, int64_t *seconds)
+{
+	gw_s3 *s3 = impl(store);
+	s3_request req = {.method = "GET", .query = "object-lock=", .ok_status = {404}};
+	char *days = NULL, *years = NULL;
+	int rc;
+	*seconds = 0;
+	if ((rc = ensure_probed(store)) < 0)
+		return rc;
+	if (s3->cfg.lock_mode) {
+		*seconds = s3->cfg.retain_seconds;
+		return 0;
+	}
+	if (!s3->versioned)
+		return 0;
+	if ((rc = s3_request_run(s3, &req)) == 0 && req.status == 200 &&
+	    (rc = s3_xml_text(req.response->data, req.response->len, "Days", &days)) == 0 &&
+	    (rc = s3_xml_text(req.response->data, req.response->len, "Years", &years)) == 0) {
+		/* Bounded like retain=: at most 100 years, so nothing overflows. */
+		long long n = days ? atoll(days) : years ? atoll(years) * 365 : 0;
+		if (n > 0 && n <= 36500)
+			*seconds = (int64_t)n * 86400;
+	}
+	free(days);
+	free(years);
+	s3_request_dispose(&req);
+	return rc;
+}
+
 static void s3_health(gw_store *store, gw_store_health *out)
 {
 	s3_health_get(impl(store), out);
@@ -1516,5 +1855,7 @@ const gw_store_driver gw_store_driver_s3 = {
 	.list = s3_list,
 	.strays = s3_strays,
 	.remove = s3_remove,
+	.remove_batch = s3_remove_batch,
+	.lock_period = s3_lock_period,
 	.health = s3_health,
 };

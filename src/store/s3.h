@@ -254,6 +254,10 @@ typedef int (*s3_xml_upload_cb)(const char *key, const char *upload_id, int64_t 
 /* ListMultipartUploads: each <Upload> (Initiated in seconds, 0 when absent), and the next markers when truncated. */
 int s3_xml_list_uploads(const unsigned char *xml, size_t len, s3_xml_upload_cb cb, void *payload, int *truncated,
 			char **next_key, char **next_upload);
+typedef int (*s3_xml_delete_error_cb)(const char *key, const char *version_id, const char *code, const char *message,
+				      void *payload);
+/* DeleteObjects: each <Error> of the <DeleteResult> (version_id NULL when absent); GW_ECORRUPT for another root. */
+int s3_xml_delete_result(const unsigned char *xml, size_t len, s3_xml_delete_error_cb cb, void *payload);
 /* ListParts: the bytes of the parts listed (added to *bytes), and the next part-number marker when truncated. */
 int s3_xml_list_parts(const unsigned char *xml, size_t len, uint64_t *bytes, int *truncated, char **next_marker);
 

@@ -211,3 +211,41 @@ int s3_xml_list_parts(const unsigned char *xml, size_t len, uint64_t *bytes, int
 	listing l = {"part listing", "Part", NULL, {"NextPartNumberMarker"}, {next_marker}, part_entry, bytes};
 	return read_listing(xml, len, &l, truncated);
 }
+
+/*
+ * DeleteObjects: each <Error> of a <DeleteResult> (a quiet request lists only
+ * those; <Deleted> entries are skipped). Anything but a DeleteResult (an
+ * <Error> document the status did not announce) is malformed: the caller
+ * must not take the keys for removed.
+ */
+int s3_xml_delete_result(const unsigned char *xml, size_t len, s3_xml_delete_error_cb cb, void *payload)
+{
+	xmlDocPtr doc;
+	xmlNode *n, *root;
+	int rc;
+
+	if ((rc = parse(xml, len, &doc)) < 0)
+		return rc;
+	root = xmlDocGetRootElement(doc);
+	if (!root || !is(root, "DeleteResult"))
+		rc = gw_error_set(GW_ECORRUPT, "the S3 server answered DeleteObjects with <%s>, not <DeleteResult>",
+				  root ? (const char *)root->name : "nothing");
+	for (n = root ? root->children : NULL; n && rc == 0; n = n->next) {
+		xmlChar *key, *id, *code, *msg;
+		if (!is(n, "Error"))
+			continue;
+		key = child_text(n, "Key");
+		id = child_text(n, "VersionId");
+		code = child_text(n, "Code");
+		msg = child_text(n, "Message");
+		rc = !key || !code ? gw_error_set(GW_ECORRUPT, "the S3 DeleteObjects answer has an Error without a Key or Code")
+				   : cb((const char *)key, id && *id ? (const char *)id : NULL, (const char *)code,
+					msg ? (const char *)msg : "", payload);
+		xmlFree(key);
+		xmlFree(id);
+		xmlFree(code);
+		xmlFree(msg);
+	}
+	xmlFreeDoc(doc);
+	return rc;
+}

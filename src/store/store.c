@@ -438,3 +438,9 @@ int gw_store_remove_batch(gw_store *store, const char *const *keys, size_t n, in
 		return store->driver->remove_batch(store, keys, n, now_s, cb, payload);
 	return remove_each(store, keys, n, now_s, cb, payload);
 }
+
+int gw_store_lock_period(gw_store *store, int64_t *seconds)
+{
+	*seconds = 0;
+	return store->driver->lock_period ? store->driver->lock_period(store, seconds) : 0;
+}

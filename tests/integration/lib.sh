@@ -161,6 +161,60 @@ s3_keys() {
     python3 -c 'import sys,xml.etree.ElementTree as E; [print(k.text) for k in E.parse(sys.stdin).iter() if k.tag.endswith("}Key") or k.tag=="Key"]'
 }
 
+# --- expire on S3 (tests/integration/test_s3_expire*.sh) ---
+# s3_versions BUCKET PREFIX: "key version-id" for every version and delete marker under PREFIX.
+s3_versions() {
+  s3_curl -f -H "x-amz-content-sha256: $EMPTY_SHA256" "$GITWAL_TEST_S3_ENDPOINT/$1?prefix=${2//\//%2F}&versions=" |
+    python3 -c '
+import sys, xml.etree.ElementTree as E
+for e in E.parse(sys.stdin).getroot():
+    tag = e.tag.split("}")[-1]
+    if tag in ("Version", "DeleteMarker"):
+        f = {c.tag.split("}")[-1]: c.text for c in e}
+        print(f["Key"], f.get("VersionId"), tag)'
+}
+
+# expire_history STORE NAME: in a state of its own (state.NAME), a.git's history on STORE: full
+# backups at LSN 1, 3 and 5 with segments between. Sets t_old (before LSN 5's full backup, outside
+# the window), t_in (after LSN 6, inside it), a.git's state at t_in in $T/a.in.NAME, and a window
+# that starts just after LSN 5's full backup, at a "now" fixed for expire (GITWAL_TEST_EXPIRE_NOW):
+# the plan is always LSN 1..4, however slow the machine (t_cut: when LSN 5 was written).
+expire_history() {
+
+  export GITWAL_STORE=$1 GITWAL_STATE_DIR=$T/state.$2
+  arch_once >/dev/null                       # LSN 1: full backup
+  push_commit a.git; arch_once >/dev/null    # 2
+  gitwal backup a.git >/dev/null             # 3: full backup
+  push_commit a.git; arch_once >/dev/null    # 4
+  t_old=$(pitr_now_us)
+  gitwal backup a.git >/dev/null             # 5: full backup
+  t_cut=$(pitr_now_us)
+  push_commit a.git; arch_once >/dev/null    # 6
+  t_in=$(pitr_now_us)
+  repo_state "$T/root/a.git" > "$T/a.in.$2"
+  expire_window "$t_cut"
+}
+
+# expire_window T_US: window and GITWAL_TEST_EXPIRE_NOW (now) so that the window starts at or just after T_US.
+expire_window() {
+  local now
+  now=$(pitr_now_us)
+  window=$(( (now - $1) / 1000 ))ms
+  GITWAL_TEST_EXPIRE_NOW=$(pitr_at "$now")
+  export GITWAL_TEST_EXPIRE_NOW
+}
+
+# expire_restore_exact NAME: restore --until t_in gives a.git's state at t_in, fsck-clean.
+expire_restore_exact() {
+  rm -rf "$T/r.$1"
+  gitwal restore --until "$(pitr_at "$t_in")" --repo a.git --to "$T/r.$1" >/dev/null 2>"$T/restore.err" ||
+    fail "restore --until t_in on $1: $(cat "$T/restore.err")"
+  assert_state_is "$T/a.in.$1" "$T/r.$1/a.git"
+}
+
+# s3_trace_requests FILE [METHOD]: the requests a GITWAL_S3_TRACE=1 run made (first attempts), of METHOD.
+s3_trace_requests() { grep -c "^s3_trace method=${2:-[A-Z]*} .* attempt=1 " "$1" || true; }
+
 # --- the fault-injecting proxy (tests/faultproxy.py) between gitwal and the test radosgw ---
 FP_DIR= FP_ENDPOINT=
 # fp_start: start the proxy (directory $T/faultproxy; killed on exit); sets FP_ENDPOINT.

@@ -773,6 +773,70 @@ static void test_url_names_no_secret(void **state)
 	gw_store_free(store);
 }
 
+typedef struct {
+	size_t heard, removed;
+} removals;
+
+static int count_removal(const gw_store_removal *r, void *payload)
+{
+	removals *c = payload;
+	c->heard++;
+	c->removed += r->rc == 0;
+	return 0;
+}
+
+/*
+ * gw_store_remove_batch on a versioned bucket: 1,001 keys (and one that is
+ * not there) go in two DeleteObjects after one version listing, never key by
+ * key; each key is heard once; nothing of them is left, not even a version.
+ */
+static void test_remove_batch(void **state)
+{
+	gw_store *store = open_new(GW_S3_BUCKET_VERSIONED, NULL);
+	enum { N = 1001, THREADS = 6 };
+	put_job jobs[THREADS];
+	pthread_t threads[THREADS];
+	gw_store_listing l = {0};
+	removals c = {0, 0};
+	s3_stats before;
+	gw_store_stat st;
+	const char **keys;
+	size_t i;
+	(void)state;
+
+	for (i = 0; i < THREADS; i++) {
+		jobs[i] = (put_job){store, (int)i, N, THREADS, 0};
+		assert_int_equal(pthread_create(&threads[i], NULL, put_many, &jobs[i]), 0);
+	}
+	for (i = 0; i < THREADS; i++) {
+		pthread_join(threads[i], NULL);
+		assert_int_equal(jobs[i].failures, 0);
+	}
+	assert_int_equal(gw_store_put(store, "other", "x", 1), 0);
+	assert_int_equal(gw_store_list(store, "many/", gw_store_listing_add, &l), 0);
+	assert_int_equal(l.count, N);
+	assert_non_null(keys = calloc(N + 2, sizeof(*keys)));
+	for (i = 0; i < N; i++)
+		keys[i] = l.keys[N - 1 - i]; /* any order */
+	keys[N] = "many/k99999";          /* not there: removed is what was asked */
+	keys[N + 1] = keys[0];            /* twice: heard once */
+	s3_stats_get(gw_s3_from_store(store), &before);
+	assert_int_equal(gw_store_remove_batch(store, keys, N + 2, time(NULL), count_removal, &c), 0);
+	assert_int_equal(c.heard, N + 1);
+	assert_int_equal(c.removed, N + 1);
+	assert_int_equal(requests_since(store, &before, S3_M_POST), 2);
+	assert_int_equal(requests_since(store, &before, S3_M_DELETE), 0);
+	assert_int_equal(requests_since(store, &before, S3_M_GET), 2); /* the version listing: 1,000 a page */
+	gw_store_listing_dispose(&l);
+	assert_int_equal(gw_store_list(store, "many/", gw_store_listing_add, &l), 0);
+	assert_int_equal(l.count, 0);
+	gw_store_listing_dispose(&l);
+	assert_int_equal(gw_store_stat_key(store, "other", &st), 0);
+	assert_int_equal(gw_store_remove_batch(store, keys, 0, time(NULL), count_removal, &c), 0);
+	free(keys);
+	gw_store_free(store);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -791,6 +855,7 @@ int main(void)
 		cmocka_unit_test(test_parallel_transfers),
 		cmocka_unit_test(test_parallel_read_changed),
 		cmocka_unit_test(test_connection_reuse),
+		cmocka_unit_test(test_remove_batch),
 	};
 	endpoint = getenv("GITWAL_TEST_S3_ENDPOINT");
 	if (!endpoint || !*endpoint) {

@@ -418,6 +418,50 @@ static void test_xml_list_parts(void **state)
 		      GW_ECORRUPT, "the S3 part listing is truncated but has no NextPartNumberMarker");
 }
 
+static int on_delete_error(const char *key, const char *id, const char *code, const char *message, void *payload)
+{
+	char v[160];
+	snprintf(v, sizeof(v), "%s/%s/%s", id ? id : "-", code, message);
+	return note(payload, key, v);
+}
+
+/* DeleteObjects: the refusals (Deleted entries skipped), and what is not a DeleteResult. */
+static void test_xml_delete_result(void **state)
+{
+	entries e;
+	(void)state;
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(s3_xml_delete_result(XML(XML_HEAD "<DeleteResult" NS "><Deleted><Key>a</Key></Deleted>"
+							    "<Error><Key>b</Key><VersionId>v1</VersionId><Code>AccessDenied</Code>"
+							    "<Message>locked</Message></Error>"
+							    "<Error><Key>c</Key><Code>InternalError</Code></Error>"
+							    "<Error><Key>d</Key><VersionId></VersionId><Code>X</Code></Error>"
+							    "</DeleteResult>"),
+						  on_delete_error, &e),
+			 0);
+	assert_string_equal(e.seen, "b:v1/AccessDenied/locked;c:-/InternalError/;d:-/X/;");
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(s3_xml_delete_result(XML("<DeleteResult/>"), on_delete_error, &e), 0);
+	assert_int_equal(e.n, 0);
+	/* The callback stops it. */
+	e.stop_at = 1;
+	assert_int_equal(s3_xml_delete_result(XML("<DeleteResult><Error><Key>b</Key><Code>X</Code></Error>"
+						  "<Error><Key>c</Key><Code>X</Code></Error></DeleteResult>"),
+					      on_delete_error, &e),
+			 9);
+	assert_int_equal(e.n, 1);
+	tu_assert_err(s3_xml_delete_result(XML(XML_HEAD "<Error><Code>AccessDenied</Code></Error>"), on_delete_error, &e),
+		      GW_ECORRUPT, "answered DeleteObjects with <Error>, not <DeleteResult>");
+	tu_assert_err(s3_xml_delete_result(XML("<DeleteResult><Error><Code>X</Code></Error></DeleteResult>"),
+					   on_delete_error, &e),
+		      GW_ECORRUPT, "an Error without a Key or Code");
+	tu_assert_err(s3_xml_delete_result(XML("<DeleteResult><Error><Key>k</Key></Error></DeleteResult>"),
+					   on_delete_error, &e),
+		      GW_ECORRUPT, "an Error without a Key or Code");
+	tu_assert_err(s3_xml_delete_result(XML("<DeleteResult><Error>"), on_delete_error, &e), GW_ECORRUPT,
+		      "malformed XML");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -429,6 +473,7 @@ int main(void)
 		cmocka_unit_test(test_xml_list_objects),
 		cmocka_unit_test(test_xml_two_marker_listings),
 		cmocka_unit_test(test_xml_list_parts),
+		cmocka_unit_test(test_xml_delete_result),
 	};
 	return tu_run_tests(tests);
 }
