@@ -844,40 +844,63 @@ static int upload_entry(const char *object, const char *id, int64_t initiated, v
 	return p->cb(p->s3, object, id, initiated, p->payload);
 }
 
-/* Every incomplete multipart upload of an object under object_prefix (ListMultipartUploads, paginated). */
-static int list_uploads(gw_s3 *s3, const char *object_prefix, upload_cb cb, void *payload)
+/*
+ * A listing paginated by two markers: ListMultipartUploads (key and upload id)
+ * and ListObjectVersions (key and version id). parse reads one page and gives
+ * the next markers when it is truncated; a positive return from it ends the
+ * listing early, as success.
+ */
+typedef int (*page_parse)(const s3_buf *page, void *payload, int *truncated, char **next_key, char **next_second);
+
+static int list_paged(gw_s3 *s3, const char *kind, const char *prefix, const char *second_name, page_parse parse,
+		      void *payload)
 {
-	upload_page page = {s3, cb, payload};
-	char *key_marker = NULL, *id_marker = NULL;
+	char *key_marker = NULL, *second_marker = NULL;
 	int truncated = 1, rc = 0;
 	while (truncated && rc == 0) {
-		s3_param params[4] = {{"uploads", NULL}, {"prefix", object_prefix}};
+		s3_param params[4] = {{kind, NULL}, {"prefix", prefix}};
 		s3_request req = {.method = "GET"};
-		char *query, *nk = NULL, *nu = NULL;
+		s3_buf page = {.max = LIST_PAGE_MAX};
+		char *query, *nk = NULL, *ns = NULL;
 		size_t np = 2;
 		if (key_marker) {
 			params[np++] = (s3_param){"key-marker", key_marker};
-			if (id_marker)
-				params[np++] = (s3_param){"upload-id-marker", id_marker};
+			if (second_marker)
+				params[np++] = (s3_param){second_name, second_marker};
 		}
 		if (!(query = s3_query_build(params, np))) {
 			rc = oom();
 			break;
 		}
 		req.query = query;
-		if ((rc = s3_request_run(s3, &req)) == 0)
-			rc = s3_xml_list_uploads(req.response->data, req.response->len, upload_entry, &page, &truncated,
-						 &nk, &nu);
+		req.response = &page;
+		if ((rc = s3_request_run(s3, &req)) == 0 && (rc = parse(&page, payload, &truncated, &nk, &ns)) > 0) {
+			rc = 0;
+			truncated = 0;
+		}
 		free(key_marker);
-		free(id_marker);
+		free(second_marker);
 		key_marker = nk;
-		id_marker = nu;
+		second_marker = ns;
 		free(query);
+		s3_buf_dispose(&page);
 		s3_request_dispose(&req);
 	}
 	free(key_marker);
-	free(id_marker);
+	free(second_marker);
 	return rc;
+}
+
+static int uploads_page(const s3_buf *page, void *payload, int *truncated, char **next_key, char **next_upload)
+{
+	return s3_xml_list_uploads(page->data, page->len, upload_entry, payload, truncated, next_key, next_upload);
+}
+
+/* Every incomplete multipart upload of an object under object_prefix (ListMultipartUploads, paginated). */
+static int list_uploads(gw_s3 *s3, const char *object_prefix, upload_cb cb, void *payload)
+{
+	upload_page page = {s3, cb, payload};
+	return list_paged(s3, "uploads", object_prefix, "upload-id-marker", uploads_page, &page);
 }
 
 /* An upload this old, and not this store's own, is a dead writer's. */
@@ -1572,43 +1595,15 @@ static int del_version_cb(const char *object, const char *version_id, int delete
 	return del_add_version(d, (size_t)(k - d->keys), version_id);
 }
 
+static int versions_page(const s3_buf *page, void *payload, int *truncated, char **next_key, char **next_version)
+{
+	return s3_xml_list_versions(page->data, page->len, del_version_cb, payload, truncated, next_key, next_version);
+}
+
 /* Every version of the batch's objects, in key order (ListObjectVersions lists a key's versions together). */
 static int del_list_versions(del_batch *d)
 {
-	char *key_marker = NULL, *version_marker = NULL;
-	int truncated = 1, rc = 0;
-	while (truncated && !d->past && rc == 0) {
-		s3_param params[4] = {{"versions", NULL}, {"prefix", d->prefix}};
-		s3_request req = {.method = "GET"};
-		s3_buf page = {.max = LIST_PAGE_MAX};
-		char *query, *nk = NULL, *nv = NULL;
-		size_t np = 2;
-		if (key_marker) {
-			params[np++] = (s3_param){"key-marker", key_marker};
-			if (version_marker)
-				params[np++] = (s3_param){"version-id-marker", version_marker};
-		}
-		if (!(query = s3_query_build(params, np))) {
-			rc = oom();
-			break;
-		}
-		req.query = query;
-		req.response = &page;
-		if ((rc = s3_request_run(d->s3, &req)) == 0)
-			rc = s3_xml_list_versions(page.data, page.len, del_version_cb, d, &truncated, &nk, &nv);
-		if (rc > 0)
-			rc = 0; /* past the last object */
-		free(key_marker);
-		free(version_marker);
-		key_marker = nk;
-		version_marker = nv;
-		free(query);
-		s3_buf_dispose(&page);
-		s3_request_dispose(&req);
-	}
-	free(key_marker);
-	free(version_marker);
-	return rc;
+	return list_paged(d->s3, "versions", d->prefix, "version-id-marker", versions_page, d);
 }
 
 /* Append text with XML's five special characters escaped. */

@@ -149,6 +149,23 @@ static void *put_many(void *arg)
 	return NULL;
 }
 
+/* Keys many/k00000 to many/k<n-1> written by PUT_THREADS threads at once. */
+#define PUT_THREADS 6
+static void put_many_at_once(gw_store *store, int n)
+{
+	put_job jobs[PUT_THREADS];
+	pthread_t threads[PUT_THREADS];
+	int i;
+	for (i = 0; i < PUT_THREADS; i++) {
+		jobs[i] = (put_job){store, i, n, PUT_THREADS, 0};
+		assert_int_equal(pthread_create(&threads[i], NULL, put_many, &jobs[i]), 0);
+	}
+	for (i = 0; i < PUT_THREADS; i++) {
+		pthread_join(threads[i], NULL);
+		assert_int_equal(jobs[i].failures, 0);
+	}
+}
+
 static int stop_at_5(const gw_store_entry *e, void *payload)
 {
 	(void)e;
@@ -158,22 +175,13 @@ static int stop_at_5(const gw_store_entry *e, void *payload)
 static void test_list_pagination(void **state)
 {
 	gw_store *store = open_new(GW_S3_BUCKET_PLAIN, NULL);
-	enum { N = 1234, THREADS = 6 };
-	put_job jobs[THREADS];
-	pthread_t threads[THREADS];
+	enum { N = 1234 };
 	gw_store_listing l = {0};
 	size_t i;
 	int seen = 0;
 	(void)state;
 
-	for (i = 0; i < THREADS; i++) {
-		jobs[i] = (put_job){store, (int)i, N, THREADS, 0};
-		assert_int_equal(pthread_create(&threads[i], NULL, put_many, &jobs[i]), 0);
-	}
-	for (i = 0; i < THREADS; i++) {
-		pthread_join(threads[i], NULL);
-		assert_int_equal(jobs[i].failures, 0);
-	}
+	put_many_at_once(store, N);
 	assert_int_equal(gw_store_put(store, "manz", "x", 1), 0);
 	assert_int_equal(gw_store_list(store, "many/", gw_store_listing_add, &l), 0);
 	assert_int_equal(l.count, N);
@@ -793,9 +801,7 @@ static int count_removal(const gw_store_removal *r, void *payload)
 static void test_remove_batch(void **state)
 {
 	gw_store *store = open_new(GW_S3_BUCKET_VERSIONED, NULL);
-	enum { N = 1001, THREADS = 6 };
-	put_job jobs[THREADS];
-	pthread_t threads[THREADS];
+	enum { N = 1001 };
 	gw_store_listing l = {0};
 	removals c = {0, 0};
 	s3_stats before;
@@ -804,14 +810,7 @@ static void test_remove_batch(void **state)
 	size_t i;
 	(void)state;
 
-	for (i = 0; i < THREADS; i++) {
-		jobs[i] = (put_job){store, (int)i, N, THREADS, 0};
-		assert_int_equal(pthread_create(&threads[i], NULL, put_many, &jobs[i]), 0);
-	}
-	for (i = 0; i < THREADS; i++) {
-		pthread_join(threads[i], NULL);
-		assert_int_equal(jobs[i].failures, 0);
-	}
+	put_many_at_once(store, N);
 	assert_int_equal(gw_store_put(store, "other", "x", 1), 0);
 	assert_int_equal(gw_store_list(store, "many/", gw_store_listing_add, &l), 0);
 	assert_int_equal(l.count, N);
