@@ -157,11 +157,12 @@ typedef struct gw_pack_entry {
 /*
  * Check the header of the entry at `offset`, entry_len bytes long, from its
  * first avail bytes (all of it, or at least GW_PACK_ENTRY_HEADER_MAX): a
- * known type, a base that lies before it in the pack, data after the header.
+ * known type, a base that lies before it in the pack (a REF_DELTA's base id
+ * is hash_len bytes), data after the header.
  * NULL when sound, else what is wrong.
  */
 const char *gw_pack_entry_check(const unsigned char *buf, size_t avail, uint64_t offset, uint64_t entry_len,
-				gw_pack_entry *e);
+				size_t hash_len, gw_pack_entry *e);
 
 /*
  * Checking a pack against its index as the pack streams by (restore feeds it

@@ -1404,27 +1404,31 @@ static void test_pack_entry_check(void **state)
 	(void)state;
 	memset(buf, 0, sizeof(buf));
 	n = gw_pack_encode_header(buf, GW_OBJ_BLOB, 100);
-	assert_null(gw_pack_entry_check(buf, sizeof(buf), 12, 50, &e));
+	assert_null(gw_pack_entry_check(buf, sizeof(buf), 12, 50, 20, &e));
 	assert_int_equal(e.type, GW_OBJ_BLOB);
 	assert_int_equal(e.size, 100);
 	assert_int_equal(e.header_len, n);
-	assert_string_equal(gw_pack_entry_check(buf, n, 12, n, &e), "the entry has no data");
+	assert_string_equal(gw_pack_entry_check(buf, n, 12, n, 20, &e), "the entry has no data");
 	buf[0] = (unsigned char)(buf[0] & 0x8f); /* type 0 */
-	assert_string_equal(gw_pack_entry_check(buf, sizeof(buf), 12, 50, &e), "bad entry header");
+	assert_string_equal(gw_pack_entry_check(buf, sizeof(buf), 12, 50, 20, &e), "bad entry header");
 	buf[0] = (unsigned char)((buf[0] & 0x8f) | 5 << 4); /* type 5 */
-	assert_string_equal(gw_pack_entry_check(buf, sizeof(buf), 12, 50, &e), "bad entry header");
+	assert_string_equal(gw_pack_entry_check(buf, sizeof(buf), 12, 50, 20, &e), "bad entry header");
 	/* A delta's base: before it, not before the pack's first object. */
 	n = gw_pack_encode_header(buf, GW_OBJ_OFS_DELTA, 10);
 	n += gw_pack_encode_ofs(buf + n, 30);
-	assert_null(gw_pack_entry_check(buf, sizeof(buf), 42, 50, &e));
+	assert_null(gw_pack_entry_check(buf, sizeof(buf), 42, 50, 20, &e));
 	assert_int_equal(e.distance, 30);
 	assert_int_equal(e.header_len + e.ofs_len, n);
-	assert_string_equal(gw_pack_entry_check(buf, sizeof(buf), 41, 50, &e), "bad delta base offset");
+	assert_string_equal(gw_pack_entry_check(buf, sizeof(buf), 41, 50, 20, &e), "bad delta base offset");
 	/* A REF_DELTA names its base in 20 bytes. */
 	n = gw_pack_encode_header(buf, GW_OBJ_REF_DELTA, 10);
-	assert_null(gw_pack_entry_check(buf, sizeof(buf), 12, 50, &e));
-	assert_string_equal(gw_pack_entry_check(buf, n + 19, 12, n + 19, &e), "bad entry header");
-	assert_string_equal(gw_pack_entry_check(buf, n + 20, 12, n + 20, &e), "the entry has no data");
+	assert_null(gw_pack_entry_check(buf, sizeof(buf), 12, 50, 20, &e));
+	assert_string_equal(gw_pack_entry_check(buf, n + 19, 12, n + 19, 20, &e), "bad entry header");
+	assert_string_equal(gw_pack_entry_check(buf, n + 20, 12, n + 20, 20, &e), "the entry has no data");
+	/* In a SHA-256 pack, in 32. */
+	assert_string_equal(gw_pack_entry_check(buf, n + 31, 12, n + 31, 32, &e), "bad entry header");
+	assert_string_equal(gw_pack_entry_check(buf, n + 32, 12, n + 32, 32, &e), "the entry has no data");
+	assert_null(gw_pack_entry_check(buf, n + 33, 12, n + 33, 32, &e));
 }
 
 /* A sink keeping what passes through a pack check. */
@@ -1574,13 +1578,13 @@ static void test_pack_check(void **state)
 	for (at = 12;; at = e.offset) {
 		gw_pack_entry pe;
 		e = object_after(&idx, m.pack_len, at, &end);
-		assert_null(gw_pack_entry_check(p + e.offset, end - e.offset, e.offset, end - e.offset, &pe));
+		assert_null(gw_pack_entry_check(p + e.offset, end - e.offset, e.offset, end - e.offset, 20, &pe));
 		if (pe.type == GW_OBJ_OFS_DELTA && (p[e.offset + pe.header_len + pe.ofs_len - 1] & 0x7f) > 0)
 			break;
 	}
 	{
 		gw_pack_entry pe;
-		assert_null(gw_pack_entry_check(p + e.offset, end - e.offset, e.offset, end - e.offset, &pe));
+		assert_null(gw_pack_entry_check(p + e.offset, end - e.offset, e.offset, end - e.offset, 20, &pe));
 		p[e.offset + pe.header_len + pe.ofs_len - 1]--; /* one byte nearer: inside the base */
 	}
 	fix_crc(x, m.idx_len, p, m.pack_len, e.offset - 1);
