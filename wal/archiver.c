@@ -416,6 +416,10 @@ static int manifest_text(gw_archiver *a, const char *rel, const gw_full_record *
 	return rc;
 }
 
+/* Why a sha256 repository is refused (%s: its name): segments record 20-byte ids (DESIGN.md 10.1). */
+#define SHA256_REFUSED \
+	"repository %s uses object format sha256: the archiver writes sha1 segments only; back it up with 'gitwal backup'"
+
 static int load_full(gw_archiver *a, arepo *r, const gw_full_record *rec, gw_manifest *m)
 {
 	char *text = NULL;
@@ -427,6 +431,11 @@ static int load_full(gw_archiver *a, arepo *r, const gw_full_record *rec, gw_man
 	free(text);
 	if (rc < 0)
 		return rc;
+	/* A sha256 repository's full backup ('gitwal backup'): no sha1 segment can follow it (open_archivable). */
+	if (m->hash_len != 20) {
+		gw_manifest_dispose(m);
+		return gw_error_set(GW_EUNSUPPORTED, SHA256_REFUSED, r->rel);
+	}
 	gw_refstate_dispose(&r->refs);
 	if ((rc = gw_refstate_from_manifest(&r->refs, m)) < 0)
 		return rc;
@@ -952,6 +961,23 @@ static int record_deleted(gw_archiver *a, arepo *r, int64_t changed_us)
 	return rc;
 }
 
+/*
+ * The repository opened for the archiver's checks: gw_source_open's, and
+ * sha1. Segments record 20-byte ids (DESIGN.md 10.1), so a sha256 repository
+ * is refused whole, before any full backup, rather than archived with
+ * segments that cannot hold its ids; `gitwal backup` takes it (DESIGN.md 17).
+ */
+static int open_archivable(gw_source **src, const char *root, const char *rel)
+{
+	int rc = gw_source_open(src, root, rel);
+	if (rc == 0 && (*src)->hash_len != 20) {
+		rc = gw_error_set(GW_EUNSUPPORTED, SHA256_REFUSED, rel);
+		gw_source_free(*src);
+		*src = NULL;
+	}
+	return rc;
+}
+
 static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 {
 	gw_source *src = NULL;
@@ -977,15 +1003,15 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 		free(path);
 		return rc;
 	}
+	/* Opened for its checks (a bare repository, no alternates, sha1); the refs come from our reader. */
+	if ((rc = open_archivable(&src, a->opts.root, r->rel)) < 0)
+		goto out;
 	if (!r->base_lsn || !r->exists) {
 		/* First sight, a broken chain, or a repository created again: a new generation. */
 		if ((rc = take_full(a, r, r->base_lsn ? "recreated" : "initial", NULL)) < 0)
 			goto out;
 	}
-	/* Opened for its checks (a bare repository, no alternates, sha1); the refs come from our reader. */
-	if ((rc = gw_source_open(&src, a->opts.root, r->rel)) < 0)
-		goto out;
-	if (!r->reader && (rc = gw_refs_reader_new(&r->reader, src->path, r->rel)) < 0)
+	if (!r->reader && (rc = gw_refs_reader_new(&r->reader, src->path, r->rel, src->hash_len)) < 0)
 		goto out;
 	now = gw_time_now_us();
 	if ((rc = gw_refs_read(r->reader, &cur)) < 0)
@@ -1053,7 +1079,7 @@ static void refuse(gw_archiver *a, arepo *r)
 static int still_refused(gw_archiver *a, arepo *r)
 {
 	gw_source *src = NULL;
-	int rc = gw_repo_present(a->opts.root, r->rel) ? gw_source_open(&src, a->opts.root, r->rel) : 0;
+	int rc = gw_repo_present(a->opts.root, r->rel) ? open_archivable(&src, a->opts.root, r->rel) : 0;
 	gw_source_free(src);
 	if (rc == GW_EUNSUPPORTED && !strcmp(gw_error_message(), r->refused))
 		return rc;
@@ -1168,8 +1194,13 @@ static int prepare_once(gw_archiver *a, arepo *r, int *asked)
 	int rc;
 	if (!r->loaded && (rc = repo_load(a, r, asked)) < 0)
 		return rc;
-	if (gw_repo_present(a->opts.root, r->rel) && (!r->base_lsn || !r->exists))
+	if (gw_repo_present(a->opts.root, r->rel) && (!r->base_lsn || !r->exists)) {
+		gw_source *src = NULL;
+		if ((rc = open_archivable(&src, a->opts.root, r->rel)) < 0)
+			return rc;
+		gw_source_free(src);
 		return take_full(a, r, r->base_lsn ? "recreated" : "initial", asked);
+	}
 	return 0;
 }
 

@@ -49,7 +49,7 @@ static gw_packed_refs *random_packed(uint64_t *seed)
 		at += 40;
 		at += sprintf(at, " %s\n", names[i]);
 	}
-	assert_int_equal(gw_packed_refs_parse(&p, text, (size_t)(at - text), "test"), 0);
+	assert_int_equal(gw_packed_refs_parse(&p, text, (size_t)(at - text), 20, "test"), 0);
 	return p;
 }
 
