@@ -363,13 +363,13 @@ static int build_joined_pack(gw_store *store, const gw_restore_plan *p, const ch
 
 	snprintf(idx_path, sizeof(idx_path), "%s/objects/pack/tmp_full.idx", dir);
 	snprintf(base, sizeof(base), "%s/objects/pack/pack", dir);
-	if (m->bundle.size < m->pack_offset + 32)
+	if (m->bundle.size < m->pack_offset + GW_PACK_HEADER_SIZE + m->hash_len)
 		return gw_error_set(GW_ECORRUPT, "key %s is too short for its pack", m->bundle.key);
 	if ((rc = gw_restore__fetch_full_index(store, m, idx_path, 0, &idx, &fd)) < 0) /* read to merge, never installed */
 		goto out;
 	first.idx = &idx;
-	first.body_len = m->bundle.size - m->pack_offset - 32;
-	if ((rc = gw_pack_appender_open(&feed.app, base, m->objects + segment_objects, &first)) < 0)
+	first.body_len = m->bundle.size - m->pack_offset - GW_PACK_HEADER_SIZE - m->hash_len;
+	if ((rc = gw_pack_appender_open(&feed.app, base, m->objects + segment_objects, m->hash_len, &first)) < 0)
 		goto out;
 	threaded = gw_thread_create(&thread, feed_segments, &feed) == 0;
 	if (!threaded)
@@ -532,7 +532,7 @@ int gw_restore__build(gw_store *store, const char *rel, const gw_restore_plan *p
 	for (i = 0; rc == 0 && i < p->nsegs; i++) {
 		if (p->segs[i].size <= GW_RESTORE_SEGMENT_IN_MEMORY)
 			continue;
-		rc = gw_restore__fetch_segment_pack(store, &p->segs[i], dir, n);
+		rc = gw_restore__fetch_segment_pack(store, &p->segs[i], dir, n, p->m.hash_len);
 		if (p->segs[i].objects && ++n % CONSOLIDATE_BATCH == 0 && rc == 0)
 			rc = consolidate_packs(dir, rel, main_pack, p->m.hash_len);
 	}

@@ -281,19 +281,21 @@ static int copy_range(int from, uint64_t off, int to, uint64_t len, const char *
 }
 
 /* A pack and its index written to files: the index checked on its own, then the pack (the whole file) against it. */
-static int check_written_pack(int pfd, int ifd, uint64_t pack_size, const char *what, unsigned char checksum[20])
+static int check_written_pack(int pfd, int ifd, uint64_t pack_size, const char *what, size_t hash_len,
+			      unsigned char checksum[GW_HASH_MAX])
 {
 	gw_idx idx;
 	int rc;
-	if ((rc = gw_idx_open(&idx, ifd, what, 20, 1)) == 0 && (rc = gw_idx_verify(&idx, NULL, 0, NULL)) == 0 &&
+	if ((rc = gw_idx_open(&idx, ifd, what, hash_len, 1)) == 0 && (rc = gw_idx_verify(&idx, NULL, 0, NULL)) == 0 &&
 	    (rc = gw_pack_check_fd(&idx, pfd, pack_size, what)) == 0)
-		memcpy(checksum, idx.pack_checksum, 20);
+		memcpy(checksum, idx.pack_checksum, hash_len);
 	return rc;
 }
 
-int gw_restore__fetch_segment_pack(gw_store *store, const gw_restore_segment *seg, const char *dir, unsigned n)
+int gw_restore__fetch_segment_pack(gw_store *store, const gw_restore_segment *seg, const char *dir, unsigned n,
+				   size_t hash_len)
 {
-	unsigned char trailer[GW_SEGMENT_TRAILER_SIZE], sum[20];
+	unsigned char trailer[GW_SEGMENT_TRAILER_SIZE], sum[GW_HASH_MAX];
 	char pack_path[4200], idx_path[4200], packdir[4200];
 	segment_split split;
 	gw_fd_sink out;
@@ -331,11 +333,11 @@ int gw_restore__fetch_segment_pack(gw_store *store, const gw_restore_segment *se
 		goto out;
 	}
 	/* Its index came after its pack: the pack is checked against it read back (from the page cache). */
-	if ((rc = check_written_pack(pfd, ifd, pack_len, seg->key, sum)) < 0)
+	if ((rc = check_written_pack(pfd, ifd, pack_len, seg->key, hash_len, sum)) < 0)
 		goto out;
 	/* No fsync: these packs are joined (and the result fsync'd) before anything becomes visible. */
 	snprintf(packdir, sizeof(packdir), "%s/objects/pack", dir);
-	rc = gw_restore__name_pack(packdir, pack_path, idx_path, sum, 20); /* segments are sha1 (DESIGN.md 10.1) */
+	rc = gw_restore__name_pack(packdir, pack_path, idx_path, sum, hash_len);
 out:
 	close(pfd);
 	if (ifd >= 0)

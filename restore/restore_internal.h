@@ -97,9 +97,11 @@ int gw_restore__fetch_segment_append(gw_store *store, const gw_restore_segment *
 /*
  * A segment of any size streamed once, checked as above, its pack and
  * index written into dir/objects/pack as pack-<checksum>.pack/.idx (n
- * names the temporary files); nothing for a segment without objects.
+ * names the temporary files), its ids hash_len bytes (the generation's
+ * format); nothing for a segment without objects.
  */
-int gw_restore__fetch_segment_pack(gw_store *store, const gw_restore_segment *seg, const char *dir, unsigned n);
+int gw_restore__fetch_segment_pack(gw_store *store, const gw_restore_segment *seg, const char *dir, unsigned n,
+				   size_t hash_len);
 
 /* ---- build.c ---- */
 

@@ -33,7 +33,6 @@
 #include <unistd.h>
 
 #define BUNDLE_HEADER_MAX (64u << 20)
-#define SHA1_LEN 20
 /* A segment's index read whole for restore's pack check up to this size (larger: the audit's own checks only). */
 #define SEGMENT_IDX_CHECK_MAX (64u << 20)
 
@@ -216,11 +215,16 @@ static char *expected_full_header(const gw_manifest *m, size_t *len)
 	return out;
 }
 
-/* Check a segment's bundle header: "# v2 git bundle", prerequisites, ref lines, an empty line. */
-static int segment_header_ok(const bundle_check *b)
+/*
+ * Check a segment's bundle header: "# v2 git bundle" (sha1) or "# v3 git
+ * bundle" and "@object-format=sha256" (hl 32), prerequisites, ref lines of
+ * ids of hl bytes in hex, an empty line.
+ */
+static int segment_header_ok(const bundle_check *b, size_t hl)
 {
 	const char *p = b->header, *end = b->header + b->header_len - 1; /* the final empty line */
-	const char *first = "# v2 git bundle\n";
+	const char *first = hl == 32 ? "# v3 git bundle\n@object-format=sha256\n" : "# v2 git bundle\n";
+	const size_t hex = 2 * hl;
 	if (b->header_len < strlen(first) + 1 || memcmp(p, first, strlen(first)) != 0)
 		return 0;
 	p += strlen(first);
@@ -230,9 +234,9 @@ static int segment_header_ok(const bundle_check *b)
 			return 0;
 		if (*q == '-') /* a prerequisite: "-<oid>[ comment]" */
 			q++;
-		if (nl - q < 40 || !gw_hex_is_lower(q, 40))
+		if ((size_t)(nl - q) < hex || !gw_hex_is_lower(q, hex))
 			return 0;
-		if (*p != '-' && (nl - q < 42 || q[40] != ' ')) /* a ref: "<oid> <name>" */
+		if (*p != '-' && ((size_t)(nl - q) < hex + 2 || q[hex] != ' ')) /* a ref: "<oid> <name>" */
 			return 0;
 		p = nl + 1;
 	}
@@ -578,15 +582,15 @@ int gw_audit_verify_segment(gw_store *store, const char *rel, uint64_t lsn, cons
 	/* Its index first (a ranged read before the trailer): when sound on its own, the pack streams through restore's check. */
 	if (s.idx_len && s.idx_len <= SEGMENT_IDX_CHECK_MAX && s.idx_len <= s.trailer_start && (ibuf = malloc(s.idx_len)) &&
 	    gw_store_read_range(store, key, s.trailer_start - s.idx_len, (size_t)s.idx_len, ibuf) == 0 &&
-	    gw_idx_open_buffer(&sidx, ibuf, (size_t)s.idx_len, key, SHA1_LEN, 1) == 0 && gw_idx_verify(&sidx, NULL, 0, NULL) == 0) {
+	    gw_idx_open_buffer(&sidx, ibuf, (size_t)s.idx_len, key, h.hash_len, 1) == 0 && gw_idx_verify(&sidx, NULL, 0, NULL) == 0) {
 		s.b.idx = &sidx;
 		s.b.bundle_size = s.bundle_len;
 	}
 	gw_error_clear();
 	/* Every byte read (the size found is reported); the digest covers everything before its own 32 bytes. */
 	gw_slice_filter_init(&keep, &end.sink, 0, GW_SLICE_END);
-	s.b.pack.hl = SHA1_LEN; /* segments are sha1 (DESIGN.md 10.1) */
-	if (gw_hash_new(&s.b.pack.sum, GW_HASH_SHA1) < 0 ||
+	s.b.pack.hl = h.hash_len; /* the header's object_format (DESIGN.md 10.1) */
+	if (gw_hash_new(&s.b.pack.sum, h.hash_len == 20 ? GW_HASH_SHA1 : GW_HASH_SHA256) < 0 ||
 	    gw_check_filter_init(&check, GW_HASH_SHA256, &keep.sink, key, "the listing", size, NULL) < 0) {
 		rc = gw_error_set(GW_ERROR, "out of memory");
 		goto out;
@@ -624,7 +628,7 @@ int gw_audit_verify_segment(gw_store *store, const char *rel, uint64_t lsn, cons
 	if (s.bundle_len) {
 		if (!s.b.in_pack)
 			gw_audit_report_add(report, rel, lsn, key, GW_AUDIT_PACK, "bundle: the header does not end");
-		else if (!segment_header_ok(&s.b))
+		else if (!segment_header_ok(&s.b, h.hash_len))
 			gw_audit_report_add(report, rel, lsn, key, GW_AUDIT_PACK, "bundle: malformed header");
 		else
 			pack_ok = pack_finish(&s.b.pack, &w, "bundle", h.objects, NULL);
@@ -636,7 +640,7 @@ int gw_audit_verify_segment(gw_store *store, const char *rel, uint64_t lsn, cons
 				    (unsigned long long)h.objects);
 	}
 	if (s.idx_len)
-		idx_check(s.idx_fd, &w, "idx", SHA1_LEN, h.objects, pack_ok ? s.b.pack.tail : NULL, s.b.pack.bytes);
+		idx_check(s.idx_fd, &w, "idx", h.hash_len, h.objects, pack_ok ? s.b.pack.tail : NULL, s.b.pack.bytes);
 	else if (h.objects)
 		gw_audit_report_add(report, rel, lsn, key, GW_AUDIT_PACK,
 				    "the pack holds %llu objects but the segment has no pack index",

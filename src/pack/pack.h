@@ -230,8 +230,13 @@ typedef struct gw_pack_base {
 	const gw_idx *idx; /* the base pack's index, open until gw_pack_appender_finish() */
 	uint64_t body_len; /* its object data: the pack less its 12-byte header and its trailer */
 } gw_pack_base;
-/* `objects` counts every object of the joined pack, the base's included; first may be NULL. */
-int gw_pack_appender_open(gw_pack_appender **out, const char *base, uint64_t objects, const gw_pack_base *first);
+/*
+ * `objects` counts every object of the joined pack, the base's included; ids
+ * and checksums are hash_len bytes (20: SHA-1, 32: SHA-256), every pack
+ * appended and the base's index alike; first may be NULL.
+ */
+int gw_pack_appender_open(gw_pack_appender **out, const char *base, uint64_t objects, size_t hash_len,
+			  const gw_pack_base *first);
 /* Where the base's object data goes: exactly body_len bytes, in order. */
 gw_sink *gw_pack_appender_base_sink(gw_pack_appender *a);
 /* Append a pack (header, objects, trailer) and its .idx v2, both whole in memory; `what` names it in errors. */

@@ -58,7 +58,7 @@ static void test_a_new_state_is_empty(void **state)
 {
 	fixture *f = *state;
 	gw_objset *set;
-	assert_int_equal(gw_objset_open(&set, f->state), 0);
+	assert_int_equal(gw_objset_open(&set, f->state, 20), 0);
 	assert_int_equal(gw_objset_base_lsn(set), 0);
 	assert_int_equal(gw_objset_covered(set), 0);
 	assert_int_equal(gw_objset_has(set, f->c1), 0);
@@ -72,7 +72,7 @@ static void test_a_generation(void **state)
 	unsigned char seg[2][20];
 	memset(seg[0], 0x22, 20);
 	memset(seg[1], 0x33, 20);
-	assert_int_equal(gw_objset_open(&set, f->state), 0);
+	assert_int_equal(gw_objset_open(&set, f->state, 20), 0);
 	assert_int_equal(gw_objset_reset(set, f->store, f->idx_key, f->lsn), 0);
 	assert_int_equal(gw_objset_base_lsn(set), f->lsn);
 	assert_int_equal(gw_objset_covered(set), f->lsn);
@@ -96,7 +96,7 @@ static void test_a_generation(void **state)
 	gw_objset_free(set);
 
 	/* After a restart: the generation, its segments' objects and what they cover; closure proven again. */
-	assert_int_equal(gw_objset_open(&set, f->state), 0);
+	assert_int_equal(gw_objset_open(&set, f->state, 20), 0);
 	assert_int_equal(gw_objset_base_lsn(set), f->lsn);
 	assert_int_equal(gw_objset_covered(set), f->lsn + 2);
 	assert_int_equal(gw_objset_has(set, seg[0]), 1);
@@ -116,12 +116,12 @@ static void test_a_reset_that_fails_claims_nothing(void **state)
 	fixture *f = *state;
 	gw_objset *set;
 	char *missing = gw_layout_key("a.git", 99, GW_KEY_FULL_IDX);
-	assert_int_equal(gw_objset_open(&set, f->state), 0);
+	assert_int_equal(gw_objset_open(&set, f->state, 20), 0);
 	assert_int_equal(gw_objset_reset(set, f->store, f->idx_key, f->lsn), 0);
 	tu_assert_err(gw_objset_reset(set, f->store, missing, 99), GW_ENOTFOUND, missing);
 	gw_objset_free(set);
 	/* The old generation's state is gone and the new one was never claimed: a new set opens empty. */
-	assert_int_equal(gw_objset_open(&set, f->state), 0);
+	assert_int_equal(gw_objset_open(&set, f->state, 20), 0);
 	assert_int_equal(gw_objset_base_lsn(set), 0);
 	assert_int_equal(gw_objset_has(set, f->c1), 0);
 	gw_objset_free(set);
@@ -132,11 +132,11 @@ static void test_a_damaged_state_opens_empty(void **state)
 {
 	fixture *f = *state;
 	gw_objset *set;
-	assert_int_equal(gw_objset_open(&set, f->state), 0);
+	assert_int_equal(gw_objset_open(&set, f->state, 20), 0);
 	assert_int_equal(gw_objset_reset(set, f->store, f->idx_key, f->lsn), 0);
 	gw_objset_free(set);
 	assert_int_equal(tu_sh("echo not an index > %s/base.idx", f->state), 0);
-	assert_int_equal(gw_objset_open(&set, f->state), 0);
+	assert_int_equal(gw_objset_open(&set, f->state, 20), 0);
 	assert_int_equal(gw_objset_base_lsn(set), 0);
 	assert_int_equal(gw_objset_has(set, f->c1), 0);
 	gw_objset_free(set);

@@ -1131,7 +1131,7 @@ static void test_appender_joins_packs(void **state)
 	snprintf(dir, sizeof(dir), "%s/appender", tmp);
 	total = make_disjoint_packs(dir, names, 15, 8, packs, m);
 	snprintf(base, sizeof(base), "%s/joined", dir);
-	assert_int_equal(gw_pack_appender_open(&a, base, total, NULL), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, total, 20, NULL), 0);
 	for (i = 0; i < 3; i++)
 		assert_int_equal(gw_pack_appender_add(a, m[i].pack, m[i].pack_len, m[i].idx, m[i].idx_len, packs[i]), 0);
 	assert_int_equal(gw_pack_appender_finish(a, &pack_path, &idx_path), 0);
@@ -1155,22 +1155,22 @@ static void test_appender_rejects_bad_input(void **state)
 	snprintf(base, sizeof(base), "%s/joined", dir);
 
 	/* More objects than declared. */
-	assert_int_equal(gw_pack_appender_open(&a, base, m.objects - 1, NULL), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, m.objects - 1, 20, NULL), 0);
 	tu_assert_err(gw_pack_appender_add(a, m.pack, m.pack_len, m.idx, m.idx_len, "seg-1"), GW_ECORRUPT, "seg-1");
 	gw_pack_appender_free(a);
 	/* Fewer than declared: found at the end, nothing left behind. */
-	assert_int_equal(gw_pack_appender_open(&a, base, m.objects + 1, NULL), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, m.objects + 1, 20, NULL), 0);
 	assert_int_equal(gw_pack_appender_add(a, m.pack, m.pack_len, m.idx, m.idx_len, "seg-2"), 0);
 	tu_assert_err(gw_pack_appender_finish(a, &pack_path, &idx_path), GW_ECORRUPT, "objects recorded");
 	gw_pack_appender_free(a);
 	/* The same objects twice: one generation stores each once. */
-	assert_int_equal(gw_pack_appender_open(&a, base, 2 * m.objects, NULL), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, 2 * m.objects, 20, NULL), 0);
 	assert_int_equal(gw_pack_appender_add(a, m.pack, m.pack_len, m.idx, m.idx_len, "seg-3"), 0);
 	assert_int_equal(gw_pack_appender_add(a, m.pack, m.pack_len, m.idx, m.idx_len, "seg-3"), 0);
 	tu_assert_err(gw_pack_appender_finish(a, &pack_path, &idx_path), GW_ECORRUPT, "twice");
 	gw_pack_appender_free(a);
 	/* Not a pack; an index of another size; an offset outside the pack. */
-	assert_int_equal(gw_pack_appender_open(&a, base, m.objects, NULL), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, m.objects, 20, NULL), 0);
 	bad = malloc(m.pack_len > m.idx_len ? m.pack_len : m.idx_len);
 	memcpy(bad, m.pack, m.pack_len);
 	bad[0] = 'X';
@@ -1239,7 +1239,7 @@ static void test_appender_with_base(void **state)
 	first.idx = &idx;
 	first.body_len = m[0].pack_len - 32;
 	snprintf(base, sizeof(base), "%s/joined", dir);
-	assert_int_equal(gw_pack_appender_open(&a, base, total, &first), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, total, 20, &first), 0);
 	f = (base_feed){gw_pack_appender_base_sink(a), m[0].pack + 12, m[0].pack_len - 32, 777, 0};
 	assert_int_equal(pthread_create(&t, NULL, feed_base, &f), 0);
 	for (i = 1; i < 3; i++)
@@ -1282,19 +1282,19 @@ static void test_appender_base_rejects_bad_input(void **state)
 	snprintf(base, sizeof(base), "%s/joined", dir);
 
 	/* More objects in the base than the whole pack is to hold. */
-	tu_assert_err(gw_pack_appender_open(&a, base, m.objects - 1, &first), GW_ECORRUPT, "more objects");
+	tu_assert_err(gw_pack_appender_open(&a, base, m.objects - 1, 20, &first), GW_ECORRUPT, "more objects");
 	/* The base's data one byte short: found at the end. */
-	assert_int_equal(gw_pack_appender_open(&a, base, m.objects, &first), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, m.objects, 20, &first), 0);
 	assert_int_equal(gw_sink_write(gw_pack_appender_base_sink(a), m.pack + 12, first.body_len - 1), 0);
 	tu_assert_err(gw_pack_appender_finish(a, &pack_path, &idx_path), GW_ECORRUPT, "announced");
 	gw_pack_appender_free(a);
 	/* One byte too many: refused as it comes. */
-	assert_int_equal(gw_pack_appender_open(&a, base, m.objects, &first), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, m.objects, 20, &first), 0);
 	assert_int_equal(gw_sink_write(gw_pack_appender_base_sink(a), m.pack + 12, first.body_len), 0);
 	tu_assert_err(gw_sink_write(gw_pack_appender_base_sink(a), m.pack, 1), GW_ECORRUPT, "longer");
 	gw_pack_appender_free(a);
 	/* An appended pack holding objects of the base: one generation stores each once. */
-	assert_int_equal(gw_pack_appender_open(&a, base, 2 * m.objects, &first), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, 2 * m.objects, 20, &first), 0);
 	assert_int_equal(gw_sink_write(gw_pack_appender_base_sink(a), m.pack + 12, first.body_len), 0);
 	assert_int_equal(gw_pack_appender_add(a, m.pack, m.pack_len, m.idx, m.idx_len, "seg-dup"), 0);
 	tu_assert_err(gw_pack_appender_finish(a, &pack_path, &idx_path), GW_ECORRUPT, "twice");
@@ -1306,7 +1306,7 @@ static void test_appender_base_rejects_bad_input(void **state)
 	bfd = write_tmp("damaged-base.idx", bad, m.idx_len);
 	assert_int_equal(gw_idx_open(&damaged, bfd, "damaged.idx", 20, 0), 0);
 	first.idx = &damaged;
-	assert_int_equal(gw_pack_appender_open(&a, base, m.objects + s.objects, &first), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, m.objects + s.objects, 20, &first), 0);
 	assert_int_equal(gw_sink_write(gw_pack_appender_base_sink(a), m.pack + 12, first.body_len), 0);
 	assert_int_equal(gw_pack_appender_add(a, s.pack, s.pack_len, s.idx, s.idx_len, "seg"), 0);
 	tu_assert_err(gw_pack_appender_finish(a, &pack_path, &idx_path), GW_ECORRUPT, "outside");
