@@ -6,7 +6,8 @@
 # --until' at every step reproduce the refs and HEAD exactly and pass git fsck; 'audit
 # --read-data --deep --root' is clean. Then the archiver goes on from there with segments
 # of 64-hex ids (a v3 bundle, a SHA-256 pack and index): restores at each of its steps are
-# exact too.
+# exact too. Last, the repository is created again as sha1 under its name while the archiver
+# is not looking: a new generation, and both generations still restore exactly.
 source "$(dirname "$0")/lib.sh"
 
 R=$T/root
@@ -93,3 +94,17 @@ done
 out=$(gitwal audit --read-data --deep --root "$R" 2>&1) || fail "audit after segments: $out"
 grep -q 'clean: no problems found' <<<"$out" || fail "audit after segments: $out"
 pass "sha256: archived segments (objects, HEAD moves, deletions) restore exactly at each step; audit clean"
+
+# ---- created again as sha1 under the same name, unseen: a new generation, both restorable ----
+rm -rf "$R/s.git" "$T/work/s.git"
+make_repo s.git 2
+archive_once
+grep -q 'event=full repo=s.git .*reason=recreated' "$T/archive.log" || fail "no new generation: $(cat "$T/archive.log")"
+rm -rf "$T/at"
+restore_ok "$T/at" --repo s.git >/dev/null
+assert_same_repo "$R/s.git" "$T/at/s.git"
+[ "$(git -C "$T/at/s.git" rev-parse --show-object-format)" = sha1 ] || fail "the new generation is not restored as sha1"
+rm -rf "$T/at"
+restore_ok "$T/at" --repo s.git --until "$(pitr_at "${ATS[3]}")" >/dev/null
+diff <(echo "${ATRUTH[3]}") <(repo_state "$T/at/s.git") >&2 || fail "the sha256 generation is no longer restorable"
+pass "sha256: a repository created again in sha1 under its name starts a generation; both restore exactly"

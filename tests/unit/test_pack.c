@@ -1283,6 +1283,13 @@ static void test_appender_base_rejects_bad_input(void **state)
 
 	/* More objects in the base than the whole pack is to hold. */
 	tu_assert_err(gw_pack_appender_open(&a, base, m.objects - 1, 20, &first), GW_ECORRUPT, "more objects");
+	/* A SHA-1 base in a joined pack of SHA-256 ids (a generation of the other format). */
+	tu_assert_err(gw_pack_appender_open(&a, base, m.objects, 32, &first), GW_ECORRUPT,
+		      "its ids are 20 bytes, the joined pack's 32");
+	/* A SHA-1 segment appended to a SHA-256 joined pack: its index does not read as one. */
+	assert_int_equal(gw_pack_appender_open(&a, base, s.objects, 32, NULL), 0);
+	assert_true(gw_pack_appender_add(a, s.pack, s.pack_len, s.idx, s.idx_len, "seg-sha1") < 0);
+	gw_pack_appender_free(a);
 	/* The base's data one byte short: found at the end. */
 	assert_int_equal(gw_pack_appender_open(&a, base, m.objects, 20, &first), 0);
 	assert_int_equal(gw_sink_write(gw_pack_appender_base_sink(a), m.pack + 12, first.body_len - 1), 0);
