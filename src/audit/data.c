@@ -582,7 +582,8 @@ int gw_audit_verify_segment(gw_store *store, const char *rel, uint64_t lsn, cons
 	/* Its index first (a ranged read before the trailer): when sound on its own, the pack streams through restore's check. */
 	if (s.idx_len && s.idx_len <= SEGMENT_IDX_CHECK_MAX && s.idx_len <= s.trailer_start && (ibuf = malloc(s.idx_len)) &&
 	    gw_store_read_range(store, key, s.trailer_start - s.idx_len, (size_t)s.idx_len, ibuf) == 0 &&
-	    gw_idx_open_buffer(&sidx, ibuf, (size_t)s.idx_len, key, h.hash_len, 1) == 0 && gw_idx_verify(&sidx, NULL, 0, NULL) == 0) {
+	    gw_idx_open_buffer(&sidx, ibuf, (size_t)s.idx_len, key, h.hash_len, 1) == 0 &&
+	    gw_idx_verify(&sidx, NULL, 0, NULL) == 0) {
 		s.b.idx = &sidx;
 		s.b.bundle_size = s.bundle_len;
 	}

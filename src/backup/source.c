@@ -55,9 +55,10 @@ static int file_nonempty(const gw_source *src, const char *rel)
  * What a repository's config may say for gitwal to archive it faithfully.
  * Git records in extensions.* whatever changes where or how it stores refs
  * and objects; gitwal reads the files ref format (refs/ and packed-refs) and
- * sha1 or sha256 objects (named exactly so, as git names them), all local. An extension it does not know could move either
- * out of its sight (reftable did: 0 refs and an unreadable HEAD), so only
- * the ones below pass; everything else is refused rather than archived wrong.
+ * sha1 or sha256 objects, all local. An extension it does not know could
+ * move either out of its sight (reftable did: 0 refs and an unreadable
+ * HEAD), so only the ones below pass; everything else is refused rather than
+ * archived wrong.
  */
 static int extension_ok(const char *name, const char *value)
 {

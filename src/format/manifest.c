@@ -240,7 +240,8 @@ int gw_manifest_parse(gw_manifest *m, const char *buf, size_t len, const char *w
 	    (rc = get_string(&p, bundle, "pack_checksum", &s, 1)) < 0)
 		goto out;
 	if (strlen(s) != p.hex_len || !gw_hex_is_lower(s, p.hex_len)) {
-		rc = bad(&p, "pack_checksum", m->hash_len == 20 ? "is not 40 lowercase hex digits" : "is not 64 lowercase hex digits");
+		rc = bad(&p, "pack_checksum",
+			 m->hash_len == 20 ? "is not 40 lowercase hex digits" : "is not 64 lowercase hex digits");
 		goto out;
 	}
 	memcpy(m->pack_checksum, s, p.hex_len + 1);
