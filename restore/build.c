@@ -44,8 +44,8 @@ static int write_file(const char *dir, const char *name, const char *content)
 	return 0;
 }
 
-/* packed-refs (sorted), the symbolic refs as loose files, and HEAD. */
-static int write_refs(const char *dir, const gw_refstate *st)
+/* packed-refs (sorted), the symbolic refs as loose files, and HEAD; ids of hash_len bytes. */
+static int write_refs(const char *dir, const gw_refstate *st, size_t hash_len)
 {
 	char path[4096], hex[GW_HEX_MAX];
 	FILE *f;
@@ -58,7 +58,7 @@ static int write_refs(const char *dir, const gw_refstate *st)
 	fputs("# pack-refs with: sorted \n", f);
 	for (i = 0; i < st->nrefs; i++)
 		if (!st->refs[i].symbolic && !st->refs[i].dangling) {
-			gw_hex_encode(hex, st->refs[i].oid, 20);
+			gw_hex_encode(hex, st->refs[i].oid, hash_len);
 			fprintf(f, "%s %s\n", hex, st->refs[i].name);
 		}
 	if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
@@ -85,7 +85,7 @@ static int write_refs(const char *dir, const gw_refstate *st)
 		if (st->head.symbolic)
 			snprintf(head, sizeof(head), "ref: %s\n", st->head.symbolic);
 		else if (st->head.name && !st->head.dangling) {
-			gw_hex_encode(hex, st->head.oid, 20);
+			gw_hex_encode(hex, st->head.oid, hash_len);
 			snprintf(head, sizeof(head), "%s\n", hex);
 		} else
 			snprintf(head, sizeof(head), "ref: refs/heads/master\n");
@@ -93,8 +93,11 @@ static int write_refs(const char *dir, const gw_refstate *st)
 	}
 }
 
-/* An empty bare repository in dir, for the objects and refs to come. */
-static int make_skeleton(const char *dir)
+/*
+ * An empty bare repository in dir, for the objects and refs to come; a
+ * sha256 one (hash_len 32) says so as git init --object-format=sha256 does.
+ */
+static int make_skeleton(const char *dir, size_t hash_len)
 {
 	static const char *subdirs[] = {"objects", "objects/pack", "objects/info", "refs", "refs/heads", "refs/tags"};
 	size_t i;
@@ -106,7 +109,9 @@ static int make_skeleton(const char *dir)
 			return gw_error_set_errno(GW_EIO, "cannot create %s", p);
 	}
 	if ((rc = write_file(dir, "config",
-			     "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n")) < 0)
+			     hash_len == 32 ? "[core]\n\trepositoryformatversion = 1\n\tfilemode = true\n\tbare = true\n"
+					      "[extensions]\n\tobjectformat = sha256\n"
+					    : "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n")) < 0)
 		return rc;
 	return write_file(dir, "description", "Restored by gitwal\n");
 }
@@ -118,7 +123,7 @@ static int make_skeleton(const char *dir)
  */
 static int build_full_pack(gw_store *store, const gw_manifest *m, const char *dir, char *name, size_t name_size)
 {
-	unsigned char trailer[20];
+	unsigned char trailer[GW_HASH_MAX];
 	char pack_tmp[4096], pack_path[4096], idx_path[4096];
 	gw_pack_check *check = NULL;
 	gw_async_sink *async = NULL;
@@ -163,10 +168,10 @@ out:
 }
 
 int gw_restore__name_pack(const char *packdir, const char *tmp_pack, const char *tmp_idx,
-			  const unsigned char checksum[20])
+			  const unsigned char *checksum, size_t hash_len)
 {
 	char hex[GW_HEX_MAX], final[4300];
-	gw_hex_encode(hex, checksum, 20);
+	gw_hex_encode(hex, checksum, hash_len);
 	snprintf(final, sizeof(final), "%s/pack-%s.pack", packdir, hex);
 	if (rename(tmp_pack, final) < 0)
 		return gw_error_set_errno(GW_EIO, "cannot rename %s", tmp_pack);
@@ -190,7 +195,7 @@ static int name_cmp(const void *a, const void *b)
  * packs in batches (each pack holds two descriptors while it is joined)
  * without copying the large full-backup pack every time.
  */
-static int consolidate_packs(const char *dir, const char *rel, const char *keep)
+static int consolidate_packs(const char *dir, const char *rel, const char *keep, size_t hash_len)
 {
 	char packdir[4200], tmp_pack[4300], tmp_idx[4300];
 	char **names = NULL;
@@ -242,7 +247,7 @@ static int consolidate_packs(const char *dir, const char *rel, const char *keep)
 			goto out;
 		}
 		srcs[i].pack_size = (uint64_t)st.st_size;
-		if ((rc = gw_idx_open(&srcs[i].idx, srcs[i].idx_fd, srcs[i].name, 20, 0)) < 0)
+		if ((rc = gw_idx_open(&srcs[i].idx, srcs[i].idx_fd, srcs[i].name, hash_len, 0)) < 0)
 			goto out;
 	}
 	snprintf(tmp_pack, sizeof(tmp_pack), "%s/tmp_joined.pack", packdir);
@@ -254,7 +259,7 @@ static int consolidate_packs(const char *dir, const char *rel, const char *keep)
 	}
 	if ((rc = gw_fd_sink_init(&ps, pfd, tmp_pack)) < 0 || (rc = gw_fd_sink_init(&is, ifd, tmp_idx)) < 0)
 		goto out;
-	if ((rc = gw_pack_splice(rel, srcs, n, NULL, 0, 20, &ps.sink, &is.sink, &stats)) < 0 ||
+	if ((rc = gw_pack_splice(rel, srcs, n, NULL, 0, hash_len, &ps.sink, &is.sink, &stats)) < 0 ||
 	    (rc = gw_fd_sink_flush(&ps)) < 0 || (rc = gw_fd_sink_flush(&is)) < 0)
 		goto out;
 	if (fsync(pfd) < 0 || fsync(ifd) < 0) {
@@ -268,7 +273,7 @@ static int consolidate_packs(const char *dir, const char *rel, const char *keep)
 		snprintf(path, sizeof(path), "%s/%s.idx", packdir, names[i]);
 		unlink(path);
 	}
-	rc = gw_restore__name_pack(packdir, tmp_pack, tmp_idx, stats.pack_checksum);
+	rc = gw_restore__name_pack(packdir, tmp_pack, tmp_idx, stats.pack_checksum, hash_len);
 out:
 	if (pfd >= 0)
 		close(pfd);
@@ -345,7 +350,7 @@ static int build_joined_pack(gw_store *store, const gw_restore_plan *p, const ch
 {
 	const gw_manifest *m = &p->m;
 	char idx_path[4300], base[4300], *pack_path = NULL, *idx_out = NULL;
-	unsigned char trailer[20];
+	unsigned char trailer[GW_HASH_MAX];
 	gw_slice_filter body;
 	stop_filter stop = {{stop_write}, NULL, NULL};
 	segment_feed feed = {store, p, NULL, 0, 0, 0, {0}};
@@ -358,20 +363,20 @@ static int build_joined_pack(gw_store *store, const gw_restore_plan *p, const ch
 
 	snprintf(idx_path, sizeof(idx_path), "%s/objects/pack/tmp_full.idx", dir);
 	snprintf(base, sizeof(base), "%s/objects/pack/pack", dir);
-	if (m->bundle.size < m->pack_offset + 32)
+	if (m->bundle.size < m->pack_offset + GW_PACK_HEADER_SIZE + m->hash_len)
 		return gw_error_set(GW_ECORRUPT, "key %s is too short for its pack", m->bundle.key);
 	if ((rc = gw_restore__fetch_full_index(store, m, idx_path, 0, &idx, &fd)) < 0) /* read to merge, never installed */
 		goto out;
 	first.idx = &idx;
-	first.body_len = m->bundle.size - m->pack_offset - 32;
-	if ((rc = gw_pack_appender_open(&feed.app, base, m->objects + segment_objects, &first)) < 0)
+	first.body_len = m->bundle.size - m->pack_offset - GW_PACK_HEADER_SIZE - m->hash_len;
+	if ((rc = gw_pack_appender_open(&feed.app, base, m->objects + segment_objects, m->hash_len, &first)) < 0)
 		goto out;
 	threaded = gw_thread_create(&thread, feed_segments, &feed) == 0;
 	if (!threaded)
 		feed_segments(&feed);
 	/* Into the joined pack: the object data, between the full's pack header (kept for checks) and its trailer. */
 	gw_slice_filter_init(&body, gw_pack_appender_base_sink(feed.app), GW_PACK_HEADER_SIZE,
-			     m->bundle.size - m->pack_offset - 20);
+			     m->bundle.size - m->pack_offset - m->hash_len);
 	stop.next = &body.sink;
 	stop.stop = &feed.failed;
 	/*
@@ -416,13 +421,13 @@ out:
 }
 
 typedef struct {
-	unsigned char oid[20];
+	unsigned char oid[GW_HASH_MAX]; /* zero beyond the format's length: compared whole */
 	const char *name;
 } wanted_ref;
 
 static int wanted_cmp(const void *a, const void *b)
 {
-	return memcmp(((const wanted_ref *)a)->oid, ((const wanted_ref *)b)->oid, 20);
+	return memcmp(((const wanted_ref *)a)->oid, ((const wanted_ref *)b)->oid, GW_HASH_MAX);
 }
 
 /*
@@ -434,6 +439,7 @@ static int wanted_cmp(const void *a, const void *b)
 static int check_refs_present(const char *dir, const gw_restore_plan *p)
 {
 	const gw_refstate *st = &p->state;
+	size_t hl = p->m.hash_len;
 	wanted_ref *w = NULL;
 	unsigned char *oids = NULL, *found = NULL;
 	char packdir[4200];
@@ -448,18 +454,18 @@ static int check_refs_present(const char *dir, const gw_restore_plan *p)
 		const gw_ref *r = i < st->nrefs ? &st->refs[i] : &st->head;
 		if (!r->name || r->symbolic || r->dangling)
 			continue;
-		memcpy(w[n].oid, r->oid, 20);
+		memcpy(w[n].oid, r->oid, hl);
 		w[n++].name = r->name;
 	}
 	if (!n)
 		goto out;
 	qsort(w, n, sizeof(*w), wanted_cmp);
-	if (!(oids = malloc(n * 20)) || !(found = calloc(n, 1))) {
+	if (!(oids = malloc(n * hl)) || !(found = calloc(n, 1))) {
 		rc = gw_error_set(GW_ERROR, "out of memory");
 		goto out;
 	}
 	for (i = 0; i < n; i++)
-		memcpy(oids + i * 20, w[i].oid, 20);
+		memcpy(oids + i * hl, w[i].oid, hl);
 	snprintf(packdir, sizeof(packdir), "%s/objects/pack", dir);
 	if (!(d = opendir(packdir))) {
 		rc = gw_error_set_errno(GW_EIO, "cannot read %s", packdir);
@@ -477,14 +483,14 @@ static int check_refs_present(const char *dir, const gw_restore_plan *p)
 			rc = gw_error_set_errno(GW_EIO, "cannot open %s", path);
 			break;
 		}
-		if ((rc = gw_idx_open(&idx, fd, path, 20, 0)) == 0)
+		if ((rc = gw_idx_open(&idx, fd, path, hl, 0)) == 0)
 			rc = gw_idx_verify(&idx, oids, n, found);
 		close(fd);
 	}
 	for (i = 0; rc == 0 && i < n; i++)
 		if (!found[i]) {
 			char hex[GW_HEX_MAX];
-			gw_hex_encode(hex, w[i].oid, 20);
+			gw_hex_encode(hex, w[i].oid, hl);
 			rc = gw_error_set(GW_ECORRUPT,
 					  "repository %s: %s points at object %s, which the archive does not hold "
 					  "(restoring LSN %llu: %s and %zu segments)",
@@ -517,7 +523,7 @@ int gw_restore__build(gw_store *store, const char *rel, const gw_restore_plan *p
 	 * backup's; large ones are streamed into packs of their own, joined in
 	 * batches and at the end.
 	 */
-	if ((rc = make_skeleton(dir)) == 0 && small_objects) {
+	if ((rc = make_skeleton(dir, p->m.hash_len)) == 0 && small_objects) {
 		rc = build_joined_pack(store, p, dir, small_objects, main_pack, sizeof(main_pack));
 	} else if (rc == 0 && (rc = build_full_pack(store, &p->m, dir, main_pack, sizeof(main_pack))) == 0) {
 		feed_segments(&feed);
@@ -526,15 +532,15 @@ int gw_restore__build(gw_store *store, const char *rel, const gw_restore_plan *p
 	for (i = 0; rc == 0 && i < p->nsegs; i++) {
 		if (p->segs[i].size <= GW_RESTORE_SEGMENT_IN_MEMORY)
 			continue;
-		rc = gw_restore__fetch_segment_pack(store, &p->segs[i], dir, n);
+		rc = gw_restore__fetch_segment_pack(store, &p->segs[i], dir, n, p->m.hash_len);
 		if (p->segs[i].objects && ++n % CONSOLIDATE_BATCH == 0 && rc == 0)
-			rc = consolidate_packs(dir, rel, main_pack);
+			rc = consolidate_packs(dir, rel, main_pack, p->m.hash_len);
 	}
 	if (rc == 0 && n)
-		rc = consolidate_packs(dir, rel, NULL);
+		rc = consolidate_packs(dir, rel, NULL, p->m.hash_len);
 	if (rc == 0)
 		rc = check_refs_present(dir, p);
 	if (rc == 0)
-		rc = write_refs(dir, &p->state);
+		rc = write_refs(dir, &p->state, p->m.hash_len);
 	return rc;
 }

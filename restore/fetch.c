@@ -55,7 +55,8 @@ static int create_file(const char *path, int flags)
 /* The full backup's index into path: it must be for the manifest's pack and hold its objects. */
 static int fetch_full_index_file(gw_store *store, const gw_manifest *m, const char *path, int durable)
 {
-	unsigned char want[20], b[4];
+	unsigned char want[GW_HASH_MAX], b[4];
+	size_t hl = m->hash_len;
 	gw_slice_filter keep;
 	gw_fd_sink out;
 	ssize_t n;
@@ -70,8 +71,8 @@ static int fetch_full_index_file(gw_store *store, const gw_manifest *m, const ch
 	if (rc < 0)
 		return rc;
 	/* An index ends with its pack's checksum, then its own. */
-	gw_hex_decode(want, m->pack_checksum, 20);
-	if (keep.pos < 40 || memcmp(gw_slice_filter_tail(&keep, 40), want, 20) != 0)
+	gw_hex_decode(want, m->pack_checksum, hl);
+	if (keep.pos < 2 * hl || memcmp(gw_slice_filter_tail(&keep, 2 * hl), want, hl) != 0)
 		return gw_error_set(GW_ECORRUPT, "key %s: the index is for another pack", m->idx.key);
 	/* The object count in the index's fanout must match the manifest. */
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -93,17 +94,18 @@ int gw_restore__fetch_full_index(gw_store *store, const gw_manifest *m, const ch
 		return rc;
 	if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return gw_error_set_errno(GW_EIO, "cannot open %s", path);
-	if ((rc = gw_idx_open(idx, *fd, m->idx.key, 20, 1)) < 0 || (rc = gw_idx_verify(idx, NULL, 0, NULL)) < 0)
+	if ((rc = gw_idx_open(idx, *fd, m->idx.key, m->hash_len, 1)) < 0 || (rc = gw_idx_verify(idx, NULL, 0, NULL)) < 0)
 		return rc;
 	return 0;
 }
 
-int gw_restore__fetch_full_pack(gw_store *store, const gw_manifest *m, gw_sink *out, unsigned char trailer[20])
+int gw_restore__fetch_full_pack(gw_store *store, const gw_manifest *m, gw_sink *out,
+				unsigned char trailer[GW_HASH_MAX])
 {
 	gw_slice_filter keep;
 	int rc = fetch_part(store, &m->bundle, m->pack_offset, out, &keep);
 	if (rc == 0)
-		memcpy(trailer, gw_slice_filter_tail(&keep, 20), 20);
+		memcpy(trailer, gw_slice_filter_tail(&keep, m->hash_len), m->hash_len);
 	return rc;
 }
 
@@ -117,12 +119,12 @@ int gw_restore__check_pack_header(const gw_manifest *m, const unsigned char *h)
 
 int gw_restore__check_pack_trailer(const gw_manifest *m, const unsigned char *trailer)
 {
-	unsigned char want[20];
+	unsigned char want[GW_HASH_MAX];
 	char hex[GW_HEX_MAX];
-	gw_hex_decode(want, m->pack_checksum, 20);
-	if (memcmp(trailer, want, 20) == 0)
+	gw_hex_decode(want, m->pack_checksum, m->hash_len);
+	if (memcmp(trailer, want, m->hash_len) == 0)
 		return 0;
-	gw_hex_encode(hex, trailer, 20);
+	gw_hex_encode(hex, trailer, m->hash_len);
 	return gw_error_set(GW_ECORRUPT, "key %s: pack checksum %s differs from the manifest's %s", m->bundle.key, hex,
 			    m->pack_checksum);
 }
@@ -279,19 +281,21 @@ static int copy_range(int from, uint64_t off, int to, uint64_t len, const char *
 }
 
 /* A pack and its index written to files: the index checked on its own, then the pack (the whole file) against it. */
-static int check_written_pack(int pfd, int ifd, uint64_t pack_size, const char *what, unsigned char checksum[20])
+static int check_written_pack(int pfd, int ifd, uint64_t pack_size, const char *what, size_t hash_len,
+			      unsigned char checksum[GW_HASH_MAX])
 {
 	gw_idx idx;
 	int rc;
-	if ((rc = gw_idx_open(&idx, ifd, what, 20, 1)) == 0 && (rc = gw_idx_verify(&idx, NULL, 0, NULL)) == 0 &&
+	if ((rc = gw_idx_open(&idx, ifd, what, hash_len, 1)) == 0 && (rc = gw_idx_verify(&idx, NULL, 0, NULL)) == 0 &&
 	    (rc = gw_pack_check_fd(&idx, pfd, pack_size, what)) == 0)
-		memcpy(checksum, idx.pack_checksum, 20);
+		memcpy(checksum, idx.pack_checksum, hash_len);
 	return rc;
 }
 
-int gw_restore__fetch_segment_pack(gw_store *store, const gw_restore_segment *seg, const char *dir, unsigned n)
+int gw_restore__fetch_segment_pack(gw_store *store, const gw_restore_segment *seg, const char *dir, unsigned n,
+				   size_t hash_len)
 {
-	unsigned char trailer[GW_SEGMENT_TRAILER_SIZE], sum[20];
+	unsigned char trailer[GW_SEGMENT_TRAILER_SIZE], sum[GW_HASH_MAX];
 	char pack_path[4200], idx_path[4200], packdir[4200];
 	segment_split split;
 	gw_fd_sink out;
@@ -329,11 +333,11 @@ int gw_restore__fetch_segment_pack(gw_store *store, const gw_restore_segment *se
 		goto out;
 	}
 	/* Its index came after its pack: the pack is checked against it read back (from the page cache). */
-	if ((rc = check_written_pack(pfd, ifd, pack_len, seg->key, sum)) < 0)
+	if ((rc = check_written_pack(pfd, ifd, pack_len, seg->key, hash_len, sum)) < 0)
 		goto out;
 	/* No fsync: these packs are joined (and the result fsync'd) before anything becomes visible. */
 	snprintf(packdir, sizeof(packdir), "%s/objects/pack", dir);
-	rc = gw_restore__name_pack(packdir, pack_path, idx_path, sum);
+	rc = gw_restore__name_pack(packdir, pack_path, idx_path, sum, hash_len);
 out:
 	close(pfd);
 	if (ifd >= 0)

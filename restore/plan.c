@@ -295,7 +295,7 @@ int gw_restore__plan_end_refs(const gw_restore_plan *p, gw_restore_result *res)
 			if ((value = malloc(len)))
 				snprintf(value, len, "ref: %s", r->symbolic);
 		} else {
-			gw_hex_encode(hex, r->oid, 20);
+			gw_hex_encode(hex, r->oid, p->m.hash_len);
 			value = strdup(hex);
 		}
 		res->end_refs[k].name = strdup(r->name);

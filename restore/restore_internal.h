@@ -80,10 +80,11 @@ int gw_restore__fetch_full_index(gw_store *store, const gw_manifest *m, const ch
 /*
  * The full backup's pack (its bundle from pack_offset on) into out: the
  * bundle read once and checked against the manifest (size, SHA-256) on the
- * way. trailer gets the pack's last 20 bytes, for
+ * way. trailer gets the pack's last m->hash_len bytes, for
  * gw_restore__check_pack_trailer once out has done its own checks.
  */
-int gw_restore__fetch_full_pack(gw_store *store, const gw_manifest *m, gw_sink *out, unsigned char trailer[20]);
+int gw_restore__fetch_full_pack(gw_store *store, const gw_manifest *m, gw_sink *out,
+				unsigned char trailer[GW_HASH_MAX]);
 /* The pack's header (its first 12 bytes) and trailer against the manifest. */
 int gw_restore__check_pack_header(const gw_manifest *m, const unsigned char *header);
 int gw_restore__check_pack_trailer(const gw_manifest *m, const unsigned char *trailer);
@@ -96,15 +97,17 @@ int gw_restore__fetch_segment_append(gw_store *store, const gw_restore_segment *
 /*
  * A segment of any size streamed once, checked as above, its pack and
  * index written into dir/objects/pack as pack-<checksum>.pack/.idx (n
- * names the temporary files); nothing for a segment without objects.
+ * names the temporary files), its ids hash_len bytes (the generation's
+ * format); nothing for a segment without objects.
  */
-int gw_restore__fetch_segment_pack(gw_store *store, const gw_restore_segment *seg, const char *dir, unsigned n);
+int gw_restore__fetch_segment_pack(gw_store *store, const gw_restore_segment *seg, const char *dir, unsigned n,
+				   size_t hash_len);
 
 /* ---- build.c ---- */
 
 /* A finished pack and its index, named by the pack's checksum: moved from their temporary names into packdir. */
 int gw_restore__name_pack(const char *packdir, const char *tmp_pack, const char *tmp_idx,
-			  const unsigned char checksum[20]);
+			  const unsigned char *checksum, size_t hash_len);
 /* The repository of plan p built in dir (created empty): its objects, checked, and its refs; not yet durable. */
 int gw_restore__build(gw_store *store, const char *rel, const gw_restore_plan *p, const char *dir);
 

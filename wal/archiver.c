@@ -66,6 +66,7 @@ typedef struct {
 	uint64_t last_lsn;
 	char last_digest[65];
 	uint64_t base_lsn;    /* the generation's full backup; 0: none */
+	size_t hash_len;      /* the generation's ids: 20 (sha1) or 32 (sha256), from its full backup's manifest */
 	int64_t full_time_us;
 	uint64_t full_bytes;
 	uint64_t segments_since_full, bytes_since_full;
@@ -427,6 +428,7 @@ static int load_full(gw_archiver *a, arepo *r, const gw_full_record *rec, gw_man
 	free(text);
 	if (rc < 0)
 		return rc;
+	r->hash_len = m->hash_len;
 	gw_refstate_dispose(&r->refs);
 	if ((rc = gw_refstate_from_manifest(&r->refs, m)) < 0)
 		return rc;
@@ -462,6 +464,11 @@ static int replay_segment(const gw_segment_record *rec, void *payload)
 	}
 	if ((rc = gw_segment_read_meta(c->from, rec->key, rec->size, &h, trailer)) < 0)
 		return rc;
+	if (h.hash_len != c->r->hash_len) {
+		gw_segment_header_dispose(&h);
+		return gw_error_set(GW_ECORRUPT, "segment %s records %s ids, its generation's full backup %s", rec->key,
+				    h.hash_len == 32 ? "sha256" : "sha1", c->r->hash_len == 32 ? "sha256" : "sha1");
+	}
 	for (i = 0; i < h.nupdates; i++) {
 		if (h.updates[i].kind == GW_UPDATE_DELETED)
 			c->r->exists = 0;
@@ -476,7 +483,7 @@ static int replay_segment(const gw_segment_record *rec, void *payload)
 		/* The set missed this segment (a crash after it was stored): learn its objects from it. */
 		unsigned char *oids;
 		size_t n;
-		if ((rc = gw_segment_read_oids(c->from, rec->key, rec->size, &oids, &n)) < 0)
+		if ((rc = gw_segment_read_oids(c->from, rec->key, rec->size, c->r->hash_len, &oids, &n)) < 0)
 			return rc;
 		rc = gw_objset_add(c->r->objset, oids, n, rec->lsn);
 		free(oids);
@@ -552,13 +559,13 @@ static int mark_tips_closed(arepo *r)
 	int rc;
 	if (!r->objset)
 		return 0;
-	if (!(oids = malloc((r->refs.nrefs + 1) * 20)))
+	if (!(oids = malloc((r->refs.nrefs + 1) * r->hash_len)))
 		return gw_error_set(GW_ERROR, "out of memory");
 	for (i = 0; i < r->refs.nrefs; i++)
 		if (!r->refs.refs[i].dangling)
-			memcpy(oids + 20 * n++, r->refs.refs[i].oid, 20);
+			memcpy(oids + r->hash_len * n++, r->refs.refs[i].oid, r->hash_len);
 	if (r->refs.head.name && !r->refs.head.dangling)
-		memcpy(oids + 20 * n++, r->refs.head.oid, 20);
+		memcpy(oids + r->hash_len * n++, r->refs.head.oid, r->hash_len);
 	rc = gw_objset_mark_closed(r->objset, oids, n);
 	free(oids);
 	return rc;
@@ -624,7 +631,7 @@ static int repo_load_offline(gw_archiver *a, arepo *r)
 		rc = gw_error_set(GW_ERROR, "out of memory");
 		goto out;
 	}
-	if ((rc = gw_objset_open(&r->objset, dir)) == 0 &&
+	if ((rc = gw_objset_open(&r->objset, dir, r->hash_len)) == 0 &&
 	    (gw_objset_base_lsn(r->objset) != r->base_lsn || gw_objset_covered(r->objset) < r->last_lsn))
 		rc = gw_error_set(GW_EIO, "repository %s: the store is unreachable and the object set in %s is not "
 					  "up to date: it waits for the store", r->rel, dir);
@@ -703,7 +710,8 @@ static int repo_load(gw_archiver *a, arepo *r, int *asked)
 		/* The object set first: replaying the log also completes it. */
 		if (!(dir = objset_dir(a, r->rel)))
 			rc = gw_error_set(GW_ERROR, "out of memory");
-		else if ((rc = gw_objset_open(&r->objset, dir)) == 0 && gw_objset_base_lsn(r->objset) != r->base_lsn)
+		else if ((rc = gw_objset_open(&r->objset, dir, r->hash_len)) == 0 &&
+			 gw_objset_base_lsn(r->objset) != r->base_lsn)
 			rc = gw_objset_reset(r->objset, a->store, m.idx.key, r->base_lsn);
 		free(dir);
 	}
@@ -871,6 +879,7 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 	spec.scratch_dir = a->scratch;
 	spec.lsn = r->last_lsn + 1;
 	spec.base_lsn = r->base_lsn;
+	spec.hash_len = r->hash_len;
 	spec.prev_sha256 = r->last_digest;
 	spec.updates = updates;
 	spec.nupdates = n;
@@ -931,7 +940,7 @@ static int record_deleted(gw_archiver *a, arepo *r, int64_t changed_us)
 	int64_t now = gw_time_now_us();
 	int rc;
 	/* Every ref goes, then the repository itself. */
-	if ((rc = gw_segment_diff(&r->refs, NULL, NULL, now, &updates, &n)) < 0)
+	if ((rc = gw_segment_diff(&r->refs, NULL, NULL, r->hash_len, now, &updates, &n)) < 0)
 		return rc;
 	cap = n; /* the diff's array is exactly as long as its updates */
 	if (GW_ARRAY_RESERVE(updates, cap, n + 1) < 0) {
@@ -977,20 +986,27 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 		free(path);
 		return rc;
 	}
+	/* Opened for its checks (a bare repository, no alternates) and its object format; the refs come from our reader. */
+	if ((rc = gw_source_open(&src, a->opts.root, r->rel)) < 0)
+		goto out;
+	if (r->base_lsn && r->exists && r->hash_len != src->hash_len) {
+		/* Created again in the other object format, unseen: its generation's ids are another length. */
+		r->exists = 0;
+		forget_seen(r);
+		gw_refs_reader_free(r->reader);
+		r->reader = NULL;
+	}
 	if (!r->base_lsn || !r->exists) {
 		/* First sight, a broken chain, or a repository created again: a new generation. */
 		if ((rc = take_full(a, r, r->base_lsn ? "recreated" : "initial", NULL)) < 0)
 			goto out;
 	}
-	/* Opened for its checks (a bare repository, no alternates, sha1); the refs come from our reader. */
-	if ((rc = gw_source_open(&src, a->opts.root, r->rel)) < 0)
-		goto out;
-	if (!r->reader && (rc = gw_refs_reader_new(&r->reader, src->path, r->rel)) < 0)
+	if (!r->reader && (rc = gw_refs_reader_new(&r->reader, src->path, r->rel, src->hash_len)) < 0)
 		goto out;
 	now = gw_time_now_us();
 	if ((rc = gw_refs_read(r->reader, &cur)) < 0)
 		goto out;
-	rc = gw_segment_diff(&r->refs, r->seen_valid ? &r->seen : NULL, &cur, now, &updates, &n);
+	rc = gw_segment_diff(&r->refs, r->seen_valid ? &r->seen : NULL, &cur, r->hash_len, now, &updates, &n);
 	if (rc == 0 && n)
 		rc = write_segment(a, r, updates, n, now, changed_us, path);
 	else if (rc == 0)

@@ -15,10 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define OID 20
-
 struct gw_objset {
 	char *dir;
+	size_t hl;             /* ids' length: 20 (sha1) or 32 (sha256), the generation's */
+	int (*cmp)(const void *, const void *); /* compares hl bytes */
 	uint64_t base_lsn;
 	int idx_fd;
 	gw_idx idx;
@@ -31,9 +31,14 @@ struct gw_objset {
 	size_t nclosed, closed_cap;
 };
 
-static int oid_cmp(const void *a, const void *b)
+static int oid_cmp20(const void *a, const void *b)
 {
-	return memcmp(a, b, OID);
+	return memcmp(a, b, 20);
+}
+
+static int oid_cmp32(const void *a, const void *b)
+{
+	return memcmp(a, b, 32);
 }
 
 static char *path_in(const gw_objset *s, const char *name)
@@ -55,10 +60,10 @@ static int read_lsn_file(gw_objset *s, const char *name, uint64_t *lsn)
 	return 0;
 }
 
-/* Room for n more ids in s->added (an array of OID-byte elements). */
+/* Room for n more ids in s->added (an array of s->hl-byte elements). */
 static int grow(gw_objset *s, size_t n)
 {
-	return gw_array_reserve(&s->added, &s->cap, s->nadded + n, OID);
+	return gw_array_reserve(&s->added, &s->cap, s->nadded + n, s->hl);
 }
 
 /* Open base.idx and added.oids (at load, and again after gw_objset_release()). */
@@ -72,7 +77,7 @@ static int open_files(gw_objset *s)
 	free(p);
 	if (s->idx_fd < 0)
 		return gw_error_set(GW_ENOTFOUND, "archive state %s has no base index", s->dir);
-	if ((rc = gw_idx_open(&s->idx, s->idx_fd, "base.idx", OID, 0)) < 0)
+	if ((rc = gw_idx_open(&s->idx, s->idx_fd, "base.idx", s->hl, 0)) < 0)
 		return rc;
 	s->have_idx = 1;
 	if (!(p = path_in(s, "added.oids")))
@@ -94,7 +99,8 @@ static int reopen(gw_objset *s)
 
 /*
  * added.oids interleaves ids with a marker after each segment's ids: twelve
- * 0xff bytes and the segment's LSN (uint64_be). The set covers the log up to
+ * 0xff bytes and the segment's LSN (uint64_be), then zeros to an id's length
+ * (none for sha1's 20 bytes, 12 for sha256's 32). The set covers the log up to
  * the last marker, so a crash that loses the tail of the file (or never wrote
  * it) leaves the set claiming no more than it holds.
  */
@@ -105,17 +111,17 @@ static void drop_markers(gw_objset *s)
 {
 	size_t i, kept = 0;
 	for (i = 0; i < s->nadded; i++) {
-		unsigned char *e = s->added + i * OID;
+		unsigned char *e = s->added + i * s->hl;
 		if (!memcmp(e, marker_prefix, sizeof(marker_prefix))) {
 			uint64_t lsn = 0;
 			int k;
-			for (k = 12; k < OID; k++)
+			for (k = 12; k < 20; k++)
 				lsn = lsn << 8 | e[k];
 			if (lsn > s->covered)
 				s->covered = lsn;
 			continue;
 		}
-		memmove(s->added + kept * OID, e, OID);
+		memmove(s->added + kept * s->hl, e, s->hl);
 		kept++;
 	}
 	s->nadded = kept;
@@ -124,25 +130,27 @@ static void drop_markers(gw_objset *s)
 static int load(gw_objset *s)
 {
 	struct stat st;
+	size_t size, whole;
 	int rc;
 	if ((rc = open_files(s)) < 0)
 		return rc;
 	if (fstat(s->added_fd, &st) < 0)
 		return gw_error_set_errno(GW_EIO, "archive state %s: cannot open added.oids", s->dir);
-	if (st.st_size % OID)
+	size = (size_t)st.st_size;
+	whole = size - size % s->hl;
+	if (whole != size)
 		/* A torn append: the tail of an unfinished write. Drop it. */
-		if (ftruncate(s->added_fd, st.st_size - st.st_size % OID) < 0)
+		if (ftruncate(s->added_fd, (off_t)whole) < 0)
 			return gw_error_set_errno(GW_EIO, "archive state %s: cannot repair added.oids", s->dir);
 	s->nadded = 0;
-	if ((rc = grow(s, (size_t)(st.st_size / OID))) < 0)
+	if ((rc = grow(s, whole / s->hl)) < 0)
 		return rc;
-	if (st.st_size >= OID && pread(s->added_fd, s->added, (size_t)(st.st_size - st.st_size % OID), 0) !=
-					 (ssize_t)(st.st_size - st.st_size % OID))
+	if (whole && pread(s->added_fd, s->added, whole, 0) != (ssize_t)whole)
 		return gw_error_set_errno(GW_EIO, "archive state %s: cannot read added.oids", s->dir);
-	s->nadded = (size_t)(st.st_size / OID);
+	s->nadded = whole / s->hl;
 	drop_markers(s);
 	if (s->nadded)
-		qsort(s->added, s->nadded, OID, oid_cmp);
+		qsort(s->added, s->nadded, s->hl, s->cmp);
 	return 0;
 }
 
@@ -153,7 +161,7 @@ static void unload(gw_objset *s)
 	s->nadded = 0;
 }
 
-int gw_objset_open(gw_objset **out, const char *dir)
+int gw_objset_open(gw_objset **out, const char *dir, size_t hash_len)
 {
 	gw_objset *s = calloc(1, sizeof(*s));
 	uint64_t have;
@@ -163,6 +171,8 @@ int gw_objset_open(gw_objset **out, const char *dir)
 		free(s);
 		return gw_error_set(GW_ERROR, "out of memory");
 	}
+	s->hl = hash_len;
+	s->cmp = hash_len == 32 ? oid_cmp32 : oid_cmp20;
 	s->idx_fd = s->added_fd = -1;
 	if ((rc = gw_fs_mkdir_p(dir, 0700)) < 0)
 		goto fail;
@@ -251,37 +261,37 @@ int gw_objset_has(gw_objset *s, const unsigned char *oid)
 {
 	uint32_t pos;
 	int rc;
-	if (s->nadded && bsearch(oid, s->added, s->nadded, OID, oid_cmp))
+	if (s->nadded && bsearch(oid, s->added, s->nadded, s->hl, s->cmp))
 		return 1;
 	if ((rc = reopen(s)) < 0)
 		return rc;
 	if (!s->have_idx || (rc = gw_idx_find(&s->idx, oid, &pos)) <= 0)
 		return rc;
-	return s->nclosed && bsearch(oid, s->closed, s->nclosed, OID, oid_cmp) ? 1 : 2;
+	return s->nclosed && bsearch(oid, s->closed, s->nclosed, s->hl, s->cmp) ? 1 : 2;
 }
 
 int gw_objset_mark_closed(gw_objset *s, const unsigned char *oids, size_t n)
 {
 	if (!n)
 		return 0;
-	if (gw_array_reserve(&s->closed, &s->closed_cap, s->nclosed + n, OID) < 0)
+	if (gw_array_reserve(&s->closed, &s->closed_cap, s->nclosed + n, s->hl) < 0)
 		return GW_ERROR;
 	/* Sort the new ids at the end, then merge from the back: a few marks cost no sort of them all. */
 	{
-		unsigned char *add = s->closed + s->nclosed * OID;
+		unsigned char *add = s->closed + s->nclosed * s->hl;
 		size_t i = s->nclosed, j = n, k = s->nclosed + n;
-		memcpy(add, oids, n * OID);
-		qsort(add, n, OID, oid_cmp);
-		if (s->nclosed && memcmp(s->closed + (s->nclosed - 1) * OID, add, OID) > 0) {
-			unsigned char *tmp = malloc(n * OID);
+		memcpy(add, oids, n * s->hl);
+		qsort(add, n, s->hl, s->cmp);
+		if (s->nclosed && memcmp(s->closed + (s->nclosed - 1) * s->hl, add, s->hl) > 0) {
+			unsigned char *tmp = malloc(n * s->hl);
 			if (!tmp)
 				return gw_error_set(GW_ERROR, "out of memory");
-			memcpy(tmp, add, n * OID);
+			memcpy(tmp, add, n * s->hl);
 			while (j > 0) {
-				if (i > 0 && memcmp(s->closed + (i - 1) * OID, tmp + (j - 1) * OID, OID) > 0) {
-					memcpy(s->closed + (--k) * OID, s->closed + (--i) * OID, OID);
+				if (i > 0 && memcmp(s->closed + (i - 1) * s->hl, tmp + (j - 1) * s->hl, s->hl) > 0) {
+					memcpy(s->closed + (--k) * s->hl, s->closed + (--i) * s->hl, s->hl);
 				} else {
-					memcpy(s->closed + (--k) * OID, tmp + (--j) * OID, OID);
+					memcpy(s->closed + (--k) * s->hl, tmp + (--j) * s->hl, s->hl);
 				}
 			}
 			free(tmp);
@@ -294,17 +304,18 @@ int gw_objset_mark_closed(gw_objset *s, const unsigned char *oids, size_t n)
 int gw_objset_add(gw_objset *s, const unsigned char *oids, size_t n, uint64_t lsn)
 {
 	unsigned char *buf;
-	size_t len = (n + 1) * OID;
+	size_t len = (n + 1) * s->hl;
 	int rc, k;
 	if ((rc = reopen(s)) < 0)
 		return rc;
 	if (!(buf = malloc(len)))
 		return gw_error_set(GW_ERROR, "out of memory");
 	if (n)
-		memcpy(buf, oids, n * OID);
-	memcpy(buf + n * OID, marker_prefix, sizeof(marker_prefix));
+		memcpy(buf, oids, n * s->hl);
+	memset(buf + n * s->hl, 0, s->hl);
+	memcpy(buf + n * s->hl, marker_prefix, sizeof(marker_prefix));
 	for (k = 0; k < 8; k++)
-		buf[n * OID + 12 + k] = (unsigned char)(lsn >> (56 - 8 * k));
+		buf[n * s->hl + 12 + k] = (unsigned char)(lsn >> (56 - 8 * k));
 	if (write(s->added_fd, buf, len) != (ssize_t)len || fdatasync(s->added_fd) < 0) {
 		free(buf);
 		return gw_error_set_errno(GW_EIO, "archive state %s: cannot append to added.oids", s->dir);
@@ -313,10 +324,10 @@ int gw_objset_add(gw_objset *s, const unsigned char *oids, size_t n, uint64_t ls
 	if ((rc = grow(s, n)) < 0)
 		return rc;
 	if (n)
-		memcpy(s->added + s->nadded * OID, oids, n * OID);
+		memcpy(s->added + s->nadded * s->hl, oids, n * s->hl);
 	s->nadded += n;
 	if (s->nadded)
-		qsort(s->added, s->nadded, OID, oid_cmp);
+		qsort(s->added, s->nadded, s->hl, s->cmp);
 	if (lsn > s->covered)
 		s->covered = lsn;
 	return 0;

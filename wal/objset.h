@@ -6,7 +6,7 @@
  *
  * Kept on local disk under the archiver's state directory, per repository:
  *   base.idx    the pack index of the full backup (sorted ids, searched in place)
- *   added.oids  ids added by segments since, appended raw (20 bytes each),
+ *   added.oids  ids added by segments since, appended raw (20 bytes each, 32 for sha256),
  *               loaded into a sorted array in memory
  * It is a cache: when it is missing or does not match the store, the
  * archiver starts a new generation with a full backup.
@@ -22,15 +22,16 @@
 typedef struct gw_objset gw_objset;
 
 /*
- * Open dir (created if missing). An empty or unreadable state opens as an
+ * Open dir (created if missing), for ids of hash_len bytes (20 or 32: the
+ * generation's object format; "ids" below are that long). An empty or unreadable state opens as an
  * empty set with base LSN 0: the caller compares gw_objset_base_lsn() with
  * the generation it expects and resets when they differ.
  */
-int gw_objset_open(gw_objset **out, const char *dir);
+int gw_objset_open(gw_objset **out, const char *dir, size_t hash_len);
 /* Start a new generation: the full backup at base_lsn, whose index is `idx_key` in the store. */
 int gw_objset_reset(gw_objset *set, gw_store *store, const char *idx_key, uint64_t base_lsn);
 /*
- * Whether oid (20 bytes) is archived: 0 no; 1 yes, with everything it
+ * Whether oid is archived: 0 no; 1 yes, with everything it
  * reaches (added by a segment, whose walk archived its closure, or marked
  * closed); 2 yes, by the full backup only. A full backup holds the closure
  * of its refs, but its snapshot may also hold objects of a write in flight
@@ -39,12 +40,12 @@ int gw_objset_reset(gw_objset *set, gw_store *store, const char *idx_key, uint64
  */
 int gw_objset_has(gw_objset *set, const unsigned char *oid);
 /*
- * Mark ids (n x 20 bytes) of the full backup as closed: everything they reach
+ * Mark ids (n ids) of the full backup as closed: everything they reach
  * is archived (the archived refs' values; objects a walk verified). Kept in
  * memory for the set's life: after a restart, closure is proven again.
  */
 int gw_objset_mark_closed(gw_objset *set, const unsigned char *oids, size_t n);
-/* Add the ids (n x 20 bytes) of the segment at lsn, durably; the set then covers the log up to lsn. */
+/* Add the ids (n ids) of the segment at lsn, durably; the set then covers the log up to lsn. */
 int gw_objset_add(gw_objset *set, const unsigned char *oids, size_t n, uint64_t lsn);
 /* The LSN up to which the set holds every archived object (a crash may leave it behind the log). */
 uint64_t gw_objset_covered(const gw_objset *set);

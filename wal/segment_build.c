@@ -38,7 +38,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define OID 20
 /* Up to this many new objects, pack them in-process (whole objects); beyond, git pack-objects reuses deltas. */
 #define SMALL_PACK_OBJECTS 256
 
@@ -49,6 +48,7 @@ extern char **environ;
 typedef struct {
 	gw_update *items;
 	size_t n, cap;
+	size_t hl; /* the ids' length: 20 (sha1) or 32 (sha256) */
 } update_list;
 
 static gw_update *push_update(update_list *l)
@@ -59,20 +59,20 @@ static gw_update *push_update(update_list *l)
 	return &l->items[l->n++];
 }
 
-/* A ref's value as a segment records it: 40 hex digits, or "" when it has none. */
-static void hex_or_empty(char *out, const gw_ref *r)
+/* A ref's value as a segment records it: hl bytes in hex (40 or 64 digits), or "" when it has none. */
+static void hex_or_empty(char *out, const gw_ref *r, size_t hl)
 {
 	if (!r || r->dangling || r->symbolic)
 		out[0] = '\0';
 	else
-		gw_hex_encode(out, r->oid, OID);
+		gw_hex_encode(out, r->oid, hl);
 }
 
 /* Whether two direct refs (either may be NULL: absent) have the same value. */
-static int same_value(const gw_ref *a, const gw_ref *b)
+static int same_value(const gw_ref *a, const gw_ref *b, size_t hl)
 {
 	int has_a = a && !a->dangling, has_b = b && !b->dangling;
-	return has_a == has_b && (!has_a || memcmp(a->oid, b->oid, OID) == 0);
+	return has_a == has_b && (!has_a || memcmp(a->oid, b->oid, hl) == 0);
 }
 
 /* Record how one ref (old, cur: either may be NULL) changed. */
@@ -104,7 +104,7 @@ static int diff_one(update_list *l, const char *name, const gw_ref *old, const g
 			return diff_one(l, name, NULL, cur, t);
 		return 0;
 	}
-	if (same_value(old, cur))
+	if (same_value(old, cur, l->hl))
 		return 0;
 	if (!(u = push_update(l)))
 		return gw_error_set(GW_ERROR, "out of memory");
@@ -112,8 +112,8 @@ static int diff_one(update_list *l, const char *name, const gw_ref *old, const g
 	u->time_us = t;
 	if (!(u->ref = strdup(name)))
 		return gw_error_set(GW_ERROR, "out of memory");
-	hex_or_empty(u->old_oid, old);
-	hex_or_empty(u->new_oid, cur);
+	hex_or_empty(u->old_oid, old, l->hl);
+	hex_or_empty(u->new_oid, cur, l->hl);
 	return 0;
 }
 
@@ -160,11 +160,12 @@ static int diff_loose(update_list *l, const gw_refstate *old, const gw_refs_view
 	return rc;
 }
 
-int gw_segment_diff(const gw_refstate *old, const gw_refs_view *seen, const gw_refs_view *cur, int64_t time_us,
-		    gw_update **updates, size_t *n)
+int gw_segment_diff(const gw_refstate *old, const gw_refs_view *seen, const gw_refs_view *cur, size_t hash_len,
+		    int64_t time_us, gw_update **updates, size_t *n)
 {
 	update_list l = {0};
 	int rc;
+	l.hl = hash_len;
 	*updates = NULL;
 	*n = 0;
 	if (seen && cur && seen->packed == cur->packed)
@@ -397,12 +398,13 @@ static int walk_new_objects(walker *w, const gw_segment_spec *spec)
 
 /* ---- writing ---- */
 
-static int write_empty_pack(gw_sink *out)
+/* A pack of no objects: its header and its checksum, SHA-1 or SHA-256 (hl 20 or 32). */
+static int write_empty_pack(gw_sink *out, size_t hl)
 {
-	unsigned char pack[12 + 20];
+	unsigned char pack[12 + GW_HASH_MAX];
 	memcpy(pack, "PACK\0\0\0\2\0\0\0\0", 12);
-	gw_hash_buffer(GW_HASH_SHA1, pack, 12, pack + 12);
-	return gw_sink_write(out, pack, sizeof(pack));
+	gw_hash_buffer(hl == 20 ? GW_HASH_SHA1 : GW_HASH_SHA256, pack, 12, pack + 12);
+	return gw_sink_write(out, pack, 12 + hl);
 }
 
 /*
@@ -506,11 +508,13 @@ static int stream_file(const char *path, gw_sink *out, uint64_t *len)
 
 static int write_bundle(const gw_segment_spec *spec, walker *w, const char *pack_path, gw_sink *out)
 {
+	static const char v2[] = "# v2 git bundle\n", v3[] = "# v3 git bundle\n@object-format=sha256\n";
+	const char *first = w->hl == 32 ? v3 : v2; /* as a full backup's (DESIGN.md 4.1) */
 	uint64_t ignored;
 	char line[8192];
 	size_t i;
 	int rc, n;
-	if ((rc = gw_sink_write(out, "# v2 git bundle\n", 16)) < 0)
+	if ((rc = gw_sink_write(out, first, strlen(first))) < 0)
 		return rc;
 	for (i = 0; i < w->prereqs.n; i++) {
 		char hex[GW_HEX_MAX];
@@ -532,7 +536,7 @@ static int write_bundle(const gw_segment_spec *spec, walker *w, const char *pack
 	if ((rc = gw_sink_write(out, "\n", 1)) < 0)
 		return rc;
 	if (!pack_path)
-		return write_empty_pack(out);
+		return write_empty_pack(out, spec->hash_len);
 	return stream_file(pack_path, out, &ignored);
 }
 
@@ -569,11 +573,11 @@ int gw_segment_build(gw_store *store, gw_objset *set, const gw_segment_spec *spe
 		if ((rc = gw_odb_open(&w.odb, spec->path, &opts)) < 0)
 			goto out;
 		w.hl = gw_odb_hash_len(w.odb);
-		if (w.hl != OID) {
-			rc = gw_error_set(GW_EUNSUPPORTED,
-					  "repository %s: segments of SHA-256 repositories are not written yet (the "
-					  "archived object set holds 20-byte ids)",
-					  spec->rel);
+		if (w.hl != spec->hash_len) {
+			/* Its config changed since the generation began: a new full backup starts one in the new format. */
+			rc = gw_error_set(GW_ECHANGED,
+					  "repository %s: its objects are now %s, its archived generation's %s",
+					  spec->rel, w.hl == 32 ? "sha256" : "sha1", spec->hash_len == 32 ? "sha256" : "sha1");
 			goto out;
 		}
 		w.seen.width = w.found.width = w.prereqs.width = w.verify.width = w.proven.width = w.hl;
@@ -593,6 +597,7 @@ int gw_segment_build(gw_store *store, gw_objset *set, const gw_segment_spec *spe
 	h.repository = (char *)spec->rel;
 	h.lsn = spec->lsn;
 	h.base_lsn = spec->base_lsn;
+	h.hash_len = spec->hash_len;
 	snprintf(h.prev_sha256, sizeof(h.prev_sha256), "%s", spec->prev_sha256);
 	h.time_first_us = spec->time_first_us;
 	h.time_last_us = spec->time_last_us;

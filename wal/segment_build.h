@@ -15,14 +15,14 @@
 
 /*
  * The updates that turn old into cur, all stamped time_us, in name order
- * (HEAD last); *n == 0: nothing changed. cur NULL: every ref is gone (HEAD
+ * (HEAD last), ids of hash_len bytes (20 or 32); *n == 0: nothing changed. cur NULL: every ref is gone (HEAD
  * is left out). seen, if not NULL, is a view old is known to equal (it was
  * read before and nothing else changed old since): when cur has the same
  * packed-refs, only refs loose in either can differ, and only those are
  * compared, so the cost follows the loose refs, not the repository.
  */
-int gw_segment_diff(const gw_refstate *old, const gw_refs_view *seen, const gw_refs_view *cur, int64_t time_us,
-		    gw_update **updates, size_t *n);
+int gw_segment_diff(const gw_refstate *old, const gw_refs_view *seen, const gw_refs_view *cur, size_t hash_len,
+		    int64_t time_us, gw_update **updates, size_t *n);
 
 typedef struct gw_segment_spec {
 	const char *rel;
@@ -30,6 +30,7 @@ typedef struct gw_segment_spec {
 	const char *scratch_dir; /* where pack-objects may write temporary files */
 	uint64_t lsn;
 	uint64_t base_lsn;
+	size_t hash_len;        /* the generation's ids: 20 (sha1) or 32 (sha256); the repository's must agree */
 	const char *prev_sha256;
 	gw_update *updates;
 	size_t nupdates;
@@ -44,7 +45,7 @@ typedef struct gw_segment_result {
 	char sha256[65];        /* the segment's digest (its trailer) */
 	uint64_t bytes;
 	uint64_t objects;
-	unsigned char *oids;    /* ids added (objects * 20 bytes), for the object set */
+	unsigned char *oids;    /* ids added (objects * hash_len bytes), for the object set */
 	unsigned char *proven;  /* objects of the full backup whose closure is archived once this segment is */
 	size_t nproven;
 } gw_segment_result;

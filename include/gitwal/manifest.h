@@ -33,7 +33,8 @@ typedef struct gw_manifest {
 	char *repository;
 	uint64_t lsn;
 	int64_t time_us;       /* when the snapshot was taken, microseconds since the epoch */
-	char object_format[8]; /* "sha1" */
+	char object_format[8]; /* "sha1" or "sha256" */
+	size_t hash_len;       /* its ids' bytes, 20 or 32 (set by the parser; the writer uses object_format) */
 	gw_manifest_ref head;  /* name "HEAD"; symbolic or detached, oid empty when unborn */
 	gw_manifest_ref *refs; /* sorted by name */
 	size_t nrefs;

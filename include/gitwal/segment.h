@@ -72,6 +72,13 @@ typedef struct gw_segment_header {
 	int gap;                 /* 1: the archiver could not observe every state before this one */
 	int64_t gap_from_us;     /* when gap: states between these times are unknown */
 	int64_t gap_to_us;
+	/*
+	 * Its object ids' length: 20 (sha1; "object_format" absent from the
+	 * header, as in every segment before sha256) or 32 ("object_format":
+	 * "sha256": 64-hex ids, a v3 bundle, a pack and index of SHA-256). The
+	 * encoder treats 0 as 20; the decoder always sets it.
+	 */
+	size_t hash_len;
 } gw_segment_header;
 
 /* Free an array of updates and what each owns. */
@@ -121,7 +128,8 @@ int gw_segment_claim_full(gw_store *store, const char *rel, uint64_t lsn, int64_
 /* Read a stored segment's header and trailer only (ranged reads); size is the object's size. */
 int gw_segment_read_meta(gw_store *store, const char *key, uint64_t size, gw_segment_header *h,
 			 unsigned char trailer[GW_SEGMENT_TRAILER_SIZE]);
-/* The ids of the objects a stored segment carries, from its pack index (malloc'd, n x 20 bytes). */
-int gw_segment_read_oids(gw_store *store, const char *key, uint64_t size, unsigned char **oids, size_t *n);
+/* The ids of the objects a stored segment carries, from its pack index of hash_len-byte ids (malloc'd, n of them). */
+int gw_segment_read_oids(gw_store *store, const char *key, uint64_t size, size_t hash_len, unsigned char **oids,
+			 size_t *n);
 
 #endif

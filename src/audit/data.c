@@ -33,7 +33,6 @@
 #include <unistd.h>
 
 #define BUNDLE_HEADER_MAX (64u << 20)
-#define SHA1_LEN 20
 /* A segment's index read whole for restore's pack check up to this size (larger: the audit's own checks only). */
 #define SEGMENT_IDX_CHECK_MAX (64u << 20)
 
@@ -48,9 +47,10 @@ typedef struct {
 /* ---- a pack, fed in pieces ---- */
 
 typedef struct {
-	gw_hash *sha1;
+	gw_hash *sum;    /* SHA-1, or SHA-256 for a sha256 repository */
+	size_t hl;       /* its length: 20 or 32 */
 	unsigned char head[GW_PACK_HEADER_SIZE];
-	unsigned char tail[SHA1_LEN]; /* the last bytes seen: the trailer once the pack ends */
+	unsigned char tail[GW_HASH_MAX]; /* the last bytes seen: the trailer once the pack ends */
 	size_t tail_len;
 	uint64_t bytes;
 } pack_check;
@@ -62,17 +62,17 @@ static void pack_feed(pack_check *p, const unsigned char *buf, size_t len)
 		memcpy(p->head + p->bytes, buf, n < len ? n : len);
 	}
 	p->bytes += len;
-	/* Everything but the last 20 bytes goes through SHA-1: they may be the trailer. */
-	if (len >= SHA1_LEN) {
-		gw_hash_update(p->sha1, p->tail, p->tail_len);
-		gw_hash_update(p->sha1, buf, len - SHA1_LEN);
-		memcpy(p->tail, buf + len - SHA1_LEN, SHA1_LEN);
-		p->tail_len = SHA1_LEN;
+	/* Everything but the last hl bytes goes through the hash: they may be the trailer. */
+	if (len >= p->hl) {
+		gw_hash_update(p->sum, p->tail, p->tail_len);
+		gw_hash_update(p->sum, buf, len - p->hl);
+		memcpy(p->tail, buf + len - p->hl, p->hl);
+		p->tail_len = p->hl;
 		return;
 	}
-	if (p->tail_len + len > SHA1_LEN) {
-		size_t out = p->tail_len + len - SHA1_LEN;
-		gw_hash_update(p->sha1, p->tail, out);
+	if (p->tail_len + len > p->hl) {
+		size_t out = p->tail_len + len - p->hl;
+		gw_hash_update(p->sum, p->tail, out);
 		memmove(p->tail, p->tail + out, p->tail_len - out);
 		p->tail_len -= out;
 	}
@@ -87,10 +87,10 @@ static void pack_feed(pack_check *p, const unsigned char *buf, size_t len)
 static int pack_finish(pack_check *p, const where *w, const char *what, uint64_t objects,
 		       const char *expected_checksum)
 {
-	unsigned char sum[SHA1_LEN];
-	char hex[2 * SHA1_LEN + 1], stored[2 * SHA1_LEN + 1];
+	unsigned char sum[GW_HASH_MAX];
+	char hex[GW_HEX_MAX], stored[GW_HEX_MAX];
 	int ok = 1;
-	if (p->bytes < GW_PACK_HEADER_SIZE + SHA1_LEN) {
+	if (p->bytes < GW_PACK_HEADER_SIZE + p->hl) {
 		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK,
 				    "%s: the pack is %llu bytes, too short for a header and a trailer", what,
 				    (unsigned long long)p->bytes);
@@ -106,12 +106,13 @@ static int pack_finish(pack_check *p, const where *w, const char *what, uint64_t
 				    gw_get_be32(p->head + 8), (unsigned long long)objects);
 		ok = 0;
 	}
-	gw_hash_final(p->sha1, sum);
-	gw_hex_encode(hex, sum, SHA1_LEN);
-	gw_hex_encode(stored, p->tail, SHA1_LEN);
-	if (memcmp(sum, p->tail, SHA1_LEN) != 0) {
+	gw_hash_final(p->sum, sum);
+	gw_hex_encode(hex, sum, p->hl);
+	gw_hex_encode(stored, p->tail, p->hl);
+	if (memcmp(sum, p->tail, p->hl) != 0) {
 		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK,
-				    "%s: the pack's content hashes to SHA-1 %s, its trailer says %s", what, hex, stored);
+				    "%s: the pack's content hashes to %s %s, its trailer says %s", what,
+				    p->hl == 20 ? "SHA-1" : "SHA-256", hex, stored);
 		ok = 0;
 	}
 	if (expected_checksum && strcmp(stored, expected_checksum) != 0) {
@@ -196,13 +197,14 @@ static int bundle_feed(bundle_check *b, const unsigned char *buf, size_t len)
 /* The header a full backup's bundle must have: its manifest's refs, then HEAD (DESIGN.md 4.1). */
 static char *expected_full_header(const gw_manifest *m, size_t *len)
 {
-	size_t cap = 64, i, n = 0;
+	size_t cap = 128, i, n = 0; /* the first lines (at most 39 bytes), HEAD's (at most 70) and the empty one */
 	char *out;
 	for (i = 0; i < m->nrefs; i++)
-		cap += strlen(m->refs[i].name) + 43;
+		cap += strlen(m->refs[i].name) + GW_HEX_MAX + 2;
 	if (!(out = malloc(cap)))
 		return NULL;
-	n += (size_t)snprintf(out + n, cap - n, "# v2 git bundle\n");
+	n += (size_t)snprintf(out + n, cap - n, "%s",
+			      m->hash_len == 32 ? "# v3 git bundle\n@object-format=sha256\n" : "# v2 git bundle\n");
 	for (i = 0; i < m->nrefs; i++)
 		if (*m->refs[i].oid)
 			n += (size_t)snprintf(out + n, cap - n, "%s %s\n", m->refs[i].oid, m->refs[i].name);
@@ -213,11 +215,16 @@ static char *expected_full_header(const gw_manifest *m, size_t *len)
 	return out;
 }
 
-/* Check a segment's bundle header: "# v2 git bundle", prerequisites, ref lines, an empty line. */
-static int segment_header_ok(const bundle_check *b)
+/*
+ * Check a segment's bundle header: "# v2 git bundle" (sha1) or "# v3 git
+ * bundle" and "@object-format=sha256" (hl 32), prerequisites, ref lines of
+ * ids of hl bytes in hex, an empty line.
+ */
+static int segment_header_ok(const bundle_check *b, size_t hl)
 {
 	const char *p = b->header, *end = b->header + b->header_len - 1; /* the final empty line */
-	const char *first = "# v2 git bundle\n";
+	const char *first = hl == 32 ? "# v3 git bundle\n@object-format=sha256\n" : "# v2 git bundle\n";
+	const size_t hex = 2 * hl;
 	if (b->header_len < strlen(first) + 1 || memcmp(p, first, strlen(first)) != 0)
 		return 0;
 	p += strlen(first);
@@ -227,9 +234,9 @@ static int segment_header_ok(const bundle_check *b)
 			return 0;
 		if (*q == '-') /* a prerequisite: "-<oid>[ comment]" */
 			q++;
-		if (nl - q < 40 || !gw_hex_is_lower(q, 40))
+		if ((size_t)(nl - q) < hex || !gw_hex_is_lower(q, hex))
 			return 0;
-		if (*p != '-' && (nl - q < 42 || q[40] != ' ')) /* a ref: "<oid> <name>" */
+		if (*p != '-' && ((size_t)(nl - q) < hex + 2 || q[hex] != ' ')) /* a ref: "<oid> <name>" */
 			return 0;
 		p = nl + 1;
 	}
@@ -238,18 +245,19 @@ static int segment_header_ok(const bundle_check *b)
 
 /* ---- a pack index, against its pack ---- */
 
-static void idx_check(int fd, const where *w, const char *what, uint64_t objects, const unsigned char *pack_trailer,
+static void idx_check(int fd, const where *w, const char *what, size_t hl, uint64_t objects,
+		      const unsigned char *pack_trailer,
 		      uint64_t pack_size)
 {
 	gw_idx idx;
 	gw_idx_stream s;
 	const unsigned char *e;
-	unsigned char prev[SHA1_LEN];
+	unsigned char prev[GW_HASH_MAX];
 	uint64_t min_off = UINT64_MAX;
 	uint32_t i;
 	int err = 0;
 
-	if (gw_idx_open(&idx, fd, w->key, SHA1_LEN, 1) < 0) {
+	if (gw_idx_open(&idx, fd, w->key, hl, 1) < 0) {
 		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK, "%s: %s", what, gw_error_message());
 		return;
 	}
@@ -257,10 +265,10 @@ static void idx_check(int fd, const where *w, const char *what, uint64_t objects
 		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK,
 				    "%s: the pack index lists %u objects, the pack holds %llu", what, idx.count,
 				    (unsigned long long)objects);
-	if (pack_trailer && memcmp(idx.pack_checksum, pack_trailer, SHA1_LEN) != 0) {
-		char a[41], b[41];
-		gw_hex_encode(a, idx.pack_checksum, SHA1_LEN);
-		gw_hex_encode(b, pack_trailer, SHA1_LEN);
+	if (pack_trailer && memcmp(idx.pack_checksum, pack_trailer, hl) != 0) {
+		char a[GW_HEX_MAX], b[GW_HEX_MAX];
+		gw_hex_encode(a, idx.pack_checksum, hl);
+		gw_hex_encode(b, pack_trailer, hl);
 		gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK,
 				    "%s: the pack index is for pack %s, the pack is %s", what, a, b);
 	}
@@ -270,12 +278,12 @@ static void idx_check(int fd, const where *w, const char *what, uint64_t objects
 		return;
 	}
 	for (i = 0; (e = gw_idx_stream_next(&s, &err)); i++) {
-		if (i && memcmp(prev, e, SHA1_LEN) >= 0) {
+		if (i && memcmp(prev, e, hl) >= 0) {
 			gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK,
 					    "%s: object ids are not sorted at position %u", what, i);
 			break;
 		}
-		memcpy(prev, e, SHA1_LEN);
+		memcpy(prev, e, hl);
 	}
 	gw_idx_stream_dispose(&s);
 	if (err < 0) {
@@ -293,7 +301,7 @@ static void idx_check(int fd, const where *w, const char *what, uint64_t objects
 			err = -1;
 			break;
 		}
-		if (off < GW_PACK_HEADER_SIZE || off + SHA1_LEN >= pack_size) {
+		if (off < GW_PACK_HEADER_SIZE || off + hl >= pack_size) {
 			gw_audit_report_add(w->report, w->rel, w->lsn, w->key, GW_AUDIT_PACK,
 					    "%s: object %u is at offset %llu, outside the pack (%llu bytes)", what, i,
 					    (unsigned long long)off, (unsigned long long)pack_size);
@@ -423,7 +431,9 @@ int gw_audit_verify_full(gw_store *store, const char *rel, const gw_manifest *m,
 	memset(&b, 0, sizeof(b));
 	memset(&idx_check_f, 0, sizeof(idx_check_f));
 	memset(&bundle_check_f, 0, sizeof(bundle_check_f));
-	if (gw_hash_new(&b.pack.sha1, GW_HASH_SHA1) < 0 || part_check(&idx_check_f, &m->idx, &idx_end) < 0 ||
+	b.pack.hl = m->hash_len;
+	if (gw_hash_new(&b.pack.sum, m->hash_len == 20 ? GW_HASH_SHA1 : GW_HASH_SHA256) < 0 ||
+	    part_check(&idx_check_f, &m->idx, &idx_end) < 0 ||
 	    part_check(&bundle_check_f, &m->bundle, &bundle_end) < 0) {
 		rc = gw_error_set(GW_ERROR, "out of memory");
 		goto out;
@@ -436,7 +446,7 @@ int gw_audit_verify_full(gw_store *store, const char *rel, const gw_manifest *m,
 	*bytes += idx_check_f.bytes;
 	if (rc == 0) {
 		idx_read = 1;
-		if (part_matches(&idx_check_f, &m->idx, &w) && gw_idx_open(&idx, idx_fd, w.key, SHA1_LEN, 1) == 0 &&
+		if (part_matches(&idx_check_f, &m->idx, &w) && gw_idx_open(&idx, idx_fd, w.key, m->hash_len, 1) == 0 &&
 		    gw_idx_verify(&idx, NULL, 0, NULL) == 0) {
 			b.idx = &idx;
 			b.bundle_size = m->bundle.size;
@@ -477,14 +487,14 @@ int gw_audit_verify_full(gw_store *store, const char *rel, const gw_manifest *m,
 	/* The idx, held against the pack. */
 	w.key = m->idx.key;
 	if (idx_read) {
-		unsigned char want[SHA1_LEN];
+		unsigned char want[GW_HASH_MAX];
 		/* Without a sound pack, compare with the checksum the manifest names. */
 		const unsigned char *trailer = pack_ok ? b.pack.tail : NULL;
-		if (!pack_ok && gw_hex_decode(want, m->pack_checksum, SHA1_LEN) == 0)
+		if (!pack_ok && gw_hex_decode(want, m->pack_checksum, m->hash_len) == 0)
 			trailer = want;
 		if (!pack_size)
 			pack_size = m->bundle.size > m->pack_offset ? m->bundle.size - m->pack_offset : 0;
-		idx_check(idx_fd, &w, "idx", m->objects, trailer, pack_size);
+		idx_check(idx_fd, &w, "idx", m->hash_len, m->objects, trailer, pack_size);
 	}
 	rc = 0;
 out:
@@ -494,7 +504,7 @@ out:
 		close(idx_fd);
 	gw_check_filter_dispose(&idx_check_f);
 	gw_check_filter_dispose(&bundle_check_f);
-	gw_hash_free(b.pack.sha1);
+	gw_hash_free(b.pack.sum);
 	free(b.header);
 	return rc;
 }
@@ -572,14 +582,16 @@ int gw_audit_verify_segment(gw_store *store, const char *rel, uint64_t lsn, cons
 	/* Its index first (a ranged read before the trailer): when sound on its own, the pack streams through restore's check. */
 	if (s.idx_len && s.idx_len <= SEGMENT_IDX_CHECK_MAX && s.idx_len <= s.trailer_start && (ibuf = malloc(s.idx_len)) &&
 	    gw_store_read_range(store, key, s.trailer_start - s.idx_len, (size_t)s.idx_len, ibuf) == 0 &&
-	    gw_idx_open_buffer(&sidx, ibuf, (size_t)s.idx_len, key, SHA1_LEN, 1) == 0 && gw_idx_verify(&sidx, NULL, 0, NULL) == 0) {
+	    gw_idx_open_buffer(&sidx, ibuf, (size_t)s.idx_len, key, h.hash_len, 1) == 0 &&
+	    gw_idx_verify(&sidx, NULL, 0, NULL) == 0) {
 		s.b.idx = &sidx;
 		s.b.bundle_size = s.bundle_len;
 	}
 	gw_error_clear();
 	/* Every byte read (the size found is reported); the digest covers everything before its own 32 bytes. */
 	gw_slice_filter_init(&keep, &end.sink, 0, GW_SLICE_END);
-	if (gw_hash_new(&s.b.pack.sha1, GW_HASH_SHA1) < 0 ||
+	s.b.pack.hl = h.hash_len; /* the header's object_format (DESIGN.md 10.1) */
+	if (gw_hash_new(&s.b.pack.sum, h.hash_len == 20 ? GW_HASH_SHA1 : GW_HASH_SHA256) < 0 ||
 	    gw_check_filter_init(&check, GW_HASH_SHA256, &keep.sink, key, "the listing", size, NULL) < 0) {
 		rc = gw_error_set(GW_ERROR, "out of memory");
 		goto out;
@@ -617,7 +629,7 @@ int gw_audit_verify_segment(gw_store *store, const char *rel, uint64_t lsn, cons
 	if (s.bundle_len) {
 		if (!s.b.in_pack)
 			gw_audit_report_add(report, rel, lsn, key, GW_AUDIT_PACK, "bundle: the header does not end");
-		else if (!segment_header_ok(&s.b))
+		else if (!segment_header_ok(&s.b, h.hash_len))
 			gw_audit_report_add(report, rel, lsn, key, GW_AUDIT_PACK, "bundle: malformed header");
 		else
 			pack_ok = pack_finish(&s.b.pack, &w, "bundle", h.objects, NULL);
@@ -629,7 +641,7 @@ int gw_audit_verify_segment(gw_store *store, const char *rel, uint64_t lsn, cons
 				    (unsigned long long)h.objects);
 	}
 	if (s.idx_len)
-		idx_check(s.idx_fd, &w, "idx", h.objects, pack_ok ? s.b.pack.tail : NULL, s.b.pack.bytes);
+		idx_check(s.idx_fd, &w, "idx", h.hash_len, h.objects, pack_ok ? s.b.pack.tail : NULL, s.b.pack.bytes);
 	else if (h.objects)
 		gw_audit_report_add(report, rel, lsn, key, GW_AUDIT_PACK,
 				    "the pack holds %llu objects but the segment has no pack index",
@@ -642,7 +654,7 @@ out:
 	if (s.idx_fd >= 0)
 		close(s.idx_fd);
 	gw_check_filter_dispose(&check);
-	gw_hash_free(s.b.pack.sha1);
+	gw_hash_free(s.b.pack.sum);
 	free(s.b.header);
 	return rc;
 }

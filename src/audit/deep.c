@@ -69,7 +69,7 @@ static void ref_value(const gw_ref *r, char *out, size_t n)
 		snprintf(out, n, "ref: %s", r->symbolic);
 		return;
 	}
-	gw_hex_encode(hex, r->oid, 20);
+	gw_hex_encode(hex, r->oid, 20); /* its first 12 digits are shown, whatever the format */
 	snprintf(out, n, "%.12s", hex);
 }
 
@@ -97,7 +97,7 @@ static int ref_same(const gw_ref *x, const gw_ref *y)
 		return 0;
 	if (x->symbolic)
 		return !strcmp(x->symbolic, y->symbolic);
-	return !memcmp(x->oid, y->oid, 20);
+	return !memcmp(x->oid, y->oid, sizeof(x->oid)); /* zero beyond a sha1 id's 20 bytes */
 }
 
 /* Compare the restored repository's refs and HEAD with the live one's. */

@@ -77,13 +77,20 @@ static int bundle_line(gw_sink *out, const gw_source *src, const gw_ref *r, uint
 	return gw_sink_write(out, line, (size_t)n);
 }
 
-/* "# v2 git bundle", one "<oid> <ref>" line per ref and for HEAD, an empty line. */
+/*
+ * "# v2 git bundle" (sha1; git writes v3 only when it must), or for sha256 "# v3
+ * git bundle" and its capability "@object-format=sha256" (git's own form, which
+ * it needs to read the ids), one "<oid> <ref>" line per ref and for HEAD, an
+ * empty line (DESIGN.md 4.1).
+ */
 static int write_bundle_header(gw_source *src, gw_sink *out, uint64_t *len)
 {
-	uint64_t total = 17;
+	static const char v2[] = "# v2 git bundle\n", v3[] = "# v3 git bundle\n@object-format=sha256\n";
+	const char *first = src->hash_len == 32 ? v3 : v2;
+	uint64_t total = strlen(first) + 1;
 	size_t i;
 	int rc;
-	if ((rc = gw_sink_write(out, "# v2 git bundle\n", 16)) < 0)
+	if ((rc = gw_sink_write(out, first, strlen(first))) < 0)
 		return rc;
 	for (i = 0; i < src->nrefs; i++)
 		if ((rc = bundle_line(out, src, &src->refs[i], &total)) < 0)

@@ -56,8 +56,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define OID 20
-#define HEX 40
 /* refs/ deeper than this is an error (a symlink loop, or worse). */
 #define MAX_DEPTH 64
 /* libgit2 looks a symref's target up, then follows at most 5 more symrefs. */
@@ -110,8 +108,9 @@ static int bad_line(const char *what, size_t line, const char *why, const char *
 }
 
 /* Parse text[0, len) (text[len] == '\0'), taking ownership of text. */
-static int parse_packed(gw_packed_refs **out, char *text, size_t len, const char *what)
+static int parse_packed(gw_packed_refs **out, char *text, size_t len, size_t hash_len, const char *what)
 {
+	const size_t hex = 2 * hash_len;
 	gw_packed_refs *p = calloc(1, sizeof(*p));
 	char *at = text, *end = text + len;
 	size_t cap = 0, line = 1, i;
@@ -148,13 +147,15 @@ static int parse_packed(gw_packed_refs **out, char *text, size_t len, const char
 		*eol = '\0';
 		if (*at == '^') {
 			/* The peeled value of the tag on the line before: not part of the ref state. */
-			unsigned char peeled[OID];
+			unsigned char peeled[GW_HASH_MAX];
 			if (!after_ref) {
 				rc = bad_line(what, line, "a peeled value (^) that follows no ref", NULL);
 				goto out;
 			}
-			if (n != HEX + 1 || gw_hex_decode(peeled, at + 1, OID) < 0) {
-				rc = bad_line(what, line, "a peeled value that is not \"^<40 hex digits>\"", NULL);
+			if (n != hex + 1 || gw_hex_decode(peeled, at + 1, hash_len) < 0) {
+				rc = bad_line(what, line, hash_len == 20 ? "a peeled value that is not \"^<40 hex digits>\""
+									 : "a peeled value that is not \"^<64 hex digits>\"",
+					      NULL);
 				goto out;
 			}
 			after_ref = 0;
@@ -163,16 +164,19 @@ static int parse_packed(gw_packed_refs **out, char *text, size_t len, const char
 		}
 		if ((rc = GW_ARRAY_RESERVE(p->refs, cap, p->n + 1)) < 0)
 			goto out;
-		if (n < HEX + 2 || at[HEX] != ' ' || gw_hex_decode(p->refs[p->n].oid, at, OID) < 0) {
-			rc = bad_line(what, line, "not \"<40 hex digits> <ref name>\"", NULL);
+		memset(p->refs[p->n].oid, 0, sizeof(p->refs[p->n].oid));
+		if (n < hex + 2 || at[hex] != ' ' || gw_hex_decode(p->refs[p->n].oid, at, hash_len) < 0) {
+			rc = bad_line(what, line, hash_len == 20 ? "not \"<40 hex digits> <ref name>\""
+								 : "not \"<64 hex digits> <ref name>\"",
+				      NULL);
 			goto out;
 		}
-		name = at + HEX + 1;
-		if (strlen(name) != n - HEX - 1) {
+		name = at + hex + 1;
+		if (strlen(name) != n - hex - 1) {
 			rc = bad_line(what, line, "a NUL byte in the name", NULL);
 			goto out;
 		}
-		if (name[n - HEX - 2] == '\r') {
+		if (name[n - hex - 2] == '\r') {
 			rc = bad_line(what, line, "a carriage return (CRLF line ends)", NULL);
 			goto out;
 		}
@@ -213,7 +217,7 @@ out:
 	return 0;
 }
 
-int gw_packed_refs_parse(gw_packed_refs **out, const char *data, size_t len, const char *what)
+int gw_packed_refs_parse(gw_packed_refs **out, const char *data, size_t len, size_t hash_len, const char *what)
 {
 	char *text = malloc(len + 1);
 	*out = NULL;
@@ -222,7 +226,7 @@ int gw_packed_refs_parse(gw_packed_refs **out, const char *data, size_t len, con
 	if (len)
 		memcpy(text, data, len);
 	text[len] = '\0';
-	return parse_packed(out, text, len, what);
+	return parse_packed(out, text, len, hash_len, what);
 }
 
 static const gw_packed_ref *packed_find(const gw_packed_refs *p, const char *name)
@@ -288,7 +292,7 @@ static void from_packed(gw_ref *out, const gw_packed_ref *p)
 {
 	memset(out, 0, sizeof(*out));
 	out->name = (char *)p->name;
-	memcpy(out->oid, p->oid, OID);
+	memcpy(out->oid, p->oid, sizeof(p->oid));
 }
 
 static int loose_cmp(const void *a, const void *b)
@@ -381,15 +385,18 @@ typedef struct {
 struct gw_refs_reader {
 	char *path; /* the repository */
 	char *rel;
+	size_t hash_len; /* 20 (sha1) or 32 (sha256): its object ids */
 	char *packed_path;
 	gw_packed_refs *packed; /* the cached parse, NULL if none */
 	file_key key;           /* of the file it was parsed from */
 };
 
-int gw_refs_reader_new(gw_refs_reader **out, const char *path, const char *rel)
+int gw_refs_reader_new(gw_refs_reader **out, const char *path, const char *rel, size_t hash_len)
 {
 	gw_refs_reader *rd = calloc(1, sizeof(*rd));
 	*out = NULL;
+	if (rd)
+		rd->hash_len = hash_len;
 	if (!rd || !(rd->path = strdup(path)) || !(rd->rel = strdup(rel)) ||
 	    !(rd->packed_path = gw_fs_join(path, "packed-refs"))) {
 		gw_refs_reader_free(rd);
@@ -520,7 +527,7 @@ static int read_packed(gw_refs_reader *rd, gw_packed_refs **out)
 			return 0; /* gone since the stat: none */
 		if (rc < 0)
 			continue;
-		if ((rc = parse_packed(&p, text, len, what)) < 0)
+		if ((rc = parse_packed(&p, text, len, rd->hash_len, what)) < 0)
 			return rc;
 		/* Trusted later only if settled: no write in the second the read started in (see the top). */
 		if (st.st_mtim.tv_sec < started.tv_sec && st.st_ctim.tv_sec < started.tv_sec) {
@@ -568,10 +575,10 @@ static int read_ref_file(int dirfd, const char *name, char *buf, size_t *len)
 
 /*
  * A loose ref's content, as libgit2 reads it: "ref: <target>" (trailing
- * whitespace trimmed), or 40 hex digits followed by nothing or whitespace.
- * 0, or -1 when it is neither.
+ * whitespace trimmed), or an object id in hex (40 digits, 64 in a sha256
+ * repository) followed by nothing or whitespace. 0, or -1 when it is neither.
  */
-static int parse_loose(char *buf, size_t len, unsigned char *oid, const char **target)
+static int parse_loose(char *buf, size_t len, size_t hash_len, unsigned char *oid, const char **target)
 {
 	*target = NULL;
 	if (len >= 5 && memcmp(buf, "ref: ", 5) == 0) {
@@ -584,9 +591,9 @@ static int parse_loose(char *buf, size_t len, unsigned char *oid, const char **t
 		return 0;
 	}
 	memset(oid, 0, GW_HASH_MAX);
-	if (len < HEX || gw_hex_decode(oid, buf, OID) < 0)
+	if (len < 2 * hash_len || gw_hex_decode(oid, buf, hash_len) < 0)
 		return -1;
-	return buf[HEX] == '\0' || is_space(buf[HEX]) ? 0 : -1;
+	return buf[2 * hash_len] == '\0' || is_space(buf[2 * hash_len]) ? 0 : -1;
 }
 
 typedef struct {
@@ -607,7 +614,7 @@ static int add_loose(walk *w, const unsigned char *oid, const char *target)
 	if (!(r->name = arena_dup(&w->v->arena, w->name)) || (target && !(r->symbolic = arena_dup(&w->v->arena, target))))
 		return gw_error_set(GW_ERROR, "out of memory");
 	if (!target)
-		memcpy(r->oid, oid, OID);
+		memcpy(r->oid, oid, sizeof(r->oid));
 	w->v->nloose++;
 	return 0;
 }
@@ -658,7 +665,7 @@ static int walk_entry(walk *w, int dirfd, const char *entry, unsigned char type,
 			return gw_error_set_errno(GW_EIO, "repository %s: cannot read %s", w->rd->rel,
 						  printable(w->name, shown, sizeof(shown)));
 		/* Gone since the listing (deleted or packed: packed-refs is read after), or not a ref. */
-		if (rc == 1 || parse_loose(w->buf, n, oid, &target) < 0)
+		if (rc == 1 || parse_loose(w->buf, n, w->rd->hash_len, oid, &target) < 0)
 			return 0;
 		/* What the manifest and segment parsers would refuse is refused here (refname.h). */
 		if (target && (why = gw_ref_invalid(w->name, target))) {
@@ -725,7 +732,7 @@ static int lookup(gw_refs_reader *rd, const gw_refs_view *v, const char *name, g
 	rc = read_ref_file(AT_FDCWD, path, buf, &len);
 	free(path);
 	memset(out, 0, sizeof(*out));
-	if (rc != 0 || parse_loose(buf, len, out->oid, &target) < 0)
+	if (rc != 0 || parse_loose(buf, len, rd->hash_len, out->oid, &target) < 0)
 		return 0;
 	out->name = (char *)name;
 	out->symbolic = (char *)target;
@@ -768,7 +775,7 @@ static int read_head(walk *w)
 		return gw_error_set_errno(GW_EIO, "repository %s: cannot read HEAD", w->rd->rel);
 	if (rc == 1)
 		return gw_error_set(GW_ERROR, "repository %s: cannot read HEAD: there is no such file", w->rd->rel);
-	if (parse_loose(w->buf, len, h->oid, &target) < 0)
+	if (parse_loose(w->buf, len, w->rd->hash_len, h->oid, &target) < 0)
 		return gw_error_set(GW_ERROR, "repository %s: cannot read HEAD: it is neither an object id nor \"ref: <name>\"",
 				    w->rd->rel);
 	/* What the manifest and segment parsers would refuse is refused here (refname.h). */

@@ -21,7 +21,7 @@
 
 typedef struct gw_packed_ref {
 	const char *name; /* points into the parsed text */
-	unsigned char oid[20];
+	unsigned char oid[GW_HASH_MAX]; /* hash_len bytes used, the rest zero */
 } gw_packed_ref;
 
 typedef struct gw_packed_refs {
@@ -33,12 +33,13 @@ typedef struct gw_packed_refs {
 
 /*
  * Parse the content of a packed-refs file: an optional first line
- * "# pack-refs with: <traits>", then "<40 hex> SP <name> LF" per ref, each
- * optionally followed by its peeled value "^<40 hex> LF" (skipped). Names
+ * "# pack-refs with: <traits>", then "<hex> SP <name> LF" per ref, each
+ * optionally followed by its peeled value "^<hex> LF" (skipped); an id is
+ * 2 * hash_len hex digits (40 for sha1, 64 for sha256). Names
  * must be gw_ref_name_valid and unique; the lines need not be sorted. Any
  * other input is GW_ECORRUPT, naming `what` and the line.
  */
-int gw_packed_refs_parse(gw_packed_refs **out, const char *data, size_t len, const char *what);
+int gw_packed_refs_parse(gw_packed_refs **out, const char *data, size_t len, size_t hash_len, const char *what);
 void gw_packed_refs_release(gw_packed_refs *p);
 
 /* ---- the reader ---- */
@@ -71,8 +72,8 @@ void gw_refs_view_dispose(gw_refs_view *v);
 
 typedef struct gw_refs_reader gw_refs_reader;
 
-/* A reader of the repository at path (rel names it in messages). */
-int gw_refs_reader_new(gw_refs_reader **out, const char *path, const char *rel);
+/* A reader of the repository at path (rel names it in messages), whose object ids are hash_len bytes. */
+int gw_refs_reader_new(gw_refs_reader **out, const char *path, const char *rel, size_t hash_len);
 /* Read the refs now. The view stays valid after the reader reads again or is freed. */
 int gw_refs_read(gw_refs_reader *rd, gw_refs_view *out);
 void gw_refs_reader_free(gw_refs_reader *rd);

@@ -15,6 +15,7 @@
 #include "gitwal/array.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
+#include "gitwal/odb.h"
 #include "gitwal/repo.h"
 
 #include <dirent.h>
@@ -54,14 +55,15 @@ static int file_nonempty(const gw_source *src, const char *rel)
  * What a repository's config may say for gitwal to archive it faithfully.
  * Git records in extensions.* whatever changes where or how it stores refs
  * and objects; gitwal reads the files ref format (refs/ and packed-refs) and
- * sha1 objects, all local. An extension it does not know could move either
- * out of its sight (reftable did: 0 refs and an unreadable HEAD), so only
- * the ones below pass; everything else is refused rather than archived wrong.
+ * sha1 or sha256 objects, all local. An extension it does not know could
+ * move either out of its sight (reftable did: 0 refs and an unreadable
+ * HEAD), so only the ones below pass; everything else is refused rather than
+ * archived wrong.
  */
 static int extension_ok(const char *name, const char *value)
 {
 	if (!strcmp(name, "extensions.objectformat"))
-		return !strcasecmp(value, "sha1");
+		return !strcasecmp(value, "sha1") || !strcmp(value, "sha256");
 	if (!strcmp(name, "extensions.refstorage"))
 		return !strcasecmp(value, "files");
 	/* Per-worktree config (a bare repository has none to read); "do not delete objects" (gitwal never does). */
@@ -73,7 +75,7 @@ static int refuse_extension(const gw_source *src, const char *name, const char *
 {
 	if (!strcmp(name, "extensions.objectformat"))
 		return gw_error_set(GW_EUNSUPPORTED,
-				    "repository %s uses object format %s; gitwal backs up sha1 repositories only",
+				    "repository %s uses object format %s; gitwal backs up sha1 and sha256 repositories",
 				    src->rel, value);
 	if (!strcmp(name, "extensions.refstorage") && !strcasecmp(value, "reftable"))
 		return gw_error_set(GW_EUNSUPPORTED,
@@ -247,9 +249,11 @@ int gw_source_open(gw_source **out, const char *root, const char *rel)
 		rc = gw_error_set(GW_EINVALID, "repository %s: %s is not a bare Git repository", rel, src->path);
 		goto fail;
 	}
-	src->hash_len = 20;
-	src->object_format = "sha1";
-	if ((rc = check_supported(src)) < 0 || (rc = gw_refs_reader_new(&src->reader, src->path, rel)) < 0)
+	/* The object format from the config, as git reads it (DESIGN.md 17): 20-byte or 32-byte ids throughout. */
+	if ((rc = check_supported(src)) < 0 || (rc = gw_repo_object_format(src->path, rel, &src->hash_len)) < 0)
+		goto fail;
+	src->object_format = src->hash_len == 32 ? "sha256" : "sha1";
+	if ((rc = gw_refs_reader_new(&src->reader, src->path, rel, src->hash_len)) < 0)
 		goto fail;
 	*out = src;
 	return 0;

@@ -84,9 +84,9 @@ const gw_cli_spec gw_cmd_backup_spec = {
 		"Prints one line per repository: 'ok REL lsn=N ...' or 'failed REL: reason'.\n"
 		"Exit status 1 if any repository failed (the others are still backed up).\n"
 		"Refused (failed, with the reason), as no faithful copy of them can be made:\n"
-		"repositories using alternates, shallow clones, partial clones, sha256 or\n"
-		"reftable repositories, and any Git extension (extensions.*) gitwal does not\n"
-		"understand.\n",
+		"repositories using alternates, shallow clones, partial clones, reftable\n"
+		"repositories, and any Git extension (extensions.*) gitwal does not understand.\n"
+		"SHA-256 repositories are backed up (a v3 bundle, 32-byte ids throughout).\n",
 	.flags = GW_CLI_OPERANDS,
 };
 

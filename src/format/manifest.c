@@ -62,6 +62,7 @@ int gw_manifest_write(const gw_manifest *m, char **out, size_t *len)
 
 typedef struct {
 	const char *what;
+	size_t hex_len; /* an object id's hex digits: 40 (sha1) or 64 (sha256), from object_format */
 } parse_ctx;
 
 static int bad(const parse_ctx *p, const char *field, const char *why)
@@ -109,7 +110,7 @@ static int parse_ref(const parse_ctx *p, json_t *obj, gw_manifest_ref *r, int is
 	/* The rule the writer applied (refname.h): "head" is HEAD, and no entry of "refs" is. */
 	if (is_head != !strcmp(name, "HEAD") || gw_ref_invalid(name, NULL))
 		return gw_error_set(GW_ECORRUPT, "manifest %s: invalid ref name '%s'", p->what, name);
-	if (oid && (strlen(oid) != 40 || !gw_hex_is_lower(oid, 40)))
+	if (oid && (strlen(oid) != p->hex_len || !gw_hex_is_lower(oid, p->hex_len)))
 		return gw_error_set(GW_ECORRUPT, "manifest %s: ref %s has an invalid object id", p->what, name);
 	if (sym && (why = gw_ref_invalid(name, sym)))
 		return gw_error_set(GW_ECORRUPT, "manifest %s: ref %s has an invalid symbolic target '%s' (it %s)",
@@ -147,7 +148,7 @@ static int parse_part(const parse_ctx *p, json_t *parts, const char *name, gw_ma
 
 int gw_manifest_parse(gw_manifest *m, const char *buf, size_t len, const char *what)
 {
-	parse_ctx p = {what};
+	parse_ctx p = {what, 40};
 	json_error_t jerr;
 	json_t *root, *v, *refs, *parts, *bundle;
 	const char *s;
@@ -193,10 +194,13 @@ int gw_manifest_parse(gw_manifest *m, const char *buf, size_t len, const char *w
 	m->time_us = (int64_t)version;
 	if ((rc = get_string(&p, root, "object_format", &s, 1)) < 0)
 		goto out;
-	if (strcmp(s, "sha1") != 0) {
+	/* The ids' length follows the format: the ref oids and pack_checksum below are checked against it. */
+	if (strcmp(s, "sha1") != 0 && strcmp(s, "sha256") != 0) {
 		rc = gw_error_set(GW_EVERSION, "manifest %s: object format '%s' is not supported", what, s);
 		goto out;
 	}
+	m->hash_len = strcmp(s, "sha1") ? 32 : 20;
+	p.hex_len = 2 * m->hash_len;
 	snprintf(m->object_format, sizeof(m->object_format), "%s", s);
 	if ((rc = get_string(&p, root, "tool", &s, 0)) < 0)
 		goto out;
@@ -235,11 +239,12 @@ int gw_manifest_parse(gw_manifest *m, const char *buf, size_t len, const char *w
 	    (rc = get_uint(&p, bundle, "objects", &m->objects)) < 0 ||
 	    (rc = get_string(&p, bundle, "pack_checksum", &s, 1)) < 0)
 		goto out;
-	if (strlen(s) != 40 || !gw_hex_is_lower(s, 40)) {
-		rc = bad(&p, "pack_checksum", "is not 40 lowercase hex digits");
+	if (strlen(s) != p.hex_len || !gw_hex_is_lower(s, p.hex_len)) {
+		rc = bad(&p, "pack_checksum",
+			 m->hash_len == 20 ? "is not 40 lowercase hex digits" : "is not 64 lowercase hex digits");
 		goto out;
 	}
-	memcpy(m->pack_checksum, s, 41);
+	memcpy(m->pack_checksum, s, p.hex_len + 1);
 	if (m->pack_offset >= m->bundle.size || m->bundle.size - m->pack_offset < 32) {
 		rc = bad(&p, "pack_offset", "does not fit the bundle size");
 		goto out;

@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OID 20
-
 void gw_refstate_dispose(gw_refstate *s)
 {
 	gw_refs_free(s->refs, s->nrefs);
@@ -61,12 +59,24 @@ static gw_ref *insert_ref(gw_refstate *s, size_t at, const char *name)
 	return &s->refs[at];
 }
 
+/*
+ * An id in hex, as the manifest and segment parsers checked it: 40 or 64
+ * lowercase digits, the length its object format gives (never longer than
+ * GW_HEX_MAX - 1: the fields are that size).
+ */
+static void decode_oid(unsigned char *oid, const char *hex)
+{
+	size_t n = strnlen(hex, GW_HEX_MAX - 1) / 2;
+	memset(oid, 0, GW_HASH_MAX);
+	gw_hex_decode(oid, hex, n);
+}
+
 static void set_oid_hex(gw_ref *r, const char *hex)
 {
 	memset(r->oid, 0, sizeof(r->oid));
 	r->dangling = !*hex;
 	if (*hex)
-		gw_hex_decode(r->oid, hex, OID);
+		decode_oid(r->oid, hex);
 }
 
 int gw_refstate_apply(gw_refstate *s, const gw_update *updates, size_t n)
@@ -128,7 +138,7 @@ static int ref_from_manifest(gw_ref *out, const gw_manifest_ref *m)
 	out->symbolic = m->symbolic ? strdup(m->symbolic) : NULL;
 	out->dangling = !m->oid[0];
 	if (m->oid[0])
-		gw_hex_decode(out->oid, m->oid, OID);
+		decode_oid(out->oid, m->oid);
 	return out->name && (!m->symbolic || out->symbolic) ? 0 : gw_error_set(GW_ERROR, "out of memory");
 }
 

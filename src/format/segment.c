@@ -72,6 +72,9 @@ int gw_segment_header_encode(const gw_segment_header *h, unsigned char **out, si
 		return gw_error_set(GW_ERROR, "cannot encode the segment header of %s", h->repository);
 	if (h->full_backup)
 		json_object_set_new(root, "full_backup", json_true());
+	/* Only for sha256: a sha1 segment's bytes are those of every earlier gitwal. */
+	if (h->hash_len == 32)
+		json_object_set_new(root, "object_format", json_string("sha256"));
 	if (h->gap)
 		json_object_set_new(root, "gap",
 				    json_pack("{s:I, s:I}", "from_us", (json_int_t)h->gap_from_us, "to_us",
@@ -116,10 +119,11 @@ static int bad(const char *what, const char *field, const char *why)
 	return gw_error_set(GW_ECORRUPT, "segment %s: header field '%s' %s", what, field, why);
 }
 
-static int is_oid_or_empty(const char *s)
+/* "" or an object id of the segment's format: hex_len (40 or 64) lowercase hex digits. */
+static int is_oid_or_empty(const char *s, size_t hex_len)
 {
 	size_t n = strlen(s);
-	return n == 0 || (n == 40 && gw_hex_is_lower(s, n));
+	return n == 0 || (n == hex_len && gw_hex_is_lower(s, n));
 }
 
 static const char *str_field(json_t *o, const char *name)
@@ -138,7 +142,7 @@ static int int_field(json_t *o, const char *name, int64_t *out)
 	return 0;
 }
 
-static int parse_update(json_t *o, gw_update *u, const char *what)
+static int parse_update(json_t *o, gw_update *u, size_t hash_len, const char *what)
 {
 	const char *kind = str_field(o, "kind");
 	if (!json_is_object(o) || !kind || int_field(o, "time_us", &u->time_us) < 0)
@@ -148,7 +152,7 @@ static int parse_update(json_t *o, gw_update *u, const char *what)
 		u->kind = GW_UPDATE_REF;
 		if (!ref || gw_ref_invalid(ref, NULL)) /* HEAD too: a detached HEAD has a value */
 			return bad(what, "updates.ref", "is not a valid ref name");
-		if (!old || !nw || !is_oid_or_empty(old) || !is_oid_or_empty(nw) || (!*old && !*nw))
+		if (!old || !nw || !is_oid_or_empty(old, 2 * hash_len) || !is_oid_or_empty(nw, 2 * hash_len) || (!*old && !*nw))
 			return bad(what, "updates.old/new", "is not an object id");
 		snprintf(u->old_oid, sizeof(u->old_oid), "%s", old);
 		snprintf(u->new_oid, sizeof(u->new_oid), "%s", nw);
@@ -270,6 +274,16 @@ int gw_segment_header_decode(gw_segment_header *h, const unsigned char *buf, siz
 		goto out;
 	}
 	h->objects = (uint64_t)n;
+	/* The ids' format: absent is sha1 (every segment before sha256 support), else named. */
+	h->hash_len = 20;
+	if ((v = json_object_get(root, "object_format"))) {
+		if (!(s = str_field(root, "object_format")) || (strcmp(s, "sha1") && strcmp(s, "sha256"))) {
+			rc = gw_error_set(GW_EVERSION, "segment %s: object format '%s' is not supported", what,
+					  s ? s : "(not a string)");
+			goto out;
+		}
+		h->hash_len = strcmp(s, "sha1") ? 32 : 20;
+	}
 	if ((v = json_object_get(root, "gap"))) {
 		if (!json_is_object(v) || int_field(v, "from_us", &h->gap_from_us) < 0 ||
 		    int_field(v, "to_us", &h->gap_to_us) < 0) {
@@ -290,7 +304,7 @@ int gw_segment_header_decode(gw_segment_header *h, const unsigned char *buf, siz
 	}
 	json_array_foreach(updates, i, v)
 	{
-		if ((rc = parse_update(v, &h->updates[i], what)) < 0)
+		if ((rc = parse_update(v, &h->updates[i], h->hash_len, what)) < 0)
 			goto out;
 		if (h->updates[i].time_us < h->time_first_us || h->updates[i].time_us > h->time_last_us ||
 		    (i && h->updates[i].time_us < h->updates[i - 1].time_us)) {

@@ -45,7 +45,8 @@ int gw_segment_read_meta(gw_store *store, const char *key, uint64_t size, gw_seg
 	return rc;
 }
 
-int gw_segment_read_oids(gw_store *store, const char *key, uint64_t size, unsigned char **oids, size_t *n)
+int gw_segment_read_oids(gw_store *store, const char *key, uint64_t size, size_t hash_len, unsigned char **oids,
+			 size_t *n)
 {
 	unsigned char prefix[GW_SEGMENT_PREFIX_SIZE], trailer[GW_SEGMENT_TRAILER_SIZE], *idx = NULL;
 	uint64_t h, b, i, count;
@@ -61,22 +62,23 @@ int gw_segment_read_oids(gw_store *store, const char *key, uint64_t size, unsign
 	gw_segment_trailer_lengths(trailer, &b, &i);
 	if (!i)
 		return 0;
-	if (GW_SEGMENT_PREFIX_SIZE + h + b + i + GW_SEGMENT_TRAILER_SIZE != size || i < 8 + 1024 + 40 || i > (1u << 30))
+	if (GW_SEGMENT_PREFIX_SIZE + h + b + i + GW_SEGMENT_TRAILER_SIZE != size || i < 8 + 1024 + 2 * hash_len ||
+	    i > (1u << 30))
 		return gw_error_set(GW_ECORRUPT, "segment %s: its lengths do not add up", key);
 	if (!(idx = malloc(i)))
 		return gw_error_set(GW_ERROR, "out of memory");
 	if ((rc = gw_store_read_range(store, key, GW_SEGMENT_PREFIX_SIZE + h + b, i, idx)) < 0)
 		goto out;
 	count = gw_get_be32(idx + 8 + 255 * 4);
-	if (memcmp(idx, "\377tOc", 4) != 0 || 8 + 1024 + count * 28 + 40 > i) {
+	if (memcmp(idx, "\377tOc", 4) != 0 || 8 + 1024 + count * (hash_len + 8) + 2 * hash_len > i) {
 		rc = gw_error_set(GW_ECORRUPT, "segment %s: its pack index is damaged", key);
 		goto out;
 	}
-	if (!(*oids = malloc(count ? count * 20 : 1))) {
+	if (!(*oids = malloc(count ? count * hash_len : 1))) {
 		rc = gw_error_set(GW_ERROR, "out of memory");
 		goto out;
 	}
-	memcpy(*oids, idx + 8 + 1024, count * 20);
+	memcpy(*oids, idx + 8 + 1024, count * hash_len);
 	*n = (size_t)count;
 out:
 	free(idx);

@@ -157,11 +157,12 @@ typedef struct gw_pack_entry {
 /*
  * Check the header of the entry at `offset`, entry_len bytes long, from its
  * first avail bytes (all of it, or at least GW_PACK_ENTRY_HEADER_MAX): a
- * known type, a base that lies before it in the pack, data after the header.
+ * known type, a base that lies before it in the pack (a REF_DELTA's base id
+ * is hash_len bytes), data after the header.
  * NULL when sound, else what is wrong.
  */
 const char *gw_pack_entry_check(const unsigned char *buf, size_t avail, uint64_t offset, uint64_t entry_len,
-				gw_pack_entry *e);
+				size_t hash_len, gw_pack_entry *e);
 
 /*
  * Checking a pack against its index as the pack streams by (restore feeds it
@@ -229,8 +230,13 @@ typedef struct gw_pack_base {
 	const gw_idx *idx; /* the base pack's index, open until gw_pack_appender_finish() */
 	uint64_t body_len; /* its object data: the pack less its 12-byte header and its trailer */
 } gw_pack_base;
-/* `objects` counts every object of the joined pack, the base's included; first may be NULL. */
-int gw_pack_appender_open(gw_pack_appender **out, const char *base, uint64_t objects, const gw_pack_base *first);
+/*
+ * `objects` counts every object of the joined pack, the base's included; ids
+ * and checksums are hash_len bytes (20: SHA-1, 32: SHA-256), every pack
+ * appended and the base's index alike; first may be NULL.
+ */
+int gw_pack_appender_open(gw_pack_appender **out, const char *base, uint64_t objects, size_t hash_len,
+			  const gw_pack_base *first);
 /* Where the base's object data goes: exactly body_len bytes, in order. */
 gw_sink *gw_pack_appender_base_sink(gw_pack_appender *a);
 /* Append a pack (header, objects, trailer) and its .idx v2, both whole in memory; `what` names it in errors. */

@@ -516,7 +516,7 @@ static int copy_object(splice_ctx *c, pack_state *ps, cursor *cur, const gw_idx_
 	avail = cur->len - cur->at;
 	if (avail > len)
 		avail = (size_t)len;
-	if ((bad = gw_pack_entry_check(cur->buf + cur->at, avail, e->offset, len, &pe)))
+	if ((bad = gw_pack_entry_check(cur->buf + cur->at, avail, e->offset, len, c->hash_len, &pe)))
 		return corrupt_object(c, ps, e->pos, e->offset, bad);
 	hlen = pe.header_len;
 	olen = pe.ofs_len;

@@ -30,7 +30,7 @@ uint32_t gw_pack_check_window = 1u << 20;
 #define CHECK_READ_BUF (1u << 20)
 
 const char *gw_pack_entry_check(const unsigned char *buf, size_t avail, uint64_t offset, uint64_t entry_len,
-				gw_pack_entry *e)
+				size_t hash_len, gw_pack_entry *e)
 {
 	size_t used;
 	memset(e, 0, sizeof(*e));
@@ -47,9 +47,9 @@ const char *gw_pack_entry_check(const unsigned char *buf, size_t avail, uint64_t
 			return "bad delta base offset";
 		used += e->ofs_len;
 	} else if (e->type == GW_OBJ_REF_DELTA) {
-		if (avail - used < 20)
+		if (avail - used < hash_len)
 			return "bad entry header";
-		used += 20;
+		used += hash_len;
 	}
 	if (used >= entry_len)
 		return "the entry has no data";
@@ -62,8 +62,8 @@ struct gw_pack_check {
 	const char *what;           /* the pack, for messages */
 	const gw_idx *idx;
 	uint64_t size, body_end, pos;
-	gw_hash *sha1;
-	unsigned char head[GW_PACK_HEADER_SIZE], trailer[20];
+	gw_hash *sum;               /* SHA-1 or SHA-256, the index's */
+	unsigned char head[GW_PACK_HEADER_SIZE], trailer[GW_HASH_MAX];
 	uint64_t *bounds;
 	size_t nbounds, w;          /* the next window to load is [bounds[w], bounds[w + 1]) */
 	gw_idx_ofs_entry *win;
@@ -144,7 +144,7 @@ static int end_object(gw_pack_check *c)
 	const char *bad;
 	if (c->crc != e->crc)
 		return object_error(c, e, "CRC32 mismatch with the pack index");
-	if ((bad = gw_pack_entry_check(c->ehead, c->ehead_len, e->offset, c->obj_end - e->offset, &pe)))
+	if ((bad = gw_pack_entry_check(c->ehead, c->ehead_len, e->offset, c->obj_end - e->offset, c->idx->hash_len, &pe)))
 		return object_error(c, e, bad);
 	if (pe.type == GW_OBJ_OFS_DELTA && !base_in_window(c, e->offset - pe.distance))
 		return object_error(c, e, "its delta base offset is not an object's");
@@ -175,9 +175,9 @@ static int check_write(gw_sink *sink, const void *buf, size_t len)
 				  (unsigned long long)c->size);
 		goto out;
 	}
-	/* SHA-1 over everything before the trailer, in one call per piece. */
+	/* The pack's hash over everything before the trailer, in one call per piece. */
 	if (c->pos < c->body_end)
-		gw_hash_update(c->sha1, p, c->body_end - c->pos < len ? (size_t)(c->body_end - c->pos) : len);
+		gw_hash_update(c->sum, p, c->body_end - c->pos < len ? (size_t)(c->body_end - c->pos) : len);
 	while (len && rc == 0) {
 		size_t n;
 		if (c->pos < GW_PACK_HEADER_SIZE) {
@@ -226,12 +226,10 @@ int gw_pack_check_new(gw_pack_check **out, const gw_idx *idx, uint64_t size, con
 	gw_pack_check *c;
 	int rc;
 	*out = NULL;
-	if (idx->hash_len != 20)
-		return gw_error_set(GW_EUNSUPPORTED, "%s: not a SHA-1 pack index", idx->name);
-	if (size < GW_PACK_HEADER_SIZE + 20)
+	if (size < GW_PACK_HEADER_SIZE + idx->hash_len)
 		return gw_error_set(GW_ECORRUPT, "%s: its pack is %llu bytes, too short for a header and a trailer", what,
 				    (unsigned long long)size);
-	if (!(c = calloc(1, sizeof(*c))) || gw_hash_new(&c->sha1, GW_HASH_SHA1) < 0) {
+	if (!(c = calloc(1, sizeof(*c))) || gw_hash_new(&c->sum, idx->hash_len == 20 ? GW_HASH_SHA1 : GW_HASH_SHA256) < 0) {
 		free(c);
 		return gw_error_set(GW_ERROR, "out of memory");
 	}
@@ -240,7 +238,7 @@ int gw_pack_check_new(gw_pack_check **out, const gw_idx *idx, uint64_t size, con
 	c->what = what;
 	c->idx = idx;
 	c->size = size;
-	c->body_end = size - 20;
+	c->body_end = size - idx->hash_len;
 	if ((rc = gw_idx_windows(idx, c->body_end, gw_pack_check_window, CHECK_STREAM_BUF, &c->bounds, &c->nbounds)) < 0 ||
 	    (rc = next_object(c, GW_PACK_HEADER_SIZE)) < 0) {
 		gw_pack_check_free(c);
@@ -257,21 +255,22 @@ gw_sink *gw_pack_check_sink(gw_pack_check *c)
 
 int gw_pack_check_finish(gw_pack_check *c)
 {
-	unsigned char sum[20];
+	unsigned char sum[GW_HASH_MAX];
 	char got[GW_HEX_MAX], want[GW_HEX_MAX];
+	size_t hl = c->idx->hash_len;
 	if (c->failed)
 		return c->failed;
 	if (c->pos != c->size)
 		return gw_error_set(GW_ECORRUPT, "%s: its pack is truncated (%llu of %llu bytes)", c->what,
 				    (unsigned long long)c->pos, (unsigned long long)c->size);
-	gw_hash_final(c->sha1, sum);
-	gw_hex_encode(got, sum, 20);
-	gw_hex_encode(want, c->trailer, 20);
-	if (memcmp(sum, c->trailer, 20) != 0)
-		return gw_error_set(GW_ECORRUPT, "%s: its pack's content hashes to SHA-1 %s, its trailer says %s", c->what,
-				    got, want);
-	if (memcmp(c->trailer, c->idx->pack_checksum, 20) != 0) {
-		gw_hex_encode(got, c->idx->pack_checksum, 20);
+	gw_hash_final(c->sum, sum);
+	gw_hex_encode(got, sum, hl);
+	gw_hex_encode(want, c->trailer, hl);
+	if (memcmp(sum, c->trailer, hl) != 0)
+		return gw_error_set(GW_ECORRUPT, "%s: its pack's content hashes to %s %s, its trailer says %s", c->what,
+				    hl == 20 ? "SHA-1" : "SHA-256", got, want);
+	if (memcmp(c->trailer, c->idx->pack_checksum, hl) != 0) {
+		gw_hex_encode(got, c->idx->pack_checksum, hl);
 		return gw_error_set(GW_ECORRUPT, "%s: its index is for pack %s, the pack is %s", c->what, got, want);
 	}
 	return 0;
@@ -281,7 +280,7 @@ void gw_pack_check_free(gw_pack_check *c)
 {
 	if (!c)
 		return;
-	gw_hash_free(c->sha1);
+	gw_hash_free(c->sum);
 	free(c->bounds);
 	free(c->win);
 	free(c);

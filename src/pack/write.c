@@ -19,7 +19,6 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define OID 20
 
 /* Ids of either size; the bytes past a SHA-1 id stay zero, so comparing GW_HASH_MAX bytes orders them right. */
 typedef struct {
@@ -363,7 +362,8 @@ typedef struct {
 
 struct gw_pack_appender {
 	out_file pf;   /* the appended packs' part */
-	gw_hash *hash; /* the joined pack's SHA-1, in file order */
+	size_t hl;     /* ids' and checksums' length: 20 (SHA-1) or 32 (SHA-256) */
+	gw_hash *hash; /* the joined pack's checksum, in file order */
 	char tmp_pack[4200], base[4096];
 	entry *es;
 	uint64_t declared, n; /* objects of the appended packs */
@@ -390,8 +390,9 @@ static int base_sink_write(gw_sink *sink, const void *buf, size_t len)
 /* Place a second descriptor at the base's part (the first byte after the header), which the base sink fills. */
 static int base_open(gw_pack_appender *a, const gw_pack_base *first)
 {
-	if (first->idx->hash_len != OID)
-		return gw_error_set(GW_EUNSUPPORTED, "%s: not a SHA-1 pack index", first->idx->name);
+	if (first->idx->hash_len != a->hl)
+		return gw_error_set(GW_ECORRUPT, "%s: its ids are %zu bytes, the joined pack's %zu", first->idx->name,
+				    first->idx->hash_len, a->hl);
 	a->base_idx = first->idx;
 	a->base_len = first->body_len;
 	a->base_sink.sink.write = base_sink_write;
@@ -404,7 +405,8 @@ static int base_open(gw_pack_appender *a, const gw_pack_base *first)
 	return gw_fd_sink_init(&a->base_out, a->base_fd, a->tmp_pack);
 }
 
-int gw_pack_appender_open(gw_pack_appender **out, const char *base, uint64_t objects, const gw_pack_base *first)
+int gw_pack_appender_open(gw_pack_appender **out, const char *base, uint64_t objects, size_t hash_len,
+			  const gw_pack_base *first)
 {
 	gw_pack_appender *a;
 	uint64_t appended = objects - (first ? first->idx->count : 0);
@@ -414,13 +416,14 @@ int gw_pack_appender_open(gw_pack_appender **out, const char *base, uint64_t obj
 	if (first && first->idx->count > objects)
 		return gw_error_set(GW_ECORRUPT, "%s: holds more objects than recorded", first->idx->name);
 	if (!(a = calloc(1, sizeof(*a))) || objects > UINT32_MAX || !(a->es = calloc(appended ? appended : 1, sizeof(entry))) ||
-	    gw_hash_new(&a->hash, GW_HASH_SHA1) < 0) {
+	    gw_hash_new(&a->hash, hash_len == 20 ? GW_HASH_SHA1 : GW_HASH_SHA256) < 0) {
 		if (a)
 			free(a->es);
 		free(a);
 		return gw_error_set(GW_ERROR, objects > UINT32_MAX ? "too many objects for one pack" : "out of memory");
 	}
 	a->base_fd = -1;
+	a->hl = hash_len;
 	a->declared = appended;
 	snprintf(a->base, sizeof(a->base), "%s", base);
 	snprintf(a->tmp_pack, sizeof(a->tmp_pack), "%s.tmp.pack", base);
@@ -455,7 +458,7 @@ int gw_pack_appender_add(gw_pack_appender *a, const unsigned char *pack, size_t 
 	gw_idx sidx;
 	int rc;
 	/* Nothing is appended unchecked: the index on its own, then the pack against it (its SHA-1, offsets, CRC32s). */
-	if ((rc = gw_idx_open_buffer(&sidx, idx, idx_len, what, OID, 1)) < 0 ||
+	if ((rc = gw_idx_open_buffer(&sidx, idx, idx_len, what, a->hl, 1)) < 0 ||
 	    (rc = gw_idx_verify(&sidx, NULL, 0, NULL)) < 0 || (rc = gw_pack_check_buffer(&sidx, pack, pack_len, what)) < 0)
 		return rc;
 	n = sidx.count;
@@ -467,12 +470,13 @@ int gw_pack_appender_add(gw_pack_appender *a, const unsigned char *pack, size_t 
 		uint64_t off;
 		if ((rc = gw_idx_decode_offset(&sidx, idx + sidx.ofs_off + i * 4, &off)) < 0)
 			return rc;
-		memcpy(e->oid, idx + sidx.oid_off + i * OID, OID);
+		memset(e->oid, 0, sizeof(e->oid));
+		memcpy(e->oid, idx + sidx.oid_off + i * a->hl, a->hl);
 		e->crc = gw_get_be32(idx + sidx.crc_off + i * 4);
 		e->offset = off + shift;
 	}
 	a->n += n;
-	return put(&a->pf, pack + 12, pack_len - 32, NULL);
+	return put(&a->pf, pack + 12, pack_len - 12 - a->hl, NULL);
 }
 
 /* With a base, the appended part was written unhashed: hash it now, read back (it is in the page cache). */
@@ -509,7 +513,7 @@ static int hash_appended_part(gw_pack_appender *a)
 int gw_pack_appender_finish(gw_pack_appender *a, char **pack_path, char **idx_path)
 {
 	char tmp_idx[4200], hex[GW_HEX_MAX];
-	unsigned char sum[OID];
+	unsigned char sum[GW_HASH_MAX];
 	out_file xf = {.fd = -1};
 	gw_hash *xh = NULL;
 	int rc = 0;
@@ -525,17 +529,17 @@ int gw_pack_appender_finish(gw_pack_appender *a, char **pack_path, char **idx_pa
 		return rc;
 	gw_hash_final(a->hash, sum);
 	a->pf.hash = NULL;
-	if ((rc = put(&a->pf, sum, OID, NULL)) < 0 || (rc = out_flush_sync(&a->pf)) < 0)
+	if ((rc = put(&a->pf, sum, a->hl, NULL)) < 0 || (rc = out_flush_sync(&a->pf)) < 0)
 		return rc;
 	if (a->n)
 		qsort(a->es, a->n, sizeof(entry), entry_cmp);
 	snprintf(tmp_idx, sizeof(tmp_idx), "%s.tmp.idx", a->base);
-	if (gw_hash_new(&xh, GW_HASH_SHA1) < 0)
+	if (gw_hash_new(&xh, a->hl == 20 ? GW_HASH_SHA1 : GW_HASH_SHA256) < 0)
 		return gw_error_set(GW_ERROR, "out of memory");
 	if ((rc = out_open(&xf, tmp_idx, xh)) == 0 &&
-	    (rc = write_idx(&xf, OID, a->es, a->n, a->base_idx, 12 + a->base_len, sum, a->base)) == 0)
+	    (rc = write_idx(&xf, a->hl, a->es, a->n, a->base_idx, 12 + a->base_len, sum, a->base)) == 0)
 		rc = out_flush_sync(&xf);
-	gw_hex_encode(hex, sum, OID);
+	gw_hex_encode(hex, sum, a->hl);
 	if (rc == 0 && (asprintf(pack_path, "%s-%s.pack", a->base, hex) < 0 ||
 			asprintf(idx_path, "%s-%s.idx", a->base, hex) < 0))
 		rc = gw_error_set(GW_ERROR, "out of memory");

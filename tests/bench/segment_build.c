@@ -102,7 +102,7 @@ int main(int argc, char **argv)
 	if (gw_store_open(&store, path) < 0)
 		return die("store");
 	snprintf(path, sizeof(path), "%s/objset", argv[4]);
-	if (gw_objset_open(&set, path) < 0)
+	if (gw_objset_open(&set, path, 20) < 0)
 		return die("object set");
 	{
 		/* The generation's base: a full backup of nothing (an empty .idx v2), at LSN 1. */
@@ -131,6 +131,7 @@ int main(int argc, char **argv)
 		spec.scratch_dir = path;
 		spec.lsn = 1 + n - i;
 		spec.base_lsn = 1;
+		spec.hash_len = 20;
 		spec.prev_sha256 = prev;
 		spec.updates = &u;
 		spec.nupdates = 1;

@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	gw_packed_refs *p = (gw_packed_refs *)1, *q = NULL;
 	char *text, *at;
 	size_t i, len = 64;
-	int rc = gw_packed_refs_parse(&p, (const char *)data, size, "fuzz");
+	int rc = gw_packed_refs_parse(&p, (const char *)data, size, 20, "fuzz");
 
 	if (rc > 0)
 		abort();
@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		at += 40;
 		at += sprintf(at, " %s\n", p->refs[i].name);
 	}
-	if (gw_packed_refs_parse(&q, text, (size_t)(at - text), "fuzz round trip") != 0 || q->n != p->n)
+	if (gw_packed_refs_parse(&q, text, (size_t)(at - text), 20, "fuzz round trip") != 0 || q->n != p->n)
 		abort();
 	for (i = 0; i < p->n; i++)
 		if (strcmp(p->refs[i].name, q->refs[i].name) != 0 || memcmp(p->refs[i].oid, q->refs[i].oid, 20) != 0)

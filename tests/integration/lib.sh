@@ -36,10 +36,18 @@ assert_fails() {
 }
 
 # Make a bare repository $T/root/$1 with $2 commits on main (a working clone in $T/work/$1).
+# GITWAL_TEST_OBJECT_FORMAT=sha256 makes sha256 ones (git 2.39 cannot clone an empty
+# sha256 repository into a sha256 one: the working copy is made with init and a remote).
 make_repo() {
   local rel=$1 commits=${2:-3} i
-  git init -q --bare "$T/root/$rel"
-  git clone -q "$T/root/$rel" "$T/work/$rel" 2>/dev/null
+  if [ "${GITWAL_TEST_OBJECT_FORMAT:-sha1}" = sha1 ]; then
+    git init -q --bare "$T/root/$rel"
+    git clone -q "$T/root/$rel" "$T/work/$rel" 2>/dev/null
+  else
+    git init -q --bare --object-format="$GITWAL_TEST_OBJECT_FORMAT" "$T/root/$rel"
+    git init -q --object-format="$GITWAL_TEST_OBJECT_FORMAT" "$T/work/$rel"
+    git -C "$T/work/$rel" remote add origin "$T/root/$rel"
+  fi
   for i in $(seq 1 "$commits"); do
     echo "line $i $RANDOM" >> "$T/work/$rel/file.txt"
     git -C "$T/work/$rel" add file.txt

@@ -259,3 +259,10 @@ for rel in "${REPOS[@]}"; do
   assert_single_pack "$T/default/$rel"
 done
 pass "restore without --until gives the newest state archived"
+# The object format the history ran in (GITWAL_TEST_OBJECT_FORMAT: test_pitr_history_sha256.sh), restored as it was.
+fmt=${GITWAL_TEST_OBJECT_FORMAT:-sha1}
+for d in "$T/root/a.git" "$T/default/a.git"; do
+  [ "$(git --git-dir="$d" rev-parse --show-object-format)" = "$fmt" ] || fail "$d is not a $fmt repository"
+done
+grep -q "\"object_format\":\"$fmt\"" "$(full_key a.git 1 manifest)" || fail "a.git's manifest is not $fmt"
+pass "the history ran and was restored in object format $fmt"

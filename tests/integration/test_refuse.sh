@@ -1,10 +1,11 @@
 # Repositories gitwal cannot archive faithfully are refused, with a one-line reason naming
 # them, by backup (named and --all) and by the archiver (--once and the service), and the
 # others are archived: reftable (made by hand: git 2.39 cannot create one), shallow and
-# partial clones (real git clones), sha256, unknown extensions and format versions. The
-# audit --deep --root names each as lagging with the reason. The
-# service says so once per repository (event=refused, errors{kind="unsupported"}), does
-# not retry it on every event, and archives it once it is fixed.
+# partial clones (real git clones), an object format git does not know (sha512), unknown
+# extensions and format versions. The audit --deep --root names each as lagging with the
+# reason. The service says so once per repository (event=refused,
+# errors{kind="unsupported"}), does not retry it on every event, and archives it once it
+# is fixed.
 source "$(dirname "$0")/lib.sh"
 
 R=$T/root L=$T/ar.log
@@ -32,7 +33,10 @@ printf 'ref: refs/heads/.invalid\n' > "$R/reftable.git/HEAD"
 rm -rf "$R/reftable.git/refs"; mkdir "$R/reftable.git/refs"
 echo 'this repository uses the reftable format' > "$R/reftable.git/refs/heads"
 mkdir "$R/reftable.git/reftable"; : > "$R/reftable.git/reftable/tables.list"
-git init -q --bare --object-format=sha256 "$R/sha256.git"
+# An object format no git knows (set by hand: git refuses to touch the repository afterwards).
+make_repo sha512.git 1
+git -C "$R/sha512.git" config core.repositoryformatversion 1
+git config -f "$R/sha512.git/config" extensions.objectFormat sha512
 make_repo unknown.git 2
 git -C "$R/unknown.git" config core.repositoryformatversion 1
 git -C "$R/unknown.git" config extensions.fancyRefs yes
@@ -54,7 +58,7 @@ declare -A WHY=(
   [promisorpack.git]="is a partial clone \(objects/pack/pack-[0-9a-f]+\.promisor\)"
   [partialext.git]="is a partial clone \(extensions\.partialclone=origin\)"
   [reftable.git]="keeps its refs in reftable \(extensions\.refstorage=reftable\)"
-  [sha256.git]="uses object format sha256"
+  [sha512.git]="uses object format sha512"
   [unknown.git]="sets extensions\.fancyrefs=yes, a Git extension gitwal does not understand"
   [v2.git]="has core\.repositoryformatversion=2"
 )

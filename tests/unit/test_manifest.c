@@ -87,6 +87,7 @@ static void test_roundtrip(void **state)
 		assert_int_equal(out.lsn, in.lsn);
 		assert_int_equal(out.time_us, in.time_us);
 		assert_string_equal(out.object_format, "sha1");
+		assert_int_equal(out.hash_len, 20);
 		assert_ref_equal(&out.head, &in.head);
 		assert_int_equal(out.nrefs, in.nrefs);
 		for (i = 0; i < in.nrefs; i++)
@@ -216,6 +217,48 @@ static void set_field(const char *path, const char *field, json_t *v, int code, 
 	expect_reject(root, code, needle);
 }
 
+/* A sha256 repository's manifest: 64-digit ids both ways, 40-digit ones refused, and sha1's refused the other way. */
+#define OID64_A OID_A "0123456789abcdef01234567"
+#define OID64_B OID_B "89abcdef0123456789abcdef"
+
+static void test_roundtrip_sha256(void **state)
+{
+	gw_manifest_ref refs[] = {{"refs/heads/main", OID64_A, NULL}, {"refs/tags/v1", OID64_B, NULL}};
+	gw_manifest in, out;
+	char *text;
+	size_t len;
+	json_t *root;
+	json_error_t err;
+	(void)state;
+	sample(&in, 0);
+	snprintf(in.object_format, sizeof(in.object_format), "sha256");
+	snprintf(in.head.oid, sizeof(in.head.oid), "%s", OID64_A);
+	in.refs = refs;
+	in.nrefs = 2;
+	snprintf(in.pack_checksum, sizeof(in.pack_checksum), "%s", OID64_B);
+	assert_int_equal(gw_manifest_write(&in, &text, &len), 0);
+	assert_non_null(strstr(text, "\"object_format\":\"sha256\""));
+	assert_int_equal(gw_manifest_parse(&out, text, len, WHAT), 0);
+	assert_string_equal(out.object_format, "sha256");
+	assert_int_equal(out.hash_len, 32);
+	assert_string_equal(out.head.oid, OID64_A);
+	assert_string_equal(out.refs[1].oid, OID64_B);
+	assert_string_equal(out.pack_checksum, OID64_B);
+	gw_manifest_dispose(&out);
+	/* A 40-digit pack checksum or ref in it is refused, naming the field. */
+	root = json_loadb(text, len, 0, &err);
+	json_object_set_new(json_object_get(json_object_get(root, "parts"), "bundle"), "pack_checksum", json_string(OID_B));
+	expect_reject(root, GW_ECORRUPT, "is not 64 lowercase hex digits");
+	root = json_loadb(text, len, 0, &err);
+	json_object_set_new(json_array_get(json_object_get(root, "refs"), 0), "oid", json_string(OID_A));
+	expect_reject(root, GW_ECORRUPT, "ref refs/heads/main has an invalid object id");
+	/* And in a sha1 manifest, 64 digits are refused. */
+	root = json_loadb(text, len, 0, &err);
+	json_object_set_new(root, "object_format", json_string("sha1"));
+	expect_reject(root, GW_ECORRUPT, "invalid object id");
+	free(text);
+}
+
 static void test_reject_syntax(void **state)
 {
 	static const char dup[] = "{\"magic\":\"gitwal-full-backup\",\"version\":1,\"version\":1}";
@@ -293,7 +336,10 @@ static void test_reject_header_fields(void **state)
 	set_field("", "lsn", json_true(), GW_ECORRUPT, "'lsn'");
 	set_field("", "time_us", json_integer(-5), GW_ECORRUPT, "'time_us'");
 	set_field("", "time_us", NULL, GW_ECORRUPT, "'time_us'");
-	set_field("", "object_format", json_string("sha256"), GW_EVERSION, "sha256");
+	set_field("", "object_format", json_string("sha512"), GW_EVERSION, "sha512");
+	set_field("", "object_format", json_string("SHA256"), GW_EVERSION, "SHA256");
+	/* sha256 with the sha1 ids of the sample: each id is the wrong length for it. */
+	set_field("", "object_format", json_string("sha256"), GW_ECORRUPT, "invalid object id");
 	set_field("", "object_format", NULL, GW_ECORRUPT, "'object_format'");
 	set_field("", "tool", json_integer(1), GW_ECORRUPT, "'tool'");
 	expect_reject_text("{\"magic\":\"gitwal-full-backup\",\"version\":1,\"lsn\":99999999999999999999}", 68,
@@ -458,6 +504,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_roundtrip_sha256),
 		cmocka_unit_test(test_roundtrip_edges),
 		cmocka_unit_test(test_reject_syntax),
 		cmocka_unit_test(test_reject_header_fields),

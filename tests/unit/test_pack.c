@@ -1131,7 +1131,7 @@ static void test_appender_joins_packs(void **state)
 	snprintf(dir, sizeof(dir), "%s/appender", tmp);
 	total = make_disjoint_packs(dir, names, 15, 8, packs, m);
 	snprintf(base, sizeof(base), "%s/joined", dir);
-	assert_int_equal(gw_pack_appender_open(&a, base, total, NULL), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, total, 20, NULL), 0);
 	for (i = 0; i < 3; i++)
 		assert_int_equal(gw_pack_appender_add(a, m[i].pack, m[i].pack_len, m[i].idx, m[i].idx_len, packs[i]), 0);
 	assert_int_equal(gw_pack_appender_finish(a, &pack_path, &idx_path), 0);
@@ -1155,22 +1155,22 @@ static void test_appender_rejects_bad_input(void **state)
 	snprintf(base, sizeof(base), "%s/joined", dir);
 
 	/* More objects than declared. */
-	assert_int_equal(gw_pack_appender_open(&a, base, m.objects - 1, NULL), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, m.objects - 1, 20, NULL), 0);
 	tu_assert_err(gw_pack_appender_add(a, m.pack, m.pack_len, m.idx, m.idx_len, "seg-1"), GW_ECORRUPT, "seg-1");
 	gw_pack_appender_free(a);
 	/* Fewer than declared: found at the end, nothing left behind. */
-	assert_int_equal(gw_pack_appender_open(&a, base, m.objects + 1, NULL), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, m.objects + 1, 20, NULL), 0);
 	assert_int_equal(gw_pack_appender_add(a, m.pack, m.pack_len, m.idx, m.idx_len, "seg-2"), 0);
 	tu_assert_err(gw_pack_appender_finish(a, &pack_path, &idx_path), GW_ECORRUPT, "objects recorded");
 	gw_pack_appender_free(a);
 	/* The same objects twice: one generation stores each once. */
-	assert_int_equal(gw_pack_appender_open(&a, base, 2 * m.objects, NULL), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, 2 * m.objects, 20, NULL), 0);
 	assert_int_equal(gw_pack_appender_add(a, m.pack, m.pack_len, m.idx, m.idx_len, "seg-3"), 0);
 	assert_int_equal(gw_pack_appender_add(a, m.pack, m.pack_len, m.idx, m.idx_len, "seg-3"), 0);
 	tu_assert_err(gw_pack_appender_finish(a, &pack_path, &idx_path), GW_ECORRUPT, "twice");
 	gw_pack_appender_free(a);
 	/* Not a pack; an index of another size; an offset outside the pack. */
-	assert_int_equal(gw_pack_appender_open(&a, base, m.objects, NULL), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, m.objects, 20, NULL), 0);
 	bad = malloc(m.pack_len > m.idx_len ? m.pack_len : m.idx_len);
 	memcpy(bad, m.pack, m.pack_len);
 	bad[0] = 'X';
@@ -1239,7 +1239,7 @@ static void test_appender_with_base(void **state)
 	first.idx = &idx;
 	first.body_len = m[0].pack_len - 32;
 	snprintf(base, sizeof(base), "%s/joined", dir);
-	assert_int_equal(gw_pack_appender_open(&a, base, total, &first), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, total, 20, &first), 0);
 	f = (base_feed){gw_pack_appender_base_sink(a), m[0].pack + 12, m[0].pack_len - 32, 777, 0};
 	assert_int_equal(pthread_create(&t, NULL, feed_base, &f), 0);
 	for (i = 1; i < 3; i++)
@@ -1282,19 +1282,26 @@ static void test_appender_base_rejects_bad_input(void **state)
 	snprintf(base, sizeof(base), "%s/joined", dir);
 
 	/* More objects in the base than the whole pack is to hold. */
-	tu_assert_err(gw_pack_appender_open(&a, base, m.objects - 1, &first), GW_ECORRUPT, "more objects");
+	tu_assert_err(gw_pack_appender_open(&a, base, m.objects - 1, 20, &first), GW_ECORRUPT, "more objects");
+	/* A SHA-1 base in a joined pack of SHA-256 ids (a generation of the other format). */
+	tu_assert_err(gw_pack_appender_open(&a, base, m.objects, 32, &first), GW_ECORRUPT,
+		      "its ids are 20 bytes, the joined pack's 32");
+	/* A SHA-1 segment appended to a SHA-256 joined pack: its index does not read as one. */
+	assert_int_equal(gw_pack_appender_open(&a, base, s.objects, 32, NULL), 0);
+	assert_true(gw_pack_appender_add(a, s.pack, s.pack_len, s.idx, s.idx_len, "seg-sha1") < 0);
+	gw_pack_appender_free(a);
 	/* The base's data one byte short: found at the end. */
-	assert_int_equal(gw_pack_appender_open(&a, base, m.objects, &first), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, m.objects, 20, &first), 0);
 	assert_int_equal(gw_sink_write(gw_pack_appender_base_sink(a), m.pack + 12, first.body_len - 1), 0);
 	tu_assert_err(gw_pack_appender_finish(a, &pack_path, &idx_path), GW_ECORRUPT, "announced");
 	gw_pack_appender_free(a);
 	/* One byte too many: refused as it comes. */
-	assert_int_equal(gw_pack_appender_open(&a, base, m.objects, &first), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, m.objects, 20, &first), 0);
 	assert_int_equal(gw_sink_write(gw_pack_appender_base_sink(a), m.pack + 12, first.body_len), 0);
 	tu_assert_err(gw_sink_write(gw_pack_appender_base_sink(a), m.pack, 1), GW_ECORRUPT, "longer");
 	gw_pack_appender_free(a);
 	/* An appended pack holding objects of the base: one generation stores each once. */
-	assert_int_equal(gw_pack_appender_open(&a, base, 2 * m.objects, &first), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, 2 * m.objects, 20, &first), 0);
 	assert_int_equal(gw_sink_write(gw_pack_appender_base_sink(a), m.pack + 12, first.body_len), 0);
 	assert_int_equal(gw_pack_appender_add(a, m.pack, m.pack_len, m.idx, m.idx_len, "seg-dup"), 0);
 	tu_assert_err(gw_pack_appender_finish(a, &pack_path, &idx_path), GW_ECORRUPT, "twice");
@@ -1306,7 +1313,7 @@ static void test_appender_base_rejects_bad_input(void **state)
 	bfd = write_tmp("damaged-base.idx", bad, m.idx_len);
 	assert_int_equal(gw_idx_open(&damaged, bfd, "damaged.idx", 20, 0), 0);
 	first.idx = &damaged;
-	assert_int_equal(gw_pack_appender_open(&a, base, m.objects + s.objects, &first), 0);
+	assert_int_equal(gw_pack_appender_open(&a, base, m.objects + s.objects, 20, &first), 0);
 	assert_int_equal(gw_sink_write(gw_pack_appender_base_sink(a), m.pack + 12, first.body_len), 0);
 	assert_int_equal(gw_pack_appender_add(a, s.pack, s.pack_len, s.idx, s.idx_len, "seg"), 0);
 	tu_assert_err(gw_pack_appender_finish(a, &pack_path, &idx_path), GW_ECORRUPT, "outside");
@@ -1404,27 +1411,31 @@ static void test_pack_entry_check(void **state)
 	(void)state;
 	memset(buf, 0, sizeof(buf));
 	n = gw_pack_encode_header(buf, GW_OBJ_BLOB, 100);
-	assert_null(gw_pack_entry_check(buf, sizeof(buf), 12, 50, &e));
+	assert_null(gw_pack_entry_check(buf, sizeof(buf), 12, 50, 20, &e));
 	assert_int_equal(e.type, GW_OBJ_BLOB);
 	assert_int_equal(e.size, 100);
 	assert_int_equal(e.header_len, n);
-	assert_string_equal(gw_pack_entry_check(buf, n, 12, n, &e), "the entry has no data");
+	assert_string_equal(gw_pack_entry_check(buf, n, 12, n, 20, &e), "the entry has no data");
 	buf[0] = (unsigned char)(buf[0] & 0x8f); /* type 0 */
-	assert_string_equal(gw_pack_entry_check(buf, sizeof(buf), 12, 50, &e), "bad entry header");
+	assert_string_equal(gw_pack_entry_check(buf, sizeof(buf), 12, 50, 20, &e), "bad entry header");
 	buf[0] = (unsigned char)((buf[0] & 0x8f) | 5 << 4); /* type 5 */
-	assert_string_equal(gw_pack_entry_check(buf, sizeof(buf), 12, 50, &e), "bad entry header");
+	assert_string_equal(gw_pack_entry_check(buf, sizeof(buf), 12, 50, 20, &e), "bad entry header");
 	/* A delta's base: before it, not before the pack's first object. */
 	n = gw_pack_encode_header(buf, GW_OBJ_OFS_DELTA, 10);
 	n += gw_pack_encode_ofs(buf + n, 30);
-	assert_null(gw_pack_entry_check(buf, sizeof(buf), 42, 50, &e));
+	assert_null(gw_pack_entry_check(buf, sizeof(buf), 42, 50, 20, &e));
 	assert_int_equal(e.distance, 30);
 	assert_int_equal(e.header_len + e.ofs_len, n);
-	assert_string_equal(gw_pack_entry_check(buf, sizeof(buf), 41, 50, &e), "bad delta base offset");
+	assert_string_equal(gw_pack_entry_check(buf, sizeof(buf), 41, 50, 20, &e), "bad delta base offset");
 	/* A REF_DELTA names its base in 20 bytes. */
 	n = gw_pack_encode_header(buf, GW_OBJ_REF_DELTA, 10);
-	assert_null(gw_pack_entry_check(buf, sizeof(buf), 12, 50, &e));
-	assert_string_equal(gw_pack_entry_check(buf, n + 19, 12, n + 19, &e), "bad entry header");
-	assert_string_equal(gw_pack_entry_check(buf, n + 20, 12, n + 20, &e), "the entry has no data");
+	assert_null(gw_pack_entry_check(buf, sizeof(buf), 12, 50, 20, &e));
+	assert_string_equal(gw_pack_entry_check(buf, n + 19, 12, n + 19, 20, &e), "bad entry header");
+	assert_string_equal(gw_pack_entry_check(buf, n + 20, 12, n + 20, 20, &e), "the entry has no data");
+	/* In a SHA-256 pack, in 32. */
+	assert_string_equal(gw_pack_entry_check(buf, n + 31, 12, n + 31, 32, &e), "bad entry header");
+	assert_string_equal(gw_pack_entry_check(buf, n + 32, 12, n + 32, 32, &e), "the entry has no data");
+	assert_null(gw_pack_entry_check(buf, n + 33, 12, n + 33, 32, &e));
 }
 
 /* A sink keeping what passes through a pack check. */
@@ -1574,13 +1585,13 @@ static void test_pack_check(void **state)
 	for (at = 12;; at = e.offset) {
 		gw_pack_entry pe;
 		e = object_after(&idx, m.pack_len, at, &end);
-		assert_null(gw_pack_entry_check(p + e.offset, end - e.offset, e.offset, end - e.offset, &pe));
+		assert_null(gw_pack_entry_check(p + e.offset, end - e.offset, e.offset, end - e.offset, 20, &pe));
 		if (pe.type == GW_OBJ_OFS_DELTA && (p[e.offset + pe.header_len + pe.ofs_len - 1] & 0x7f) > 0)
 			break;
 	}
 	{
 		gw_pack_entry pe;
-		assert_null(gw_pack_entry_check(p + e.offset, end - e.offset, e.offset, end - e.offset, &pe));
+		assert_null(gw_pack_entry_check(p + e.offset, end - e.offset, e.offset, end - e.offset, 20, &pe));
 		p[e.offset + pe.header_len + pe.ofs_len - 1]--; /* one byte nearer: inside the base */
 	}
 	fix_crc(x, m.idx_len, p, m.pack_len, e.offset - 1);

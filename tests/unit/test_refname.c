@@ -47,7 +47,7 @@ static int writer_accepts(const char *name, const char *target)
 	snprintf(path, sizeof(path), "%s/%s", repo, name);
 	snprintf(text, sizeof(text), "ref: %s\n", target);
 	tu_write_file(path, text, strlen(text));
-	assert_int_equal(gw_refs_reader_new(&rd, repo, "r.git"), 0);
+	assert_int_equal(gw_refs_reader_new(&rd, repo, "r.git", 20), 0);
 	rc = gw_refs_read(rd, &v);
 	if (rc == 0) {
 		/* Accepted as written: the target is what gets recorded. */

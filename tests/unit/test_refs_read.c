@@ -41,7 +41,7 @@ static int group_teardown(void **state)
 static gw_packed_refs *parse_ok(const char *text)
 {
 	gw_packed_refs *p = NULL;
-	int rc = gw_packed_refs_parse(&p, text, strlen(text), "test packed-refs");
+	int rc = gw_packed_refs_parse(&p, text, strlen(text), 20, "test packed-refs");
 	if (rc != 0)
 		print_error("parse failed: %s\n", gw_error_message());
 	assert_int_equal(rc, 0);
@@ -52,11 +52,45 @@ static gw_packed_refs *parse_ok(const char *text)
 static void parse_bad(const char *text, size_t len, const char *needle)
 {
 	gw_packed_refs *p = (gw_packed_refs *)1;
-	tu_assert_err(gw_packed_refs_parse(&p, text, len, "test packed-refs"), GW_ECORRUPT, needle);
+	tu_assert_err(gw_packed_refs_parse(&p, text, len, 20, "test packed-refs"), GW_ECORRUPT, needle);
 	assert_null(p);
 }
 
 #define BAD(text, needle) parse_bad(text, sizeof(text) - 1, needle)
+
+/* A sha256 repository's packed-refs: 64-digit ids, and 40-digit ones refused (and the other way round). */
+#define A64 A40 "111111111111111111111111"
+#define C64 C40 "cccccccccccccccccccccccc"
+
+static void test_packed_parse_sha256(void **state)
+{
+	gw_packed_refs *p = NULL;
+	unsigned char a[32], c[32];
+	static const char ok[] = "# pack-refs with: peeled fully-peeled sorted \n" A64 " refs/heads/main\n" C64
+				 " refs/tags/v1\n^" A64 "\n";
+	(void)state;
+	memset(a, 0x11, 32);
+	memset(c, 0xcc, 32);
+	assert_int_equal(gw_packed_refs_parse(&p, ok, sizeof(ok) - 1, 32, "test"), 0);
+	assert_int_equal(p->n, 2);
+	assert_memory_equal(p->refs[0].oid, a, 32);
+	assert_string_equal(p->refs[1].name, "refs/tags/v1");
+	assert_memory_equal(p->refs[1].oid, c, 32);
+	gw_packed_refs_release(p);
+	p = (gw_packed_refs *)1;
+	tu_assert_err(gw_packed_refs_parse(&p, A40 " refs/heads/main\n", 57, 32, "test"), GW_ECORRUPT,
+		      "not \"<64 hex digits> <ref name>\"");
+	assert_null(p);
+	p = (gw_packed_refs *)1;
+	tu_assert_err(gw_packed_refs_parse(&p, A64 " refs/heads/main\n^" A40 "\n", 81 + 42, 32, "test"), GW_ECORRUPT,
+		      "a peeled value that is not \"^<64 hex digits>\"");
+	assert_null(p);
+	/* A sha1 reader takes a 64-digit line for 40 digits and a name starting with hex: refused. */
+	p = (gw_packed_refs *)1;
+	tu_assert_err(gw_packed_refs_parse(&p, A64 " refs/heads/main\n", 81, 20, "test"), GW_ECORRUPT,
+		      "not \"<40 hex digits> <ref name>\"");
+	assert_null(p);
+}
 
 static void test_packed_parse_valid(void **state)
 {
@@ -245,7 +279,7 @@ static void test_reader_matches_libgit2(void **state)
 	    "git commit -q -m c$i; git branch b$i; done && git tag -a -m t v1 HEAD~1 && git tag light HEAD~2 && "
 	    "git clone -q --bare . %s",
 	    tmp, repo);
-	assert_int_equal(gw_refs_reader_new(&rd, repo, "a.git"), 0);
+	assert_int_equal(gw_refs_reader_new(&rd, repo, "a.git", 20), 0);
 	/* As cloned: everything in packed-refs (an annotated tag with its peeled line), HEAD symbolic. */
 	assert_true(compare_with_libgit2(rd, repo) >= 6);
 
@@ -309,7 +343,7 @@ static void test_reader_errors(void **state)
 	GIT("cd %s && git init -q --bare e.git && cd e.git && "
 	    "git update-ref refs/heads/main $(git commit-tree $(git mktree < /dev/null) -m x)",
 	    tmp);
-	assert_int_equal(gw_refs_reader_new(&rd, repo, "e.git"), 0);
+	assert_int_equal(gw_refs_reader_new(&rd, repo, "e.git", 20), 0);
 	assert_int_equal(compare_with_libgit2(rd, repo), 1);
 
 	/* A file under refs/ whose name git would not accept: named. */
@@ -391,7 +425,7 @@ static void test_reader_packed_cache(void **state)
 	snprintf(packed, sizeof(packed), "%s/packed-refs", repo);
 	GIT("cd %s && git init -q --bare c.git", tmp);
 	tu_write_file(packed, A40 " refs/heads/a\n", strlen(A40 " refs/heads/a\n"));
-	assert_int_equal(gw_refs_reader_new(&rd, repo, "c.git"), 0);
+	assert_int_equal(gw_refs_reader_new(&rd, repo, "c.git", 20), 0);
 
 	/* Written in this second: not trusted, parsed again; a same-size rewrite in place is seen. */
 	assert_int_equal(gw_refs_read(rd, &v1), 0);
@@ -460,7 +494,7 @@ static void test_reader_concurrent_pack_refs(void **state)
 	assert_non_null(hex);
 	assert_int_equal(gw_hex_decode(oid, hex, 20), 0);
 	free(hex);
-	assert_int_equal(gw_refs_reader_new(&rd, repo, "r.git"), 0);
+	assert_int_equal(gw_refs_reader_new(&rd, repo, "r.git", 20), 0);
 	child = fork();
 	assert_true(child >= 0);
 	if (child == 0) {
@@ -505,6 +539,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_packed_parse_valid),
+		cmocka_unit_test(test_packed_parse_sha256),
 		cmocka_unit_test(test_packed_parse_malformed),
 		cmocka_unit_test(test_reader_matches_libgit2),
 		cmocka_unit_test(test_reader_errors),

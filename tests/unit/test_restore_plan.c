@@ -326,7 +326,7 @@ static void test_fetching_a_damaged_segment(void **state)
 	tu_write_file(path, data, len);
 	tu_assert_err(gw_restore__fetch_segment_append(f->store, &p.segs[0], NULL), GW_ECORRUPT,
 		      "its SHA-256 does not match its content");
-	tu_assert_err(gw_restore__fetch_segment_pack(f->store, &p.segs[0], scratch, 0), GW_ECORRUPT,
+	tu_assert_err(gw_restore__fetch_segment_pack(f->store, &p.segs[0], scratch, 0, 20), GW_ECORRUPT,
 		      "its SHA-256 does not match its content");
 	/* Its trailer's digest recomputed (a forger): the index's still differs. */
 	{
@@ -344,7 +344,7 @@ static void test_fetching_a_damaged_segment(void **state)
 	data = realloc(data, len + 10);
 	memset(data + len, 0, 10);
 	tu_write_file(path, data, len + 10);
-	tu_assert_err(gw_restore__fetch_segment_pack(f->store, &p.segs[0], scratch, 0), GW_ECORRUPT,
+	tu_assert_err(gw_restore__fetch_segment_pack(f->store, &p.segs[0], scratch, 0, 20), GW_ECORRUPT,
 		      "is larger than the index says");
 	/* Nothing is left behind by a failed fetch. */
 	assert_int_equal(tu_sh("test -z \"$(ls -A %s/objects/pack)\"", scratch), 0);

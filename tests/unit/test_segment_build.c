@@ -49,7 +49,7 @@ static gw_packed_refs *random_packed(uint64_t *seed)
 		at += 40;
 		at += sprintf(at, " %s\n", names[i]);
 	}
-	assert_int_equal(gw_packed_refs_parse(&p, text, (size_t)(at - text), "test"), 0);
+	assert_int_equal(gw_packed_refs_parse(&p, text, (size_t)(at - text), 20, "test"), 0);
 	return p;
 }
 
@@ -113,7 +113,7 @@ static void assert_applied(gw_refstate *old, const gw_update *u, size_t n, const
 	gw_update *rest;
 	size_t nrest;
 	assert_int_equal(gw_refstate_apply(old, u, n), 0);
-	assert_int_equal(gw_segment_diff(old, NULL, cur, 7, &rest, &nrest), 0);
+	assert_int_equal(gw_segment_diff(old, NULL, cur, 20, 7, &rest, &nrest), 0);
 	if (nrest)
 		print_error("after apply, %s still differs\n", rest[0].ref);
 	assert_int_equal(nrest, 0);
@@ -138,8 +138,8 @@ static void test_diff_loose_equals_full(void **state)
 		/* A few reads in a row over the same packed-refs, the state following each. */
 		for (step = 0; step < 4; step++) {
 			random_view(&cur, packed, &seed);
-			assert_int_equal(gw_segment_diff(&old, NULL, &cur, 42, &full, &nfull), 0);
-			assert_int_equal(gw_segment_diff(&old, &seen, &cur, 42, &loose, &nloose), 0);
+			assert_int_equal(gw_segment_diff(&old, NULL, &cur, 20, 42, &full, &nfull), 0);
+			assert_int_equal(gw_segment_diff(&old, &seen, &cur, 20, 42, &loose, &nloose), 0);
 			assert_updates_equal(full, nfull, loose, nloose);
 			assert_applied(&old, full, nfull, &cur);
 			gw_updates_free(full, nfull);
@@ -151,7 +151,7 @@ static void test_diff_loose_equals_full(void **state)
 		gw_packed_refs_release(packed);
 		packed = random_packed(&seed);
 		random_view(&cur, packed, &seed);
-		assert_int_equal(gw_segment_diff(&old, &seen, &cur, 42, &full, &nfull), 0);
+		assert_int_equal(gw_segment_diff(&old, &seen, &cur, 20, 42, &full, &nfull), 0);
 		assert_applied(&old, full, nfull, &cur);
 		gw_updates_free(full, nfull);
 		gw_refs_view_dispose(&seen);
@@ -174,7 +174,7 @@ static void test_diff_everything_deleted(void **state)
 	packed = random_packed(&seed);
 	random_view(&v, packed, &seed);
 	state_of(&old, &v);
-	assert_int_equal(gw_segment_diff(&old, &v, NULL, 5, &u, &n), 0);
+	assert_int_equal(gw_segment_diff(&old, &v, NULL, 20, 5, &u, &n), 0);
 	assert_int_equal(n, old.nrefs);
 	for (i = 0; i < n; i++) {
 		assert_string_not_equal(u[i].ref, "HEAD");
@@ -191,7 +191,7 @@ static void test_diff_everything_deleted(void **state)
 /* ---- the build, on real repositories ---- */
 
 /* Build one segment of rel (under dir) creating refs/heads/x at new_hex: the result code. */
-static int build_one(const char *dir, const char *rel, const char *new_hex)
+static int build_one(const char *dir, const char *rel, const char *new_hex, size_t hash_len)
 {
 	char path[512], url[512], scratch[512];
 	gw_store *store;
@@ -204,7 +204,7 @@ static int build_one(const char *dir, const char *rel, const char *new_hex)
 	snprintf(path, sizeof(path), "%s/set", dir);
 	snprintf(scratch, sizeof(scratch), "%s", dir);
 	assert_int_equal(gw_store_open(&store, url), 0);
-	assert_int_equal(gw_objset_open(&set, path), 0);
+	assert_int_equal(gw_objset_open(&set, path, hash_len), 0);
 	memset(&u, 0, sizeof(u));
 	u.kind = GW_UPDATE_REF;
 	u.ref = "refs/heads/x";
@@ -216,6 +216,7 @@ static int build_one(const char *dir, const char *rel, const char *new_hex)
 	spec.scratch_dir = scratch;
 	spec.lsn = 2;
 	spec.base_lsn = 1;
+	spec.hash_len = hash_len;
 	spec.prev_sha256 = "";
 	spec.updates = &u;
 	spec.nupdates = 1;
@@ -240,18 +241,19 @@ static void test_build_errors(void **state)
 			       "GIT_DIR=$f.git GIT_WORK_TREE=$f.wt git commit -q -m one; done",
 			       dir),
 			 0);
-	/* SHA-256: read fine, but the object set holds SHA-1 ids: refused, not archived wrong. */
+	/* SHA-256: a segment of 32-byte ids; in a generation recorded as sha1, refused, not archived wrong. */
 	tip = tu_sh_out("git --git-dir=%s/sha256.git rev-parse HEAD | tr -d '\n'", dir);
-	tu_assert_err(build_one(dir, "sha256.git", tip), GW_EUNSUPPORTED,
-		      "repository sha256.git: segments of SHA-256 repositories are not written yet");
+	assert_int_equal(build_one(dir, "sha256.git", tip, 32), 0);
+	tu_assert_err(build_one(dir, "sha256.git", tip, 20), GW_ECHANGED,
+		      "repository sha256.git: its objects are now sha256, its archived generation's sha1");
 	free(tip);
 	/* A ref value that is not an id of the repository. */
-	tu_assert_err(build_one(dir, "sha1.git", "0123"), GW_EINVALID,
+	tu_assert_err(build_one(dir, "sha1.git", "0123", 20), GW_EINVALID,
 		      "repository sha1.git: 0123 is not an object id of this repository (refs/heads/x)");
 	/* A damaged tree: named, with the repository. */
 	tip = tu_sh_out("git --git-dir=%s/sha1.git rev-parse HEAD | tr -d '\n'", dir);
 	tree = tu_sh_out("git --git-dir=%s/sha1.git rev-parse HEAD:d | tr -d '\n'", dir);
-	assert_int_equal(build_one(dir, "sha1.git", tip), 0);
+	assert_int_equal(build_one(dir, "sha1.git", tip, 20), 0);
 	{
 		/* Its loose file replaced by a tree whose one entry has no mode. */
 		static const char bad[] = "tree 3\0x\0y";
@@ -265,21 +267,21 @@ static void test_build_errors(void **state)
 	}
 	snprintf(msg, sizeof(msg), "repository sha1.git: object %s (%s/sha1.git/objects/%.2s/%s): its content does not "
 		 "match its id", tree, dir, tree, tree + 2);
-	tu_assert_err(build_one(dir, "sha1.git", tip), GW_ECORRUPT, msg);
+	tu_assert_err(build_one(dir, "sha1.git", tip, 20), GW_ECORRUPT, msg);
 	{
 		/* A malformed tree under its own id (git writes it with --literally), reached from a new commit. */
 		char *bad = tu_sh_out("printf 'x\\0y' | git --git-dir=%s/sha1.git hash-object -t tree --literally -w --stdin "
 				      "| tr -d '\n'", dir);
 		char *commit = tu_sh_out("git --git-dir=%s/sha1.git commit-tree %s -m bad | tr -d '\n'", dir, bad);
 		snprintf(msg, sizeof(msg), "repository sha1.git: tree %s is malformed: bad entry mode", bad);
-		tu_assert_err(build_one(dir, "sha1.git", commit), GW_ECORRUPT, msg);
+		tu_assert_err(build_one(dir, "sha1.git", commit, 20), GW_ECORRUPT, msg);
 		free(bad);
 		free(commit);
 	}
 	/* A missing one. */
 	assert_int_equal(tu_sh("rm %s/sha1.git/objects/%.2s/%s", dir, tree, tree + 2), 0);
 	snprintf(msg, sizeof(msg), "repository sha1.git: object %s not found", tree);
-	tu_assert_err(build_one(dir, "sha1.git", tip), GW_ENOTFOUND, msg);
+	tu_assert_err(build_one(dir, "sha1.git", tip, 20), GW_ENOTFOUND, msg);
 	free(tip);
 	free(tree);
 	tu_rmrf(dir);

@@ -1,0 +1,148 @@
+/*
+ * Unit tests for src/format/segment.c's header and its object format: a sha1
+ * segment's header is what it always was (no "object_format"), a sha256 one
+ * says so and carries 64-hex ids, and an id of the other format's length, or
+ * an unknown format, is refused.
+ */
+#include "testutil.h"
+
+#include "gitwal/segment.h"
+
+#define OID40 "0123456789abcdef0123456789abcdef01234567"
+#define OID64 OID40 "89abcdef0123456789abcdef"
+
+/* A one-update header of the format hash_len (0: the encoder's default, sha1) moving main from old to new. */
+static void sample(gw_segment_header *h, gw_update *u, size_t hash_len, const char *old, const char *nw)
+{
+	memset(u, 0, sizeof(*u));
+	u->kind = GW_UPDATE_REF;
+	u->time_us = 1000;
+	u->ref = "refs/heads/main";
+	snprintf(u->old_oid, sizeof(u->old_oid), "%s", old);
+	snprintf(u->new_oid, sizeof(u->new_oid), "%s", nw);
+	memset(h, 0, sizeof(*h));
+	h->repository = "r.git";
+	h->lsn = 2;
+	h->base_lsn = 1;
+	memset(h->prev_sha256, 'a', 64);
+	h->time_first_us = h->time_last_us = 1000;
+	h->updates = u;
+	h->nupdates = 1;
+	h->hash_len = hash_len;
+}
+
+static int roundtrip(const gw_segment_header *h, gw_segment_header *out, char **text)
+{
+	unsigned char *enc;
+	size_t len, need;
+	int rc;
+	assert_int_equal(gw_segment_header_encode(h, &enc, &len), 0);
+	if (text) {
+		/* Short headers are stored as they are (COMPRESS_MIN): the JSON is readable in place. */
+		assert_int_equal(enc[11] & 1, 0);
+		*text = strndup((const char *)enc + GW_SEGMENT_PREFIX_SIZE, len - GW_SEGMENT_PREFIX_SIZE);
+	}
+	rc = gw_segment_header_decode(out, enc, len, &need, "test.seg");
+	free(enc);
+	return rc;
+}
+
+static void test_sha1_unchanged(void **state)
+{
+	gw_segment_header h, out;
+	gw_update u;
+	char *text;
+	(void)state;
+	sample(&h, &u, 0, "", OID40);
+	assert_int_equal(roundtrip(&h, &out, &text), 0);
+	assert_null(strstr(text, "object_format"));
+	assert_int_equal(out.hash_len, 20);
+	assert_string_equal(out.updates[0].new_oid, OID40);
+	gw_segment_header_dispose(&out);
+	free(text);
+	sample(&h, &u, 20, OID40, "");
+	assert_int_equal(roundtrip(&h, &out, &text), 0);
+	assert_null(strstr(text, "object_format"));
+	gw_segment_header_dispose(&out);
+	free(text);
+}
+
+static void test_sha256(void **state)
+{
+	gw_segment_header h, out;
+	gw_update u;
+	char *text;
+	(void)state;
+	sample(&h, &u, 32, OID64, OID64);
+	assert_int_equal(roundtrip(&h, &out, &text), 0);
+	assert_non_null(strstr(text, "\"object_format\":\"sha256\""));
+	assert_int_equal(out.hash_len, 32);
+	assert_string_equal(out.updates[0].old_oid, OID64);
+	assert_string_equal(out.updates[0].new_oid, OID64);
+	gw_segment_header_dispose(&out);
+	free(text);
+}
+
+static void test_bad_lengths_refused(void **state)
+{
+	gw_segment_header h, out;
+	gw_update u;
+	(void)state;
+	/* 40 digits in a sha256 segment, 64 in a sha1 one. */
+	sample(&h, &u, 32, "", OID40);
+	tu_assert_err(roundtrip(&h, &out, NULL), GW_ECORRUPT, "updates.old/new");
+	sample(&h, &u, 20, OID64, "");
+	tu_assert_err(roundtrip(&h, &out, NULL), GW_ECORRUPT, "updates.old/new");
+}
+
+/* A header written by hand: prefix, then text as it is. */
+static int decode_text(const char *text, gw_segment_header *out)
+{
+	size_t len = strlen(text), need;
+	unsigned char *buf = malloc(GW_SEGMENT_PREFIX_SIZE + len);
+	int rc;
+	assert_non_null(buf);
+	memcpy(buf, GW_SEGMENT_MAGIC, 6);
+	buf[6] = 0;
+	buf[7] = GW_SEGMENT_VERSION;
+	memset(buf + 8, 0, 4);
+	buf[12] = buf[16] = (unsigned char)(len >> 24);
+	buf[13] = buf[17] = (unsigned char)(len >> 16);
+	buf[14] = buf[18] = (unsigned char)(len >> 8);
+	buf[15] = buf[19] = (unsigned char)len;
+	memcpy(buf + GW_SEGMENT_PREFIX_SIZE, text, len);
+	rc = gw_segment_header_decode(out, buf, GW_SEGMENT_PREFIX_SIZE + len, &need, "test.seg");
+	free(buf);
+	return rc;
+}
+
+#define HEAD_OF(fmt)                                                                                           \
+	"{\"magic\":\"gitwal-segment\",\"version\":1,\"repository\":\"r.git\",\"lsn\":2,\"base_lsn\":1,"      \
+	"\"prev_sha256\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","                 \
+	"\"time_first_us\":1,\"time_last_us\":1,\"objects\":0," fmt                                               \
+	"\"updates\":[{\"kind\":\"ref\",\"time_us\":1,\"ref\":\"refs/heads/main\",\"old\":\"\",\"new\":\"" OID40 \
+	"\"}]}"
+
+static void test_format_field(void **state)
+{
+	gw_segment_header out;
+	(void)state;
+	assert_int_equal(decode_text(HEAD_OF("\"object_format\":\"sha1\","), &out), 0);
+	assert_int_equal(out.hash_len, 20);
+	gw_segment_header_dispose(&out);
+	tu_assert_err(decode_text(HEAD_OF("\"object_format\":\"sha512\","), &out), GW_EVERSION,
+		      "object format 'sha512' is not supported");
+	tu_assert_err(decode_text(HEAD_OF("\"object_format\":1,"), &out), GW_EVERSION, "object format");
+	tu_assert_err(decode_text(HEAD_OF("\"object_format\":\"sha256\","), &out), GW_ECORRUPT, "updates.old/new");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sha1_unchanged),
+		cmocka_unit_test(test_sha256),
+		cmocka_unit_test(test_bad_lengths_refused),
+		cmocka_unit_test(test_format_field),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
