@@ -42,8 +42,8 @@ const char *gw_files_path_check(const char *path);
 int gw_files_collect(gw_files *out, const char *repo, const char *rel);
 /* The manifest's "files" array (a new reference). */
 int gw_files_to_json(const gw_files *f, struct json_t **out);
-/* Parse and check an array made by gw_files_to_json; what names its source (a key) in errors. */
-int gw_files_from_json(gw_files *out, struct json_t *arr, const char *rel, const char *what);
+/* Parse and check an array made by gw_files_to_json; what names its source (the manifest's key) in errors. */
+int gw_files_from_json(gw_files *out, struct json_t *arr, const char *what);
 /* Write the files into dir, a repository being restored: links as links, modes exact. */
 int gw_files_install(const gw_files *f, const char *dir, const char *rel);
 void gw_files_dispose(gw_files *f);

@@ -283,17 +283,15 @@ int gw_files_to_json(const gw_files *f, json_t **out)
 }
 
 typedef struct {
-	const char *rel, *what;
+	const char *what;
 	size_t index;
 } parse_ctx;
 
 static int bad_entry(const parse_ctx *p, const char *path, const char *why)
 {
 	if (path)
-		return gw_error_set(GW_ECORRUPT, "repository %s: manifest %s: file '%s' %s", p->rel, p->what, path,
-				    why);
-	return gw_error_set(GW_ECORRUPT, "repository %s: manifest %s: files entry %zu %s", p->rel, p->what, p->index,
-			    why);
+		return gw_error_set(GW_ECORRUPT, "manifest %s: file '%s' %s", p->what, path, why);
+	return gw_error_set(GW_ECORRUPT, "manifest %s: files entry %zu %s", p->what, p->index, why);
 }
 
 /* "data": base64 of exactly size bytes whose SHA-256 is sha256. */
@@ -401,19 +399,18 @@ static int parse_entry(parse_ctx *p, json_t *o, gw_files *f, size_t *total)
 	return 0;
 }
 
-int gw_files_from_json(gw_files *out, json_t *arr, const char *rel, const char *what)
+int gw_files_from_json(gw_files *out, json_t *arr, const char *what)
 {
-	parse_ctx p = {rel, what, 0};
+	parse_ctx p = {what, 0};
 	size_t total = 0;
 	json_t *o;
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (!json_is_array(arr))
-		return gw_error_set(GW_ECORRUPT, "repository %s: manifest %s: field 'files' is not an array", rel, what);
+		return gw_error_set(GW_ECORRUPT, "manifest %s: field 'files' is not an array", what);
 	if (json_array_size(arr) > GW_FILES_MAX_ENTRIES)
-		return gw_error_set(GW_ECORRUPT, "repository %s: manifest %s: more than %u files", rel, what,
-				    GW_FILES_MAX_ENTRIES);
+		return gw_error_set(GW_ECORRUPT, "manifest %s: more than %u files", what, GW_FILES_MAX_ENTRIES);
 	if (json_array_size(arr) && GW_ARRAY_RESERVE(out->items, out->cap, json_array_size(arr)) < 0)
 		return GW_ERROR;
 	json_array_foreach(arr, p.index, o)

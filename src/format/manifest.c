@@ -253,7 +253,7 @@ int gw_manifest_parse(gw_manifest *m, const char *buf, size_t len, const char *w
 		rc = bad(&p, "pack_offset", "does not fit the bundle size");
 		goto out;
 	}
-	if ((v = json_object_get(root, "files")) && (rc = gw_files_from_json(&m->files, v, m->repository, what)) < 0)
+	if ((v = json_object_get(root, "files")) && (rc = gw_files_from_json(&m->files, v, what)) < 0)
 		goto out;
 out:
 	json_decref(root);

@@ -35,8 +35,10 @@ printf '*.bin binary\n*.c diff=cpp\n' > "$R/info/attributes"
 
 # files_state DIR: every kept path with its mode, type and link target, and every regular file's digest.
 files_state() {
-  (cd "$1" && find config description info/attributes custom_hooks -printf '%p %m %y %l\n' | sort &&
-    find config description info/attributes custom_hooks -type f -print0 | sort -z | xargs -0r sha256sum)
+  local p
+  (cd "$1" && for p in config description info/attributes custom_hooks; do
+    if [ -e "$p" ] || [ -L "$p" ]; then find "$p" -printf '%p %m %y %l\n'; find "$p" -type f -exec sha256sum {} +; fi
+  done | sort)
 }
 outside_before=$(cd "$T/outside" && find . -printf '%p %m %y %T@\n' | sort; sha256sum secret)
 outside_same() {
@@ -60,6 +62,42 @@ diff <(files_state "$R") <(files_state "$D") >&2 || fail "restored files differ"
 assert_same_repo "$R" "$D"
 outside_same "restore"
 pass "restore gives back config, description, info/attributes and custom_hooks exactly, links as links"
+
+# Point in time: each change (git config, description, info/attributes, hooks added, removed, their
+# modes changed, custom_hooks removed) kept by a full backup; restore --until each moment is exact.
+step=0
+files_state "$R" > "$T/truth.0"
+at[0]=$(pitr_now_us)
+change() {
+  "$@"
+  backup_ok grp/a.git >/dev/null
+  step=$((step + 1))
+  files_state "$R" > "$T/truth.$step"
+  at[$step]=$(pitr_now_us)
+}
+change git -C "$R" config gitlab.fullpath grp/renamed
+change git -C "$R" config --add remote.mirror.url https://example.com/a.git
+change sh -c "printf 'Renamed project\n' > '$R/description'"
+change sh -c "printf '*.png binary\n' > '$R/info/attributes' && rm '$R/custom_hooks/pre-receive.d/sub/data.txt'"
+change sh -c "chmod 0700 '$R/custom_hooks/pre-receive.d/check' && mkdir -m 0711 '$R/custom_hooks/update.d' &&
+  printf '#!/bin/sh\n' > '$R/custom_hooks/update.d/a' && chmod 0555 '$R/custom_hooks/update.d/a'"
+change rm -rf "$R/custom_hooks" "$R/info/attributes"
+for i in $(seq 0 "$step"); do
+  restore_ok "$T/pitr.$i" --repo grp/a.git --until "$(pitr_at "${at[$i]}")" >/dev/null
+  diff "$T/truth.$i" <(files_state "$T/pitr.$i/grp/a.git") >&2 || fail "restore --until step $i: files differ"
+done
+outside_same "point-in-time restores"
+pass "restore --until each change gives the files exactly as they were"
+
+# The archiver's own full backups keep them too.
+make_repo grp/d.git 1
+mkdir -p "$T/root/grp/d.git/custom_hooks/post-receive.d"
+printf '#!/bin/sh\n' > "$T/root/grp/d.git/custom_hooks/post-receive.d/notify"
+chmod 0755 "$T/root/grp/d.git/custom_hooks/post-receive.d/notify"
+archive_once
+restore_ok "$T/arch" --repo grp/d.git >/dev/null
+diff <(files_state "$T/root/grp/d.git") <(files_state "$T/arch/grp/d.git") >&2 || fail "archiver: files differ"
+pass "the archiver's full backups keep the files"
 
 # A backup taken before any such file existed restores git's skeleton, as before.
 make_repo grp/b.git 1
@@ -85,7 +123,8 @@ pass "a file gitwal cannot keep refuses the backup before anything is written"
 
 # Crafted manifests (on a fresh machine: no index, the store is read and checked): '../x' and an
 # absolute path are refused with one line naming the repository and the path; nothing lands outside.
-craft() { # craft NAME PATH: a copy of the store whose grp/a.git manifest names a file PATH
+manifest=$(ls "$GITWAL_STATE_DIR/store/repos/$(enc_rel grp/a.git)/"*.full.manifest | tail -1) # the latest
+craft() { # craft NAME PATH: a copy of the store whose latest grp/a.git manifest names a file PATH
   local s=$T/$1/store m
   mkdir -p "$T/$1"
   cp -a "$GITWAL_STATE_DIR/store" "$s"

@@ -1,7 +1,7 @@
 /*
  * Unit tests for src/format/files.c: the paths a repository's files may
  * have, the manifest's "files" array written and read back, and every kind
- * of bad stored entry refused with a message naming the repository and the
+ * of bad stored entry refused with a message naming the manifest and the
  * path; reading a repository and restoring into a directory without ever
  * following a link.
  */
@@ -90,7 +90,7 @@ static void test_roundtrip(void **state)
 	size_t i;
 	(void)state;
 	sample(&in);
-	assert_int_equal(gw_files_from_json(&out, arr, REL, WHAT), 0);
+	assert_int_equal(gw_files_from_json(&out, arr, WHAT), 0);
 	assert_int_equal(out.n, in.n);
 	for (i = 0; i < in.n; i++) {
 		assert_string_equal(out.items[i].path, in.items[i].path);
@@ -114,11 +114,11 @@ static void reject(size_t i, const char *field, json_t *value, const char *expec
 		json_object_set_new(json_array_get(arr, i), field, value);
 	else
 		json_object_del(json_array_get(arr, i), field);
-	rc = gw_files_from_json(&out, arr, REL, WHAT);
+	rc = gw_files_from_json(&out, arr, WHAT);
 	if (rc != GW_ECORRUPT)
 		fail_msg("entry %zu with %s changed: expected GW_ECORRUPT, got %d", i, field, rc);
-	if (!strstr(gw_error_message(), REL) || !strstr(gw_error_message(), WHAT) || !strstr(gw_error_message(), expect))
-		fail_msg("entry %zu with %s changed: message lacks '%s', the repository or the key: %s", i, field,
+	if (!strstr(gw_error_message(), WHAT) || !strstr(gw_error_message(), expect))
+		fail_msg("entry %zu with %s changed: message lacks '%s' or the key: %s", i, field,
 			 expect, gw_error_message());
 	assert_null(out.items);
 	json_decref(arr);
@@ -155,14 +155,14 @@ static void test_reject_entries(void **state)
 		gw_files one = {&nul, 1, 1}, out;
 		json_t *arr;
 		assert_int_equal(gw_files_to_json(&one, &arr), 0);
-		assert_int_equal(gw_files_from_json(&out, arr, REL, WHAT), GW_ECORRUPT);
+		assert_int_equal(gw_files_from_json(&out, arr, WHAT), GW_ECORRUPT);
 		assert_non_null(strstr(gw_error_message(), "unusable target"));
 		json_decref(arr);
 	}
 	{
 		json_t *arr = json_object();
 		gw_files out;
-		assert_int_equal(gw_files_from_json(&out, arr, REL, WHAT), GW_ECORRUPT);
+		assert_int_equal(gw_files_from_json(&out, arr, WHAT), GW_ECORRUPT);
 		assert_non_null(strstr(gw_error_message(), "not an array"));
 		json_decref(arr);
 	}
