@@ -10,12 +10,14 @@
 #include "gitwal/files.h"
 #include "gitwal/array.h"
 #include "gitwal/error.h"
+#include "gitwal/fs.h"
 #include "gitwal/io.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,7 +143,7 @@ static int collect_one(collector *c, const char *full, const char *path, size_t 
 	int rc;
 
 	if (lstat(full, &st) < 0) {
-		if (errno == ENOENT)
+		if (errno == ENOENT || errno == ENOTDIR) /* none there, or info/ not a directory */
 			return 0;
 		return gw_error_set_errno(GW_EIO, "repository %s: cannot read %s", c->rel, path);
 	}
@@ -158,16 +160,15 @@ static int collect_one(collector *c, const char *full, const char *path, size_t 
 		return gw_error_set(GW_ERROR, "out of memory");
 	f->n++;
 	if (S_ISLNK(st.st_mode)) {
-		char target[4096];
-		ssize_t n = readlink(full, target, sizeof(target));
-		if (n < 0)
+		/* On the heap: this runs once per level of a walk that may be 32 deep. */
+		ssize_t n;
+		if (!(e->data = malloc(PATH_MAX)))
+			return gw_error_set(GW_ERROR, "out of memory");
+		if ((n = readlink(full, (char *)e->data, PATH_MAX)) < 0)
 			return gw_error_set_errno(GW_EIO, "repository %s: cannot read the link %s", c->rel, path);
-		if (n == 0 || (size_t)n >= sizeof(target))
+		if (n == 0 || n >= PATH_MAX)
 			return gw_error_set(GW_EUNSUPPORTED, "repository %s: the link %s has an unusable target", c->rel,
 					    path);
-		if (!(e->data = malloc((size_t)n)))
-			return gw_error_set(GW_ERROR, "out of memory");
-		memcpy(e->data, target, (size_t)n);
 		e->size = (size_t)n;
 		e->type = GW_FILE_LINK;
 		c->total += e->size;
@@ -184,8 +185,8 @@ static int collect_one(collector *c, const char *full, const char *path, size_t 
 			return rc;
 		return 0;
 	}
-	return gw_error_set(GW_EUNSUPPORTED, "repository %s: %s is neither a file, a directory nor a link", c->rel,
-			    path);
+	return gw_error_set(GW_EUNSUPPORTED, "repository %s: %s is not a file or a link (nor a directory under %s)",
+			    c->rel, path, HOOKS);
 }
 
 static int collect_dir(collector *c, const char *full, const char *path, size_t depth)
@@ -199,15 +200,19 @@ static int collect_dir(collector *c, const char *full, const char *path, size_t 
 	if (!(d = opendir(full)))
 		return gw_error_set_errno(GW_EIO, "repository %s: cannot list %s", c->rel, path);
 	while (rc == 0 && (errno = 0, de = readdir(d))) {
-		char sub_full[8192], sub[GW_FILES_MAX_PATH + 2];
+		char *sub, *sub_full; /* on the heap: one pair per level */
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name) >= sizeof(sub))
-			rc = gw_error_set(GW_EUNSUPPORTED, "repository %s: a path under %s is too long", c->rel, path);
-		else {
-			snprintf(sub_full, sizeof(sub_full), "%s/%s", full, de->d_name);
-			rc = collect_one(c, sub_full, sub, depth);
+		if (!(sub = gw_fs_join(path, de->d_name)) || !(sub_full = gw_fs_join(full, de->d_name))) {
+			free(sub);
+			rc = GW_ERROR;
+			break;
 		}
+		rc = strlen(sub) > GW_FILES_MAX_PATH
+			     ? gw_error_set(GW_EUNSUPPORTED, "repository %s: a path under %s is too long", c->rel, path)
+			     : collect_one(c, sub_full, sub, depth);
+		free(sub);
+		free(sub_full);
 	}
 	if (rc == 0 && errno)
 		rc = gw_error_set_errno(GW_EIO, "repository %s: cannot list %s", c->rel, path);

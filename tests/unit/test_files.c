@@ -210,6 +210,25 @@ static void test_collect_install(void **state)
 	tu_rmrf(outside);
 }
 
+/* Odd shapes: info a file (no attributes then), config a directory (refused, naming it). */
+static void test_collect_shapes(void **state)
+{
+	char src[256];
+	gw_files f;
+	(void)state;
+	tu_mkdtemp(src, sizeof(src));
+	assert_int_equal(tu_sh("cd %s && echo x > info && echo c > config", src), 0);
+	assert_int_equal(gw_files_collect(&f, src, REL), 0);
+	assert_int_equal(f.n, 1);
+	assert_string_equal(f.items[0].path, "config");
+	gw_files_dispose(&f);
+	assert_int_equal(tu_sh("cd %s && rm config && mkdir config", src), 0);
+	assert_int_equal(gw_files_collect(&f, src, REL), GW_EUNSUPPORTED);
+	assert_non_null(strstr(gw_error_message(), REL ": config is not a file or a link"));
+	assert_null(f.items);
+	tu_rmrf(src);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -217,6 +236,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_reject_entries),
 		cmocka_unit_test(test_collect_install),
+		cmocka_unit_test(test_collect_shapes),
 	};
 	return tu_run_tests(tests);
 }
