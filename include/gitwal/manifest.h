@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "gitwal/files.h" /* the repository files it carries (DESIGN.md 4.5) */
 #include "gitwal/io.h"
 #include "gitwal/time.h" /* a manifest's time; most of its readers format it */
 
@@ -44,6 +45,7 @@ typedef struct gw_manifest {
 	char pack_checksum[GW_HEX_MAX];
 	gw_manifest_part idx;
 	char *tool;            /* "gitwal 0.1.0" */
+	gw_files files;        /* config, description, info/attributes, custom_hooks/; none in older manifests */
 } gw_manifest;
 
 /* Serialise to a malloc'd JSON text. */

@@ -111,8 +111,8 @@ static void ref_to_manifest(const gw_ref *r, gw_manifest_ref *m, size_t hash_len
 		gw_hex_encode(m->oid, r->oid, hash_len);
 }
 
-static int write_manifest(gw_store *store, gw_source *src, backup_parts *p, uint64_t lsn, int64_t time_us,
-			  uint64_t pack_offset, const gw_splice_stats *stats, gw_full_record *rec)
+static int write_manifest(gw_store *store, gw_source *src, backup_parts *p, const gw_files *files, uint64_t lsn,
+			  int64_t time_us, uint64_t pack_offset, const gw_splice_stats *stats, gw_full_record *rec)
 {
 	gw_manifest m;
 	gw_manifest_ref *refs = NULL;
@@ -144,6 +144,7 @@ static int write_manifest(gw_store *store, gw_source *src, backup_parts *p, uint
 	m.idx.size = p->idx_f.bytes;
 	gw_digest_filter_finish(&p->idx_f, m.idx.sha256);
 	m.tool = "gitwal " GITWAL_VERSION_STRING;
+	m.files = *files; /* borrowed: m is not disposed */
 	rc = gw_manifest_write(&m, &text, &len);
 	free(refs);
 	if (rc < 0)
@@ -183,15 +184,20 @@ static int backup_once(gw_store *store, gw_index *index, gw_source *src, const g
 	backup_parts p;
 	gw_splice_stats stats;
 	gw_full_record rec;
+	gw_files files;
 	uint64_t lsn = *claimed, header_len = 0;
 	int64_t time_us = gw_time_now_us(); /* before the snapshot: its refs hold from here to their second reading */
 	int rc, i;
 
 	memset(&p, 0, sizeof(p));
 	memset(&rec, 0, sizeof(rec));
+	memset(&files, 0, sizeof(files));
 	*lost = *gave_way = 0;
 	if ((rc = gw_source_snapshot(src)) < 0)
 		return rc;
+	/* With the snapshot, before anything is written: a file gitwal cannot keep fails the backup here. */
+	if ((rc = gw_files_collect(&files, src->path, src->rel)) < 0)
+		goto out;
 	plan_bytes(opts, src, planned);
 	if (!lsn && (rc = gw_layout_next_lsn(store, src->rel, &lsn)) < 0)
 		goto out;
@@ -243,7 +249,7 @@ static int backup_once(gw_store *store, gw_index *index, gw_source *src, const g
 		goto out;
 	if ((rc = gw_store_writer_commit(p.bundle_w)) < 0 || (rc = gw_store_writer_commit(p.idx_w)) < 0)
 		goto out;
-	if ((rc = write_manifest(store, src, &p, lsn, time_us, header_len, &stats, &rec)) < 0)
+	if ((rc = write_manifest(store, src, &p, &files, lsn, time_us, header_len, &stats, &rec)) < 0)
 		goto out;
 	res->lsn = lsn;
 	res->time_us = time_us;
@@ -263,6 +269,7 @@ static int backup_once(gw_store *store, gw_index *index, gw_source *src, const g
 	}
 out:
 	parts_dispose(&p);
+	gw_files_dispose(&files);
 	gw_source_release_snapshot(src);
 	return rc;
 }

@@ -74,7 +74,9 @@ const gw_cli_spec gw_cmd_backup_spec = {
 		"\n"
 		"Take a full backup of each repository: a standard Git bundle of all its refs\n"
 		"(restorable with plain 'git clone --mirror X.bundle'), the bundle's pack index,\n"
-		"and a manifest written last as the commit point. Nothing in the store is ever\n"
+		"and a manifest written last as the commit point. The manifest also keeps the\n"
+		"repository's config, description, info/attributes and custom_hooks/ (modes\n"
+		"included, symlinks as links, never followed). Nothing in the store is ever\n"
 		"overwritten; each backup gets the repository's next LSN. Backups are safe while\n"
 		"the repository is pushed to or gc'd.\n"
 		"\n",

@@ -52,6 +52,15 @@ int gw_manifest_write(const gw_manifest *m, char **out, size_t *len)
 			 refs, "parts", "bundle", bundle, "idx", part_json(&m->idx));
 	if (!root)
 		return gw_error_set(GW_ERROR, "cannot build the manifest of %s", m->repository);
+	if (m->files.n) {
+		json_t *files;
+		int rc;
+		if ((rc = gw_files_to_json(&m->files, &files)) < 0) {
+			json_decref(root);
+			return rc;
+		}
+		json_object_set_new(root, "files", files);
+	}
 	*out = json_dumps(root, JSON_COMPACT | JSON_ENSURE_ASCII);
 	json_decref(root);
 	if (!*out)
@@ -249,6 +258,8 @@ int gw_manifest_parse(gw_manifest *m, const char *buf, size_t len, const char *w
 		rc = bad(&p, "pack_offset", "does not fit the bundle size");
 		goto out;
 	}
+	if ((v = json_object_get(root, "files")) && (rc = gw_files_from_json(&m->files, v, what)) < 0)
+		goto out;
 out:
 	json_decref(root);
 	if (rc < 0)
@@ -273,5 +284,6 @@ void gw_manifest_dispose(gw_manifest *m)
 	free(m->bundle.key);
 	free(m->idx.key);
 	free(m->tool);
+	gw_files_dispose(&m->files);
 	memset(m, 0, sizeof(*m));
 }

@@ -38,6 +38,16 @@ static char *valid(int mode, size_t *len)
 	m.idx.size = 4096;
 	memcpy(m.idx.sha256, SHA, 65);
 	m.tool = mode == 0 ? "gitwal 0.1.0" : NULL;
+	if (mode == 0) { /* repository files (DESIGN.md 4.5): the mutations reach their parser */
+		static gw_file files[] = {
+			{"config", GW_FILE_REGULAR, 0644, (unsigned char *)"[core]\n", 7},
+			{"custom_hooks", GW_FILE_DIR, 0755, NULL, 0},
+			{"custom_hooks/link", GW_FILE_LINK, 0, (unsigned char *)"../x", 4},
+			{"custom_hooks/pre-receive", GW_FILE_REGULAR, 0755, (unsigned char *)"#!/bin/sh\n", 10},
+		};
+		m.files.items = files;
+		m.files.n = 4;
+	}
 	assert_int_equal(gw_manifest_write(&m, &text, len), 0);
 	return text;
 }

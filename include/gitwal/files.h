@@ -1,0 +1,51 @@
+/*
+ * A repository's files beside refs and objects: config, description,
+ * info/attributes and custom_hooks/ (Gitaly's per-repository hooks). Read
+ * from a live repository without following links, carried in a full
+ * backup's manifest ("files", DESIGN.md 4.5), parsed as untrusted input and
+ * written back into a restore's scratch directory without ever resolving a
+ * path through a link, so nothing lands outside it.
+ */
+#ifndef GITWAL_FILES_H
+#define GITWAL_FILES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct json_t;
+
+/* Bounds, on reading a repository and on parsing alike (DESIGN.md 4.5). */
+#define GW_FILES_MAX_FILE (1u << 20)   /* one file's bytes, or one link's target */
+#define GW_FILES_MAX_TOTAL (16u << 20) /* all of them */
+#define GW_FILES_MAX_ENTRIES 10000
+#define GW_FILES_MAX_PATH 1024
+#define GW_FILES_MAX_DEPTH 32
+
+typedef enum { GW_FILE_REGULAR = 1, GW_FILE_DIR, GW_FILE_LINK } gw_file_type;
+
+typedef struct gw_file {
+	char *path;          /* relative to the repository, checked by gw_files_path_check */
+	gw_file_type type;
+	unsigned mode;       /* permission bits (& 0777) of a file or directory; 0 for a link */
+	unsigned char *data; /* a file's bytes or a link's target (NULL for a directory) */
+	size_t size;
+} gw_file;
+
+typedef struct gw_files {
+	gw_file *items; /* sorted by path, unique */
+	size_t n, cap;
+} gw_files;
+
+/* NULL when path may be stored and restored, else why not (a phrase: "is absolute"). */
+const char *gw_files_path_check(const char *path);
+/* The files of the repository at repo (rel names it in errors), sorted; none there is an empty set. */
+int gw_files_collect(gw_files *out, const char *repo, const char *rel);
+/* The manifest's "files" array (a new reference). */
+int gw_files_to_json(const gw_files *f, struct json_t **out);
+/* Parse and check an array made by gw_files_to_json; what names its source (the manifest's key) in errors. */
+int gw_files_from_json(gw_files *out, struct json_t *arr, const char *what);
+/* Write the files into dir, a repository being restored: links as links, modes exact. */
+int gw_files_install(const gw_files *f, const char *dir, const char *rel);
+void gw_files_dispose(gw_files *f);
+
+#endif
