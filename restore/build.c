@@ -506,7 +506,7 @@ out:
 	return rc;
 }
 
-int gw_restore__build(gw_store *store, const char *rel, const gw_restore_plan *p, const char *dir)
+int gw_restore__build(gw_store *store, const char *rel, const gw_restore_plan *p, const char *dir, int skeleton_files)
 {
 	char main_pack[64];
 	segment_feed feed = {store, p, NULL, 0, 0, 0, {0}};
@@ -543,7 +543,7 @@ int gw_restore__build(gw_store *store, const char *rel, const gw_restore_plan *p
 	if (rc == 0)
 		rc = write_refs(dir, &p->state, p->m.hash_len);
 	/* Over the skeleton's config and description: the repository's own, as the full backup kept them. */
-	if (rc == 0)
+	if (rc == 0 && !skeleton_files)
 		rc = gw_files_install(&p->m.files, dir, rel);
 	return rc;
 }

@@ -30,7 +30,7 @@ static int build_and_install(gw_store *store, const char *rel, const gw_restore_
 	int rc, replace;
 	if ((rc = gw_restore__prepare_target(rel, opts, target, sizeof(target), tmp, sizeof(tmp), &replace)) < 0)
 		return rc;
-	if ((rc = gw_restore__build(store, rel, p, tmp)) == 0)
+	if ((rc = gw_restore__build(store, rel, p, tmp, opts->skeleton_files)) == 0)
 		rc = gw_restore__install(tmp, target, replace, rel);
 	if (rc < 0)
 		gw_remove_tree(tmp);

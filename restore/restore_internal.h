@@ -109,7 +109,7 @@ int gw_restore__fetch_segment_pack(gw_store *store, const gw_restore_segment *se
 int gw_restore__name_pack(const char *packdir, const char *tmp_pack, const char *tmp_idx,
 			  const unsigned char *checksum, size_t hash_len);
 /* The repository of plan p built in dir (created empty): its objects, checked, and its refs; not yet durable. */
-int gw_restore__build(gw_store *store, const char *rel, const gw_restore_plan *p, const char *dir);
+int gw_restore__build(gw_store *store, const char *rel, const gw_restore_plan *p, const char *dir, int skeleton_files);
 
 /* ---- install.c ---- */
 

@@ -35,6 +35,12 @@ typedef struct gw_restore_opts {
 	gw_sync_report *report;
 	/* Or NULL; its planned_bytes gets the plan's bytes to read before they are read (not with dry_run). */
 	gw_progress_counters *progress;
+	/*
+	 * Leave the repository's own files (config, description, info/attributes,
+	 * custom_hooks/) out and keep the skeleton's: the audit's git fsck must
+	 * read the repository whatever extensions its own config names.
+	 */
+	int skeleton_files;
 } gw_restore_opts;
 
 /*

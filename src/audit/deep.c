@@ -183,6 +183,7 @@ int gw_audit_deep_repo(gw_store *store, const char *rel, const gw_audit_opts *op
 	ro.until_set = 1;
 	ro.until_us = gw_time_now_us();
 	ro.progress = opts->progress;
+	ro.skeleton_files = 1;
 	if (gw_restore_run(store, scratch_index, rel, &ro, &res) < 0) {
 		gw_restore_result_dispose(&res);
 		if (res.skipped) {
