@@ -12,6 +12,13 @@
  * measures planning (`restore --dry-run`), which reads nothing else but the
  * full backup's manifest. Repositories that already have segments are left
  * alone, so a second run is a no-op.
+ *
+ *   gitwal-bench-index INDEX NSEG FULL_EVERY
+ *
+ * makes every FULL_EVERY-th record a full backup instead (a new generation:
+ * the segments after it are based on it and chain from its manifest's
+ * digest), the history scripts/bench-expire.sh plans retention over. Like
+ * the segments, these full backups exist only in the index.
  */
 #include "gitwal/error.h"
 #include "gitwal/index.h"
@@ -36,11 +43,28 @@ static void fake_digest(char out[65], uint64_t a, uint64_t b)
 		 (unsigned long long)w[2], (unsigned long long)w[3]);
 }
 
-static int load_repo(gw_index *ix, const char *rel, uint64_t repo_no, uint64_t nseg)
+/* The full backup k records after the real one: a copy of it at that LSN and time, with its own keys and digest. */
+static int add_full(gw_index *ix, const gw_full_record *real, const char *rel, uint64_t repo_no, uint64_t k,
+		    char digest[65])
+{
+	gw_full_record f = *real;
+	int rc;
+	f.lsn = real->lsn + k;
+	f.time_us = real->time_us + (int64_t)k * 10;
+	if (!(f.manifest_key = gw_layout_key(rel, f.lsn, GW_KEY_FULL_MANIFEST)))
+		return gw_error_set(GW_ERROR, "out of memory");
+	fake_digest(f.manifest_sha256, repo_no ^ 0xf011, f.lsn);
+	rc = gw_index_full_add(ix, &f);
+	memcpy(digest, f.manifest_sha256, 65);
+	free(f.manifest_key);
+	return rc;
+}
+
+static int load_repo(gw_index *ix, const char *rel, uint64_t repo_no, uint64_t nseg, uint64_t full_every)
 {
 	gw_full_record full;
 	char prev[65], tag[64];
-	uint64_t last, k;
+	uint64_t last, k, base;
 	int rc;
 	if ((rc = gw_index_full_find(ix, rel, 0, &full)) < 0)
 		return rc;
@@ -49,6 +73,7 @@ static int load_repo(gw_index *ix, const char *rel, uint64_t repo_no, uint64_t n
 		return rc;
 	}
 	memcpy(prev, full.manifest_sha256, sizeof(prev));
+	base = full.lsn;
 	if ((rc = gw_index_batch_begin(ix)) < 0) {
 		gw_full_record_dispose(&full);
 		return rc;
@@ -58,11 +83,16 @@ static int load_repo(gw_index *ix, const char *rel, uint64_t repo_no, uint64_t n
 		gw_update u[2];
 		size_t n = 1;
 		char old_hex[65], new_hex[65];
+		if (full_every && k % full_every == 0) {
+			rc = add_full(ix, &full, rel, repo_no, k, prev);
+			base = full.lsn + k;
+			continue;
+		}
 		memset(&r, 0, sizeof(r));
 		memset(u, 0, sizeof(u));
 		r.repository = (char *)rel;
 		r.lsn = full.lsn + k;
-		r.base_lsn = full.lsn;
+		r.base_lsn = base;
 		r.time_first_us = r.time_last_us = full.time_us + (int64_t)k * 10;
 		if (!(r.key = gw_layout_key(rel, r.lsn, GW_KEY_SEGMENT))) {
 			rc = gw_error_set(GW_ERROR, "out of memory");
@@ -105,10 +135,11 @@ int main(int argc, char **argv)
 	char **repos = NULL;
 	size_t n = 0, i;
 	char *end;
-	unsigned long long nseg;
+	unsigned long long nseg, full_every = 0;
 	int rc = 0;
-	if (argc != 3 || !(nseg = strtoull(argv[2], &end, 10)) || *end) {
-		fprintf(stderr, "usage: gitwal-bench-index INDEX NSEG\n");
+	if ((argc != 3 && argc != 4) || !(nseg = strtoull(argv[2], &end, 10)) || *end ||
+	    (argc == 4 && (!(full_every = strtoull(argv[3], &end, 10)) || *end))) {
+		fprintf(stderr, "usage: gitwal-bench-index INDEX NSEG [FULL_EVERY]\n");
 		return 2;
 	}
 	if (gw_index_open(&ix, argv[1]) < 0 || gw_index_repos(ix, &repos, &n) < 0) {
@@ -117,7 +148,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	for (i = 0; i < n && rc == 0; i++) {
-		rc = load_repo(ix, repos[i], i + 1, nseg);
+		rc = load_repo(ix, repos[i], i + 1, nseg, full_every);
 		if ((i + 1) % 100 == 0 || i + 1 == n)
 			fprintf(stderr, "gitwal-bench-index: %zu/%zu repositories\n", i + 1, n);
 	}
