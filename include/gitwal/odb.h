@@ -76,6 +76,11 @@ typedef struct gw_odb_options {
 int gw_odb_open(gw_odb **out, const char *path, const gw_odb_options *opts);
 void gw_odb_free(gw_odb *odb);
 size_t gw_odb_hash_len(const gw_odb *odb);
+/*
+ * The objects directories read, resolved (realpath): 0 is the repository's
+ * own, then the alternates in the order they were reached; NULL past the end.
+ */
+const char *gw_odb_source_dir(const gw_odb *odb, size_t i);
 
 /*
  * Read an object whole: *data is malloc'd (*len bytes plus a NUL the

@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <git2.h>
+#include <limits.h>
 #include "util/git_init.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,24 +190,90 @@ static int check_promisor_packs(gw_source *src)
 }
 
 /*
+ * The repository's alternates, checked as DESIGN.md 19 says before the
+ * refusal below names its pool: each resolves inside the root, no loop, at
+ * most one directory in all, and that one is <root>/<P>/objects of another
+ * bare repository P under the root. GW_EUNSUPPORTED (a repository gitwal
+ * refuses, as the archiver counts it) naming the repository and the path;
+ * 0 when the file names no alternate at all (comments only: git reads none).
+ */
+static int check_alternates(const gw_source *src, const char *root)
+{
+	gw_odb_options opts = {.label = src->rel, .alternates = 1, .root = root};
+	char real_root[PATH_MAX], text[PATH_MAX];
+	const char *dir, *pool;
+	size_t n, len, plen;
+	gw_odb *odb;
+	int rc;
+
+	if ((rc = gw_odb_open(&odb, src->path, &opts)) < 0) {
+		if (rc != GW_EINVALID)
+			return rc;
+		/* Leaves the root, loops, not a directory: a refusal, not a fault of the run. */
+		snprintf(text, sizeof(text), "%s", gw_error_message());
+		return gw_error_set(GW_EUNSUPPORTED, "%s", text);
+	}
+	for (n = 0; gw_odb_source_dir(odb, n + 1); n++)
+		;
+	if (n == 0) {
+		gw_odb_free(odb);
+		return 0;
+	}
+	rc = GW_EUNSUPPORTED;
+	if (!realpath(root, real_root)) {
+		rc = gw_error_set_errno(GW_EIO, "repository %s: root %s", src->rel, root);
+		goto out;
+	}
+	dir = gw_odb_source_dir(odb, 1);
+	len = strlen(real_root);
+	if (n > 1) {
+		gw_error_set(rc,
+			     "repository %s: its alternates reach %zu object directories (%s, then %s): gitwal "
+			     "archives one pool per repository, and a pool without alternates of its own",
+			     src->rel, n, dir, gw_odb_source_dir(odb, 2));
+		goto out;
+	}
+	if (len == 1)
+		len = 0; /* the root is / */
+	/* The pool's path: what lies between the root and /objects, a bare repository other than this one. */
+	pool = !strncmp(dir, real_root, len) && dir[len] == '/' ? dir + len + 1 : NULL;
+	plen = pool ? strlen(pool) : 0;
+	if (pool && plen > strlen("/objects") && !strcmp(pool + plen - strlen("/objects"), "/objects")) {
+		snprintf(text, sizeof(text), "%.*s", (int)(plen - strlen("/objects")), pool);
+		snprintf(real_root + len, sizeof(real_root) - len, "/%s", text);
+	} else {
+		text[0] = '\0';
+	}
+	if (!text[0] || gw_repo_path_check(text) < 0 || !strcmp(text, src->rel) || !gw_repo_is_bare(real_root)) {
+		gw_error_set(rc, "repository %s: alternate %s is not the objects directory of a repository under the root",
+			     src->rel, dir);
+		goto out;
+	}
+	/* A pool gitwal could archive: refused until restore reads pooled records (DESIGN.md 19). */
+	gw_error_set(rc,
+		     "repository %s uses alternates (objects/info/alternates): its objects live in the pool %s; "
+		     "run 'git repack -a -d' in it to make it self-contained, or back up the pool repository",
+		     src->rel, text);
+out:
+	gw_odb_free(odb);
+	return rc;
+}
+
+/*
  * Can gitwal archive this repository faithfully, so that a restore passes
  * git fsck? Not when its objects are elsewhere (alternates), missing on
  * purpose (shallow and partial clones), in a format gitwal does not write,
  * or its refs are where gitwal does not read them. GW_EUNSUPPORTED with a
  * one-line reason naming the repository.
  */
-static int check_supported(gw_source *src)
+static int check_supported(gw_source *src, const char *root)
 {
 	int rc;
 
 	if ((rc = file_nonempty(src, "objects/info/alternates")) < 0)
 		return rc;
-	if (rc)
-		return gw_error_set(GW_EUNSUPPORTED,
-				    "repository %s uses alternates (objects/info/alternates): its objects live in "
-				    "another repository; run 'git repack -a -d' in it to make it self-contained, or "
-				    "back up the pool repository",
-				    src->rel);
+	if (rc && (rc = check_alternates(src, root)) < 0)
+		return rc;
 	if ((rc = file_nonempty(src, "shallow")) < 0)
 		return rc;
 	if (rc)
@@ -250,7 +317,7 @@ int gw_source_open(gw_source **out, const char *root, const char *rel)
 		goto fail;
 	}
 	/* The object format from the config, as git reads it (DESIGN.md 17): 20-byte or 32-byte ids throughout. */
-	if ((rc = check_supported(src)) < 0 || (rc = gw_repo_object_format(src->path, rel, &src->hash_len)) < 0)
+	if ((rc = check_supported(src, root)) < 0 || (rc = gw_repo_object_format(src->path, rel, &src->hash_len)) < 0)
 		goto fail;
 	src->object_format = src->hash_len == 32 ? "sha256" : "sha1";
 	if ((rc = gw_refs_reader_new(&src->reader, src->path, rel, src->hash_len)) < 0)

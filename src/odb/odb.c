@@ -662,6 +662,11 @@ size_t gw_odb_hash_len(const gw_odb *odb)
 	return odb->hash_len;
 }
 
+const char *gw_odb_source_dir(const gw_odb *odb, size_t i)
+{
+	return i < odb->nsources ? odb->sources[i].objects : NULL;
+}
+
 /* The object in one of the packs: 1 and read (data NULL: type and size only; exists NULL too: presence), 0 absent. */
 static int find_in_packs(gw_odb *odb, const gw_oid *oid, gw_object_t *type, unsigned char **data, size_t *len,
 			 uint64_t *size, int header)

@@ -48,7 +48,37 @@ refused "no root at all" 1 'no root directory' env -u GITWAL_ROOT "$GITWAL_BIN" 
 # --- alternates ----------------------------------------------------------------------------
 git clone -q --bare --shared "$T/root/good.git" "$T/root/alt.git"
 [ -s "$T/root/alt.git/objects/info/alternates" ] || fail "setup: no alternates"
-refused "alternates" 1 'alt.git.*alternates' gitwal backup alt.git
+refused "alternates" 1 'repository alt.git uses alternates .*the pool good.git;' gitwal backup alt.git
+# What DESIGN.md 19 refuses, each naming the repository and the path: an alternate outside
+# the root, a loop, one that does not exist, a directory under the root that is not a
+# repository's objects, a pool with alternates of its own.
+git clone -q --bare "$T/root/good.git" "$T/outside.git"
+git clone -q --bare "$T/root/good.git" "$T/root/escape.git"
+echo "../../../outside.git/objects" > "$T/root/escape.git/objects/info/alternates"
+refused "alternates leaving the root" 1 \
+  "repository escape.git: alternate \.\./\.\./\.\./outside\.git/objects .*leaves the root" gitwal backup escape.git
+for r in loop1 loop2; do git clone -q --bare "$T/root/good.git" "$T/root/$r.git"; done
+echo "../../loop2.git/objects" > "$T/root/loop1.git/objects/info/alternates"
+echo "$T/root/loop1.git/objects" > "$T/root/loop2.git/objects/info/alternates"
+refused "alternates looping" 1 "repository loop1.git: alternate $T/root/loop1.git/objects .*loops back" \
+  gitwal backup loop1.git
+git clone -q --bare "$T/root/good.git" "$T/root/gone.git"
+echo "../../nowhere.git/objects" > "$T/root/gone.git/objects/info/alternates"
+refused "alternates naming nothing" 1 'repository gone.git: alternate \.\./\.\./nowhere\.git/objects .*is not a directory' \
+  gitwal backup gone.git
+git clone -q --bare "$T/root/good.git" "$T/root/notrepo.git"
+mkdir -p "$T/root/plain/objects"
+echo "../../plain/objects" > "$T/root/notrepo.git/objects/info/alternates"
+refused "alternates naming no repository" 1 \
+  "repository notrepo.git: alternate $T/root/plain/objects is not the objects directory of a repository under the root" \
+  gitwal backup notrepo.git
+git clone -q --bare --shared "$T/root/alt.git" "$T/root/chain.git"
+refused "alternates of alternates" 1 'repository chain.git: its alternates reach 2 object directories' gitwal backup chain.git
+# An alternates file with comments only names nothing (git reads none): backed up.
+git clone -q --bare "$T/root/good.git" "$T/root/comments.git"
+printf '# no pool\n\n' > "$T/root/comments.git/objects/info/alternates"
+backup_ok comments.git >/dev/null
+pass "an alternates file naming nothing is backed up"
 
 # --- corrupt objects in the source --------------------------------------------------------
 # corrupt_pack PACK OFFSET FIX: xor a byte; with FIX=1 rewrite the pack trailer and the
