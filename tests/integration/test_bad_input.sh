@@ -49,6 +49,17 @@ refused "no root at all" 1 'no root directory' env -u GITWAL_ROOT "$GITWAL_BIN" 
 git clone -q --bare --shared "$T/root/good.git" "$T/root/alt.git"
 [ -s "$T/root/alt.git/objects/info/alternates" ] || fail "setup: no alternates"
 refused "alternates" 1 'repository alt.git uses alternates .*the pool good.git;' gitwal backup alt.git
+# GitLab's layout (a pool made by clone --bare, a fork linked to it by a relative or absolute
+# path): the reason names the pool by its path under the root.
+mkdir -p "$T/root/@pools/cc/dd" "$T/root/@hashed/aa/bb"
+git clone -q --bare "$T/root/good.git" "$T/root/@pools/cc/dd/p.git"
+git clone -q --bare "$T/root/good.git" "$T/root/@hashed/aa/bb/fork.git"
+echo "../../../../../@pools/cc/dd/p.git/objects" > "$T/root/@hashed/aa/bb/fork.git/objects/info/alternates"
+refused "a fork linked to its pool" 1 'repository @hashed/aa/bb/fork.git uses alternates .*the pool @pools/cc/dd/p.git;' \
+  gitwal backup @hashed/aa/bb/fork.git
+echo "$T/root/@pools/cc/dd/p.git/objects" > "$T/root/@hashed/aa/bb/fork.git/objects/info/alternates"
+refused "a fork linked to its pool by an absolute path" 1 'fork.git uses alternates .*the pool @pools/cc/dd/p.git;' \
+  gitwal backup @hashed/aa/bb/fork.git
 # What DESIGN.md 19 refuses, each naming the repository and the path: an alternate outside
 # the root, a loop, one that does not exist, a directory under the root that is not a
 # repository's objects, a pool with alternates of its own.
