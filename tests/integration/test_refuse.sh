@@ -2,10 +2,10 @@
 # them, by backup (named and --all) and by the archiver (--once and the service), and the
 # others are archived: reftable (made by hand: git 2.39 cannot create one), shallow and
 # partial clones (real git clones), an object format git does not know (sha512), unknown
-# extensions and format versions. The audit --deep --root names each as lagging with the
-# reason. The service says so once per repository (event=refused,
-# errors{kind="unsupported"}), does not retry it on every event, and archives it once it
-# is fixed.
+# extensions and format versions, a fork linked to a pool and one whose alternates leave
+# the root. The audit --deep --root names each as lagging with the reason. The service
+# says so once per repository (event=refused, errors{kind="unsupported"}), does not retry
+# it on every event, and archives it once it is fixed.
 source "$(dirname "$0")/lib.sh"
 
 R=$T/root L=$T/ar.log
@@ -51,6 +51,11 @@ make_repo files.git 1   # refStorage=files is what gitwal reads (git 2.39 does n
 git -C "$R/files.git" config core.repositoryformatversion 1
 git config -f "$R/files.git/config" extensions.refStorage files
 make_repo plain.git 2
+# Alternates (DESIGN.md 19): a fork linked to a pool under the root, one whose alternate leaves it.
+git clone -q --bare --shared "$R/src.git" "$R/pooled.git"
+git clone -q --bare "$R/src.git" "$T/outside.git"
+git clone -q --bare "$R/src.git" "$R/escape.git"
+echo "../../../outside.git/objects" > "$R/escape.git/objects/info/alternates"
 
 declare -A WHY=(
   [shallow.git]="is a shallow clone \(it has a 'shallow' file\)"
@@ -61,6 +66,8 @@ declare -A WHY=(
   [sha512.git]="uses object format sha512"
   [unknown.git]="sets extensions\.fancyrefs=yes, a Git extension gitwal does not understand"
   [v2.git]="has core\.repositoryformatversion=2"
+  [pooled.git]="uses alternates \(objects/info/alternates\): its objects live in the pool src\.git;"
+  [escape.git]="alternate \.\./\.\./\.\./outside\.git/objects \(.* line 1\) leaves the root"
 )
 GOOD="files.git plain.git sha1.git src.git"
 
@@ -69,7 +76,7 @@ for rel in "${!WHY[@]}"; do
   rc=0
   gitwal backup "$rel" >"$T/named.out" 2>"$T/named.err" || rc=$?
   [ $rc -eq 1 ] || fail "backup $rel: exit $rc, expected 1: $(cat "$T/named.err")"
-  grep -Eq "^failed $rel: repository $rel ${WHY[$rel]}" "$T/named.out" || fail "backup $rel: $(cat "$T/named.out")"
+  grep -Eq "^failed $rel: repository $rel:? ${WHY[$rel]}" "$T/named.out" || fail "backup $rel: $(cat "$T/named.out")"
   [ "$(grep -vc '^gitwal backup: [0-9]* repositories' "$T/named.err")" -eq 1 ] || fail "backup $rel: not one line: $(cat "$T/named.err")"
   [ -z "$(arch_keys "$rel")" ] || fail "backup $rel stored something: $(arch_keys "$rel")"
 done
@@ -80,12 +87,12 @@ rc=0
 gitwal backup --all >"$T/all.out" 2>"$T/all.err" || rc=$?
 [ $rc -eq 1 ] || fail "backup --all: exit $rc, expected 1: $(cat "$T/all.err")"
 for rel in "${!WHY[@]}"; do
-  grep -Eq "^failed $rel: repository $rel ${WHY[$rel]}" "$T/all.out" || fail "backup --all, $rel: $(cat "$T/all.out")"
+  grep -Eq "^failed $rel: repository $rel:? ${WHY[$rel]}" "$T/all.out" || fail "backup --all, $rel: $(cat "$T/all.out")"
 done
 for rel in $GOOD; do
   grep -q "^ok $rel lsn=1 " "$T/all.out" || fail "backup --all did not back up $rel: $(cat "$T/all.out")"
 done
-grep -q "12 repositories, 8 failed" "$T/all.err" || fail "backup --all summary: $(cat "$T/all.err")"
+grep -q "14 repositories, 10 failed" "$T/all.err" || fail "backup --all summary: $(cat "$T/all.err")"
 restore_ok "$T/restored" --repo sha1.git --repo files.git >/dev/null
 assert_same_repo "$R/sha1.git" "$T/restored/sha1.git"
 # The restored config is the repository's own, refStorage=files included: git 2.39 reads neither with it.
@@ -94,20 +101,20 @@ git config -f "$R/files.git/config" --unset extensions.refStorage
 git config -f "$T/restored/files.git/config" --unset extensions.refStorage
 assert_same_repo "$R/files.git" "$T/restored/files.git"
 git config -f "$R/files.git/config" extensions.refStorage files
-pass "backup --all: 8 refused with their reasons, the 4 others backed up and restored"
+pass "backup --all: 10 refused with their reasons, the 4 others backed up and restored"
 
 # ---- audit --deep --root: each refused live repository lags, with its reason ----
 rc=0
 gitwal audit --deep --root "$R" >"$T/audit.out" 2>"$T/audit.err" || rc=$?
 [ $rc -eq 1 ] || fail "audit --deep --root: exit $rc, expected 1: $(cat "$T/audit.out" "$T/audit.err")"
 for rel in "${!WHY[@]}"; do
-  [ "$(grep -Ec "^problem repo=$rel lsn=- key=- kind=lag detail=\"the live repository under $R has no full backup in the archive: repository $rel ${WHY[$rel]}" "$T/audit.out")" -eq 1 ] ||
+  [ "$(grep -Ec "^problem repo=$rel lsn=- key=- kind=lag detail=\"the live repository under $R has no full backup in the archive: repository $rel:? ${WHY[$rel]}" "$T/audit.out")" -eq 1 ] ||
     fail "audit, $rel: $(cat "$T/audit.out")"
 done
 for rel in $GOOD; do
   grep -q "^problem repo=$rel " "$T/audit.out" && fail "audit reports archived $rel: $(cat "$T/audit.out")"
 done
-pass "audit --deep --root: the 8 refused repositories lag, each naming its reason"
+pass "audit --deep --root: the 10 refused repositories lag, each naming its reason"
 
 # ---- archive --once: event=refused once each, the others archived ----
 rm -rf "$GITWAL_STATE_DIR"
@@ -115,7 +122,7 @@ rc=0
 gitwal archive --once 2>"$T/once.log" >/dev/null || rc=$?
 [ $rc -eq 1 ] || fail "archive --once: exit $rc, expected 1 (refused repositories): $(cat "$T/once.log")"
 for rel in "${!WHY[@]}"; do
-  [ "$(count_log "$T/once.log" "event=refused repo=$rel reason=\"repository $rel ${WHY[$rel]}")" -eq 1 ] ||
+  [ "$(count_log "$T/once.log" "event=refused repo=$rel reason=\"repository $rel:? ${WHY[$rel]}")" -eq 1 ] ||
     fail "archive --once, $rel: $(cat "$T/once.log")"
   [ -z "$(arch_keys "$rel")" ] || fail "archive --once stored $rel: $(arch_keys "$rel")"
 done
@@ -123,17 +130,17 @@ grep -q 'event=error' "$T/once.log" && fail "refusals logged as errors too: $(ca
 for rel in $GOOD; do
   [ "$(count_log "$T/once.log" "event=full repo=$rel lsn=1 ")" -eq 1 ] || fail "archive --once did not archive $rel: $(cat "$T/once.log")"
 done
-grep -q '12 repositories, 0 segments, 4 full backups, 8 failed' "$T/once.log" || fail "archive --once summary: $(cat "$T/once.log")"
-pass "archive --once: 8 event=refused lines, the 4 others archived"
+grep -q '14 repositories, 0 segments, 4 full backups, 10 failed' "$T/once.log" || fail "archive --once summary: $(cat "$T/once.log")"
+pass "archive --once: 10 event=refused lines, the 4 others archived"
 
 # ---- the service: refused once, not retried on every change, archived once fixed ----
 archiver_start "$L" --debounce 20 --metrics-addr 127.0.0.1:0
 port=$(sed -n 's/.*event=metrics .*port=\([0-9]*\).*/\1/p' "$L")
-wait_log "$L" 'event=refused ' 8 60 || fail "service: refusals: $(cat "$L")"
+wait_log "$L" 'event=refused ' 10 60 || fail "service: refusals: $(cat "$L")"
 wait_archived 60 plain.git || fail "service: plain.git not archived at start-up: $(cat "$L")"
 grep -Eq 'event=(error|full)' "$L" && fail "service start-up: $(cat "$L")"
 metric() { curl -sf "http://127.0.0.1:$port/metrics" | sed -n "s/^gitwal_errors_total{kind=\"$1\"} //p"; }
-[ "$(metric unsupported)" = 8 ] || fail "errors{kind=unsupported} is $(metric unsupported), expected 8"
+[ "$(metric unsupported)" = 10 ] || fail "errors{kind=unsupported} is $(metric unsupported), expected 10"
 [ "$(metric repository)" = 0 ] || fail "errors{kind=repository} is $(metric repository), expected 0"
 # Changes to refused repositories (watched: refs and HEAD) say nothing more; the others go on.
 for i in 1 2 3; do
@@ -144,9 +151,9 @@ done
 push_commit plain.git main
 wait_log "$L" 'event=segment repo=plain.git ' 1 30 || fail "service: plain.git not archived: $(tail -5 "$L")"
 wait_archived 60 plain.git || fail "service: plain.git not archived"
-[ "$(count_log "$L" 'event=refused ')" -eq 8 ] || fail "refused repositories reported again: $(grep refused "$L")"
-[ "$(metric unsupported)" = 8 ] || fail "errors{kind=unsupported} moved to $(metric unsupported)"
-pass "service: 8 refusals logged and counted once, changes to them ignored, plain.git archived"
+[ "$(count_log "$L" 'event=refused ')" -eq 10 ] || fail "refused repositories reported again: $(grep refused "$L")"
+[ "$(metric unsupported)" = 10 ] || fail "errors{kind=unsupported} moved to $(metric unsupported)"
+pass "service: 10 refusals logged and counted once, changes to them ignored, plain.git archived"
 # Fixed: the extension removed, the next change archives it (a full backup of its state then).
 git config -f "$R/unknown.git/config" --unset extensions.fancyRefs
 git -C "$R/unknown.git" update-ref refs/heads/after-fix HEAD
