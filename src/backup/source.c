@@ -249,6 +249,15 @@ static int check_alternates(const gw_source *src, const char *root)
 			     src->rel, dir);
 		goto out;
 	}
+	/* git reads an alternate with the repository's own id length: another format is not its objects. */
+	if ((rc = gw_repo_object_format(real_root, text, &plen)) < 0)
+		goto out;
+	rc = GW_EUNSUPPORTED;
+	if (plen != gw_odb_hash_len(odb)) {
+		gw_error_set(rc, "repository %s: alternate %s is the objects of %s, a repository of another object format",
+			     src->rel, dir, text);
+		goto out;
+	}
 	/* A pool gitwal could archive: refused until restore reads pooled records (DESIGN.md 19). */
 	gw_error_set(rc,
 		     "repository %s uses alternates (objects/info/alternates): its objects live in the pool %s; "

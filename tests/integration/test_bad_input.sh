@@ -85,6 +85,12 @@ refused "alternates naming no repository" 1 \
   gitwal backup notrepo.git
 git clone -q --bare --shared "$T/root/alt.git" "$T/root/chain.git"
 refused "alternates of alternates" 1 'repository chain.git: its alternates reach 2 object directories' gitwal backup chain.git
+git init -q --bare --object-format=sha256 "$T/root/pool256.git"
+git clone -q --bare "$T/root/good.git" "$T/root/fork1.git"
+echo "../../pool256.git/objects" > "$T/root/fork1.git/objects/info/alternates"
+refused "alternates of another object format" 1 \
+  "repository fork1.git: alternate $T/root/pool256.git/objects is the objects of pool256.git, a repository of another object format" \
+  gitwal backup fork1.git
 # An alternates file with comments only names nothing (git reads none): backed up.
 git clone -q --bare "$T/root/good.git" "$T/root/comments.git"
 printf '# no pool\n\n' > "$T/root/comments.git/objects/info/alternates"
