@@ -81,6 +81,24 @@ bench_libgit2_mirror() {
   mv "$repo.tmp" "$repo"
 }
 
+# bench_seed_repos DIR N: a fresh DIR with seed.git (one commit on main) and N
+# copies of it, DIR/root/gK/rI.git (ten groups), for the benchmarks that plan
+# over many repositories.
+bench_seed_repos() {
+  local d=$1 n=$2 i
+  rm -rf "$d"
+  mkdir -p "$d/root"
+  git init -q --bare "$d/seed.git"
+  git clone -q "$d/seed.git" "$d/w" 2>/dev/null
+  (cd "$d/w" && echo a >f && git add f && git -c user.name=b -c user.email=b@example.com commit -qm init &&
+    git push -q origin HEAD:main)
+  git -C "$d/seed.git" symbolic-ref HEAD refs/heads/main
+  for ((i = 1; i <= n; i++)); do
+    mkdir -p "$d/root/g$((i % 10))"
+    cp -r "$d/seed.git" "$d/root/g$((i % 10))/r$i.git"
+  done
+}
+
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.1f", b-a}'; }

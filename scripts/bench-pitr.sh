@@ -358,22 +358,12 @@ barA() {
 # repository, T after the last segment, so every plan spans all segments.
 barC() {
   local d=$BENCH_DIR/plan-${PLAN_REPOS}x${PLAN_SEGS} gen=${GITWAL_BENCH_INDEX:-$(dirname "$GITWAL_BIN")/tests/gitwal-bench-index}
-  local i t0 until secs n
+  local t0 until secs n
   [[ -x $gen ]] || die "bar C needs $gen (built by scripts/build.sh release; or set GITWAL_BENCH_INDEX)"
   if [[ ! -f $d/done ]]; then
     note "bar C: generating $PLAN_REPOS repositories x $PLAN_SEGS segments in $d (once; about 15 minutes)"
     t0=$(now)
-    rm -rf "$d"
-    mkdir -p "$d/root"
-    git init -q --bare "$d/seed.git"
-    git clone -q "$d/seed.git" "$d/w" 2>/dev/null
-    (cd "$d/w" && echo a >f && git add f && git -c user.name=b -c user.email=b@example.com commit -qm init &&
-      git push -q origin HEAD:main)
-    git -C "$d/seed.git" symbolic-ref HEAD refs/heads/main
-    for ((i = 1; i <= PLAN_REPOS; i++)); do
-      mkdir -p "$d/root/g$((i % 10))"
-      cp -r "$d/seed.git" "$d/root/g$((i % 10))/r$i.git"
-    done
+    bench_seed_repos "$d" "$PLAN_REPOS"
     "$GW" backup --all --root "$d/root" --store "file://$d/store" --index "$d/index.db" >"$d/backup.log" 2>&1 ||
       die "bar C: gitwal backup failed: $(tail -n 3 "$d/backup.log")"
     "$gen" "$d/index.db" "$PLAN_SEGS" || die "bar C: loading the index failed"
