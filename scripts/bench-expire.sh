@@ -36,17 +36,7 @@ d=$BENCH_DIR/data-${REPOS}x${SEGS}-f${FULL_EVERY}
 if [[ ! -f $d/done ]]; then
   note "generating $REPOS repositories x $SEGS records (a full backup every $FULL_EVERY) in $d (once)"
   t0=$(now)
-  rm -rf "$d"
-  mkdir -p "$d/root"
-  git init -q --bare "$d/seed.git"
-  git clone -q "$d/seed.git" "$d/w" 2>/dev/null
-  (cd "$d/w" && echo a >f && git add f && git -c user.name=b -c user.email=b@example.com commit -qm init &&
-    git push -q origin HEAD:main)
-  git -C "$d/seed.git" symbolic-ref HEAD refs/heads/main
-  for ((i = 1; i <= REPOS; i++)); do
-    mkdir -p "$d/root/g$((i % 10))"
-    cp -r "$d/seed.git" "$d/root/g$((i % 10))/r$i.git"
-  done
+  bench_seed_repos "$d" "$REPOS"
   "$GW" backup --all --quiet --root "$d/root" --store "file://$d/store" --index "$d/index.db" >"$d/backup.log" 2>&1 ||
     die "gitwal backup failed: $(tail -n 3 "$d/backup.log")"
   "$gen" "$d/index.db" "$SEGS" "$FULL_EVERY" 2>"$d/gen.log" || die "loading the index failed: $(tail -n 3 "$d/gen.log")"

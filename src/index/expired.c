@@ -215,8 +215,12 @@ int gw_index_expire_facts(gw_index *ix, const char *repo, gw_expire_input *in)
 		return 0;
 	}
 	if (rc == 0 && (rc = prepare(ix,
-				     "SELECT MIN(m), MAX(x) FROM (SELECT MIN(lsn) AS m, MAX(lsn) AS x FROM fulls WHERE "
-				     "repo_id=?1 UNION ALL SELECT MIN(lsn), MAX(lsn) FROM segments WHERE repo_id=?1)",
+				     /* One MIN or MAX a subquery: each answered from the primary key's end, never a scan. */
+				     "SELECT MIN(COALESCE(f1, s1), COALESCE(s1, f1)), MAX(COALESCE(f2, s2), COALESCE(s2, f2)) FROM "
+				     "(SELECT (SELECT MIN(lsn) FROM fulls WHERE repo_id=?1) AS f1, "
+				     "(SELECT MIN(lsn) FROM segments WHERE repo_id=?1) AS s1, "
+				     "(SELECT MAX(lsn) FROM fulls WHERE repo_id=?1) AS f2, "
+				     "(SELECT MAX(lsn) FROM segments WHERE repo_id=?1) AS s2)",
 				     &st)) == 0) {
 		sqlite3_bind_int64(st, 1, id);
 		if (sqlite3_step(st) == SQLITE_ROW) {

@@ -222,6 +222,12 @@ static void test_index_forgets_and_checks(void **state)
 	assert_int_equal(in.first_lsn, 1);
 	assert_int_equal(in.last_lsn, 7);
 	assert_int_equal(in.deleted, 0);
+	/* A repository with full backups only: its first and last are theirs. */
+	add_full(f->ix, "g/f.git", 3);
+	add_full(f->ix, "g/f.git", 8);
+	assert_int_equal(gw_index_expire_facts(f->ix, "g/f.git", &in), 0);
+	assert_int_equal(in.first_lsn, 3);
+	assert_int_equal(in.last_lsn, 8);
 
 	assert_int_equal(gw_index_expire_add(f->ix, "repos/g%2Fa.git/00000000000000000004.expire", &r, 0), 0);
 	assert_int_equal(gw_index_expire_known(f->ix, "repos/g%2Fa.git/00000000000000000004.expire", &known), 0);
