@@ -29,6 +29,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 bench_defaults BENCH_DIR=/tmp/gitwal-bench-expire REPOS=1000 SEGS=10000 FULL_EVERY=1000 RUNS=3
 bench_gitwal_bin
 gen=${GITWAL_BENCH_INDEX:-$(dirname "$GITWAL_BIN")/tests/gitwal-bench-index}
+((SEGS >= 400)) || die "SEGS=$SEGS: at least 400 (the window, half the history at 10 us a record, is whole milliseconds)"
 [[ -x $gen ]] || die "needs $gen (built by scripts/build.sh release; or set GITWAL_BENCH_INDEX)"
 bench_setup_run run
 d=$BENCH_DIR/data-${REPOS}x${SEGS}-f${FULL_EVERY}
