@@ -121,7 +121,7 @@ static int make_skeleton(const char *dir, size_t hash_len)
  * restore of a full backup with no small segment after it): the index
  * first, so that the pack is checked against it as it streams to disk.
  */
-static int build_full_pack(gw_store *store, const gw_manifest *m, const char *dir, char *name, size_t name_size)
+int gw_restore__build_full_pack(gw_store *store, const gw_manifest *m, const char *dir, char *name, size_t name_size)
 {
 	unsigned char trailer[GW_HASH_MAX];
 	char pack_tmp[4096], pack_path[4096], idx_path[4096];
@@ -432,18 +432,20 @@ static int wanted_cmp(const void *a, const void *b)
 
 /*
  * Every ref's object, and HEAD's when detached, must be in a pack of the
- * repository being built (one, but any number is looked in): a ref to an
- * object the archive does not hold gives a repository git fsck rejects. One
- * pass over each index's id table, merged with the sorted wanted ids.
+ * repository being built (one, but any number is looked in), or of its
+ * restored pool (pool_dir, or NULL): a ref to an object the archive does
+ * not hold gives a repository git fsck rejects. One pass over each index's
+ * id table, merged with the sorted wanted ids.
  */
-static int check_refs_present(const char *dir, const gw_restore_plan *p)
+static int check_refs_present(const char *dir, const char *pool_dir, const gw_restore_plan *p)
 {
 	const gw_refstate *st = &p->state;
 	size_t hl = p->m.hash_len;
 	wanted_ref *w = NULL;
 	unsigned char *oids = NULL, *found = NULL;
 	char packdir[4200];
-	size_t n = 0, i;
+	const char *dirs[2] = {dir, pool_dir};
+	size_t n = 0, i, k;
 	struct dirent *de;
 	DIR *d = NULL;
 	int rc = 0;
@@ -466,26 +468,31 @@ static int check_refs_present(const char *dir, const gw_restore_plan *p)
 	}
 	for (i = 0; i < n; i++)
 		memcpy(oids + i * hl, w[i].oid, hl);
-	snprintf(packdir, sizeof(packdir), "%s/objects/pack", dir);
-	if (!(d = opendir(packdir))) {
-		rc = gw_error_set_errno(GW_EIO, "cannot read %s", packdir);
-		goto out;
-	}
-	while (rc == 0 && (de = readdir(d))) {
-		size_t len = strlen(de->d_name);
-		char path[4500];
-		gw_idx idx;
-		int fd;
-		if (len < 10 || strncmp(de->d_name, "pack-", 5) || strcmp(de->d_name + len - 4, ".idx"))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", packdir, de->d_name);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-			rc = gw_error_set_errno(GW_EIO, "cannot open %s", path);
-			break;
+	for (k = 0; k < 2 && dirs[k] && rc == 0; k++) {
+		if (d)
+			closedir(d);
+		d = NULL;
+		snprintf(packdir, sizeof(packdir), "%s/objects/pack", dirs[k]);
+		if (!(d = opendir(packdir))) {
+			rc = gw_error_set_errno(GW_EIO, "cannot read %s", packdir);
+			goto out;
 		}
-		if ((rc = gw_idx_open(&idx, fd, path, hl, 0)) == 0)
-			rc = gw_idx_verify(&idx, oids, n, found);
-		close(fd);
+		while (rc == 0 && (de = readdir(d))) {
+			size_t len = strlen(de->d_name);
+			char path[4500];
+			gw_idx idx;
+			int fd;
+			if (len < 10 || strncmp(de->d_name, "pack-", 5) || strcmp(de->d_name + len - 4, ".idx"))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", packdir, de->d_name);
+			if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+				rc = gw_error_set_errno(GW_EIO, "cannot open %s", path);
+				break;
+			}
+			if ((rc = gw_idx_open(&idx, fd, path, hl, 0)) == 0)
+				rc = gw_idx_verify(&idx, oids, n, found);
+			close(fd);
+		}
 	}
 	for (i = 0; rc == 0 && i < n; i++)
 		if (!found[i]) {
@@ -506,7 +513,8 @@ out:
 	return rc;
 }
 
-int gw_restore__build(gw_store *store, const char *rel, const gw_restore_plan *p, const char *dir, int skeleton_files)
+int gw_restore__build(gw_store *store, const char *rel, const gw_restore_plan *p, const char *dir, int skeleton_files,
+		      const char *pool_dir, const char *alternates)
 {
 	char main_pack[64];
 	segment_feed feed = {store, p, NULL, 0, 0, 0, {0}};
@@ -525,7 +533,7 @@ int gw_restore__build(gw_store *store, const char *rel, const gw_restore_plan *p
 	 */
 	if ((rc = make_skeleton(dir, p->m.hash_len)) == 0 && small_objects) {
 		rc = build_joined_pack(store, p, dir, small_objects, main_pack, sizeof(main_pack));
-	} else if (rc == 0 && (rc = build_full_pack(store, &p->m, dir, main_pack, sizeof(main_pack))) == 0) {
+	} else if (rc == 0 && (rc = gw_restore__build_full_pack(store, &p->m, dir, main_pack, sizeof(main_pack))) == 0) {
 		feed_segments(&feed);
 		rc = feed.rc < 0 ? gw_error_set(feed.code, "%s", feed.message) : 0;
 	}
@@ -539,7 +547,13 @@ int gw_restore__build(gw_store *store, const char *rel, const gw_restore_plan *p
 	if (rc == 0 && n)
 		rc = consolidate_packs(dir, rel, NULL, p->m.hash_len);
 	if (rc == 0)
-		rc = check_refs_present(dir, p);
+		rc = check_refs_present(dir, pool_dir, p);
+	/* A pooled member reads its pool's objects through a relative path (DESIGN.md 19). */
+	if (rc == 0 && alternates) {
+		char line[4200];
+		snprintf(line, sizeof(line), "%s\n", alternates);
+		rc = write_file(dir, "objects/info/alternates", line);
+	}
 	if (rc == 0)
 		rc = write_refs(dir, &p->state, p->m.hash_len);
 	/* Over the skeleton's config and description: the repository's own, as the full backup kept them. */

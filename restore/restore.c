@@ -16,6 +16,7 @@
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
 #include "gitwal/repo.h"
+#include "format/pool.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -23,17 +24,29 @@
 #include <string.h>
 #include <time.h>
 
-/* The plan carried out: built beside the target, then moved into place; nothing half-made stays. */
-static int build_and_install(gw_store *store, const char *rel, const gw_restore_opts *opts, const gw_restore_plan *p)
+/*
+ * The plan carried out: built beside the target, then moved into place;
+ * nothing half-made stays. A pooled member's pool is restored first.
+ */
+static int build_and_install(gw_store *store, gw_index *index, const char *rel, const gw_restore_opts *opts,
+			     const gw_restore_plan *p)
 {
-	char target[4096], tmp[4300];
+	char target[4096], tmp[4300], pool_dir[4096] = "", *alternates = NULL;
 	int rc, replace;
-	if ((rc = gw_restore__prepare_target(rel, opts, target, sizeof(target), tmp, sizeof(tmp), &replace)) < 0)
+	if (p->m.pool.repository &&
+	    ((rc = gw_restore__pool(store, index, rel, opts, &p->m.pool, pool_dir, sizeof(pool_dir))) < 0 ||
+	     (rc = gw_pool_alternates_line(rel, p->m.pool.repository, &alternates)) < 0))
 		return rc;
-	if ((rc = gw_restore__build(store, rel, p, tmp, opts->skeleton_files)) == 0)
+	if ((rc = gw_restore__prepare_target(rel, opts, target, sizeof(target), tmp, sizeof(tmp), &replace)) < 0) {
+		free(alternates);
+		return rc;
+	}
+	if ((rc = gw_restore__build(store, rel, p, tmp, opts->skeleton_files, pool_dir[0] ? pool_dir : NULL,
+				    alternates)) == 0)
 		rc = gw_restore__install(tmp, target, replace, rel);
 	if (rc < 0)
 		gw_remove_tree(tmp);
+	free(alternates);
 	return rc;
 }
 
@@ -50,7 +63,7 @@ static void report_plan(const gw_restore_plan *p, gw_restore_result *result)
 	result->refs = p->state.nrefs;
 }
 
-int gw_restore_run(gw_store *store, gw_index *index, const char *rel, const gw_restore_opts *opts,
+static int run_one(gw_store *store, gw_index *index, const char *rel, const gw_restore_opts *opts,
 		   gw_restore_result *result)
 {
 	struct timespec t0, t1;
@@ -86,7 +99,7 @@ int gw_restore_run(gw_store *store, gw_index *index, const char *rel, const gw_r
 	if ((rc = gw_restore__plan_segments(index, rel, &p)) == 0) {
 		for (size_t i = 0; i < p.nsegs; i++)
 			result->objects += p.segs[i].objects;
-		rc = build_and_install(store, rel, opts, &p);
+		rc = build_and_install(store, index, rel, opts, &p);
 	}
 out:
 	if (rc < 0 && strncmp(gw_error_message(), "repository ", 11) != 0)
@@ -94,6 +107,31 @@ out:
 	gw_restore__plan_dispose(&p);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	result->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	return rc;
+}
+
+int gw_restore_run(gw_store *store, gw_index *index, const char *rel, const gw_restore_opts *opts,
+		   gw_restore_result *result)
+{
+	gw_restore_opts own;
+	int rc;
+	memset(result, 0, sizeof(*result));
+	if (opts->dry_run)
+		return run_one(store, index, rel, opts, result);
+	if (!opts->pools) {
+		/* A registry of its own: its pool, if any, is restored once with it. */
+		own = *opts;
+		if ((rc = gw_restore_pools_new(&own.pools)) < 0)
+			return rc;
+		rc = gw_restore_run(store, index, rel, &own, result);
+		gw_restore_pools_free(own.pools);
+		return rc;
+	}
+	/* Once per run: restored already (as a member's pool, or named twice), it is not again. */
+	if (!gw_restore__pools_claim(opts->pools, rel, result, &rc))
+		return rc;
+	rc = run_one(store, index, rel, opts, result);
+	gw_restore__pools_done(opts->pools, rel, rc, result);
 	return rc;
 }
 

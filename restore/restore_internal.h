@@ -109,7 +109,26 @@ int gw_restore__fetch_segment_pack(gw_store *store, const gw_restore_segment *se
 int gw_restore__name_pack(const char *packdir, const char *tmp_pack, const char *tmp_idx,
 			  const unsigned char *checksum, size_t hash_len);
 /* The repository of plan p built in dir (created empty): its objects, checked, and its refs; not yet durable. */
-int gw_restore__build(gw_store *store, const char *rel, const gw_restore_plan *p, const char *dir, int skeleton_files);
+int gw_restore__build(gw_store *store, const char *rel, const gw_restore_plan *p, const char *dir, int skeleton_files,
+		      const char *pool_dir, const char *alternates);
+/* The full backup's pack and index, as they are, into dir/objects/pack; name gets "pack-<checksum>". */
+int gw_restore__build_full_pack(gw_store *store, const gw_manifest *m, const char *dir, char *name, size_t name_size);
+
+/* ---- pool.c ---- */
+/*
+ * The run's registry (opts->pools): 1 when rel is this thread's to restore
+ * (then gw_restore__pools_done with the outcome); 0 when the run restored it
+ * already (waited for if another thread was at it): *rc and *res are its.
+ */
+int gw_restore__pools_claim(gw_restore_pools *r, const char *rel, gw_restore_result *res, int *rc);
+void gw_restore__pools_done(gw_restore_pools *r, const char *rel, int rc, const gw_restore_result *res);
+/*
+ * A pooled member's pool, restored as of the member's time (once per run)
+ * under opts->to, into pool_dir; with the member's pool generation added when
+ * the pool was restored in another (DESIGN.md 19).
+ */
+int gw_restore__pool(gw_store *store, gw_index *index, const char *member, const gw_restore_opts *opts,
+		     const gw_pool_dep *dep, char *pool_dir, size_t pool_dir_size);
 
 /* ---- install.c ---- */
 

@@ -309,65 +309,31 @@ static int visit(walker *w, const unsigned char *oid, int parent_of_new_commit, 
 	return 0;
 }
 
+static int visit_link(void *payload, const unsigned char *oid, int parent, int blob)
+{
+	return visit(payload, oid, parent, blob);
+}
+
 static int expand(walker *w, const unsigned char *raw, int archived)
 {
 	gw_oid oid;
-	gw_object_t type;
-	unsigned char *data = NULL;
-	size_t len;
-	int rc = 0;
+	int rc;
 	gw_oid_from_raw(&oid, raw, w->hl);
 	if (archived) {
 		/* Only what it reaches matters: a blob reaches nothing (and is not inflated to learn it). */
+		gw_object_t type;
 		uint64_t size;
 		if ((rc = gw_odb_read_header(w->odb, &oid, &type, &size)) < 0)
 			return rc;
 		if (type == GW_OBJECT_BLOB)
 			return 0;
 	}
-	if ((rc = gw_odb_read(w->odb, &oid, &type, &data, &len)) < 0)
-		return rc;
-	switch (type) {
-	case GW_OBJECT_COMMIT: {
-		gw_commit_links c;
-		size_t i;
-		if ((rc = gw_commit_parse(&c, data, len, &oid)) < 0) {
-			gw_error_prefix("repository %s", w->rel);
-			break;
-		}
-		rc = visit(w, c.tree.id, 0, 0);
-		for (i = 0; rc == 0 && i < c.nparents; i++)
-			rc = visit(w, c.parents[i].id, 1, 0);
-		gw_commit_links_dispose(&c);
-		break;
-	}
-	case GW_OBJECT_TREE: {
-		gw_tree_iter it;
-		gw_tree_entry e;
-		gw_tree_iter_init(&it, data, len, &oid);
-		while (rc == 0 && (rc = gw_tree_next(&it, &e)) == 1) {
-			gw_object_t t = gw_tree_entry_type(e.mode);
-			rc = t == GW_OBJECT_COMMIT ? 0 : visit(w, e.oid.id, 0, t == GW_OBJECT_BLOB); /* submodules live elsewhere */
-		}
-		if (rc == GW_ECORRUPT)
-			gw_error_prefix("repository %s", w->rel);
-		break;
-	}
-	case GW_OBJECT_TAG: {
-		gw_oid target;
-		gw_object_t t;
-		if ((rc = gw_tag_parse(&target, &t, data, len, &oid)) == 0)
-			rc = visit(w, target.id, 1, 0);
-		else
-			gw_error_prefix("repository %s", w->rel);
-		break;
-	}
-	default:
-		break;
-	}
-	free(data);
-	return rc < 0 ? rc : 0;
+	if ((rc = gw_odb_links(w->odb, &oid, NULL, visit_link, w)) == GW_ECORRUPT)
+		gw_error_prefix("repository %s", w->rel);
+	return rc;
 }
+
+static int walk_stack(walker *w);
 
 static int walk_new_objects(walker *w, const gw_segment_spec *spec)
 {
@@ -382,6 +348,13 @@ static int walk_new_objects(walker *w, const gw_segment_spec *spec)
 					    spec->rel, spec->updates[i].new_oid, spec->updates[i].ref);
 		rc = visit(w, oid, 1, 0);
 	}
+	return rc == 0 ? walk_stack(w) : rc;
+}
+
+/* Expand what is on the stack, and what is in doubt, until both are empty. */
+static int walk_stack(walker *w)
+{
+	int rc = 0;
 	while (rc == 0 && (w->stack.n || w->verify.n)) {
 		unsigned char oid[GW_HASH_MAX + 1];
 		if (w->stack.n) {
@@ -665,4 +638,36 @@ void gw_segment_result_dispose(gw_segment_result *res)
 	free(res->oids);
 	free(res->proven);
 	memset(res, 0, sizeof(*res));
+}
+
+int gw_walk_unarchived(gw_odb *odb, const char *rel, const char *path, gw_objset *set, const unsigned char *tips,
+		       size_t ntips, unsigned char **found, size_t *nfound)
+{
+	walker w;
+	size_t i;
+	int rc = 0;
+	memset(&w, 0, sizeof(w));
+	*found = NULL;
+	*nfound = 0;
+	w.rel = rel;
+	w.path = path;
+	w.set = set;
+	w.odb = odb;
+	w.hl = gw_odb_hash_len(odb);
+	w.seen.width = w.found.width = w.prereqs.width = w.verify.width = w.proven.width = w.hl;
+	w.stack.width = w.hl + 1;
+	for (i = 0; rc == 0 && i < ntips; i++)
+		rc = visit(&w, tips + i * w.hl, 1, 0);
+	if (rc == 0 && (rc = walk_stack(&w)) == 0) {
+		*found = w.found.items;
+		*nfound = w.found.n;
+		w.found.items = NULL;
+	}
+	free(w.seen.slots);
+	free(w.stack.items);
+	free(w.found.items);
+	free(w.prereqs.items);
+	free(w.verify.items);
+	free(w.proven.items);
+	return rc;
 }

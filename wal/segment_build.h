@@ -54,4 +54,14 @@ typedef struct gw_segment_result {
 int gw_segment_build(gw_store *store, gw_objset *set, const gw_segment_spec *spec, gw_segment_result *res);
 void gw_segment_result_dispose(gw_segment_result *res);
 
+/*
+ * The segment walk from ntips ids (tips) over odb: every object they reach
+ * that set does not hold (stopping there), in *found (malloc'd, *nfound
+ * ids). A pooled member's full backup uses it with its pool's archived set
+ * (DESIGN.md 19); path is the repository whose loose objects are in doubt.
+ */
+struct gw_odb;
+int gw_walk_unarchived(struct gw_odb *odb, const char *rel, const char *path, gw_objset *set, const unsigned char *tips,
+		       size_t ntips, unsigned char **found, size_t *nfound);
+
 #endif

@@ -38,6 +38,12 @@ typedef struct gw_backup_opts {
 	 */
 	int (*before_claim)(void *payload, uint64_t lsn);
 	void *payload;
+	/*
+	 * Accept a member of an object pool (DESIGN.md 19): its pool is backed up
+	 * first and the member's manifest names it; otherwise such a repository is
+	 * refused, naming the pool (the archiver's records do not carry pools yet).
+	 */
+	int pooled;
 } gw_backup_opts;
 
 /* Back up root/rel. `index` may be NULL (nothing recorded). */

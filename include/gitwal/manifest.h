@@ -10,12 +10,15 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "format/pool.h"  /* a pooled member's dependency (DESIGN.md 19) */
 #include "gitwal/files.h" /* the repository files it carries (DESIGN.md 4.5) */
 #include "gitwal/io.h"
 #include "gitwal/time.h" /* a manifest's time; most of its readers format it */
 
 #define GW_MANIFEST_MAGIC "gitwal-full-backup"
 #define GW_MANIFEST_VERSION 1
+/* A pooled member's full backup: version 2 and its "pool" (DESIGN.md 19); old readers refuse it. */
+#define GW_MANIFEST_VERSION_POOL 2
 #define GW_MANIFEST_MAX_SIZE (256u << 20)
 
 typedef struct gw_manifest_ref {
@@ -46,6 +49,7 @@ typedef struct gw_manifest {
 	gw_manifest_part idx;
 	char *tool;            /* "gitwal 0.1.0" */
 	gw_files files;        /* config, description, info/attributes, custom_hooks/; none in older manifests */
+	gw_pool_dep pool;      /* a pooled member's pool (version 2); repository NULL when not pooled */
 } gw_manifest;
 
 /* Serialise to a malloc'd JSON text. */

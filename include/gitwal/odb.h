@@ -125,4 +125,15 @@ int gw_tree_next(gw_tree_iter *it, gw_tree_entry *e);
 /* What an entry's mode says it points to: blob, tree or commit (a submodule: in another repository). */
 gw_object_t gw_tree_entry_type(uint32_t mode);
 
+/*
+ * One step of a walk: read oid and call cb for each object it links to (a
+ * commit's tree, then its parents; a tree's entries, submodules left out:
+ * they live elsewhere; a tag's target). `parent` is set for a commit's
+ * parent and a tag's target (what a bundle may name as a prerequisite),
+ * `blob` when a tree entry says blob. A blob links to nothing. *type (or
+ * NULL) gets oid's type. cb returning <0 stops the walk with that code.
+ */
+typedef int (*gw_odb_link_cb)(void *payload, const unsigned char *oid, int parent, int blob);
+int gw_odb_links(gw_odb *odb, const gw_oid *oid, gw_object_t *type, gw_odb_link_cb cb, void *payload);
+
 #endif

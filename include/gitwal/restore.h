@@ -16,6 +16,16 @@
 #include "gitwal/progress.h"
 #include "gitwal/store.h"
 
+/*
+ * A run's registry of the repositories it restored (restore/pool.c): a
+ * pool is restored once per run however many members share it (DESIGN.md
+ * 19). One per run, shared by its threads; NULL in gw_restore_opts: each
+ * gw_restore_run has its own.
+ */
+typedef struct gw_restore_pools gw_restore_pools;
+int gw_restore_pools_new(gw_restore_pools **out);
+void gw_restore_pools_free(gw_restore_pools *pools);
+
 typedef struct gw_restore_opts {
 	const char *to;  /* the directory under which DIR/REL is created */
 	uint64_t lsn;    /* without until_set: the full backup at this LSN; 0: the latest */
@@ -41,6 +51,7 @@ typedef struct gw_restore_opts {
 	 * read the repository whatever extensions its own config names.
 	 */
 	int skeleton_files;
+	gw_restore_pools *pools; /* or NULL: see gw_restore_pools */
 } gw_restore_opts;
 
 /*

@@ -110,7 +110,9 @@ static int compare_live(const char *restored_root, const char *live_root, const 
 
 	memset(&ah, 0, sizeof(ah));
 	memset(&lh, 0, sizeof(lh));
-	if ((rc = gw_source_open(&arch, restored_root, rel)) < 0 || (rc = gw_source_open(&live, live_root, rel)) < 0 ||
+	/* Only refs are read: a pooled member is compared as any other (its pool restored beside it). */
+	if ((rc = gw_source_open_pooled(&arch, restored_root, rel)) < 0 ||
+	    (rc = gw_source_open_pooled(&live, live_root, rel)) < 0 ||
 	    (rc = gw_source_read_refs(arch, &ar, &an, &ah)) < 0 || (rc = gw_source_read_refs(live, &lr, &ln, &lh)) < 0)
 		goto out;
 	/* Both lists are sorted by name: one merge pass. */
@@ -186,6 +188,7 @@ int gw_audit_deep_repo(gw_store *store, const char *rel, const gw_audit_opts *op
 	ro.skeleton_files = 1;
 	if (gw_restore_run(store, scratch_index, rel, &ro, &res) < 0) {
 		gw_restore_result_dispose(&res);
+		gw_remove_tree(to); /* a pool restored for a member that failed */
 		if (res.skipped) {
 			/* Deleted, as the archive says: it lags only if the repository is back. */
 			if (opts->live_root && live_exists(opts->live_root, rel)) {
@@ -228,6 +231,7 @@ int gw_audit_deep_repo(gw_store *store, const char *rel, const gw_audit_opts *op
 	}
 out:
 	gw_restore_result_dispose(&res);
-	gw_remove_tree(path);
+	/* The repository, and a pooled member's pool restored with it (its fsck read the member through it). */
+	gw_remove_tree(to);
 	return rc;
 }

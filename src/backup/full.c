@@ -23,6 +23,13 @@
  *
  * Bytes flow once: pack splicer (SHA-1) -> async hand-off to a second thread ->
  * SHA-256 filter -> store writer.
+ *
+ * A member of an object pool (DESIGN.md 19), when the caller accepts one:
+ * the pool is backed up first, as a repository of its own; the member's
+ * bundle then splices its own packs and adds only the objects its refs
+ * reach that are in neither its packs nor the pool's full backup just
+ * written (read from the live pool: it got them since), and its manifest
+ * (version 2) names the pool and that full backup.
  */
 #include "gitwal/backup.h"
 #include "gitwal/error.h"
@@ -30,6 +37,12 @@
 #include "gitwal/manifest.h"
 #include "gitwal/segment.h"
 #include "backup/source.h"
+#include "gitwal/fs.h"
+#include "gitwal/odb.h"
+#include "wal/objset.h"
+#include "wal/segment_build.h"
+
+#include <unistd.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +52,13 @@
 #define BACKUP_ATTEMPTS 5
 /* Other writers taking the LSN this many times in a row is not a race but a storm. */
 #define CLAIM_ATTEMPTS 16
+
+/* A pooled member's pool, as archived just before it (DESIGN.md 19). */
+typedef struct {
+	gw_pool_dep dep;
+	char scratch[4096]; /* local files: the pool's index, the pack of objects only the live pool has */
+	gw_objset *set;     /* the pool's archived objects at dep.lsn */
+} pool_ctx;
 
 typedef struct {
 	char *keys[3];
@@ -111,8 +131,9 @@ static void ref_to_manifest(const gw_ref *r, gw_manifest_ref *m, size_t hash_len
 		gw_hex_encode(m->oid, r->oid, hash_len);
 }
 
-static int write_manifest(gw_store *store, gw_source *src, backup_parts *p, const gw_files *files, uint64_t lsn,
-			  int64_t time_us, uint64_t pack_offset, const gw_splice_stats *stats, gw_full_record *rec)
+static int write_manifest(gw_store *store, gw_source *src, backup_parts *p, const gw_files *files,
+			  const pool_ctx *pool, uint64_t lsn, int64_t time_us, uint64_t pack_offset,
+			  const gw_splice_stats *stats, gw_full_record *rec)
 {
 	gw_manifest m;
 	gw_manifest_ref *refs = NULL;
@@ -145,6 +166,8 @@ static int write_manifest(gw_store *store, gw_source *src, backup_parts *p, cons
 	gw_digest_filter_finish(&p->idx_f, m.idx.sha256);
 	m.tool = "gitwal " GITWAL_VERSION_STRING;
 	m.files = *files; /* borrowed: m is not disposed */
+	if (pool)
+		m.pool = pool->dep; /* borrowed too */
 	rc = gw_manifest_write(&m, &text, &len);
 	free(refs);
 	if (rc < 0)
@@ -157,6 +180,63 @@ static int write_manifest(gw_store *store, gw_source *src, backup_parts *p, cons
 		rec->idx_size = m.idx.size;
 	}
 	free(text);
+	return rc;
+}
+
+/*
+ * A pooled member's objects beyond its own packs: the walk from its refs
+ * over member + pool stops at the pool's archived objects; what it meets
+ * that the snapshot does not hold is in the live pool only, and goes into
+ * a pack of its own, spliced with the member's.
+ */
+static int add_pool_objects(gw_source *src, const char *root, pool_ctx *pool)
+{
+	gw_odb_options oo = {.label = src->rel, .alternates = 1, .root = root};
+	unsigned char *tips = NULL, *found = NULL;
+	char *pack_path = NULL, *idx_path = NULL, base[4200];
+	size_t ntips = 0, nfound = 0, nextra = 0, i, hl = src->hash_len;
+	gw_odb *odb = NULL;
+	int rc;
+
+	if (!(tips = malloc((src->nrefs + 1) * hl)))
+		return gw_error_set(GW_ERROR, "out of memory");
+	for (i = 0; i <= src->nrefs; i++) {
+		const gw_ref *r = i < src->nrefs ? &src->refs[i] : &src->head;
+		if (!r->dangling && (i < src->nrefs || !r->symbolic))
+			memcpy(tips + ntips++ * hl, r->oid, hl);
+	}
+	if ((rc = gw_odb_open(&odb, src->path, &oo)) < 0)
+		goto out;
+	if ((rc = gw_walk_unarchived(odb, src->rel, src->path, pool->set, tips, ntips, &found, &nfound)) < 0) {
+		/* An object git gc or a pool repack moved away mid-walk: the snapshot again. */
+		if (rc == GW_ENOTFOUND)
+			rc = gw_error_set(GW_ECHANGED, "%s", gw_error_message());
+		goto out;
+	}
+	for (i = 0; i < nfound; i++) {
+		if ((rc = gw_source_has_object(src, found + i * hl)) < 0)
+			goto out;
+		if (rc == 0)
+			memmove(found + nextra++ * hl, found + i * hl, hl);
+	}
+	rc = 0;
+	if (!nextra)
+		goto out;
+	snprintf(base, sizeof(base), "%s/pool-objects", pool->scratch);
+	if ((rc = gw_pack_write_objects(odb, found, nextra, base, &pack_path, &idx_path)) < 0 ||
+	    (rc = gw_source_add_pack(src, pack_path, idx_path)) < 0)
+		goto out;
+out:
+	/* Unlinked now: the snapshot holds them open until the splice is done. */
+	if (pack_path)
+		unlink(pack_path);
+	if (idx_path)
+		unlink(idx_path);
+	free(pack_path);
+	free(idx_path);
+	free(tips);
+	free(found);
+	gw_odb_free(odb);
 	return rc;
 }
 
@@ -178,8 +258,9 @@ static void plan_bytes(const gw_backup_opts *opts, const gw_source *src, uint64_
  * is set when another writer took the LSN first (GW_ECHANGED: try again);
  * *gave_way when opts->before_claim said not to claim (no further attempt).
  */
-static int backup_once(gw_store *store, gw_index *index, gw_source *src, const gw_backup_opts *opts,
-		       uint64_t *planned, uint64_t *claimed, int *lost, int *gave_way, gw_backup_result *res)
+static int backup_once(gw_store *store, gw_index *index, gw_source *src, const char *root, pool_ctx *pool,
+		       const gw_backup_opts *opts, uint64_t *planned, uint64_t *claimed, int *lost, int *gave_way,
+		       gw_backup_result *res)
 {
 	backup_parts p;
 	gw_splice_stats stats;
@@ -197,6 +278,8 @@ static int backup_once(gw_store *store, gw_index *index, gw_source *src, const g
 		return rc;
 	/* With the snapshot, before anything is written: a file gitwal cannot keep fails the backup here. */
 	if ((rc = gw_files_collect(&files, src->path, src->rel)) < 0)
+		goto out;
+	if (pool && (rc = add_pool_objects(src, root, pool)) < 0)
 		goto out;
 	plan_bytes(opts, src, planned);
 	if (!lsn && (rc = gw_layout_next_lsn(store, src->rel, &lsn)) < 0)
@@ -249,7 +332,7 @@ static int backup_once(gw_store *store, gw_index *index, gw_source *src, const g
 		goto out;
 	if ((rc = gw_store_writer_commit(p.bundle_w)) < 0 || (rc = gw_store_writer_commit(p.idx_w)) < 0)
 		goto out;
-	if ((rc = write_manifest(store, src, &p, &files, lsn, time_us, header_len, &stats, &rec)) < 0)
+	if ((rc = write_manifest(store, src, &p, &files, pool, lsn, time_us, header_len, &stats, &rec)) < 0)
 		goto out;
 	res->lsn = lsn;
 	res->time_us = time_us;
@@ -279,27 +362,78 @@ int gw_backup_full(gw_store *store, gw_index *index, const char *root, const cha
 	return gw_backup_full_opts(store, index, root, rel, NULL, result);
 }
 
+static void pool_dispose(pool_ctx *pool)
+{
+	gw_objset_free(pool->set);
+	if (pool->scratch[0])
+		gw_remove_tree(pool->scratch);
+	gw_pool_dep_dispose(&pool->dep);
+}
+
+/*
+ * The member's pool archived first (a full backup, so that its archived
+ * set is that backup's index: DESIGN.md 19, lsn == base_lsn), then that
+ * set read back from the store into local scratch files for the walk.
+ */
+static int pool_first(gw_store *store, gw_index *index, const char *root, const gw_source *src,
+		      const gw_backup_opts *opts, pool_ctx *pool)
+{
+	gw_backup_opts po = {.progress = opts->progress};
+	gw_backup_result pres;
+	const char *tmp = getenv("TMPDIR");
+	char *idx_key;
+	int rc;
+
+	if ((rc = gw_backup_full_opts(store, index, root, src->pool, &po, &pres)) < 0)
+		return gw_error_prefix("repository %s: its pool", src->rel);
+	if (!(pool->dep.repository = strdup(src->pool)))
+		return gw_error_set(GW_ERROR, "out of memory");
+	pool->dep.base_lsn = pool->dep.lsn = pres.lsn;
+	snprintf(pool->scratch, sizeof(pool->scratch), "%s/gitwal-pool-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(pool->scratch)) {
+		rc = gw_error_set_errno(GW_EIO, "cannot create a directory like %s", pool->scratch);
+		pool->scratch[0] = '\0';
+		return rc;
+	}
+	if (!(idx_key = gw_layout_key(src->pool, pres.lsn, GW_KEY_FULL_IDX)))
+		return gw_error_set(GW_ERROR, "out of memory");
+	if ((rc = gw_objset_open(&pool->set, pool->scratch, src->hash_len)) == 0)
+		rc = gw_objset_reset(pool->set, store, idx_key, pres.lsn);
+	free(idx_key);
+	return rc;
+}
+
 int gw_backup_full_opts(gw_store *store, gw_index *index, const char *root, const char *rel,
 			const gw_backup_opts *opts, gw_backup_result *result)
 {
 	struct timespec t0, t1;
 	gw_source *src = NULL;
+	pool_ctx pool;
 	unsigned attempts = 0, lost_claims = 0;
 	uint64_t claimed = 0, planned = 0;
 	int rc, lost, gave_way = 0;
 
 	memset(result, 0, sizeof(*result));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if ((rc = gw_source_open(&src, root, rel)) < 0)
+	memset(&pool, 0, sizeof(pool));
+	rc = opts && opts->pooled ? gw_source_open_pooled(&src, root, rel) : gw_source_open(&src, root, rel);
+	if (rc < 0)
 		return rc;
+	if (src->pool && (rc = pool_first(store, index, root, src, opts, &pool)) < 0) {
+		pool_dispose(&pool);
+		gw_source_free(src);
+		return rc;
+	}
 	/* A loose object pruned mid-copy means a gc ran, refs moved past the claim, or the LSN was taken: again. */
 	do {
-		rc = backup_once(store, index, src, opts, &planned, &claimed, &lost, &gave_way, result);
+		rc = backup_once(store, index, src, root, src->pool ? &pool : NULL, opts, &planned, &claimed, &lost,
+				 &gave_way, result);
 		attempts += src->attempts;
 		lost_claims += (unsigned)lost;
 	} while (rc == GW_ECHANGED && !gave_way &&
 		 (lost ? lost_claims < CLAIM_ATTEMPTS : ++result->attempts < BACKUP_ATTEMPTS));
 	result->attempts = attempts;
+	pool_dispose(&pool);
 	gw_source_free(src);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	result->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;

@@ -197,7 +197,7 @@ static int check_promisor_packs(gw_source *src)
  * refuses, as the archiver counts it) naming the repository and the path;
  * 0 when the file names no alternate at all (comments only: git reads none).
  */
-static int check_alternates(const gw_source *src, const char *root)
+static int check_alternates(gw_source *src, const char *root, int allow_pool)
 {
 	gw_odb_options opts = {.label = src->rel, .alternates = 1, .root = root};
 	char real_root[PATH_MAX], text[PATH_MAX];
@@ -258,7 +258,12 @@ static int check_alternates(const gw_source *src, const char *root)
 			     src->rel, dir, text);
 		goto out;
 	}
-	/* A pool gitwal could archive: refused until restore reads pooled records (DESIGN.md 19). */
+	/* A pool gitwal archives: the caller writes the member's records with it (DESIGN.md 19). */
+	if (allow_pool) {
+		rc = (src->pool = strdup(text)) ? 0 : gw_error_set(GW_ERROR, "out of memory");
+		goto out;
+	}
+	/* Where the caller does not write pooled records yet (the archiver): refused. */
 	gw_error_set(rc,
 		     "repository %s uses alternates (objects/info/alternates): its objects live in the pool %s; "
 		     "run 'git repack -a -d' in it to make it self-contained, or back up the pool repository",
@@ -275,13 +280,13 @@ out:
  * or its refs are where gitwal does not read them. GW_EUNSUPPORTED with a
  * one-line reason naming the repository.
  */
-static int check_supported(gw_source *src, const char *root)
+static int check_supported(gw_source *src, const char *root, int allow_pool)
 {
 	int rc;
 
 	if ((rc = file_nonempty(src, "objects/info/alternates")) < 0)
 		return rc;
-	if (rc && (rc = check_alternates(src, root)) < 0)
+	if (rc && (rc = check_alternates(src, root, allow_pool)) < 0)
 		return rc;
 	if ((rc = file_nonempty(src, "shallow")) < 0)
 		return rc;
@@ -296,7 +301,7 @@ static int check_supported(gw_source *src, const char *root)
 	return check_promisor_packs(src);
 }
 
-int gw_source_open(gw_source **out, const char *root, const char *rel)
+static int source_open(gw_source **out, const char *root, const char *rel, int allow_pool)
 {
 	gw_source *src;
 	struct stat st;
@@ -326,7 +331,7 @@ int gw_source_open(gw_source **out, const char *root, const char *rel)
 		goto fail;
 	}
 	/* The object format from the config, as git reads it (DESIGN.md 17): 20-byte or 32-byte ids throughout. */
-	if ((rc = check_supported(src, root)) < 0 || (rc = gw_repo_object_format(src->path, rel, &src->hash_len)) < 0)
+	if ((rc = check_supported(src, root, allow_pool)) < 0 || (rc = gw_repo_object_format(src->path, rel, &src->hash_len)) < 0)
 		goto fail;
 	src->object_format = src->hash_len == 32 ? "sha256" : "sha1";
 	if ((rc = gw_refs_reader_new(&src->reader, src->path, rel, src->hash_len)) < 0)
@@ -336,6 +341,16 @@ int gw_source_open(gw_source **out, const char *root, const char *rel)
 fail:
 	gw_source_free(src);
 	return rc;
+}
+
+int gw_source_open(gw_source **out, const char *root, const char *rel)
+{
+	return source_open(out, root, rel, 0);
+}
+
+int gw_source_open_pooled(gw_source **out, const char *root, const char *rel)
+{
+	return source_open(out, root, rel, 1);
 }
 
 /* Every ref and HEAD (see refs_read.c), as arrays owning their strings. */
@@ -524,7 +539,7 @@ static int list_loose(gw_source *src)
 	return 0;
 }
 
-static int have_object(gw_source *src, const unsigned char *oid)
+int gw_source_has_object(gw_source *src, const unsigned char *oid)
 {
 	gw_loose_source key;
 	size_t i;
@@ -538,6 +553,33 @@ static int have_object(gw_source *src, const unsigned char *oid)
 	memset(&key, 0, sizeof(key));
 	memcpy(key.oid, oid, src->hash_len);
 	return src->nloose && bsearch(&key, src->loose, src->nloose, sizeof(*src->loose), loose_cmp) != NULL;
+}
+
+int gw_source_add_pack(gw_source *src, const char *pack_path, const char *idx_path)
+{
+	gw_pack_source *packs, *p;
+	struct stat st;
+	size_t i;
+	int rc;
+	if (!(packs = realloc(src->packs, (src->npacks + 1) * sizeof(*packs))))
+		return gw_error_set(GW_ERROR, "out of memory");
+	src->packs = packs;
+	p = &packs[src->npacks];
+	memset(p, 0, sizeof(*p));
+	p->pack_fd = p->idx_fd = -1;
+	src->npacks++;
+	/* The array moved: each index names its pack by the name the pack owns. */
+	for (i = 0; i + 1 < src->npacks; i++)
+		packs[i].idx.name = packs[i].name;
+	if (!(p->name = strdup(pack_path)))
+		return gw_error_set(GW_ERROR, "out of memory");
+	if ((p->idx_fd = open(idx_path, O_RDONLY | O_CLOEXEC)) < 0 ||
+	    (p->pack_fd = open(pack_path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(p->pack_fd, &st) < 0)
+		return gw_error_set_errno(GW_EIO, "repository %s: cannot open pack %s", src->rel, pack_path);
+	p->pack_size = (uint64_t)st.st_size;
+	if ((rc = gw_idx_open(&p->idx, p->idx_fd, p->name, src->hash_len, 1)) < 0)
+		return gw_error_prefix("repository %s", src->rel);
+	return 0;
 }
 
 void gw_source_release_snapshot(gw_source *src)
@@ -598,9 +640,10 @@ static int snapshot_once(gw_source *src)
 		char hex[GW_HEX_MAX];
 		if (src->refs[i].dangling)
 			continue;
-		if ((rc = have_object(src, src->refs[i].oid)) < 0)
+		if ((rc = gw_source_has_object(src, src->refs[i].oid)) < 0)
 			goto out;
-		if (rc == 0) {
+		/* A pooled member's tip may be in its pool: the backup's walk reads it there. */
+		if (rc == 0 && !src->pool) {
 			gw_hex_encode(hex, src->refs[i].oid, src->hash_len);
 			rc = gw_error_set(GW_ECHANGED, "repository %s: %s points to %s, which is not in the repository",
 					  src->rel, src->refs[i].name, hex);
@@ -642,6 +685,7 @@ void gw_source_free(gw_source *src)
 		return;
 	gw_source_release_snapshot(src);
 	gw_refs_reader_free(src->reader);
+	free(src->pool);
 	free(src->rel);
 	free(src->path);
 	free(src);

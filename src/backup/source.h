@@ -14,6 +14,7 @@ typedef struct gw_source {
 	char *path;
 	size_t hash_len;
 	const char *object_format;
+	char *pool;             /* opened with gw_source_open_pooled: its pool's path under the root, or NULL */
 	gw_refs_reader *reader; /* its refs (packed-refs parsed once while unchanged) */
 	/* the snapshot */
 	gw_ref *refs; /* sorted by name, HEAD excluded */
@@ -28,6 +29,16 @@ typedef struct gw_source {
 
 /* Validate rel under root and open it (GW_ENOTFOUND, GW_EINVALID, GW_EUNSUPPORTED). */
 int gw_source_open(gw_source **out, const char *root, const char *rel);
+/*
+ * The same, but a member of an object pool whose alternates DESIGN.md 19
+ * accepts is opened, with src->pool set, instead of refused; the snapshot
+ * then lets a tip be in the pool.
+ */
+int gw_source_open_pooled(gw_source **out, const char *root, const char *rel);
+/* 1 when the snapshot's own packs or loose objects hold oid, 0 when not, <0 on error. */
+int gw_source_has_object(gw_source *src, const unsigned char *oid);
+/* One more pack (and its index) for the splice, in the snapshot until it is released. */
+int gw_source_add_pack(gw_source *src, const char *pack_path, const char *idx_path);
 /*
  * Take the snapshot (refs read before and after the objects are opened must
  * agree, and every tip must be present), retrying while the repository

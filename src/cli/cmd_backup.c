@@ -27,7 +27,7 @@ static void backup_one(size_t i, void *payload)
 {
 	backup_run *run = payload;
 	gw_backup_result res;
-	gw_backup_opts opts = {.progress = &run->counters};
+	gw_backup_opts opts = {.progress = &run->counters, .pooled = 1};
 	const char *rel = run->repos[i];
 	int rc;
 	GW_PROGRESS_ADD(&run->counters, started, 1);
@@ -86,8 +86,12 @@ const gw_cli_spec gw_cmd_backup_spec = {
 		"Prints one line per repository: 'ok REL lsn=N ...' or 'failed REL: reason'.\n"
 		"Exit status 1 if any repository failed (the others are still backed up).\n"
 		"Refused (failed, with the reason), as no faithful copy of them can be made:\n"
-		"repositories using alternates, shallow clones, partial clones, reftable\n"
-		"repositories, and any Git extension (extensions.*) gitwal does not understand.\n"
+		"alternates that leave the root, loop or name no repository under it, shallow\n"
+		"clones, partial clones, reftable repositories, and any Git extension\n"
+		"(extensions.*) gitwal does not understand.\n"
+		"A fork linked to an object pool under the root (objects/info/alternates) is\n"
+		"backed up after its pool (a full backup of the pool first), keeping only the\n"
+		"objects the pool's backup does not hold; its manifest names the pool.\n"
 		"SHA-256 repositories are backed up (a v3 bundle, 32-byte ids throughout).\n",
 	.flags = GW_CLI_OPERANDS,
 };

@@ -271,6 +271,9 @@ const gw_cli_spec gw_cmd_restore_spec = {
 		"                      [--store URL] [--index FILE]\n"
 		"\n"
 		"Restore each selected repository into DIR/REL as a bare repository.\n"
+		"A fork backed up with its object pool gets the pool restored too, as of the\n"
+		"same time, into DIR/POOL (once per run, however many forks share it), and an\n"
+		"objects/info/alternates naming it by a relative path.\n"
 		"\n",
 	.options = options,
 	.column = 18,
@@ -360,6 +363,11 @@ int gw_cmd_restore(int argc, char **argv)
 		}
 	}
 	o.run.cli = cli;
+	/* One registry for the run: a pool shared by members is restored once (DESIGN.md 19). */
+	if (!o.run.opts.dry_run && gw_restore_pools_new(&o.run.opts.pools) < 0) {
+		rc = gw_cli_fail("restore");
+		goto out;
+	}
 	pthread_mutex_init(&o.run.lock, NULL);
 	gw_progress_phase(&o.run.counters, "repositories", o.run.count);
 	o.run.progress = gw_progress_start("restore", (gw_progress_mode)o.progress, cli->store, &o.run.counters);
@@ -370,6 +378,7 @@ int gw_cmd_restore(int argc, char **argv)
 		o.run.failed, o.run.skipped, o.run.damaged, o.to);
 	rc = o.run.failed || o.run.damaged ? 1 : 0;
 out:
+	gw_restore_pools_free(o.run.opts.pools);
 	gw_sync_report_dispose(&o.run.report);
 	gw_repo_list_free(o.run.repos, o.run.count);
 	free(o.to);

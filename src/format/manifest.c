@@ -46,12 +46,19 @@ int gw_manifest_write(const gw_manifest *m, char **out, size_t *len)
 	json_object_set_new(bundle, "objects", json_integer((json_int_t)m->objects));
 	json_object_set_new(bundle, "pack_checksum", json_string(m->pack_checksum));
 	root = json_pack("{s:s, s:i, s:s, s:I, s:I, s:s, s:s, s:s, s:o, s:o, s:{s:o, s:o}}", "magic",
-			 GW_MANIFEST_MAGIC, "version", GW_MANIFEST_VERSION, "repository", m->repository, "lsn",
+			 GW_MANIFEST_MAGIC, "version", m->pool.repository ? GW_MANIFEST_VERSION_POOL : GW_MANIFEST_VERSION, "repository", m->repository, "lsn",
 			 (json_int_t)m->lsn, "time_us", (json_int_t)m->time_us, "time", when, "object_format",
 			 m->object_format, "tool", m->tool ? m->tool : "gitwal", "head", ref_json(&m->head), "refs",
 			 refs, "parts", "bundle", bundle, "idx", part_json(&m->idx));
 	if (!root)
 		return gw_error_set(GW_ERROR, "cannot build the manifest of %s", m->repository);
+	if (m->pool.repository) {
+		json_t *pool = gw_pool_dep_json(&m->pool);
+		if (!pool || json_object_set_new(root, "pool", pool) < 0) {
+			json_decref(root);
+			return gw_error_set(GW_ERROR, "out of memory");
+		}
+	}
 	if (m->files.n) {
 		json_t *files;
 		int rc;
@@ -161,7 +168,7 @@ int gw_manifest_parse(gw_manifest *m, const char *buf, size_t len, const char *w
 	json_error_t jerr;
 	json_t *root, *v, *refs, *parts, *bundle;
 	const char *s;
-	uint64_t version;
+	uint64_t version, format;
 	size_t i;
 	int rc = 0;
 
@@ -182,12 +189,13 @@ int gw_manifest_parse(gw_manifest *m, const char *buf, size_t len, const char *w
 	}
 	if ((rc = get_uint(&p, root, "version", &version)) < 0)
 		goto out;
-	if (version != GW_MANIFEST_VERSION) {
+	if (version != GW_MANIFEST_VERSION && version != GW_MANIFEST_VERSION_POOL) {
 		rc = gw_error_set(GW_EVERSION,
-				  "manifest %s has format version %llu; this gitwal reads version %d (upgrade gitwal)",
-				  what, (unsigned long long)version, GW_MANIFEST_VERSION);
+				  "manifest %s has format version %llu; this gitwal reads versions %d and %d (upgrade gitwal)",
+				  what, (unsigned long long)version, GW_MANIFEST_VERSION, GW_MANIFEST_VERSION_POOL);
 		goto out;
 	}
+	format = version; /* version is reused below */
 	if ((rc = get_string(&p, root, "repository", &s, 1)) < 0)
 		goto out;
 	if (gw_repo_path_check(s) < 0) {
@@ -260,6 +268,15 @@ int gw_manifest_parse(gw_manifest *m, const char *buf, size_t len, const char *w
 	}
 	if ((v = json_object_get(root, "files")) && (rc = gw_files_from_json(&m->files, v, what)) < 0)
 		goto out;
+	/* A pooled member's record and no other is version 2: either without the other is damage. */
+	v = json_object_get(root, "pool");
+	if ((format == GW_MANIFEST_VERSION_POOL) != (v != NULL)) {
+		rc = gw_error_set(GW_ECORRUPT, "manifest %s: version %llu %s field 'pool'", what,
+				  (unsigned long long)format, v ? "with" : "without");
+		goto out;
+	}
+	if (v && (rc = gw_pool_dep_parse(&m->pool, v, m->repository, what)) < 0)
+		goto out;
 out:
 	json_decref(root);
 	if (rc < 0)
@@ -285,5 +302,6 @@ void gw_manifest_dispose(gw_manifest *m)
 	free(m->idx.key);
 	free(m->tool);
 	gw_files_dispose(&m->files);
+	gw_pool_dep_dispose(&m->pool);
 	memset(m, 0, sizeof(*m));
 }

@@ -130,3 +130,49 @@ gw_object_t gw_tree_entry_type(uint32_t mode)
 		return GW_OBJECT_INVALID;
 	}
 }
+
+int gw_odb_links(gw_odb *odb, const gw_oid *oid, gw_object_t *type_out, gw_odb_link_cb cb, void *payload)
+{
+	gw_object_t type;
+	unsigned char *data = NULL;
+	size_t len;
+	int rc;
+	if ((rc = gw_odb_read(odb, oid, &type, &data, &len)) < 0)
+		return rc;
+	if (type_out)
+		*type_out = type;
+	switch (type) {
+	case GW_OBJECT_COMMIT: {
+		gw_commit_links c;
+		size_t i;
+		if ((rc = gw_commit_parse(&c, data, len, oid)) < 0)
+			break;
+		rc = cb(payload, c.tree.id, 0, 0);
+		for (i = 0; rc == 0 && i < c.nparents; i++)
+			rc = cb(payload, c.parents[i].id, 1, 0);
+		gw_commit_links_dispose(&c);
+		break;
+	}
+	case GW_OBJECT_TREE: {
+		gw_tree_iter it;
+		gw_tree_entry e;
+		gw_tree_iter_init(&it, data, len, oid);
+		while (rc == 0 && (rc = gw_tree_next(&it, &e)) == 1) {
+			gw_object_t t = gw_tree_entry_type(e.mode);
+			rc = t == GW_OBJECT_COMMIT ? 0 : cb(payload, e.oid.id, 0, t == GW_OBJECT_BLOB);
+		}
+		break;
+	}
+	case GW_OBJECT_TAG: {
+		gw_oid target;
+		gw_object_t t;
+		if ((rc = gw_tag_parse(&target, &t, data, len, oid)) == 0)
+			rc = cb(payload, target.id, 1, 0);
+		break;
+	}
+	default:
+		break;
+	}
+	free(data);
+	return rc < 0 ? rc : 0;
+}

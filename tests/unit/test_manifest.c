@@ -309,13 +309,49 @@ static void test_reject_syntax(void **state)
 	}
 }
 
+/* A pooled member's manifest (DESIGN.md 19): version 2 with "pool", round trip and each half alone refused. */
+static void test_pool(void **state)
+{
+	gw_manifest in, out;
+	json_t *root;
+	char *text;
+	size_t len;
+	(void)state;
+	sample(&in, 0);
+	in.pool.repository = "@pools/ab/cd/x.git";
+	in.pool.base_lsn = 40;
+	in.pool.lsn = 57;
+	assert_int_equal(gw_manifest_write(&in, &text, &len), 0);
+	assert_non_null(strstr(text, "\"version\":2"));
+	assert_non_null(strstr(text, "\"pool\":{\"repository\":\"@pools/ab/cd/x.git\",\"base_lsn\":40,\"lsn\":57}"));
+	assert_int_equal(gw_manifest_parse(&out, text, len, WHAT), 0);
+	assert_string_equal(out.pool.repository, "@pools/ab/cd/x.git");
+	assert_int_equal(out.pool.base_lsn, 40);
+	assert_int_equal(out.pool.lsn, 57);
+	gw_manifest_dispose(&out);
+	/* Version 1 with a pool: an old writer never wrote it, so it is damage. */
+	root = json_loadb(text, len, 0, NULL);
+	assert_non_null(root);
+	json_object_set_new(root, "version", json_integer(1));
+	expect_reject(root, GW_ECORRUPT, "version 1 with field 'pool'");
+	/* The pool's own checks (test_pool.c), named as the manifest's field. */
+	root = json_loadb(text, len, 0, NULL);
+	json_object_set_new(json_object_get(root, "pool"), "lsn", json_integer(3));
+	expect_reject(root, GW_ECORRUPT, "'pool.base_lsn'");
+	root = json_loadb(text, len, 0, NULL);
+	json_object_set_new(json_object_get(root, "pool"), "repository", json_string("g/r.git"));
+	expect_reject(root, GW_ECORRUPT, "'pool.repository'");
+	free(text);
+}
+
 static void test_reject_header_fields(void **state)
 {
 	(void)state;
 	set_field("", "magic", json_string("gitwal-full-backupX"), GW_ECORRUPT, "magic");
 	set_field("", "magic", NULL, GW_ECORRUPT, "'magic'");
 	set_field("", "magic", json_integer(1), GW_ECORRUPT, "'magic'");
-	set_field("", "version", json_integer(2), GW_EVERSION, "version 2");
+	set_field("", "version", json_integer(3), GW_EVERSION, "version 3");
+	set_field("", "version", json_integer(2), GW_ECORRUPT, "version 2 without field 'pool'");
 	set_field("", "version", json_integer(0), GW_EVERSION, "version 0");
 	set_field("", "version", json_string("1"), GW_ECORRUPT, "'version'");
 	set_field("", "version", json_integer(-1), GW_ECORRUPT, "'version'");
@@ -507,6 +543,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip_sha256),
 		cmocka_unit_test(test_roundtrip_edges),
 		cmocka_unit_test(test_reject_syntax),
+		cmocka_unit_test(test_pool),
 		cmocka_unit_test(test_reject_header_fields),
 		cmocka_unit_test(test_reject_refs),
 		cmocka_unit_test(test_reject_missing_head_names_head),

@@ -1,0 +1,176 @@
+/*
+ * Restoring object pools with their members (DESIGN.md 19): a member's full
+ * backup names its pool and the pool's LSN whose objects it left out, so the
+ * member is restored together with the pool, once per run however many
+ * members share it (a run's registry: every repository restored in the run
+ * registers there, so a pool named with --repo too is not restored twice,
+ * and a second thread wanting it waits for the first), and the member's
+ * objects/info/alternates names the restored pool by a relative path.
+ */
+#include "restore/restore_internal.h"
+#include "gitwal/error.h"
+#include "gitwal/fs.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct {
+	char *rel;
+	int done;            /* 0 while a thread restores it */
+	int rc;              /* its outcome, and the message of a failure */
+	char message[1024];
+	gw_restore_result res; /* lsn, full_lsn and the counts; no gaps nor end refs */
+} run_entry;
+
+struct gw_restore_pools {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	run_entry *e;
+	size_t n, cap;
+};
+
+int gw_restore_pools_new(gw_restore_pools **out)
+{
+	gw_restore_pools *r = calloc(1, sizeof(*r));
+	*out = NULL;
+	if (!r)
+		return gw_error_set(GW_ERROR, "out of memory");
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	*out = r;
+	return 0;
+}
+
+void gw_restore_pools_free(gw_restore_pools *r)
+{
+	size_t i;
+	if (!r)
+		return;
+	for (i = 0; i < r->n; i++)
+		free(r->e[i].rel);
+	free(r->e);
+	pthread_mutex_destroy(&r->lock);
+	pthread_cond_destroy(&r->cond);
+	free(r);
+}
+
+static run_entry *find(gw_restore_pools *r, const char *rel)
+{
+	size_t i;
+	for (i = 0; i < r->n; i++)
+		if (!strcmp(r->e[i].rel, rel))
+			return &r->e[i];
+	return NULL;
+}
+
+/*
+ * 1: rel is this thread's to restore (registered as running); 0: it was
+ * restored in this run already (waited for): *res and the return of its
+ * restore are its outcome's.
+ */
+int gw_restore__pools_claim(gw_restore_pools *r, const char *rel, gw_restore_result *res, int *rc)
+{
+	run_entry *e;
+	int mine = 0;
+	pthread_mutex_lock(&r->lock);
+	while ((e = find(r, rel)) && !e->done)
+		pthread_cond_wait(&r->cond, &r->lock);
+	if (e) {
+		*res = e->res;
+		*rc = e->rc;
+		if (e->rc < 0)
+			gw_error_set(e->rc, "%s", e->message);
+	} else if (r->n == r->cap && !(r->e = realloc(r->e, (r->cap = r->cap ? 2 * r->cap : 16) * sizeof(*r->e)))) {
+		*rc = gw_error_set(GW_ERROR, "out of memory");
+		r->n = r->cap = 0;
+	} else if (!(r->e[r->n].rel = strdup(rel))) {
+		*rc = gw_error_set(GW_ERROR, "out of memory");
+	} else {
+		r->e[r->n].done = 0;
+		r->n++;
+		mine = 1;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return mine;
+}
+
+void gw_restore__pools_done(gw_restore_pools *r, const char *rel, int rc, const gw_restore_result *res)
+{
+	run_entry *e;
+	pthread_mutex_lock(&r->lock);
+	if ((e = find(r, rel))) {
+		e->done = 1;
+		e->rc = rc;
+		e->res = *res;
+		e->res.gaps = NULL;
+		e->res.ngaps = 0;
+		e->res.end_refs = NULL;
+		e->res.nend_refs = 0;
+		if (rc < 0)
+			snprintf(e->message, sizeof(e->message), "%s", gw_error_message());
+	}
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/*
+ * The pool's full backup at the member's base_lsn, installed beside the
+ * pool's own pack: the member relies on that generation, and the pool was
+ * restored in a later one (DESIGN.md 19). Held under the registry's lock:
+ * two members wanting the same generation install it once.
+ */
+static int add_generation(gw_store *store, gw_index *index, gw_restore_pools *r, const gw_restore_opts *opts,
+			  const char *pool_dir, const gw_pool_dep *dep)
+{
+	gw_restore_opts po = *opts;
+	gw_restore_plan p;
+	char name[128], path[4400];
+	struct stat st;
+	int rc;
+	po.until_set = 0;
+	po.lsn = dep->base_lsn;
+	pthread_mutex_lock(&r->lock);
+	if ((rc = gw_restore__plan(store, index, dep->repository, &po, &p)) == 0) {
+		snprintf(path, sizeof(path), "%s/objects/pack/pack-%s.pack", pool_dir, p.m.pack_checksum);
+		if (stat(path, &st) < 0)
+			rc = gw_restore__build_full_pack(store, &p.m, pool_dir, name, sizeof(name));
+	}
+	gw_restore__plan_dispose(&p);
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+int gw_restore__pool(gw_store *store, gw_index *index, const char *member, const gw_restore_opts *opts,
+		     const gw_pool_dep *dep, char *pool_dir, size_t pool_dir_size)
+{
+	gw_restore_opts po = *opts;
+	gw_restore_result res;
+	int rc;
+
+	if (snprintf(pool_dir, pool_dir_size, "%s/%s", opts->to, dep->repository) >= (int)pool_dir_size)
+		return gw_error_set(GW_EINVALID, "repository %s: its pool's path is too long", member);
+	if (!opts->until_set)
+		po.lsn = dep->base_lsn; /* the member's full backup alone: the pool's it was written against */
+	po.dry_run = 0;
+	rc = gw_restore_run(store, index, dep->repository, &po, &res);
+	gw_restore_result_dispose(&res);
+	if (rc < 0)
+		return gw_error_prefix("repository %s: its pool %s (LSN %llu)", member, dep->repository,
+				       (unsigned long long)dep->lsn);
+	if (res.full_lsn == dep->base_lsn && dep->lsn <= res.lsn)
+		return 0;
+	/* Another generation of the pool: the member's is added when its full backup alone is what it needs. */
+	if (dep->lsn == dep->base_lsn)
+		return add_generation(store, index, opts->pools, opts, pool_dir, dep) < 0
+			       ? gw_error_prefix("repository %s: its pool %s (LSN %llu)", member, dep->repository,
+						 (unsigned long long)dep->lsn)
+			       : 0;
+	return gw_error_set(GW_EUNSUPPORTED,
+			    "repository %s: its pool %s was restored at LSN %llu (full backup %llu); the member needs "
+			    "LSN %llu of the pool's generation %llu, which this gitwal does not rebuild",
+			    member, dep->repository, (unsigned long long)res.lsn, (unsigned long long)res.full_lsn,
+			    (unsigned long long)dep->lsn, (unsigned long long)dep->base_lsn);
+}

@@ -1,0 +1,155 @@
+# Object pools (DESIGN.md 19), GitLab's layout: a source repository, a pool made from it
+# (git clone --bare, refreshed by fetching from the source), two forks linked to the pool by
+# a relative and by an absolute alternates path, repacked local-only. 'gitwal backup' of a
+# fork backs up the pool first and keeps only the fork's own objects (manifest version 2,
+# its "pool"); restore of a fork (latest and --until, alone and with the rest) restores the
+# pool once and writes the fork's alternates relative to it: refs and HEAD exact and
+# 'git fsck --connectivity-only' clean at each step, also after the pool's repack, pushes to
+# forks and source, and a fork deleted.
+source "$(dirname "$0")/lib.sh"
+
+R=$T/root
+SRC=@hashed/aa/bb/src.git P=@pools/5f/9a/pool.git F1=@hashed/cc/dd/f1.git F2=@hashed/ee/ff/f2.git
+mkdir -p "$R/@hashed/aa/bb" "$R/@hashed/cc/dd" "$R/@hashed/ee/ff" "$R/@pools/5f/9a"
+make_repo "$SRC" 4
+git clone -q --bare "$R/$SRC" "$R/$P"
+git -C "$R/$P" repack -q -a -d
+# Forks: clones of the source linked to the pool as Gitaly links them, then repacked local-only.
+link_fork() {
+  local fork=$1 alt=$2
+  git clone -q --bare "$R/$SRC" "$R/$fork"
+  echo "$alt" > "$R/$fork/objects/info/alternates"
+  git -C "$R/$fork" repack -q -a -d -l
+}
+link_fork "$F1" "../../../../../$P/objects"
+link_fork "$F2" "$R/$P/objects"
+
+# push_to REL [BRANCH]: one commit on BRANCH (main) of REL, made in a scratch clone.
+push_to() {
+  local rel=$1 branch=${2:-main} w=$T/w.$RANDOM$RANDOM
+  git clone -q "$R/$rel" "$w" 2>/dev/null
+  git -C "$w" checkout -q -B "$branch"
+  echo "$rel $branch $RANDOM" >> "$w/file.txt"
+  git -C "$w" add file.txt
+  git -C "$w" commit -qm "to $rel $branch"
+  git -C "$w" push -q origin "$branch"
+  rm -rf "$w"
+}
+
+# The store's directory of REL: its key prefix, '@' percent-encoded too.
+store_dir() { printf '%s/repos/%s' "$GITWAL_STATE_DIR/store" "$(enc_rel "$1" | sed 's/@/%40/g')"; }
+# manifest_field REL LSN EXPR: a Python expression over REL's manifest at LSN, m.
+manifest_field() {
+  python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' \
+    "$(store_dir "$1")/$(printf '%020d' "$2").full.manifest" "$3"
+}
+
+# check_restored DIR REL STATE: REL under DIR has STATE's refs and HEAD, and is connectivity-clean
+# (a fork through its alternates, which must be relative and name the pool under DIR).
+check_restored() {
+  local dir=$1 rel=$2 state=$3
+  diff <(cat "$state") <(repo_state "$dir/$rel") >&2 || fail "$rel in $dir: refs or HEAD differ"
+  git -C "$dir/$rel" fsck --connectivity-only --no-progress >/dev/null 2>"$T/fsck.err" ||
+    fail "$rel in $dir: fsck --connectivity-only: $(cat "$T/fsck.err")"
+  if [ "$rel" = "$F1" ] || [ "$rel" = "$F2" ]; then
+    [ "$(cat "$dir/$rel/objects/info/alternates")" = "../../../../../$P/objects" ] ||
+      fail "$rel in $dir: alternates $(cat "$dir/$rel/objects/info/alternates")"
+  fi
+}
+
+declare -A AT STATE
+n=0
+# step NAME: back up the forks (which back up the pool first) and the source; remember the time and states.
+step() {
+  local rel out
+  n=$((n + 1))
+  for rel in "$F1" "$F2" "$SRC"; do
+    [ -d "$R/$rel" ] || continue
+    out=$(backup_ok "$rel")
+    grep -q "^ok $rel " <<<"$out" || fail "step $1: backup $rel: $out"
+  done
+  AT[$n]=$(pitr_now_us)
+  for rel in "$F1" "$F2" "$SRC" "$P"; do
+    STATE[$n,$rel]=$T/state.$n.${rel//\//_}
+    live_state "$R/$rel" > "${STATE[$n,$rel]}"
+  done
+  pass "step $n ($1) archived"
+}
+
+step "forks linked, nothing of their own"
+# The fork's manifest names the pool's full backup written just before it, and holds no object the pool had.
+m1=$(ls "$(store_dir "$F1")" | grep -c 'full.manifest$')
+[ "$m1" -eq 1 ] || fail "one full backup of $F1 expected: $m1"
+[ "$(manifest_field "$F1" 1 'm["version"]')" = 2 ] || fail "$F1: manifest version"
+[ "$(manifest_field "$F1" 1 'm["pool"]["repository"]')" = "$P" ] || fail "$F1: pool field"
+[ "$(manifest_field "$F1" 1 'm["pool"]["lsn"] == m["pool"]["base_lsn"] >= 1')" = True ] || fail "$F1: pool LSNs"
+[ "$(manifest_field "$F1" 1 'm["parts"]["bundle"]["objects"]')" = 0 ] || fail "$F1: objects the pool holds were stored"
+[ "$(manifest_field "$SRC" 1 'm["version"]')" = 1 ] || fail "$SRC: an unpooled manifest is version 1"
+pass "a linked fork's manifest is version 2, names the pool's full backup, and stores none of its objects"
+
+push_to "$F1" main
+push_to "$F1" feature
+push_to "$F2" topic
+git -C "$R/$F2" symbolic-ref HEAD refs/heads/topic
+step "pushes to the forks"
+[ "$(manifest_field "$F1" 2 'm["parts"]["bundle"]["objects"]')" -gt 0 ] || fail "$F1: its own objects were not stored"
+[ "$(manifest_field "$F1" 2 'm["parts"]["bundle"]["objects"]')" -le 9 ] || fail "$F1: more than its own objects"
+
+push_to "$SRC" main
+git -C "$R/$P" fetch -q "$R/$SRC" '+refs/*:refs/*'
+git -C "$R/$P" repack -q -a -d
+# An object only the live pool has when the fork is backed up is written into the fork's bundle:
+# a fork fetching the source's new commit (objects in the pool already) after the pool's backup.
+step "a push to the source, fetched into the pool and repacked"
+
+git -C "$R/$F1" fetch -q "$R/$SRC" main:refs/heads/upstream
+git -C "$R/$F1" repack -q -a -d -l
+git -C "$R/$F2" repack -q -a -d -l
+push_to "$F2" topic
+step "forks repacked local-only, a fork fetching from the source"
+
+rm -rf "${R:?}/$F2"
+step "a fork deleted"
+
+# Every step, each fork alone (its pool comes with it, once), and all of them in one run.
+for i in $(seq 1 $n); do
+  for rel in "$F1" "$F2"; do
+    [ "$(cat "${STATE[$i,$rel]}")" = DELETED ] && continue
+    d=$T/r.$i.${rel//\//_}
+    restore_ok "$d" --repo "$rel" --until "$(pitr_at "${AT[$i]}")" >/dev/null
+    check_restored "$d" "$rel" "${STATE[$i,$rel]}"
+    git -C "$d/$P" fsck --connectivity-only --no-progress >/dev/null 2>&1 || fail "step $i: the pool restored with $rel"
+    rm -rf "$d"
+  done
+  d=$T/r.$i.all
+  out=$(restore_ok "$d" --until "$(pitr_at "${AT[$i]}")")
+  [ "$(grep -c "^ok $P " <<<"$out")" -eq 1 ] || fail "step $i: the pool not restored once: $out"
+  for rel in "$F1" "$F2" "$SRC" "$P"; do
+    [ "$(cat "${STATE[$i,$rel]}")" = DELETED ] && continue
+    # The pool's refs at that time: the restore's, its objects at least the live pool's then.
+    [ "$rel" = "$P" ] && { git -C "$d/$P" fsck --connectivity-only --no-progress >/dev/null 2>&1 || fail "step $i: pool"; continue; }
+    check_restored "$d" "$rel" "${STATE[$i,$rel]}"
+  done
+  rm -rf "$d"
+  pass "step $i: each fork alone and everything together restored exactly, connectivity-clean"
+done
+
+# Latest: the deleted fork was deleted (its last record), the other one as now.
+d=$T/r.latest
+restore_ok "$d" --repo "$F1" >/dev/null
+check_restored "$d" "$F1" "${STATE[$n,$F1]}"
+pass "restore of a fork, latest, restores its pool with it"
+
+# A pool named with its fork is restored once; an existing pool target fails the fork, naming the pool.
+d=$T/r.both
+out=$(restore_ok "$d" --repo "$F1" --repo "$P")
+[ "$(grep -c "^ok " <<<"$out")" -eq 2 ] || fail "fork and pool named: $out"
+check_restored "$d" "$F1" "${STATE[$n,$F1]}"
+rm -rf "${d:?}/$F1"
+assert_fails "a fork whose pool's target exists" "repository $F1: its pool $P .*exists and is not empty" \
+  gitwal restore --to "$d" --repo "$F1"
+pass "a pool named with its fork is restored once; its existing target fails the fork, naming the pool"
+
+# The audit's deep check restores a fork with its pool and runs git fsck on it through its alternates.
+out=$(gitwal audit --deep --root "$R" --repo "$F1" --repo "$P" --repo "$SRC" 2>&1) || fail "audit --deep of the fork: $out"
+pass "audit --deep checks a fork with its pool"
