@@ -28,7 +28,7 @@
 /* Segment packs joined at a time (two descriptors each while joined). */
 #define CONSOLIDATE_BATCH 512
 
-static int write_file(const char *dir, const char *name, const char *content)
+int gw_restore__write_file(const char *dir, const char *name, const char *content)
 {
 	char path[4096];
 	size_t len = strlen(content);
@@ -77,7 +77,7 @@ static int write_refs(const char *dir, const gw_refstate *st, size_t hash_len)
 		if ((rc = gw_fs_mkdir_p(path, 0755)) < 0)
 			return rc;
 		snprintf(content, sizeof(content), "ref: %s\n", st->refs[i].symbolic);
-		if ((rc = write_file(dir, st->refs[i].name, content)) < 0)
+		if ((rc = gw_restore__write_file(dir, st->refs[i].name, content)) < 0)
 			return rc;
 	}
 	{
@@ -89,7 +89,7 @@ static int write_refs(const char *dir, const gw_refstate *st, size_t hash_len)
 			snprintf(head, sizeof(head), "%s\n", hex);
 		} else
 			snprintf(head, sizeof(head), "ref: refs/heads/master\n");
-		return write_file(dir, "HEAD", head);
+		return gw_restore__write_file(dir, "HEAD", head);
 	}
 }
 
@@ -108,12 +108,12 @@ static int make_skeleton(const char *dir, size_t hash_len)
 		if (mkdir(p, 0755) < 0)
 			return gw_error_set_errno(GW_EIO, "cannot create %s", p);
 	}
-	if ((rc = write_file(dir, "config",
+	if ((rc = gw_restore__write_file(dir, "config",
 			     hash_len == 32 ? "[core]\n\trepositoryformatversion = 1\n\tfilemode = true\n\tbare = true\n"
 					      "[extensions]\n\tobjectformat = sha256\n"
 					    : "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n")) < 0)
 		return rc;
-	return write_file(dir, "description", "Restored by gitwal\n");
+	return gw_restore__write_file(dir, "description", "Restored by gitwal\n");
 }
 
 /*
@@ -548,11 +548,17 @@ int gw_restore__build(gw_store *store, const char *rel, const gw_restore_plan *p
 		rc = consolidate_packs(dir, rel, NULL, p->m.hash_len);
 	if (rc == 0)
 		rc = check_refs_present(dir, pool_dir, p);
-	/* A pooled member reads its pool's objects through a relative path (DESIGN.md 19). */
-	if (rc == 0 && alternates) {
+	/*
+	 * A pooled member reads its pool's objects through a relative path
+	 * (DESIGN.md 19); standalone (no alternates line), it gets a copy of
+	 * those it needs instead.
+	 */
+	if (rc == 0 && pool_dir && alternates) {
 		char line[4200];
 		snprintf(line, sizeof(line), "%s\n", alternates);
-		rc = write_file(dir, "objects/info/alternates", line);
+		rc = gw_restore__write_file(dir, "objects/info/alternates", line);
+	} else if (rc == 0 && pool_dir) {
+		rc = gw_restore__standalone(dir, pool_dir, rel, &p->state, p->m.hash_len);
 	}
 	if (rc == 0)
 		rc = write_refs(dir, &p->state, p->m.hash_len);

@@ -6,16 +6,22 @@
  * registers there, so a pool named with --repo too is not restored twice,
  * and a second thread wanting it waits for the first), and the member's
  * objects/info/alternates names the restored pool by a relative path.
+ * --standalone instead restores the pool into the member's scratch
+ * directory and copies the objects the member needs from it into a second
+ * pack of the member's, which then has no alternates.
  */
 #include "restore/restore_internal.h"
 #include "gitwal/error.h"
 #include "gitwal/fs.h"
+#include "gitwal/odb.h"
+#include "wal/segment_build.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct {
 	char *rel;
@@ -132,14 +138,16 @@ static int add_generation(gw_store *store, gw_index *index, gw_restore_pools *r,
 	int rc;
 	po.until_set = 0;
 	po.lsn = dep->base_lsn;
-	pthread_mutex_lock(&r->lock);
+	if (r)
+		pthread_mutex_lock(&r->lock);
 	if ((rc = gw_restore__plan(store, index, dep->repository, &po, &p)) == 0) {
 		snprintf(path, sizeof(path), "%s/objects/pack/pack-%s.pack", pool_dir, p.m.pack_checksum);
 		if (stat(path, &st) < 0)
 			rc = gw_restore__build_full_pack(store, &p.m, pool_dir, name, sizeof(name));
 	}
 	gw_restore__plan_dispose(&p);
-	pthread_mutex_unlock(&r->lock);
+	if (r)
+		pthread_mutex_unlock(&r->lock);
 	return rc;
 }
 
@@ -173,4 +181,67 @@ int gw_restore__pool(gw_store *store, gw_index *index, const char *member, const
 			    "LSN %llu of the pool's generation %llu, which this gitwal does not rebuild",
 			    member, dep->repository, (unsigned long long)res.lsn, (unsigned long long)res.full_lsn,
 			    (unsigned long long)dep->lsn, (unsigned long long)dep->base_lsn);
+}
+
+/*
+ * --standalone: the objects dir's refs reach that its own packs do not hold
+ * (in the pool restored at pool_dir) written as a second pack of its own;
+ * the alternates used to read them are removed. A walk of the member's whole
+ * history (nothing is archived to stop at): the cost of a self-contained copy.
+ */
+int gw_restore__standalone(const char *dir, const char *pool_dir, const char *rel, const gw_refstate *st,
+			   size_t hash_len)
+{
+	gw_odb_options linked_o = {.label = rel, .alternates = 1}, own_o = {.label = rel};
+	gw_odb *linked = NULL, *own = NULL;
+	gw_objset *empty = NULL;
+	unsigned char *tips = NULL, *found = NULL;
+	char path[4400], line[4400], *pack_path = NULL, *idx_path = NULL;
+	size_t ntips = 0, nfound = 0, nneed = 0, i;
+	int rc;
+
+	snprintf(line, sizeof(line), "%s/objects\n", pool_dir);
+	if ((rc = gw_restore__write_file(dir, "objects/info/alternates", line)) < 0)
+		return rc;
+	if (!(tips = malloc((st->nrefs + 1) * hash_len))) {
+		rc = gw_error_set(GW_ERROR, "out of memory");
+		goto out;
+	}
+	for (i = 0; i <= st->nrefs; i++) {
+		const gw_ref *r = i < st->nrefs ? &st->refs[i] : &st->head;
+		if (r->name && !r->symbolic && !r->dangling)
+			memcpy(tips + ntips++ * hash_len, r->oid, hash_len);
+	}
+	snprintf(path, sizeof(path), "%s/.gitwal-standalone-set", dir);
+	if ((rc = gw_odb_open(&linked, dir, &linked_o)) < 0 || (rc = gw_odb_open(&own, dir, &own_o)) < 0 ||
+	    (rc = gw_objset_open(&empty, path, hash_len)) < 0)
+		goto out;
+	if ((rc = gw_walk_unarchived(linked, rel, dir, empty, tips, ntips, &found, &nfound)) < 0)
+		goto out;
+	for (i = 0; i < nfound; i++) {
+		gw_oid oid;
+		gw_oid_from_raw(&oid, found + i * hash_len, hash_len);
+		if ((rc = gw_odb_exists(own, &oid)) < 0)
+			goto out;
+		if (rc == 0)
+			memmove(found + nneed++ * hash_len, found + i * hash_len, hash_len);
+	}
+	rc = 0;
+	snprintf(path, sizeof(path), "%s/objects/pack/pack", dir);
+	if (nneed && (rc = gw_pack_write_objects(linked, found, nneed, path, &pack_path, &idx_path)) < 0)
+		goto out;
+out:
+	gw_objset_free(empty);
+	gw_odb_free(linked);
+	gw_odb_free(own);
+	free(tips);
+	free(found);
+	free(pack_path);
+	free(idx_path);
+	snprintf(path, sizeof(path), "%s/.gitwal-standalone-set", dir);
+	gw_remove_tree(path);
+	snprintf(path, sizeof(path), "%s/objects/info/alternates", dir);
+	if (unlink(path) < 0 && rc == 0)
+		rc = gw_error_set_errno(GW_EIO, "repository %s: cannot remove %s", rel, path);
+	return rc;
 }

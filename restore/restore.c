@@ -31,9 +31,9 @@
 static int build_and_install(gw_store *store, gw_index *index, const char *rel, const gw_restore_opts *opts,
 			     const gw_restore_plan *p)
 {
-	char target[4096], tmp[4300], pool_dir[4096] = "", *alternates = NULL;
+	char target[4096], tmp[4300], pool_dir[4096] = "", pool_root[4400] = "", *alternates = NULL;
 	int rc, replace;
-	if (p->m.pool.repository &&
+	if (p->m.pool.repository && !opts->standalone &&
 	    ((rc = gw_restore__pool(store, index, rel, opts, &p->m.pool, pool_dir, sizeof(pool_dir))) < 0 ||
 	     (rc = gw_pool_alternates_line(rel, p->m.pool.repository, &alternates)) < 0))
 		return rc;
@@ -41,8 +41,19 @@ static int build_and_install(gw_store *store, gw_index *index, const char *rel, 
 		free(alternates);
 		return rc;
 	}
-	if ((rc = gw_restore__build(store, rel, p, tmp, opts->skeleton_files, pool_dir[0] ? pool_dir : NULL,
-				    alternates)) == 0)
+	if (p->m.pool.repository && opts->standalone) {
+		/* The pool for this member only, in its scratch directory, gone before it is installed. */
+		gw_restore_opts po = *opts;
+		snprintf(pool_root, sizeof(pool_root), "%s/.gitwal-pool", tmp);
+		po.to = pool_root;
+		po.pools = NULL;
+		po.force = 0;
+		po.progress = NULL;
+		rc = gw_restore__pool(store, index, rel, &po, &p->m.pool, pool_dir, sizeof(pool_dir));
+	}
+	if (rc == 0 && (rc = gw_restore__build(store, rel, p, tmp, opts->skeleton_files, pool_dir[0] ? pool_dir : NULL,
+					       alternates)) == 0 &&
+	    (!pool_root[0] || (rc = gw_remove_tree(pool_root)) == 0))
 		rc = gw_restore__install(tmp, target, replace, rel);
 	if (rc < 0)
 		gw_remove_tree(tmp);

@@ -111,6 +111,8 @@ int gw_restore__name_pack(const char *packdir, const char *tmp_pack, const char 
 /* The repository of plan p built in dir (created empty): its objects, checked, and its refs; not yet durable. */
 int gw_restore__build(gw_store *store, const char *rel, const gw_restore_plan *p, const char *dir, int skeleton_files,
 		      const char *pool_dir, const char *alternates);
+/* dir/name holding content, fsync'd. */
+int gw_restore__write_file(const char *dir, const char *name, const char *content);
 /* The full backup's pack and index, as they are, into dir/objects/pack; name gets "pack-<checksum>". */
 int gw_restore__build_full_pack(gw_store *store, const gw_manifest *m, const char *dir, char *name, size_t name_size);
 
@@ -129,6 +131,13 @@ void gw_restore__pools_done(gw_restore_pools *r, const char *rel, int rc, const 
  */
 int gw_restore__pool(gw_store *store, gw_index *index, const char *member, const gw_restore_opts *opts,
 		     const gw_pool_dep *dep, char *pool_dir, size_t pool_dir_size);
+/*
+ * --standalone: the objects st's refs reach, read through the pool restored
+ * at pool_dir, that dir's own packs lack, written as a pack of dir's own;
+ * dir is left without alternates.
+ */
+int gw_restore__standalone(const char *dir, const char *pool_dir, const char *rel, const gw_refstate *st,
+			   size_t hash_len);
 
 /* ---- install.c ---- */
 

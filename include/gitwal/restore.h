@@ -52,6 +52,12 @@ typedef struct gw_restore_opts {
 	 */
 	int skeleton_files;
 	gw_restore_pools *pools; /* or NULL: see gw_restore_pools */
+	/*
+	 * A pooled member (DESIGN.md 19) made self-contained: its pool restored
+	 * into its scratch directory only, the objects it needs from there
+	 * copied into a pack of its own, no alternates.
+	 */
+	int standalone;
 } gw_restore_opts;
 
 /*

@@ -259,6 +259,10 @@ static const gw_opt options[] = {
 		       "a repository to restore (repeatable; named twice, restored\n"
 		       "once); default: every repository the store holds a key of"),
 	GW_OPT_FLAG_("force", restore_opts, run.opts.force, "replace a target that exists and is not empty"),
+	GW_OPT_FLAG_("standalone", restore_opts, run.opts.standalone,
+		     "a fork backed up with its object pool made self-contained: the\n"
+		     "objects it needs from the pool copied into a pack of its own,\n"
+		     "no alternates (its pool is not restored for it)"),
 	GW_CLI_JOBS('j', "repositories restored at once (default: cores, at most 8)"),
 	GW_PROGRESS_OPTIONS(restore_opts, progress, ""),
 	GW_OPT_END_,
@@ -267,13 +271,13 @@ static const gw_opt options[] = {
 const gw_cli_spec gw_cmd_restore_spec = {
 	.name = "restore",
 	.head = "usage: gitwal restore --to DIR [--repo REL]... [--until TIME | --lsn N] [--force]\n"
-		"                      [--dry-run [--json]] [--jobs N] [--progress | --quiet]\n"
-		"                      [--store URL] [--index FILE]\n"
+		"                      [--standalone] [--dry-run [--json]] [--jobs N]\n"
+		"                      [--progress | --quiet] [--store URL] [--index FILE]\n"
 		"\n"
 		"Restore each selected repository into DIR/REL as a bare repository.\n"
 		"A fork backed up with its object pool gets the pool restored too, as of the\n"
 		"same time, into DIR/POOL (once per run, however many forks share it), and an\n"
-		"objects/info/alternates naming it by a relative path.\n"
+		"objects/info/alternates naming it by a relative path (--standalone: none).\n"
 		"\n",
 	.options = options,
 	.column = 18,

@@ -5,7 +5,8 @@
 # its "pool"); restore of a fork (latest and --until, alone and with the rest) restores the
 # pool once and writes the fork's alternates relative to it: refs and HEAD exact and
 # 'git fsck --connectivity-only' clean at each step, also after the pool's repack, pushes to
-# forks and source, and a fork deleted.
+# forks and source, and a fork deleted. --standalone gives a self-contained fork instead
+# (git fsck --full clean with no alternates).
 source "$(dirname "$0")/lib.sh"
 
 R=$T/root
@@ -121,6 +122,17 @@ for i in $(seq 1 $n); do
     git -C "$d/$P" fsck --connectivity-only --no-progress >/dev/null 2>&1 || fail "step $i: the pool restored with $rel"
     rm -rf "$d"
   done
+  # --standalone: no alternates, the objects it needs from the pool in a pack of its own, no pool restored.
+  for rel in "$F1" "$F2"; do
+    [ "$(cat "${STATE[$i,$rel]}")" = DELETED ] && continue
+    d=$T/r.$i.standalone
+    restore_ok "$d" --repo "$rel" --standalone --until "$(pitr_at "${AT[$i]}")" >/dev/null
+    [ ! -e "$d/$rel/objects/info/alternates" ] || fail "step $i: standalone $rel has alternates"
+    [ ! -e "$d/$P" ] && [ -z "$(find "$d" -name '.gitwal-*')" ] || fail "step $i: standalone $rel left its pool: $(find "$d" -maxdepth 4)"
+    diff <(cat "${STATE[$i,$rel]}") <(repo_state "$d/$rel") >&2 || fail "step $i: standalone $rel: refs or HEAD differ"
+    git -C "$d/$rel" fsck --full --no-progress >/dev/null 2>"$T/fsck.err" || fail "step $i: standalone $rel: $(cat "$T/fsck.err")"
+    rm -rf "$d"
+  done
   d=$T/r.$i.all
   out=$(restore_ok "$d" --until "$(pitr_at "${AT[$i]}")")
   [ "$(grep -c "^ok $P " <<<"$out")" -eq 1 ] || fail "step $i: the pool not restored once: $out"
@@ -131,7 +143,7 @@ for i in $(seq 1 $n); do
     check_restored "$d" "$rel" "${STATE[$i,$rel]}"
   done
   rm -rf "$d"
-  pass "step $i: each fork alone and everything together restored exactly, connectivity-clean"
+  pass "step $i: each fork alone (linked and standalone) and everything together restored exactly, connectivity-clean"
 done
 
 # Latest: the deleted fork was deleted (its last record), the other one as now.
