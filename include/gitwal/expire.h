@@ -38,6 +38,12 @@ typedef struct gw_expire_input {
 	uint64_t last_lsn;
 	int deleted;         /* its last record deletes the repository */
 	int64_t deleted_us;  /* when */
+	/*
+	 * A pool's (DESIGN.md 19): the lowest generation a member's full backup
+	 * names (0: none). Its full backup at or above it is kept, with what
+	 * follows, so that every member's kept records restore.
+	 */
+	uint64_t pinned_lsn;
 } gw_expire_input;
 
 typedef struct gw_expire_policy_opts {

@@ -26,12 +26,24 @@ typedef struct gw_full_record {
 	uint64_t idx_size;
 	uint64_t objects;
 	uint64_t refs;
+	/*
+	 * A pooled member's (DESIGN.md 19): its pool and the pool's generation,
+	 * recorded so retention keeps that generation (gw_index_pool_floor).
+	 * Borrowed when adding; not read back (NULL in what the index returns).
+	 */
+	const char *pool;
+	uint64_t pool_base_lsn;
 } gw_full_record;
 
 int gw_index_open(gw_index **out, const char *path);
 void gw_index_free(gw_index *index);
 
 int gw_index_full_add(gw_index *index, const gw_full_record *rec);
+/*
+ * The lowest generation (full backup LSN) of pool that a member's full
+ * backup in the index names: 1 and *lsn, or 0 when none names it.
+ */
+int gw_index_pool_floor(gw_index *index, const char *pool, uint64_t *lsn);
 /* The backup of repo at lsn, or its latest when lsn is 0; GW_ENOTFOUND when none. */
 int gw_index_full_find(gw_index *index, const char *repo, uint64_t lsn, gw_full_record *out);
 /* The newest full backup of repo taken at or before time_us; the oldest one. GW_ENOTFOUND when none. */

@@ -348,6 +348,10 @@ static int backup_once(gw_store *store, gw_index *index, gw_source *src, const c
 		rec.manifest_key = p.keys[2];
 		rec.objects = stats.objects;
 		rec.refs = src->nrefs;
+		if (pool) {
+			rec.pool = pool->dep.repository;
+			rec.pool_base_lsn = pool->dep.base_lsn;
+		}
 		rc = gw_index_full_add(index, &rec);
 	}
 out:

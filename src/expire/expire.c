@@ -384,7 +384,9 @@ static int plan_repo(run *x, const char *rel, const gw_expire_full *fulls, size_
 	gw_expire_policy_opts po = {x->now_us, x->opts->keep_within_us, x->opts->keep_full};
 	int rc;
 	memset(&in, 0, sizeof(in));
-	if ((rc = gw_index_expire_facts(x->index, rel, &in)) < 0)
+	/* A pool keeps the generations its members' full backups name (DESIGN.md 19). */
+	if ((rc = gw_index_expire_facts(x->index, rel, &in)) < 0 ||
+	    (rc = gw_index_pool_floor(x->index, rel, &in.pinned_lsn)) < 0)
 		return rc;
 	in.fulls = fulls;
 	in.nfulls = n;

@@ -31,8 +31,8 @@ int gw_expire_policy(const gw_expire_input *in, const gw_expire_policy_opts *opt
 	start = opts->now_us < INT64_MIN + opts->keep_within_us ? INT64_MIN : opts->now_us - opts->keep_within_us;
 	if (!in->last_lsn)
 		return 0;
-	/* Deleted before the window: no moment of the window holds the repository. */
-	if (in->deleted && in->deleted_us < start) {
+	/* Deleted before the window: no moment of the window holds the repository (nor a member's pool). */
+	if (in->deleted && in->deleted_us < start && !in->pinned_lsn) {
 		out->action = GW_EXPIRE_WHOLE;
 		out->first_lsn = in->first_lsn ? in->first_lsn : 1;
 		out->last_lsn = in->last_lsn;
@@ -59,6 +59,12 @@ int gw_expire_policy(const gw_expire_input *in, const gw_expire_policy_opts *opt
 			if (in->fulls[i].lsn < cut)
 				cut = in->fulls[i].lsn;
 	}
+	/* A pool: the oldest generation a member's kept record names stays, and what follows it (DESIGN.md 19). */
+	for (i = 0; in->pinned_lsn && i < in->nfulls; i++)
+		if (in->fulls[i].lsn >= in->pinned_lsn && in->fulls[i].lsn < cut) {
+			cut = in->fulls[i].lsn;
+			break;
+		}
 	out->kept_lsn = cut;
 	for (i = 0; i < in->nfulls; i++)
 		if (in->fulls[i].lsn == cut)

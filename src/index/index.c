@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define INDEX_SCHEMA_VERSION 4
+#define INDEX_SCHEMA_VERSION 5
 
 static const char *schema =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -34,8 +34,11 @@ static const char *schema =
 	"  idx_size INTEGER NOT NULL,"
 	"  objects INTEGER NOT NULL,"
 	"  refs INTEGER NOT NULL,"
+	"  pool TEXT,"          /* a pooled member's pool and its generation (DESIGN.md 19) */
+	"  pool_base_lsn INTEGER,"
 	"  PRIMARY KEY(repo_id, lsn));"
 	"CREATE INDEX IF NOT EXISTS fulls_time ON fulls(repo_id, time_us);"
+	"CREATE INDEX IF NOT EXISTS fulls_pool ON fulls(pool, pool_base_lsn) WHERE pool IS NOT NULL;"
 	"CREATE TABLE IF NOT EXISTS segments("
 	"  repo_id INTEGER NOT NULL REFERENCES repos(id),"
 	"  lsn INTEGER NOT NULL,"
@@ -452,8 +455,8 @@ int gw_index_full_add(gw_index *ix, const gw_full_record *r)
 	if ((rc = repo_id(ix, r->repository, &id)) < 0)
 		return write_end(ix, rc);
 	if (!(st = gw_index__stmt(ix, "INSERT OR IGNORE INTO fulls(repo_id, lsn, time_us, manifest_key, manifest_size, "
-				      "manifest_sha256, bundle_size, idx_size, objects, refs) "
-				      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)")))
+				      "manifest_sha256, bundle_size, idx_size, objects, refs, pool, pool_base_lsn) "
+				      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)")))
 		return write_end(ix, db_fail(ix, "prepare"));
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, (int64_t)r->lsn);
@@ -465,6 +468,13 @@ int gw_index_full_add(gw_index *ix, const gw_full_record *r)
 	sqlite3_bind_int64(st, 8, (int64_t)r->idx_size);
 	sqlite3_bind_int64(st, 9, (int64_t)r->objects);
 	sqlite3_bind_int64(st, 10, (int64_t)r->refs);
+	if (r->pool) {
+		sqlite3_bind_text(st, 11, r->pool, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 12, (int64_t)r->pool_base_lsn);
+	} else {
+		sqlite3_bind_null(st, 11);
+		sqlite3_bind_null(st, 12);
+	}
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_fail(ix, "cannot record a full backup");
 	gw_index__done(st);
@@ -472,6 +482,29 @@ int gw_index_full_add(gw_index *ix, const gw_full_record *r)
 	if (rc == 0)
 		rc = relink_from(ix, id, (int64_t)r->lsn + 1);
 	return write_end(ix, rc);
+}
+
+int gw_index_pool_floor(gw_index *ix, const char *pool, uint64_t *lsn)
+{
+	sqlite3_stmt *st;
+	int rc = 0;
+	*lsn = 0;
+	pthread_mutex_lock(&ix->lock);
+	if (!(st = gw_index__stmt(ix, "SELECT MIN(pool_base_lsn) FROM fulls WHERE pool = ?1"))) {
+		rc = db_fail(ix, "prepare");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, pool, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = db_fail(ix, "cannot read a pool's members");
+	} else if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		*lsn = (uint64_t)sqlite3_column_int64(st, 0);
+		rc = 1;
+	}
+	gw_index__done(st);
+out:
+	pthread_mutex_unlock(&ix->lock);
+	return rc;
 }
 
 #define FULL_COLUMNS                                                                                            \

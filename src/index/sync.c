@@ -105,6 +105,8 @@ static int record_manifest(gw_index *index, gw_store *store, const char *key, in
 		rec.idx_size = m.idx.size;
 		rec.objects = m.objects;
 		rec.refs = m.nrefs;
+		rec.pool = m.pool.repository;
+		rec.pool_base_lsn = m.pool.base_lsn;
 		*stored = 0;
 		rc = gw_index_full_add(index, &rec);
 	}

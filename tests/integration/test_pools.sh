@@ -165,3 +165,25 @@ pass "a pool named with its fork is restored once; its existing target fails the
 # The audit's deep check restores a fork with its pool and runs git fsck on it through its alternates.
 out=$(gitwal audit --deep --root "$R" --repo "$F1" --repo "$P" --repo "$SRC" 2>&1) || fail "audit --deep of the fork: $out"
 pass "audit --deep checks a fork with its pool"
+
+# Retention keeps the pool's generations the forks' kept full backups name: the pool backed up
+# twice more on its own, then a window starting after those, so the pool's own plan alone would
+# keep only its newest full backup.
+keep_from=$(manifest_field "$F1" "$(ls "$(store_dir "$F1")" | sed -n 's/^0*\([0-9]*\)\.full\.manifest$/\1/p' | sort -n | tail -1)" 'm["pool"]["base_lsn"]')
+backup_ok "$P" >/dev/null
+backup_ok "$P" >/dev/null
+t_cut=$(pitr_now_us)
+# The window starts 1 ms before t_cut: after the pool's last full backup (its process had ended).
+now=$(pitr_now_us)
+window=$(( (now - t_cut) / 1000 + 1 ))ms
+export GITWAL_TEST_EXPIRE_NOW=$(pitr_at "$now")
+out=$(gitwal expire --keep-within "$window" 2>&1) || fail "expire: $out"
+[ -e "$(store_dir "$P")/$(printf '%020d' "$keep_from").full.manifest" ] ||
+  fail "expire removed the pool's full backup at LSN $keep_from that $F1 names: $out"
+[ -e "$(store_dir "$F1")/$(printf '%020d' 1).full.manifest" ] && fail "expire kept $F1's old full backups: $out"
+unset GITWAL_TEST_EXPIRE_NOW
+d=$T/r.expired
+restore_ok "$d" --repo "$F1" >/dev/null
+check_restored "$d" "$F1" "${STATE[$n,$F1]}"
+restore_ok "$T/r.expired.standalone" --repo "$F1" --standalone >/dev/null
+pass "expire keeps the pool's generation a fork names; the fork restores after it"

@@ -49,7 +49,7 @@ static void check(const policy_case *c, size_t n)
 
 /* Full backups at LSNs 1 (t=100), 5 (t=200), 9 (t=300); segments up to LSN 12 (t=350). */
 static const gw_expire_full history[] = {{1, 100 * S}, {5, 200 * S}, {9, 300 * S}};
-#define HISTORY {history, 3, 1, 12, 0, 0}
+#define HISTORY {history, 3, 1, 12, 0, 0, 0}
 
 static void test_cut_at_newest_full_before_window(void **state)
 {
@@ -88,11 +88,11 @@ static const gw_expire_full late[] = {{3, 200 * S}, {7, 300 * S}};
 static void test_no_full_before_window(void **state)
 {
 	static const policy_case cases[] = {
-		{"window [150, 160] with the first full at t=200: keep everything", {late, 2, 1, 9, 0, 0},
+		{"window [150, 160] with the first full at t=200: keep everything", {late, 2, 1, 9, 0, 0, 0},
 		 {160 * S, 10 * S, 0}, {GW_EXPIRE_KEEP, ANY, ANY, ANY, ANY, ANY}},
-		{"no full backup at all (segments of a lost generation): keep", {NULL, 0, 1, 9, 0, 0},
+		{"no full backup at all (segments of a lost generation): keep", {NULL, 0, 1, 9, 0, 0, 0},
 		 {1000 * S, 10 * S, 0}, {GW_EXPIRE_KEEP, ANY, ANY, ANY, ANY, ANY}},
-		{"nothing recorded", {NULL, 0, 0, 0, 0, 0}, {1000 * S, 10 * S, 0}, {GW_EXPIRE_KEEP, ANY, ANY, ANY, ANY, ANY}},
+		{"nothing recorded", {NULL, 0, 0, 0, 0, 0, 0}, {1000 * S, 10 * S, 0}, {GW_EXPIRE_KEEP, ANY, ANY, ANY, ANY, ANY}},
 	};
 	(void)state;
 	CHECK(cases);
@@ -102,7 +102,7 @@ static void test_already_expired(void **state)
 {
 	static const policy_case cases[] = {
 		{"an earlier run left LSN 5 as the first record: nothing below the cut remains",
-		 {history + 1, 2, 5, 12, 0, 0}, {400 * S, 150 * S, 0}, {GW_EXPIRE_KEEP, ANY, ANY, 5, ANY, ANY}},
+		 {history + 1, 2, 5, 12, 0, 0, 0}, {400 * S, 150 * S, 0}, {GW_EXPIRE_KEEP, ANY, ANY, 5, ANY, ANY}},
 	};
 	(void)state;
 	CHECK(cases);
@@ -114,7 +114,7 @@ static void test_gaps(void **state)
 {
 	static const policy_case cases[] = {
 		{"LSNs 2..6 lost and the first record a full at 7: the cut still comes from full backups only",
-		 {gappy, 3, 1, 25, 0, 0}, {400 * S, 200 * S, 0}, {GW_EXPIRE_PREFIX, 1, 6, 7, ANY, ANY}},
+		 {gappy, 3, 1, 25, 0, 0, 0}, {400 * S, 200 * S, 0}, {GW_EXPIRE_PREFIX, 1, 6, 7, ANY, ANY}},
 	};
 	(void)state;
 	CHECK(cases);
@@ -132,9 +132,9 @@ static const gw_expire_full tie[] = {{1, 100 * S}, {3, 250 * S}, {6, 250 * S}};
 static void test_times_not_following_lsns(void **state)
 {
 	static const policy_case cases[] = {
-		{"a full at LSN 4 after the window's start", {odd, 4, 1, 12, 0, 0}, {400 * S, 150 * S, 0},
+		{"a full at LSN 4 after the window's start", {odd, 4, 1, 12, 0, 0, 0}, {400 * S, 150 * S, 0},
 		 {GW_EXPIRE_PREFIX, ANY, 3, 4, ANY, ANY}},
-		{"two fulls at the window's start", {tie, 3, 1, 8, 0, 0}, {400 * S, 150 * S, 0},
+		{"two fulls at the window's start", {tie, 3, 1, 8, 0, 0, 0}, {400 * S, 150 * S, 0},
 		 {ANY, ANY, 5, 6, ANY, ANY}},
 	};
 	(void)state;
@@ -156,7 +156,7 @@ static void test_keep_full(void **state)
 }
 
 /* Deleted at t=360, after LSN 13. */
-#define DELETED {history, 3, 1, 13, 1, 360 * S}
+#define DELETED {history, 3, 1, 13, 1, 360 * S, 0}
 
 static void test_deleted_repository(void **state)
 {
@@ -169,6 +169,28 @@ static void test_deleted_repository(void **state)
 		 {600 * S, 150 * S, 3}, {GW_EXPIRE_WHOLE, 1, 13, ANY, ANY, 360 * S}},
 		{"deleted exactly at the window's start: still inside", DELETED, {510 * S, 150 * S, 3},
 		 {GW_EXPIRE_KEEP, ANY, ANY, ANY, ANY, ANY}},
+	};
+	(void)state;
+	CHECK(cases);
+}
+
+/* A pool whose members' kept full backups name its generation at LSN 1 or 5 (DESIGN.md 19). */
+#define PINNED(lsn) {history, 3, 1, 12, 0, 0, lsn}
+#define PINNED_DELETED(lsn) {history, 3, 1, 13, 1, 360 * S, lsn}
+
+static void test_pool_pinned(void **state)
+{
+	static const policy_case cases[] = {
+		{"the window keeps from 9; a member names 5: kept from 5", PINNED(5), {400 * S, 50 * S, 0},
+		 {GW_EXPIRE_PREFIX, 1, 4, 5, 200 * S, ANY}},
+		{"a member names 1: everything kept", PINNED(1), {400 * S, 50 * S, 0},
+		 {GW_EXPIRE_KEEP, ANY, ANY, 1, ANY, ANY}},
+		{"a member names 3 (expired since): its generation's next full, 5", PINNED(3), {400 * S, 50 * S, 0},
+		 {GW_EXPIRE_PREFIX, 1, 4, 5, ANY, ANY}},
+		{"a member names 9, above the cut at 5: the window decides", PINNED(9), {400 * S, 150 * S, 0},
+		 {GW_EXPIRE_PREFIX, 1, 4, 5, ANY, ANY}},
+		{"deleted before the window, still named by a member: not removed whole", PINNED_DELETED(5),
+		 {600 * S, 150 * S, 0}, {GW_EXPIRE_PREFIX, 1, 4, 5, ANY, ANY}},
 	};
 	(void)state;
 	CHECK(cases);
@@ -195,6 +217,7 @@ int main(void)
 		cmocka_unit_test(test_times_not_following_lsns),
 		cmocka_unit_test(test_keep_full),
 		cmocka_unit_test(test_deleted_repository),
+		cmocka_unit_test(test_pool_pinned),
 		cmocka_unit_test(test_bad_window),
 	};
 	return tu_run_tests(tests);

@@ -37,7 +37,7 @@ static void test_open_wal_and_schema(void **state)
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='schema_version'", -1, &st, NULL),
 			 SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_string_equal((const char *)sqlite3_column_text(st, 0), "4");
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "5");
 	sqlite3_finalize(st);
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
 					    "('meta','repos','fulls')",
@@ -72,11 +72,11 @@ static void test_open_errors(void **state)
 	assert_null(ix);
 	/* A newer schema is refused, naming the file. */
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value='5' WHERE key='schema_version'", NULL, NULL, NULL),
+	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value='6' WHERE key='schema_version'", NULL, NULL, NULL),
 			 SQLITE_OK);
 	sqlite3_close(db);
 	tu_assert_err(gw_index_open(&ix, f->path), GW_EVERSION, f->path);
-	tu_assert_msg_has("version 5");
+	tu_assert_msg_has("version 6");
 	assert_null(ix);
 	/* Not a database. */
 	snprintf(bad, sizeof(bad), "%s/garbage.db", f->dir);
@@ -86,6 +86,37 @@ static void test_open_errors(void **state)
 	}
 	tu_assert_err(gw_index_open(&ix, bad), GW_EIO, bad);
 	assert_null(ix);
+}
+
+/* A pool's lowest generation its members' full backups name (retention keeps it: DESIGN.md 19). */
+static void test_pool_floor(void **state)
+{
+	tu_fixture *f = *state;
+	gw_full_record r;
+	char key[128];
+	uint64_t lsn = 99;
+	tu_add_full(f->ix, "@pools/p.git", 3);
+	assert_int_equal(gw_index_pool_floor(f->ix, "@pools/p.git", &lsn), 0);
+	assert_int_equal(lsn, 0);
+	r = tu_full_record("f1.git", 1, key);
+	r.pool = "@pools/p.git";
+	r.pool_base_lsn = 7;
+	assert_int_equal(gw_index_full_add(f->ix, &r), 0);
+	r = tu_full_record("f2.git", 4, key);
+	r.pool = "@pools/p.git";
+	r.pool_base_lsn = 3;
+	assert_int_equal(gw_index_full_add(f->ix, &r), 0);
+	r = tu_full_record("f3.git", 2, key);
+	r.pool = "@pools/q.git";
+	r.pool_base_lsn = 1;
+	assert_int_equal(gw_index_full_add(f->ix, &r), 0);
+	assert_int_equal(gw_index_pool_floor(f->ix, "@pools/p.git", &lsn), 1);
+	assert_int_equal(lsn, 3);
+	assert_int_equal(gw_index_pool_floor(f->ix, "f1.git", &lsn), 0);
+	/* Not read back: what the index returns owns no pool. */
+	assert_int_equal(gw_index_full_find(f->ix, "f1.git", 1, &r), 0);
+	assert_null(r.pool);
+	gw_full_record_dispose(&r);
 }
 
 static void test_add_and_find(void **state)
@@ -434,6 +465,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_wal_and_schema, tu_index_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors, tu_index_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_add_and_find, tu_index_setup, tu_teardown),
+		cmocka_unit_test_setup_teardown(test_pool_floor, tu_index_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_foreach_repos_clear, tu_index_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_sync, tu_index_setup, tu_teardown),
 		cmocka_unit_test_setup_teardown(test_sync_rejects_mismatched_manifest, tu_index_setup, tu_teardown),
