@@ -18,34 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int load_manifest(gw_store *store, const gw_full_record *rec, gw_manifest *m)
-{
-	unsigned char digest[32];
-	char hex[65], *text = NULL;
-	size_t len;
-	int rc;
-	if ((rc = gw_store_get(store, rec->manifest_key, GW_MANIFEST_MAX_SIZE, &text, &len)) < 0)
-		return rc;
-	gw_hash_buffer(GW_HASH_SHA256, text, len, digest);
-	gw_hex_encode(hex, digest, 32);
-	if (rec->manifest_sha256[0] && strcmp(hex, rec->manifest_sha256) != 0) {
-		free(text);
-		return gw_error_set(GW_ECORRUPT, "manifest %s is corrupt: its SHA-256 differs from the one recorded",
-				    rec->manifest_key);
-	}
-	rc = gw_manifest_parse(m, text, len, rec->manifest_key);
-	free(text);
-	if (rc < 0)
-		return rc;
-	if (strcmp(m->repository, rec->repository) != 0 || m->lsn != rec->lsn) {
-		rc = gw_error_set(GW_ECORRUPT, "manifest %s describes %s at LSN %llu, not %s at LSN %llu",
-				  rec->manifest_key, m->repository, (unsigned long long)m->lsn, rec->repository,
-				  (unsigned long long)rec->lsn);
-		gw_manifest_dispose(m);
-	}
-	return rc;
-}
-
 static int find_full(gw_store *store, gw_index *index, const char *rel, uint64_t lsn, gw_sync_report *report,
 		     gw_full_record *rec)
 {
@@ -222,7 +194,7 @@ static int plan_until(gw_store *store, gw_index *index, const char *rel, int64_t
 		return before_first_full(store, index, rel, report, &p->not_archived);
 	if (rc < 0)
 		return rc;
-	if ((rc = load_manifest(store, &p->full, &p->m)) < 0 || (rc = gw_refstate_from_manifest(&p->state, &p->m)) < 0)
+	if ((rc = gw_manifest_load(store, &p->full, &p->m)) < 0 || (rc = gw_refstate_from_manifest(&p->state, &p->m)) < 0)
 		return rc;
 	p->exists = 1;
 	if ((rc = gw_index_span_find(index, rel, p->full.lsn, until_us, &p->span)) < 0 ||
@@ -318,7 +290,7 @@ int gw_restore__plan(gw_store *store, gw_index *index, const char *rel, const gw
 			return rc;
 		if ((opts->lsn && (rc = gw_expire_check_lsn(index, rel, opts->lsn)) < 0) ||
 		    (rc = find_full(store, index, rel, opts->lsn, opts->index_synced ? NULL : opts->report, &p->full)) < 0 ||
-		    (rc = load_manifest(store, &p->full, &p->m)) < 0 || (rc = gw_refstate_from_manifest(&p->state, &p->m)) < 0)
+		    (rc = gw_manifest_load(store, &p->full, &p->m)) < 0 || (rc = gw_refstate_from_manifest(&p->state, &p->m)) < 0)
 			return rc;
 		p->exists = 1;
 		p->span.full_lsn = p->span.last_lsn = p->full.lsn;

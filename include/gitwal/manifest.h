@@ -58,4 +58,13 @@ int gw_manifest_write(const gw_manifest *m, char **out, size_t *len);
 int gw_manifest_parse(gw_manifest *m, const char *buf, size_t len, const char *what);
 void gw_manifest_dispose(gw_manifest *m);
 
+/*
+ * Read the manifest of the full backup `rec` from the store, check it
+ * against the SHA-256 the record holds (when it holds one) and parse it;
+ * it must describe rec's repository and LSN (GW_ECORRUPT otherwise).
+ */
+struct gw_store;
+struct gw_full_record;
+int gw_manifest_load(struct gw_store *store, const struct gw_full_record *rec, gw_manifest *m);
+
 #endif

@@ -25,11 +25,13 @@
  * SHA-256 filter -> store writer.
  *
  * A member of an object pool (DESIGN.md 19), when the caller accepts one:
- * the pool is backed up first, as a repository of its own; the member's
- * bundle then splices its own packs and adds only the objects its refs
- * reach that are in neither its packs nor the pool's full backup just
- * written (read from the live pool: it got them since), and its manifest
- * (version 2) names the pool and that full backup.
+ * the pool is archived first, as a repository of its own (a full backup,
+ * unless its latest one in the index has the live pool's refs: then that
+ * one, so that forks sharing an unchanged pool do not store it again); the
+ * member's bundle then splices its own packs and adds only the objects its
+ * refs reach that are in neither its packs nor that full backup (read from
+ * the live pool: it got them since), and its manifest (version 2) names the
+ * pool and that full backup.
  */
 #include "gitwal/backup.h"
 #include "gitwal/error.h"
@@ -42,6 +44,7 @@
 #include "wal/objset.h"
 #include "wal/segment_build.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <stdio.h>
@@ -375,7 +378,54 @@ static void pool_dispose(pool_ctx *pool)
 }
 
 /*
- * The member's pool archived first (a full backup, so that its archived
+ * The pool's latest full backup in the index, when its refs and HEAD are
+ * the live pool's now: 1 and *lsn; 0 when there is none or they differ.
+ * Any archived full backup of the pool would be correct (what it lacks the
+ * member's walk finds in the live pool); an unchanged one costs nothing.
+ */
+static int pool_current(gw_store *store, gw_index *index, const char *root, const char *rel, uint64_t *lsn)
+{
+	gw_full_record rec;
+	gw_manifest m;
+	gw_source *live = NULL;
+	gw_ref *refs = NULL, head;
+	gw_manifest_ref r;
+	size_t n = 0, i;
+	int rc, same = 0;
+
+	memset(&m, 0, sizeof(m));
+	memset(&head, 0, sizeof(head));
+	if (!index || (rc = gw_index_full_find(index, rel, 0, &rec)) == GW_ENOTFOUND) {
+		gw_error_clear();
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	if ((rc = gw_manifest_load(store, &rec, &m)) < 0 || (rc = gw_source_open(&live, root, rel)) < 0 ||
+	    (rc = gw_source_read_refs(live, &refs, &n, &head)) < 0)
+		goto out;
+	same = n == m.nrefs;
+	for (i = 0; same && i <= n; i++) {
+		const gw_manifest_ref *a = i < n ? &m.refs[i] : &m.head;
+		ref_to_manifest(i < n ? &refs[i] : &head, &r, live->hash_len);
+		same = (i == n || !strcmp(a->name, r.name)) && !strcmp(a->oid, r.oid) &&
+		       !a->symbolic == !r.symbolic && (!a->symbolic || !strcmp(a->symbolic, r.symbolic));
+	}
+	*lsn = rec.lsn;
+out:
+	gw_refs_free(refs, n);
+	gw_ref_dispose(&head);
+	gw_source_free(live);
+	gw_manifest_dispose(&m);
+	gw_full_record_dispose(&rec);
+	return rc < 0 ? rc : same;
+}
+
+/* One member at a time settles whether its pool needs a full backup: the others then find it done. */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * The member's pool archived first (its full backup, so that its archived
  * set is that backup's index: DESIGN.md 19, lsn == base_lsn), then that
  * set read back from the store into local scratch files for the walk.
  */
@@ -388,7 +438,12 @@ static int pool_first(gw_store *store, gw_index *index, const char *root, const 
 	char *idx_key;
 	int rc;
 
-	if ((rc = gw_backup_full_opts(store, index, root, src->pool, &po, &pres)) < 0)
+	memset(&pres, 0, sizeof(pres));
+	pthread_mutex_lock(&pool_lock);
+	if ((rc = pool_current(store, index, root, src->pool, &pres.lsn)) == 0)
+		rc = gw_backup_full_opts(store, index, root, src->pool, &po, &pres);
+	pthread_mutex_unlock(&pool_lock);
+	if (rc < 0)
 		return gw_error_prefix("repository %s: its pool", src->rel);
 	if (!(pool->dep.repository = strdup(src->pool)))
 		return gw_error_set(GW_ERROR, "out of memory");

@@ -8,6 +8,8 @@
 #include "gitwal/error.h"
 #include "gitwal/repo.h"
 #include "gitwal/store.h"
+#include "gitwal/index.h"
+#include "gitwal/io.h"
 
 #include "format/refname.h"
 #include <jansson.h>
@@ -304,4 +306,33 @@ void gw_manifest_dispose(gw_manifest *m)
 	gw_files_dispose(&m->files);
 	gw_pool_dep_dispose(&m->pool);
 	memset(m, 0, sizeof(*m));
+}
+
+/* The manifest a full backup record names, checked against the SHA-256 the index recorded. */
+int gw_manifest_load(gw_store *store, const gw_full_record *rec, gw_manifest *m)
+{
+	unsigned char digest[32];
+	char hex[65], *text = NULL;
+	size_t len;
+	int rc;
+	if ((rc = gw_store_get(store, rec->manifest_key, GW_MANIFEST_MAX_SIZE, &text, &len)) < 0)
+		return rc;
+	gw_hash_buffer(GW_HASH_SHA256, text, len, digest);
+	gw_hex_encode(hex, digest, 32);
+	if (rec->manifest_sha256[0] && strcmp(hex, rec->manifest_sha256) != 0) {
+		free(text);
+		return gw_error_set(GW_ECORRUPT, "manifest %s is corrupt: its SHA-256 differs from the one recorded",
+				    rec->manifest_key);
+	}
+	rc = gw_manifest_parse(m, text, len, rec->manifest_key);
+	free(text);
+	if (rc < 0)
+		return rc;
+	if (strcmp(m->repository, rec->repository) != 0 || m->lsn != rec->lsn) {
+		rc = gw_error_set(GW_ECORRUPT, "manifest %s describes %s at LSN %llu, not %s at LSN %llu",
+				  rec->manifest_key, m->repository, (unsigned long long)m->lsn, rec->repository,
+				  (unsigned long long)rec->lsn);
+		gw_manifest_dispose(m);
+	}
+	return rc;
 }

@@ -86,13 +86,19 @@ m1=$(ls "$(store_dir "$F1")" | grep -c 'full.manifest$')
 [ "$(manifest_field "$F1" 1 'm["pool"]["lsn"] == m["pool"]["base_lsn"] >= 1')" = True ] || fail "$F1: pool LSNs"
 [ "$(manifest_field "$F1" 1 'm["parts"]["bundle"]["objects"]')" = 0 ] || fail "$F1: objects the pool holds were stored"
 [ "$(manifest_field "$SRC" 1 'm["version"]')" = 1 ] || fail "$SRC: an unpooled manifest is version 1"
-pass "a linked fork's manifest is version 2, names the pool's full backup, and stores none of its objects"
+# Both forks and their unchanged pool: the pool stored once.
+fulls_of() { ls "$(store_dir "$1")" | grep -c 'full\.manifest$'; }
+[ "$(fulls_of "$P")" -eq 1 ] || fail "the unchanged pool was backed up $(fulls_of "$P") times for two forks"
+[ "$(manifest_field "$F2" 1 'm["pool"]["lsn"]')" = "$(manifest_field "$F1" 1 'm["pool"]["lsn"]')" ] ||
+  fail "the forks name different full backups of the unchanged pool"
+pass "a linked fork's manifest is version 2, names the pool's full backup, and stores none of its objects; the pool is stored once"
 
 push_to "$F1" main
 push_to "$F1" feature
 push_to "$F2" topic
 git -C "$R/$F2" symbolic-ref HEAD refs/heads/topic
 step "pushes to the forks"
+[ "$(fulls_of "$P")" -eq 1 ] || fail "pushes to the forks alone made the pool back up again"
 [ "$(manifest_field "$F1" 2 'm["parts"]["bundle"]["objects"]')" -gt 0 ] || fail "$F1: its own objects were not stored"
 [ "$(manifest_field "$F1" 2 'm["parts"]["bundle"]["objects"]')" -le 9 ] || fail "$F1: more than its own objects"
 
@@ -102,12 +108,25 @@ git -C "$R/$P" repack -q -a -d
 # An object only the live pool has when the fork is backed up is written into the fork's bundle:
 # a fork fetching the source's new commit (objects in the pool already) after the pool's backup.
 step "a push to the source, fetched into the pool and repacked"
+[ "$(fulls_of "$P")" -eq 2 ] || fail "the changed pool: $(fulls_of "$P") full backups, expected 2"
 
 git -C "$R/$F1" fetch -q "$R/$SRC" main:refs/heads/upstream
 git -C "$R/$F1" repack -q -a -d -l
 git -C "$R/$F2" repack -q -a -d -l
 push_to "$F2" topic
 step "forks repacked local-only, a fork fetching from the source"
+
+# A commit written into the pool with no ref of the pool's (its refs unchanged, so its archived
+# full backup is reused): a fork's branch to it stores it from the live pool, in the fork's bundle.
+pc=$(git -C "$R/$P" commit-tree -m "only in the live pool" -p "$(git -C "$R/$P" rev-parse main)" \
+  "$(git -C "$R/$P" rev-parse 'main^{tree}')")
+git -C "$R/$F1" update-ref refs/heads/from-pool "$pc"
+before=$(fulls_of "$P")
+step "a fork's branch to a commit only the live pool has"
+[ "$(fulls_of "$P")" -eq "$before" ] || fail "the pool, its refs unchanged, was backed up again"
+last=$(ls "$(store_dir "$F1")" | sed -n 's/^0*\([0-9]*\)\.full\.manifest$/\1/p' | sort -n | tail -1)
+git show-index < "$(store_dir "$F1")/$(printf '%020d' "$last").full.idx" | grep -q " $pc " ||
+  fail "$F1: the commit only the live pool has is not in its full backup"
 
 rm -rf "${R:?}/$F2"
 step "a fork deleted"
