@@ -784,6 +784,17 @@ static void check_full(audit *a, record *rec, uint64_t *bytes)
 		}
 		free(want);
 	}
+	/* A pooled member's records need the pool's full backup they name (DESIGN.md 19): one stat each. */
+	if (m.pool.repository) {
+		char *pk = gw_layout_key(m.pool.repository, m.pool.base_lsn, GW_KEY_FULL_MANIFEST);
+		gw_store_stat st;
+		if (pk && gw_store_stat_key(a->store, pk, &st) < 0)
+			gw_audit_report_add(a->report, rel, rec->lsn, pk,
+					    gw_error_code() == GW_ENOTFOUND ? GW_AUDIT_MISSING : GW_AUDIT_UNREADABLE,
+					    "the pool's full backup this fork's manifest names (%s at LSN %llu): %s",
+					    m.pool.repository, (unsigned long long)m.pool.base_lsn, gw_error_message());
+		free(pk);
+	}
 	if (a->opts->read_data && parts_ok) {
 		if (gw_audit_verify_full(a->store, rel, &m, a->report, bytes) < 0)
 			gw_audit_report_add(a->report, rel, rec->lsn, mp->key, GW_AUDIT_UNREADABLE, "%s",

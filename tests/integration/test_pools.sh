@@ -206,3 +206,18 @@ restore_ok "$d" --repo "$F1" >/dev/null
 check_restored "$d" "$F1" "${STATE[$n,$F1]}"
 restore_ok "$T/r.expired.standalone" --repo "$F1" --standalone >/dev/null
 pass "expire keeps the pool's generation a fork names; the fork restores after it"
+
+# The pool's full backup a fork names gone from the store: the fork's restore fails naming the
+# fork, the pool and the LSN, and leaves nothing at its target.
+chmod -R u+w "$(store_dir "$P")"
+rm -f "$(store_dir "$P")/$(printf '%020d' "$keep_from").full."*
+assert_fails "a fork whose pool's full backup is gone" \
+  "repository $F1: its pool $P \\(LSN $keep_from\\): .*$(printf '%020d' "$keep_from")" \
+  gitwal restore --to "$T/r.gone" --repo "$F1"
+[ ! -e "$T/r.gone/$F1" ] || fail "a failed fork restore left its target"
+rc=0
+gitwal audit --repo "$F1" >"$T/audit.out" 2>&1 || rc=$?
+[ $rc -eq 1 ] || fail "audit of a fork whose pool's full backup is gone: exit $rc: $(cat "$T/audit.out")"
+grep -Eq "^problem repo=$F1 lsn=[0-9]+ key=repos/%40pools%2F5f%2F9a%2Fpool\.git/0*$keep_from\.full\.manifest kind=missing detail=\"the pool's full backup this fork's manifest names \($P at LSN $keep_from\)" "$T/audit.out" ||
+  fail "audit does not name the fork's missing pool backup: $(cat "$T/audit.out")"
+pass "the audit names a fork's pool full backup missing from the store"
