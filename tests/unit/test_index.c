@@ -37,7 +37,7 @@ static void test_open_wal_and_schema(void **state)
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='schema_version'", -1, &st, NULL),
 			 SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_string_equal((const char *)sqlite3_column_text(st, 0), "4");
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "5");
 	sqlite3_finalize(st);
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
 					    "('meta','repos','fulls')",
@@ -72,11 +72,11 @@ static void test_open_errors(void **state)
 	assert_null(ix);
 	/* A newer schema is refused, naming the file. */
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value='5' WHERE key='schema_version'", NULL, NULL, NULL),
+	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value='6' WHERE key='schema_version'", NULL, NULL, NULL),
 			 SQLITE_OK);
 	sqlite3_close(db);
 	tu_assert_err(gw_index_open(&ix, f->path), GW_EVERSION, f->path);
-	tu_assert_msg_has("version 5");
+	tu_assert_msg_has("version 6");
 	assert_null(ix);
 	/* Not a database. */
 	snprintf(bad, sizeof(bad), "%s/garbage.db", f->dir);
