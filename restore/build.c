@@ -562,8 +562,8 @@ int gw_restore__build(gw_store *store, const char *rel, const gw_restore_plan *p
 	}
 	if (rc == 0)
 		rc = write_refs(dir, &p->state, p->m.hash_len);
-	/* Over the skeleton's config and description: the repository's own, as the full backup kept them. */
+	/* Over the skeleton's config and description: the repository's own, as the span's end had them. */
 	if (rc == 0 && !skeleton_files)
-		rc = gw_files_install(&p->m.files, dir, rel);
+		rc = gw_files_install(p->files ? p->files : &p->m.files, dir, rel);
 	return rc;
 }

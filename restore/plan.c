@@ -41,6 +41,9 @@ void gw_restore__plan_dispose(gw_restore_plan *p)
 	free(p->segs);
 	gw_refstate_dispose(&p->state);
 	free(p->gaps);
+	if (p->files)
+		gw_files_dispose(p->files);
+	free(p->files);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -249,6 +252,40 @@ int gw_restore__plan_segments(gw_index *index, const char *rel, gw_restore_plan 
 		return gw_error_set(GW_ECORRUPT, "repository %s: the index lost segments of LSNs %llu to %llu while planning",
 				    rel, (unsigned long long)p->full.lsn + 1, (unsigned long long)p->span.last_lsn);
 	return 0;
+}
+
+int gw_restore__plan_files(gw_store *store, gw_index *index, const char *rel, gw_restore_plan *p)
+{
+	gw_segment_record rec;
+	gw_segment_header h;
+	unsigned char trailer[GW_SEGMENT_TRAILER_SIZE];
+	char digest[65], trailer_hex[65];
+	int rc;
+	if (p->span.last_lsn <= p->full.lsn)
+		return 0;
+	rc = gw_index_files_find(index, rel, p->full.lsn + 1, p->span.last_lsn, &rec);
+	if (rc == GW_ENOTFOUND)
+		return 0;
+	if (rc < 0)
+		return rc;
+	if ((rc = gw_segment_read_meta(store, rec.key, rec.size, &h, trailer)) < 0) {
+		gw_segment_record_dispose(&rec);
+		return rc;
+	}
+	gw_hex_encode(trailer_hex, GW_SEGMENT_TRAILER_DIGEST(trailer), 32);
+	if (!h.files || (rc = gw_files_digest(h.files, digest)) < 0 || strcmp(digest, rec.files_sha256) != 0 ||
+	    strcmp(trailer_hex, rec.sha256) != 0) {
+		if (rc == 0)
+			rc = gw_error_set(GW_ECORRUPT,
+					  "repository %s: segment %s does not hold the files the index recorded for it", rel,
+					  rec.key);
+	} else {
+		p->files = h.files; /* taken from the header */
+		h.files = NULL;
+	}
+	gw_segment_header_dispose(&h);
+	gw_segment_record_dispose(&rec);
+	return rc;
 }
 
 int gw_restore__plan_end_refs(const gw_restore_plan *p, gw_restore_result *res)

@@ -45,6 +45,7 @@ typedef struct gw_restore_plan {
 	int not_archived; /* until is before the first full backup, and nothing of the repository is older */
 	gw_restore_gap *gaps;
 	size_t ngaps, gaps_cap;
+	gw_files *files; /* the newest set a segment of the span carries (gw_restore__plan_files); NULL: m.files */
 } gw_restore_plan;
 
 /* ---- plan.c ---- */
@@ -62,6 +63,13 @@ int gw_restore__plan(gw_store *store, gw_index *index, const char *rel, const gw
 		     gw_restore_plan *p);
 /* The span's segment records, read for building and checked once more: contiguous, linked, of this generation. */
 int gw_restore__plan_segments(gw_index *index, const char *rel, gw_restore_plan *p);
+/*
+ * The repository's files at the span's end: those of its newest segment
+ * carrying them (DESIGN.md 4.5: its header read back, its set checked
+ * against the digest the index recorded; the build then checks the whole
+ * segment against its own), else the full backup's (p->files left NULL).
+ */
+int gw_restore__plan_files(gw_store *store, gw_index *index, const char *rel, gw_restore_plan *p);
 /* The end state as the CLI prints it: HEAD first, then the refs by name. */
 int gw_restore__plan_end_refs(const gw_restore_plan *p, gw_restore_result *res);
 void gw_restore__plan_dispose(gw_restore_plan *p);

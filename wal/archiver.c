@@ -30,6 +30,7 @@
 #include "gitwal/array.h"
 #include "gitwal/backup.h"
 #include "gitwal/error.h"
+#include "gitwal/files.h"
 #include "gitwal/fs.h"
 #include "gitwal/layout.h"
 #include "gitwal/manifest.h"
@@ -70,6 +71,7 @@ typedef struct {
 	int64_t full_time_us;
 	uint64_t full_bytes;
 	uint64_t segments_since_full, bytes_since_full;
+	char files_digest[65];    /* of its archived files (gw_files_digest): a capture finding others records them */
 	gw_objset *objset;
 	int64_t last_record_us;   /* time of the last archived record */
 	int64_t unobserved_since; /* states since then were not watched (archiver down): next segment is a gap */
@@ -430,7 +432,7 @@ static int load_full(gw_archiver *a, arepo *r, const gw_full_record *rec, gw_man
 		return rc;
 	r->hash_len = m->hash_len;
 	gw_refstate_dispose(&r->refs);
-	if ((rc = gw_refstate_from_manifest(&r->refs, m)) < 0)
+	if ((rc = gw_refstate_from_manifest(&r->refs, m)) < 0 || (rc = gw_files_digest(&m->files, r->files_digest)) < 0)
 		return rc;
 	r->base_lsn = rec->lsn;
 	r->last_lsn = rec->lsn;
@@ -476,6 +478,8 @@ static int replay_segment(const gw_segment_record *rec, void *payload)
 			c->r->exists = 1;
 	}
 	rc = gw_refstate_apply(&c->r->refs, h.updates, h.nupdates);
+	if (rc == 0 && h.files)
+		rc = gw_files_digest(h.files, c->r->files_digest);
 	gw_segment_header_dispose(&h);
 	if (rc < 0)
 		return rc;
@@ -622,6 +626,17 @@ static int repo_load_offline(gw_archiver *a, arepo *r)
 	    (rc = gw_index_segment_foreach(a->index, r->rel, span.last_lsn, span.last_lsn, last_digest_cb,
 					   r->last_digest)) < 0)
 		goto out;
+	if (span.last_lsn > rec.lsn) {
+		/* The files as of the generation's end: the newest segment carrying them, else the manifest's (load_full). */
+		gw_segment_record files;
+		rc = gw_index_files_find(a->index, r->rel, rec.lsn + 1, span.last_lsn, &files);
+		if (rc == 0)
+			memcpy(r->files_digest, files.files_sha256, sizeof(r->files_digest));
+		gw_segment_record_dispose(&files);
+		if (rc < 0 && rc != GW_ENOTFOUND)
+			goto out;
+		rc = 0;
+	}
 	r->last_lsn = span.last_lsn;
 	if (span.last_time_us)
 		r->last_record_us = span.last_time_us;
@@ -866,7 +881,7 @@ static int take_lsn(gw_archiver *a, arepo *r)
  * CAPTURE_HELD: not written (take_lsn).
  */
 static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n, int64_t now, int64_t changed_us,
-			 const char *path)
+			 const char *path, const gw_files *files)
 {
 	gw_segment_spec spec;
 	gw_segment_result res;
@@ -884,6 +899,7 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 	spec.updates = updates;
 	spec.nupdates = n;
 	spec.time_first_us = spec.time_last_us = now;
+	spec.files = files;
 	{
 		int64_t since = r->dirty_since ? r->dirty_since : r->unobserved_since;
 		if (since && since < now) {
@@ -926,9 +942,10 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 	r->segments_since_full++;
 	r->bytes_since_full += res.bytes;
 	gw_metrics_gauge_set_double(a->metrics.last_spooled_timestamp, (double)item.spooled_us / 1e6);
-	log_event(a, "event=spooled repo=%s lsn=%llu updates=%zu objects=%llu bytes=%llu lag_ms=%.1f%s", r->rel,
+	log_event(a, "event=spooled repo=%s lsn=%llu updates=%zu objects=%llu bytes=%llu lag_ms=%.1f%s%s", r->rel,
 		  (unsigned long long)spec.lsn, n, (unsigned long long)res.objects, (unsigned long long)res.bytes,
-		  changed_us ? (double)(item.spooled_us - changed_us) / 1000.0 : 0.0, spec.gap ? " gap=1" : "");
+		  changed_us ? (double)(item.spooled_us - changed_us) / 1000.0 : 0.0, spec.gap ? " gap=1" : "",
+		  files ? " files=1" : "");
 	gw_segment_result_dispose(&res);
 	return 0;
 }
@@ -951,7 +968,7 @@ static int record_deleted(gw_archiver *a, arepo *r, int64_t changed_us)
 	updates[n].kind = GW_UPDATE_DELETED;
 	updates[n].time_us = now;
 	n++;
-	rc = write_segment(a, r, updates, n, now, changed_us, NULL);
+	rc = write_segment(a, r, updates, n, now, changed_us, NULL, NULL);
 	if (rc == 0) {
 		forget_seen(r);
 		gw_refstate_dispose(&r->refs);
@@ -966,11 +983,12 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 	gw_source *src = NULL;
 	gw_refs_view cur;
 	gw_update *updates = NULL;
+	gw_files files = {0};
 	size_t n = 0;
 	const char *why;
-	char *path;
+	char *path, files_digest[65];
 	int64_t now;
-	int rc, present;
+	int rc, present, files_changed = 0;
 
 	if (!r->loaded && (rc = repo_load(a, r, NULL)) < 0)
 		return rc;
@@ -1007,10 +1025,20 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 	if ((rc = gw_refs_read(r->reader, &cur)) < 0)
 		goto out;
 	rc = gw_segment_diff(&r->refs, r->seen_valid ? &r->seen : NULL, &cur, r->hash_len, now, &updates, &n);
-	if (rc == 0 && n)
-		rc = write_segment(a, r, updates, n, now, changed_us, path);
+	/*
+	 * Its files (config, hooks...) are read at every capture, as a full
+	 * backup reads them: a changed set goes whole into the segment, which
+	 * may then hold no ref update at all (DESIGN.md 4.5).
+	 */
+	if (rc == 0 && (rc = gw_files_collect(&files, src->path, r->rel)) == 0 &&
+	    (rc = gw_files_digest(&files, files_digest)) == 0)
+		files_changed = strcmp(files_digest, r->files_digest) != 0;
+	if (rc == 0 && (n || files_changed))
+		rc = write_segment(a, r, updates, n, now, changed_us, path, files_changed ? &files : NULL);
 	else if (rc == 0)
 		r->unobserved_since = 0; /* nothing changed while unobserved: no gap */
+	if (rc == 0 && files_changed && !r->dirty_since)
+		memcpy(r->files_digest, files_digest, sizeof(r->files_digest));
 	if (rc == CAPTURE_HELD) {
 		hold(r, changed_us ? changed_us : now);
 		gw_refs_view_dispose(&cur);
@@ -1037,6 +1065,7 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 	    !gw_spool_has_repo(a->spool, r->rel) && full_due(a, r, &why))
 		rc = take_full(a, r, why, NULL);
 out:
+	gw_files_dispose(&files);
 	gw_source_free(src);
 	free(path);
 	return rc;

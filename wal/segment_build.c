@@ -580,6 +580,7 @@ int gw_segment_build(gw_store *store, gw_objset *set, const gw_segment_spec *spe
 	h.gap = spec->gap;
 	h.gap_from_us = spec->gap_from_us;
 	h.gap_to_us = spec->gap_to_us;
+	h.files = (gw_files *)spec->files; /* only read by the encoder */
 	if ((rc = gw_segment_header_encode(&h, &head, &head_len)) < 0)
 		goto out;
 	if (!(key = gw_layout_key(spec->rel, spec->lsn, GW_KEY_SEGMENT))) {

@@ -9,6 +9,7 @@
 
 #include "backup/source.h"
 #include "format/refstate.h"
+#include "gitwal/files.h"
 #include "gitwal/segment.h"
 #include "gitwal/store.h"
 #include "wal/objset.h"
@@ -39,6 +40,7 @@ typedef struct gw_segment_spec {
 	int gap;                /* states between gap_from_us and gap_to_us were not observed */
 	int64_t gap_from_us;
 	int64_t gap_to_us;
+	const gw_files *files;  /* the repository's files when they changed (the header's "files"); NULL: unchanged */
 } gw_segment_spec;
 
 typedef struct gw_segment_result {

@@ -4,7 +4,9 @@
  * Every watched directory is a node in a tree mirroring the filesystem below
  * the root: plain directories (N_DIR, watched so repositories appearing in
  * them are seen), repository directories (N_REPO, for HEAD and packed-refs)
- * and refs/ with its subdirectories (N_REFS). Nodes are found by watch
+ * and refs/ with its subdirectories (N_REFS), and the repository's own
+ * files' directories (N_FILES: info/, and custom_hooks/ with its
+ * subdirectories; DESIGN.md 4.5). Nodes are found by watch
  * descriptor (events) and by (parent, name) (directory entries), both hash
  * tables, so memory stays proportional to the watched directories and every
  * event costs O(1) plus the path depth.
@@ -41,12 +43,16 @@
  * directories (files are reported once complete: IN_CLOSE_WRITE, or
  * IN_MOVED_TO for git's lock-and-rename); IN_EXCL_UNLINK spares us events on
  * files already unlinked; IN_DONT_FOLLOW because symlinks are not followed.
+ * IN_ATTRIB is for the repository's files (a hook made executable is a
+ * change); refs and plain directories ignore it.
  */
 #define WATCH_MASK                                                                                             \
 	(IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF |   \
-	 IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
+	 IN_ATTRIB | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
+/* What changes a repository file: written, linked, renamed, removed, or its mode. */
+#define FILES_MASK (IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_ATTRIB)
 
-enum { N_DIR, N_REPO, N_REFS };
+enum { N_DIR, N_REPO, N_REFS, N_FILES };
 enum { F_DEGRADED = 1 }; /* its watch could not be added: RESCAN was reported */
 
 /*
@@ -544,9 +550,16 @@ static int repo_check(gw_watch *w, struct node *r)
 	return 0;
 }
 
+/* Is n info/ (only its file attributes is kept: nothing below it is watched)? */
+static int is_info(const struct node *n)
+{
+	return n->kind == N_FILES && n->parent && n->parent->kind == N_REPO && !strcmp(n->name, "info");
+}
+
 /*
- * Watch refs directory n and every directory below it. mark=1 (a directory
- * that appeared in a watched repository) reports CHANGED if refs are found in
+ * Watch refs directory n (or a repository files' directory: N_FILES) and
+ * every directory below it, of the same kind. mark=1 (a directory that
+ * appeared in a watched repository) reports CHANGED if files are found in
  * it, as they may have been written before the watch existed. May free n
  * (vanished). Returns 0 or -errno of a watch failure.
  */
@@ -575,7 +588,7 @@ static int refs_sync(gw_watch *w, struct node *n, int mark, int depth)
 		return 0; /* vanished since: its IN_DELETE_SELF cleans up */
 	while ((de = readdir(d)) != NULL) {
 		unsigned char type = de->d_type;
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || is_lock(de->d_name))
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || (n->kind == N_REFS && is_lock(de->d_name)))
 			continue;
 		if (type == DT_UNKNOWN) {
 			struct stat st;
@@ -585,9 +598,9 @@ static int refs_sync(gw_watch *w, struct node *n, int mark, int depth)
 		}
 		if (type == DT_DIR) {
 			struct node *c;
-			if (depth >= REFS_DEPTH_MAX)
+			if (depth >= REFS_DEPTH_MAX || is_info(n))
 				continue;
-			if (!(c = node_child(w, n, de->d_name)) && !(c = node_new(w, n, de->d_name, N_REFS))) {
+			if (!(c = node_child(w, n, de->d_name)) && !(c = node_new(w, n, de->d_name, n->kind))) {
 				rc = -ENOMEM;
 				break;
 			}
@@ -604,7 +617,37 @@ static int refs_sync(gw_watch *w, struct node *n, int mark, int depth)
 }
 
 /*
- * Watch repository r (its directory and refs/). Returns 0 (watched, or
+ * Watch r/name (info/ or custom_hooks/), when it is a directory (not a link),
+ * and what is below it. mark: it just appeared (CHANGED when it holds
+ * files). Returns 0 or -errno of a watch failure.
+ */
+static int files_dir_sync(gw_watch *w, struct node *r, const char *name, int mark)
+{
+	char path[WATCH_PATH_MAX];
+	struct node *c = node_child(w, r, name);
+	struct stat st;
+	size_t pl;
+	if (node_path(w, r, path, sizeof(path)) < 0)
+		return -ENAMETOOLONG;
+	pl = strlen(path);
+	if (snprintf(path + pl, sizeof(path) - pl, "/%s", name) >= (int)(sizeof(path) - pl))
+		return -ENAMETOOLONG;
+	if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		if (c)
+			node_remove(w, c, RM_LIVE, 0);
+		return 0;
+	}
+	if (c && (c->ino != (uint64_t)st.st_ino || c->dev != (uint64_t)st.st_dev)) {
+		node_remove(w, c, RM_LIVE, 0); /* replaced by another directory */
+		c = NULL;
+	}
+	if (!c && !(c = node_new(w, r, name, N_FILES)))
+		return -ENOMEM;
+	return refs_sync(w, c, mark, 0);
+}
+
+/*
+ * Watch repository r (its directory, refs/, info/ and custom_hooks/). Returns 0 (watched, or
  * degraded with RESCAN reported) or -ENOENT/-ENOTDIR if it vanished.
  */
 static int repo_sync(gw_watch *w, struct node *r, const char *path)
@@ -624,7 +667,8 @@ static int repo_sync(gw_watch *w, struct node *r, const char *path)
 		repo_degrade(w, r);
 		return 0;
 	}
-	if (refs_sync(w, refs, 0, 0) < 0) {
+	if (refs_sync(w, refs, 0, 0) < 0 || files_dir_sync(w, r, "info", 0) < 0 ||
+	    files_dir_sync(w, r, "custom_hooks", 0) < 0) {
 		repo_degrade(w, r);
 		return 0;
 	}
@@ -743,7 +787,7 @@ static void prune(gw_watch *w, struct node *n)
 		nx = c->next;
 		if (node_path(w, c, path, sizeof(path)) < 0 || lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) ||
 		    c->ino != (uint64_t)st.st_ino || c->dev != (uint64_t)st.st_dev) {
-			struct node *repo = c->kind == N_REFS ? repo_of(c) : NULL;
+			struct node *repo = c->kind == N_REFS || c->kind == N_FILES ? repo_of(c) : NULL;
 			node_remove(w, c, RM_LIVE, 1);
 			if (repo)
 				pend_node(w, repo, P_CHANGED);
@@ -765,9 +809,9 @@ static void node_gone(gw_watch *w, struct node *n, enum rm_mode mode)
 		node_unwatch(w, n, mode);
 		return;
 	}
-	if (n->kind == N_REFS) {
+	if (n->kind == N_REFS || n->kind == N_FILES) {
 		struct node *repo = repo_of(n);
-		int top = n->parent == repo;
+		int top = n->parent == repo && n->kind == N_REFS;
 		node_remove(w, n, mode, 0);
 		if (repo && (!top || repo_check(w, repo)))
 			pend_node(w, repo, P_CHANGED);
@@ -832,8 +876,44 @@ static void repo_event(gw_watch *w, struct node *r, const char *name, uint32_t m
 		}
 	} else if (!strcmp(name, "objects") && gone_mask(mask)) {
 		repo_check(w, r);
+	} else if (!strcmp(name, "config") || !strcmp(name, "description")) {
+		/* The repository's own files (DESIGN.md 4.5): `git config` renames config.lock onto config. */
+		if (mask & FILES_MASK)
+			pend_node(w, r, P_CHANGED);
+	} else if (!strcmp(name, "info") || !strcmp(name, "custom_hooks")) {
+		if ((mask & IN_ISDIR) && (created_mask(mask) || gone_mask(mask))) {
+			if ((c = node_child(w, r, name)))
+				node_remove(w, c, RM_LIVE, 0);
+			if (created_mask(mask) && files_dir_sync(w, r, name, 1) < 0)
+				repo_degrade(w, r);
+		}
+		if (mask & FILES_MASK)
+			pend_node(w, r, P_CHANGED);
 	}
-	/* Anything else (objects/, config, FETCH_HEAD, hooks/...) is not history. */
+	/* Anything else (objects/, FETCH_HEAD, hooks/...) is not history. */
+}
+
+/* In info/ (only its attributes) or below custom_hooks/: everything but info/'s other names is a change. */
+static void files_event(gw_watch *w, struct node *n, const char *name, uint32_t mask)
+{
+	struct node *repo = repo_of(n), *c;
+	if (!repo || !(mask & FILES_MASK))
+		return;
+	if (is_info(n)) {
+		if (!strcmp(name, "attributes"))
+			pend_node(w, repo, P_CHANGED);
+		return;
+	}
+	if ((mask & IN_ISDIR) && (created_mask(mask) || gone_mask(mask))) {
+		if ((c = node_child(w, n, name)))
+			node_remove(w, c, RM_LIVE, 0);
+		if (created_mask(mask) && node_depth(n) - node_depth(repo) <= REFS_DEPTH_MAX &&
+		    (!(c = node_new(w, n, name, N_FILES)) || refs_sync(w, c, 1, 0) < 0)) {
+			repo_degrade(w, repo);
+			return;
+		}
+	}
+	pend_node(w, repo, P_CHANGED);
 }
 
 static void refs_event(gw_watch *w, struct node *n, const char *name, uint32_t mask)
@@ -898,6 +978,9 @@ static void handle(gw_watch *w, const struct inotify_event *ev)
 		break;
 	case N_REPO:
 		repo_event(w, n, name, ev->mask);
+		break;
+	case N_FILES:
+		files_event(w, n, name, ev->mask);
 		break;
 	default:
 		refs_event(w, n, name, ev->mask);

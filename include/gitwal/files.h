@@ -42,7 +42,16 @@ const char *gw_files_path_check(const char *path);
 int gw_files_collect(gw_files *out, const char *repo, const char *rel);
 /* The manifest's "files" array (a new reference). */
 int gw_files_to_json(const gw_files *f, struct json_t **out);
-/* Parse and check an array made by gw_files_to_json; what names its source (the manifest's key) in errors. */
+/*
+ * The SHA-256 (64 lowercase hex) of the set's canonical text: the compact
+ * dump of gw_files_to_json. Equal sets have equal digests, so the archiver
+ * compares a live set with the archived one by this alone (DESIGN.md 4.5).
+ */
+int gw_files_digest(const gw_files *f, char hex[65]);
+/*
+ * Parse and check an array made by gw_files_to_json; what names its source
+ * in errors ("manifest KEY", "segment KEY").
+ */
 int gw_files_from_json(gw_files *out, struct json_t *arr, const char *what);
 /* Write the files into dir, a repository being restored: links as links, modes exact. */
 int gw_files_install(const gw_files *f, const char *dir, const char *rel);

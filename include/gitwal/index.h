@@ -71,6 +71,7 @@ typedef struct gw_segment_record {
 	int gap;              /* the archiver could not observe every state before this one */
 	int64_t gap_from_us;  /* when gap: states strictly between these times are unknown */
 	int64_t gap_to_us;
+	char files_sha256[65]; /* it carries the repository's files: their digest (gw_files_digest); "" when not */
 } gw_segment_record;
 
 /* Record a segment and its ref updates (the header's, in order). A record already there is left alone. */
@@ -179,6 +180,14 @@ int gw_index_span_find(gw_index *index, const char *repo, uint64_t full_lsn, int
  */
 int gw_index_span_updates(gw_index *index, const char *repo, const gw_index_span *span, int64_t until_us,
 			  gw_update **updates, size_t *n);
+
+/*
+ * The newest segment of repo with from <= lsn <= to that carries the
+ * repository's files (DESIGN.md 4.5); GW_ENOTFOUND when none does.
+ */
+int gw_index_files_find(gw_index *index, const char *repo, uint64_t from, uint64_t to, gw_segment_record *out);
+/* How many segments of repo carry a change of its files. */
+int gw_index_files_count(gw_index *index, const char *repo, uint64_t *n);
 
 /* Archiver gaps (outages) recorded in from..to, in LSN order. */
 typedef int (*gw_index_gap_cb)(uint64_t lsn, int64_t from_us, int64_t to_us, void *payload);

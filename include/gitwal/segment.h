@@ -79,6 +79,13 @@ typedef struct gw_segment_header {
 	 * encoder treats 0 as 20; the decoder always sets it.
 	 */
 	size_t hash_len;
+	/*
+	 * The repository's files (config, description, info/attributes,
+	 * custom_hooks/: DESIGN.md 4.5 and 10.1), the whole set, when they
+	 * changed since the record before; NULL (no "files" member) when they
+	 * did not. Owned by the header once decoded; the encoder only reads it.
+	 */
+	struct gw_files *files;
 } gw_segment_header;
 
 /* Free an array of updates and what each owns. */

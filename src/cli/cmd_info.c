@@ -4,6 +4,7 @@
  */
 #include "cli/cli.h"
 #include "gitwal/error.h"
+#include "gitwal/repo.h"
 #include "gitwal/time.h"
 
 #include <jansson.h>
@@ -17,6 +18,7 @@ typedef struct {
 	json_t *cur_list;
 	char *cur_name;
 	size_t nrepos, nbackups;
+	json_t *file_changes; /* repository -> its segments carrying a change of its files (read before the walk) */
 } info_run;
 
 static int print_one(const gw_full_record *r, void *payload)
@@ -27,13 +29,18 @@ static int print_one(const gw_full_record *r, void *payload)
 	if (!run->cur_name || strcmp(run->cur_name, r->repository) != 0) {
 		free(run->cur_name);
 		run->cur_name = strdup(r->repository);
+		json_int_t changes = json_integer_value(json_object_get(run->file_changes, r->repository));
 		run->nrepos++;
 		if (run->json) {
 			run->cur_list = json_array();
-			run->cur_repo = json_pack("{s:s, s:o}", "repository", r->repository, "backups", run->cur_list);
+			run->cur_repo = json_pack("{s:s, s:I, s:o}", "repository", r->repository, "file_changes", changes,
+						  "backups", run->cur_list);
 			json_array_append_new(run->repos, run->cur_repo);
 		} else {
 			printf("%s\n", r->repository);
+			if (changes)
+				printf("  files changed in %lld segments (config, description, info/attributes, "
+				       "custom_hooks/)\n", (long long)changes);
 		}
 	}
 	run->nbackups++;
@@ -60,7 +67,7 @@ typedef struct {
 static const gw_opt options[] = {
 	GW_OPT_FLAG_("json", info_opts, json,
 		     "one JSON document: {\"store\": URL, \"repositories\": [{\"repository\":\n"
-		     "REL, \"backups\": [{\"lsn\", \"time\", \"time_us\", \"objects\", \"refs\",\n"
+		     "REL, \"file_changes\", \"backups\": [{\"lsn\", \"time\", \"time_us\", \"objects\", \"refs\",\n"
 		     "\"bundle_bytes\", \"idx_bytes\", \"manifest_key\"}]}]}"),
 	GW_OPT_STRING_("repo", "REL", info_opts, repo, "only this repository"),
 	GW_OPT_FLAG_("no-sync", info_opts, no_sync, "list what the index holds, without reading the store"),
@@ -72,7 +79,8 @@ const gw_cli_spec gw_cmd_info_spec = {
 	.head = "usage: gitwal info [--json] [--repo REL] [--no-sync] [--store URL] [--index FILE]\n"
 		"\n"
 		"List repositories and their full backups: LSN, time (UTC), objects, refs and\n"
-		"sizes. The index is first brought up to date with the store (new backups\n"
+		"sizes, and how many segments changed the repository's own files (config,\n"
+		"description, info/attributes, custom_hooks/). The index is first brought up to date with the store (new backups\n"
 		"written by other machines appear) unless --no-sync is given.\n"
 		"A key that cannot be read or is damaged, and a repository whose keys hold no\n"
 		"full backup (its manifest is missing), are reported on stderr, one line each\n"
@@ -98,6 +106,28 @@ int gw_cmd_info(int argc, char **argv)
 	if ((rc = gw_cli_open_archive("info", cli, o.repo, o.no_sync, &report)) != 0)
 		goto out;
 	run.repos = json_array();
+	run.file_changes = json_object();
+	{
+		/* Counted first: the walk below holds the index. */
+		char **list = NULL;
+		size_t nlist = 0;
+		uint64_t n;
+		if (gw_index_repos(cli->index, &list, &nlist) < 0) {
+			rc = gw_cli_fail("info");
+			goto out;
+		}
+		for (i = 0; i < nlist && rc == 0; i++) {
+			if (o.repo && strcmp(o.repo, list[i]) != 0)
+				continue;
+			if (gw_index_files_count(cli->index, list[i], &n) < 0)
+				rc = gw_cli_fail("info");
+			else
+				json_object_set_new(run.file_changes, list[i], json_integer((json_int_t)n));
+		}
+		gw_repo_list_free(list, nlist);
+		if (rc)
+			goto out;
+	}
 	if (gw_index_full_foreach(cli->index, o.repo, print_one, &run) < 0) {
 		rc = gw_cli_fail("info");
 		goto out;
@@ -134,6 +164,7 @@ int gw_cmd_info(int argc, char **argv)
 out:
 	gw_sync_report_dispose(&report);
 	json_decref(run.repos);
+	json_decref(run.file_changes);
 	free(run.cur_name);
 	gw_cli_dispose(cli);
 	return rc;

@@ -5,6 +5,9 @@
  */
 #include "cli/cli.h"
 #include "gitwal/error.h"
+#include "gitwal/files.h"
+#include "gitwal/manifest.h"
+#include "gitwal/repo.h"
 #include "gitwal/segment.h"
 #include "gitwal/time.h"
 
@@ -17,7 +20,77 @@ typedef struct {
 	int json;
 	json_t *records;
 	size_t damaged; /* records that could not be read back: each named on stderr */
+	gw_files prev;      /* the repository's files as of the last record read that carries them ... */
+	uint64_t prev_base; /* ... in this generation (0: none read yet) */
+	json_t *manifests;  /* "LSN" -> the key of its full backup's manifest (read before the walks hold the index) */
 } log_run;
+
+static int note_manifest(const gw_full_record *r, void *payload)
+{
+	log_run *run = payload;
+	char lsn[24];
+	snprintf(lsn, sizeof(lsn), "%llu", (unsigned long long)r->lsn);
+	return json_object_set_new(run->manifests, lsn, json_string(r->manifest_key)) < 0
+		       ? gw_error_set(GW_ERROR, "out of memory")
+		       : 0;
+}
+
+/*
+ * The files of the full backup at lsn (its manifest read from the store),
+ * into run->prev; an empty set, and an error, when the archive lacks it.
+ */
+static int load_full_files(log_run *run, uint64_t lsn)
+{
+	gw_manifest m;
+	char *text = NULL, key[24];
+	const char *mkey;
+	size_t len;
+	int rc;
+	gw_files_dispose(&run->prev);
+	run->prev_base = lsn; /* tried once per generation */
+	snprintf(key, sizeof(key), "%llu", (unsigned long long)lsn);
+	if (!(mkey = json_string_value(json_object_get(run->manifests, key))))
+		return gw_error_set(GW_ENOTFOUND, "no manifest: its files are unknown, each is listed as added");
+	if ((rc = gw_store_get(run->cli->store, mkey, GW_MANIFEST_MAX_SIZE, &text, &len)) == 0 &&
+	    (rc = gw_manifest_parse(&m, text, len, mkey)) == 0) {
+		run->prev = m.files;
+		memset(&m.files, 0, sizeof(m.files));
+		gw_manifest_dispose(&m);
+	}
+	free(text);
+	return rc;
+}
+
+static int same_file(const gw_file *a, const gw_file *b)
+{
+	return a->type == b->type && a->mode == b->mode && a->size == b->size &&
+	       (!a->size || memcmp(a->data, b->data, a->size) == 0);
+}
+
+/*
+ * The paths that differ between the previous set and cur (both sorted by
+ * path): "added", "removed" or "changed" (content, type or mode), printed
+ * or appended to out.
+ */
+static void files_diff(const gw_files *old, const gw_files *cur, int json, json_t *out)
+{
+	size_t i = 0, j = 0;
+	while (i < old->n || j < cur->n) {
+		int c = i == old->n ? 1 : j == cur->n ? -1 : strcmp(old->items[i].path, cur->items[j].path);
+		const char *path = c <= 0 ? old->items[i].path : cur->items[j].path, *what;
+		if (c == 0 && same_file(&old->items[i], &cur->items[j])) {
+			i++, j++;
+			continue;
+		}
+		what = c < 0 ? "removed" : c > 0 ? "added" : "changed";
+		if (json)
+			json_array_append_new(out, json_pack("{s:s, s:s}", "path", path, "change", what));
+		else
+			printf("  file %s %s\n", path, what);
+		i += c <= 0;
+		j += c >= 0;
+	}
+}
 
 static int print_full(const gw_full_record *r, void *payload)
 {
@@ -40,7 +113,7 @@ static int print_segment(const gw_segment_record *r, void *payload)
 	log_run *run = payload;
 	gw_segment_header h;
 	unsigned char trailer[GW_SEGMENT_TRAILER_SIZE];
-	json_t *updates = NULL;
+	json_t *updates = NULL, *changes = NULL;
 	char when[40];
 	size_t i;
 	int rc;
@@ -56,6 +129,20 @@ static int print_segment(const gw_segment_record *r, void *payload)
 	else
 		printf("%llu segment %s objects=%llu bytes=%llu\n", (unsigned long long)r->lsn, when,
 		       (unsigned long long)r->objects, (unsigned long long)r->size);
+	if (h.files) {
+		/* Compared with the files before: the generation's full backup's, or an earlier segment's. */
+		changes = run->json ? json_array() : NULL;
+		if (run->prev_base != r->base_lsn && load_full_files(run, r->base_lsn) < 0) {
+			fprintf(stderr, "gitwal log: damaged %s: the full backup at LSN %llu: %s\n", r->repository,
+				(unsigned long long)r->base_lsn, gw_error_message());
+			run->damaged++;
+		}
+		files_diff(&run->prev, h.files, run->json, changes);
+		gw_files_dispose(&run->prev);
+		run->prev = *h.files;
+		memset(h.files, 0, sizeof(*h.files));
+		run->prev_base = r->base_lsn;
+	}
 	for (i = 0; i < h.nupdates; i++) {
 		const gw_update *u = &h.updates[i];
 		if (run->json) {
@@ -76,6 +163,8 @@ static int print_segment(const gw_segment_record *r, void *payload)
 						"kind", "segment", "time_us", (json_int_t)r->time_last_us, "time", when,
 						"objects", (json_int_t)r->objects, "bytes", (json_int_t)r->size, "key",
 						r->key, "updates", updates));
+	if (run->json && changes)
+		json_object_set_new(json_array_get(run->records, json_array_size(run->records) - 1), "files", changes);
 	gw_segment_header_dispose(&h);
 	return 0;
 }
@@ -98,7 +187,8 @@ static const gw_opt options[] = {
 		     "one JSON document: {\"repository\", \"records\": [{\"lsn\", \"kind\":\n"
 		     "\"full\"|\"segment\", \"time_us\", \"time\", ...}]}; a segment record has\n"
 		     "\"updates\": [{\"kind\", \"time_us\", \"ref\", \"old\", \"new\",\n"
-		     "\"old_target\", \"new_target\"}]"),
+		     "\"old_target\", \"new_target\"}], and when it changed the repository's\n"
+		     "files, \"files\": [{\"path\", \"change\": \"added\"|\"removed\"|\"changed\"}]"),
 	/* --help's usage line says it; the man page lists it. */
 	{.type = GW_OPT_STRING, .name = "repo", .arg = "REL", .offset = offsetof(log_opts, repo),
 	 .flags = GW_OPT_MAN_ONLY, .help = "the repository (required)"},
@@ -111,7 +201,9 @@ const gw_cli_spec gw_cmd_log_spec = {
 		"\n"
 		"Print every record archived for a repository, in LSN order: full backups\n"
 		"(LSN, time, refs) and log segments (LSN, time, and each ref update: ref,\n"
-		"old value, new value; HEAD retargets; repository created or deleted).\n"
+		"old value, new value; HEAD retargets; repository created or deleted; each\n"
+		"of the repository's own files (config, description, info/attributes,\n"
+		"custom_hooks/) added, removed or changed).\n"
 		"A record that cannot be read back is named on stderr (repository, key,\n"
 		"reason) and the rest is printed; the exit status is then 1, as it is for a\n"
 		"repository the archive does not know.\n"
@@ -142,6 +234,11 @@ int gw_cmd_log(int argc, char **argv)
 		goto out;
 	run.cli = cli;
 	run.records = json_array();
+	run.manifests = json_object();
+	if (gw_index_full_foreach(cli->index, repo, note_manifest, &run) < 0) {
+		rc = gw_cli_fail("log");
+		goto out;
+	}
 	if (run.json) {
 		/* Collect both kinds, then order by LSN. */
 		json_t **items;
@@ -192,6 +289,8 @@ int gw_cmd_log(int argc, char **argv)
 		rc = 1;
 out:
 	gw_sync_report_dispose(&report);
+	gw_files_dispose(&run.prev);
+	json_decref(run.manifests);
 	json_decref(run.records);
 	gw_cli_dispose(cli);
 	return rc;

@@ -287,6 +287,24 @@ int gw_files_to_json(const gw_files *f, json_t **out)
 	return 0;
 }
 
+int gw_files_digest(const gw_files *f, char hex[65])
+{
+	unsigned char digest[32];
+	json_t *arr;
+	char *text;
+	int rc;
+	if ((rc = gw_files_to_json(f, &arr)) < 0)
+		return rc;
+	text = json_dumps(arr, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(arr);
+	if (!text)
+		return gw_error_set(GW_ERROR, "out of memory");
+	gw_hash_buffer(GW_HASH_SHA256, text, strlen(text), digest);
+	gw_hex_encode(hex, digest, 32);
+	free(text);
+	return 0;
+}
+
 typedef struct {
 	const char *what;
 	size_t index;
@@ -295,8 +313,8 @@ typedef struct {
 static int bad_entry(const parse_ctx *p, const char *path, const char *why)
 {
 	if (path)
-		return gw_error_set(GW_ECORRUPT, "manifest %s: file '%s' %s", p->what, path, why);
-	return gw_error_set(GW_ECORRUPT, "manifest %s: files entry %zu %s", p->what, p->index, why);
+		return gw_error_set(GW_ECORRUPT, "%s: file '%s' %s", p->what, path, why);
+	return gw_error_set(GW_ECORRUPT, "%s: files entry %zu %s", p->what, p->index, why);
 }
 
 /* "data": base64 of exactly size bytes whose SHA-256 is sha256. */
@@ -413,9 +431,9 @@ int gw_files_from_json(gw_files *out, json_t *arr, const char *what)
 
 	memset(out, 0, sizeof(*out));
 	if (!json_is_array(arr))
-		return gw_error_set(GW_ECORRUPT, "manifest %s: field 'files' is not an array", what);
+		return gw_error_set(GW_ECORRUPT, "%s: field 'files' is not an array", what);
 	if (json_array_size(arr) > GW_FILES_MAX_ENTRIES)
-		return gw_error_set(GW_ECORRUPT, "manifest %s: more than %u files", what, GW_FILES_MAX_ENTRIES);
+		return gw_error_set(GW_ECORRUPT, "%s: more than %u files", what, GW_FILES_MAX_ENTRIES);
 	if (json_array_size(arr) && GW_ARRAY_RESERVE(out->items, out->cap, json_array_size(arr)) < 0)
 		return GW_ERROR;
 	json_array_foreach(arr, p.index, o)

@@ -268,8 +268,17 @@ int gw_manifest_parse(gw_manifest *m, const char *buf, size_t len, const char *w
 		rc = bad(&p, "pack_offset", "does not fit the bundle size");
 		goto out;
 	}
-	if ((v = json_object_get(root, "files")) && (rc = gw_files_from_json(&m->files, v, what)) < 0)
-		goto out;
+	if ((v = json_object_get(root, "files"))) {
+		char *src = NULL;
+		if (asprintf(&src, "manifest %s", what) < 0) {
+			rc = gw_error_set(GW_ERROR, "out of memory");
+			goto out;
+		}
+		rc = gw_files_from_json(&m->files, v, src);
+		free(src);
+		if (rc < 0)
+			goto out;
+	}
 	/* A pooled member's record and no other is version 2: either without the other is damage. */
 	v = json_object_get(root, "pool");
 	if ((format == GW_MANIFEST_VERSION_POOL) != (v != NULL)) {

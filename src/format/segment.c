@@ -7,6 +7,7 @@
  */
 #include "gitwal/segment.h"
 #include "gitwal/error.h"
+#include "gitwal/files.h"
 #include "gitwal/repo.h"
 
 #include "format/refname.h"
@@ -75,6 +76,15 @@ int gw_segment_header_encode(const gw_segment_header *h, unsigned char **out, si
 	/* Only for sha256: a sha1 segment's bytes are those of every earlier gitwal. */
 	if (h->hash_len == 32)
 		json_object_set_new(root, "object_format", json_string("sha256"));
+	if (h->files) {
+		json_t *files;
+		int rc;
+		if ((rc = gw_files_to_json(h->files, &files)) < 0) {
+			json_decref(root);
+			return rc;
+		}
+		json_object_set_new(root, "files", files);
+	}
 	if (h->gap)
 		json_object_set_new(root, "gap",
 				    json_pack("{s:I, s:I}", "from_us", (json_int_t)h->gap_from_us, "to_us",
@@ -292,6 +302,19 @@ int gw_segment_header_decode(gw_segment_header *h, const unsigned char *buf, siz
 		}
 		h->gap = 1;
 	}
+	if ((v = json_object_get(root, "files"))) {
+		/* The whole set, checked as a manifest's is (its paths, sizes, digests and bounds). */
+		char *src = NULL;
+		if (asprintf(&src, "segment %s", what) < 0 || !(h->files = calloc(1, sizeof(*h->files)))) {
+			free(src);
+			rc = gw_error_set(GW_ERROR, "out of memory");
+			goto out;
+		}
+		rc = gw_files_from_json(h->files, v, src);
+		free(src);
+		if (rc < 0)
+			goto out;
+	}
 	updates = json_object_get(root, "updates");
 	if (!json_is_array(updates)) {
 		rc = bad(what, "updates", "is not an array");
@@ -324,6 +347,9 @@ void gw_segment_header_dispose(gw_segment_header *h)
 {
 	gw_updates_free(h->updates, h->nupdates);
 	free(h->repository);
+	if (h->files)
+		gw_files_dispose(h->files);
+	free(h->files);
 	memset(h, 0, sizeof(*h));
 }
 

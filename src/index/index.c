@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define INDEX_SCHEMA_VERSION 5
+#define INDEX_SCHEMA_VERSION 6
 
 static const char *schema =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -56,11 +56,13 @@ static const char *schema =
 	"  gap_to_us INTEGER NOT NULL,"
 	"  linked INTEGER NOT NULL,"
 	"  cum_size INTEGER NOT NULL,"
+	"  files TEXT NOT NULL,"  /* the digest of the repository's files it carries; '' when none */
 	"  PRIMARY KEY(repo_id, lsn));"
 	"CREATE INDEX IF NOT EXISTS segments_time ON segments(repo_id, time_last_us);"
 	"CREATE INDEX IF NOT EXISTS segments_generation ON segments(repo_id, base_lsn, time_first_us, lsn);"
 	"CREATE INDEX IF NOT EXISTS segments_unlinked ON segments(repo_id, lsn) WHERE linked = 0;"
 	"CREATE INDEX IF NOT EXISTS segments_gaps ON segments(repo_id, lsn) WHERE gap != 0;"
+	"CREATE INDEX IF NOT EXISTS segments_files ON segments(repo_id, lsn) WHERE files != '';"
 	/* kind: gw_update_kind; ref is '' for repository created/deleted; old/new are hex ids or symref targets. */
 	"CREATE TABLE IF NOT EXISTS updates("
 	"  repo_id INTEGER NOT NULL,"
@@ -729,8 +731,8 @@ int gw_index_segment_add(gw_index *ix, const gw_segment_record *r, const gw_upda
 				   &linked, &cum)) < 0)
 		return write_end(ix, rc);
 	if (!(st = gw_index__stmt(ix, "INSERT OR IGNORE INTO segments(repo_id, lsn, base_lsn, time_first_us, time_last_us, key, "
-			       "size, sha256, prev_sha256, objects, updates, gap, gap_from_us, gap_to_us, linked, cum_size) "
-			       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)")))
+			       "size, sha256, prev_sha256, objects, updates, gap, gap_from_us, gap_to_us, linked, cum_size, "
+			       "files) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)")))
 		return write_end(ix, db_fail(ix, "prepare"));
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, (int64_t)r->lsn);
@@ -748,6 +750,7 @@ int gw_index_segment_add(gw_index *ix, const gw_segment_record *r, const gw_upda
 	sqlite3_bind_int64(st, 14, r->gap ? r->gap_to_us : 0);
 	sqlite3_bind_int(st, 15, linked);
 	sqlite3_bind_int64(st, 16, cum);
+	sqlite3_bind_text(st, 17, r->files_sha256, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_fail(ix, "cannot record a segment");
 	gw_index__done(st);
@@ -757,41 +760,86 @@ int gw_index_segment_add(gw_index *ix, const gw_segment_record *r, const gw_upda
 	return write_end(ix, rc);
 }
 
+#define SEGMENT_COLUMNS                                                                                           \
+	"SELECT r.path, s.lsn, s.base_lsn, s.time_first_us, s.time_last_us, s.key, s.size, s.sha256, s.prev_sha256, " \
+	"s.objects, s.updates, s.gap, s.gap_from_us, s.gap_to_us, s.files FROM segments s JOIN repos r ON r.id = "    \
+	"s.repo_id "
+
+/* A row of SEGMENT_COLUMNS into r (disposed by the caller whatever this returns). */
+static int segment_row(sqlite3_stmt *st, gw_segment_record *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->repository = strdup((const char *)sqlite3_column_text(st, 0));
+	r->lsn = (uint64_t)sqlite3_column_int64(st, 1);
+	r->base_lsn = (uint64_t)sqlite3_column_int64(st, 2);
+	r->time_first_us = sqlite3_column_int64(st, 3);
+	r->time_last_us = sqlite3_column_int64(st, 4);
+	r->key = strdup((const char *)sqlite3_column_text(st, 5));
+	r->size = (uint64_t)sqlite3_column_int64(st, 6);
+	snprintf(r->sha256, sizeof(r->sha256), "%s", (const char *)sqlite3_column_text(st, 7));
+	snprintf(r->prev_sha256, sizeof(r->prev_sha256), "%s", (const char *)sqlite3_column_text(st, 8));
+	r->objects = (uint64_t)sqlite3_column_int64(st, 9);
+	r->updates = (uint64_t)sqlite3_column_int64(st, 10);
+	r->gap = sqlite3_column_int(st, 11);
+	r->gap_from_us = sqlite3_column_int64(st, 12);
+	r->gap_to_us = sqlite3_column_int64(st, 13);
+	snprintf(r->files_sha256, sizeof(r->files_sha256), "%s", (const char *)sqlite3_column_text(st, 14));
+	return (!r->repository || !r->key) ? gw_error_set(GW_ERROR, "out of memory") : 0;
+}
+
 int gw_index_segment_foreach(gw_index *ix, const char *repo, uint64_t from, uint64_t to, gw_index_segment_cb cb,
 			     void *payload)
 {
 	sqlite3_stmt *st;
 	int rc = 0, step;
-	if (!(st = walk_begin(ix, "SELECT r.path, s.lsn, s.base_lsn, s.time_first_us, s.time_last_us, s.key, s.size, s.sha256, "
-				  "s.prev_sha256, s.objects, s.updates, s.gap, s.gap_from_us, s.gap_to_us FROM segments s "
-				  "JOIN repos r ON r.id = s.repo_id "
-				  "WHERE r.path = ?1 AND s.lsn BETWEEN ?2 AND ?3 ORDER BY s.lsn",
-			      &rc)))
+	if (!(st = walk_begin(ix, SEGMENT_COLUMNS "WHERE r.path = ?1 AND s.lsn BETWEEN ?2 AND ?3 ORDER BY s.lsn", &rc)))
 		return rc;
 	sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (int64_t)from);
 	sqlite3_bind_int64(st, 3, (int64_t)(to > INT64_MAX ? INT64_MAX : to));
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		gw_segment_record r;
-		memset(&r, 0, sizeof(r));
-		r.repository = strdup((const char *)sqlite3_column_text(st, 0));
-		r.lsn = (uint64_t)sqlite3_column_int64(st, 1);
-		r.base_lsn = (uint64_t)sqlite3_column_int64(st, 2);
-		r.time_first_us = sqlite3_column_int64(st, 3);
-		r.time_last_us = sqlite3_column_int64(st, 4);
-		r.key = strdup((const char *)sqlite3_column_text(st, 5));
-		r.size = (uint64_t)sqlite3_column_int64(st, 6);
-		snprintf(r.sha256, sizeof(r.sha256), "%s", (const char *)sqlite3_column_text(st, 7));
-		snprintf(r.prev_sha256, sizeof(r.prev_sha256), "%s", (const char *)sqlite3_column_text(st, 8));
-		r.objects = (uint64_t)sqlite3_column_int64(st, 9);
-		r.updates = (uint64_t)sqlite3_column_int64(st, 10);
-		r.gap = sqlite3_column_int(st, 11);
-		r.gap_from_us = sqlite3_column_int64(st, 12);
-		r.gap_to_us = sqlite3_column_int64(st, 13);
-		rc = (!r.repository || !r.key) ? gw_error_set(GW_ERROR, "out of memory") : cb(&r, payload);
+		rc = segment_row(st, &r) < 0 ? GW_ERROR : cb(&r, payload);
 		gw_segment_record_dispose(&r);
 		if (rc)
 			break;
+	}
+	return walk_end(ix, st, rc, step);
+}
+
+int gw_index_files_find(gw_index *ix, const char *repo, uint64_t from, uint64_t to, gw_segment_record *out)
+{
+	sqlite3_stmt *st;
+	int rc = 0, step;
+	memset(out, 0, sizeof(*out));
+	if (!(st = walk_begin(ix, SEGMENT_COLUMNS "WHERE r.path = ?1 AND s.lsn BETWEEN ?2 AND ?3 AND s.files != '' "
+				  "ORDER BY s.lsn DESC LIMIT 1", &rc)))
+		return rc;
+	sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)from);
+	sqlite3_bind_int64(st, 3, (int64_t)(to > INT64_MAX ? INT64_MAX : to));
+	if ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		step = SQLITE_DONE; /* the one row asked for */
+		if ((rc = segment_row(st, out)) < 0)
+			gw_segment_record_dispose(out);
+	} else if (step == SQLITE_DONE) {
+		rc = GW_ENOTFOUND;
+	}
+	return walk_end(ix, st, rc, step);
+}
+
+int gw_index_files_count(gw_index *ix, const char *repo, uint64_t *n)
+{
+	sqlite3_stmt *st;
+	int rc = 0, step;
+	*n = 0;
+	if (!(st = walk_begin(ix, "SELECT COUNT(*) FROM segments s JOIN repos r ON r.id = s.repo_id "
+				  "WHERE r.path = ?1 AND s.files != ''", &rc)))
+		return rc;
+	sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
+	if ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		*n = (uint64_t)sqlite3_column_int64(st, 0);
+		step = SQLITE_DONE;
 	}
 	return walk_end(ix, st, rc, step);
 }

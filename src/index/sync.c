@@ -15,6 +15,7 @@
 #include "gitwal/array.h"
 #include "gitwal/index.h"
 #include "gitwal/error.h"
+#include "gitwal/files.h"
 #include "gitwal/expire.h"
 #include "gitwal/layout.h"
 #include "gitwal/manifest.h"
@@ -152,9 +153,12 @@ static int record_segment(gw_index *index, gw_store *store, const char *key, uin
 		rec.gap = h.gap;
 		rec.gap_from_us = h.gap_from_us;
 		rec.gap_to_us = h.gap_to_us;
+		if (h.files && (rc = gw_files_digest(h.files, rec.files_sha256)) < 0)
+			goto out;
 		*stored = 0;
 		rc = gw_index_segment_add(index, &rec, h.updates, h.nupdates);
 	}
+out:
 	free(rel);
 	gw_segment_header_dispose(&h);
 	return rc;

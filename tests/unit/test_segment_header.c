@@ -2,10 +2,13 @@
  * Unit tests for src/format/segment.c's header and its object format: a sha1
  * segment's header is what it always was (no "object_format"), a sha256 one
  * says so and carries 64-hex ids, and an id of the other format's length, or
- * an unknown format, is refused.
+ * an unknown format, is refused. A changed set of the repository's files
+ * rides in "files" (absent: unchanged; an empty set is present and empty),
+ * parsed as strictly as a manifest's.
  */
 #include "testutil.h"
 
+#include "gitwal/files.h"
 #include "gitwal/segment.h"
 
 #define OID40 "0123456789abcdef0123456789abcdef01234567"
@@ -136,6 +139,51 @@ static void test_format_field(void **state)
 	tu_assert_err(decode_text(HEAD_OF("\"object_format\":\"sha256\","), &out), GW_ECORRUPT, "updates.old/new");
 }
 
+static void test_files_member(void **state)
+{
+	gw_segment_header h, out;
+	gw_update u;
+	gw_file items[2] = {{"config", GW_FILE_REGULAR, 0644, (unsigned char *)"[core]\n", 7},
+			    {"custom_hooks/x", GW_FILE_LINK, 0, (unsigned char *)"../y", 4}};
+	gw_files set = {items, 2, 2}, none = {NULL, 0, 0};
+	char *text, a[65], b[65];
+	(void)state;
+	/* No member when unchanged: the bytes of every earlier segment. */
+	sample(&h, &u, 0, "", OID40);
+	assert_int_equal(roundtrip(&h, &out, &text), 0);
+	assert_null(strstr(text, "\"files\""));
+	assert_null(out.files);
+	gw_segment_header_dispose(&out);
+	free(text);
+	/* The whole set, back exactly (its digest is the archiver's and the index's comparison). */
+	h.files = &set;
+	assert_int_equal(roundtrip(&h, &out, NULL), 0);
+	assert_non_null(out.files);
+	assert_int_equal(out.files->n, 2);
+	assert_string_equal(out.files->items[1].path, "custom_hooks/x");
+	assert_int_equal(out.files->items[1].type, GW_FILE_LINK);
+	assert_memory_equal(out.files->items[1].data, "../y", 4);
+	assert_int_equal(gw_files_digest(&set, a), 0);
+	assert_int_equal(gw_files_digest(out.files, b), 0);
+	assert_string_equal(a, b);
+	gw_segment_header_dispose(&out);
+	/* A set emptied (every file removed) is a change too: present, empty. */
+	h.files = &none;
+	assert_int_equal(roundtrip(&h, &out, &text), 0);
+	assert_non_null(strstr(text, "\"files\":[]"));
+	assert_non_null(out.files);
+	assert_int_equal(out.files->n, 0);
+	assert_int_equal(gw_files_digest(&none, b), 0);
+	assert_string_not_equal(a, b);
+	gw_segment_header_dispose(&out);
+	free(text);
+	/* Untrusted: a path outside the kept names, or not an array, is refused naming the segment. */
+	tu_assert_err(decode_text(HEAD_OF("\"files\":{},"), &out), GW_ECORRUPT,
+		      "segment test.seg: field 'files' is not an array");
+	tu_assert_err(decode_text(HEAD_OF("\"files\":[{\"path\":\"../x\",\"type\":\"dir\",\"mode\":493}],"), &out),
+		      GW_ECORRUPT, "segment test.seg: file '../x'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -143,6 +191,7 @@ int main(void)
 		cmocka_unit_test(test_sha256),
 		cmocka_unit_test(test_bad_lengths_refused),
 		cmocka_unit_test(test_format_field),
+		cmocka_unit_test(test_files_member),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

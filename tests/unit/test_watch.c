@@ -302,8 +302,8 @@ static void test_initial_scan(void **state)
 	}
 	expect_repos_match_discover(f);
 	st = stats(f);
-	/* root, g, g/h, empty; each repository: itself, refs, refs/heads, refs/tags */
-	assert_int_equal(st.watches, 4 + 3 * 4);
+	/* root, g, g/h, empty; each repository: itself, refs, refs/heads, refs/tags, info */
+	assert_int_equal(st.watches, 4 + 3 * 5);
 	assert_int_equal(st.repos, 3);
 	assert_int_equal(st.dirs, 4);
 	assert_int_equal(st.degraded, 0);
@@ -551,7 +551,7 @@ static void test_symlinks(void **state)
 	expect_repos_match_discover(f);
 	st = stats(f);
 	assert_int_equal(st.repos, 2);
-	assert_int_equal(st.watches, 2 + 2 * 4); /* root, g; each repository: itself, refs, heads, tags */
+	assert_int_equal(st.watches, 2 + 2 * 5); /* root, g; each repository: itself, refs, heads, tags, info */
 	/* More symlinks while watching: no event, no watch. */
 	assert_int_equal(tu_sh("cd '%s' && ln -s . loop3 && ln -s g grp && ln -s g/b.git g/alias2.git", f->root), 0);
 	pump_default(f);
@@ -624,7 +624,7 @@ static void test_moved(void **state)
 	pump_default(f);
 	expect_only(f, 1, GW_WATCH_DELETED, "g2/b.git");
 	expect_repos_match_discover(f);
-	assert_int_equal(stats(f).watches, 1 + 1 + 2 * 4);
+	assert_int_equal(stats(f).watches, 1 + 1 + 2 * 5);
 }
 
 /* Create and delete the same paths again and again: no stale watch descriptor may survive. */
@@ -637,7 +637,7 @@ static void test_recreate_cycles(void **state)
 		git_init(f, "r.git");
 		pump_default(f);
 		expect_only(f, 1, GW_WATCH_CREATED, "r.git");
-		assert_int_equal(stats(f).watches, 5);
+		assert_int_equal(stats(f).watches, 6);
 		assert_int_equal(tu_sh("mv '%s/r.git' '%s/s.git' && rm -rf '%s/s.git'", f->root, f->root, f->root), 0);
 		pump_default(f);
 		/* Both may coalesce into one window: s.git created and deleted is reported DELETED. */
@@ -652,7 +652,7 @@ static void test_recreate_cycles(void **state)
 	pump_default(f);
 	expect_only(f, 2, GW_WATCH_DELETED, "r.git", GW_WATCH_CREATED, "r.git");
 	assert_int_equal(f->ev[0].kind, GW_WATCH_DELETED);
-	assert_int_equal(stats(f).watches, 5);
+	assert_int_equal(stats(f).watches, 6);
 }
 
 static void test_lock_files_ignored(void **state)
@@ -678,12 +678,62 @@ static void test_objects_ignored(void **state)
 	start(f, 0, 0);
 	assert_int_equal(tu_sh("cd '%s/a.git' && for i in 1 2 3 4 5; do echo blob$i | git hash-object -w --stdin "
 			       ">/dev/null; done && git commit-tree " EMPTY_TREE " -m x >/dev/null && "
-			       "echo x > objects/info/alternates && git config gc.auto 0 && echo d > description",
+			       "echo x > objects/info/alternates && echo x > FETCH_HEAD && mkdir hooks/x && "
+			       "echo x > info/exclude",
 			       f->root),
 			 0);
 	pump_default(f);
 	expect_none(f);
-	assert_int_equal(stats(f).watches, 5);
+	assert_int_equal(stats(f).watches, 6);
+}
+
+/*
+ * The repository's own files (DESIGN.md 4.5): config, description,
+ * info/attributes and everything below custom_hooks/ (new subdirectories,
+ * modes, links, removals) are each one CHANGED; links are not followed.
+ */
+static void test_repo_files(void **state)
+{
+	fixture *f = *state;
+	static const char *const steps[] = {
+		"git config gc.auto 0",
+		"echo d > description",
+		"echo '* text' > info/attributes",
+		"chmod 600 info/attributes",
+		"mkdir custom_hooks",
+		"mkdir -p custom_hooks/pre-receive.d/deep",
+		"printf '#!/bin/sh\\n' > custom_hooks/pre-receive.d/deep/check",
+		"chmod 755 custom_hooks/pre-receive.d/deep/check",
+		"chmod 700 custom_hooks/pre-receive.d",
+		"ln -s ../../objects custom_hooks/pre-receive.d/link",
+		"mv custom_hooks/pre-receive.d/deep custom_hooks/moved",
+		"rm custom_hooks/moved/check",
+		"rm -r custom_hooks",
+		"rm info/attributes",
+	};
+	size_t i;
+	git_init(f, "a.git");
+	start(f, 0, 0);
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		assert_int_equal(tu_sh("cd '%s/a.git' && %s", f->root, steps[i]), 0);
+		pump_default(f);
+		if (count(f, GW_WATCH_CHANGED, "a.git") != 1)
+			print_error("step '%s'\n", steps[i]);
+		expect_only(f, 1, GW_WATCH_CHANGED, "a.git");
+	}
+	/* The root; the repository, refs, heads, tags, info: custom_hooks/ and below it are watched no more. */
+	assert_int_equal(stats(f).watches, 6);
+	/* A directory linked in is not followed: a change in its target is no event. */
+	assert_int_equal(tu_sh("mkdir -p '%s/elsewhere' '%s/a.git/custom_hooks' && ln -s '%s/elsewhere' "
+			       "'%s/a.git/custom_hooks/outside'",
+			       f->tmp, f->root, f->tmp, f->root),
+			 0);
+	pump_default(f);
+	expect_only(f, 1, GW_WATCH_CHANGED, "a.git");
+	assert_int_equal(tu_sh("echo x > '%s/elsewhere/hook'", f->tmp), 0);
+	pump_default(f);
+	expect_none(f);
+	assert_int_equal(stats(f).watches, 7); /* custom_hooks/ itself, not the link's target */
 }
 
 static void test_overflow(void **state)
@@ -725,7 +775,7 @@ static void test_overflow(void **state)
 		assert_int_not_equal(f->ev[i].kind, GW_WATCH_DELETED);
 	/* The resync after the overflow picked up what the lost events hid. */
 	expect_repos_match_discover(f);
-	assert_int_equal(stats(f).watches, 1 + 2 * 4);
+	assert_int_equal(stats(f).watches, 1 + 2 * 5);
 	assert_int_equal(tu_sh("git -C '%s/a.git' update-ref -d refs/heads/b1", f->root), 0);
 	pump_default(f);
 	expect_only(f, 1, GW_WATCH_CHANGED, "a.git");
@@ -780,13 +830,13 @@ static void test_watch_limit(void **state)
 	/* What the service's event=watch_degraded line names (the sysctl to raise). */
 	assert_int_equal(gw_watch_last_failure(f->w), ENOSPC);
 	assert_int_equal(st.repos, 2);
-	assert_int_equal(st.watches, 1 + 4);
+	assert_int_equal(st.watches, 1 + 5);
 
 	/* With the limit back, a rescan attaches what failed, quietly. */
 	assert_int_equal(gw_watch_rescan(f->w), 0);
 	st = stats(f);
 	assert_int_equal(st.degraded, 0);
-	assert_int_equal(st.watches, 1 + 4 + 4 + 2);
+	assert_int_equal(st.watches, 1 + 5 + 5 + 2);
 	pump_default(f);
 	expect_none(f);
 	sha = commit_in(f, "new.git");
@@ -885,6 +935,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_recreate_cycles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_files_ignored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_objects_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overflow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watch_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scale, setup, teardown),
