@@ -72,11 +72,11 @@ static void test_open_errors(void **state)
 	assert_null(ix);
 	/* A newer schema is refused, naming the file. */
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value='6' WHERE key='schema_version'", NULL, NULL, NULL),
+	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value='7' WHERE key='schema_version'", NULL, NULL, NULL),
 			 SQLITE_OK);
 	sqlite3_close(db);
 	tu_assert_err(gw_index_open(&ix, f->path), GW_EVERSION, f->path);
-	tu_assert_msg_has("version 6");
+	tu_assert_msg_has("version 7");
 	assert_null(ix);
 	/* Not a database. */
 	snprintf(bad, sizeof(bad), "%s/garbage.db", f->dir);
