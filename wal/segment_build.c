@@ -266,6 +266,17 @@ typedef struct {
 	oid_list proven; /* archived by the full backup, closed once this segment is stored */
 } walker;
 
+/* The walk's lists (not its object reader, which a caller may share). */
+static void walker_dispose(walker *w)
+{
+	free(w->seen.slots);
+	free(w->stack.items);
+	free(w->found.items);
+	free(w->prereqs.items);
+	free(w->verify.items);
+	free(w->proven.items);
+}
+
 /* A loose object in the repository (a packed one came in a whole pack). */
 static int is_loose(const walker *w, const unsigned char *oid)
 {
@@ -613,23 +624,13 @@ int gw_segment_build(gw_store *store, gw_objset *set, const gw_segment_spec *spe
 	res->nproven = w.proven.n;
 	w.proven.items = NULL;
 out:
-	if (pack_path)
-		unlink(pack_path);
-	if (idx_path)
-		unlink(idx_path);
-	free(pack_path);
-	free(idx_path);
+	gw_pack_written_discard(pack_path, idx_path);
 	if (filter)
 		gw_digest_filter_dispose(&f);
 	gw_store_writer_free(sw);
 	free(key);
 	free(head);
-	free(w.seen.slots);
-	free(w.stack.items);
-	free(w.found.items);
-	free(w.prereqs.items);
-	free(w.verify.items);
-	free(w.proven.items);
+	walker_dispose(&w);
 	gw_odb_free(w.odb);
 	return rc;
 }
@@ -664,11 +665,6 @@ int gw_walk_unarchived(gw_odb *odb, const char *rel, const char *path, gw_objset
 		*nfound = w.found.n;
 		w.found.items = NULL;
 	}
-	free(w.seen.slots);
-	free(w.stack.items);
-	free(w.found.items);
-	free(w.prereqs.items);
-	free(w.verify.items);
-	free(w.proven.items);
+	walker_dispose(&w);
 	return rc;
 }

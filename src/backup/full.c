@@ -231,12 +231,7 @@ static int add_pool_objects(gw_source *src, const char *root, pool_ctx *pool)
 		goto out;
 out:
 	/* Unlinked now: the snapshot holds them open until the splice is done. */
-	if (pack_path)
-		unlink(pack_path);
-	if (idx_path)
-		unlink(idx_path);
-	free(pack_path);
-	free(idx_path);
+	gw_pack_written_discard(pack_path, idx_path);
 	free(tips);
 	free(found);
 	gw_odb_free(odb);

@@ -207,6 +207,8 @@ int gw_pack_check_fd(const gw_idx *idx, int fd, uint64_t size, const char *what)
 struct gw_odb;
 int gw_pack_write_objects(struct gw_odb *odb, const unsigned char *oids, size_t n, const char *base, char **pack_path,
 			  char **idx_path);
+/* Remove and free the files gw_pack_write_objects made (either may be NULL); a reader holding them open goes on. */
+void gw_pack_written_discard(char *pack_path, char *idx_path);
 
 /*
  * Joining many small self-contained packs (the log segments of one

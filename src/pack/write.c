@@ -572,3 +572,13 @@ void gw_pack_appender_free(gw_pack_appender *a)
 	free(a->es);
 	free(a);
 }
+
+void gw_pack_written_discard(char *pack_path, char *idx_path)
+{
+	if (pack_path)
+		unlink(pack_path);
+	if (idx_path)
+		unlink(idx_path);
+	free(pack_path);
+	free(idx_path);
+}
