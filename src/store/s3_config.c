@@ -91,7 +91,8 @@ static int parse_bool(const char *name, const char *v, int *out)
 static int parse_duration(const char *name, const char *v, const char *like, int64_t min_ms, int64_t max_ms,
 			  int64_t *out_ms)
 {
-	int64_t us;
+	int64_t us = 0;
+	*out_ms = 0; /* defined on every return: the callers' -O3 flow analysis cannot see that errors are < 0 */
 	if (gw_duration_parse(v, &us) < 0 || us % 1000 || us / 1000 < min_ms || us / 1000 > max_ms)
 		return gw_error_set(GW_EINVALID,
 				    "store URL s3://: %s='%s' is not a period like %s (ms, s, m, h or d) from %lldms to %llds",
