@@ -121,6 +121,8 @@ archiver_stop "$L"
 
 # ---- a full backup takes the LSN of a spooled segment while the store is away from the service ----
 archiver_start "$L" --debounce 20 --reconcile 0 --metrics-addr 127.0.0.1:0
+# Loaded from the store first: a push while a.git's state could not be loaded is (rightly) a gap.
+wait_log "$L" 'event=ready' 1 60 || fail "start-up: $(cat "$L")"
 store_down
 push_commit a.git
 wait_log "$L" 'event=spooled repo=a.git ' 1 30 || fail "a.git: nothing spooled: $(tail -5 "$L")"
