@@ -531,6 +531,7 @@ static void slots_shrink(s3_writer *w)
 	while (w->nslots > 1) {
 		w_slot *sl = w->slots[--w->nslots];
 		s3_buf_dispose(&sl->buf);
+		free(sl->msg); /* a failed part's message the writer never reaped */
 		free(sl);
 		s3_budget_give(w->s3, w->slot_size);
 	}
