@@ -81,7 +81,7 @@ store_s3="s3://$bucket/PREFIX?endpoint=$endpoint&region=us-east-1&path_style=tru
 timed() {
   local name=$1
   shift
-  /usr/bin/time -o "$work/time.txt" -f '%e %M' "$@" >"$work/out.txt" 2>&1 ||
+  /usr/bin/time -o "$work/time.txt" -f '%e %M %U %S' "$@" >"$work/out.txt" 2>&1 ||
     { echo "bench-s3: $name failed: $(tail -n 5 "$work/out.txt")" >&2; exit 1; }
   cat "$work/time.txt" >>"$work/$name"
 }
@@ -112,14 +112,15 @@ import statistics, sys
 work, rounds, size, load = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 def load_rows(name):
     rows = [tuple(map(float, l.split())) for l in open(f"{work}/{name}") if l.strip()]
-    return statistics.median(r[0] for r in rows), max(r[1] for r in rows) / 1024, [r[0] for r in rows]
+    return (statistics.median(r[0] for r in rows), max(r[1] for r in rows) / 1024, [r[0] for r in rows],
+            statistics.median(r[2] + r[3] for r in rows))
 m = {n: load_rows(n) for n in ("curl-put", "curl-get", "s3-backup", "s3-restore", "file-backup", "file-restore")}
 print(f"libgit2 ({size / 2**20:.1f} MiB pack), median of {rounds} rounds after one warm-up PUT; load at end {load}")
-print("| what | time (s) | each round (s) | MiB/s | peak RSS (MiB) |")
-print("|---|---|---|---|---|")
-for n, (t, rss, each) in m.items():
+print("| what | time (s) | each round (s) | MiB/s | CPU user+sys (s) | peak RSS (MiB) |")
+print("|---|---|---|---|---|---|")
+for n, (t, rss, each, cpu) in m.items():
     rate = size / 2**20 / t if t > 0 else float("inf")
-    print(f"| {n} | {t:.2f} | {' '.join(f'{x:.2f}' for x in each)} | {rate:.0f} | {rss:.1f} |")
+    print(f"| {n} | {t:.2f} | {' '.join(f'{x:.2f}' for x in each)} | {rate:.0f} | {cpu:.2f} | {rss:.1f} |")
 fails = 0
 def bar(what, value, limit, goal, unit="x"):
     global fails
