@@ -28,7 +28,7 @@ typedef struct {
 	int done;            /* 0 while a thread restores it */
 	int rc;              /* its outcome, and the message of a failure */
 	char message[1024];
-	gw_restore_result res; /* lsn, full_lsn and the counts; no gaps nor end refs */
+	gw_restore_result res; /* lsn, full_lsn and the counts; no gaps, end refs nor skipped files */
 } run_entry;
 
 struct gw_restore_pools {
@@ -115,6 +115,7 @@ void gw_restore__pools_done(gw_restore_pools *r, const char *rel, int rc, const 
 		e->res.ngaps = 0;
 		e->res.end_refs = NULL;
 		e->res.nend_refs = 0;
+		memset(&e->res.files_skipped, 0, sizeof(e->res.files_skipped)); /* the restoring thread's, named by it */
 		if (rc < 0)
 			snprintf(e->message, sizeof(e->message), "%s", gw_error_message());
 	}

@@ -112,6 +112,9 @@ static int run_one(gw_store *store, gw_index *index, const char *rel, const gw_r
 		for (size_t i = 0; i < p.nsegs; i++)
 			result->objects += p.segs[i].objects;
 		rc = build_and_install(store, index, rel, opts, &p);
+		/* Named to the caller: what the archive holds as not archived was not restored (DESIGN.md 4.5). */
+		if (rc == 0 && !opts->skeleton_files)
+			rc = gw_files_copy_skipped(p.files ? p.files : &p.m.files, &result->files_skipped);
 	}
 out:
 	if (rc < 0 && strncmp(gw_error_message(), "repository ", 11) != 0)
@@ -156,6 +159,7 @@ void gw_restore_result_dispose(gw_restore_result *res)
 	}
 	free(res->end_refs);
 	free(res->gaps);
+	gw_files_dispose(&res->files_skipped);
 	res->end_refs = NULL;
 	res->gaps = NULL;
 	res->nend_refs = res->ngaps = 0;

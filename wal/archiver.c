@@ -765,9 +765,12 @@ static int repo_load(gw_archiver *a, arepo *r, int *asked)
 static void log_full(gw_archiver *a, const char *rel, const gw_backup_result *res, const char *why)
 {
 	gw_metrics_counter_inc(a->metrics.full_backups);
-	log_event(a, "event=full repo=%s lsn=%llu bytes=%llu objects=%llu reason=%s seconds=%.3f", rel,
+	char skipped[48] = "";
+	if (res->files_skipped)
+		snprintf(skipped, sizeof(skipped), " files_skipped=%llu", (unsigned long long)res->files_skipped);
+	log_event(a, "event=full repo=%s lsn=%llu bytes=%llu objects=%llu reason=%s seconds=%.3f%s", rel,
 		  (unsigned long long)res->lsn, (unsigned long long)res->bundle_bytes, (unsigned long long)res->objects,
-		  why, res->seconds);
+		  why, res->seconds, skipped);
 }
 
 /* A full backup of r, then its state loaded again. asked: see store_may. */
@@ -886,6 +889,7 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 	gw_segment_spec spec;
 	gw_segment_result res;
 	gw_spool_item item;
+	char skipped[40] = "";
 	int rc;
 
 	memset(&spec, 0, sizeof(spec));
@@ -942,10 +946,12 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 	r->segments_since_full++;
 	r->bytes_since_full += res.bytes;
 	gw_metrics_gauge_set_double(a->metrics.last_spooled_timestamp, (double)item.spooled_us / 1e6);
-	log_event(a, "event=spooled repo=%s lsn=%llu updates=%zu objects=%llu bytes=%llu lag_ms=%.1f%s%s", r->rel,
+	if (files && gw_files_nskipped(files))
+		snprintf(skipped, sizeof(skipped), " files_skipped=%zu", gw_files_nskipped(files));
+	log_event(a, "event=spooled repo=%s lsn=%llu updates=%zu objects=%llu bytes=%llu lag_ms=%.1f%s%s%s", r->rel,
 		  (unsigned long long)spec.lsn, n, (unsigned long long)res.objects, (unsigned long long)res.bytes,
 		  changed_us ? (double)(item.spooled_us - changed_us) / 1000.0 : 0.0, spec.gap ? " gap=1" : "",
-		  files ? " files=1" : "");
+		  files ? " files=1" : "", skipped);
 	gw_segment_result_dispose(&res);
 	return 0;
 }
@@ -1030,9 +1036,19 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 	 * backup reads them: a changed set goes whole into the segment, which
 	 * may then hold no ref update at all (DESIGN.md 4.5).
 	 */
-	if (rc == 0 && (rc = gw_files_collect(&files, src->path, r->rel)) == 0 &&
-	    (rc = gw_files_digest(&files, files_digest)) == 0)
+	if (rc == 0 && (rc = gw_files_collect(&files, src->path, r->rel)) == GW_EIO) {
+		/*
+		 * Its directory could not be read: the refs are captured all the
+		 * same, and the files last archived stand (no change recorded).
+		 * A path it cannot keep is no error: it is in the set, skipped.
+		 */
+		log_event(a, "event=warning repo=%s reason=\"%s; its files as last archived are kept\"", r->rel,
+			  gw_error_message());
+		gw_error_clear();
+		rc = 0;
+	} else if (rc == 0 && (rc = gw_files_digest(&files, files_digest)) == 0) {
 		files_changed = strcmp(files_digest, r->files_digest) != 0;
+	}
 	if (rc == 0 && (n || files_changed))
 		rc = write_segment(a, r, updates, n, now, changed_us, path, files_changed ? &files : NULL);
 	else if (rc == 0)

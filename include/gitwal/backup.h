@@ -21,6 +21,7 @@ typedef struct gw_backup_result {
 	uint64_t duplicates; /* object copies dropped while joining packs */
 	uint64_t loose;
 	unsigned attempts;   /* snapshots taken (more than 1 when the repository changed) */
+	uint64_t files_skipped; /* paths of its files recorded as not archived (DESIGN.md 4.5) */
 	double seconds;
 } gw_backup_result;
 

@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 
+#include "gitwal/files.h"
 #include "gitwal/index.h"
 #include "gitwal/progress.h"
 #include "gitwal/store.h"
@@ -94,6 +95,12 @@ typedef struct gw_restore_result {
 	size_t ngaps;
 	gw_restore_ref *end_refs; /* with dry_run: the refs and HEAD the restore would write, HEAD first */
 	size_t nend_refs;
+	/*
+	 * The paths of its files the archive holds as skipped (DESIGN.md 4.5),
+	 * each with its reason: not restored, nothing created for them. The
+	 * refs and objects are whole all the same.
+	 */
+	gw_files files_skipped;
 } gw_restore_result;
 
 

@@ -274,9 +274,17 @@ static int backup_once(gw_store *store, gw_index *index, gw_source *src, const c
 	*lost = *gave_way = 0;
 	if ((rc = gw_source_snapshot(src)) < 0)
 		return rc;
-	/* With the snapshot, before anything is written: a file gitwal cannot keep fails the backup here. */
-	if ((rc = gw_files_collect(&files, src->path, src->rel)) < 0)
+	/*
+	 * With the snapshot, before anything is written. A path gitwal cannot
+	 * keep is recorded as skipped, and even a directory it cannot read leaves
+	 * each path skipped: the refs and objects are archived whatever is there
+	 * (DESIGN.md 4.5). Only out of memory fails.
+	 */
+	if ((rc = gw_files_collect(&files, src->path, src->rel)) == GW_EIO)
+		gw_error_clear();
+	else if (rc < 0)
 		goto out;
+	res->files_skipped = gw_files_nskipped(&files);
 	if (pool && (rc = add_pool_objects(src, root, pool)) < 0)
 		goto out;
 	plan_bytes(opts, src, planned);

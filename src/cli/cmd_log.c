@@ -69,22 +69,28 @@ static int same_file(const gw_file *a, const gw_file *b)
 
 /*
  * The paths that differ between the previous set and cur (both sorted by
- * path): "added", "removed" or "changed" (content, type or mode), printed
- * or appended to out.
+ * path): "added", "removed" or "changed" (content, type or mode), or
+ * "not-archived" with its reason, printed or appended to out.
  */
 static void files_diff(const gw_files *old, const gw_files *cur, int json, json_t *out)
 {
 	size_t i = 0, j = 0;
 	while (i < old->n || j < cur->n) {
 		int c = i == old->n ? 1 : j == cur->n ? -1 : strcmp(old->items[i].path, cur->items[j].path);
-		const char *path = c <= 0 ? old->items[i].path : cur->items[j].path, *what;
+		const char *path = c <= 0 ? old->items[i].path : cur->items[j].path, *what, *skipped;
 		if (c == 0 && same_file(&old->items[i], &cur->items[j])) {
 			i++, j++;
 			continue;
 		}
-		what = c < 0 ? "removed" : c > 0 ? "added" : "changed";
-		if (json)
+		/* A path found but not kept (DESIGN.md 4.5) is shown as such, with why. */
+		skipped = c >= 0 && cur->items[j].type == GW_FILE_SKIPPED ? (const char *)cur->items[j].data : NULL;
+		what = c < 0 ? "removed" : skipped ? "not-archived" : c > 0 ? "added" : "changed";
+		if (json && skipped)
+			json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "path", path, "change", what, "reason", skipped));
+		else if (json)
 			json_array_append_new(out, json_pack("{s:s, s:s}", "path", path, "change", what));
+		else if (skipped)
+			printf("  file %s not-archived (%s)\n", path, skipped);
 		else
 			printf("  file %s %s\n", path, what);
 		i += c <= 0;
@@ -188,7 +194,8 @@ static const gw_opt options[] = {
 		     "\"full\"|\"segment\", \"time_us\", \"time\", ...}]}; a segment record has\n"
 		     "\"updates\": [{\"kind\", \"time_us\", \"ref\", \"old\", \"new\",\n"
 		     "\"old_target\", \"new_target\"}], and when it changed the repository's\n"
-		     "files, \"files\": [{\"path\", \"change\": \"added\"|\"removed\"|\"changed\"}]"),
+		     "files, \"files\": [{\"path\", \"change\": \"added\"|\"removed\"|\"changed\"|\n"
+		     "\"not-archived\"}] (not-archived with its \"reason\")"),
 	/* --help's usage line says it; the man page lists it. */
 	{.type = GW_OPT_STRING, .name = "repo", .arg = "REL", .offset = offsetof(log_opts, repo),
 	 .flags = GW_OPT_MAN_ONLY, .help = "the repository (required)"},
@@ -203,7 +210,8 @@ const gw_cli_spec gw_cmd_log_spec = {
 		"(LSN, time, refs) and log segments (LSN, time, and each ref update: ref,\n"
 		"old value, new value; HEAD retargets; repository created or deleted; each\n"
 		"of the repository's own files (config, description, info/attributes,\n"
-		"custom_hooks/) added, removed or changed).\n"
+		"custom_hooks/) added, removed or changed, or found but not archived, with\n"
+		"why: a fifo, a file above 1 MiB...).\n"
 		"A record that cannot be read back is named on stderr (repository, key,\n"
 		"reason) and the rest is printed; the exit status is then 1, as it is for a\n"
 		"repository the archive does not know.\n"

@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,24 +91,70 @@ typedef struct {
 	size_t total;
 } collector;
 
-/* A regular file's bytes, read through a descriptor opened without following links. */
-static int read_regular(collector *c, const char *full, const char *path, gw_file *e)
+/* read_regular: the file changed between lstat and the read (read it again). */
+#define READ_AGAIN 1
+/* Attempts at a file that keeps changing while read before it is skipped (the watcher sees the change anyway). */
+#define READ_ATTEMPTS 3
+
+/*
+ * Entry e becomes a skipped path, for why (what it held is dropped): the
+ * reason is bounded and printable, as the parser demands of it. GW_ERROR
+ * only out of memory.
+ */
+static int skip(gw_file *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int skip(gw_file *e, const char *fmt, ...)
+{
+	char why[GW_FILES_MAX_REASON + 1];
+	va_list ap;
+	size_t i;
+	va_start(ap, fmt);
+	if (vsnprintf(why, sizeof(why), fmt, ap) < 1)
+		strcpy(why, "unreadable");
+	va_end(ap);
+	for (i = 0; why[i]; i++)
+		if ((unsigned char)why[i] < 0x20 || (unsigned char)why[i] >= 0x7f)
+			why[i] = '?';
+	free(e->data);
+	e->type = GW_FILE_SKIPPED;
+	e->mode = 0;
+	e->size = i;
+	if (!(e->data = (unsigned char *)strdup(why))) {
+		e->size = 0;
+		return gw_error_set(GW_ERROR, "out of memory");
+	}
+	return 0;
+}
+
+/* "unreadable: <strerror(err)>", the reason a read that failed leaves. */
+static int skip_errno(gw_file *e, int err)
+{
+	return skip(e, "unreadable: %s", strerror(err));
+}
+
+/*
+ * A regular file's bytes, read through a descriptor opened without
+ * following links; beyond the bounds or unreadable, a skipped path.
+ * READ_AGAIN: it is no longer the regular file lstat saw, or its size moved.
+ */
+static int read_regular(collector *c, const char *full, gw_file *e)
 {
 	struct stat st;
 	size_t got = 0;
 	ssize_t r;
-	int fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return gw_error_set_errno(GW_EIO, "repository %s: cannot open %s", c->rel, path);
+	int fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK), err;
+	if (fd < 0) /* a link, gone, or a socket now (ENXIO): lstat it again */
+		return errno == ELOOP || errno == ENOENT || errno == ENXIO ? READ_AGAIN : skip_errno(e, errno);
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return gw_error_set(GW_ECHANGED, "repository %s: %s changed while read", c->rel, path);
+		return READ_AGAIN;
 	}
-	if ((uint64_t)st.st_size > GW_FILES_MAX_FILE || c->total + (size_t)st.st_size > GW_FILES_MAX_TOTAL) {
+	if ((uint64_t)st.st_size > GW_FILES_MAX_FILE) {
 		close(fd);
-		return gw_error_set(GW_EUNSUPPORTED,
-				    "repository %s: %s is %lld bytes, beyond what gitwal keeps (%u bytes a file, %u in all)",
-				    c->rel, path, (long long)st.st_size, GW_FILES_MAX_FILE, GW_FILES_MAX_TOTAL);
+		return skip(e, "%lld bytes, above the %u gitwal keeps", (long long)st.st_size, GW_FILES_MAX_FILE);
+	}
+	if (c->total + (size_t)st.st_size > GW_FILES_MAX_TOTAL) {
+		close(fd);
+		return skip(e, "beyond the %u MiB all files may hold", GW_FILES_MAX_TOTAL >> 20);
 	}
 	/* One byte more than fstat said: a file growing meanwhile is seen, not cut. */
 	if (!(e->data = malloc((size_t)st.st_size + 1))) {
@@ -118,106 +165,163 @@ static int read_regular(collector *c, const char *full, const char *path, gw_fil
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
+			err = errno;
 			close(fd);
-			return gw_error_set_errno(GW_EIO, "repository %s: cannot read %s", c->rel, path);
+			return skip_errno(e, err);
 		}
 		got += (size_t)r;
 	}
 	close(fd);
-	if (got != (size_t)st.st_size)
-		return gw_error_set(GW_ECHANGED, "repository %s: %s changed while read", c->rel, path);
+	if (got != (size_t)st.st_size) {
+		free(e->data);
+		e->data = NULL;
+		return READ_AGAIN;
+	}
 	e->size = got;
 	e->mode = st.st_mode & 0777;
 	c->total += got;
 	return 0;
 }
 
-static int collect_dir(collector *c, const char *full, const char *path, size_t depth);
-
-static int collect_one(collector *c, const char *full, const char *path, size_t depth)
+/* The number of components of a checked path. */
+static size_t components(const char *path)
 {
-	gw_files *f = c->f;
-	gw_file *e;
-	struct stat st;
-	const char *why;
-	int rc;
-
-	if (lstat(full, &st) < 0) {
-		if (errno == ENOENT || errno == ENOTDIR) /* none there, or info/ not a directory */
-			return 0;
-		return gw_error_set_errno(GW_EIO, "repository %s: cannot read %s", c->rel, path);
-	}
-	if ((why = gw_files_path_check(path)))
-		return gw_error_set(GW_EUNSUPPORTED, "repository %s: cannot keep %s: the path %s", c->rel, path, why);
-	if (f->n >= GW_FILES_MAX_ENTRIES)
-		return gw_error_set(GW_EUNSUPPORTED, "repository %s: more than %u files under %s", c->rel,
-				    GW_FILES_MAX_ENTRIES, HOOKS);
-	if (GW_ARRAY_RESERVE(f->items, f->cap, f->n + 1) < 0)
-		return GW_ERROR;
-	e = &f->items[f->n];
-	memset(e, 0, sizeof(*e));
-	if (!(e->path = strdup(path)))
-		return gw_error_set(GW_ERROR, "out of memory");
-	f->n++;
-	if (S_ISLNK(st.st_mode)) {
-		/* On the heap: this runs once per level of a walk that may be 32 deep. */
-		ssize_t n;
-		if (!(e->data = malloc(PATH_MAX)))
-			return gw_error_set(GW_ERROR, "out of memory");
-		if ((n = readlink(full, (char *)e->data, PATH_MAX)) < 0)
-			return gw_error_set_errno(GW_EIO, "repository %s: cannot read the link %s", c->rel, path);
-		if (n == 0 || n >= PATH_MAX)
-			return gw_error_set(GW_EUNSUPPORTED, "repository %s: the link %s has an unusable target", c->rel,
-					    path);
-		e->size = (size_t)n;
-		e->type = GW_FILE_LINK;
-		c->total += e->size;
-		return 0;
-	}
-	if (S_ISREG(st.st_mode)) {
-		e->type = GW_FILE_REGULAR;
-		return read_regular(c, full, path, e);
-	}
-	if (S_ISDIR(st.st_mode) && !strncmp(path, HOOKS, sizeof(HOOKS) - 1)) {
-		e->type = GW_FILE_DIR;
-		e->mode = st.st_mode & 0777;
-		if ((rc = collect_dir(c, full, path, depth + 1)) < 0)
-			return rc;
-		return 0;
-	}
-	return gw_error_set(GW_EUNSUPPORTED, "repository %s: %s is not a file or a link (nor a directory under %s)",
-			    c->rel, path, HOOKS);
+	size_t n = 1;
+	for (; *path; path++)
+		n += *path == '/';
+	return n;
 }
 
-static int collect_dir(collector *c, const char *full, const char *path, size_t depth)
+static int collect_dir(collector *c, const char *full, const char *path, size_t i);
+
+/* Everything entry i held below it (entries i+1.. in walk order) dropped: it is skipped whole. */
+static void drop_below(gw_files *f, size_t i)
 {
+	while (f->n > i + 1)
+		file_dispose(&f->items[--f->n]);
+}
+
+/*
+ * One path: lstat'ed (none there, nothing listed), then recorded as what it
+ * is, or as a skipped path saying why not. GW_ERROR only out of memory.
+ */
+static int collect_one(collector *c, const char *full, const char *path)
+{
+	gw_files *f = c->f;
+	struct stat st;
+	size_t i = f->n; /* its index: the array moves as a directory's entries are added */
+	int rc = 0, attempt;
+
+	if (GW_ARRAY_RESERVE(f->items, f->cap, f->n + 1) < 0)
+		return GW_ERROR;
+	memset(&f->items[i], 0, sizeof(f->items[i]));
+	if (!(f->items[i].path = strdup(path)))
+		return gw_error_set(GW_ERROR, "out of memory");
+	f->n++;
+	for (attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
+		gw_file *e = &f->items[i];
+		if (lstat(full, &st) < 0) {
+			if (errno != ENOENT && errno != ENOTDIR)
+				return skip_errno(e, errno);
+			file_dispose(e); /* none there, or info/ not a directory */
+			f->n--;
+			return 0;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			/* On the heap: this runs once per level of a walk that may be 32 deep. */
+			ssize_t n;
+			if (!(e->data = malloc(PATH_MAX)))
+				return gw_error_set(GW_ERROR, "out of memory");
+			if ((n = readlink(full, (char *)e->data, PATH_MAX)) < 0) {
+				if (errno == EINVAL || errno == ENOENT) { /* no longer a link */
+					free(e->data);
+					e->data = NULL;
+					continue;
+				}
+				return skip_errno(e, errno);
+			}
+			if (n == 0 || n >= PATH_MAX)
+				return skip(e, "a link whose target is empty or too long");
+			if (c->total + (size_t)n > GW_FILES_MAX_TOTAL)
+				return skip(e, "beyond the %u MiB all files may hold", GW_FILES_MAX_TOTAL >> 20);
+			e->data[n] = '\0';
+			e->size = (size_t)n;
+			e->type = GW_FILE_LINK;
+			c->total += e->size;
+			return 0;
+		}
+		if (S_ISREG(st.st_mode)) {
+			e->type = GW_FILE_REGULAR;
+			if ((rc = read_regular(c, full, e)) != READ_AGAIN)
+				return rc;
+			continue;
+		}
+		if (S_ISDIR(st.st_mode) && !strncmp(path, HOOKS, sizeof(HOOKS) - 1)) {
+			e->type = GW_FILE_DIR;
+			e->mode = st.st_mode & 0777;
+			return collect_dir(c, full, path, i);
+		}
+		return skip(e, "%s", S_ISFIFO(st.st_mode)                        ? "a fifo"
+				     : S_ISSOCK(st.st_mode)                       ? "a socket"
+				     : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+				     : S_ISDIR(st.st_mode)                        ? "a directory"
+										  : "not a file, link or directory");
+	}
+	return skip(&f->items[i], "changed while read");
+}
+
+/*
+ * The entries below entry i, a directory of custom_hooks/. The directory is
+ * skipped whole (what was read below it dropped) when it cannot be listed,
+ * holds what no entry may name (a path too long or too deep), or reaches
+ * beyond the number of entries (dropping what is below it frees places for
+ * its siblings). GW_ERROR only out of memory.
+ */
+static int collect_dir(collector *c, const char *full, const char *path, size_t i)
+{
+	gw_files *f = c->f;
 	DIR *d;
 	struct dirent *de;
-	int rc = 0;
+	int rc = 0, err;
 
-	if (depth > GW_FILES_MAX_DEPTH)
-		return gw_error_set(GW_EUNSUPPORTED, "repository %s: %s is nested too deep", c->rel, path);
 	if (!(d = opendir(full)))
-		return gw_error_set_errno(GW_EIO, "repository %s: cannot list %s", c->rel, path);
-	while (rc == 0 && (errno = 0, de = readdir(d))) {
+		return skip_errno(&f->items[i], errno);
+	while ((errno = 0, de = readdir(d))) {
 		char *sub, *sub_full; /* on the heap: one pair per level */
+		const char *why;
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		if (!(sub = gw_fs_join(path, de->d_name)) || !(sub_full = gw_fs_join(full, de->d_name))) {
 			free(sub);
-			rc = GW_ERROR;
-			break;
+			closedir(d);
+			return gw_error_set(GW_ERROR, "out of memory");
 		}
-		rc = strlen(sub) > GW_FILES_MAX_PATH
-			     ? gw_error_set(GW_EUNSUPPORTED, "repository %s: a path under %s is too long", c->rel, path)
-			     : collect_one(c, sub_full, sub, depth);
+		why = gw_files_path_check(sub);
+		if (why || f->n >= GW_FILES_MAX_ENTRIES) {
+			drop_below(f, i);
+			rc = !why			       ? skip(&f->items[i], "beyond %u entries", GW_FILES_MAX_ENTRIES)
+			     : strlen(sub) > GW_FILES_MAX_PATH ? skip(&f->items[i], "holds a path longer than %u bytes",
+									GW_FILES_MAX_PATH)
+			     : components(sub) > GW_FILES_MAX_DEPTH
+				     ? skip(&f->items[i], "holds paths deeper than %u components", GW_FILES_MAX_DEPTH)
+				     : skip(&f->items[i], "holds a path that %s", why);
+		} else {
+			rc = collect_one(c, sub_full, sub);
+		}
 		free(sub);
 		free(sub_full);
+		if (rc < 0 || f->items[i].type == GW_FILE_SKIPPED) {
+			closedir(d);
+			return rc;
+		}
 	}
-	if (rc == 0 && errno)
-		rc = gw_error_set_errno(GW_EIO, "repository %s: cannot list %s", c->rel, path);
+	err = errno;
 	closedir(d);
-	return rc;
+	if (err) {
+		drop_below(f, i);
+		return skip_errno(&f->items[i], err);
+	}
+	return 0;
 }
 
 int gw_files_collect(gw_files *out, const char *repo, const char *rel)
@@ -225,22 +329,63 @@ int gw_files_collect(gw_files *out, const char *repo, const char *rel)
 	collector c = {out, rel, 0};
 	char full[8192];
 	size_t i;
-	int rc = 0;
+	int rc = 0, dirfd, walk_errno;
 
 	memset(out, 0, sizeof(*out));
+	/* The directory itself unreadable: the walk as a whole fails, though each path is tried (and skipped). */
+	dirfd = open(repo, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	walk_errno = dirfd < 0 ? errno : 0;
+	if (dirfd >= 0)
+		close(dirfd);
 	for (i = 0; rc == 0 && i < sizeof(single_files) / sizeof(single_files[0]); i++) {
 		snprintf(full, sizeof(full), "%s/%s", repo, single_files[i]);
-		rc = collect_one(&c, full, single_files[i], 0);
+		rc = collect_one(&c, full, single_files[i]);
 	}
 	snprintf(full, sizeof(full), "%s/%s", repo, HOOKS);
 	if (rc == 0)
-		rc = collect_one(&c, full, HOOKS, 0);
+		rc = collect_one(&c, full, HOOKS);
 	if (rc < 0) {
 		gw_files_dispose(out);
 		return rc;
 	}
 	if (out->n)
 		qsort(out->items, out->n, sizeof(*out->items), path_cmp);
+	if (walk_errno) {
+		errno = walk_errno;
+		return gw_error_set_errno(GW_EIO, "repository %s: cannot read its directory %s", rel, repo);
+	}
+	return 0;
+}
+
+size_t gw_files_nskipped(const gw_files *f)
+{
+	size_t i, n = 0;
+	for (i = 0; i < f->n; i++)
+		n += f->items[i].type == GW_FILE_SKIPPED;
+	return n;
+}
+
+int gw_files_copy_skipped(const gw_files *f, gw_files *out)
+{
+	size_t i, n = gw_files_nskipped(f);
+	memset(out, 0, sizeof(*out));
+	if (n && GW_ARRAY_RESERVE(out->items, out->cap, n) < 0)
+		return GW_ERROR;
+	for (i = 0; i < f->n; i++) {
+		const gw_file *e = &f->items[i];
+		gw_file *o = &out->items[out->n];
+		if (e->type != GW_FILE_SKIPPED)
+			continue;
+		memset(o, 0, sizeof(*o));
+		o->type = GW_FILE_SKIPPED;
+		o->size = e->size;
+		if (!(o->path = strdup(e->path)) || !(o->data = (unsigned char *)strdup((const char *)e->data))) {
+			free(o->path);
+			gw_files_dispose(out);
+			return gw_error_set(GW_ERROR, "out of memory");
+		}
+		out->n++;
+	}
 	return 0;
 }
 
@@ -248,7 +393,7 @@ int gw_files_collect(gw_files *out, const char *repo, const char *rel)
 
 static const char *type_name(gw_file_type t)
 {
-	return t == GW_FILE_DIR ? "dir" : t == GW_FILE_LINK ? "link" : "file";
+	return t == GW_FILE_DIR ? "dir" : t == GW_FILE_LINK ? "link" : t == GW_FILE_SKIPPED ? "skipped" : "file";
 }
 
 int gw_files_to_json(const gw_files *f, json_t **out)
@@ -259,9 +404,11 @@ int gw_files_to_json(const gw_files *f, json_t **out)
 	for (i = 0; arr && i < f->n; i++) {
 		const gw_file *e = &f->items[i];
 		json_t *o = json_pack("{s:s, s:s}", "path", e->path, "type", type_name(e->type));
-		if (o && e->type != GW_FILE_LINK)
+		if (o && e->type == GW_FILE_SKIPPED) {
+			json_object_set_new(o, "reason", json_stringn((const char *)e->data, e->size));
+		} else if (o && e->type != GW_FILE_LINK)
 			json_object_set_new(o, "mode", json_integer(e->mode));
-		if (o && e->type != GW_FILE_DIR) {
+		if (o && e->type != GW_FILE_DIR && e->type != GW_FILE_SKIPPED) {
 			unsigned char digest[32];
 			char hex[65], *b64 = malloc(4 * ((e->size + 2) / 3) + 1);
 			if (!b64) {
@@ -353,6 +500,35 @@ static int parse_data(const parse_ctx *p, json_t *o, const char *path, gw_file *
 	return 0;
 }
 
+/*
+ * A skipped path's "reason": printable text of 1 to GW_FILES_MAX_REASON
+ * bytes (restore prints it), and nothing a kept entry has: restore creates
+ * nothing for it.
+ */
+static int parse_reason(const parse_ctx *p, json_t *o, const char *path, gw_file *e)
+{
+	static const char *const kept[] = {"mode", "size", "sha256", "data"};
+	json_t *r = json_object_get(o, "reason");
+	const char *text;
+	size_t i, len;
+	for (i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+		if (json_object_get(o, kept[i]))
+			return bad_entry(p, path, "is skipped but has a mode, size, sha256 or data");
+	if (!json_is_string(r))
+		return bad_entry(p, path, "is skipped without a reason");
+	text = json_string_value(r);
+	len = json_string_length(r);
+	if (len == 0 || len > GW_FILES_MAX_REASON)
+		return bad_entry(p, path, "is skipped with a reason empty or too long");
+	for (i = 0; i < len; i++)
+		if ((unsigned char)text[i] < 0x20 || (unsigned char)text[i] >= 0x7f)
+			return bad_entry(p, path, "is skipped with a reason that is not printable text");
+	if (!(e->data = (unsigned char *)strdup(text)))
+		return gw_error_set(GW_ERROR, "out of memory");
+	e->size = len;
+	return 0;
+}
+
 /* An entry below another that is not a directory would be written through a link (or fail). */
 static int check_parents(const parse_ctx *p, const gw_files *f, const char *path)
 {
@@ -397,8 +573,15 @@ static int parse_entry(parse_ctx *p, json_t *o, gw_files *f, size_t *total)
 		e->type = GW_FILE_DIR;
 	else if (!strcmp(type, "link"))
 		e->type = GW_FILE_LINK;
+	else if (!strcmp(type, "skipped"))
+		e->type = GW_FILE_SKIPPED;
 	else
 		return bad_entry(p, path, "has an unknown type");
+	if (e->type == GW_FILE_SKIPPED) {
+		if ((rc = parse_reason(p, o, path, e)) < 0)
+			return rc;
+		goto named;
+	}
 	if (e->type == GW_FILE_DIR && strncmp(path, HOOKS, sizeof(HOOKS) - 1) != 0)
 		return bad_entry(p, path, "is a directory outside custom_hooks");
 	if (e->type != GW_FILE_LINK &&
@@ -414,6 +597,7 @@ static int parse_entry(parse_ctx *p, json_t *o, gw_files *f, size_t *total)
 		free(e->data);
 		return bad_entry(p, path, "is a link with an unusable target");
 	}
+named:
 	if (!(e->path = strdup(path))) {
 		free(e->data);
 		return gw_error_set(GW_ERROR, "out of memory");
@@ -539,6 +723,8 @@ int gw_files_install(const gw_files *f, const char *dir, const char *rel)
 		return gw_error_set_errno(GW_EIO, "repository %s: cannot open %s", rel, dir);
 	for (i = 0; rc == 0 && i < f->n; i++) {
 		const char *why = gw_files_path_check(f->items[i].path);
+		if (f->items[i].type == GW_FILE_SKIPPED)
+			continue; /* not archived: nothing is created for it (the caller names it) */
 		rc = why ? gw_error_set(GW_ECORRUPT, "repository %s: refusing to restore '%s': the path %s", rel,
 					f->items[i].path, why)
 			 : install_one(dirfd, &f->items[i], rel);

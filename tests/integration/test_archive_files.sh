@@ -5,7 +5,7 @@
 # with no ref update when no ref moved; restore --until each moment gives them back exactly, links
 # as links; `index rebuild` on a fresh index gives the same; info and log show the changes; the
 # audit is clean. An index whose record of the files is not the segment's is refused on restore, a
-# fifo in custom_hooks/ refuses the repository (naming it) until it is gone, and log names a generation whose manifest is gone.
+# fifo in custom_hooks/ is archived as not archived (log shows it), and log names a generation whose manifest is gone.
 source "$(dirname "$0")/lib.sh"
 
 R=$T/root/grp/a.git L=$T/ar.log
@@ -167,14 +167,17 @@ grep -q 'damaged grp/a.git: the full backup at LSN 1' "$T/lost.err" || fail "log
 grep -q '^  file config added$' "$T/lost.out" || fail "log does not list the files of a generation it cannot compare"
 pass "log names a generation whose manifest is lost"
 
-# A file the service cannot keep (a fifo) refuses the repository as a full backup does, naming the
-# path, and it is archived again once the fifo is gone.
+# A file the service cannot keep (a fifo) is archived as such, never refusing the repository: its
+# segment names it (restore warns), and its removal is archived too.
 archiver_start "$L" --debounce 50
 wait_log "$L" 'event=ready' 1 60 || fail "restart: $(cat "$L")"
+n=$(count_log "$L" 'event=spooled repo=grp/a.git .*files_skipped=1')
 mkdir "$R/custom_hooks"
 mkfifo "$R/custom_hooks/fifo"
-wait_log "$L" 'event=refused repo=grp/a.git .*custom_hooks/fifo' 1 60 || fail "the fifo is not named: $(tail -20 "$L")"
+wait_log "$L" 'event=spooled repo=grp/a.git .*files_skipped=1' $((n + 1)) 60 || fail "the fifo is not archived as skipped: $(tail -20 "$L")"
 rm "$R/custom_hooks/fifo"
 caught_up
 archiver_stop "$L"
-pass "a fifo in custom_hooks/ refuses the repository, naming it, until it is gone"
+grep -q 'event=refused' "$L" && fail "the fifo refused the repository: $(grep 'event=refused' "$L")"
+gitwal log --repo grp/a.git | grep -qx '  file custom_hooks/fifo not-archived (a fifo)' || fail "log does not show the fifo"
+pass "a fifo in custom_hooks/ is archived as not archived, never refusing the repository"
