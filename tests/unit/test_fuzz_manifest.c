@@ -44,9 +44,10 @@ static char *valid(int mode, size_t *len)
 			{"custom_hooks", GW_FILE_DIR, 0755, NULL, 0},
 			{"custom_hooks/link", GW_FILE_LINK, 0, (unsigned char *)"../x", 4},
 			{"custom_hooks/pre-receive", GW_FILE_REGULAR, 0755, (unsigned char *)"#!/bin/sh\n", 10},
+			{"custom_hooks/queue", GW_FILE_SKIPPED, 0, (unsigned char *)"a fifo", 6},
 		};
 		m.files.items = files;
-		m.files.n = 4;
+		m.files.n = 5;
 	}
 	assert_int_equal(gw_manifest_write(&m, &text, len), 0);
 	return text;

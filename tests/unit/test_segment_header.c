@@ -143,9 +143,10 @@ static void test_files_member(void **state)
 {
 	gw_segment_header h, out;
 	gw_update u;
-	gw_file items[2] = {{"config", GW_FILE_REGULAR, 0644, (unsigned char *)"[core]\n", 7},
-			    {"custom_hooks/x", GW_FILE_LINK, 0, (unsigned char *)"../y", 4}};
-	gw_files set = {items, 2, 2}, none = {NULL, 0, 0};
+	gw_file items[3] = {{"config", GW_FILE_REGULAR, 0644, (unsigned char *)"[core]\n", 7},
+			    {"custom_hooks/x", GW_FILE_LINK, 0, (unsigned char *)"../y", 4},
+			    {"custom_hooks/z", GW_FILE_SKIPPED, 0, (unsigned char *)"a socket", 8}};
+	gw_files set = {items, 3, 3}, none = {NULL, 0, 0};
 	char *text, a[65], b[65];
 	(void)state;
 	/* No member when unchanged: the bytes of every earlier segment. */
@@ -159,10 +160,13 @@ static void test_files_member(void **state)
 	h.files = &set;
 	assert_int_equal(roundtrip(&h, &out, NULL), 0);
 	assert_non_null(out.files);
-	assert_int_equal(out.files->n, 2);
+	assert_int_equal(out.files->n, 3);
 	assert_string_equal(out.files->items[1].path, "custom_hooks/x");
 	assert_int_equal(out.files->items[1].type, GW_FILE_LINK);
 	assert_memory_equal(out.files->items[1].data, "../y", 4);
+	/* A path not archived, with why (DESIGN.md 4.5). */
+	assert_int_equal(out.files->items[2].type, GW_FILE_SKIPPED);
+	assert_string_equal((const char *)out.files->items[2].data, "a socket");
 	assert_int_equal(gw_files_digest(&set, a), 0);
 	assert_int_equal(gw_files_digest(out.files, b), 0);
 	assert_string_equal(a, b);
