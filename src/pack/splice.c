@@ -187,38 +187,52 @@ static int out_write(splice_ctx *c, const void *buf, size_t len)
 /* ---- a sequential reader over one source pack ---- */
 
 /*
- * A source pack mapped read-only, or NULL (then it is read with pread).
- * Mapped, its bytes go from the page cache straight into the output hash
- * and sink: one copy less than pread into a buffer, which was the largest
- * single cost of a file backup after hashing. Safe for the same reason it is
- * in git's and libgit2's readers: git never rewrites a pack in place (a
- * repack writes new files and unlinks the old, which a mapping outlives),
- * and nothing past the size fstat gave when it was opened is touched.
+ * A window of a source pack mapped read-only. Mapped, a pack's bytes go
+ * from the page cache straight into the output hash and sink: one copy less
+ * than pread into a buffer, which was the largest single cost of a file
+ * backup after hashing. In windows, not whole: a mapped page counts in the
+ * process's resident set while mapped, so a whole pack would show as its
+ * size. Safe for the reason it is in git's and libgit2's readers: git never
+ * rewrites a pack in place (a repack writes new files and unlinks the old,
+ * which a mapping outlives), and nothing past the size fstat gave at open
+ * is touched.
  */
-static unsigned char *pack_map(const gw_pack_source *p)
+#define MAP_WINDOW (4u << 20)
+
+typedef struct {
+	void *base;
+	size_t len;
+} pack_window;
+
+static void window_unmap(pack_window *w)
 {
-	void *m;
-	if (!p->pack_size || p->pack_size > SIZE_MAX)
-		return NULL;
-	m = mmap(NULL, (size_t)p->pack_size, PROT_READ, MAP_PRIVATE, p->pack_fd, 0);
-	if (m == MAP_FAILED)
-		return NULL;
-	(void)madvise(m, (size_t)p->pack_size, MADV_SEQUENTIAL); /* only a hint: read-ahead, early reclaim */
-	return m;
+	if (w->base)
+		munmap(w->base, w->len);
+	w->base = NULL;
+	w->len = 0;
 }
 
-static void pack_unmap(const gw_pack_source *p, unsigned char *map)
+/* Bytes [off, off + len) of fd, mapped (the previous window unmapped first); NULL when mmap fails. */
+static const unsigned char *window_map(pack_window *w, int fd, uint64_t off, size_t len)
 {
-	if (map)
-		munmap(map, (size_t)p->pack_size);
+	uint64_t start = off - off % (uint64_t)sysconf(_SC_PAGESIZE);
+	void *m;
+	window_unmap(w);
+	m = mmap(NULL, len + (size_t)(off - start), PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, (off_t)start);
+	if (m == MAP_FAILED)
+		return NULL;
+	w->base = m;
+	w->len = len + (size_t)(off - start);
+	return (const unsigned char *)m + (off - start);
 }
 
 typedef struct {
 	int fd;
 	const char *name;
 	uint64_t file_pos; /* file offset of buf[0] */
-	unsigned char *buf; /* the whole pack when mapped, else a buffer refilled with pread */
-	int mapped;
+	const unsigned char *buf; /* into the window when mapped, else own (refilled with pread) */
+	unsigned char *own;
+	pack_window win;
 	size_t len, at;
 	uint64_t limit; /* end of the object section */
 } cursor;
@@ -231,9 +245,26 @@ static uint64_t cursor_offset(const cursor *cur)
 /* Make at least `need` bytes (or all up to the limit) available at cur->buf + cur->at. */
 static int cursor_fill(cursor *cur, size_t need)
 {
-	if (cur->len - cur->at >= need || cur->mapped) /* mapped: everything up to the limit is there */
+	uint64_t pos = cur->file_pos + cur->at;
+	if (cur->len - cur->at >= need)
 		return 0;
-	memmove(cur->buf, cur->buf + cur->at, cur->len - cur->at);
+	if (!cur->own) {
+		/* Mapped: the next window from here (none at the limit: the caller sees the bytes short). */
+		size_t want = pos < cur->limit ? (cur->limit - pos < MAP_WINDOW ? (size_t)(cur->limit - pos) : MAP_WINDOW) : 0;
+		const unsigned char *p = want ? window_map(&cur->win, cur->fd, pos, want) : NULL;
+		cur->file_pos = pos;
+		cur->at = cur->len = 0;
+		if (p || !want) {
+			cur->buf = p;
+			cur->len = want;
+			return 0;
+		}
+		if (!(cur->own = malloc(CURSOR_SIZE))) /* mmap failed: read on with pread */
+			return gw_error_set(GW_ERROR, "out of memory");
+		cur->buf = cur->own;
+	}
+	memmove(cur->own, cur->buf + cur->at, cur->len - cur->at);
+	cur->buf = cur->own;
 	cur->file_pos += cur->at;
 	cur->len -= cur->at;
 	cur->at = 0;
@@ -243,7 +274,7 @@ static int cursor_fill(cursor *cur, size_t need)
 		ssize_t n;
 		if (want > left)
 			want = (size_t)left;
-		n = pread(cur->fd, cur->buf + cur->len, want, (off_t)(cur->file_pos + cur->len));
+		n = pread(cur->fd, cur->own + cur->len, want, (off_t)(cur->file_pos + cur->len));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -260,10 +291,6 @@ static void cursor_skip(cursor *cur, uint64_t n)
 {
 	if (n <= cur->len - cur->at) {
 		cur->at += (size_t)n;
-		return;
-	}
-	if (cur->mapped) { /* past the limit: the next offset check or copy finds the pack short */
-		cur->at = cur->len;
 		return;
 	}
 	cur->file_pos += cur->at + n;
@@ -620,13 +647,7 @@ static int walk_pack(splice_ctx *c, pack_state *ps)
 	cur.name = ps->src->name;
 	cur.file_pos = GW_PACK_HEADER_SIZE;
 	cur.limit = ps->src->pack_size - c->hash_len;
-	if ((cur.buf = pack_map(ps->src))) {
-		cur.mapped = 1;
-		cur.file_pos = 0;
-		cur.at = GW_PACK_HEADER_SIZE;
-		cur.len = (size_t)cur.limit;
-	} else if (!(cur.buf = malloc(CURSOR_SIZE)))
-		return gw_error_set(GW_ERROR, "out of memory");
+	/* Mapped (cur.own stays NULL) until a mapping fails. */
 	if ((rc = gw_idx_windows(&ps->src->idx, cur.limit, SPLICE_WINDOW, c->stream_buf, &bounds, &nbounds)) < 0)
 		goto out;
 	for (w = 0; w + 1 < nbounds && rc == 0; w++) {
@@ -667,10 +688,8 @@ static int walk_pack(splice_ctx *c, pack_state *ps)
 				  ps->src->name);
 out:
 	free(bounds);
-	if (cur.mapped)
-		pack_unmap(ps->src, cur.buf);
-	else
-		free(cur.buf);
+	window_unmap(&cur.win);
+	free(cur.own);
 	return rc;
 }
 
@@ -998,16 +1017,21 @@ static int copy_single_pack(splice_ctx *c, gw_sink *idx_out)
 {
 	gw_pack_source *p = c->packs[0].src;
 	uint64_t end = p->pack_size - c->hash_len, off = GW_PACK_HEADER_SIZE;
-	unsigned char *buf = malloc(CURSOR_SIZE), *map = pack_map(p), trailer[GW_HASH_MAX];
+	unsigned char *buf = malloc(CURSOR_SIZE), trailer[GW_HASH_MAX];
+	pack_window win = {0};
 	int rc = 0;
 
-	if (!buf) {
-		pack_unmap(p, map);
+	if (!buf)
 		return gw_error_set(GW_ERROR, "out of memory");
-	}
 	while (off < end && rc == 0) {
-		size_t want = end - off < CURSOR_SIZE ? (size_t)(end - off) : CURSOR_SIZE;
-		ssize_t n = map ? (ssize_t)want : pread(p->pack_fd, buf, want, (off_t)off);
+		/* A mapped window when it can be (section 5.2), else pread into buf. */
+		size_t want = end - off < MAP_WINDOW ? (size_t)(end - off) : MAP_WINDOW;
+		const unsigned char *bytes = window_map(&win, p->pack_fd, off, want);
+		ssize_t n = (ssize_t)want;
+		if (!bytes) {
+			n = pread(p->pack_fd, buf, want < CURSOR_SIZE ? want : CURSOR_SIZE, (off_t)off);
+			bytes = buf;
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -1015,14 +1039,12 @@ static int copy_single_pack(splice_ctx *c, gw_sink *idx_out)
 				   : gw_error_set(GW_ECORRUPT, "repository %s: %s is truncated", c->label, p->name);
 			break;
 		}
-		rc = out_write(c, map ? map + off : buf, (size_t)n);
+		rc = out_write(c, bytes, (size_t)n);
 		off += (uint64_t)n;
 	}
-	if (rc == 0 && map)
-		memcpy(trailer, map + end, c->hash_len);
-	else if (rc == 0 && pread(p->pack_fd, trailer, c->hash_len, (off_t)end) != (ssize_t)c->hash_len)
+	window_unmap(&win);
+	if (rc == 0 && pread(p->pack_fd, trailer, c->hash_len, (off_t)end) != (ssize_t)c->hash_len)
 		rc = gw_error_set(GW_ECORRUPT, "repository %s: %s has no trailer", c->label, p->name);
-	pack_unmap(p, map);
 	if (rc == 0) {
 		gw_hash_final(c->out_hash, c->stats->pack_checksum);
 		if (memcmp(trailer, c->stats->pack_checksum, c->hash_len) != 0 ||
