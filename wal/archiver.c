@@ -1202,14 +1202,24 @@ static int load_submit(gw_archiver *a, arepo *r, int asked, int64_t changed_us)
  * A policy's full backup of r is due (10.3) and may start: it waits for a
  * healthy store and an empty queue (it takes the next LSN), as in --once.
  * It runs on a job thread while r's changes go on into the spool.
+ *
+ * An unhealthy store is tried again by the spool's probe, which only an
+ * upload or a load makes: in an idle archive (nothing spooled) the store a
+ * policy full backup itself found unhealthy would stay so, and the full
+ * backup never be taken again. So when the probe is due the full backup is
+ * the probe, and until then r comes back on its own (retry_at_ms).
  */
 static void policy_full_maybe(gw_archiver *a, arepo *r)
 {
 	const char *why;
 	ajob *j;
 	if (!a->nthreads || r->job || !r->loaded || !r->base_lsn || !r->exists || r->foreign || r->dirty_since ||
-	    r->retry_at_ms || !gw_spool_healthy(a->spool) || gw_spool_has_repo(a->spool, r->rel) || !full_due(a, r, &why))
+	    r->retry_at_ms || gw_spool_has_repo(a->spool, r->rel) || !full_due(a, r, &why))
 		return;
+	if (!gw_spool_healthy(a->spool) && !gw_spool_store_may_try(a->spool)) {
+		r->retry_at_ms = mono_ms() + RETRY_FIRST_MS;
+		return;
+	}
 	if (!(j = calloc(1, sizeof(*j))))
 		return; /* taken when it is due again */
 	j->kind = JOB_POLICY_FULL;
