@@ -254,6 +254,35 @@ int gw_restore__plan_segments(gw_index *index, const char *rel, gw_restore_plan 
 	return 0;
 }
 
+int gw_restore__plan_pool(gw_store *store, const char *rel, gw_restore_plan *p)
+{
+	const gw_restore_segment *last;
+	gw_segment_header h;
+	unsigned char trailer[GW_SEGMENT_TRAILER_SIZE];
+	const gw_pool_dep *want = &p->m.pool;
+	int rc;
+	if (!p->nsegs)
+		return 0;
+	last = &p->segs[p->nsegs - 1];
+	if ((rc = gw_segment_read_meta(store, last->key, last->size, &h, trailer)) < 0)
+		return rc;
+	if (memcmp(GW_SEGMENT_TRAILER_DIGEST(trailer), last->sha256, 32) != 0)
+		rc = gw_error_set(GW_ECORRUPT, "repository %s: segment %s is not the one the index recorded", rel, last->key);
+	else if (!h.pool.repository != !want->repository ||
+		 (want->repository && (strcmp(h.pool.repository, want->repository) || h.pool.base_lsn != want->base_lsn ||
+				       h.pool.lsn < want->lsn)))
+		rc = gw_error_set(GW_ECORRUPT, "repository %s: segment %s names pool %s (full backup %llu, LSN %llu), its "
+					       "full backup at LSN %llu %s (%llu, %llu)", rel, last->key,
+				  h.pool.repository ? h.pool.repository : "none", (unsigned long long)h.pool.base_lsn,
+				  (unsigned long long)h.pool.lsn, (unsigned long long)p->full.lsn,
+				  want->repository ? want->repository : "none", (unsigned long long)want->base_lsn,
+				  (unsigned long long)want->lsn);
+	else if (want->repository)
+		p->m.pool.lsn = h.pool.lsn; /* the highest: each record's is no lower than the one before */
+	gw_segment_header_dispose(&h);
+	return rc;
+}
+
 int gw_restore__plan_files(gw_store *store, gw_index *index, const char *rel, gw_restore_plan *p)
 {
 	gw_segment_record rec;

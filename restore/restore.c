@@ -107,7 +107,7 @@ static int run_one(gw_store *store, gw_index *index, const char *rel, const gw_r
 		goto out;
 	}
 	GW_PROGRESS_ADD(opts->progress, planned_bytes, result->bytes);
-	if ((rc = gw_restore__plan_segments(index, rel, &p)) == 0 &&
+	if ((rc = gw_restore__plan_segments(index, rel, &p)) == 0 && (rc = gw_restore__plan_pool(store, rel, &p)) == 0 &&
 	    (opts->skeleton_files || (rc = gw_restore__plan_files(store, index, rel, &p)) == 0)) {
 		for (size_t i = 0; i < p.nsegs; i++)
 			result->objects += p.segs[i].objects;

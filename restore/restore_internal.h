@@ -64,6 +64,12 @@ int gw_restore__plan(gw_store *store, gw_index *index, const char *rel, const gw
 /* The span's segment records, read for building and checked once more: contiguous, linked, of this generation. */
 int gw_restore__plan_segments(gw_index *index, const char *rel, gw_restore_plan *p);
 /*
+ * A pooled member's pool as its span's last segment names it (DESIGN.md
+ * 19): the same pool and pool generation as the full backup's, or
+ * GW_ECORRUPT naming the segment; p->m.pool.lsn then the segment's.
+ */
+int gw_restore__plan_pool(gw_store *store, const char *rel, gw_restore_plan *p);
+/*
  * The repository's files at the span's end: those of its newest segment
  * carrying them (DESIGN.md 4.5: its header read back, its set checked
  * against the digest the index recorded; the build then checks the whole

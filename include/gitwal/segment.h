@@ -28,10 +28,13 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "format/pool.h" /* a pooled member's dependency (DESIGN.md 19) */
 #include "gitwal/io.h"
 
 #define GW_SEGMENT_MAGIC "GWSEG\0"
 #define GW_SEGMENT_VERSION 1
+/* A pooled member's segment: header version 2 with its "pool" (DESIGN.md 19); the binary prefix stays 1. */
+#define GW_SEGMENT_VERSION_POOL 2
 #define GW_SEGMENT_PREFIX_SIZE 20
 #define GW_SEGMENT_TRAILER_SIZE 48
 #define GW_SEGMENT_MAX_HEADER (64u << 20)
@@ -86,6 +89,12 @@ typedef struct gw_segment_header {
 	 * did not. Owned by the header once decoded; the encoder only reads it.
 	 */
 	struct gw_files *files;
+	/*
+	 * A pooled member's pool (DESIGN.md 19): header "version": 2 and
+	 * "pool" exactly when repository is not NULL. Owned by the header once
+	 * decoded; the encoder only reads it.
+	 */
+	gw_pool_dep pool;
 } gw_segment_header;
 
 /* Free an array of updates and what each owns. */

@@ -65,7 +65,7 @@ int gw_segment_header_encode(const gw_segment_header *h, unsigned char **out, si
 	for (i = 0; i < h->nupdates; i++)
 		json_array_append_new(updates, gw_update_json(&h->updates[i]));
 	root = json_pack("{s:s, s:i, s:s, s:I, s:I, s:s, s:I, s:I, s:o, s:I}", "magic", "gitwal-segment", "version",
-			 GW_SEGMENT_VERSION, "repository", h->repository, "lsn", (json_int_t)h->lsn, "base_lsn",
+			 h->pool.repository ? GW_SEGMENT_VERSION_POOL : GW_SEGMENT_VERSION, "repository", h->repository, "lsn", (json_int_t)h->lsn, "base_lsn",
 			 (json_int_t)h->base_lsn, "prev_sha256", h->prev_sha256, "time_first_us",
 			 (json_int_t)h->time_first_us, "time_last_us", (json_int_t)h->time_last_us, "updates", updates,
 			 "objects", (json_int_t)h->objects);
@@ -84,6 +84,13 @@ int gw_segment_header_encode(const gw_segment_header *h, unsigned char **out, si
 			return rc;
 		}
 		json_object_set_new(root, "files", files);
+	}
+	if (h->pool.repository) {
+		json_t *pool = gw_pool_dep_json(&h->pool);
+		if (!pool || json_object_set_new(root, "pool", pool) < 0) {
+			json_decref(root);
+			return gw_error_set(GW_ERROR, "out of memory");
+		}
 	}
 	if (h->gap)
 		json_object_set_new(root, "gap",
@@ -195,7 +202,7 @@ int gw_segment_header_decode(gw_segment_header *h, const unsigned char *buf, siz
 	json_t *root = NULL, *updates, *v;
 	json_error_t jerr;
 	const char *s;
-	int64_t n;
+	int64_t n, version = 0;
 	size_t i;
 	int rc = 0;
 
@@ -238,10 +245,12 @@ int gw_segment_header_decode(gw_segment_header *h, const unsigned char *buf, siz
 		rc = bad(what, "magic", "is wrong");
 		goto out;
 	}
-	if (int_field(root, "version", &n) < 0 || n != GW_SEGMENT_VERSION) {
-		rc = gw_error_set(GW_EVERSION, "segment %s: header version is not %d", what, GW_SEGMENT_VERSION);
+	if (int_field(root, "version", &n) < 0 || (n != GW_SEGMENT_VERSION && n != GW_SEGMENT_VERSION_POOL)) {
+		rc = gw_error_set(GW_EVERSION, "segment %s: header version is not %d or %d (upgrade gitwal)", what,
+				  GW_SEGMENT_VERSION, GW_SEGMENT_VERSION_POOL);
 		goto out;
 	}
+	version = n;
 	if (!(s = str_field(root, "repository")) || gw_repo_path_check(s) < 0) {
 		rc = bad(what, "repository", "is not a safe repository path");
 		goto out;
@@ -315,6 +324,15 @@ int gw_segment_header_decode(gw_segment_header *h, const unsigned char *buf, siz
 		if (rc < 0)
 			goto out;
 	}
+	/* A pooled member's segment and no other is version 2: either without the other is damage (as a manifest). */
+	v = json_object_get(root, "pool");
+	if ((version == GW_SEGMENT_VERSION_POOL) != (v != NULL)) {
+		rc = gw_error_set(GW_ECORRUPT, "segment %s: version %lld %s field 'pool'", what, (long long)version,
+				  v ? "with" : "without");
+		goto out;
+	}
+	if (v && (rc = gw_pool_dep_parse(&h->pool, v, h->repository, what)) < 0)
+		goto out;
 	updates = json_object_get(root, "updates");
 	if (!json_is_array(updates)) {
 		rc = bad(what, "updates", "is not an array");
@@ -350,6 +368,7 @@ void gw_segment_header_dispose(gw_segment_header *h)
 	if (h->files)
 		gw_files_dispose(h->files);
 	free(h->files);
+	gw_pool_dep_dispose(&h->pool);
 	memset(h, 0, sizeof(*h));
 }
 

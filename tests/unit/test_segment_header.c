@@ -4,7 +4,8 @@
  * says so and carries 64-hex ids, and an id of the other format's length, or
  * an unknown format, is refused. A changed set of the repository's files
  * rides in "files" (absent: unchanged; an empty set is present and empty),
- * parsed as strictly as a manifest's.
+ * parsed as strictly as a manifest's. A pooled member's segment is version
+ * 2 with its "pool" (DESIGN.md 19), and either without the other is refused.
  */
 #include "testutil.h"
 
@@ -188,6 +189,50 @@ static void test_files_member(void **state)
 		      GW_ECORRUPT, "segment test.seg: file '../x'");
 }
 
+/* A pooled member's segment: version 2 with "pool", round trip, and each half alone refused as damage. */
+static void test_pool_member(void **state)
+{
+	gw_segment_header h, out;
+	gw_update u;
+	char *text;
+	(void)state;
+	sample(&h, &u, 0, "", OID40);
+	assert_int_equal(roundtrip(&h, &out, &text), 0);
+	assert_non_null(strstr(text, "\"version\":1,"));
+	assert_null(strstr(text, "\"pool\""));
+	assert_null(out.pool.repository);
+	gw_segment_header_dispose(&out);
+	free(text);
+	h.pool.repository = "@pools/ab/cd/x.git";
+	h.pool.base_lsn = 40;
+	h.pool.lsn = 40;
+	assert_int_equal(roundtrip(&h, &out, &text), 0);
+	assert_non_null(strstr(text, "\"version\":2,"));
+	assert_non_null(strstr(text, "\"pool\":{\"repository\":\"@pools/ab/cd/x.git\",\"base_lsn\":40,\"lsn\":40}"));
+	assert_string_equal(out.pool.repository, "@pools/ab/cd/x.git");
+	assert_int_equal(out.pool.base_lsn, 40);
+	assert_int_equal(out.pool.lsn, 40);
+	gw_segment_header_dispose(&out);
+	free(text);
+	tu_assert_err(decode_text(HEAD_OF("\"pool\":{\"repository\":\"p.git\",\"base_lsn\":1,\"lsn\":1},"), &out),
+		      GW_ECORRUPT, "segment test.seg: version 1 with field 'pool'");
+	{
+		char *t = strdup(HEAD_OF("")), *at = strstr(t, "\"version\":1");
+		at[10] = '2';
+		tu_assert_err(decode_text(t, &out), GW_ECORRUPT, "segment test.seg: version 2 without field 'pool'");
+		at[10] = '3';
+		tu_assert_err(decode_text(t, &out), GW_EVERSION, "upgrade gitwal");
+		free(t);
+	}
+	/* The pool object's own checks (test_pool.c): not the member itself, base_lsn <= lsn. */
+	{
+		char *t = strdup(HEAD_OF("\"pool\":{\"repository\":\"r.git\",\"base_lsn\":1,\"lsn\":1},"));
+		strstr(t, "\"version\":1")[10] = '2';
+		tu_assert_err(decode_text(t, &out), GW_ECORRUPT, "'pool.repository'");
+		free(t);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,6 +241,7 @@ int main(void)
 		cmocka_unit_test(test_bad_lengths_refused),
 		cmocka_unit_test(test_format_field),
 		cmocka_unit_test(test_files_member),
+		cmocka_unit_test(test_pool_member),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
