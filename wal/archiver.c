@@ -25,6 +25,13 @@
  * Which thread may touch a repository's state: the loop's, except while a
  * load job holds it (then only the job's); `claiming` and `lsn_epoch` are
  * shared with a policy's full backup under lsn_lock.
+ *
+ * A pooled member (DESIGN.md 19) is archived against its pool's generation:
+ * its full backups name the pool's latest full backup (the pool itself is
+ * archived as a repository of its own), and its segments name the same and
+ * stop their walk at that full backup's objects (a read-only set per pool
+ * generation, shared by the pool's members). Linking, unlinking, another
+ * pool or a new pool generation make the member's next full backup due.
  */
 #include "gitwal/archive.h"
 #include "gitwal/array.h"
@@ -72,6 +79,9 @@ typedef struct {
 	uint64_t full_bytes;
 	uint64_t segments_since_full, bytes_since_full;
 	char files_digest[65];    /* of its archived files (gw_files_digest): a capture finding others records them */
+	char *pool;               /* a pooled member's generation's pool (DESIGN.md 19), or NULL */
+	uint64_t pool_base;       /* ... and the pool's full backup it names */
+	const char *pool_why;     /* its pool changed (linked, unlinked, another, a new generation): a full backup is due */
 	gw_objset *objset;
 	int64_t last_record_us;   /* time of the last archived record */
 	int64_t unobserved_since; /* states since then were not watched (archiver down): next segment is a gap */
@@ -98,6 +108,18 @@ typedef struct {
 } arepo;
 
 typedef enum { JOB_LOAD = 1, JOB_POLICY_FULL } ajob_kind;
+
+/*
+ * The archived objects of one pool generation (its full backup's index),
+ * read-only, shared by the pool's members' segment walks. Made by whichever
+ * thread loads a member first (under pools_lock), searched by the loop's
+ * thread only; kept for the archiver's life under $STATE/pools/.
+ */
+typedef struct {
+	char *rel;
+	uint64_t base_lsn;
+	gw_objset *set;
+} apool;
 
 /* A store job: built and read by the loop's thread, run by one job thread. */
 typedef struct ajob {
@@ -166,6 +188,10 @@ struct gw_archiver {
 	int stopping;
 	size_t holding;            /* load jobs queued or running (each holds its repository) */
 	pthread_mutex_t lsn_lock;  /* every repository's claiming and lsn_epoch */
+	pthread_mutex_t pools_lock; /* pools (the list) */
+	pthread_mutex_t pools_build_lock; /* making a pool generation's set (pool_set) */
+	apool **pools;
+	size_t npools, pools_cap;
 };
 
 static void log_event(gw_archiver *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -205,6 +231,8 @@ int gw_archiver_new(gw_archiver **out, gw_store *store, gw_index *index, const g
 	pthread_mutex_init(&a->jobs_lock, NULL);
 	pthread_cond_init(&a->jobs_cond, NULL);
 	pthread_mutex_init(&a->lsn_lock, NULL);
+	pthread_mutex_init(&a->pools_lock, NULL);
+	pthread_mutex_init(&a->pools_build_lock, NULL);
 	a->store = store;
 	a->index = index;
 	a->opts = *opts;
@@ -268,6 +296,10 @@ static void repo_unload(arepo *r)
 	gw_refstate_dispose(&r->refs);
 	gw_objset_free(r->objset);
 	r->objset = NULL;
+	free(r->pool);
+	r->pool = NULL;
+	r->pool_base = 0;
+	r->pool_why = NULL;
 	r->loaded = 0;
 }
 
@@ -312,10 +344,18 @@ void gw_archiver_free(gw_archiver *a)
 		free(a->repos[i]);
 	}
 	free(a->repos);
+	for (i = 0; i < a->npools; i++) {
+		gw_objset_free(a->pools[i]->set);
+		free(a->pools[i]->rel);
+		free(a->pools[i]);
+	}
+	free(a->pools);
 	free(a->scratch);
 	gw_spool_free(a->spool); /* joins the upload threads (they touch the spool, store and index only) */
 	gw_metrics_free(a->registry); /* after every thread that counts into it */
 	pthread_mutex_destroy(&a->lsn_lock);
+	pthread_mutex_destroy(&a->pools_lock);
+	pthread_mutex_destroy(&a->pools_build_lock);
 	pthread_cond_destroy(&a->jobs_cond);
 	pthread_mutex_destroy(&a->jobs_lock);
 	free(a);
@@ -434,6 +474,12 @@ static int load_full(gw_archiver *a, arepo *r, const gw_full_record *rec, gw_man
 	gw_refstate_dispose(&r->refs);
 	if ((rc = gw_refstate_from_manifest(&r->refs, m)) < 0 || (rc = gw_files_digest(&m->files, r->files_digest)) < 0)
 		return rc;
+	free(r->pool);
+	r->pool = NULL;
+	if (m->pool.repository && !(r->pool = strdup(m->pool.repository)))
+		return gw_error_set(GW_ERROR, "out of memory");
+	r->pool_base = m->pool.base_lsn;
+	r->pool_why = NULL;
 	r->base_lsn = rec->lsn;
 	r->last_lsn = rec->lsn;
 	memcpy(r->last_digest, rec->manifest_sha256, sizeof(r->last_digest));
@@ -470,6 +516,16 @@ static int replay_segment(const gw_segment_record *rec, void *payload)
 		gw_segment_header_dispose(&h);
 		return gw_error_set(GW_ECORRUPT, "segment %s records %s ids, its generation's full backup %s", rec->key,
 				    h.hash_len == 32 ? "sha256" : "sha1", c->r->hash_len == 32 ? "sha256" : "sha1");
+	}
+	if (!h.pool.repository != !c->r->pool ||
+	    (h.pool.repository && (strcmp(h.pool.repository, c->r->pool) || h.pool.base_lsn != c->r->pool_base))) {
+		/* A generation is pooled or not as a whole, by one pool generation (DESIGN.md 19). */
+		rc = gw_error_set(GW_ECORRUPT, "segment %s names pool %s (full backup %llu), its generation's full backup "
+					       "%s (%llu)", rec->key, h.pool.repository ? h.pool.repository : "none",
+				  (unsigned long long)h.pool.base_lsn, c->r->pool ? c->r->pool : "none",
+				  (unsigned long long)c->r->pool_base);
+		gw_segment_header_dispose(&h);
+		return rc;
 	}
 	for (i = 0; i < h.nupdates; i++) {
 		if (h.updates[i].kind == GW_UPDATE_DELETED)
@@ -512,6 +568,96 @@ static char *objset_dir(gw_archiver *a, const char *rel)
 	free(base);
 	free(enc);
 	return dir;
+}
+
+/* The shared set of r's pool generation, if made already (under pools_lock). */
+static gw_objset *pool_set_find(gw_archiver *a, const arepo *r)
+{
+	gw_objset *set = NULL;
+	size_t i;
+	pthread_mutex_lock(&a->pools_lock);
+	for (i = 0; i < a->npools && !set; i++)
+		if (a->pools[i]->base_lsn == r->pool_base && !strcmp(a->pools[i]->rel, r->pool))
+			set = a->pools[i]->set;
+	pthread_mutex_unlock(&a->pools_lock);
+	return set;
+}
+
+/*
+ * The archived objects of r's pool generation (r->pool at r->pool_base),
+ * into *out: the shared set, made once from the pool's full backup's index
+ * (a store request, unless this host has it already). Made under
+ * pools_build_lock, never held by the loop's thread while it waits (it
+ * only tries it: with_store 0, no store request), then listed under
+ * pools_lock, which is never held across a request; searched by the loop's
+ * thread alone.
+ */
+static int pool_set(gw_archiver *a, arepo *r, int with_store, gw_objset **out)
+{
+	char *pools = NULL, *enc = NULL, *pdir = NULL, *dir = NULL, *key = NULL, sub[32];
+	apool *p = NULL;
+	gw_objset *set = NULL;
+	int rc = 0;
+
+	if ((*out = pool_set_find(a, r)))
+		return 0;
+	if (with_store)
+		pthread_mutex_lock(&a->pools_build_lock);
+	else if (pthread_mutex_trylock(&a->pools_build_lock) != 0)
+		return gw_error_set(GW_EIO, "repository %s: the objects of its pool %s at LSN %llu are being read from "
+					    "the store", r->rel, r->pool, (unsigned long long)r->pool_base);
+	if ((*out = pool_set_find(a, r)))
+		goto out; /* made while this thread waited */
+	snprintf(sub, sizeof(sub), "%llu", (unsigned long long)r->pool_base);
+	if (!(enc = gw_repo_path_encode(r->pool)) || !(pools = gw_fs_join(a->opts.state_dir, "pools")) ||
+	    !(pdir = gw_fs_join(pools, enc)) || !(dir = gw_fs_join(pdir, sub)) ||
+	    !(key = gw_layout_key(r->pool, r->pool_base, GW_KEY_FULL_IDX))) {
+		rc = gw_error_set(GW_ERROR, "out of memory");
+		goto out;
+	}
+	if ((rc = gw_objset_open(&set, dir, r->hash_len)) < 0)
+		goto out;
+	if (gw_objset_base_lsn(set) != r->pool_base) {
+		if (!with_store) {
+			rc = gw_error_set(GW_EIO, "repository %s: the store is unreachable and this host lacks its pool "
+						  "%s's objects at LSN %llu: it waits for the store", r->rel, r->pool,
+					  (unsigned long long)r->pool_base);
+			goto out;
+		}
+		if ((rc = gw_objset_reset(set, a->store, key, r->pool_base)) < 0) {
+			gw_error_prefix("repository %s: its pool %s (LSN %llu)", r->rel, r->pool,
+					(unsigned long long)r->pool_base);
+			goto out;
+		}
+	}
+	if (!(p = calloc(1, sizeof(*p))) || !(p->rel = strdup(r->pool))) {
+		free(p);
+		rc = gw_error_set(GW_ERROR, "out of memory");
+		goto out;
+	}
+	p->base_lsn = r->pool_base;
+	p->set = set;
+	pthread_mutex_lock(&a->pools_lock);
+	if (GW_ARRAY_RESERVE(a->pools, a->pools_cap, a->npools + 1) < 0) {
+		pthread_mutex_unlock(&a->pools_lock);
+		free(p->rel);
+		free(p);
+		rc = gw_error_set(GW_ERROR, "out of memory");
+		goto out;
+	}
+	a->pools[a->npools++] = p;
+	pthread_mutex_unlock(&a->pools_lock);
+	*out = set;
+	set = NULL;
+out:
+	pthread_mutex_unlock(&a->pools_build_lock);
+	gw_objset_free(set);
+	free(pools);
+	free(enc);
+	free(pdir);
+	free(dir);
+	free(key);
+	return rc;
 }
 
 /* Segments still in the spool are archived too: replay them after the store's. */
@@ -654,6 +800,10 @@ static int repo_load_offline(gw_archiver *a, arepo *r)
 		rc = replay_spool(a, r);
 	if (rc == 0)
 		rc = mark_tips_closed(r);
+	if (rc == 0 && r->pool) {
+		gw_objset *set;
+		rc = pool_set(a, r, 0, &set);
+	}
 	if (rc == 0) {
 		r->loaded = 1;
 		r->unobserved_since = r->last_record_us;
@@ -751,6 +901,10 @@ static int repo_load(gw_archiver *a, arepo *r, int *asked)
 	}
 	if (rc == 0 && r->base_lsn)
 		rc = mark_tips_closed(r);
+	if (rc == 0 && r->base_lsn && r->pool) {
+		gw_objset *set;
+		rc = pool_set(a, r, 1, &set);
+	}
 	gw_manifest_dispose(&m);
 	gw_full_record_dispose(&rec);
 	if (rc < 0)
@@ -781,7 +935,8 @@ static int take_full(gw_archiver *a, arepo *r, const char *why, int *asked)
 	if (!store_may(a, asked))
 		return gw_error_set(GW_EIO, "repository %s: its full backup (%s) waits for the store, which is unhealthy",
 				    r->rel, why);
-	rc = gw_backup_full(a->store, a->index, a->opts.root, r->rel, &res);
+	gw_backup_opts o = {.pooled = 1, .pool_archived = 1};
+	rc = gw_backup_full_opts(a->store, a->index, a->opts.root, r->rel, &o, &res);
 	gw_spool_note_store(a->spool, rc < 0 ? rc : 0);
 	if (rc < 0)
 		return rc;
@@ -791,7 +946,9 @@ static int take_full(gw_archiver *a, arepo *r, const char *why, int *asked)
 
 static int full_due(gw_archiver *a, arepo *r, const char **why)
 {
-	if (r->segments_since_full >= a->opts.full_every_segments)
+	if (r->pool_why)
+		*why = r->pool_why; /* its pool changed: the member's next record should be a full backup (DESIGN.md 19) */
+	else if (r->segments_since_full >= a->opts.full_every_segments)
 		*why = "segments";
 	else if ((double)r->bytes_since_full > a->opts.full_ratio * (double)r->full_bytes &&
 		 r->bytes_since_full > FULL_MIN_SEGMENT_BYTES)
@@ -890,6 +1047,8 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 	gw_segment_result res;
 	gw_spool_item item;
 	char skipped[40] = "";
+	gw_pool_dep dep;
+	char pool_path[4096];
 	int rc;
 
 	memset(&spec, 0, sizeof(spec));
@@ -904,6 +1063,17 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 	spec.nupdates = n;
 	spec.time_first_us = spec.time_last_us = now;
 	spec.files = files;
+	if (r->pool) {
+		/* Its walk stops at the pool generation's archived objects too: the restored pool holds them. */
+		if ((rc = pool_set(a, r, 0, &spec.pool_set)) < 0)
+			return rc;
+		dep.repository = r->pool;
+		dep.base_lsn = dep.lsn = r->pool_base;
+		spec.pool = &dep;
+		if (snprintf(pool_path, sizeof(pool_path), "%s/%s", a->opts.root, r->pool) >= (int)sizeof(pool_path))
+			return gw_error_set(GW_EINVALID, "repository %s: its pool's path is too long", r->rel);
+		spec.pool_path = pool_path;
+	}
 	{
 		int64_t since = r->dirty_since ? r->dirty_since : r->unobserved_since;
 		if (since && since < now) {
@@ -984,6 +1154,44 @@ static int record_deleted(gw_archiver *a, arepo *r, int64_t changed_us)
 	return rc;
 }
 
+/*
+ * Whether r's pool is still its generation's (DESIGN.md 19): linked,
+ * unlinked, pointed at another pool, or its pool in a new generation (the
+ * pool's latest full backup in the index is not the one r's names), r's
+ * next full backup is due (r->pool_why, taken by the policy as soon as its
+ * spooled segments are stored). Until then its segments go on naming the
+ * generation's pool: still correct, since the walk reads the live objects
+ * through the alternates and stops only at objects that pool's full backup
+ * archived.
+ */
+static int pool_changed(gw_archiver *a, arepo *r, const gw_source *src)
+{
+	gw_full_record rec;
+	int rc;
+	r->pool_why = NULL;
+	if (!r->base_lsn || !r->exists)
+		return 0;
+	if (!src->pool != !r->pool) {
+		r->pool_why = src->pool ? "pool_linked" : "pool_unlinked";
+		return 0;
+	}
+	if (!src->pool)
+		return 0;
+	if (strcmp(src->pool, r->pool) != 0) {
+		r->pool_why = "pool_changed";
+		return 0;
+	}
+	memset(&rec, 0, sizeof(rec));
+	if ((rc = gw_index_full_find(a->index, r->pool, 0, &rec)) == GW_ENOTFOUND) {
+		gw_error_clear();
+		return 0; /* the pool's own archive is not loaded yet: its first full backup settles it */
+	}
+	if (rc == 0 && rec.lsn != r->pool_base)
+		r->pool_why = "pool_generation";
+	gw_full_record_dispose(&rec);
+	return rc;
+}
+
 static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 {
 	gw_source *src = NULL;
@@ -1010,8 +1218,12 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 		free(path);
 		return rc;
 	}
-	/* Opened for its checks (a bare repository, no alternates) and its object format; the refs come from our reader. */
-	if ((rc = gw_source_open(&src, a->opts.root, r->rel)) < 0)
+	/*
+	 * Opened for its checks (a bare repository; alternates only to a pool
+	 * gitwal archives, DESIGN.md 19) and its object format; the refs come
+	 * from our reader.
+	 */
+	if ((rc = gw_source_open_pooled(&src, a->opts.root, r->rel)) < 0)
 		goto out;
 	if (r->base_lsn && r->exists && r->hash_len != src->hash_len) {
 		/* Created again in the other object format, unseen: its generation's ids are another length. */
@@ -1021,10 +1233,23 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 		r->reader = NULL;
 	}
 	if (!r->base_lsn || !r->exists) {
-		/* First sight, a broken chain, or a repository created again: a new generation. */
+		/*
+		 * First sight, a broken chain, or a repository created again: a new
+		 * generation. A pooled member's names its pool's latest full backup:
+		 * the pool archived first, by this archiver (in the service, its own
+		 * load job does it; a member's full backup takes the pool's first
+		 * one itself only when the pool has none yet).
+		 */
+		if (src->pool && !a->nthreads) {
+			arepo *p = repo_get(a, src->pool);
+			if (p && !p->loaded && !p->refused && gw_archiver_sync_repo(a, src->pool, 0) < 0)
+				gw_error_clear(); /* said for the pool; the member's full backup goes on */
+		}
 		if ((rc = take_full(a, r, r->base_lsn ? "recreated" : "initial", NULL)) < 0)
 			goto out;
 	}
+	if ((rc = pool_changed(a, r, src)) < 0)
+		goto out;
 	if (!r->reader && (rc = gw_refs_reader_new(&r->reader, src->path, r->rel, src->hash_len)) < 0)
 		goto out;
 	now = gw_time_now_us();
@@ -1114,7 +1339,7 @@ static void refuse(gw_archiver *a, arepo *r)
 static int still_refused(gw_archiver *a, arepo *r)
 {
 	gw_source *src = NULL;
-	int rc = gw_repo_present(a->opts.root, r->rel) ? gw_source_open(&src, a->opts.root, r->rel) : 0;
+	int rc = gw_repo_present(a->opts.root, r->rel) ? gw_source_open_pooled(&src, a->opts.root, r->rel) : 0;
 	gw_source_free(src);
 	if (rc == GW_EUNSUPPORTED && !strcmp(gw_error_message(), r->refused))
 		return rc;
@@ -1294,6 +1519,7 @@ static int policy_full(ajob *j)
 	gw_backup_result res;
 	int rc;
 	memset(&o, 0, sizeof(o));
+	o.pooled = o.pool_archived = 1;
 	o.before_claim = policy_gate;
 	o.payload = j;
 	rc = gw_backup_full_opts(a->store, a->index, a->opts.root, j->r->rel, &o, &res);
@@ -1402,6 +1628,26 @@ static void policy_reported(gw_archiver *a, arepo *r, ajob *j)
 		policy_full_maybe(a, r); /* its queue may have emptied meanwhile */
 }
 
+/*
+ * A job of r reported (its state loaded, or a full backup taken): if r is
+ * a pool in a new generation, its members' full backups are due now, not
+ * at their next change (DESIGN.md 19).
+ */
+static void pool_members_check(gw_archiver *a, arepo *r)
+{
+	size_t i;
+	if (!r->loaded || !r->base_lsn)
+		return;
+	for (i = 0; i < a->nrepos; i++) {
+		arepo *m = a->repos[i];
+		if (m->loaded && m->pool && !m->job && !m->pool_why && m->pool_base != r->base_lsn &&
+		    !strcmp(m->pool, r->rel)) {
+			m->pool_why = "pool_generation";
+			policy_full_maybe(a, m);
+		}
+	}
+}
+
 /* What the job threads did, in this thread. */
 static void take_jobs(gw_archiver *a)
 {
@@ -1417,6 +1663,7 @@ static void take_jobs(gw_archiver *a)
 			load_reported(a, j->r, j);
 		else
 			policy_reported(a, j->r, j);
+		pool_members_check(a, j->r);
 		job_free(j);
 	}
 	gw_error_clear();

@@ -259,6 +259,8 @@ typedef struct {
 	gw_odb *odb;
 	size_t hl;
 	gw_objset *set;
+	gw_objset *pool_set;   /* a pooled member's pool's archived objects, or NULL */
+	const char *pool_path; /* ... and the live pool */
 	oid_set seen;
 	oid_list stack; /* ids to expand, each followed by a byte: 1 when its tree entry said blob */
 	oid_list found, prereqs;
@@ -277,14 +279,43 @@ static void walker_dispose(walker *w)
 	free(w->proven.items);
 }
 
-/* A loose object in the repository (a packed one came in a whole pack). */
-static int is_loose(const walker *w, const unsigned char *oid)
+/* A loose object in the repository at repo (a packed one came in a whole pack). */
+static int is_loose_in(const walker *w, const char *repo, const unsigned char *oid)
 {
 	char hex[GW_HEX_MAX], path[4200];
 	struct stat st;
 	gw_hex_encode(hex, oid, w->hl);
-	snprintf(path, sizeof(path), "%s/objects/%.2s/%s", w->path, hex, hex + 2);
+	snprintf(path, sizeof(path), "%s/objects/%.2s/%s", repo, hex, hex + 2);
 	return stat(path, &st) == 0;
+}
+
+static int is_loose(const walker *w, const unsigned char *oid)
+{
+	return is_loose_in(w, w->path, oid);
+}
+
+/*
+ * An object the member's generation does not hold, looked up in its pool's
+ * archived set (DESIGN.md 19): 1 when the walk stops there (the restored
+ * pool holds it with its closure), 0 to walk on. Only the pool's full
+ * backup is in that set, so, as for the member's own full backup, a loose
+ * object of the pool's (a fetch in flight when it was taken) is walked
+ * through, not stored; it is not the member's to mark closed.
+ */
+static int visit_pool(walker *w, const unsigned char *oid, int parent_of_new_commit, int blob)
+{
+	int rc;
+	if (!w->pool_set || (rc = gw_objset_has(w->pool_set, oid)) == 0)
+		return 0;
+	if (rc < 0)
+		return rc;
+	if ((rc = set_insert(&w->seen, oid)) <= 0)
+		return rc < 0 ? rc : 1;
+	if (parent_of_new_commit && (rc = list_push(&w->prereqs, oid)) < 0)
+		return rc;
+	if (!blob && is_loose_in(w, w->pool_path, oid) && (rc = list_push(&w->verify, oid)) < 0)
+		return rc;
+	return 1;
 }
 
 /*
@@ -309,6 +340,8 @@ static int visit(walker *w, const unsigned char *oid, int parent_of_new_commit, 
 			return rc;
 		return !blob && is_loose(w, oid) ? list_push(&w->verify, oid) : 0;
 	}
+	if ((rc = visit_pool(w, oid, parent_of_new_commit, blob)) != 0)
+		return rc < 0 ? rc : 0;
 	if ((rc = set_insert(&w->seen, oid)) <= 0)
 		return rc;
 	{
@@ -551,6 +584,8 @@ int gw_segment_build(gw_store *store, gw_objset *set, const gw_segment_spec *spe
 	w.rel = spec->rel;
 	w.path = spec->path;
 	w.set = set;
+	w.pool_set = spec->pool_set;
+	w.pool_path = spec->pool_path;
 	if (has_new_values(spec)) {
 		/* As libgit2's did, the object database follows the repository's alternates. */
 		gw_odb_options opts = {.label = spec->rel, .alternates = 1};
@@ -592,6 +627,8 @@ int gw_segment_build(gw_store *store, gw_objset *set, const gw_segment_spec *spe
 	h.gap_from_us = spec->gap_from_us;
 	h.gap_to_us = spec->gap_to_us;
 	h.files = (gw_files *)spec->files; /* only read by the encoder */
+	if (spec->pool)
+		h.pool = *spec->pool; /* borrowed: h is not disposed */
 	if ((rc = gw_segment_header_encode(&h, &head, &head_len)) < 0)
 		goto out;
 	if (!(key = gw_layout_key(spec->rel, spec->lsn, GW_KEY_SEGMENT))) {

@@ -41,6 +41,14 @@ typedef struct gw_segment_spec {
 	int64_t gap_from_us;
 	int64_t gap_to_us;
 	const gw_files *files;  /* the repository's files when they changed (the header's "files"); NULL: unchanged */
+	/*
+	 * A pooled member (DESIGN.md 19): the header's "pool", and the pool's
+	 * archived objects at pool->lsn (read-only: the walk also stops there),
+	 * pool_path the live pool (where its loose objects are). NULL: none.
+	 */
+	const gw_pool_dep *pool;
+	gw_objset *pool_set;
+	const char *pool_path;
 } gw_segment_spec;
 
 typedef struct gw_segment_result {

@@ -42,9 +42,17 @@ typedef struct gw_backup_opts {
 	/*
 	 * Accept a member of an object pool (DESIGN.md 19): its pool is backed up
 	 * first and the member's manifest names it; otherwise such a repository is
-	 * refused, naming the pool (the archiver's records do not carry pools yet).
+	 * refused, naming the pool.
 	 */
 	int pooled;
+	/*
+	 * With pooled: the caller archives the pool's changes itself (the
+	 * archiver), so the member names the pool's latest full backup in the
+	 * index as it is, whatever the pool's refs are now; one is taken only
+	 * when the pool has none. (A new one here would take an LSN the
+	 * caller's own records of the pool are about to use.)
+	 */
+	int pool_archived;
 } gw_backup_opts;
 
 /* Back up root/rel. `index` may be NULL (nothing recorded). */

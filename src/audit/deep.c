@@ -152,7 +152,7 @@ static int live_exists(const char *live_root, const char *rel)
 int gw_audit_deep_unarchived(const char *live_root, const char *rel, gw_audit_report *report)
 {
 	gw_source *src = NULL;
-	int rc = gw_source_open(&src, live_root, rel);
+	int rc = gw_source_open_pooled(&src, live_root, rel); /* as the archiver opens it */
 
 	gw_source_free(src);
 	if (rc == GW_EUNSUPPORTED)

@@ -382,11 +382,12 @@ static void pool_dispose(pool_ctx *pool)
 
 /*
  * The pool's latest full backup in the index, when its refs and HEAD are
- * the live pool's now: 1 and *lsn; 0 when there is none or they differ.
- * Any archived full backup of the pool would be correct (what it lacks the
- * member's walk finds in the live pool); an unchanged one costs nothing.
+ * the live pool's now (or whatever they are, with any): 1 and *lsn; 0 when
+ * there is none or they differ. Any archived full backup of the pool would
+ * be correct (what it lacks the member's walk finds in the live pool); an
+ * unchanged one costs nothing.
  */
-static int pool_current(gw_store *store, gw_index *index, const char *root, const char *rel, uint64_t *lsn)
+static int pool_current(gw_store *store, gw_index *index, const char *root, const char *rel, int any, uint64_t *lsn)
 {
 	gw_full_record rec;
 	gw_manifest m;
@@ -404,6 +405,11 @@ static int pool_current(gw_store *store, gw_index *index, const char *root, cons
 	}
 	if (rc < 0)
 		return rc;
+	if (any) {
+		*lsn = rec.lsn;
+		gw_full_record_dispose(&rec);
+		return 1;
+	}
 	if ((rc = gw_manifest_load(store, &rec, &m)) < 0 || (rc = gw_source_open(&live, root, rel)) < 0 ||
 	    (rc = gw_source_read_refs(live, &refs, &n, &head)) < 0)
 		goto out;
@@ -443,7 +449,7 @@ static int pool_first(gw_store *store, gw_index *index, const char *root, const 
 
 	memset(&pres, 0, sizeof(pres));
 	pthread_mutex_lock(&pool_lock);
-	if ((rc = pool_current(store, index, root, src->pool, &pres.lsn)) == 0)
+	if ((rc = pool_current(store, index, root, src->pool, opts->pool_archived, &pres.lsn)) == 0)
 		rc = gw_backup_full_opts(store, index, root, src->pool, &po, &pres);
 	pthread_mutex_unlock(&pool_lock);
 	if (rc < 0)

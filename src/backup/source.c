@@ -263,7 +263,7 @@ static int check_alternates(gw_source *src, const char *root, int allow_pool)
 		rc = (src->pool = strdup(text)) ? 0 : gw_error_set(GW_ERROR, "out of memory");
 		goto out;
 	}
-	/* Where the caller does not write pooled records yet (the archiver): refused. */
+	/* Where the caller does not write pooled records (gw_source_open): refused. */
 	gw_error_set(rc,
 		     "repository %s uses alternates (objects/info/alternates): its objects live in the pool %s; "
 		     "run 'git repack -a -d' in it to make it self-contained, or back up the pool repository",

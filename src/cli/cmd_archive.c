@@ -252,6 +252,12 @@ const gw_cli_spec gw_cmd_archive_spec = {
 		"way to a change captured meanwhile (event=full_abandoned; taken again\n"
 		"later). A repository that fails is retried on its own backoff (1 s,\n"
 		"doubling to 60 s).\n"
+		"\n"
+		"A fork linked to an object pool under the root (objects/info/alternates)\n"
+		"is archived against the pool, itself archived as a repository: the fork's\n"
+		"records hold only its own objects and name the pool's full backup; its pool\n"
+		"linked, unlinked, changed or in a new generation makes its next record a\n"
+		"full backup (reason=pool_*).\n"
 		"\n",
 	.options = options,
 	.column = 22,

@@ -1,0 +1,199 @@
+# Object pools (DESIGN.md 19) archived by the running service: a source, a pool made from it the
+# GitLab way (git clone --bare, refreshed by fetching from the source, repacked), two forks linked
+# to it (a relative and an absolute alternates path) and repacked local-only. The archiver takes
+# the pool as a repository of its own and the forks against it: their full backups and segments
+# (header version 2) name the pool's full backup and hold only the forks' own objects; the pool's
+# new generation makes the forks' next records full backups. At each step (pushes to source and
+# forks, fetches into the pool and its repack, forks repacked local-only, a fork deleted) the time
+# and every repository's refs and HEAD are noted; restore --until each time, of each fork alone
+# (linked: the pool restored with it, relative alternates; --standalone: self-contained) and of
+# everything at once, is exact and 'git fsck --connectivity-only' clean. audit --deep is clean.
+source "$(dirname "$0")/lib.sh"
+
+R=$T/root L=$T/ar.log
+SRC=@hashed/aa/bb/src.git P=@pools/5f/9a/pool.git F1=@hashed/cc/dd/f1.git F2=@hashed/ee/ff/f2.git
+mkdir -p "$R/@hashed/aa/bb" "$R/@hashed/cc/dd" "$R/@hashed/ee/ff" "$R/@pools/5f/9a"
+make_repo "$SRC" 4
+git clone -q --bare "$R/$SRC" "$R/$P"
+git -C "$R/$P" repack -q -a -d
+link_fork() {
+  git clone -q --bare "$R/$SRC" "$R/$1"
+  echo "$2" > "$R/$1/objects/info/alternates"
+  git -C "$R/$1" repack -q -a -d -l
+}
+link_fork "$F1" "../../../../../$P/objects"
+link_fork "$F2" "$R/$P/objects"
+
+# push_to REL [BRANCH]: one commit on BRANCH (main) of REL, made in a scratch clone.
+push_to() {
+  local rel=$1 branch=${2:-main} w=$T/w.$RANDOM$RANDOM
+  git clone -q "$R/$rel" "$w" 2>/dev/null
+  git -C "$w" checkout -q -B "$branch"
+  echo "$rel $branch $RANDOM" >> "$w/file.txt"
+  git -C "$w" add file.txt
+  git -C "$w" commit -qm "to $rel $branch"
+  git -C "$w" push -q origin "$branch"
+  rm -rf "$w"
+}
+store_dir() { printf '%s/repos/%s' "$GITWAL_STATE_DIR/store" "$(enc_rel "$1" | sed 's/@/%40/g')"; }
+
+# A pool's second segment makes its policy full backup due, so that its new generation is seen.
+archiver_start "$L" --debounce 50 --full-every 2
+ALL="$SRC $P $F1 $F2"
+wait_archived 60 $ALL || fail "start-up: the archive does not reach the live state: $(cat "$L")"
+grep -q 'event=refused' "$L" && fail "a fork was refused: $(grep refused "$L")"
+
+declare -A AT STATE
+n=0
+# step NAME: once the archive holds every live state, note the time and each repository's state.
+step() {
+  local rel
+  n=$((n + 1))
+  wait_archived 60 $ALL || fail "step $n ($1): not archived: $(tail -5 "$L")"
+  AT[$n]=$(pitr_now_us)
+  for rel in $ALL; do
+    STATE[$n,$rel]=$T/state.$n.${rel//\//_}
+    live_state "$R/$rel" > "${STATE[$n,$rel]}"
+  done
+  pass "step $n ($1) archived by the service"
+}
+
+step "forks linked"
+for f in "$F1" "$F2"; do
+  m=$(ls "$(store_dir "$f")" | grep 'full\.manifest$' | head -1)
+  python3 - "$(store_dir "$f")/$m" "$P" <<'PY' || fail "$f: its first full backup"
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert m["version"] == 2 and m["pool"]["repository"] == sys.argv[2], m.get("pool")
+assert m["pool"]["lsn"] == m["pool"]["base_lsn"], m["pool"]
+assert m["parts"]["bundle"]["objects"] == 0, "objects the pool holds were stored: %d" % m["parts"]["bundle"]["objects"]
+PY
+done
+pass "the forks' full backups are version 2, name the pool's full backup and store none of its objects"
+
+push_to "$F1" main
+push_to "$F1" feature
+push_to "$F2" topic
+git -C "$R/$F2" symbolic-ref HEAD refs/heads/topic
+step "pushes to the forks"
+# The fork's segments carry the pool (header version 2) and only the fork's own objects.
+seg=$(grep -L '"full_backup"' "$(store_dir "$F1")"/*.seg | tail -1)
+python3 - "$seg" "$P" <<'PY' || fail "$F1's segment $seg"
+import json, struct, sys
+def lz4_block(src, size):  # the header may be an LZ4 block (DESIGN.md 10.1)
+    out, i = bytearray(), 0
+    while i < len(src):
+        tok = src[i]; i += 1
+        n = tok >> 4
+        if n == 15:
+            while True:
+                b = src[i]; i += 1; n += b
+                if b != 255: break
+        out += src[i:i + n]; i += n
+        if i >= len(src): break
+        off = src[i] | src[i + 1] << 8; i += 2
+        m = tok & 15
+        if m == 15:
+            while True:
+                b = src[i]; i += 1; m += b
+                if b != 255: break
+        for _ in range(m + 4):
+            out.append(out[-off])
+    assert len(out) == size
+    return bytes(out)
+b = open(sys.argv[1], "rb").read()
+assert b[:6] == b"GWSEG\0" and struct.unpack(">H", b[6:8])[0] == 1
+flags, stored, raw = struct.unpack(">III", b[8:20])
+text = b[20:20 + stored]
+h = json.loads(lz4_block(text, raw) if flags & 1 else text)
+assert h["version"] == 2 and h["pool"]["repository"] == sys.argv[2], h
+assert h["pool"]["lsn"] == h["pool"]["base_lsn"], h["pool"]
+assert 0 < h["objects"] <= 3, "objects %d: more than the push's own" % h["objects"]
+PY
+pass "a fork's segment is header version 2 with its pool, and holds only the push's objects"
+
+push_to "$SRC" main
+git -C "$R/$P" fetch -q "$R/$SRC" '+refs/*:refs/*'
+git -C "$R/$P" repack -q -a -d
+step "a push to the source, fetched into the pool, the pool repacked"
+
+push_to "$SRC" main
+git -C "$R/$P" fetch -q "$R/$SRC" '+refs/*:refs/*'
+# Its second segment: the pool's policy full backup (a new generation), then the forks'.
+wait_log "$L" "event=full repo=$P .*reason=segments" 1 60 || fail "the pool's new generation: $(grep "repo=$P " "$L")"
+wait_log "$L" "event=full repo=$F1 .*reason=pool_generation" 1 60 || fail "$F1 after the pool's new generation: $(grep "repo=$F1 " "$L")"
+wait_log "$L" "event=full repo=$F2 .*reason=pool_generation" 1 60 || fail "$F2 after the pool's new generation: $(grep "repo=$F2 " "$L")"
+step "the pool fetched again: its new generation, and the forks' full backups after it"
+
+git -C "$R/$F1" fetch -q "$R/$SRC" main:refs/heads/upstream
+git -C "$R/$F1" repack -q -a -d -l
+git -C "$R/$F2" repack -q -a -d -l
+push_to "$F2" topic
+step "forks repacked local-only, a fork fetching from the source"
+
+rm -rf "${R:?}/$F2"
+step "a fork deleted"
+grep -E 'event=(error|chain_break|refused)' "$L" && fail "errors logged (above)"
+archiver_stop "$L"
+
+# check_restored DIR REL STATE: REL under DIR has STATE's refs and HEAD, connectivity-clean; a
+# linked fork through relative alternates naming the pool under DIR, a standalone one with none.
+check_restored() {
+  local dir=$1 rel=$2 state=$3 how=${4:-linked}
+  diff <(cat "$state") <(repo_state "$dir/$rel") >&2 || fail "$rel in $dir: refs or HEAD differ"
+  git -C "$dir/$rel" fsck --connectivity-only --no-progress >/dev/null 2>"$T/fsck.err" ||
+    fail "$rel in $dir: fsck --connectivity-only: $(cat "$T/fsck.err")"
+  if [ "$how" = standalone ]; then
+    [ ! -e "$dir/$rel/objects/info/alternates" ] && [ ! -e "$dir/$P" ] || fail "$rel in $dir: not standalone"
+  elif [ "$rel" = "$F1" ] || [ "$rel" = "$F2" ]; then
+    [ "$(cat "$dir/$rel/objects/info/alternates")" = "../../../../../$P/objects" ] ||
+      fail "$rel in $dir: alternates $(cat "$dir/$rel/objects/info/alternates")"
+  fi
+}
+
+for i in $(seq 1 $n); do
+  for rel in "$F1" "$F2"; do
+    [ "$(cat "${STATE[$i,$rel]}")" = DELETED ] && continue
+    d=$T/r.$i.linked
+    restore_ok "$d" --repo "$rel" --until "$(pitr_at "${AT[$i]}")" >/dev/null
+    check_restored "$d" "$rel" "${STATE[$i,$rel]}"
+    rm -rf "$d"
+    d=$T/r.$i.standalone
+    restore_ok "$d" --repo "$rel" --standalone --until "$(pitr_at "${AT[$i]}")" >/dev/null
+    check_restored "$d" "$rel" "${STATE[$i,$rel]}" standalone
+    rm -rf "$d"
+  done
+  d=$T/r.$i.all
+  out=$(restore_ok "$d" --until "$(pitr_at "${AT[$i]}")")
+  [ "$(grep -c "^ok $P " <<<"$out")" -eq 1 ] || fail "step $i: the pool not restored once: $out"
+  for rel in $ALL; do
+    if [ "$(cat "${STATE[$i,$rel]}")" = DELETED ]; then
+      [ ! -e "$d/$rel" ] || fail "step $i: the deleted $rel was restored"
+      continue
+    fi
+    check_restored "$d" "$rel" "${STATE[$i,$rel]}"
+  done
+  rm -rf "$d"
+  pass "step $i: each fork alone (linked and standalone) and everything at once restored exactly, connectivity-clean"
+done
+
+# Between the pool's new generation and the forks' full backups after it: the forks' records then
+# name the pool's older generation, which restore adds to the pool restored in the newer one.
+newest_full() { ls "$(store_dir "$1")" | sed -n 's/^0*\([0-9]*\)\.full\.manifest$/\1/p' | sort -n | tail -1; }
+full_time() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["time_us"])' "$(store_dir "$1")/$(printf '%020d' "$2").full.manifest"; }
+pool_gen=$(grep -E "event=full repo=$P .*reason=segments" "$L" | head -1 | sed -n 's/.* lsn=\([0-9]*\).*/\1/p')
+tp=$(full_time "$P" "$pool_gen")
+f1_gen=$(grep -E "event=full repo=$F1 .*reason=pool_generation" "$L" | head -1 | sed -n 's/.* lsn=\([0-9]*\).*/\1/p')
+[ "$(full_time "$F1" "$f1_gen")" -gt "$tp" ] || fail "$F1's full backup for the pool's new generation is not after it"
+for how in linked standalone; do
+  d=$T/r.window.$how
+  restore_ok "$d" --repo "$F1" $([ $how = standalone ] && echo --standalone) --until "$(pitr_at "$tp")" >/dev/null
+  check_restored "$d" "$F1" "${STATE[3,$F1]}" $how
+  [ $how = standalone ] || ls "$d/$P/objects/pack/"*.pack | wc -l | grep -qx 2 ||
+    fail "the pool's older generation was not added beside its newer one: $(ls "$d/$P/objects/pack")"
+  rm -rf "$d"
+done
+pass "between the pool's new generation and the fork's full backup after it: the fork restores exactly, its pool generation added"
+
+out=$(gitwal audit --deep --root "$R" 2>&1) || fail "audit --deep: $out"
+pass "audit --deep checks the forks with their pool: clean"
