@@ -77,9 +77,10 @@ push_to "$F2" topic
 git -C "$R/$F2" symbolic-ref HEAD refs/heads/topic
 step "pushes to the forks"
 # The fork's segments carry the pool (header version 2) and only the fork's own objects.
-seg=$(grep -L '"full_backup"' "$(store_dir "$F1")"/*.seg | tail -1)
-python3 - "$seg" "$P" <<'PY' || fail "$F1's segment $seg"
-import json, struct, sys
+# seghdr.py SEG: a segment's header (JSON); seghdr.py SEG --pool REPO: rewrite its "pool" (a stored header
+# uncompressed, the trailer's lengths and SHA-256 recomputed), to hand the readers a pool that is not its generation's.
+cat > "$T/seghdr.py" <<'PY'
+import hashlib, json, struct, sys
 def lz4_block(src, size):  # the header may be an LZ4 block (DESIGN.md 10.1)
     out, i = bytearray(), 0
     while i < len(src):
@@ -106,6 +107,19 @@ assert b[:6] == b"GWSEG\0" and struct.unpack(">H", b[6:8])[0] == 1
 flags, stored, raw = struct.unpack(">III", b[8:20])
 text = b[20:20 + stored]
 h = json.loads(lz4_block(text, raw) if flags & 1 else text)
+if len(sys.argv) == 2:
+    print(json.dumps(h))
+    sys.exit(0)
+h["pool"]["repository"] = sys.argv[3]
+new = json.dumps(h, separators=(",", ":")).encode()
+body = b[:8] + struct.pack(">III", 0, len(new), len(new)) + new + b[20 + stored:-48]
+tail = b[-48:-32]
+open(sys.argv[1], "wb").write(body + tail + hashlib.sha256(body + tail).digest())
+PY
+seg=$(grep -L '"full_backup"' "$(store_dir "$F1")"/*.seg | tail -1)
+python3 - "$(python3 "$T/seghdr.py" "$seg")" "$P" <<'PY' || fail "$F1's segment $seg"
+import json, sys
+h = json.loads(sys.argv[1])
 assert h["version"] == 2 and h["pool"]["repository"] == sys.argv[2], h
 assert h["pool"]["lsn"] == h["pool"]["base_lsn"], h["pool"]
 assert 0 < h["objects"] <= 3, "objects %d: more than the push's own" % h["objects"]
@@ -197,3 +211,21 @@ pass "between the pool's new generation and the fork's full backup after it: the
 
 out=$(gitwal audit --deep --root "$R" 2>&1) || fail "audit --deep: $out"
 pass "audit --deep checks the forks with their pool: clean"
+
+# A fork's last segment naming a pool that is not its generation's (the index rebuilt from the
+# store as it is now): restore and the archiver's state load refuse it, naming the segment.
+last=$(ls "$(store_dir "$F1")"/*.seg | tail -1)
+grep -q '"full_backup"' "$last" && fail "$F1's last record is not a segment"
+chmod u+w "$last"
+python3 "$T/seghdr.py" "$last" --pool @pools/00/00/other.git
+gitwal index rebuild >/dev/null 2>"$T/rebuild.err" || fail "index rebuild: $(cat "$T/rebuild.err")"
+key="repos/$(enc_rel "$F1" | sed 's/@/%40/g')/$(basename "$last")"
+assert_fails "restore of a fork whose segment names another pool" \
+  "repository $F1: segment $key names pool @pools/00/00/other.git" gitwal restore --to "$T/r.bad" --repo "$F1"
+[ ! -e "$T/r.bad/$F1" ] || fail "a failed fork restore left its target"
+rc=0
+gitwal archive --once 2>"$T/once.log" >/dev/null || rc=$?
+[ $rc -eq 1 ] || fail "archive --once over the damaged segment: exit $rc: $(cat "$T/once.log")"
+grep -Eq "event=error repo=$F1 .*segment $key names pool @pools/00/00/other.git" "$T/once.log" ||
+  fail "the archiver's state load does not name the segment: $(cat "$T/once.log")"
+pass "a fork's segment naming another pool than its generation's is refused by restore and the archiver, naming it"
