@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -123,11 +125,83 @@ void gw_restore__pools_done(gw_restore_pools *r, const char *rel, int rc, const 
 	pthread_mutex_unlock(&r->lock);
 }
 
+static int record_time(const gw_segment_record *rec, void *payload)
+{
+	*(int64_t *)payload = rec->time_last_us;
+	return 0;
+}
+
+/* dir/objects/pack's packs and indexes moved into pool_dir/objects/pack (one already there is kept). */
+static int move_packs(const char *dir, const char *pool_dir)
+{
+	char from[4400], to[4400];
+	struct dirent *e;
+	DIR *d;
+	int rc = 0;
+	snprintf(from, sizeof(from), "%s/objects/pack", dir);
+	if (!(d = opendir(from)))
+		return gw_error_set_errno(GW_EIO, "cannot read %s", from);
+	while (rc == 0 && (e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		if (strncmp(e->d_name, "pack-", 5) || n < 9 || (strcmp(e->d_name + n - 4, ".idx") && strcmp(e->d_name + n - 5, ".pack")))
+			continue;
+		snprintf(from, sizeof(from), "%s/objects/pack/%s", dir, e->d_name);
+		snprintf(to, sizeof(to), "%s/objects/pack/%s", pool_dir, e->d_name);
+		if (access(to, F_OK) != 0 && rename(from, to) < 0)
+			rc = gw_error_set_errno(GW_EIO, "cannot move %s to %s", from, to);
+	}
+	closedir(d);
+	return rc;
+}
+
 /*
- * The pool's full backup at the member's base_lsn, installed beside the
- * pool's own pack: the member relies on that generation, and the pool was
- * restored in a later one (DESIGN.md 19). Held under the registry's lock:
- * two members wanting the same generation install it once.
+ * The member's pool generation up to its pool LSN (l > b): the pool as of
+ * that record's time, built on its own beside pool_dir (the same join as
+ * restore's, from b's full backup and its segments), its pack then moved
+ * into the restored pool. Every segment up to l is in it; later ones of the
+ * same time too (more objects of the same generation: harmless).
+ */
+static int add_generation_span(gw_store *store, gw_index *index, const gw_restore_opts *opts, const char *pool_dir,
+			       const gw_pool_dep *dep)
+{
+	gw_restore_opts po = *opts;
+	gw_restore_plan p;
+	char dir[4400];
+	int64_t t = INT64_MIN;
+	int rc;
+	memset(&p, 0, sizeof(p));
+	if ((rc = gw_index_segment_foreach(index, dep->repository, dep->lsn, dep->lsn, record_time, &t)) < 0)
+		return rc;
+	if (t == INT64_MIN)
+		return gw_error_set(GW_ENOTFOUND, "the pool's segment at LSN %llu is not in the index",
+				    (unsigned long long)dep->lsn);
+	po.until_set = 1;
+	po.until_us = t;
+	po.index_synced = 1; /* the pool's own restore just synced it */
+	if ((rc = gw_restore__plan(store, index, dep->repository, &po, &p)) == 0 &&
+	    (p.full.lsn != dep->base_lsn || p.span.last_lsn < dep->lsn))
+		rc = gw_error_set(GW_ECORRUPT, "the pool's archive as of its LSN %llu is full backup %llu up to LSN %llu, "
+					       "not generation %llu", (unsigned long long)dep->lsn,
+				  (unsigned long long)p.full.lsn, (unsigned long long)p.span.last_lsn,
+				  (unsigned long long)dep->base_lsn);
+	snprintf(dir, sizeof(dir), "%s.gitwal-generation-%llu-%llu", pool_dir, (unsigned long long)dep->base_lsn,
+		 (unsigned long long)dep->lsn);
+	if (rc == 0 && (gw_remove_tree(dir) < 0 || mkdir(dir, 0755) < 0))
+		rc = gw_error_set_errno(GW_EIO, "cannot create %s", dir);
+	if (rc == 0 && (rc = gw_restore__plan_segments(index, dep->repository, &p)) == 0 &&
+	    (rc = gw_restore__build(store, dep->repository, &p, dir, 1, NULL, NULL)) == 0)
+		rc = move_packs(dir, pool_dir);
+	gw_remove_tree(dir);
+	gw_restore__plan_dispose(&p);
+	return rc;
+}
+
+/*
+ * The pool's generation the member relies on (its full backup at the
+ * member's base_lsn, and its segments up to the member's pool LSN),
+ * installed beside the pool's own pack: the pool was restored in a later
+ * generation (DESIGN.md 19). Held under the registry's lock: two members
+ * wanting the same generation install it once.
  */
 static int add_generation(gw_store *store, gw_index *index, gw_restore_pools *r, const gw_restore_opts *opts,
 			  const char *pool_dir, const gw_pool_dep *dep)
@@ -139,9 +213,12 @@ static int add_generation(gw_store *store, gw_index *index, gw_restore_pools *r,
 	int rc;
 	po.until_set = 0;
 	po.lsn = dep->base_lsn;
+	memset(&p, 0, sizeof(p));
 	if (r)
 		pthread_mutex_lock(&r->lock);
-	if ((rc = gw_restore__plan(store, index, dep->repository, &po, &p)) == 0) {
+	if (dep->lsn > dep->base_lsn) {
+		rc = add_generation_span(store, index, opts, pool_dir, dep);
+	} else if ((rc = gw_restore__plan(store, index, dep->repository, &po, &p)) == 0) {
 		snprintf(path, sizeof(path), "%s/objects/pack/pack-%s.pack", pool_dir, p.m.pack_checksum);
 		if (stat(path, &st) < 0)
 			rc = gw_restore__build_full_pack(store, &p.m, pool_dir, name, sizeof(name));
@@ -171,17 +248,16 @@ int gw_restore__pool(gw_store *store, gw_index *index, const char *member, const
 				       (unsigned long long)dep->lsn);
 	if (res.full_lsn == dep->base_lsn && dep->lsn <= res.lsn)
 		return 0;
-	/* Another generation of the pool: the member's is added when its full backup alone is what it needs. */
-	if (dep->lsn == dep->base_lsn)
+	/* Another generation of the pool: the member's is added, up to the pool LSN it names. */
+	if (res.full_lsn != dep->base_lsn)
 		return add_generation(store, index, opts->pools, opts, pool_dir, dep) < 0
 			       ? gw_error_prefix("repository %s: its pool %s (LSN %llu)", member, dep->repository,
 						 (unsigned long long)dep->lsn)
 			       : 0;
-	return gw_error_set(GW_EUNSUPPORTED,
-			    "repository %s: its pool %s was restored at LSN %llu (full backup %llu); the member needs "
-			    "LSN %llu of the pool's generation %llu, which this gitwal does not rebuild",
-			    member, dep->repository, (unsigned long long)res.lsn, (unsigned long long)res.full_lsn,
-			    (unsigned long long)dep->lsn, (unsigned long long)dep->base_lsn);
+	return gw_error_set(GW_ECORRUPT,
+			    "repository %s: its pool %s was restored at LSN %llu; the member needs the pool's LSN %llu, "
+			    "archived before the member's record",
+			    member, dep->repository, (unsigned long long)res.lsn, (unsigned long long)dep->lsn);
 }
 
 /*

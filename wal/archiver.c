@@ -81,6 +81,8 @@ typedef struct {
 	char files_digest[65];    /* of its archived files (gw_files_digest): a capture finding others records them */
 	char *pool;               /* a pooled member's generation's pool (DESIGN.md 19), or NULL */
 	uint64_t pool_base;       /* ... and the pool's full backup it names */
+	uint64_t pool_lsn;        /* ... and the pool's LSN its last record names (never lower in a generation) */
+	uint64_t pool_lsn_saved;  /* ... the one in its pool.lsn file (0: not written by this process) */
 	const char *pool_why;     /* its pool changed (linked, unlinked, another, a new generation): a full backup is due */
 	gw_objset *objset;
 	int64_t last_record_us;   /* time of the last archived record */
@@ -298,7 +300,7 @@ static void repo_unload(arepo *r)
 	r->objset = NULL;
 	free(r->pool);
 	r->pool = NULL;
-	r->pool_base = 0;
+	r->pool_base = r->pool_lsn = r->pool_lsn_saved = 0;
 	r->pool_why = NULL;
 	r->loaded = 0;
 }
@@ -479,6 +481,8 @@ static int load_full(gw_archiver *a, arepo *r, const gw_full_record *rec, gw_man
 	if (m->pool.repository && !(r->pool = strdup(m->pool.repository)))
 		return gw_error_set(GW_ERROR, "out of memory");
 	r->pool_base = m->pool.base_lsn;
+	r->pool_lsn = m->pool.lsn;
+	r->pool_lsn_saved = 0;
 	r->pool_why = NULL;
 	r->base_lsn = rec->lsn;
 	r->last_lsn = rec->lsn;
@@ -518,15 +522,19 @@ static int replay_segment(const gw_segment_record *rec, void *payload)
 				    h.hash_len == 32 ? "sha256" : "sha1", c->r->hash_len == 32 ? "sha256" : "sha1");
 	}
 	if (!h.pool.repository != !c->r->pool ||
-	    (h.pool.repository && (strcmp(h.pool.repository, c->r->pool) || h.pool.base_lsn != c->r->pool_base))) {
-		/* A generation is pooled or not as a whole, by one pool generation (DESIGN.md 19). */
-		rc = gw_error_set(GW_ECORRUPT, "segment %s names pool %s (full backup %llu), its generation's full backup "
-					       "%s (%llu)", rec->key, h.pool.repository ? h.pool.repository : "none",
-				  (unsigned long long)h.pool.base_lsn, c->r->pool ? c->r->pool : "none",
-				  (unsigned long long)c->r->pool_base);
+	    (h.pool.repository && (strcmp(h.pool.repository, c->r->pool) || h.pool.base_lsn != c->r->pool_base ||
+				   h.pool.lsn < c->r->pool_lsn))) {
+		/* A generation is pooled or not as a whole, by one pool generation, its LSNs in order (DESIGN.md 19). */
+		rc = gw_error_set(GW_ECORRUPT, "segment %s names pool %s (full backup %llu, LSN %llu), the record before "
+					       "it %s (%llu, %llu)", rec->key, h.pool.repository ? h.pool.repository : "none",
+				  (unsigned long long)h.pool.base_lsn, (unsigned long long)h.pool.lsn,
+				  c->r->pool ? c->r->pool : "none", (unsigned long long)c->r->pool_base,
+				  (unsigned long long)c->r->pool_lsn);
 		gw_segment_header_dispose(&h);
 		return rc;
 	}
+	if (h.pool.repository)
+		c->r->pool_lsn = h.pool.lsn;
 	for (i = 0; i < h.nupdates; i++) {
 		if (h.updates[i].kind == GW_UPDATE_DELETED)
 			c->r->exists = 0;
@@ -728,6 +736,70 @@ static int last_digest_cb(const gw_segment_record *rec, void *payload)
 }
 
 /*
+ * A pooled member's pool LSN as this host last named it ($STATE/archive/
+ * <enc>/pool.lsn: "<pool full backup LSN> <pool LSN>", written before each
+ * segment naming another): the floor of its next record's when its state
+ * is loaded without the store, whose segment headers say it exactly.
+ * segments: the generation has segments, so without the file (or with one
+ * of another pool generation) the floor is unknown.
+ */
+static int pool_lsn_read(gw_archiver *a, arepo *r, int segments)
+{
+	char *dir = objset_dir(a, r->rel), *path = NULL, buf[64] = "";
+	unsigned long long base = 0, lsn = 0;
+	FILE *f;
+	if (!dir || asprintf(&path, "%s/pool.lsn", dir) < 0) {
+		free(dir);
+		return gw_error_set(GW_ERROR, "out of memory");
+	}
+	free(dir);
+	if ((f = fopen(path, "re"))) {
+		if (fgets(buf, sizeof(buf), f) && sscanf(buf, "%llu %llu", &base, &lsn) == 2 && base == r->pool_base &&
+		    lsn >= r->pool_lsn) {
+			r->pool_lsn = lsn;
+			r->pool_lsn_saved = lsn;
+			segments = 0;
+		}
+		fclose(f);
+	}
+	free(path);
+	if (segments)
+		return gw_error_set(GW_EIO, "repository %s: the store is unreachable and this host does not know the pool "
+					    "LSN its last segment names: it waits for the store", r->rel);
+	return 0;
+}
+
+static int pool_lsn_write(gw_archiver *a, arepo *r, uint64_t lsn)
+{
+	char *dir = objset_dir(a, r->rel), *path = NULL, *tmp = NULL;
+	FILE *f = NULL;
+	int rc = 0;
+	if (!dir || asprintf(&path, "%s/pool.lsn", dir) < 0 || asprintf(&tmp, "%s/pool.lsn.tmp", dir) < 0) {
+		rc = gw_error_set(GW_ERROR, "out of memory");
+		goto out;
+	}
+	if (gw_fs_mkdir_p(dir, 0700) < 0 || !(f = fopen(tmp, "we")) ||
+	    fprintf(f, "%llu %llu\n", (unsigned long long)r->pool_base, (unsigned long long)lsn) < 0 || fflush(f) != 0 ||
+	    fsync(fileno(f)) != 0) {
+		rc = gw_error_set_errno(GW_EIO, "repository %s: cannot write %s", r->rel, tmp);
+		goto out;
+	}
+	rc = fclose(f);
+	f = NULL;
+	if (rc != 0 || rename(tmp, path) < 0)
+		rc = gw_error_set_errno(GW_EIO, "repository %s: cannot write %s", r->rel, path);
+	else
+		r->pool_lsn_saved = lsn;
+out:
+	if (f)
+		fclose(f);
+	free(dir);
+	free(path);
+	free(tmp);
+	return rc;
+}
+
+/*
  * The store does not answer (GW_EIO, as when the service starts while it is
  * away): the state from what this host knows, so that changes can go to the
  * spool (DESIGN.md 10.6): the index's latest full backup, its manifest from
@@ -802,7 +874,8 @@ static int repo_load_offline(gw_archiver *a, arepo *r)
 		rc = mark_tips_closed(r);
 	if (rc == 0 && r->pool) {
 		gw_objset *set;
-		rc = pool_set(a, r, 0, &set);
+		if ((rc = pool_lsn_read(a, r, span.last_lsn > rec.lsn)) == 0)
+			rc = pool_set(a, r, 0, &set);
 	}
 	if (rc == 0) {
 		r->loaded = 1;
@@ -1034,6 +1107,25 @@ static int take_lsn(gw_archiver *a, arepo *r)
 	return ok;
 }
 
+static int held(gw_archiver *a, arepo *r);
+
+/*
+ * r's pool's archived state when its walk may stop at it (DESIGN.md 19):
+ * loaded, in r's pool generation, not held by a job (only then is it this
+ * thread's), its object set covering its last record, and that record no
+ * lower than the one r's last record named; NULL otherwise.
+ */
+static arepo *pool_ready(gw_archiver *a, arepo *r)
+{
+	arepo **found = a->nrepos ? bsearch(r->pool, a->repos, a->nrepos, sizeof(arepo *), repo_cmp) : NULL;
+	arepo *p = found ? *found : NULL;
+	if (!p || !p->loaded || !p->exists || p->foreign || p->resync || p->dirty_since || !p->objset ||
+	    p->base_lsn != r->pool_base || p->last_lsn < r->pool_lsn || gw_objset_covered(p->objset) != p->last_lsn ||
+	    held(a, p))
+		return NULL;
+	return p;
+}
+
 /*
  * Capture: build the segment into the spool (create-only, fsync'd), where
  * it is durable on this host; the upload threads take it to the store. No
@@ -1064,11 +1156,23 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 	spec.time_first_us = spec.time_last_us = now;
 	spec.files = files;
 	if (r->pool) {
-		/* Its walk stops at the pool generation's archived objects too: the restored pool holds them. */
-		if ((rc = pool_set(a, r, 0, &spec.pool_set)) < 0)
-			return rc;
+		/*
+		 * Its walk stops at the pool's archived objects too: at the pool's
+		 * last record when its archived state is this generation's and at
+		 * hand (the pool's own set), else at the LSN the member's last record
+		 * named (the pool generation's full backup's set: a subset).
+		 */
+		arepo *p = pool_ready(a, r);
 		dep.repository = r->pool;
-		dep.base_lsn = dep.lsn = r->pool_base;
+		dep.base_lsn = r->pool_base;
+		if (p) {
+			spec.pool_set = p->objset;
+			dep.lsn = p->last_lsn;
+		} else {
+			if ((rc = pool_set(a, r, 0, &spec.pool_set)) < 0)
+				return rc;
+			dep.lsn = r->pool_lsn;
+		}
 		spec.pool = &dep;
 		if (snprintf(pool_path, sizeof(pool_path), "%s/%s", a->opts.root, r->pool) >= (int)sizeof(pool_path))
 			return gw_error_set(GW_EINVALID, "repository %s: its pool's path is too long", r->rel);
@@ -1087,6 +1191,8 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 		return mark_dirty(a, r, now);
 	if (!take_lsn(a, r))
 		return CAPTURE_HELD;
+	if (spec.pool && dep.lsn != r->pool_lsn_saved && (rc = pool_lsn_write(a, r, dep.lsn)) < 0)
+		return rc;
 	if ((rc = gw_segment_build(gw_spool_store(a->spool), r->objset, &spec, &res)) < 0)
 		return rc;
 	memset(&item, 0, sizeof(item));
@@ -1112,6 +1218,8 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 		return rc;
 	}
 	r->last_lsn = spec.lsn;
+	if (spec.pool)
+		r->pool_lsn = dep.lsn;
 	memcpy(r->last_digest, res.sha256, 65);
 	r->segments_since_full++;
 	r->bytes_since_full += res.bytes;
@@ -1250,6 +1358,16 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 	}
 	if ((rc = pool_changed(a, r, src)) < 0)
 		goto out;
+	if (r->pool && !r->pool_why) {
+		/*
+		 * Pool first: its changes archived before the member's record names
+		 * its LSN (DESIGN.md 19); its failure is its own (logged for it), and
+		 * the member's walk then stops at what its last record named.
+		 */
+		arepo *p = repo_get(a, r->pool);
+		if (p && p->loaded && !p->job && !held(a, p) && gw_archiver_sync_repo(a, r->pool, 0) < 0)
+			gw_error_clear();
+	}
 	if (!r->reader && (rc = gw_refs_reader_new(&r->reader, src->path, r->rel, src->hash_len)) < 0)
 		goto out;
 	now = gw_time_now_us();

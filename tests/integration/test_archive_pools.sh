@@ -77,8 +77,8 @@ push_to "$F2" topic
 git -C "$R/$F2" symbolic-ref HEAD refs/heads/topic
 step "pushes to the forks"
 # The fork's segments carry the pool (header version 2) and only the fork's own objects.
-# seghdr.py SEG: a segment's header (JSON); seghdr.py SEG --pool REPO: rewrite its "pool" (a stored header
-# uncompressed, the trailer's lengths and SHA-256 recomputed), to hand the readers a pool that is not its generation's.
+# seghdr.py SEG: a segment's header (JSON); seghdr.py SEG --pool REPO | --lsn N: rewrite its "pool"'s
+# repository or LSN (the header stored uncompressed, the trailer's SHA-256 recomputed): damage for the readers.
 cat > "$T/seghdr.py" <<'PY'
 import hashlib, json, struct, sys
 def lz4_block(src, size):  # the header may be an LZ4 block (DESIGN.md 10.1)
@@ -110,7 +110,10 @@ h = json.loads(lz4_block(text, raw) if flags & 1 else text)
 if len(sys.argv) == 2:
     print(json.dumps(h))
     sys.exit(0)
-h["pool"]["repository"] = sys.argv[3]
+if sys.argv[2] == "--pool":
+    h["pool"]["repository"] = sys.argv[3]
+else:
+    h["pool"]["lsn"] = int(sys.argv[3])
 new = json.dumps(h, separators=(",", ":")).encode()
 body = b[:8] + struct.pack(">III", 0, len(new), len(new)) + new + b[20 + stored:-48]
 tail = b[-48:-32]
@@ -130,6 +133,19 @@ push_to "$SRC" main
 git -C "$R/$P" fetch -q "$R/$SRC" '+refs/*:refs/*'
 git -C "$R/$P" repack -q -a -d
 step "a push to the source, fetched into the pool, the pool repacked"
+
+# The pool first: a fork fetching the source's new commit (in the pool's archive since its segment)
+# stores none of it, and names the pool's LSN of that segment.
+git -C "$R/$F1" fetch -q "$R/$SRC" main:refs/heads/upstream
+step "a fork fetching from the source what the pool has"
+seg=$(grep -L '"full_backup"' "$(store_dir "$F1")"/*.seg | tail -1)
+python3 - "$(python3 "$T/seghdr.py" "$seg")" "$(last_lsn "$L" "$P")" <<'PY' || fail "$F1's segment $seg"
+import json, sys
+h = json.loads(sys.argv[1])
+assert h["pool"]["lsn"] == int(sys.argv[2]) > h["pool"]["base_lsn"], (h["pool"], sys.argv[2])
+assert h["objects"] == 0, "objects %d: the pool's archive holds them" % h["objects"]
+PY
+pass "a fork's segment names the pool's last LSN, above its full backup, and stores nothing the pool archived"
 
 push_to "$SRC" main
 git -C "$R/$P" fetch -q "$R/$SRC" '+refs/*:refs/*'
@@ -192,7 +208,8 @@ for i in $(seq 1 $n); do
 done
 
 # Between the pool's new generation and the forks' full backups after it: the forks' records then
-# name the pool's older generation, which restore adds to the pool restored in the newer one.
+# name the pool's older generation up to a segment of it, which restore joins beside the pool
+# restored in the newer one.
 newest_full() { ls "$(store_dir "$1")" | sed -n 's/^0*\([0-9]*\)\.full\.manifest$/\1/p' | sort -n | tail -1; }
 full_time() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["time_us"])' "$(store_dir "$1")/$(printf '%020d' "$2").full.manifest"; }
 pool_gen=$(grep -E "event=full repo=$P .*reason=segments" "$L" | head -1 | sed -n 's/.* lsn=\([0-9]*\).*/\1/p')
@@ -202,7 +219,7 @@ f1_gen=$(grep -E "event=full repo=$F1 .*reason=pool_generation" "$L" | head -1 |
 for how in linked standalone; do
   d=$T/r.window.$how
   restore_ok "$d" --repo "$F1" $([ $how = standalone ] && echo --standalone) --until "$(pitr_at "$tp")" >/dev/null
-  check_restored "$d" "$F1" "${STATE[3,$F1]}" $how
+  check_restored "$d" "$F1" "${STATE[4,$F1]}" $how
   [ $how = standalone ] || ls "$d/$P/objects/pack/"*.pack | wc -l | grep -qx 2 ||
     fail "the pool's older generation was not added beside its newer one: $(ls "$d/$P/objects/pack")"
   rm -rf "$d"
@@ -217,9 +234,18 @@ pass "audit --deep checks the forks with their pool: clean"
 last=$(ls "$(store_dir "$F1")"/*.seg | tail -1)
 grep -q '"full_backup"' "$last" && fail "$F1's last record is not a segment"
 chmod u+w "$last"
+key="repos/$(enc_rel "$F1" | sed 's/@/%40/g')/$(basename "$last")"
+cp "$last" "$T/last.seg"
+# A pool LSN the pool's archive does not hold (above its last record, in its generation).
+python3 "$T/seghdr.py" "$last" --lsn 999
+gitwal index rebuild >/dev/null 2>"$T/rebuild.err" || fail "index rebuild: $(cat "$T/rebuild.err")"
+assert_fails "restore of a fork whose segment names a pool LSN the pool's archive lacks" \
+  "repository $F1: its pool $P was restored at LSN [0-9]+; the member needs the pool's LSN 999" \
+  gitwal restore --to "$T/r.bad" --repo "$F1"
+[ ! -e "$T/r.bad/$F1" ] || fail "a failed fork restore left its target"
+cp "$T/last.seg" "$last"
 python3 "$T/seghdr.py" "$last" --pool @pools/00/00/other.git
 gitwal index rebuild >/dev/null 2>"$T/rebuild.err" || fail "index rebuild: $(cat "$T/rebuild.err")"
-key="repos/$(enc_rel "$F1" | sed 's/@/%40/g')/$(basename "$last")"
 assert_fails "restore of a fork whose segment names another pool" \
   "repository $F1: segment $key names pool @pools/00/00/other.git" gitwal restore --to "$T/r.bad" --repo "$F1"
 [ ! -e "$T/r.bad/$F1" ] || fail "a failed fork restore left its target"
@@ -228,4 +254,4 @@ gitwal archive --once 2>"$T/once.log" >/dev/null || rc=$?
 [ $rc -eq 1 ] || fail "archive --once over the damaged segment: exit $rc: $(cat "$T/once.log")"
 grep -Eq "event=error repo=$F1 .*segment $key names pool @pools/00/00/other.git" "$T/once.log" ||
   fail "the archiver's state load does not name the segment: $(cat "$T/once.log")"
-pass "a fork's segment naming another pool than its generation's is refused by restore and the archiver, naming it"
+pass "a fork's segment naming another pool than its generation's, or a pool LSN not archived, is refused, naming it"
