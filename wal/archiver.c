@@ -1119,9 +1119,9 @@ static arepo *pool_ready(gw_archiver *a, arepo *r)
 {
 	arepo **found = a->nrepos ? bsearch(r->pool, a->repos, a->nrepos, sizeof(arepo *), repo_cmp) : NULL;
 	arepo *p = found ? *found : NULL;
-	if (!p || !p->loaded || !p->exists || p->foreign || p->resync || p->dirty_since || !p->objset ||
-	    p->base_lsn != r->pool_base || p->last_lsn < r->pool_lsn || gw_objset_covered(p->objset) != p->last_lsn ||
-	    held(a, p))
+	/* held first: while a load job holds it, nothing else of its state is this thread's to read. */
+	if (!p || held(a, p) || !p->loaded || !p->exists || p->foreign || p->resync || p->dirty_since || !p->objset ||
+	    p->base_lsn != r->pool_base || p->last_lsn < r->pool_lsn || gw_objset_covered(p->objset) != p->last_lsn)
 		return NULL;
 	return p;
 }
@@ -1365,7 +1365,7 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 		 * the member's walk then stops at what its last record named.
 		 */
 		arepo *p = repo_get(a, r->pool);
-		if (p && p->loaded && !p->job && !held(a, p) && gw_archiver_sync_repo(a, r->pool, 0) < 0)
+		if (p && !held(a, p) && p->loaded && gw_archiver_sync_repo(a, r->pool, 0) < 0)
 			gw_error_clear();
 	}
 	if (!r->reader && (rc = gw_refs_reader_new(&r->reader, src->path, r->rel, src->hash_len)) < 0)
@@ -1754,11 +1754,11 @@ static void policy_reported(gw_archiver *a, arepo *r, ajob *j)
 static void pool_members_check(gw_archiver *a, arepo *r)
 {
 	size_t i;
-	if (!r->loaded || !r->base_lsn)
-		return;
+	if (held(a, r) || !r->loaded || !r->base_lsn)
+		return; /* (held: its state is a job's again) */
 	for (i = 0; i < a->nrepos; i++) {
 		arepo *m = a->repos[i];
-		if (m->loaded && m->pool && !m->job && !m->pool_why && m->pool_base != r->base_lsn &&
+		if (!m->job && m->loaded && m->pool && !m->pool_why && m->pool_base != r->base_lsn &&
 		    !strcmp(m->pool, r->rel)) {
 			m->pool_why = "pool_generation";
 			policy_full_maybe(a, m);
