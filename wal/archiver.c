@@ -1362,10 +1362,12 @@ static int sync_repo(gw_archiver *a, arepo *r, int64_t changed_us)
 		/*
 		 * Pool first: its changes archived before the member's record names
 		 * its LSN (DESIGN.md 19); its failure is its own (logged for it), and
-		 * the member's walk then stops at what its last record named.
+		 * the member's walk then stops at what its last record named. Not
+		 * loaded yet, it is loaded now (in the service: its load job starts,
+		 * and this record names what the member's last one did).
 		 */
 		arepo *p = repo_get(a, r->pool);
-		if (p && !held(a, p) && p->loaded && gw_archiver_sync_repo(a, r->pool, 0) < 0)
+		if (p && !held(a, p) && gw_archiver_sync_repo(a, r->pool, 0) < 0)
 			gw_error_clear();
 	}
 	if (!r->reader && (rc = gw_refs_reader_new(&r->reader, src->path, r->rel, src->hash_len)) < 0)

@@ -231,6 +231,28 @@ pass "audit --deep checks the forks with their pool: clean"
 
 # A fork's last segment naming a pool that is not its generation's (the index rebuilt from the
 # store as it is now): restore and the archiver's state load refuse it, naming the segment.
+# archive --once (its policy's default: no full backup due) twice: the pool's new segment and the
+# fork fetching it (pool first, as in the service), then a push to the fork, each a fork segment
+# naming the pool's LSN of that segment.
+push_to "$SRC" main
+git -C "$R/$P" fetch -q "$R/$SRC" '+refs/*:refs/*'
+git -C "$R/$F1" fetch -q "$R/$SRC" main:refs/heads/upstream
+gitwal archive --once 2>"$T/once.log" >/dev/null || fail "archive --once: $(cat "$T/once.log")"
+pool_seg=$(($(newest_full "$P") + 1))
+grep -Eq "event=segment repo=$P .*lsn=$pool_seg " "$T/once.log" || fail "archive --once, the pool first: $(cat "$T/once.log")"
+[ "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["pool"]["lsn"])' "$(python3 "$T/seghdr.py" "$(ls "$(store_dir "$F1")"/*.seg | tail -1)")")" = "$pool_seg" ] ||
+  fail "archive --once: $F1's segment does not name the pool's segment archived first"
+push_to "$F1" main
+gitwal archive --once 2>"$T/once.log" >/dev/null || fail "archive --once: $(cat "$T/once.log")"
+[ "$(count_log "$T/once.log" "event=segment repo=$F1 ")" -eq 1 ] || fail "archive --once, the push to $F1: $(cat "$T/once.log")"
+wait_archived 60 "$F1" "$P" || fail "archive --once: the archive does not reach the live state"
+d=$T/r.once
+restore_ok "$d" --repo "$F1" >/dev/null
+live_state "$R/$F1" > "$T/state.once"
+check_restored "$d" "$F1" "$T/state.once"
+rm -rf "$d"
+pass "archive --once archives the pool first, then the fork's changes naming it; the fork restores exactly"
+
 last=$(ls "$(store_dir "$F1")"/*.seg | tail -1)
 grep -q '"full_backup"' "$last" && fail "$F1's last record is not a segment"
 chmod u+w "$last"
@@ -244,6 +266,19 @@ assert_fails "restore of a fork whose segment names a pool LSN the pool's archiv
   gitwal restore --to "$T/r.bad" --repo "$F1"
 [ ! -e "$T/r.bad/$F1" ] || fail "a failed fork restore left its target"
 cp "$T/last.seg" "$last"
+# A pool LSN lower than the record before it named (that record's is the pool's segment after
+# its full backup): the archiver's state load refuses it; restore, which reads the last one, not.
+prev=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["pool"]["lsn"])' "$(python3 "$T/seghdr.py" "$(ls "$(store_dir "$F1")"/*.seg | tail -2 | head -1)")")
+[ "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["pool"]["base_lsn"])' "$(python3 "$T/seghdr.py" "$last")")" -lt "$prev" ] ||
+  fail "$F1's records name no pool segment"
+python3 "$T/seghdr.py" "$last" --lsn $((prev - 1))
+gitwal index rebuild >/dev/null 2>"$T/rebuild.err" || fail "index rebuild: $(cat "$T/rebuild.err")"
+rc=0
+gitwal archive --once 2>"$T/once.log" >/dev/null || rc=$?
+[ $rc -eq 1 ] || fail "archive --once over a pool LSN going down: exit $rc: $(cat "$T/once.log")"
+grep -Eq "event=error repo=$F1 .*segment $key names pool $P \(full backup [0-9]+, LSN $((prev - 1))\), the record before it $P \([0-9]+, $prev\)" "$T/once.log" ||
+  fail "the archiver's state load does not name the segment whose pool LSN goes down: $(cat "$T/once.log")"
+cp "$T/last.seg" "$last"
 python3 "$T/seghdr.py" "$last" --pool @pools/00/00/other.git
 gitwal index rebuild >/dev/null 2>"$T/rebuild.err" || fail "index rebuild: $(cat "$T/rebuild.err")"
 assert_fails "restore of a fork whose segment names another pool" \
@@ -254,4 +289,4 @@ gitwal archive --once 2>"$T/once.log" >/dev/null || rc=$?
 [ $rc -eq 1 ] || fail "archive --once over the damaged segment: exit $rc: $(cat "$T/once.log")"
 grep -Eq "event=error repo=$F1 .*segment $key names pool @pools/00/00/other.git" "$T/once.log" ||
   fail "the archiver's state load does not name the segment: $(cat "$T/once.log")"
-pass "a fork's segment naming another pool than its generation's, or a pool LSN not archived, is refused, naming it"
+pass "a fork's segment naming another pool than its generation's, a pool LSN not archived or going down, is refused, naming it"
