@@ -1204,6 +1204,10 @@ static int write_segment(gw_archiver *a, arepo *r, gw_update *updates, size_t n,
 	item.time_us = now;
 	item.spooled_us = gw_time_now_us();
 	item.gap = spec.gap;
+	if (spec.pool) {
+		item.pool = dep.repository;
+		item.pool_lsn = dep.lsn;
+	}
 	if ((rc = gw_spool_add(a->spool, r->rel, &item)) < 0) {
 		gw_segment_result_dispose(&res);
 		return rc;

@@ -29,8 +29,9 @@
 #define BACKOFF_MAX_MS 60000
 
 typedef struct sitem {
-	gw_spool_item info;
+	gw_spool_item info; /* info.pool is NULL: the spool's copy is pool */
 	char *key;
+	char *pool;
 	struct sitem *next;
 } sitem;
 
@@ -121,6 +122,7 @@ static void sitem_free(sitem *it)
 {
 	if (it) {
 		free(it->key);
+		free(it->pool);
 		free(it);
 	}
 }
@@ -129,11 +131,12 @@ static int enqueue(gw_spool *s, const char *rel, const char *key, const gw_spool
 {
 	srepo *r = srepo_get(s, rel);
 	sitem *it = calloc(1, sizeof(*it));
-	if (!r || !it || !(it->key = strdup(key))) {
+	if (!r || !it || !(it->key = strdup(key)) || (info->pool && !(it->pool = strdup(info->pool)))) {
 		sitem_free(it);
 		return gw_error_set(GW_ERROR, "out of memory");
 	}
 	it->info = *info;
+	it->info.pool = NULL;
 	if (r->tail)
 		r->tail->next = it;
 	else
@@ -228,7 +231,12 @@ static int load_existing(gw_spool *s)
 			info.objects = h.objects;
 			info.time_us = info.spooled_us = h.time_last_us;
 			info.gap = h.gap;
+			info.pool = h.pool.repository;
+			info.pool_lsn = h.pool.lsn;
+			rc = enqueue(s, rel, l.keys[i], &info);
 			gw_segment_header_dispose(&h);
+			free(rel);
+			continue;
 		}
 		gw_error_clear(); /* a damaged one fails its upload, named */
 		rc = enqueue(s, rel, l.keys[i], &info);
@@ -520,6 +528,17 @@ static int upload_head(gw_spool *s, srepo *r, sitem *it)
 	return ok;
 }
 
+/*
+ * Does r's head name a pool record still spooled (lock held)? The pool's
+ * queue is in LSN order: its head is its lowest. The member's head goes
+ * once the upload of that record reports (its thread then picks again).
+ */
+static int waits_for_pool(gw_spool *s, const srepo *r)
+{
+	const srepo *pool = r->head->pool ? srepo_find(s, r->head->pool) : NULL;
+	return pool && pool != r && pool->head && pool->head->info.lsn <= r->head->info.pool_lsn;
+}
+
 /* The next repository whose head may go up now (lock held); *wait_ms: until the earliest retry. */
 static srepo *pick(gw_spool *s, int64_t now, int64_t *wait_ms)
 {
@@ -528,7 +547,7 @@ static srepo *pick(gw_spool *s, int64_t now, int64_t *wait_ms)
 	for (k = 0; k < s->nrepos; k++) {
 		size_t i = (s->cursor + k) % s->nrepos;
 		srepo *r = s->repos[i];
-		if (!r->head || r->busy || r->stopped)
+		if (!r->head || r->busy || r->stopped || waits_for_pool(s, r))
 			continue;
 		if (r->retry_at_ms > now) {
 			if (*wait_ms < 0 || r->retry_at_ms - now < *wait_ms)

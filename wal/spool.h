@@ -39,6 +39,15 @@ typedef struct gw_spool_item {
 	int64_t time_us;     /* the time the segment records (when the state was read) */
 	int64_t spooled_us;  /* when it became durable in the spool */
 	int gap;             /* it records a gap */
+	/*
+	 * A pooled member's segment: the pool it names and the pool's LSN
+	 * (DESIGN.md 19). It goes up only once the pool's spooled records up
+	 * to that LSN are in the store, so the store never holds a member's
+	 * record naming a pool record it lacks. Borrowed by gw_spool_add (the
+	 * spool keeps its own copy); NULL in events.
+	 */
+	const char *pool;
+	uint64_t pool_lsn;
 } gw_spool_item;
 
 typedef enum {

@@ -72,6 +72,31 @@ static void capture(fixture *f, const char *rel, uint64_t lsn, int64_t t)
 	assert_int_equal(gw_spool_add(f->spool, rel, &it), 0);
 }
 
+/* A pooled member's capture: as capture(), naming its pool's record pool_lsn. */
+static void capture_member(fixture *f, const char *rel, uint64_t lsn, int64_t t, const char *pool, uint64_t pool_lsn)
+{
+	gw_spool_item it;
+	memset(&it, 0, sizeof(it));
+	it.lsn = lsn;
+	it.time_us = it.spooled_us = t;
+	it.bytes = put_record(gw_spool_store(f->spool), rel, lsn, t);
+	it.pool = pool;
+	it.pool_lsn = pool_lsn;
+	assert_int_equal(gw_spool_add(f->spool, rel, &it), 0);
+}
+
+static int in_store(fixture *f, const char *rel, uint64_t lsn)
+{
+	gw_store_stat st;
+	char *key = gw_layout_key(rel, lsn, GW_KEY_SEGMENT);
+	int rc;
+	assert_non_null(key);
+	rc = gw_store_stat_key(f->target, key, &st);
+	free(key);
+	gw_error_clear();
+	return rc == 0;
+}
+
 static int same_bytes(fixture *f, const char *rel, uint64_t lsn, const char *spooled_copy)
 {
 	char *key = gw_layout_key(rel, lsn, GW_KEY_SEGMENT), *a = NULL;
@@ -188,6 +213,44 @@ static void test_another_record_in_the_store(void **state)
 	assert_int_equal(tu_sh("ls %s/spool-conflicts/a.git.*/00000000000000000002.seg >/dev/null", f->dir), 0);
 }
 
+/*
+ * A pooled member's segment goes up only once its pool's spooled records up
+ * to the LSN it names are in the store (DESIGN.md 19): here the pool's
+ * record waits (its LSN was taken elsewhere), so the member's waits with it;
+ * one naming a lower pool LSN goes.
+ */
+static void test_member_after_its_pool(void **state)
+{
+	fixture *f = *state;
+	gw_spool_event ev;
+	uint64_t bytes;
+	size_t count;
+	int64_t last;
+	capture(f, "p.git", 2, 1000);
+	capture_member(f, "m.git", 1, 2000, "p.git", 2);
+	capture_member(f, "n.git", 1, 2000, "p.git", 1);
+	put_record(f->target, "p.git", 2, 999);
+	assert_int_equal(gw_spool_start(f->spool, f->target, f->index, 0, NULL), 0);
+	assert_int_equal(gw_spool_flush(f->spool), 1); /* n.git's alone */
+	while (gw_spool_next_event(f->spool, &ev) == 1) {
+		if (!strcmp(ev.rel, "p.git"))
+			assert_int_equal(ev.kind, GW_SPOOL_CONFLICT);
+		else
+			assert_string_equal(ev.rel, "n.git");
+		assert_null(ev.item.pool);
+		gw_spool_event_dispose(&ev);
+	}
+	assert_true(in_store(f, "n.git", 1));
+	assert_false(in_store(f, "m.git", 1));
+	assert_int_equal(gw_spool_flush(f->spool), 0); /* m.git still waits for p.git's record */
+	assert_true(gw_spool_has_repo(f->spool, "m.git"));
+	assert_int_equal(gw_spool_set_aside(f->spool, "p.git", &bytes, &count, &last), 0);
+	assert_int_equal(gw_spool_flush(f->spool), 1); /* the pool's queue is empty: m.git goes */
+	assert_true(in_store(f, "m.git", 1));
+	while (gw_spool_next_event(f->spool, &ev) == 1)
+		gw_spool_event_dispose(&ev);
+}
+
 static void pending_cb(const char *rel, size_t n, uint64_t first, uint64_t last, const char *error, void *payload)
 {
 	char *out = payload;
@@ -257,6 +320,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_the_same_record_in_the_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_another_record_in_the_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_store_that_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_member_after_its_pool, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_at_its_bound, setup, teardown),
 	};
 	return tu_run_tests(tests);
