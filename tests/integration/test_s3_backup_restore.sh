@@ -5,7 +5,17 @@ source "$(dirname "$0")/lib.sh"
 s3_require
 
 ALL=$T/all-output.log
-run() { "$@" > >(tee -a "$ALL") 2> >(tee -a "$ALL" >&2); }
+# run CMD...: CMD's output as usual, and a copy in $ALL (checked for secrets at the end). Not through
+# process substitutions: their tee finishes after run returns, so a grep of the output right after
+# could read it short (seen once under load: "backup a" failed on a complete line).
+run() {
+  local rc=0
+  "$@" >"$T/run.out" 2>"$T/run.err" || rc=$?
+  cat "$T/run.out" "$T/run.err" >>"$ALL"
+  cat "$T/run.err" >&2
+  cat "$T/run.out"
+  return $rc
+}
 
 make_repo grp/a.git 5
 make_repo grp/b.git 3
