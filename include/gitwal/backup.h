@@ -25,6 +25,19 @@ typedef struct gw_backup_result {
 	double seconds;
 } gw_backup_result;
 
+/*
+ * A run of backups (one `gitwal backup` command): each repository is backed
+ * up at most once in it, whether named or as the pool of a member backed up
+ * before it, so that `backup --all` stores a pool once (DESIGN.md 19). A
+ * repository asked for again gets the run's backup of it (waiting while
+ * another thread takes it); one that failed is tried again. Safe to share
+ * between threads.
+ */
+typedef struct gw_backup_run gw_backup_run;
+
+int gw_backup_run_new(gw_backup_run **out);
+void gw_backup_run_free(gw_backup_run *run);
+
 typedef struct gw_backup_opts {
 	/* Or NULL; its planned_bytes gets the size of the repository's packs before they are copied. */
 	gw_progress_counters *progress;
@@ -53,6 +66,8 @@ typedef struct gw_backup_opts {
 	 * caller's own records of the pool are about to use.)
 	 */
 	int pool_archived;
+	/* Or NULL: the run this backup belongs to (the member's pool too). */
+	gw_backup_run *run;
 } gw_backup_opts;
 
 /* Back up root/rel. `index` may be NULL (nothing recorded). */

@@ -31,7 +31,9 @@
  * member's bundle then splices its own packs and adds only the objects its
  * refs reach that are in neither its packs nor that full backup (read from
  * the live pool: it got them since), and its manifest (version 2) names the
- * pool and that full backup.
+ * pool and that full backup. Within a run (gw_backup_run) a repository is
+ * backed up once: a pool a member backed up is not backed up again when the
+ * run reaches the pool itself.
  */
 #include "gitwal/backup.h"
 #include "gitwal/error.h"
@@ -441,7 +443,7 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static int pool_first(gw_store *store, gw_index *index, const char *root, const gw_source *src,
 		      const gw_backup_opts *opts, pool_ctx *pool)
 {
-	gw_backup_opts po = {.progress = opts->progress};
+	gw_backup_opts po = {.progress = opts->progress, .run = opts->run};
 	gw_backup_result pres;
 	const char *tmp = getenv("TMPDIR");
 	char *idx_key;
@@ -471,8 +473,8 @@ static int pool_first(gw_store *store, gw_index *index, const char *root, const 
 	return rc;
 }
 
-int gw_backup_full_opts(gw_store *store, gw_index *index, const char *root, const char *rel,
-			const gw_backup_opts *opts, gw_backup_result *result)
+static int backup_full(gw_store *store, gw_index *index, const char *root, const char *rel,
+		       const gw_backup_opts *opts, gw_backup_result *result)
 {
 	struct timespec t0, t1;
 	gw_source *src = NULL;
@@ -507,5 +509,119 @@ int gw_backup_full_opts(gw_store *store, gw_index *index, const char *root, cons
 	result->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	if (rc < 0 && strncmp(gw_error_message(), "repository ", 11) != 0)
 		gw_error_prefix("repository %s", rel);
+	return rc;
+}
+
+/* A repository of the run: being backed up by one thread (done 0), or backed up (done 1, res). */
+typedef struct {
+	char *rel;
+	int done;
+	gw_backup_result res;
+} run_entry;
+
+struct gw_backup_run {
+	pthread_mutex_t lock;
+	pthread_cond_t settled;
+	run_entry *v;
+	size_t n, cap;
+};
+
+int gw_backup_run_new(gw_backup_run **out)
+{
+	gw_backup_run *run = calloc(1, sizeof(*run));
+	*out = NULL;
+	if (!run)
+		return gw_error_set(GW_ERROR, "out of memory");
+	pthread_mutex_init(&run->lock, NULL);
+	pthread_cond_init(&run->settled, NULL);
+	*out = run;
+	return 0;
+}
+
+void gw_backup_run_free(gw_backup_run *run)
+{
+	size_t i;
+	if (!run)
+		return;
+	for (i = 0; i < run->n; i++)
+		free(run->v[i].rel);
+	free(run->v);
+	pthread_cond_destroy(&run->settled);
+	pthread_mutex_destroy(&run->lock);
+	free(run);
+}
+
+static run_entry *run_find(gw_backup_run *run, const char *rel)
+{
+	size_t i;
+	for (i = 0; i < run->n; i++)
+		if (!strcmp(run->v[i].rel, rel))
+			return &run->v[i];
+	return NULL;
+}
+
+/*
+ * 1 and *result: rel was backed up in this run already (waiting while another
+ * thread is at it). 0: rel is this thread's to back up (run_settle after).
+ */
+static int run_claim(gw_backup_run *run, const char *rel, gw_backup_result *result)
+{
+	run_entry *e, *v;
+	char *copy;
+	pthread_mutex_lock(&run->lock);
+	while ((e = run_find(run, rel)) && !e->done)
+		pthread_cond_wait(&run->settled, &run->lock);
+	if (e) {
+		*result = e->res;
+		pthread_mutex_unlock(&run->lock);
+		return 1;
+	}
+	if (run->n == run->cap) {
+		size_t cap = run->cap ? 2 * run->cap : 16;
+		if (!(v = realloc(run->v, cap * sizeof(*v)))) {
+			pthread_mutex_unlock(&run->lock);
+			return gw_error_set(GW_ERROR, "out of memory");
+		}
+		run->v = v;
+		run->cap = cap;
+	}
+	if (!(copy = strdup(rel))) {
+		pthread_mutex_unlock(&run->lock);
+		return gw_error_set(GW_ERROR, "out of memory");
+	}
+	memset(&run->v[run->n], 0, sizeof(run->v[run->n]));
+	run->v[run->n++].rel = copy;
+	pthread_mutex_unlock(&run->lock);
+	return 0;
+}
+
+/* The backup of rel claimed by run_claim ended: kept when it succeeded, forgotten (to be tried again) when not. */
+static void run_settle(gw_backup_run *run, const char *rel, int rc, const gw_backup_result *result)
+{
+	run_entry *e;
+	pthread_mutex_lock(&run->lock);
+	e = run_find(run, rel);
+	if (rc == 0) {
+		e->done = 1;
+		e->res = *result;
+	} else {
+		free(e->rel);
+		*e = run->v[--run->n];
+	}
+	pthread_cond_broadcast(&run->settled);
+	pthread_mutex_unlock(&run->lock);
+}
+
+int gw_backup_full_opts(gw_store *store, gw_index *index, const char *root, const char *rel,
+			const gw_backup_opts *opts, gw_backup_result *result)
+{
+	int rc;
+	if (!opts || !opts->run)
+		return backup_full(store, index, root, rel, opts, result);
+	memset(result, 0, sizeof(*result));
+	if ((rc = run_claim(opts->run, rel, result)) != 0)
+		return rc < 0 ? rc : 0;
+	rc = backup_full(store, index, root, rel, opts, result);
+	run_settle(opts->run, rel, rc, result);
 	return rc;
 }

@@ -21,13 +21,14 @@ typedef struct {
 	pthread_mutex_t lock;
 	gw_progress_counters counters; /* repositories, and the bytes of their packs */
 	gw_progress *progress;
+	gw_backup_run *run; /* each repository once, a pool its members backed up too */
 } backup_run;
 
 static void backup_one(size_t i, void *payload)
 {
 	backup_run *run = payload;
 	gw_backup_result res;
-	gw_backup_opts opts = {.progress = &run->counters, .pooled = 1};
+	gw_backup_opts opts = {.progress = &run->counters, .pooled = 1, .run = run->run};
 	const char *rel = run->repos[i];
 	int rc;
 	GW_PROGRESS_ADD(&run->counters, started, 1);
@@ -100,8 +101,9 @@ const gw_cli_spec gw_cmd_backup_spec = {
 		"clones, partial clones, reftable repositories, and any Git extension\n"
 		"(extensions.*) gitwal does not understand.\n"
 		"A fork linked to an object pool under the root (objects/info/alternates) is\n"
-		"backed up after its pool (a full backup of the pool first), keeping only the\n"
-		"objects the pool's backup does not hold; its manifest names the pool.\n"
+		"backed up after its pool (a full backup of the pool first, once per run\n"
+		"however many forks share it), keeping only the objects the pool's backup\n"
+		"does not hold; its manifest names the pool.\n"
 		"SHA-256 repositories are backed up (a v3 bundle, 32-byte ids throughout).\n",
 	.flags = GW_CLI_OPERANDS,
 };
@@ -149,6 +151,10 @@ int gw_cmd_backup(int argc, char **argv)
 				goto out;
 			}
 	}
+	if (gw_backup_run_new(&run.run) < 0) {
+		rc = gw_cli_fail("backup");
+		goto out;
+	}
 	run.cli = &o.cli;
 	pthread_mutex_init(&run.lock, NULL);
 	gw_progress_phase(&run.counters, "repositories", run.count);
@@ -160,6 +166,7 @@ int gw_cmd_backup(int argc, char **argv)
 		gw_store_url(o.cli.store));
 	rc = run.failed ? 1 : 0;
 out:
+	gw_backup_run_free(run.run);
 	gw_repo_list_free(run.repos, run.count);
 	gw_cli_dispose(&o.cli);
 	return rc;

@@ -93,6 +93,22 @@ fulls_of() { ls "$(store_dir "$1")" | grep -c 'full\.manifest$'; }
   fail "the forks name different full backups of the unchanged pool"
 pass "a linked fork's manifest is version 2, names the pool's full backup, and stores none of its objects; the pool is stored once"
 
+# backup --all reaches the forks before their pool (@hashed sorts first) and, with --jobs, at once:
+# the pool a fork backed up is the run's backup of it, not taken again (into fresh stores).
+for j in 1 2 4; do
+  out=$(GITWAL_STATE_DIR=$T/all.$j backup_ok --all --jobs "$j")
+  [ "$(grep -c '^ok ' <<<"$out")" -eq 4 ] || fail "backup --all --jobs $j: $out"
+  d=$T/all.$j/store/repos/$(enc_rel "$P" | sed 's/@/%40/g')
+  [ "$(ls "$d" | grep -c 'full\.manifest$')" -eq 1 ] || fail "backup --all --jobs $j stored the pool $(ls "$d" | grep -c 'full\.manifest$') times"
+  grep -q "^ok $P lsn=1 " <<<"$out" || fail "backup --all --jobs $j: the pool's line: $out"
+  for rel in "$F1" "$F2"; do
+    python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); sys.exit(m["pool"]["lsn"] != 1)' \
+      "$T/all.$j/store/repos/$(enc_rel "$rel" | sed 's/@/%40/g')/$(printf '%020d' 1).full.manifest" ||
+      fail "backup --all --jobs $j: $rel does not name the pool's one full backup"
+  done
+done
+pass "backup --all stores the pool once, before or after its forks, one job or several"
+
 push_to "$F1" main
 push_to "$F1" feature
 push_to "$F2" topic
