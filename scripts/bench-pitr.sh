@@ -360,14 +360,19 @@ barC() {
   local d=$BENCH_DIR/plan-${PLAN_REPOS}x${PLAN_SEGS} gen=${GITWAL_BENCH_INDEX:-$(dirname "$GITWAL_BIN")/tests/gitwal-bench-index}
   local t0 until secs n
   [[ -x $gen ]] || die "bar C needs $gen (built by scripts/build.sh release; or set GITWAL_BENCH_INDEX)"
-  if [[ ! -f $d/done ]]; then
+  # The synthetic segments live in the index alone: an index of another schema is rebuilt from the
+  # store by gitwal and loses them, so the data is stamped with the schema it was made for.
+  local schema
+  schema="index schema $(sed -n 's/^#define INDEX_SCHEMA_VERSION \([0-9]*\).*/\1/p' "$here/../src/index/index.c")"
+  if [[ ! -f $d/done || "$(cat "$d/done")" != "$schema" ]]; then
     note "bar C: generating $PLAN_REPOS repositories x $PLAN_SEGS segments in $d (once; about 15 minutes)"
+    rm -rf "$d"
     t0=$(now)
     bench_seed_repos "$d" "$PLAN_REPOS"
     "$GW" backup --all --root "$d/root" --store "file://$d/store" --index "$d/index.db" >"$d/backup.log" 2>&1 ||
       die "bar C: gitwal backup failed: $(tail -n 3 "$d/backup.log")"
     "$gen" "$d/index.db" "$PLAN_SEGS" || die "bar C: loading the index failed"
-    touch "$d/done"
+    echo "$schema" >"$d/done"
     setups+=("C: $PLAN_REPOS repositories x $PLAN_SEGS segments|$(elapsed "$t0")")
   fi
   until="@$(($(date +%s) + 1))"
