@@ -25,13 +25,23 @@ gitwal() { "$GITWAL_BIN" "$@"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
 
+# grep_all ARGS...: grep ARGS over all of its standard input, read to the end first. The end of a
+# pipeline instead of grep -q: grep -q exits at its first match, and with pipefail a writer still
+# writing after it (echo of several lines, ls, git show-index) then fails with SIGPIPE and so does
+# the whole condition (seen once in a soak: assert_fails on a matching two-line stderr).
+grep_all() {
+  local input
+  input=$(cat)
+  grep "$@" <<<"$input"
+}
+
 # assert_fails DESCRIPTION PATTERN CMD...: CMD must exit non-zero and print PATTERN (grep -E) on stderr.
 assert_fails() {
   local what=$1 pattern=$2; shift 2
   local out rc=0
   out=$("$@" 2>&1 >/dev/null) || rc=$?
   [ $rc -ne 0 ] || fail "$what: expected failure, got success"
-  echo "$out" | grep -Eq -- "$pattern" || fail "$what: stderr does not match '$pattern': $out"
+  grep -Eq -- "$pattern" <<<"$out" || fail "$what: stderr does not match '$pattern': $out"
   pass "$what"
 }
 

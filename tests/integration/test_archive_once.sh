@@ -54,7 +54,7 @@ grep -Eq 'event=full' "$T/run3.log" && fail "no full backup expected: $(cat "$T/
 for rel in a.git grp/b.git c.git; do
   [ "$(count_log "$T/run3.log" "event=segment repo=$rel lsn=2 ")" -eq 1 ] || fail "$rel: no segment at LSN 2: $(cat "$T/run3.log")"
   # LSN 1's .seg is the full backup's claim on it; LSN 2's is the change.
-  [ "$(arch_keys "$rel" | grep -c '\.seg$')" -eq 2 ] && arch_keys "$rel" | grep -qx 00000000000000000002.seg ||
+  [ "$(arch_keys "$rel" | grep -c '\.seg$')" -eq 2 ] && arch_keys "$rel" | grep_all -qx 00000000000000000002.seg ||
     fail "$rel: keys $(arch_keys "$rel")"
 done
 assert_updates a.git 2 "$T/a.before" "$T/a.after"

@@ -128,12 +128,12 @@ push_commit a.git
 wait_log "$L" 'event=spooled repo=a.git ' 1 30 || fail "a.git: nothing spooled: $(tail -5 "$L")"
 lsn=$(grep 'event=spooled repo=a.git ' "$L" | tail -1 | sed -n 's/.* lsn=\([0-9]*\).*/\1/p')
 # `gitwal backup` on another host, which reaches the store: it claims that LSN.
-GITWAL_STORE=file://$T/store.away GITWAL_STATE_DIR=$T/state.other backup_ok a.git | grep -q " lsn=$lsn " ||
+GITWAL_STORE=file://$T/store.away GITWAL_STATE_DIR=$T/state.other backup_ok a.git | grep_all -q " lsn=$lsn " ||
   fail "the other host's backup did not take LSN $lsn"
 store_up
 wait_log "$L" "event=spool_conflict repo=a.git lsn=$lsn taken_by=full_backup action=set_aside segments=1 " 1 90 ||
   fail "no spool conflict: $(tail -10 "$L")"
-ls "$GITWAL_STATE_DIR/spool-conflicts/" | grep -q '^a\.git\.' || fail "the segment was not set aside"
+ls "$GITWAL_STATE_DIR/spool-conflicts/" | grep_all -q '^a\.git\.' || fail "the segment was not set aside"
 [ "$(metric gitwal_gaps_total)" = 0 ] || fail "a gap was recorded although the full backup holds the change"
 push_commit a.git
 wait_log "$L" "event=segment repo=a.git lsn=$((lsn + 1)) " 1 30 || fail "a.git not archived after the full backup: $(tail -5 "$L")"

@@ -220,7 +220,7 @@ for how in linked standalone; do
   d=$T/r.window.$how
   restore_ok "$d" --repo "$F1" $([ $how = standalone ] && echo --standalone) --until "$(pitr_at "$tp")" >/dev/null
   check_restored "$d" "$F1" "${STATE[4,$F1]}" $how
-  [ $how = standalone ] || ls "$d/$P/objects/pack/"*.pack | wc -l | grep -qx 2 ||
+  [ $how = standalone ] || ls "$d/$P/objects/pack/"*.pack | wc -l | grep_all -qx 2 ||
     fail "the pool's older generation was not added beside its newer one: $(ls "$d/$P/objects/pack")"
   rm -rf "$d"
 done

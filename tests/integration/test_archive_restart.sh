@@ -114,7 +114,7 @@ grep -q 'event=segment repo=a.git .*objects=3 ' "$T/crash1.log" || fail "crash s
 truncate -s "$size0" "$oids"
 git -C "$A" update-ref refs/heads/crash-copy refs/heads/crash
 arch_once > "$T/crash2.log"
-grep -q 'event=segment repo=a.git ' "$T/crash2.log" || grep -q 'event=full repo=a.git ' "$T/crash2.log" ||
+grep -q 'event=segment repo=a.git ' "$T/crash2.log" || grep_all -q 'event=full repo=a.git ' "$T/crash2.log" ||
   fail "the change after the crash was not archived: $(cat "$T/crash2.log")"
 assert_replay a.git "$A"
 pass "crash between store write and object-set update: no object archived twice"

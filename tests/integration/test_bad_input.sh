@@ -51,14 +51,14 @@ git clone -q --bare --shared "$T/root/good.git" "$T/root/alt.git"
 # Accepted (DESIGN.md 19): a fork of a pool under the root, in GitLab's layout too (a pool
 # made by clone --bare, a fork linked to it by a relative or absolute path); test_pools.sh
 # restores them.
-backup_ok alt.git | grep -q '^ok alt.git ' || fail "alt.git not backed up"
+backup_ok alt.git | grep_all -q '^ok alt.git ' || fail "alt.git not backed up"
 mkdir -p "$T/root/@pools/cc/dd" "$T/root/@hashed/aa/bb"
 git clone -q --bare "$T/root/good.git" "$T/root/@pools/cc/dd/p.git"
 git clone -q --bare "$T/root/good.git" "$T/root/@hashed/aa/bb/fork.git"
 echo "../../../../../@pools/cc/dd/p.git/objects" > "$T/root/@hashed/aa/bb/fork.git/objects/info/alternates"
-backup_ok @hashed/aa/bb/fork.git | grep -q '^ok @hashed/aa/bb/fork.git ' || fail "fork not backed up"
+backup_ok @hashed/aa/bb/fork.git | grep_all -q '^ok @hashed/aa/bb/fork.git ' || fail "fork not backed up"
 echo "$T/root/@pools/cc/dd/p.git/objects" > "$T/root/@hashed/aa/bb/fork.git/objects/info/alternates"
-backup_ok @hashed/aa/bb/fork.git | grep -q '^ok @hashed/aa/bb/fork.git ' || fail "fork (absolute path) not backed up"
+backup_ok @hashed/aa/bb/fork.git | grep_all -q '^ok @hashed/aa/bb/fork.git ' || fail "fork (absolute path) not backed up"
 pass "a fork linked to its pool by a relative or an absolute path is backed up"
 # What DESIGN.md 19 refuses, each naming the repository and the path: an alternate outside
 # the root, a loop, one that does not exist, a directory under the root that is not a
@@ -201,7 +201,7 @@ mkdir -p "$GITWAL_STATE_DIR/store/repos/$enc"
 echo stray > "$GITWAL_STATE_DIR/store/repos/$enc/00000000000000000005.full.idx"
 chmod 0444 "$GITWAL_STATE_DIR/store/repos/$enc/00000000000000000005.full.idx"
 store_snapshot > "$T/wo.before"
-backup_ok good.git | grep -q '^ok good.git lsn=6 ' || fail "write-once: the backup after a stray LSN-5 key is not LSN 6"
+backup_ok good.git | grep_all -q '^ok good.git lsn=6 ' || fail "write-once: the backup after a stray LSN-5 key is not LSN 6"
 diff <(cat "$T/wo.before") <(store_snapshot | grep -v '/00000000000000000006\.\(full\.\|seg\)') >&2 ||
   fail "write-once: an existing store file changed"
 for f in "$GITWAL_STATE_DIR"/store/repos/*/*; do
@@ -217,7 +217,7 @@ wait || true
 oks=$(cat "$T"/race.*.out | grep -c '^ok good.git ' || true)
 [ "$oks" -ge 1 ] || fail "race: no backup succeeded"
 for i in 1 2 3 4 5 6; do
-  grep -q '^ok ' "$T/race.$i.out" || grep -q 'already exists' "$T/race.$i.err" ||
+  grep -q '^ok ' "$T/race.$i.out" || grep_all -q 'already exists' "$T/race.$i.err" ||
     fail "race: backup $i failed without saying why: $(cat "$T/race.$i.err")"
 done
 diff "$T/race.before" <(store_snapshot | grep -F -f <(cut -c67- "$T/race.before")) >&2 ||

@@ -30,7 +30,7 @@ repo_state "$T/root/a.git" > "$T/a.in"
 wait_log "$L" 'event=expire repo=a.git action=prefix lsn_from=1 lsn_to=2 kept_lsn=3 keys_removed=[0-9]+ ' 1 60 ||
   fail "no expire by the service: $(grep -E 'expire' "$L")"
 grep -Eq 'event=expire_done repositories=[0-9]+ records=[0-9]+ keys_removed=[0-9]+ bytes=[0-9]+ ' "$L" || fail "no expire_done line: $(grep expire "$L")"
-arch_keys a.git | grep -q '^00000000000000000002.expire$' || fail "no expire record: $(arch_keys a.git)"
+arch_keys a.git | grep_all -q '^00000000000000000002.expire$' || fail "no expire record: $(arch_keys a.git)"
 pass "the service applies the policy on its own: event=expire, event=expire_done"
 
 # It goes on archiving, and the window restores.

@@ -33,7 +33,7 @@ else
 fi
 gitwal help > "$T/d" 2>/dev/null || fail "'gitwal help' failed"
 cmp -s "$T/d" <(gitwal --help) || fail "'gitwal help' differs from 'gitwal --help'"
-gitwal version | grep -Eq '[0-9]+\.[0-9]+' || fail "gitwal version"
+gitwal version | grep_all -Eq '[0-9]+\.[0-9]+' || fail "gitwal version"
 pass "help, -h, version"
 
 # --help does no work: no store, no index, no state directory.
@@ -65,6 +65,6 @@ usage_error "backup: option without its value" "'--store'" gitwal backup --store
 pass "usage errors touch nothing"
 # An option after the repositories is an option, not a repository named '--jobs'.
 out=$(gitwal backup x.git --jobs 2 2>&1) && fail "backup of a missing repository succeeded"
-echo "$out" | grep -q "repository x.git not found" || fail "option after REL: $out"
-if echo "$out" | grep -q -- "--jobs not found"; then fail "option after REL taken as a repository: $out"; fi
+echo "$out" | grep_all -q "repository x.git not found" || fail "option after REL: $out"
+if echo "$out" | grep_all -q -- "--jobs not found"; then fail "option after REL taken as a repository: $out"; fi
 pass "backup: option after REL"

@@ -49,10 +49,10 @@ for rel in a.git grp/sub/b.git empty.git; do assert_same_repo "$T/root/$rel" "$T
 pass "restore of everything after losing the index"
 
 rm -f "$GITWAL_STATE_DIR/index.db"
-restore_ok "$T/one" --repo a.git --lsn 1 | grep -q '^ok a.git lsn=1 ' || fail "restore --lsn 1 after losing the index"
+restore_ok "$T/one" --repo a.git --lsn 1 | grep_all -q '^ok a.git lsn=1 ' || fail "restore --lsn 1 after losing the index"
 [ "$(git -C "$T/one/a.git" rev-parse main)" = "$(git -C "$T/root/a.git" rev-parse main~1)" ] || fail "LSN 1 content"
 rm -f "$GITWAL_STATE_DIR/index.db"
-restore_ok "$T/two" --repo grp/sub/b.git | grep -q '^ok grp/sub/b.git lsn=1 ' || fail "restore --repo after losing the index"
+restore_ok "$T/two" --repo grp/sub/b.git | grep_all -q '^ok grp/sub/b.git lsn=1 ' || fail "restore --repo after losing the index"
 assert_same_repo "$T/root/grp/sub/b.git" "$T/two/grp/sub/b.git"
 pass "restore --repo [--lsn] after losing the index"
 
@@ -64,7 +64,7 @@ pass "restore on a fresh machine with --store and a new --index"
 
 # The next backup after losing the index still takes the next LSN.
 rm -f "$GITWAL_STATE_DIR/index.db"
-backup_ok a.git | grep -q '^ok a.git lsn=3 ' || fail "backup after losing the index is not LSN 3"
+backup_ok a.git | grep_all -q '^ok a.git lsn=3 ' || fail "backup after losing the index is not LSN 3"
 pass "LSNs continue after losing the index"
 
 # --- index rebuild ---------------------------------------------------------------------------
@@ -81,7 +81,7 @@ chmod -R u+w "$GITWAL_STATE_DIR/store"
 rm -f "$GITWAL_STATE_DIR/store/repos/empty.git/"*
 out=$(gitwal index rebuild 2>&1) || fail "index rebuild: $out"
 grep -Eq ': 4 full backups, 0 segments, 2 repositories$' <<<"$out" || fail "index rebuild after removing a backup: $out"
-info_json | grep -q '"empty.git"' && fail "info still lists the removed backup after index rebuild"
+info_json | grep_all -q '"empty.git"' && fail "info still lists the removed backup after index rebuild"
 # An index that is not a database: a clear error, and rebuild-by-deletion works.
 echo "not a database" > "$GITWAL_STATE_DIR/index.db"
 rc=0; gitwal info >/dev/null 2>"$T/err" || rc=$?
@@ -94,9 +94,9 @@ pass "index rebuild"
 # --- another index (another machine) wrote newer backups -------------------------------------
 gitwal info >/dev/null 2>&1        # the default index knows LSNs 1..3 of a.git
 git -C "$T/work/a.git" commit -q --allow-empty -m "from elsewhere" && git -C "$T/work/a.git" push -q origin main
-gitwal backup --index "$T/other.db" a.git 2>/dev/null | grep -q '^ok a.git lsn=4 ' || fail "backup through another index"
+gitwal backup --index "$T/other.db" a.git 2>/dev/null | grep_all -q '^ok a.git lsn=4 ' || fail "backup through another index"
 cp "$GITWAL_STATE_DIR/index.db" "$T/stale.db"
-restore_ok "$T/at4" --index "$T/stale.db" --repo a.git --lsn 4 | grep -q '^ok a.git lsn=4 ' || fail "restore --lsn 4 with a stale index"
+restore_ok "$T/at4" --index "$T/stale.db" --repo a.git --lsn 4 | grep_all -q '^ok a.git lsn=4 ' || fail "restore --lsn 4 with a stale index"
 assert_same_repo "$T/root/a.git" "$T/at4/a.git"
 pass "restore --lsn N finds a backup the index did not know"
 line=$(restore_ok "$T/latest" --repo a.git)
@@ -106,7 +106,7 @@ if [ "$(field "$line" lsn)" = 4 ]; then
 else
   deferred "restore --repo a.git with a stale index restored LSN $(field "$line" lsn), not the latest backup in the store (LSN 4)"
 fi
-info_json --repo a.git | grep -q '"lsn":4\|"lsn": 4' || fail "info does not show LSN 4 written through another index"
+info_json --repo a.git | grep_all -q '"lsn":4\|"lsn": 4' || fail "info does not show LSN 4 written through another index"
 pass "info shows backups written through another index"
 
 # --- configuration precedence ------------------------------------------------------------------
@@ -120,7 +120,7 @@ cat > "$T/cfg" <<EOF
 	index = $T/cfg.db
 EOF
 # stored_in DIR REL: REL has a backup in store DIR, and print its newest LSN.
-has_backup() { ls "$1/repos/$(enc_rel "$2")/" 2>/dev/null | grep -q '\.full\.manifest$'; }
+has_backup() { ls "$1/repos/$(enc_rel "$2")/" 2>/dev/null | grep_all -q '\.full\.manifest$'; }
 
 # Config file alone (no GITWAL_ROOT): root, store and index all come from it.
 env -u GITWAL_ROOT "$GITWAL_BIN" backup --config "$T/cfg" c.git >"$T/o" 2>"$T/e" || fail "config backup: $(cat "$T/e")"

@@ -141,7 +141,7 @@ before=$(fulls_of "$P")
 step "a fork's branch to a commit only the live pool has"
 [ "$(fulls_of "$P")" -eq "$before" ] || fail "the pool, its refs unchanged, was backed up again"
 last=$(ls "$(store_dir "$F1")" | sed -n 's/^0*\([0-9]*\)\.full\.manifest$/\1/p' | sort -n | tail -1)
-git show-index --object-format="${GITWAL_TEST_OBJECT_FORMAT:-sha1}" < "$(store_dir "$F1")/$(printf '%020d' "$last").full.idx" | grep -q " $pc " ||
+git show-index --object-format="${GITWAL_TEST_OBJECT_FORMAT:-sha1}" < "$(store_dir "$F1")/$(printf '%020d' "$last").full.idx" | grep_all -q " $pc " ||
   fail "$F1: the commit only the live pool has is not in its full backup"
 
 rm -rf "${R:?}/$F2"

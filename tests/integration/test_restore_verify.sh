@@ -64,7 +64,7 @@ damaged() {
     out=$(grep 'repository a.git' <<<"$out")
     grep -Eq -- "$pattern" <<<"$out" || fail "$what ($mode): the error does not match '$pattern': $out"
     [ ! -e "$to/a.git" ] || fail "$what ($mode): a failed restore left $to/a.git"
-    ! ls -A "$to" 2>/dev/null | grep -q . || fail "$what ($mode): a failed restore left $(ls -A "$to")"
+    ! ls -A "$to" 2>/dev/null | grep_all -q . || fail "$what ($mode): a failed restore left $(ls -A "$to")"
   done
   pass "$what: refused (${out#gitwal restore: })"
   rm -rf "$STORE"

@@ -14,7 +14,7 @@ diff <(git -C "$T/root/grp/a.git" for-each-ref --format='%(objectname) %(refname
      <(git -C "$T/cloned.git" for-each-ref --format='%(objectname) %(refname)') || fail "bundle clone differs"
 pass "bundle restores with git clone --mirror"
 
-gitwal backup grp/a.git | grep -q 'lsn=2' || fail "second backup should take LSN 2"
-gitwal info | grep -q 'full lsn=2' || fail "info lists LSN 2"
+gitwal backup grp/a.git | grep_all -q 'lsn=2' || fail "second backup should take LSN 2"
+gitwal info | grep_all -q 'full lsn=2' || fail "info lists LSN 2"
 gitwal info --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert [b["lsn"] for b in d["repositories"][0]["backups"]]==[1,2]'
 pass "info"

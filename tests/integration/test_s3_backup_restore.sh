@@ -40,10 +40,10 @@ pass "restore from S3 equals the source (refs, HEAD, fsck --full)"
 
 echo "more" >> "$T/work/grp/a.git/file.txt"
 git -C "$T/work/grp/a.git" commit -qam more && git -C "$T/work/grp/a.git" push -q origin main
-run gitwal backup --store "$store" grp/a.git | grep -q 'lsn=2' || fail "second backup should take LSN 2"
+run gitwal backup --store "$store" grp/a.git | grep_all -q 'lsn=2' || fail "second backup should take LSN 2"
 GITWAL_STATE_DIR=$T/state3 run gitwal restore --store "$store" --to "$T/restored2" --repo grp/a.git > /dev/null
 assert_same_repo "$T/root/grp/a.git" "$T/restored2/grp/a.git"
-GITWAL_STATE_DIR=$T/state3 run gitwal info --store "$store" | grep -q 'full lsn=2' || fail "info lists LSN 2"
+GITWAL_STATE_DIR=$T/state3 run gitwal info --store "$store" | grep_all -q 'full lsn=2' || fail "info lists LSN 2"
 pass "second backup and restore of the latest"
 
 # Point-in-time restore through S3: the archiver writes segments to the bucket, and a
@@ -76,7 +76,7 @@ pass "point-in-time restore through S3 (segments archived to the bucket, index r
 # Object Lock store: backups are locked from creation.
 lbucket=$(s3_bucket lock)
 lstore=$(s3_url "$lbucket" locked "lock=compliance&retain=1d")
-run gitwal backup --store "$lstore" grp/b.git | grep -q '^ok grp/b.git lsn=1 ' || fail "backup to a locked store"
+run gitwal backup --store "$lstore" grp/b.git | grep_all -q '^ok grp/b.git lsn=1 ' || fail "backup to a locked store"
 key=$(s3_keys "$lbucket" | grep 'full.bundle$')
 s3_curl -f -I -H "x-amz-content-sha256: $EMPTY_SHA256" "$GITWAL_TEST_S3_ENDPOINT/$lbucket/${key//%/%25}" |
   grep -qi '^x-amz-object-lock-mode: COMPLIANCE' || fail "the bundle is not locked"
@@ -106,7 +106,7 @@ chmod 644 "$cred"
   assert_fails "credentials file readable by others" "credentials file $cred has mode 0644.*chmod 600" \
     gitwal info --store "$store"
   chmod 600 "$cred"
-  GITWAL_STATE_DIR=$T/state5 run gitwal info --store "$store" | grep -q 'full lsn=2' || fail "info with a 0600 credentials file"
+  GITWAL_STATE_DIR=$T/state5 run gitwal info --store "$store" | grep_all -q 'full lsn=2' || fail "info with a 0600 credentials file"
 ) || exit 1
 pass "credentials file"
 

@@ -39,7 +39,7 @@ keys=$(s3_keys "$bucket")
 [ -z "$keys" ] || fail "objects visible after the failed backup: $keys"
 pass "nothing visible under the final keys"
 
-gitwal backup --store "$store" big.git | grep -q '^ok big.git lsn=1 ' || fail "backup after the restart"
+gitwal backup --store "$store" big.git | grep_all -q '^ok big.git lsn=1 ' || fail "backup after the restart"
 GITWAL_STATE_DIR=$T/state2 gitwal restore --store "$store" --to "$T/restored" > /dev/null
 assert_same_repo "$T/root/big.git" "$T/restored/big.git"
 pass "backup and restore after the server came back"

@@ -61,7 +61,7 @@ line=$(roundtrip empty.git 0)
 [ "$(git -C "$(R empty.git)" symbolic-ref HEAD)" = refs/heads/main ] ||
   fail "empty: restored HEAD is $(cat "$(R empty.git)/HEAD"), expected ref: refs/heads/main"
 [ -z "$(git -C "$(R empty.git)" for-each-ref)" ] || fail "empty: restored repo has refs"
-git -C "$(R empty.git)" rev-parse --is-bare-repository | grep -qx true || fail "empty: restored repo not bare"
+git -C "$(R empty.git)" rev-parse --is-bare-repository | grep_all -qx true || fail "empty: restored repo not bare"
 # An empty restored repository accepts a push.
 git clone -q "$(R empty.git)" "$T/empty-clone" 2>/dev/null
 git -C "$T/empty-clone" commit -q --allow-empty -m x && git -C "$T/empty-clone" push -q origin HEAD:main 2>/dev/null ||
@@ -191,22 +191,22 @@ pass "gc'd repository"
 
 # --- restore --lsn N gives the older backup exactly -------------------------------------
 make_repo hist.git 3
-backup_ok hist.git | grep -q '^ok hist.git lsn=1 ' || fail "history: first backup is not LSN 1"
+backup_ok hist.git | grep_all -q '^ok hist.git lsn=1 ' || fail "history: first backup is not LSN 1"
 repo_state "$T/root/hist.git" > "$T/state-1"
 commit_push hist.git 2 main
 commit_push hist.git 2 newbranch
 git -C "$T/work/hist.git" push -q -f origin main~3:main    # rewrite main
 git -C "$T/root/hist.git" symbolic-ref HEAD refs/heads/newbranch
 git -C "$T/root/hist.git" gc -q --prune=now
-backup_ok hist.git | grep -q '^ok hist.git lsn=2 ' || fail "history: second backup is not LSN 2"
+backup_ok hist.git | grep_all -q '^ok hist.git lsn=2 ' || fail "history: second backup is not LSN 2"
 repo_state "$T/root/hist.git" > "$T/state-2"
 cmp -s "$T/state-1" "$T/state-2" && fail "setup: states equal"
-restore_ok "$T/at1" --repo hist.git --lsn 1 | grep -q '^ok hist.git lsn=1 ' || fail "restore --lsn 1 line"
+restore_ok "$T/at1" --repo hist.git --lsn 1 | grep_all -q '^ok hist.git lsn=1 ' || fail "restore --lsn 1 line"
 diff "$T/state-1" <(repo_state "$T/at1/hist.git") >&2 || fail "restore --lsn 1 is not the state at LSN 1"
 git -C "$T/at1/hist.git" fsck --full --no-progress 2>/dev/null || fail "fsck at LSN 1"
 restore_ok "$T/at2" --repo hist.git --lsn 2 >/dev/null
 diff "$T/state-2" <(repo_state "$T/at2/hist.git") >&2 || fail "restore --lsn 2"
-restore_ok "$T/latest" --repo hist.git | grep -q '^ok hist.git lsn=2 ' || fail "restore without --lsn takes the latest"
+restore_ok "$T/latest" --repo hist.git | grep_all -q '^ok hist.git lsn=2 ' || fail "restore without --lsn takes the latest"
 diff "$T/state-2" <(repo_state "$T/latest/hist.git") >&2 || fail "restore latest"
 assert_fails "restore --lsn 3 (no such backup)" 'hist.git.*3|3.*hist.git' gitwal restore --to "$T/at3" --repo hist.git --lsn 3
 [ ! -e "$T/at3/hist.git" ] || fail "restore of a missing LSN created the target"
