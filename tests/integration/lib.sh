@@ -724,3 +724,42 @@ pitr_flip() {
   [ -n "$b" ] || fail "pitr_flip: $f has no byte at $off"
   printf "\\$(printf %03o $((b ^ mask)))" | dd of="$f" bs=1 seek="$off" conv=notrunc status=none
 }
+
+# ---- object pools (DESIGN.md 19) ----
+
+# pool_network: GitLab's fork network under $T/root: a source SRC, a pool P cloned from it and
+# repacked, and forks F1 and F2 cloned from the source, linked to the pool (F1 by a relative,
+# F2 by an absolute alternates path) and repacked local-only, as Gitaly links them. Sets R,
+# SRC, P, F1 and F2.
+pool_network() {
+  R=$T/root
+  SRC=@hashed/aa/bb/src.git P=@pools/5f/9a/pool.git F1=@hashed/cc/dd/f1.git F2=@hashed/ee/ff/f2.git
+  mkdir -p "$R/@hashed/aa/bb" "$R/@hashed/cc/dd" "$R/@hashed/ee/ff" "$R/@pools/5f/9a"
+  make_repo "$SRC" 4
+  git clone -q --bare "$R/$SRC" "$R/$P"
+  git -C "$R/$P" repack -q -a -d
+  pool_link_fork "$F1" "../../../../../$P/objects"
+  pool_link_fork "$F2" "$R/$P/objects"
+}
+
+# pool_link_fork REL ALTERNATES: a fork REL cloned from the source, linked and repacked local-only.
+pool_link_fork() {
+  git clone -q --bare "$R/$SRC" "$R/$1"
+  echo "$2" > "$R/$1/objects/info/alternates"
+  git -C "$R/$1" repack -q -a -d -l
+}
+
+# push_to REL [BRANCH]: one commit on BRANCH (main) of REL, made in a scratch clone.
+push_to() {
+  local rel=$1 branch=${2:-main} w=$T/w.$RANDOM$RANDOM
+  git clone -q "$R/$rel" "$w" 2>/dev/null
+  git -C "$w" checkout -q -B "$branch"
+  echo "$rel $branch $RANDOM" >> "$w/file.txt"
+  git -C "$w" add file.txt
+  git -C "$w" commit -qm "to $rel $branch"
+  git -C "$w" push -q origin "$branch"
+  rm -rf "$w"
+}
+
+# The file store's directory of REL: its key prefix, '@' percent-encoded too.
+store_dir() { printf '%s/repos/%s' "$GITWAL_STATE_DIR/store" "$(enc_rel "$1" | sed 's/@/%40/g')"; }

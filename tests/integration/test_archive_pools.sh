@@ -10,32 +10,8 @@
 # everything at once, is exact and 'git fsck --connectivity-only' clean. audit --deep is clean.
 source "$(dirname "$0")/lib.sh"
 
-R=$T/root L=$T/ar.log
-SRC=@hashed/aa/bb/src.git P=@pools/5f/9a/pool.git F1=@hashed/cc/dd/f1.git F2=@hashed/ee/ff/f2.git
-mkdir -p "$R/@hashed/aa/bb" "$R/@hashed/cc/dd" "$R/@hashed/ee/ff" "$R/@pools/5f/9a"
-make_repo "$SRC" 4
-git clone -q --bare "$R/$SRC" "$R/$P"
-git -C "$R/$P" repack -q -a -d
-link_fork() {
-  git clone -q --bare "$R/$SRC" "$R/$1"
-  echo "$2" > "$R/$1/objects/info/alternates"
-  git -C "$R/$1" repack -q -a -d -l
-}
-link_fork "$F1" "../../../../../$P/objects"
-link_fork "$F2" "$R/$P/objects"
-
-# push_to REL [BRANCH]: one commit on BRANCH (main) of REL, made in a scratch clone.
-push_to() {
-  local rel=$1 branch=${2:-main} w=$T/w.$RANDOM$RANDOM
-  git clone -q "$R/$rel" "$w" 2>/dev/null
-  git -C "$w" checkout -q -B "$branch"
-  echo "$rel $branch $RANDOM" >> "$w/file.txt"
-  git -C "$w" add file.txt
-  git -C "$w" commit -qm "to $rel $branch"
-  git -C "$w" push -q origin "$branch"
-  rm -rf "$w"
-}
-store_dir() { printf '%s/repos/%s' "$GITWAL_STATE_DIR/store" "$(enc_rel "$1" | sed 's/@/%40/g')"; }
+L=$T/ar.log
+pool_network
 
 # A pool's second segment makes its policy full backup due, so that its new generation is seen.
 archiver_start "$L" --debounce 50 --full-every 2

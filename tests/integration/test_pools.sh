@@ -9,36 +9,7 @@
 # (git fsck --full clean with no alternates).
 source "$(dirname "$0")/lib.sh"
 
-R=$T/root
-SRC=@hashed/aa/bb/src.git P=@pools/5f/9a/pool.git F1=@hashed/cc/dd/f1.git F2=@hashed/ee/ff/f2.git
-mkdir -p "$R/@hashed/aa/bb" "$R/@hashed/cc/dd" "$R/@hashed/ee/ff" "$R/@pools/5f/9a"
-make_repo "$SRC" 4
-git clone -q --bare "$R/$SRC" "$R/$P"
-git -C "$R/$P" repack -q -a -d
-# Forks: clones of the source linked to the pool as Gitaly links them, then repacked local-only.
-link_fork() {
-  local fork=$1 alt=$2
-  git clone -q --bare "$R/$SRC" "$R/$fork"
-  echo "$alt" > "$R/$fork/objects/info/alternates"
-  git -C "$R/$fork" repack -q -a -d -l
-}
-link_fork "$F1" "../../../../../$P/objects"
-link_fork "$F2" "$R/$P/objects"
-
-# push_to REL [BRANCH]: one commit on BRANCH (main) of REL, made in a scratch clone.
-push_to() {
-  local rel=$1 branch=${2:-main} w=$T/w.$RANDOM$RANDOM
-  git clone -q "$R/$rel" "$w" 2>/dev/null
-  git -C "$w" checkout -q -B "$branch"
-  echo "$rel $branch $RANDOM" >> "$w/file.txt"
-  git -C "$w" add file.txt
-  git -C "$w" commit -qm "to $rel $branch"
-  git -C "$w" push -q origin "$branch"
-  rm -rf "$w"
-}
-
-# The store's directory of REL: its key prefix, '@' percent-encoded too.
-store_dir() { printf '%s/repos/%s' "$GITWAL_STATE_DIR/store" "$(enc_rel "$1" | sed 's/@/%40/g')"; }
+pool_network
 # manifest_field REL LSN EXPR: a Python expression over REL's manifest at LSN, m.
 manifest_field() {
   python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' \
